@@ -1,0 +1,27 @@
+"""chainrule: a backpropagation workbench.
+
+Compute a training step with a reverse-mode autodiff engine on NumPy, and see every number.
+
+>>> import chainrule as cr
+>>> x = cr.Tensor([0.5, 0.3])
+>>> y = (x * x).sum()
+>>> y.backward()
+>>> x.grad
+array([1. , 0.6])
+"""
+
+__version__ = "0.1.0"
+
+from chainrule import nn, optim
+from chainrule.engine import enable_grad, is_grad_enabled, no_grad
+from chainrule.errors import ChainruleError, GradcheckError, GradError, ShapeError, SpecError
+from chainrule.ops import PRIMITIVES, Primitive
+from chainrule.spec import Spec, load_spec, parse_spec
+from chainrule.tensor import Tensor, maximum
+from chainrule.trace import Trace, explain
+
+__all__ = [
+    "ChainruleError", "GradError", "GradcheckError", "PRIMITIVES", "Primitive", "ShapeError",
+    "Spec", "SpecError", "Tensor", "Trace", "__version__", "enable_grad", "explain",
+    "is_grad_enabled", "load_spec", "maximum", "nn", "no_grad", "optim", "parse_spec",
+]

@@ -1,0 +1,22 @@
+"""Networks: layers, activations, losses and initialisation."""
+
+from chainrule.nn.activations import ACTIVATIONS, get_activation
+from chainrule.nn.init import INITIALIZERS
+from chainrule.nn.layers import MLP, BIAS_MODES, LayerValues, Linear, Module, Parameter
+from chainrule.nn.losses import (
+    LOSSES,
+    bce,
+    bce_with_logits,
+    cross_entropy,
+    get_loss,
+    half_sse,
+    mse,
+    output_loss,
+    sse,
+)
+
+__all__ = [
+    "ACTIVATIONS", "BIAS_MODES", "INITIALIZERS", "LOSSES", "LayerValues", "Linear", "MLP",
+    "Module", "Parameter", "bce", "bce_with_logits", "cross_entropy", "get_activation",
+    "get_loss", "half_sse", "mse", "output_loss", "sse",
+]

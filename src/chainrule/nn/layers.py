@@ -1,0 +1,213 @@
+"""Layers: Parameter, Module, Linear and the multi-layer perceptron.
+
+The seed's convention throughout: a layer computes z = a @ W + b with W of shape
+(fan_in, fan_out), so a row of inputs meets a column of weights per unit, and a batch is
+simply more rows. Layers are numbered from 1; ``a0`` is the input.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from chainrule.errors import ShapeError, SpecError
+from chainrule.nn.activations import get_activation
+from chainrule.nn.init import as_rng, init_weight, resolve_init
+from chainrule.tensor import Tensor
+
+BIAS_MODES = ("per_unit", "shared", "none")
+
+
+class Parameter(Tensor):
+    """A trainable tensor. A *frozen* one still gets its gradient; optimizers skip it."""
+
+    __slots__ = ("frozen",)
+
+    def __init__(self, data: Any, name: str | None = None, *, dtype: Any = None,
+                 frozen: bool = False) -> None:
+        super().__init__(data, name, requires_grad=True, dtype=dtype)
+        self.frozen = frozen
+
+
+class Module:
+    """Something with named parameters that maps tensors to tensors."""
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        raise NotImplementedError
+
+    def forward(self, x: Any) -> Tensor:
+        raise NotImplementedError
+
+    def __call__(self, x: Any) -> Tensor:
+        return self.forward(x)
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def parameter(self, name: str) -> Parameter:
+        for key, p in self.named_parameters():
+            if key == name:
+                return p
+        names = ", ".join(key for key, _ in self.named_parameters())
+        raise SpecError(f"no parameter named {name!r}; this network has: {names}")
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad = None
+
+    def freeze(self, *names: str) -> None:
+        """Keep these parameters fixed: gradients are computed and reported, never applied."""
+        for name in names:
+            self.parameter(name).frozen = True
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """A copy of every parameter's values, by name."""
+        return {name: p.data.copy() for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, p in self.named_parameters():
+            values = np.asarray(state[name], dtype=p.dtype)
+            if values.shape != p.shape:
+                raise ShapeError(f"{name}: expected shape {p.shape}, got {values.shape}")
+            p.data[...] = values
+
+
+class Linear(Module):
+    """z = a @ W + b, W of shape (fan_in, fan_out).
+
+    ``bias_mode``: ``per_unit`` (b of shape (fan_out,)), ``shared`` (one number for the whole
+    layer, shape (1,), as some textbook examples use; its gradient is the sum over the units)
+    or ``none``.
+    """
+
+    def __init__(self, fan_in: int, fan_out: int, *, weight: Any = None, bias: Any = None,
+                 bias_mode: str = "per_unit", init: str = "auto", activation: str = "identity",
+                 seed: int | np.random.Generator | None = 0, dtype: Any = None,
+                 index: int = 1) -> None:
+        if bias_mode not in BIAS_MODES:
+            raise SpecError(f"bias: expected one of {', '.join(BIAS_MODES)}, got {bias_mode!r}")
+        self.fan_in, self.fan_out, self.bias_mode, self.index = fan_in, fan_out, bias_mode, index
+        units = f"for layer {index} ({fan_in} → {fan_out} units)"
+        if weight is None:
+            weight = init_weight(init, activation, fan_in, fan_out, as_rng(seed))
+        weight = _checked(weight, (fan_in, fan_out), f"weights[{index - 1}]", units)
+        self.weight = Parameter(weight, f"W{index}", dtype=dtype)
+        self.bias: Parameter | None = None
+        if bias_mode != "none":
+            shape = (fan_out,) if bias_mode == "per_unit" else (1,)
+            values = np.zeros(shape) if bias is None else bias
+            values = _checked(values, shape, f"biases[{index - 1}]", units)
+            self.bias = Parameter(values, f"b{index}", dtype=dtype)
+        self.init = resolve_init(init, activation)
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        params = [(self.weight.name, self.weight)]
+        if self.bias is not None:
+            params.append((self.bias.name, self.bias))
+        return params
+
+    def forward(self, a: Any) -> Tensor:
+        z = as_input(a, self.weight.dtype) @ self.weight
+        return z if self.bias is None else z + self.bias
+
+    def __repr__(self) -> str:
+        return f"Linear({self.fan_in}, {self.fan_out}, bias_mode={self.bias_mode!r})"
+
+
+def _checked(values: Any, shape: tuple[int, ...], path: str, units: str) -> np.ndarray:
+    array = values.data if isinstance(values, Tensor) else np.asarray(values, dtype=float)
+    if array.shape != shape:
+        raise ShapeError(f"{path}: expected shape {shape} {units}, got {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise SpecError(f"{path}: every value must be a finite number")
+    return array
+
+
+def as_input(x: Any, dtype: np.dtype) -> Tensor:
+    """Data fed to a layer: a Tensor as given, anything else a constant of the layer's dtype."""
+    if isinstance(x, Tensor):
+        return x
+    return Tensor(x, requires_grad=False, dtype=dtype)
+
+
+class LayerValues:
+    """One layer's forward values: the net input ``z`` and the activation ``a``."""
+
+    __slots__ = ("z", "a")
+
+    def __init__(self, z: Tensor, a: Tensor) -> None:
+        self.z, self.a = z, a
+
+    def __iter__(self) -> Iterator[Tensor]:
+        return iter((self.z, self.a))
+
+
+class MLP(Module):
+    """A multi-layer perceptron: ``MLP(layers=[2, 2, 1], activations="sigmoid", seed=0)``.
+
+    ``activations`` is one name for every layer or one per layer. Weights are given
+    (``weights=[W1, W2, ...]`` with Wₗ of shape (fan_in, fan_out), ``biases=[b1, ...]``) or
+    drawn by ``init`` from a generator seeded by ``seed`` (an int or a ``Generator``), layer
+    by layer, so the same seed gives the same network bit for bit.
+    """
+
+    def __init__(self, layers: Sequence[int], activations: str | Sequence[str] = "sigmoid", *,
+                 weights: Sequence[Any] | None = None, biases: Sequence[Any] | None = None,
+                 init: str = "auto", seed: int | np.random.Generator | None = 0,
+                 bias_mode: str = "per_unit", dtype: Any = None) -> None:
+        self.sizes = tuple(int(n) for n in layers)
+        if len(self.sizes) < 2 or any(n < 1 for n in self.sizes):
+            raise SpecError(f"layers: expected at least two positive sizes, got {list(layers)}")
+        depth = len(self.sizes) - 1
+        if isinstance(activations, str):
+            activations = [activations] * depth
+        if len(activations) != depth:
+            raise SpecError(f"activations: expected 1 or {depth} names (one per layer), "
+                            f"got {len(activations)}")
+        self.activations = tuple(activations)
+        self._activation_fns = [get_activation(name) for name in self.activations]
+        for field, given in (("weights", weights), ("biases", biases)):
+            if given is not None and len(given) != depth:
+                raise ShapeError(f"{field}: expected {depth} entries (one per layer), "
+                                 f"got {len(given)}")
+        rng = as_rng(seed)
+        self.layers = [
+            Linear(n_in, n_out, weight=None if weights is None else weights[i],
+                   bias=None if biases is None else biases[i], bias_mode=bias_mode, init=init,
+                   activation=self.activations[i], seed=rng, dtype=dtype, index=i + 1)
+            for i, (n_in, n_out) in enumerate(zip(self.sizes, self.sizes[1:]))
+        ]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.layers[0].weight.dtype
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        return [item for layer in self.layers for item in layer.named_parameters()]
+
+    def forward_steps(self, x: Any) -> list[LayerValues]:
+        """Every layer's z and a, named ``z1, a1, z2, ...``; the input is named ``a0``."""
+        a = as_input(x, self.dtype)
+        if a.ndim not in (1, 2) or a.shape[-1] != self.sizes[0]:
+            raise ShapeError(f"input: expected {self.sizes[0]} values per example "
+                             f"(shape ({self.sizes[0]},) or (batch, {self.sizes[0]})), "
+                             f"got shape {a.shape}")
+        if a.name is None:
+            a.name = "a0"
+        steps = []
+        for index, (layer, activation) in enumerate(zip(self.layers, self._activation_fns), 1):
+            z = layer(a)
+            z.name = f"z{index}"
+            a = activation(z)
+            if a is not z:  # identity returns z itself, which keeps its name
+                a.name = f"a{index}"
+            steps.append(LayerValues(z, a))
+        return steps
+
+    def forward(self, x: Any) -> Tensor:
+        return self.forward_steps(x)[-1].a
+
+    def __repr__(self) -> str:
+        sizes = "-".join(map(str, self.sizes))
+        return f"MLP({sizes}, activations={list(self.activations)})"

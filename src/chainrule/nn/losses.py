@@ -1,0 +1,129 @@
+"""Loss functions with exact, documented formulas.
+
+Per example (k runs over the output units):
+
+=================  ==========================================================
+``sse``            E = Σₖ (yₖ − tₖ)²
+``half_sse``       E = ½ Σₖ (yₖ − tₖ)²
+``mse``            E = meanₖ (yₖ − tₖ)²
+``bce``            E = meanₖ −[tₖ ln yₖ + (1 − tₖ) ln(1 − yₖ)]
+``cross_entropy``  E = −Σₖ tₖ ln softmax(z)ₖ   (from logits z; t one-hot or a class index)
+=================  ==========================================================
+
+Over a batch (a 2-D output, one row per example) the loss is the mean over examples;
+``reduction="none"`` gives the per-example losses, ``"sum"`` their sum.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from chainrule.errors import ShapeError, SpecError
+from chainrule.nn.activations import unknown_name_message
+from chainrule.tensor import Tensor
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _target(target: Any, output: Tensor) -> Tensor:
+    """The target as a constant of the output's dtype, refusing any silent broadcast."""
+    values = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if values.shape != output.shape:
+        raise ShapeError(
+            f"target: expected shape {output.shape} to match the network output, "
+            f"got {values.shape}"
+        )
+    return Tensor._wrap(values.astype(output.dtype, copy=False))
+
+
+def _reduce(per_example: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return per_example.mean()
+    if reduction == "sum":
+        return per_example.sum()
+    if reduction == "none":
+        return per_example
+    raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def sse(y: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Sum of squared errors over the output units: Σₖ (yₖ − tₖ)²."""
+    return _reduce(((y - _target(target, y)) ** 2).sum(axis=-1), reduction)
+
+
+def half_sse(y: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Half the sum of squared errors, ½ Σₖ (yₖ − tₖ)²: its derivative is y − t."""
+    return _reduce(0.5 * ((y - _target(target, y)) ** 2).sum(axis=-1), reduction)
+
+
+def mse(y: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Mean squared error over the output units: meanₖ (yₖ − tₖ)²."""
+    return _reduce(((y - _target(target, y)) ** 2).mean(axis=-1), reduction)
+
+
+def bce(y: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of probabilities y: meanₖ −[tₖ ln yₖ + (1 − tₖ) ln(1 − yₖ)]."""
+    t = _target(target, y)
+    return _reduce(-(t * y.log() + (1.0 - t) * (1.0 - y).log()).mean(axis=-1), reduction)
+
+
+def bce_with_logits(z: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """``bce(sigmoid(z), t)`` computed from the logits: ln σ(z) = −softplus(−z), never −∞."""
+    t = _target(target, z)
+    per_unit = t * (-z).softplus() + (1.0 - t) * z.softplus()
+    return _reduce(per_unit.mean(axis=-1), reduction)
+
+
+def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """−Σₖ tₖ ln softmax(z)ₖ from logits, via the stable log-softmax.
+
+    ``target`` is one-hot (same shape as the logits) or class indices (one integer per example).
+    """
+    return _reduce(-(one_hot_target(target, logits) * logits.log_softmax()).sum(axis=-1),
+                   reduction)
+
+
+def one_hot_target(target: Any, logits: Tensor) -> Tensor:
+    values = target.data if isinstance(target, Tensor) else np.asarray(target)
+    is_index = values.dtype.kind in "iu" and values.shape == logits.shape[:-1]
+    if not is_index:
+        return _target(values, logits)
+    classes = logits.shape[-1]
+    if values.size and (values.min() < 0 or values.max() >= classes):
+        raise ShapeError(
+            f"target: class indices must lie in 0..{classes - 1} for {classes} outputs, "
+            f"got {values.min()}..{values.max()}"
+        )
+    return Tensor._wrap(np.eye(classes, dtype=logits.dtype)[values])
+
+
+Loss = Callable[..., Tensor]
+
+LOSSES: dict[str, Loss] = {f.__name__: f for f in (sse, half_sse, mse, bce, cross_entropy)}
+
+
+def get_loss(name: str) -> Loss:
+    try:
+        return LOSSES[name]
+    except (KeyError, TypeError):
+        raise SpecError(unknown_name_message("loss", name, LOSSES)) from None
+
+
+def output_loss(
+    name: str, z: Tensor, a: Tensor, activation: str, target: Any, reduction: str = "mean"
+) -> Tensor:
+    """A network's loss given its last layer's pre-activation ``z`` and output ``a``.
+
+    Where the output activation allows, the loss is taken from the logits — the same value,
+    without overflow or ln 0: ``cross_entropy`` after ``softmax`` uses z (after any other
+    activation, the output itself is treated as the logits, as PyTorch's CrossEntropyLoss
+    would), and ``bce`` after ``sigmoid`` uses :func:`bce_with_logits`.
+    """
+    loss = get_loss(name)
+    if name == "cross_entropy" and activation == "softmax":
+        return cross_entropy(z, target, reduction)
+    if name == "bce" and activation == "sigmoid":
+        return bce_with_logits(z, target, reduction)
+    return loss(a, target, reduction)

@@ -1,0 +1,234 @@
+"""The primitive table: every differentiable operation, declared once.
+
+An entry holds the forward computation, one vector-Jacobian product (vjp) per input and the
+local derivatives as formulas (plain text and LaTeX). The engine, the tests, the explanations
+and the exercise generator all read this table, so they cannot drift apart.
+
+Conventions for a rule, all pure functions of NumPy arrays:
+
+* ``forward(*inputs, **params) -> out``
+* ``vjps[i](g, out, *inputs, **params) -> grad`` for input ``i``, given the upstream gradient
+  ``g`` (shape of ``out``). A rule may return its gradient in the *broadcast* shape of the
+  output; the engine sums it back to the input's shape (``engine.unbroadcast``), so no rule
+  reduces over broadcast axes itself. A rule is only called for inputs that need a gradient,
+  which keeps, say, ``log(x)`` of a constant exponent out of ``x ** 2``.
+
+Subgradients at kinks match PyTorch: relu'(0) = 0, leaky_relu'(0) = slope, and ``maximum``
+splits the gradient equally between tied operands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+Array = np.ndarray
+Vjp = Callable[..., Array]
+
+
+@dataclass(frozen=True, slots=True)
+class Primitive:
+    """One differentiable operation: forward, a vjp per input, and how to write it down."""
+
+    name: str
+    forward: Callable[..., Array]
+    vjps: tuple[Vjp, ...]
+    formula: str  # the forward, in terms of the inputs x, y (and params)
+    derivatives: tuple[str, ...]  # ∂out/∂input, one per input, plain text
+    latex: str
+    latex_derivatives: tuple[str, ...]
+
+    @property
+    def arity(self) -> int:
+        return len(self.vjps)
+
+    def __repr__(self) -> str:
+        return f"Primitive({self.name!r})"
+
+
+PRIMITIVES: dict[str, Primitive] = {}
+
+
+def _define(name: str, forward, vjps, formula: str, derivatives, latex: str, latex_derivatives):
+    assert len(vjps) == len(derivatives) == len(latex_derivatives), name
+    PRIMITIVES[name] = Primitive(
+        name, forward, tuple(vjps), formula, tuple(derivatives), latex, tuple(latex_derivatives)
+    )
+
+
+# --- helpers shared by several rules -------------------------------------------------------
+
+
+def stable_sigmoid(x: Array) -> Array:
+    """σ(x) without overflow: exp is only ever taken of -|x| ≤ 0."""
+    e = np.exp(-np.abs(x))
+    # For x ≥ 0 this is the textbook 1/(1+e^-x), bit for bit; for x < 0 the algebraically
+    # equal e^x/(1+e^x), which cannot overflow.
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _sum_grad(g: Array, out: Array, x: Array, axis=None, keepdims: bool = False) -> Array:
+    if axis is not None and not keepdims:
+        g = np.expand_dims(g, axis)
+    elif axis is None and not keepdims:
+        g = np.reshape(g, (1,) * x.ndim)
+    return np.broadcast_to(g, x.shape)
+
+
+def _is_basic_index(index: Any) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(
+        isinstance(p, (int, np.integer, slice)) or p is None or p is Ellipsis for p in parts
+    )
+
+
+def _getitem_grad(g: Array, out: Array, x: Array, index=None) -> Array:
+    grad = np.zeros_like(x)
+    if _is_basic_index(index):
+        grad[index] = g  # a view: every element is selected at most once
+    else:
+        np.add.at(grad, index, g)  # fancy indices may repeat; each use adds its share
+    return grad
+
+
+def _matmul_grad_x(g: Array, out: Array, x: Array, y: Array) -> Array:
+    if x.ndim == 1 and y.ndim == 1:  # dot product: out is a scalar
+        return g * y
+    if y.ndim == 1:  # (..., k, n) @ (n,) -> (..., k)
+        return np.multiply.outer(g, y)
+    if x.ndim == 1:  # (n,) @ (..., n, m) -> (..., m)
+        return np.matmul(y, g[..., None])[..., 0]
+    return np.matmul(g, np.swapaxes(y, -1, -2))
+
+
+def _matmul_grad_y(g: Array, out: Array, x: Array, y: Array) -> Array:
+    if x.ndim == 1 and y.ndim == 1:
+        return g * x
+    if x.ndim == 1:  # (n,) @ (..., n, m): each column of y meets x
+        return np.multiply.outer(x, g) if g.ndim == 1 else x[:, None] * g[..., None, :]
+    if y.ndim == 1:  # (..., k, n) @ (n,)
+        return np.matmul(np.swapaxes(x, -1, -2), g[..., None])[..., 0]
+    return np.matmul(np.swapaxes(x, -1, -2), g)
+
+
+def _pow_grad_exponent(g: Array, out: Array, x: Array, y: Array) -> Array:
+    # d(x^y)/dy = x^y ln x. At x = 0 with y ≥ 0 the limit is 0 (PyTorch's choice too).
+    at_zero = (x == 0) & (y >= 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        local = out * np.log(np.where(at_zero, 1.0, x))
+    return g * np.where(at_zero, 0.0, local)
+
+
+def _maximum_share(x: Array, y: Array) -> Array:
+    # 1 where x wins, 0 where it loses, 1/2 on a tie: the subgradient PyTorch uses.
+    return np.where(x > y, 1.0, np.where(x == y, 0.5, 0.0)).astype(np.result_type(x, y))
+
+
+def _softmax(x: Array, axis: int = -1) -> Array:
+    e = np.exp(x - x.max(axis=axis, keepdims=True))  # exp of values ≤ 0: no overflow
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _log_softmax(x: Array, axis: int = -1) -> Array:
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+# --- the table ------------------------------------------------------------------------------
+# fmt: off
+
+_define("add", np.add,
+        (lambda g, out, x, y: g, lambda g, out, x, y: g),
+        "x + y", ("1", "1"), "x + y", ("1", "1"))
+
+_define("sub", np.subtract,
+        (lambda g, out, x, y: g, lambda g, out, x, y: -g),
+        "x − y", ("1", "−1"), "x - y", ("1", "-1"))
+
+_define("mul", np.multiply,
+        (lambda g, out, x, y: g * y, lambda g, out, x, y: g * x),
+        "x · y", ("y", "x"), r"x \cdot y", ("y", "x"))
+
+_define("div", np.divide,
+        (lambda g, out, x, y: g / y, lambda g, out, x, y: -g * out / y),
+        "x / y", ("1/y", "−x/y²"), r"\frac{x}{y}", (r"\frac{1}{y}", r"-\frac{x}{y^2}"))
+
+_define("neg", np.negative,
+        (lambda g, out, x: -g,),
+        "−x", ("−1",), "-x", ("-1",))
+
+_define("pow", np.power,
+        (lambda g, out, x, y: g * y * np.power(x, y - 1), _pow_grad_exponent),
+        "x^y", ("y·x^(y−1)", "x^y·ln x"), "x^{y}", (r"y\,x^{y-1}", r"x^{y}\ln x"))
+
+_define("exp", np.exp,
+        (lambda g, out, x: g * out,),
+        "exp(x)", ("exp(x)",), "e^{x}", ("e^{x}",))
+
+_define("log", np.log,
+        (lambda g, out, x: g / x,),
+        "ln(x)", ("1/x",), r"\ln x", (r"\frac{1}{x}",))
+
+_define("tanh", np.tanh,
+        (lambda g, out, x: g * (1.0 - out * out),),
+        "tanh(x)", ("1 − tanh²(x)",), r"\tanh x", (r"1 - \tanh^2 x",))
+
+_define("sigmoid", stable_sigmoid,
+        (lambda g, out, x: g * out * (1.0 - out),),
+        "σ(x) = 1/(1 + e^−x)", ("σ(x)(1 − σ(x))",),
+        r"\sigma(x) = \frac{1}{1 + e^{-x}}", (r"\sigma(x)\,(1 - \sigma(x))",))
+
+_define("softplus", lambda x: np.logaddexp(0.0, x),
+        (lambda g, out, x: g * stable_sigmoid(x),),
+        "ln(1 + e^x)", ("σ(x)",), r"\ln(1 + e^{x})", (r"\sigma(x)",))
+
+_define("relu", lambda x: np.maximum(x, 0.0),
+        (lambda g, out, x: g * (x > 0),),  # relu'(0) = 0, as in PyTorch
+        "max(x, 0)", ("1 if x > 0 else 0",), r"\max(x, 0)", (r"[x > 0]",))
+
+_define("leaky_relu", lambda x, slope=0.01: np.where(x > 0, x, slope * x),
+        (lambda g, out, x, slope=0.01: np.where(x > 0, g, slope * g),),
+        "x if x > 0 else α·x", ("1 if x > 0 else α",),
+        r"\begin{cases} x & x > 0 \\ \alpha x & x \le 0 \end{cases}",
+        (r"\begin{cases} 1 & x > 0 \\ \alpha & x \le 0 \end{cases}",))
+
+_define("maximum", np.maximum,
+        (lambda g, out, x, y: g * _maximum_share(x, y),
+         lambda g, out, x, y: g * _maximum_share(y, x)),
+        "max(x, y)", ("1 if x > y, ½ if x = y, else 0", "1 if y > x, ½ if x = y, else 0"),
+        r"\max(x, y)", (r"[x > y] + \tfrac12 [x = y]", r"[y > x] + \tfrac12 [x = y]"))
+
+_define("softmax", _softmax,
+        (lambda g, out, x, axis=-1: out * (g - (g * out).sum(axis=axis, keepdims=True)),),
+        "softmax(x)ᵢ = e^xᵢ / Σⱼ e^xⱼ", ("sᵢ(δᵢⱼ − sⱼ)",),
+        r"\mathrm{softmax}(x)_i = \frac{e^{x_i}}{\sum_j e^{x_j}}", (r"s_i(\delta_{ij} - s_j)",))
+
+_define("log_softmax", _log_softmax,
+        (lambda g, out, x, axis=-1: g - np.exp(out) * g.sum(axis=axis, keepdims=True),),
+        "xᵢ − ln Σⱼ e^xⱼ", ("δᵢⱼ − softmax(x)ⱼ",),
+        r"x_i - \ln \sum_j e^{x_j}", (r"\delta_{ij} - \mathrm{softmax}(x)_j",))
+
+_define("matmul", np.matmul,
+        (_matmul_grad_x, _matmul_grad_y),
+        "x @ y", ("g @ yᵀ", "xᵀ @ g"), "x y", (r"g\, y^\top", r"x^\top g"))
+
+_define("sum", lambda x, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims),
+        (_sum_grad,),
+        "Σ x", ("1",), r"\sum x", ("1",))
+
+_define("reshape", lambda x, shape=(): np.reshape(x, shape),
+        (lambda g, out, x, shape=(): np.reshape(g, x.shape),),
+        "reshape(x)", ("1",), r"\mathrm{reshape}(x)", ("1",))
+
+_define("transpose", lambda x, axes=None: np.transpose(x, axes),
+        (lambda g, out, x, axes=None:
+            np.transpose(g, None if axes is None else np.argsort(axes)),),
+        "xᵀ", ("1",), r"x^\top", ("1",))
+
+_define("getitem", lambda x, index=None: x[index],
+        (_getitem_grad,),
+        "x[i]", ("1 at i, 0 elsewhere",), "x_{i}", (r"[\,\cdot = i\,]",))
+
+# fmt: on
