@@ -71,9 +71,7 @@ def stable_sigmoid(x: Array) -> Array:
 
 def _sum_grad(g: Array, out: Array, x: Array, axis=None, keepdims: bool = False) -> Array:
     if axis is not None and not keepdims:
-        g = np.expand_dims(g, axis)
-    elif axis is None and not keepdims:
-        g = np.reshape(g, (1,) * x.ndim)
+        g = np.expand_dims(g, axis)  # a full reduction's scalar broadcasts as it is
     return np.broadcast_to(g, x.shape)
 
 
