@@ -165,3 +165,35 @@ def test_stable_forwards_match_textbook_formulas(x):
     np.testing.assert_allclose(cr.Tensor(x).log_softmax().data,
                                np.log(e / e.sum(-1, keepdims=True)), rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(cr.Tensor(x).softplus().data, np.log1p(np.exp(x)), rtol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["add", "sub", "mul", "div", "pow", "maximum", "matmul"])
+@given(data=st.data())
+def test_a_tensor_used_as_both_operands(name, data):
+    """x op x: both vjps land on one tensor and must add up."""
+    prim = cr.PRIMITIVES[name]
+    side = data.draw(st.integers(1, 4))
+    shape = (side, side) if name == "matmul" else data.draw(SHAPES)
+    x = arrays(data.draw, shape, st.floats(0.5, 2.0))
+    x_tensor = cr.Tensor(x)
+    out = apply(prim, x_tensor, x_tensor)
+    upstream = np.random.default_rng(0).normal(size=out.shape)
+    out.backward(upstream)
+    numeric = numeric_grad(lambda v: float(np.sum(upstream * prim.forward(v, v))), x)
+    assert_grad_close(x_tensor.grad, numeric, f"{name}(x, x), shape {shape}")
+
+
+@given(x=hnp.arrays(np.float64, (3, 2), elements=FLOATS),
+       w=hnp.arrays(np.float64, (2,), elements=FLOATS))
+def test_reused_nodes_in_a_composite_expression(x, w):
+    """A hidden value feeding three later ops, through broadcasting, against differences."""
+    def f(x_value, w_value, backend):
+        h = backend["tanh"](x_value * w_value)  # (3, 2) * (2,)
+        return backend["sum"](h * h + h / (1.5 + h) + backend["sigmoid"](h) * x_value)
+
+    tensors = {"tanh": cr.Tensor.tanh, "sigmoid": cr.Tensor.sigmoid, "sum": cr.Tensor.sum}
+    arrays_ = {"tanh": np.tanh, "sigmoid": lambda v: 1 / (1 + np.exp(-v)), "sum": np.sum}
+    xt, wt = cr.Tensor(x), cr.Tensor(w)
+    f(xt, wt, tensors).backward()
+    assert_grad_close(xt.grad, numeric_grad(lambda v: f(v, w, arrays_), x), "x")
+    assert_grad_close(wt.grad, numeric_grad(lambda v: f(x, v, arrays_), w), "w")
