@@ -34,7 +34,7 @@ TORCH_ACTIVATIONS = {
 
 def close(actual, expected, **tolerance):
     expected = expected.detach().numpy() if isinstance(expected, torch.Tensor) else expected
-    np.testing.assert_allclose(np.asarray(actual), expected, **(tolerance or TIGHT))
+    np.testing.assert_allclose(np.asarray(actual), expected, **{**TIGHT, **tolerance})
 
 
 # --- 1. MLPs ------------------------------------------------------------------------------
@@ -81,11 +81,10 @@ CASES = [
 
 def random_network(case: Case, rng: np.random.Generator):
     weights = [rng.normal(0.0, 0.9, size=(n, m)) for n, m in zip(case.layers, case.layers[1:])]
-    bias_shape = {"per_unit": lambda m: (m,), "shared": lambda m: (1,), "none": None}
     if case.bias_mode == "none":
         return weights, None
-    shape = bias_shape[case.bias_mode]
-    return weights, [rng.normal(0.0, 0.5, size=shape(m)) for m in case.layers[1:]]
+    shared = case.bias_mode == "shared"
+    return weights, [rng.normal(0.0, 0.5, size=1 if shared else m) for m in case.layers[1:]]
 
 
 def random_target(kind: str, out_shape: tuple[int, ...], rng: np.random.Generator):
@@ -338,6 +337,8 @@ def test_extreme_logits_losses_match_torch(target):
     close(loss.item(), torch_l.item(), **EXACTISH)
     close(z.grad, tz.grad, **TIGHT)
 
+
+def test_extreme_logits_bce_matches_torch():
     probs = np.array([[0.0, 0.5, 1.0], [1.0, 0.0, 0.25]])
     z, tz = cr.Tensor(EXTREME), torch.tensor(EXTREME, requires_grad=True)
     loss = cr.nn.output_loss("bce", z, z.sigmoid(), "sigmoid", probs)
@@ -383,5 +384,5 @@ def test_sgd_matches_torch_optim_sgd(config):
         torch_opt.step()
         for p, tp in zip(mine, theirs):
             close(p.data, tp, rtol=1e-12, atol=1e-12)
-    assert np.array_equal(frozen.data, np.ones(2))
-    assert not np.array_equal(mine[0].data, start[0])  # the caller's array was not moved
+    assert np.array_equal(frozen.data, np.ones(2))  # frozen: skipped by step()
+    assert not np.array_equal(mine[0].data, start[0])  # Tensor() copied the caller's array

@@ -93,20 +93,25 @@ def topological_order(root: "Tensor") -> list["Tensor"]:
     Iterative, so a long chain (thousands of ops) does not hit Python's recursion limit.
     """
     order: list[Tensor] = []
-    seen: set[int] = {id(root)}
+    # A tensor counts as visited when it is expanded, not when it is pushed: marking on push
+    # would let a sibling reached later skip it, and the tensor would be ordered before that
+    # sibling, so the sibling's share of its gradient would arrive after it was consumed.
+    visited: set[int] = set()
     stack: list[tuple[Tensor, bool]] = [(root, False)]
     while stack:
         tensor, expanded = stack.pop()
         if expanded:
             order.append(tensor)
             continue
+        if id(tensor) in visited:
+            continue
+        visited.add(id(tensor))
         stack.append((tensor, True))
         node = tensor._node
         if node is None:
             continue
         for parent in node.inputs:
-            if parent.requires_grad and id(parent) not in seen:
-                seen.add(id(parent))
+            if parent.requires_grad and id(parent) not in visited:
                 stack.append((parent, False))
     return order
 
