@@ -73,7 +73,7 @@ CASES = [
     Case([2, 5, 4, 3], ["sigmoid", "leaky_relu", "identity"], "cross_entropy", "onehot", 12,
          direct=True),
     Case([2, 5, 4, 3], ["tanh", "sigmoid", "tanh"], "cross_entropy", "onehot", 13),
-    Case([3, 4, 2], ["tanh", "sigmoid"], "sse", "real", 14, bias_mode="shared"),
+    Case([3, 4, 2], ["tanh", "sigmoid"], "sse", "real", 14, bias_mode="shared_per_layer"),
     Case([2, 5, 4, 3], ["relu", "tanh", "softmax"], "cross_entropy", "index", 15,
          bias_mode="none"),
 ]
@@ -83,7 +83,7 @@ def random_network(case: Case, rng: np.random.Generator):
     weights = [rng.normal(0.0, 0.9, size=(n, m)) for n, m in zip(case.layers, case.layers[1:])]
     if case.bias_mode == "none":
         return weights, None
-    shared = case.bias_mode == "shared"
+    shared = case.bias_mode == "shared_per_layer"
     return weights, [rng.normal(0.0, 0.5, size=1 if shared else m) for m in case.layers[1:]]
 
 

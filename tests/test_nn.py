@@ -89,7 +89,7 @@ def test_seeded_initialisation_is_reproducible_and_scaled():
 
 
 def test_shared_bias_gradient_is_the_sum_over_units():
-    model = nn.MLP([2, 3, 1], "tanh", bias_mode="shared", seed=3)
+    model = nn.MLP([2, 3, 1], "tanh", bias_mode="shared_per_layer", seed=3)
     steps = model.forward_steps([0.4, -0.7])
     steps[0].z.retain_grad()
     nn.half_sse(steps[-1].a, [0.2]).backward()

@@ -8,9 +8,7 @@ network's own terms (``weights[1]: expected shape (2, 1) for layer 2 (2 → 1 un
 
 from __future__ import annotations
 
-import difflib
 import json
-import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,11 +20,15 @@ from chainrule.nn.activations import ACTIVATIONS, unknown_name_message
 from chainrule.nn.init import INIT_NAMES
 from chainrule.nn.layers import BIAS_MODES, MLP
 from chainrule.nn.losses import LOSSES
+from chainrule.validate import array, check_fields, kind, known_name, number, required
 
 FIELDS = (
     "name", "description", "layers", "activations", "loss", "weights", "biases", "input",
     "target", "inputs", "targets", "learning_rate", "frozen", "init", "seed", "bias",
+    "optimizer", "steps",
 )
+OPTIMIZER_FIELDS = ("name", "momentum", "dampening", "nesterov", "weight_decay")
+MAX_STEPS = 1000
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The 2-2-1 sigmoid network of the classic hand-worked exercise in shared/seed.
@@ -43,6 +45,27 @@ PRESETS: dict[str, dict[str, Any]] = {
         "learning_rate": 0.1,
     },
 }
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """SGD with PyTorch's options; a plain step is θ ← θ − η·∂E/∂θ."""
+
+    name: str = "sgd"
+    momentum: float = 0.0
+    dampening: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+
+    @property
+    def plain(self) -> bool:
+        return not (self.momentum or self.weight_decay)
+
+    def build(self, params, learning_rate: float):
+        from chainrule.optim import SGD
+
+        return SGD(params, lr=learning_rate, momentum=self.momentum, dampening=self.dampening,
+                   nesterov=self.nesterov, weight_decay=self.weight_decay)
 
 
 @dataclass(frozen=True)
@@ -64,6 +87,8 @@ class Spec:
     seed: int = 0
     bias: str = "per_unit"
     description: str = ""
+    optimizer: OptimizerSpec = OptimizerSpec()
+    steps: int = 1
 
     @property
     def architecture(self) -> str:
@@ -77,7 +102,7 @@ class Spec:
 
 
 def load_spec(source: str | Path | None = None) -> Spec:
-    """A spec from a preset name (``"seed"``; the default) or a JSON file."""
+    """A spec from a preset name (``"seed"``; the default) or a JSON, TOML or YAML file."""
     if source is None:
         source = "seed"
     if isinstance(source, str) and source in PRESETS:
@@ -86,32 +111,50 @@ def load_spec(source: str | Path | None = None) -> Spec:
     if not path.is_file():
         presets = ", ".join(PRESETS)
         raise SpecError(f"{source}: no such spec file (built-in networks: {presets})")
+    return parse_spec(read_spec_file(path), default_name=path.stem)
+
+
+def read_spec_file(path: Path) -> Any:
+    """Decode a spec file by its suffix; a syntax error names the file, line and column."""
     text = path.read_text(encoding="utf-8")
+    suffix = path.suffix.lower()
+    if suffix == ".toml":
+        import tomllib
+
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise SpecError(f"{path}: invalid TOML: {error}") from None
+    if suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            raise SpecError(f"{path}{where}: invalid YAML: {problem}") from None
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as error:
         raise SpecError(f"{path}:{error.lineno}:{error.colno}: invalid JSON: {error.msg}") from None
-    return parse_spec(data, default_name=path.stem)
 
 
 def parse_spec(data: Any, default_name: str = "network") -> Spec:
     """Validate a decoded spec; the first problem found raises a :class:`SpecError`."""
     if not isinstance(data, dict):
-        raise SpecError(f"spec: expected an object with fields, got {_kind(data)}")
-    for key in data:
-        if key not in FIELDS:
-            close = difflib.get_close_matches(str(key), FIELDS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise SpecError(f"{key}: unknown field{hint}")
+        raise SpecError(f"spec: expected an object with fields, got {kind(data)}")
+    check_fields(data, FIELDS)
 
-    layers = _layers(_required(data, "layers"))
+    layers = _layers(required(data, "layers"))
     depth = len(layers) - 1
     activations = _activations(data.get("activations", "sigmoid"), depth)
-    loss = _name(_required(data, "loss"), "loss", "loss", LOSSES)
+    loss = known_name(required(data, "loss"), "loss", "loss", LOSSES)
     weights = _matrices(data.get("weights"), "weights", depth)
     biases = _matrices(data.get("biases"), "biases", depth)
     inputs, targets, batched = _examples(data, layers, loss)
-    learning_rate = _number(_required(data, "learning_rate"), "learning_rate")
+    learning_rate = number(required(data, "learning_rate"), "learning_rate")
     if learning_rate <= 0:
         raise SpecError(f"learning_rate: expected a positive number, got {learning_rate}")
     init = data.get("init", "auto")
@@ -124,8 +167,13 @@ def parse_spec(data: Any, default_name: str = "network") -> Spec:
     if bias not in BIAS_MODES:
         raise SpecError(f"bias: expected one of {', '.join(BIAS_MODES)}, got {bias!r}")
 
+    steps = data.get("steps", 1)
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
+        raise SpecError(f"steps: expected a whole number from 1 to {MAX_STEPS}, got {steps!r}")
+
     spec = Spec(
-        name=str(data.get("name", default_name)), layers=layers, activations=activations,
+        name=str(data.get("name", default_name)), optimizer=_optimizer(data.get("optimizer")),
+        steps=steps, layers=layers, activations=activations,
         loss=loss, weights=weights, biases=biases, inputs=inputs, targets=targets,
         batched=batched, learning_rate=learning_rate, init=init, seed=seed, bias=bias,
         description=str(data.get("description", "")),
@@ -139,31 +187,6 @@ def parse_spec(data: Any, default_name: str = "network") -> Spec:
 # --- field validators ------------------------------------------------------------------------
 
 
-def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "true/false",
-            type(None): "null"}.get(type(value), type(value).__name__)
-
-
-def _required(data: dict, key: str) -> Any:
-    if key not in data:
-        raise SpecError(f"{key}: required field is missing")
-    return data[key]
-
-
-def _number(value: Any, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SpecError(f"{path}: expected a number, got {_kind(value)} {value!r}")
-    if not math.isfinite(value):
-        raise SpecError(f"{path}: expected a finite number, got {value}")
-    return float(value)
-
-
-def _name(value: Any, path: str, kind: str, known: dict) -> str:
-    if not isinstance(value, str) or value not in known:
-        raise SpecError(f"{path}: " + unknown_name_message(kind, value, known))
-    return value
-
-
 def _layers(value: Any) -> tuple[int, ...]:
     ok = isinstance(value, list) and len(value) >= 2 and all(
         isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in value)
@@ -175,22 +198,11 @@ def _layers(value: Any) -> tuple[int, ...]:
 
 def _activations(value: Any, depth: int) -> tuple[str, ...]:
     if isinstance(value, str):
-        return (_name(value, "activations", "activation", ACTIVATIONS),) * depth
+        return (known_name(value, "activations", "activation", ACTIVATIONS),) * depth
     if not isinstance(value, list) or len(value) != depth:
         raise SpecError(f"activations: expected one name or a list of {depth} "
                         f"(one per layer), got {value!r}")
-    return tuple(_name(v, f"activations[{i}]", "activation", ACTIVATIONS) for i, v in enumerate(value))
-
-
-def _array(value: Any, path: str) -> np.ndarray:
-    """Nested lists of finite numbers; the path of the first bad entry in the message."""
-    if isinstance(value, list):
-        rows = [_array(v, f"{path}[{i}]") for i, v in enumerate(value)]
-        shapes = {row.shape for row in rows}
-        if len(shapes) > 1:
-            raise SpecError(f"{path}: rows of different lengths {sorted(shapes)}")
-        return np.array(rows, dtype=float).reshape((len(rows), *(rows[0].shape if rows else ())))
-    return np.array(_number(value, path))
+    return tuple(known_name(v, f"activations[{i}]", "activation", ACTIVATIONS) for i, v in enumerate(value))
 
 
 def _matrices(value: Any, path: str, depth: int) -> tuple[np.ndarray, ...] | None:
@@ -198,9 +210,9 @@ def _matrices(value: Any, path: str, depth: int) -> tuple[np.ndarray, ...] | Non
         return None
     if not isinstance(value, list) or len(value) != depth:
         raise SpecError(f"{path}: expected a list of {depth} entries (one per layer), "
-                        f"got {_kind(value)}" + (f" of {len(value)}" if isinstance(value, list)
+                        f"got {kind(value)}" + (f" of {len(value)}" if isinstance(value, list)
                                                  else ""))
-    return tuple(_array(v, f"{path}[{i}]") for i, v in enumerate(value))
+    return tuple(array(v, f"{path}[{i}]") for i, v in enumerate(value))
 
 
 def _examples(data: dict, layers: tuple[int, ...], loss: str) -> tuple[np.ndarray, np.ndarray,
@@ -212,15 +224,15 @@ def _examples(data: dict, layers: tuple[int, ...], loss: str) -> tuple[np.ndarra
     if not single and not batch:
         raise SpecError("input: required field is missing (or inputs + targets for a batch)")
     x_key, t_key = ("inputs", "targets") if batch else ("input", "target")
-    inputs = _array(_required(data, x_key), x_key)
+    inputs = array(required(data, x_key), x_key)
     n_in, n_out = layers[0], layers[-1]
     expected = (inputs.shape[0], n_in) if batch and inputs.ndim == 2 else (n_in,)
     if batch and inputs.ndim != 2 or inputs.shape != expected:
         what = f"a list of examples, each {n_in} values" if batch else f"{n_in} values"
         raise SpecError(f"{x_key}: expected {what} (layer sizes {list(layers)}), "
                         f"got shape {inputs.shape}")
-    raw_target = _required(data, t_key)
-    targets = _array(raw_target, t_key)
+    raw_target = required(data, t_key)
+    targets = array(raw_target, t_key)
     out_shape = (inputs.shape[0], n_out) if batch else (n_out,)
     index_shape = out_shape[:-1]
     if loss == "cross_entropy" and targets.shape == index_shape and _all_ints(targets, n_out):
@@ -234,6 +246,35 @@ def _examples(data: dict, layers: tuple[int, ...], loss: str) -> tuple[np.ndarra
 
 def _all_ints(values: np.ndarray, classes: int) -> bool:
     return bool(np.all(values == np.round(values)) and np.all((values >= 0) & (values < classes)))
+
+
+def _optimizer(value: Any) -> OptimizerSpec:
+    if value is None:
+        return OptimizerSpec()
+    if isinstance(value, str):
+        value = {"name": value}
+    if not isinstance(value, dict):
+        raise SpecError(f"optimizer: expected \"sgd\" or an object like "
+                        f"{{\"name\": \"sgd\", \"momentum\": 0.9}}, got {kind(value)}")
+    check_fields(value, OPTIMIZER_FIELDS, "optimizer.")
+    name = value.get("name", "sgd")
+    if name != "sgd":
+        raise SpecError(f"optimizer.name: expected \"sgd\" (the optimizer explanations show), "
+                        f"got {name!r}")
+    numbers = {key: number(value[key], f"optimizer.{key}")
+               for key in ("momentum", "dampening", "weight_decay") if key in value}
+    limits = {"momentum": (0, 1, "[0, 1)"), "dampening": (0, 1.0000001, "[0, 1]"),
+              "weight_decay": (0, float("inf"), "≥ 0")}
+    for key, number in numbers.items():
+        low, high, text = limits[key]
+        if not low <= number < high:
+            raise SpecError(f"optimizer.{key}: expected a number {text}, got {number}")
+    nesterov = value.get("nesterov", False)
+    if not isinstance(nesterov, bool):
+        raise SpecError(f"optimizer.nesterov: expected true or false, got {nesterov!r}")
+    if nesterov and (numbers.get("momentum", 0) == 0 or numbers.get("dampening", 0) != 0):
+        raise SpecError("optimizer.nesterov: needs momentum > 0 and dampening 0")
+    return OptimizerSpec(nesterov=nesterov, **numbers)
 
 
 def _frozen(value: Any, names: list[str]) -> tuple[str, ...]:

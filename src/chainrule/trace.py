@@ -1,74 +1,150 @@
-"""One recorded training step: every named quantity, as plain data.
+"""Recorded training steps: every named quantity, as plain data.
 
-A :class:`Trace` is what every renderer and checker reads; it never calls the engine again.
-Names are stable (they are the JSON keys of schema ``chainrule.trace/1``): ``a0`` the input,
-``z{l}`` and ``a{l}`` per layer (numbered from 1), ``loss``; in ``backward`` ``dE_da{L}`` and
-``delta{l}`` = ∂E/∂z{l}; ``W{l}``, ``b{l}`` for gradients and updated parameters.
+A :class:`Trace` is what every renderer and checker reads; renderers never call the engine.
+Names are stable (they are the JSON keys of schema ``chainrule.trace/1``, see
+docs/trace-schema.md): ``a0`` the input, ``z{l}`` and ``a{l}`` per layer (numbered from 1),
+``loss``; in ``backward`` ``dE_da{L}`` and ``delta{l}`` = ∂E/∂z{l}; ``W{l}``, ``b{l}`` for
+parameters, gradients and updates.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from chainrule.chain import Factorisation, factorise
 from chainrule.engine import no_grad
+from chainrule.nn.layers import MLP
 from chainrule.nn.losses import get_loss, one_hot_target, output_loss
-from chainrule.optim import SGD
-from chainrule.spec import Spec, load_spec
+from chainrule.spec import Spec, load_spec, parse_spec
 from chainrule.tensor import Tensor
 
 SCHEMA = "chainrule.trace/1"
 
 
 @dataclass
-class Trace:
-    """The numbers of one gradient-descent step on one network."""
+class Step:
+    """The numbers of one gradient-descent step."""
 
-    spec: Spec
+    number: int  # from 1
+    parameters: dict[str, np.ndarray]  # before the update
     forward: dict[str, np.ndarray]  # a0, z1, a1, ..., loss
     example_losses: np.ndarray | None  # per-example losses, for a batch
     backward: dict[str, np.ndarray]  # dE_da{L}, delta{L}, ..., delta1
-    parameters: dict[str, np.ndarray]  # before the update
     gradients: dict[str, np.ndarray]
     updated: dict[str, np.ndarray]
     loss_after: float
-    frozen: tuple[str, ...] = field(default=())
+    chain: Factorisation
 
     @property
     def loss(self) -> float:
         return float(self.forward["loss"])
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form (schema ``chainrule.trace/1``): numbers as nested lists."""
-        spec = self.spec
-        forward = {key: _plain(value) for key, value in self.forward.items()}
+        forward = _plain_dict(self.forward)
         if self.example_losses is not None:
             forward["example_losses"] = _plain(self.example_losses)
-        return {
-            "schema": SCHEMA,
-            "network": {
-                "name": spec.name, "layers": list(spec.layers),
-                "activations": list(spec.activations), "loss": spec.loss,
-                "learning_rate": spec.learning_rate, "bias": spec.bias,
-                "frozen": list(self.frozen), "batch_size": len(spec.inputs) if spec.batched else None,
-            },
-            "parameters": {key: _plain(value) for key, value in self.parameters.items()},
+        out = {
+            "step": self.number,
+            "parameters": _plain_dict(self.parameters),
             "forward": forward,
-            "backward": {key: _plain(value) for key, value in self.backward.items()},
-            "gradients": {key: _plain(value) for key, value in self.gradients.items()},
-            "updated": {key: _plain(value) for key, value in self.updated.items()},
-            "loss_after": self.loss_after,
+            "backward": _plain_dict(self.backward),
+            "gradients": _plain_dict(self.gradients),
+            "updated": _plain_dict(self.updated),
+            "loss_after": _plain(self.loss_after),
+            "deltas": {k: e.to_dict() for k, e in self.chain.deltas.items()},
+            "chain": {k: e.to_dict() for k, e in self.chain.parameters.items()},
         }
+        if self.chain.omitted:
+            out["chain_omitted"] = self.chain.omitted
+        return out
+
+
+def _first(name: str) -> property:
+    return property(lambda self: getattr(self.steps[0], name), doc=f"The first step's {name}.")
+
+
+@dataclass
+class Trace:
+    """One or more recorded steps on one network; the first step's numbers at the top."""
+
+    spec: Spec
+    steps: list[Step]
+
+    parameters = _first("parameters")
+    forward = _first("forward")
+    example_losses = _first("example_losses")
+    backward = _first("backward")
+    gradients = _first("gradients")
+    updated = _first("updated")
+    loss_after = _first("loss_after")
+    loss = _first("loss")
+    chain = _first("chain")
+
+    @property
+    def frozen(self) -> tuple[str, ...]:
+        return self.spec.frozen
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (schema ``chainrule.trace/1``): numbers as nested lists."""
+        spec = self.spec
+        first = self.steps[0].to_dict()
+        del first["step"]
+        out = {"schema": SCHEMA, "network": network_summary(spec), **first}
+        if len(self.steps) > 1:
+            out["steps"] = [step.to_dict() for step in self.steps]
+        return out
 
     def to_json(self, indent: int | None = 2) -> str:
         import json
 
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
+    def to_text(self, **options: Any) -> str:
+        from chainrule.render.text import render_text
 
-def _plain(value: np.ndarray) -> Any:
+        return render_text(self, **options)
+
+    def to_markdown(self, **options: Any) -> str:
+        from chainrule.render.markdown import render_markdown
+
+        return render_markdown(self, **options)
+
+    def to_latex(self, **options: Any) -> str:
+        from chainrule.render.latex import render_latex
+
+        return render_latex(self, **options)
+
+    def to_html(self, **options: Any) -> str:
+        from chainrule.render.html import render_html
+
+        return render_html(self, **options)
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def _repr_html_(self) -> str:
+        return self.to_html(fragment=True)
+
+
+def network_summary(spec: Spec) -> dict[str, Any]:
+    return {
+        "name": spec.name, "description": spec.description, "layers": list(spec.layers),
+        "activations": list(spec.activations), "loss": spec.loss,
+        "learning_rate": spec.learning_rate, "bias": spec.bias, "frozen": list(spec.frozen),
+        "optimizer": {"name": spec.optimizer.name, "momentum": spec.optimizer.momentum,
+                      "dampening": spec.optimizer.dampening,
+                      "nesterov": spec.optimizer.nesterov,
+                      "weight_decay": spec.optimizer.weight_decay},
+        "batch_size": len(spec.inputs) if spec.batched else None,
+        "input": _plain(spec.inputs), "target": _plain(spec.targets),
+    }
+
+
+def _plain(value: Any) -> Any:
     """Nested lists of floats; a non-finite number becomes null, as JSON has no NaN."""
     array = np.asarray(value, dtype=float)
     if np.all(np.isfinite(array)):
@@ -76,12 +152,53 @@ def _plain(value: np.ndarray) -> Any:
     return np.where(np.isfinite(array), array, None).tolist()
 
 
-def explain(spec: Spec | str | None = None) -> Trace:
-    """Run one forward pass, backward pass and SGD update on ``spec`` (a Spec, a spec file or a
-    built-in name; the seed network by default), recording every number."""
-    if not isinstance(spec, Spec):
-        spec = load_spec(spec)
+def _plain_dict(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: _plain(value) for key, value in values.items()}
+
+
+def explain(source: Spec | str | Path | dict | MLP | None = None, *, steps: int | None = None,
+            input: Any = None, target: Any = None, loss: str | None = None,
+            learning_rate: float | None = None) -> Trace:
+    """Record ``steps`` gradient-descent steps (the spec's own count by default).
+
+    ``source`` is a :class:`Spec`, a spec file path, a built-in network name (the seed
+    network by default), a decoded spec ``dict``, or an :class:`MLP` — then ``input``,
+    ``target``, ``loss`` and ``learning_rate`` describe the step.
+    """
+    spec = _as_spec(source, input, target, loss, learning_rate)
     model = spec.build_model()
+    optimizer = spec.optimizer.build(model.parameters(), spec.learning_rate)
+    records = [_record(spec, model, optimizer, n) for n in range(1, (steps or spec.steps) + 1)]
+    return Trace(spec, records)
+
+
+def _as_spec(source, input, target, loss, learning_rate) -> Spec:
+    if isinstance(source, Spec):
+        return source
+    if isinstance(source, dict):
+        return parse_spec(source)
+    if isinstance(source, MLP):
+        missing = [k for k, v in (("input", input), ("target", target), ("loss", loss),
+                                  ("learning_rate", learning_rate)) if v is None]
+        if missing:
+            raise TypeError(f"explain(model): also give {', '.join(missing)}")
+        batched = np.ndim(input) == 2
+        data = {
+            "layers": list(source.sizes), "activations": list(source.activations),
+            "loss": loss, "learning_rate": learning_rate,
+            "weights": [layer.weight.data.tolist() for layer in source.layers],
+            "bias": source.layers[0].bias_mode,
+            ("inputs" if batched else "input"): np.asarray(input, dtype=float).tolist(),
+            ("targets" if batched else "target"): np.asarray(target).tolist(),
+        }
+        if source.layers[0].bias is not None:
+            data["biases"] = [layer.bias.data.tolist() for layer in source.layers]
+        frozen = [name for name, p in source.named_parameters() if p.frozen]
+        return parse_spec({**data, "frozen": frozen}, default_name="model")
+    return load_spec(source)
+
+
+def _record(spec: Spec, model: MLP, optimizer, number: int) -> Step:
     parameters = model.state_dict()
     steps = model.forward_steps(spec.inputs)
     for values in steps:
@@ -91,9 +208,10 @@ def explain(spec: Spec | str | None = None) -> Trace:
     example_losses = output_loss(spec.loss, last.z, last.a, spec.activations[-1], spec.targets,
                                  reduction="none")
     loss = example_losses.mean()
+    model.zero_grad()
     loss.backward()
 
-    forward: dict[str, np.ndarray] = {"a0": spec.inputs.copy()}
+    forward: dict[str, np.ndarray] = {"a0": np.array(spec.inputs, dtype=float)}
     for index, values in enumerate(steps, 1):
         forward[f"z{index}"] = values.z.data.copy()
         forward[f"a{index}"] = values.a.data.copy()
@@ -105,17 +223,16 @@ def explain(spec: Spec | str | None = None) -> Trace:
         backward[f"delta{index}"] = steps[index - 1].z.grad.copy()
 
     gradients = {name: p.grad.copy() for name, p in model.named_parameters()}
-    SGD(model.parameters(), lr=spec.learning_rate).step()
+    optimizer.step()
     updated = model.state_dict()
     with no_grad():
-        last_after = model.forward_steps(spec.inputs)[-1]
-        loss_after = output_loss(spec.loss, last_after.z, last_after.a, spec.activations[-1],
-                                 spec.targets)
-    return Trace(
-        spec=spec, forward=forward,
+        after = model.forward_steps(spec.inputs)[-1]
+        loss_after = output_loss(spec.loss, after.z, after.a, spec.activations[-1], spec.targets)
+    return Step(
+        number=number, parameters=parameters, forward=forward,
         example_losses=example_losses.data.copy() if spec.batched else None,
-        backward=backward, parameters=parameters, gradients=gradients, updated=updated,
-        loss_after=float(loss_after.data), frozen=spec.frozen,
+        backward=backward, gradients=gradients, updated=updated,
+        loss_after=float(loss_after.data), chain=factorise(spec, forward, parameters),
     )
 
 

@@ -16,7 +16,7 @@ from chainrule.nn.activations import get_activation
 from chainrule.nn.init import as_rng, init_weight, resolve_init
 from chainrule.tensor import Tensor
 
-BIAS_MODES = ("per_unit", "shared", "none")
+BIAS_MODES = ("per_unit", "shared_per_layer", "none")
 
 
 class Parameter(Tensor):
@@ -76,7 +76,7 @@ class Module:
 class Linear(Module):
     """z = a @ W + b, W of shape (fan_in, fan_out).
 
-    ``bias_mode``: ``per_unit`` (b of shape (fan_out,)), ``shared`` (one number for the whole
+    ``bias_mode``: ``per_unit`` (b of shape (fan_out,)), ``shared_per_layer`` (one number for the whole
     layer, shape (1,), as some textbook examples use; its gradient is the sum over the units)
     or ``none``.
     """

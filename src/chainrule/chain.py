@@ -1,0 +1,319 @@
+"""The chain rule, written out: every gradient as a product of local derivatives with numbers.
+
+From a recorded step's forward values and parameters alone (never the engine's gradients, so
+the two can be checked against each other), this builds:
+
+* for every delta δˡⱼ = ∂E/∂zˡⱼ, its rule with the numbers of every term — the output layer
+  δᴸⱼ = ∂E/∂aᴸⱼ · ∂aᴸⱼ/∂zᴸⱼ, a hidden layer δˡⱼ = ∂aˡⱼ/∂zˡⱼ · Σₖ wˡ⁺¹ⱼₖ δˡ⁺¹ₖ (a sum over the
+  paths that meet at the unit), softmax layers Σₘ ∂E/∂aₘ · ∂aₘ/∂zⱼ;
+* for every weight and bias element, its gradient: along a single path the full product
+  ∂E/∂aᴸ · ∂aᴸ/∂zᴸ · … · ∂zˡⱼ/∂wˡᵢⱼ; where paths meet, the delta form δˡⱼ · aˡ⁻¹ᵢ; over a batch,
+  the sum over examples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from chainrule.notation import Symbol, element_key, partial, quantity
+
+MAX_CHAIN_ELEMENTS = 2000  # parameter elements × examples; beyond that, no per-element chain
+
+
+@dataclass
+class Factor:
+    symbol: str
+    latex: str
+    formula: str
+    formula_latex: str
+    value: float
+
+
+@dataclass
+class Term:
+    factors: list[Factor]
+    value: float
+
+
+@dataclass
+class Expansion:
+    """A quantity as a product of ``factors`` and/or a sum of ``terms``, with its value."""
+
+    key: str
+    symbol: str
+    latex: str
+    value: float
+    rule: str = ""  # the general form, e.g. "δ¹₁ = ∂a¹₁/∂z¹₁ · Σₖ w²₁ₖ δ²ₖ"
+    rule_latex: str = ""
+    factors: list[Factor] = field(default_factory=list)
+    terms: list[Term] = field(default_factory=list)
+    paths: int = 1
+    delta: str | None = None  # for a parameter: the key of the delta it rests on
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v not in (None, "", [])}
+
+
+def _factor(symbol: Symbol, formula: str, formula_latex: str, value: float) -> Factor:
+    return Factor(symbol.text, symbol.latex, formula, formula_latex, float(value))
+
+
+def _product(factors: list[Factor]) -> float:
+    return float(np.prod([f.value for f in factors]))
+
+
+# --- local derivatives at the network level --------------------------------------------------
+
+
+def activation_factor(activation: str, layer: int, unit: int, z: float, a: float,
+                      n: int | None) -> Factor:
+    """∂aˡⱼ/∂zˡⱼ for an elementwise activation (or softmax's diagonal), in terms of aˡⱼ."""
+    a_s, z_s = quantity("a", layer, unit, example=n), quantity("z", layer, unit, example=n)
+    forms = {
+        "sigmoid": (f"{a_s}(1 − {a_s})", rf"{a_s.latex}(1 - {a_s.latex})", a * (1 - a)),
+        "softmax": (f"{a_s}(1 − {a_s})", rf"{a_s.latex}(1 - {a_s.latex})", a * (1 - a)),
+        "tanh": (f"1 − ({a_s})²", rf"1 - ({a_s.latex})^2", 1 - a * a),
+        "relu": (f"1 if {z_s} > 0 else 0", rf"[{z_s.latex} > 0]", float(z > 0)),
+        "leaky_relu": (f"1 if {z_s} > 0 else 0.01", rf"1 \text{{ if }} {z_s.latex} > 0 "
+                       r"\text{ else } 0.01", 1.0 if z > 0 else 0.01),
+        "identity": ("1", "1", 1.0),
+    }
+    text, latex, value = forms[activation]
+    return _factor(partial(a_s, z_s), text, latex, value)
+
+
+def softmax_factor(layer: int, m: int, j: int, a: np.ndarray, n: int | None) -> Factor:
+    """∂aˡₘ/∂zˡⱼ = aₘ(δₘⱼ − aⱼ) for a softmax layer."""
+    if m == j:
+        return activation_factor("softmax", layer, j, 0.0, a[j], n)
+    a_m, a_j = quantity("a", layer, m, example=n), quantity("a", layer, j, example=n)
+    return _factor(partial(a_m, quantity("z", layer, j, example=n)), f"−{a_m}·{a_j}",
+                   rf"-{a_m.latex} {a_j.latex}", -a[m] * a[j])
+
+
+def loss_factor(loss: str, activation: str, layer: int, k: int, a: np.ndarray, t: np.ndarray,
+                batch: int | None, n: int | None) -> Factor:
+    """∂E/∂aᴸₖ of one example, the 1/N of a batch mean included."""
+    a_s, t_s = quantity("a", layer, k, example=n), quantity("t", None, k, example=n)
+    units = len(a)
+    per = f"/{batch}" if batch else ""
+    scale = 1.0 / (batch or 1)
+    if loss == "sse":
+        text, latex, value = f"2({a_s} − {t_s}){per}", rf"2({a_s.latex} - {t_s.latex})", 2 * (
+            a[k] - t[k])
+    elif loss == "half_sse":
+        text, latex, value = f"({a_s} − {t_s}){per}", rf"{a_s.latex} - {t_s.latex}", a[k] - t[k]
+    elif loss == "mse":
+        text, latex = f"2({a_s} − {t_s})/{units}{per}", rf"\tfrac{{2}}{{{units}}}({a_s.latex} - {t_s.latex})"
+        value = 2 * (a[k] - t[k]) / units
+    elif loss == "bce":
+        text = f"({a_s} − {t_s}) / ({a_s}(1 − {a_s}))/{units}{per}"
+        latex = rf"\frac{{{a_s.latex} - {t_s.latex}}}{{{units}\,{a_s.latex}(1 - {a_s.latex})}}"
+        value = (a[k] - t[k]) / (a[k] * (1 - a[k])) / units
+    elif activation == "softmax":  # cross-entropy of the softmax's probabilities
+        text, latex = f"−{t_s}/{a_s}{per}", rf"-\frac{{{t_s.latex}}}{{{a_s.latex}}}"
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = -t[k] / a[k]
+    else:  # cross-entropy taking the output itself as logits
+        shifted = np.exp(a - a.max())
+        text = f"softmax(a{layer})ₖ − {t_s}{per}"
+        latex = rf"\mathrm{{softmax}}(a^{{{layer}}})_{{{k + 1}}} - {t_s.latex}"
+        value = shifted[k] / shifted.sum() - t[k]
+    if batch:
+        latex = rf"\tfrac{{1}}{{{batch}}}\left({latex}\right)"
+    return _factor(partial("E", a_s), text, latex, value * scale)
+
+
+# --- deltas and parameter gradients ------------------------------------------------------------
+
+
+@dataclass
+class Factorisation:
+    """Delta expansions and per-element parameter gradients of one step."""
+
+    deltas: dict[str, Expansion]
+    parameters: dict[str, Expansion]
+    omitted: str = ""  # why per-element chains were left out (a network too large to list)
+
+
+class _Network:
+    """The step's values as 2-D arrays (example, unit), layers indexed from 0 = input."""
+
+    def __init__(self, spec, forward: dict, parameters: dict) -> None:
+        self.spec = spec
+        self.depth = len(spec.layers) - 1
+        self.batch = len(spec.inputs) if spec.batched else None
+        rows = (lambda v: np.atleast_2d(np.asarray(v, dtype=float)))
+        self.a = [rows(forward[f"a{l}"]) for l in range(self.depth + 1)]
+        self.z = [None] + [rows(forward[f"z{l}"]) for l in range(1, self.depth + 1)]
+        self.W = [None] + [np.asarray(parameters[f"W{l}"]) for l in range(1, self.depth + 1)]
+        targets = np.asarray(spec.targets)
+        if targets.dtype.kind in "iu":  # class indices
+            targets = np.eye(spec.layers[-1])[targets]
+        self.t = np.atleast_2d(targets.astype(float))
+
+    def example(self, n: int) -> int | None:
+        return n if self.batch else None
+
+
+def factorise(spec, forward: dict, parameters: dict) -> Factorisation:
+    net = _Network(spec, forward, parameters)
+    examples = net.a[0].shape[0]
+    sizes = spec.layers
+    elements = sum(p.size for p in map(np.asarray, parameters.values())) * examples
+    deltas: dict[str, Expansion] = {}
+    delta_values = [None] * (net.depth + 1)
+    for layer in range(net.depth, 0, -1):
+        values = np.zeros((examples, sizes[layer]))
+        for n in range(examples):
+            for j in range(sizes[layer]):
+                expansion = _delta(net, layer, n, j, delta_values)
+                deltas[expansion.key] = expansion
+                values[n, j] = expansion.value
+        delta_values[layer] = values
+    if elements > MAX_CHAIN_ELEMENTS:
+        return Factorisation(deltas, {}, f"{elements} parameter elements × examples exceed "
+                                         f"{MAX_CHAIN_ELEMENTS}; see the deltas instead")
+    params = {}
+    for name, values in parameters.items():
+        for index in np.ndindex(np.asarray(values).shape):
+            expansion = _parameter(net, name, index, delta_values)
+            params[expansion.key] = expansion
+    return Factorisation(deltas, params)
+
+
+def _delta_key(layer: int, n: int | None, j: int) -> str:
+    return element_key(f"delta{layer}", (j,) if n is None else (n, j))
+
+
+def _paths(spec, layer: int) -> int:
+    """How many paths lead from one unit's z in ``layer`` to the loss: a softmax layer of K
+    units mixes K ways, and every unit fans out to all units of the next layer."""
+    depth = len(spec.layers) - 1
+
+    def mixing(l: int) -> int:
+        return spec.layers[l] if spec.activations[l - 1] == "softmax" else 1
+
+    count = mixing(depth)
+    for l in range(depth - 1, layer - 1, -1):
+        count = mixing(l) * spec.layers[l + 1] * count
+    return count
+
+
+def _delta(net: _Network, layer: int, n: int, j: int, delta_values: list) -> Expansion:
+    spec, ex = net.spec, net.example(n)
+    activation = spec.activations[layer - 1]
+    a, z = net.a[layer][n], net.z[layer][n]
+    symbol = quantity("delta", layer, j, example=ex)
+    key = _delta_key(layer, ex, j)
+    output = layer == net.depth
+
+    def upstream(m: int) -> Factor:  # ∂E/∂aˡₘ
+        if output:
+            return loss_factor(spec.loss, activation, layer, m, a, net.t[n], net.batch, ex)
+        w = quantity("w", layer + 1, m, "k")
+        d = quantity("delta", layer + 1, "k", example=ex)
+        value = float(net.W[layer + 1][m] @ delta_values[layer + 1][n])
+        return _factor(partial("E", quantity("a", layer, m, example=ex)), f"Σₖ {w} {d}",
+                       rf"\sum_k {w.latex} {d.latex}", value)
+
+    def sum_terms(m: int) -> list[Term]:  # the paths into ∂E/∂aˡₘ from the next layer
+        if output:
+            return []
+        terms = []
+        for k in range(spec.layers[layer + 1]):
+            w = quantity("w", layer + 1, m, k)
+            d = quantity("delta", layer + 1, k, example=ex)
+            factors = [_factor(w, w.text, w.latex, net.W[layer + 1][m, k]),
+                       _factor(d, d.text, d.latex, delta_values[layer + 1][n, k])]
+            terms.append(Term(factors, _product(factors)))
+        return terms
+
+    if activation == "softmax":
+        terms = [Term([upstream(m), softmax_factor(layer, m, j, a, ex)], 0.0)
+                 for m in range(len(a))]
+        for term in terms:
+            term.value = _product(term.factors)
+        value = float(sum(t.value for t in terms))
+        a_m = quantity("a", layer, "m", example=ex)
+        de_da, da_dz = partial("E", a_m), partial(a_m, quantity("z", layer, j, example=ex))
+        rule = f"{symbol} = Σₘ {de_da} · {da_dz}"
+        rule_latex = rf"{symbol.latex} = \sum_m {de_da.latex} {da_dz.latex}"
+        return Expansion(key, symbol.text, symbol.latex, value, rule, rule_latex, [], terms,
+                         _paths(spec, layer))
+    local = activation_factor(activation, layer, j, z[j], a[j], ex)
+    up = upstream(j)
+    factors = [up, local] if output else [local, up]
+    if output:
+        rule = f"{symbol} = {up.symbol} · {local.symbol}"
+        rule_latex = f"{symbol.latex} = {up.latex} {local.latex}"
+    else:
+        rule = f"{symbol} = {local.symbol} · {up.formula}"
+        rule_latex = f"{symbol.latex} = {local.latex} {up.formula_latex}"
+    return Expansion(key, symbol.text, symbol.latex, _product(factors), rule, rule_latex,
+                     factors, sum_terms(j), _paths(spec, layer))
+
+
+def _parameter(net: _Network, name: str, index: tuple[int, ...], delta_values) -> Expansion:
+    spec = net.spec
+    layer = int(name[1:])
+    is_weight = name.startswith("W")
+    shared = not is_weight and spec.bias == "shared_per_layer"
+    i, j = (index if is_weight else (None, index[0]))
+    param = quantity("w", layer, i, j) if is_weight else (
+        quantity("b", layer) if shared else quantity("b", layer, j))
+    grad = partial("E", param)
+    key = element_key(name, index)
+    units = range(spec.layers[layer]) if shared else [j]
+
+    def local(n: int | None, unit: int) -> Factor:  # ∂zˡⱼ/∂(parameter)
+        z = quantity("z", layer, unit, example=n)
+        if not is_weight:
+            return _factor(partial(z, param), "1", "1", 1.0)
+        a = quantity("a", layer - 1, i, example=n)
+        return _factor(partial(z, param), a.text, a.latex,
+                       net.a[layer - 1][0 if n is None else n, i])
+
+    def delta(n: int | None, unit: int) -> Factor:  # δˡⱼ = ∂E/∂zˡⱼ, worked in its own expansion
+        d = quantity("delta", layer, unit, example=n)
+        de_dz = partial("E", quantity("z", layer, unit, example=n))
+        return _factor(d, de_dz.text, de_dz.latex, delta_values[layer][n or 0, unit])
+
+    terms = []
+    if net.batch or shared:
+        for n in range(net.a[0].shape[0]):
+            for unit in units:
+                ex = net.example(n)
+                factors = [delta(ex, unit), local(ex, unit)]
+                terms.append(Term(factors, _product(factors)))
+        value = float(sum(t.value for t in terms))
+        return Expansion(key, grad.text, grad.latex, value, terms=terms,
+                         paths=_paths(spec, layer))
+    paths = _paths(spec, layer)
+    if paths == 1:
+        factors = _single_path(net, layer, j) + [local(None, j)]
+    else:
+        factors = [delta(None, j), local(None, j)]
+    return Expansion(key, grad.text, grad.latex, _product(factors), factors=factors,
+                     paths=paths, delta=_delta_key(layer, None, j))
+
+
+def _single_path(net: _Network, layer: int, j: int) -> list[Factor]:
+    """∂E/∂aᴸ · ∂aᴸ/∂zᴸ · ∂zᴸ/∂aᴸ⁻¹ · … · ∂aˡⱼ/∂zˡⱼ when every later layer has one unit."""
+    spec = net.spec
+    depth = net.depth
+    out = net.a[depth][0]
+    k = j if layer == depth else 0  # the output unit the single path ends in
+    factors = [loss_factor(spec.loss, spec.activations[-1], depth, k, out, net.t[0], None, None)]
+    for l in range(depth, layer - 1, -1):
+        unit = j if l == layer else 0
+        factors.append(activation_factor(spec.activations[l - 1], l, unit, net.z[l][0][unit],
+                                         net.a[l][0][unit], None))
+        if l > layer:
+            below = j if l - 1 == layer else 0
+            w = quantity("w", l, below, 0)
+            factors.append(_factor(partial(quantity("z", l, 0), quantity("a", l - 1, below)),
+                                   w.text, w.latex, net.W[l][below, 0]))
+    return factors

@@ -1,0 +1,67 @@
+"""How quantities are written: aˡⱼ, zˡⱼ, wˡᵢⱼ, bˡⱼ, δˡⱼ in text and LaTeX.
+
+Layers are superscripts (0 is the input), units subscripts counted from 1 as textbooks do;
+NumPy indices (``W1[0, 0]``) count from 0. An example in a batch is a superscript ⁽ⁿ⁾.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_SUP = str.maketrans("0123456789()n", "⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾ⁿ")
+_SUB = str.maketrans("0123456789,ijkmn", "₀₁₂₃₄₅₆₇₈₉,ᵢⱼₖₘₙ")
+
+
+def sup(value: int | str) -> str:
+    return str(value).translate(_SUP)
+
+
+Unit = int | str  # a 0-based index, or a letter standing for any unit ("k")
+
+
+def _unit_parts(units: tuple[Unit, ...]) -> tuple[list[str], str]:
+    parts = [u if isinstance(u, str) else str(u + 1) for u in units]
+    return parts, ("," if any(len(p) > 1 for p in parts) else "")
+
+
+def sub(*units: Unit) -> str:
+    """Subscripts from 0-based indices: (0, 1) → ₁₂; with any index ≥ 9, comma-separated."""
+    parts, joiner = _unit_parts(units)
+    return joiner.join(parts).translate(_SUB)
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """One quantity written both ways."""
+
+    text: str
+    latex: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def quantity(letter: str, layer: int | None, *units: Unit, example: int | None = None) -> Symbol:
+    """``quantity("w", 1, 0, 0)`` → w¹₁₁ / ``w^{1}_{11}``; ``letter`` may be a LaTeX command."""
+    text_letter = {"delta": "δ"}.get(letter, letter)
+    latex_letter = {"delta": r"\delta"}.get(letter, letter)
+    layer_part = "" if layer is None else str(layer)
+    example_part = "" if example is None else f"({example + 1})"
+    text = text_letter + sup(layer_part + example_part) + sub(*units)
+    parts, joiner = _unit_parts(units)
+    upper = layer_part + example_part
+    latex = latex_letter + (f"^{{{upper}}}" if upper else "") + (
+        f"_{{{joiner.join(parts)}}}" if parts else "")
+    return Symbol(text, latex)
+
+
+def partial(top: Symbol | str, bottom: Symbol) -> Symbol:
+    """∂top/∂bottom."""
+    top = Symbol(top, top) if isinstance(top, str) else top
+    return Symbol(f"∂{top.text}/∂{bottom.text}",
+                  rf"\frac{{\partial {top.latex}}}{{\partial {bottom.latex}}}")
+
+
+def element_key(name: str, index: tuple[int, ...]) -> str:
+    """``W1[0,1]``: the NumPy index of one element, as ``--param`` and the JSON use it."""
+    return f"{name}[{','.join(map(str, index))}]"
