@@ -21,10 +21,14 @@ def test_explain_seed_prints_labelled_values():
     result = run("explain")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    for expected in ("a1 = sigmoid(z1)", "0.5572478546, 0.6201064323", "0.6793285460",
-                     "0.0004273090", "∂E/∂W1", "-0.0005555079", "W1 ← W1 − η·∂E/∂W1",
-                     "0.2000555508", "0.1009006192", "Loss after the update: 0.0004132980"):
-        assert expected in out
+    for expected in ("a¹₁ = σ(z¹₁) = σ(0.2300000000) = 0.5572478546", "a²₁ = σ(z²₁)",
+                     "0.6793285460", "E = (0.6793285460 − 0.7000000000)² = 0.0004273090",
+                     "∂E/∂W1  [[-0.0005555079, -0.0006364886]",
+                     "w¹₁₁ ← w¹₁₁ − η·∂E/∂w¹₁₁ = 0.2000000000 − 0.1·(-0.0005555079) = "
+                     "0.2000555508", "b2 (new)  [0.1009006192]",
+                     "E after the update = 0.0004132980", "The loss is lower"):
+        assert expected in out, expected
+    assert "\x1b[" not in out  # no terminal styling when the output is a pipe
 
 
 def test_console_script_is_installed():

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from chainrule.notation import Symbol, element_key, partial, quantity
+from chainrule.notation import Symbol, element_key, parameter_symbol, partial, quantity
 
 MAX_CHAIN_ELEMENTS = 2000  # parameter elements × examples; beyond that, no per-element chain
 
@@ -262,8 +262,7 @@ def _parameter(net: _Network, name: str, index: tuple[int, ...], delta_values) -
     is_weight = name.startswith("W")
     shared = not is_weight and spec.bias == "shared_per_layer"
     i, j = (index if is_weight else (None, index[0]))
-    param = quantity("w", layer, i, j) if is_weight else (
-        quantity("b", layer) if shared else quantity("b", layer, j))
+    param = parameter_symbol(name, index, shared)
     grad = partial("E", param)
     key = element_key(name, index)
     units = range(spec.layers[layer]) if shared else [j]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from chainrule import __version__
 from chainrule.errors import ChainruleError
 
-FORMATS = ("text", "json")
+FORMATS = ("text", "markdown", "latex", "json", "html")
+PHASES = ("forward", "backward", "update")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -20,30 +23,69 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     explain = commands.add_parser(
-        "explain", help="one gradient-descent step, every number labelled",
-        description="Run one forward pass, backward pass and SGD update and show every number.",
+        "explain", help="a training step worked out: every number, every chain-rule product",
+        description="Run a forward pass, backward pass and gradient-descent update and show "
+                    "every number, in the terminal or as Markdown, LaTeX, JSON or HTML.",
     )
     explain.add_argument("spec", nargs="?", default="seed",
-                         help="a spec file (JSON) or a built-in network name (default: seed)")
-    explain.add_argument("--format", choices=FORMATS, default="text",
+                         help="a spec file (JSON, TOML or YAML) or a built-in network "
+                              "(default: seed)")
+    explain.add_argument("-f", "--format", choices=FORMATS, default="text",
                          help="output format (default: text)")
+    explain.add_argument("-o", "--output", metavar="FILE",
+                         help="write to FILE (atomically) instead of standard output")
     explain.add_argument("--precision", type=int, default=10, metavar="K",
-                         help="decimals shown in text output; computation stays float64")
+                         help="decimals shown (default 10); computation stays float64")
+    explain.add_argument("--param", metavar="NAME[I,J]",
+                         help="focus on one parameter element's derivation, e.g. W1[0,1] "
+                              "(0-based indices)")
+    explain.add_argument("--only", choices=PHASES, help="show one phase of the step")
+    explain.add_argument("--steps", type=int, metavar="N",
+                         help="record N gradient-descent steps (default: the spec's, or 1)")
+    explain.add_argument("--fragment", action="store_true",
+                         help="latex/html: a snippet to include rather than a whole document")
     return parser
 
 
-def _explain(args: argparse.Namespace) -> int:
-    from chainrule.trace import explain
-
-    trace = explain(args.spec)
+def _render(trace, args: argparse.Namespace, terminal: bool) -> str:
     if args.format == "json":
-        sys.stdout.write(trace.to_json() + "\n")
-    else:
+        return trace.to_json() + "\n"
+    options = {"precision": args.precision, "param": args.param, "only": args.only}
+    if args.format == "text":
         from chainrule.render.text import render_text
 
-        if not 0 <= args.precision <= 17:
-            raise ChainruleError(f"--precision: expected 0 to 17 digits, got {args.precision}")
-        sys.stdout.write(render_text(trace, precision=args.precision))
+        return render_text(trace, color=terminal, **options)
+    if args.format == "markdown":
+        from chainrule.render.markdown import render_markdown
+
+        return render_markdown(trace, **options)
+    if args.format == "latex":
+        from chainrule.render.latex import render_latex
+
+        return render_latex(trace, fragment=args.fragment, **options)
+    from chainrule.render.html import render_html
+
+    return render_html(trace, fragment=args.fragment, **options)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from chainrule.spec import MAX_STEPS
+    from chainrule.trace import explain
+
+    if not 0 <= args.precision <= 17:
+        raise ChainruleError(f"--precision: expected 0 to 17 digits, got {args.precision}")
+    if args.steps is not None and not 1 <= args.steps <= MAX_STEPS:
+        raise ChainruleError(f"--steps: expected 1 to {MAX_STEPS}, got {args.steps}")
+    if args.fragment and args.format not in ("latex", "html"):
+        raise ChainruleError("--fragment: only for --format latex or html")
+    trace = explain(args.spec, steps=args.steps)
+    if args.output:
+        from chainrule.files import write_atomically
+
+        write_atomically(Path(args.output), _render(trace, args, terminal=False))
+        return 0
+    terminal = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    sys.stdout.write(_render(trace, args, terminal))
     return 0
 
 
@@ -63,3 +105,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `chainrule explain | head`: the reader left, nothing to say
+        sys.stderr.close()
+        return 0

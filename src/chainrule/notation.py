@@ -65,3 +65,17 @@ def partial(top: Symbol | str, bottom: Symbol) -> Symbol:
 def element_key(name: str, index: tuple[int, ...]) -> str:
     """``W1[0,1]``: the NumPy index of one element, as ``--param`` and the JSON use it."""
     return f"{name}[{','.join(map(str, index))}]"
+
+
+def parameter_symbol(name: str, index: tuple[int, ...], shared_bias: bool = False) -> Symbol:
+    """``W1``, (0, 1) → w¹₁₂; ``b2``, (0,) → b²₁ (or b² for a bias shared by the layer)."""
+    layer = int(name[1:])
+    if name.startswith("W"):
+        return quantity("w", layer, *index)
+    return quantity("b", layer) if shared_bias else quantity("b", layer, *index)
+
+
+def parse_element_key(key: str) -> tuple[str, tuple[int, ...]]:
+    """``W1[0,1]`` → ("W1", (0, 1)); the inverse of :func:`element_key`."""
+    name, _, rest = key.partition("[")
+    return name, tuple(int(i) for i in rest.rstrip("]").split(","))

@@ -1,77 +1,67 @@
-"""The trace as plain, aligned text: forward pass, loss, backward pass, gradients, update."""
+"""The worked example for the terminal: rich styling on a terminal, plain text elsewhere."""
 
 from __future__ import annotations
 
-import numpy as np
+import io
 
-from chainrule.render.numfmt import DEFAULT_PRECISION, array_lines, number
+from chainrule.render.blocks import Equation, Heading, Matrix, Paragraph
+from chainrule.render.numfmt import DEFAULT_PRECISION, array_lines
+from chainrule.render.worked import outline
 from chainrule.trace import Trace
 
-LOSS_FORMULAS = {
-    "sse": "E = Σₖ (yₖ − tₖ)²",
-    "half_sse": "E = ½ Σₖ (yₖ − tₖ)²",
-    "mse": "E = meanₖ (yₖ − tₖ)²",
-    "bce": "E = meanₖ −[tₖ ln yₖ + (1 − tₖ) ln(1 − yₖ)]",
-    "cross_entropy": "E = −Σₖ tₖ ln softmax(z)ₖ",
-}
+WIDTH = 100
 
 
-def _rows(label: str, values: np.ndarray, precision: int, width: int) -> list[str]:
-    lines = array_lines(values, precision)
-    pad = " " * (width + 2)
-    return [f"  {label.ljust(width)}{lines[0]}", *(f"{pad}{line}" for line in lines[1:])]
+def render_text(trace: Trace, precision: int = DEFAULT_PRECISION, param: str | None = None,
+                only: str | None = None, color: bool = False, width: int = WIDTH) -> str:
+    """Aligned plain text; with ``color``, ANSI styles for a terminal (via rich)."""
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(file=io.StringIO(), width=width, force_terminal=color,
+                      color_system="standard" if color else None, highlight=False,
+                      emoji=False)
+    doc = outline(trace, precision, param, only)
+    console.print(Text(doc.title, style="bold"))
+    console.print(Text(doc.subtitle, style="dim"))
+    for block in doc.blocks:
+        for line in _lines(block, width, precision):
+            # Equations keep their own line breaks; prose wraps at the console width.
+            line, soft_wrap = line if isinstance(line, tuple) else (line, True)
+            console.print(line, soft_wrap=soft_wrap)
+    return console.file.getvalue()
 
 
-def _section(title: str, items: list[tuple[str, np.ndarray]], precision: int) -> list[str]:
-    width = max(len(label) for label, _ in items) + 2
-    lines = ["", title, "-" * len(title)]
-    for label, values in items:
-        lines += _rows(label, values, precision, width)
+def _lines(block, width: int, precision: int) -> list:
+    from rich.rule import Rule
+    from rich.text import Text
+
+    if isinstance(block, Heading):
+        style = "bold magenta" if block.level == 1 else "bold cyan"
+        return [Text(""), Rule(Text(block.text, style=style), align="left", characters="─")]
+    if isinstance(block, Paragraph):
+        return [(Text(block.text, style="italic"), False)]
+    if isinstance(block, Matrix):
+        label = f"  {block.symbol.text}" + (f" ({block.note})" if block.note else "")
+        rows = array_lines(block.values, precision)
+        pad = " " * (len(label) + 2)
+        return [Text(label, style="bold") + Text("  " + rows[0]),
+                *(Text(pad + row) for row in rows[1:])]
+    return _equation_lines(block, width)
+
+
+def _equation_lines(eq: Equation, width: int) -> list:
+    from rich.text import Text
+
+    lhs = f"  {eq.lhs.text} {eq.relation} "
+    parts = [text for text, _ in eq.parts]
+    one_line = lhs + " = ".join(parts)
+    if len(one_line) <= width:
+        line = Text(lhs, style="bold") + Text(" = ".join(parts[:-1]) + (" = " if parts[1:]
+                                                                             else ""))
+        return [line + Text(parts[-1], style="bold")]
+    indent = " " * (len(lhs) - 2) + "= "
+    lines = [Text(lhs, style="bold") + Text(parts[0])]
+    lines += [Text(indent + part, style="bold" if i == len(parts) - 1 else "")
+              for i, part in enumerate(parts[1:], 1)]
     return lines
-
-
-def render_text(trace: Trace, precision: int = DEFAULT_PRECISION) -> str:
-    spec = trace.spec
-    depth = len(spec.layers) - 1
-    activations = (spec.activations[0] if len(set(spec.activations)) == 1
-                   else ", ".join(spec.activations))
-    batch = f", batch of {len(spec.inputs)}" if spec.batched else ""
-    lines = [
-        f"{spec.name}: {spec.architecture} network, {activations} activation, loss {spec.loss}"
-        f"{batch}, learning rate η = {spec.learning_rate:g}",
-        "one step of gradient descent, θ ← θ − η·∂E/∂θ (float64)",
-    ]
-    forward = [("a0 (input)", trace.forward["a0"])]
-    for layer in range(1, depth + 1):
-        forward.append((f"z{layer} = a{layer - 1}·W{layer} + b{layer}"
-                        if spec.bias != "none" else f"z{layer} = a{layer - 1}·W{layer}",
-                        trace.forward[f"z{layer}"]))
-        forward.append((f"a{layer} = {spec.activations[layer - 1]}(z{layer})",
-                        trace.forward[f"a{layer}"]))
-    lines += _section("Forward pass", forward, precision)
-
-    loss_items = [("t (target)", spec.targets)]
-    if trace.example_losses is not None:
-        loss_items.append(("E per example", trace.example_losses))
-    lines += _section("Loss", loss_items, precision)
-    mean = " (mean over the batch)" if spec.batched else ""
-    lines.append(f"  {LOSS_FORMULAS[spec.loss]}{mean} = {number(trace.loss, precision)}")
-
-    backward = [(f"∂E/∂a{depth}", trace.backward[f"dE_da{depth}"])]
-    backward += [(f"δ{layer} = ∂E/∂z{layer}", trace.backward[f"delta{layer}"])
-                 for layer in range(depth, 0, -1)]
-    lines += _section("Backward pass", backward, precision)
-    lines += _section("Gradients", [(f"∂E/∂{name}", grad)
-                                    for name, grad in trace.gradients.items()], precision)
-
-    updates = []
-    for name, values in trace.updated.items():
-        label = f"{name} (frozen)" if name in trace.frozen else f"{name} ← {name} − η·∂E/∂{name}"
-        updates.append((label, values))
-    lines += _section("Updated parameters", updates, precision)
-
-    change = trace.loss_after - trace.loss
-    direction = "lower" if change < 0 else "higher" if change > 0 else "unchanged"
-    lines += ["", f"Loss after the update: {number(trace.loss_after, precision)} "
-                  f"({direction}: {number(change, precision)})"]
-    return "\n".join(lines) + "\n"
