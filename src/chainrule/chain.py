@@ -53,7 +53,19 @@ class Expansion:
     delta: str | None = None  # for a parameter: the key of the delta it rests on
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v not in (None, "", [])}
+        """Plain data for JSON: empty fields left out, a non-finite number (a saturated unit's
+        ∂E/∂a can be ±inf) written as None, since JSON has no NaN or Infinity."""
+        return {k: _finite_or_none(v) for k, v in asdict(self).items() if v not in (None, "", [])}
+
+
+def _finite_or_none(value):
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, list):
+        return [_finite_or_none(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    return value
 
 
 def _factor(symbol: Symbol, formula: str, formula_latex: str, value: float) -> Factor:
@@ -61,7 +73,9 @@ def _factor(symbol: Symbol, formula: str, formula_latex: str, value: float) -> F
 
 
 def _product(factors: list[Factor]) -> float:
-    return float(np.prod([f.value for f in factors]))
+    # A saturated unit can give ∞·0; the caller sees the NaN and writes the delta another way.
+    with np.errstate(invalid="ignore", over="ignore"):
+        return float(np.prod([f.value for f in factors]))
 
 
 # --- local derivatives at the network level --------------------------------------------------
@@ -203,6 +217,36 @@ def _paths(spec, layer: int) -> int:
 
 
 def _delta(net: _Network, layer: int, n: int, j: int, delta_values: list) -> Expansion:
+    expansion = _delta_by_paths(net, layer, n, j, delta_values)
+    if not np.isfinite(expansion.value) and layer == net.depth and _from_logits(net.spec):
+        return _delta_from_logits(net, n, j, expansion)
+    return expansion
+
+
+def _from_logits(spec) -> bool:
+    pairs = {("cross_entropy", "softmax"), ("bce", "sigmoid")}
+    return (spec.loss, spec.activations[-1]) in pairs
+
+
+def _delta_from_logits(net: _Network, n: int, j: int, by_paths: Expansion) -> Expansion:
+    """A saturated output unit makes ∂E/∂a infinite and ∂a/∂z zero; their product is then
+    the known closed form δᴸⱼ = (aᴸⱼ − tⱼ)/N (divided by K too for bce), finite as it is."""
+    spec, ex = net.spec, net.example(n)
+    layer = net.depth
+    a_s, t_s = quantity("a", layer, j, example=ex), quantity("t", None, j, example=ex)
+    scale = (net.batch or 1) * (spec.layers[-1] if spec.loss == "bce" else 1)
+    divisor = f"/{scale}" if scale > 1 else ""
+    value = (net.a[layer][n, j] - net.t[n, j]) / scale
+    factor = _factor(partial("E", quantity("z", layer, j, example=ex)),
+                     f"({a_s} − {t_s}){divisor}",
+                     rf"({a_s.latex} - {t_s.latex}){divisor}", value)
+    rule = f"{by_paths.symbol} = ({a_s} − {t_s}){divisor}"
+    return Expansion(by_paths.key, by_paths.symbol, by_paths.latex, value, rule,
+                     rf"{by_paths.latex} = ({a_s.latex} - {t_s.latex}){divisor}", [factor], [],
+                     by_paths.paths)
+
+
+def _delta_by_paths(net: _Network, layer: int, n: int, j: int, delta_values: list) -> Expansion:
     spec, ex = net.spec, net.example(n)
     activation = spec.activations[layer - 1]
     a, z = net.a[layer][n], net.z[layer][n]
@@ -291,10 +335,10 @@ def _parameter(net: _Network, name: str, index: tuple[int, ...], delta_values) -
         return Expansion(key, grad.text, grad.latex, value, terms=terms,
                          paths=_paths(spec, layer))
     paths = _paths(spec, layer)
-    if paths == 1:
-        factors = _single_path(net, layer, j) + [local(None, j)]
-    else:
-        factors = [delta(None, j), local(None, j)]
+    factors = [delta(None, j), local(None, j)]
+    if paths == 1:  # the full product, unless a saturated unit makes it ∞·0
+        along_path = _single_path(net, layer, j) + [local(None, j)]
+        factors = along_path if np.isfinite(_product(along_path)) else factors
     return Expansion(key, grad.text, grad.latex, _product(factors), factors=factors,
                      paths=paths, delta=_delta_key(layer, None, j))
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.errors import SpecError
+from chainrule.errors import ShapeError, SpecError
 from chainrule.nn.activations import ACTIVATIONS, unknown_name_message
 from chainrule.nn.init import INIT_NAMES
 from chainrule.nn.layers import BIAS_MODES, MLP
@@ -180,7 +180,10 @@ def parse_spec(data: Any, default_name: str = "network") -> Spec:
     )
     # Building the network checks every weight and bias shape against the layer sizes,
     # with the same messages the Python API gives.
-    names = [name for name, _ in spec.build_model().named_parameters()]
+    try:
+        names = [name for name, _ in spec.build_model().named_parameters()]
+    except ShapeError as error:  # in a spec, a wrong shape is a spec error like any other
+        raise SpecError(str(error)) from None
     return replace(spec, frozen=_frozen(data.get("frozen", []), names))
 
 
@@ -265,10 +268,10 @@ def _optimizer(value: Any) -> OptimizerSpec:
                for key in ("momentum", "dampening", "weight_decay") if key in value}
     limits = {"momentum": (0, 1, "[0, 1)"), "dampening": (0, 1.0000001, "[0, 1]"),
               "weight_decay": (0, float("inf"), "≥ 0")}
-    for key, number in numbers.items():
+    for key, amount in numbers.items():
         low, high, text = limits[key]
-        if not low <= number < high:
-            raise SpecError(f"optimizer.{key}: expected a number {text}, got {number}")
+        if not low <= amount < high:
+            raise SpecError(f"optimizer.{key}: expected a number {text}, got {amount}")
     nesterov = value.get("nesterov", False)
     if not isinstance(nesterov, bool):
         raise SpecError(f"optimizer.nesterov: expected true or false, got {nesterov!r}")

@@ -135,6 +135,11 @@ class Tensor:
             extras.append(f"dtype={self.data.dtype.name}")
         return f"Tensor({', '.join([body, *extras])})"
 
+    def _repr_html_(self) -> str:
+        from chainrule.render.notebook import tensor_html
+
+        return tensor_html(self)
+
     # --- gradients ---------------------------------------------------------------------------
 
     def backward(self, gradient: Any = None) -> None:

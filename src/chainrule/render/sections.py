@@ -17,7 +17,7 @@ LOSS_FORMULAS = {
     "half_sse": ("E = ½ Σₖ (aₖ − tₖ)²", r"E = \tfrac12 \sum_k (a_k - t_k)^2"),
     "mse": ("E = (1/K) Σₖ (aₖ − tₖ)²", r"E = \frac{1}{K} \sum_k (a_k - t_k)^2"),
     "bce": ("E = −(1/K) Σₖ [tₖ ln aₖ + (1 − tₖ) ln(1 − aₖ)]",
-            r"E = -\frac{1}{K} \sum_k \left[t_k \ln a_k + (1 - t_k) \ln(1 - a_k)\right]"),
+            r"E = -\frac{1}{K} \sum_k \bigl[t_k \ln a_k + (1 - t_k) \ln(1 - a_k)\bigr]"),
     "cross_entropy": ("E = −Σₖ tₖ ln softmax(z)ₖ", r"E = -\sum_k t_k \ln \mathrm{softmax}(z)_k"),
 }
 ACTIVATION_NAMES = {"sigmoid": ("σ", r"\sigma"), "tanh": ("tanh", r"\tanh"),
@@ -55,7 +55,19 @@ def setup(w, step: Step) -> None:
         frozen = " (frozen)" if name in spec.frozen else ""
         w.blocks.append(Matrix(Symbol(name, _upper_symbol(name)), values, frozen))
     w.blocks.append(Matrix(Symbol("a0 (input)", r"a^{0}"), step.forward["a0"]))
-    w.blocks.append(Matrix(Symbol("t (target)", "t"), np.asarray(spec.targets, dtype=float)))
+    targets = np.asarray(spec.targets)
+    if targets.dtype.kind in "iu":  # class indices, shown as the one-hot vectors they mean
+        classes = ", ".join(map(str, np.atleast_1d(targets)))
+        w.blocks.append(Matrix(Symbol("t (target)", "t"), one_hot(w), f"class {classes}"))
+    else:
+        w.blocks.append(Matrix(Symbol("t (target)", "t"), targets.astype(float)))
+
+
+def one_hot(w) -> np.ndarray:
+    targets = np.asarray(w.spec.targets)
+    if targets.dtype.kind in "iu":
+        return np.eye(w.spec.layers[-1])[targets]
+    return targets.astype(float)
 
 
 def _upper_symbol(name: str) -> str:
@@ -98,8 +110,8 @@ def _net_input(w, layer, j, n, a_in, W, bias, value) -> Equation:
         b_value = bias[0] if shared else bias[j]
         parts_t.append(b_s.text)
         parts_l.append(b_s.latex)
-        nums_t.append(number(b_value, w.p))
-        nums_l.append(w.num(b_value)[1])
+        nums_t.append(number(b_value, w.p) if b_value >= 0 else f"({number(b_value, w.p)})")
+        nums_l.append(w.num(b_value)[1] if b_value >= 0 else f"({w.num(b_value)[1]})")
     parts = [(" + ".join(parts_t), " + ".join(parts_l))]
     if W.shape[0] <= MAX_UNIT_EXPANSION:
         parts.append((" + ".join(nums_t), " + ".join(nums_l)))
@@ -112,8 +124,8 @@ def _activation(w, layer, j, n, z_row, value) -> Equation:
     name, name_l = ACTIVATION_NAMES[activation]
     z_s = quantity("z", layer, j, example=n)
     if activation == "softmax":
-        symbolic = (f"e^{z_s} / Σₖ e^z{layer}ₖ",
-                    rf"\frac{{e^{{{z_s.latex}}}}}{{\sum_k e^{{z^{{{layer}}}_k}}}}")
+        z_k = quantity("z", layer, "k", example=n)
+        symbolic = (f"e^{z_s} / Σₖ e^{z_k}", rf"\frac{{e^{{{z_s.latex}}}}}{{\sum_k e^{{{z_k.latex}}}}}")
     else:
         symbolic = (f"{name}({z_s})", rf"{name_l}({z_s.latex})")
     plugged = (f"{name}({number(z_row[j], w.p)})", rf"{name_l}({w.num(z_row[j])[1]})")
@@ -136,7 +148,7 @@ def loss(w, step: Step) -> None:
         listed = " + ".join(f"E{quantity('', None, example=n).text}" for n in range(len(losses)))
         listed_l = " + ".join(f"E^{{({n + 1})}}" for n in range(len(losses)))
         w.blocks.append(Equation(E, [(f"(1/{len(losses)})({listed})",
-                                      rf"\frac{{1}}{{{len(losses)}}}\left({listed_l}\right)"),
+                                      rf"\frac{{1}}{{{len(losses)}}}\bigl({listed_l}\bigr)"),
                                      w.num(step.loss)]))
     else:
         w.blocks.append(Equation(E, [_loss_numbers(w, step), w.num(step.loss)]))
@@ -145,15 +157,19 @@ def loss(w, step: Step) -> None:
 def _loss_numbers(w, step: Step) -> tuple[str, str]:
     spec = w.spec
     a = np.atleast_1d(step.forward[f"a{w.depth}"])
-    t = np.asarray(spec.targets, dtype=float)
+    t = np.asarray(one_hot(w), dtype=float)
     if spec.loss == "cross_entropy":
-        t = np.eye(len(a))[int(t)] if t.ndim == 0 else t
-        z = np.atleast_1d(step.forward[f"z{w.depth}"])
-        terms = [(k, t[k]) for k in range(len(a)) if t[k] != 0]
-        text = " ".join(f"−({number(tk, w.p)}) ln softmax(z)" + f"{k + 1}".translate(
-            str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")) for k, tk in terms)
-        latex = " ".join(rf"-({w.num(tk)[1]}) \ln \mathrm{{softmax}}(z)_{{{k + 1}}}"
-                         for k, tk in terms)
+        t = np.atleast_1d(one_hot(w))
+        # ln softmax(z)ₖ is ln aₖ after a softmax layer; otherwise the output are the logits
+        if spec.activations[-1] == "softmax":
+            probabilities = a
+        else:
+            probabilities = np.exp(a - a.max()) / np.exp(a - a.max()).sum()
+        terms = [k for k in range(len(a)) if t[k] != 0]
+        text = " ".join(f"−({number(t[k], w.p)}) ln({number(probabilities[k], w.p)})"
+                        for k in terms)
+        latex = " ".join(rf"-({w.num(t[k])[1]}) \ln({w.num(probabilities[k])[1]})"
+                         for k in terms)
         return text, latex
     n = [number(v, w.p) for v in a]
     m = [number(v, w.p) for v in t]
@@ -165,12 +181,12 @@ def _loss_numbers(w, step: Step) -> tuple[str, str]:
     if spec.loss == "sse":
         return squares, squares_l
     if spec.loss == "half_sse":
-        return f"½[{squares}]", rf"\tfrac12\left[{squares_l}\right]"
+        return f"½[{squares}]", rf"\tfrac12\bigl[{squares_l}\bigr]"
     if spec.loss == "mse":
-        return f"(1/{K})[{squares}]", rf"\frac{{1}}{{{K}}}\left[{squares_l}\right]"
+        return f"(1/{K})[{squares}]", rf"\frac{{1}}{{{K}}}\bigl[{squares_l}\bigr]"
     logs = " + ".join(f"{y} ln {x} + (1 − {y}) ln(1 − {x})" for x, y in zip(n, m))
     logs_l = " + ".join(rf"{y} \ln {x} + (1 - {y}) \ln(1 - {x})" for x, y in zip(ln, lm))
-    return f"−(1/{K})[{logs}]", rf"-\frac{{1}}{{{K}}}\left[{logs_l}\right]"
+    return f"−(1/{K})[{logs}]", rf"-\frac{{1}}{{{K}}}\bigl[{logs_l}\bigr]"
 
 
 def backward(w, step: Step) -> None:

@@ -1,0 +1,54 @@
+"""Golden files: each renderer's output on the seed network and a wider 3-class network.
+
+Each golden file was read by eye once. Regenerate only on purpose, after a deliberate change
+to a renderer: ``pytest tests/test_golden.py --update-golden``, then review ``git diff``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import chainrule as cr
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = Path(__file__).resolve().parent / "golden"
+NETWORKS = {"seed": "seed", "softmax": str(ROOT / "examples" / "softmax.yaml")}
+FORMATS = {
+    "txt": lambda trace: trace.to_text(precision=6),
+    "md": lambda trace: trace.to_markdown(precision=6),
+    "tex": lambda trace: trace.to_latex(precision=6),
+    "json": lambda trace: trace.to_json(),
+}
+
+
+@pytest.mark.parametrize("suffix", sorted(FORMATS))
+@pytest.mark.parametrize("network", sorted(NETWORKS))
+def test_golden(network, suffix, request):
+    rendered = FORMATS[suffix](cr.explain(NETWORKS[network]))
+    path = GOLDEN / f"{network}.{suffix}"
+    if request.config.getoption("--update-golden"):
+        GOLDEN.mkdir(exist_ok=True)
+        path.write_text(rendered, encoding="utf-8")
+    expected = path.read_text(encoding="utf-8")
+    if suffix == "json":  # numbers compared as numbers: the last bit may differ by platform
+        _assert_same_numbers(json.loads(rendered), json.loads(expected))
+    else:
+        assert rendered == expected, f"{path.name} differs; see the module docstring"
+
+
+def _assert_same_numbers(actual, expected, where="$"):
+    if isinstance(expected, dict):
+        assert actual.keys() == expected.keys(), where
+        for key in expected:
+            _assert_same_numbers(actual[key], expected[key], f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert len(actual) == len(expected), where
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            _assert_same_numbers(a, e, f"{where}[{i}]")
+    elif isinstance(expected, float):
+        assert actual == pytest.approx(expected, rel=1e-12, abs=1e-15), where
+    else:
+        assert actual == expected, where
