@@ -55,7 +55,8 @@ class Expansion:
     def to_dict(self) -> dict:
         """Plain data for JSON: empty fields left out, a non-finite number (a saturated unit's
         ∂E/∂a can be ±inf) written as None, since JSON has no NaN or Infinity."""
-        return {k: _finite_or_none(v) for k, v in asdict(self).items() if v not in (None, "", [])}
+        return {k: _finite_or_none(v) for k, v in asdict(self).items()
+                if v is not None and not (isinstance(v, (str, list)) and not v)}
 
 
 def _finite_or_none(value):
@@ -125,7 +126,8 @@ def loss_factor(loss: str, activation: str, layer: int, k: int, a: np.ndarray, t
     elif loss == "bce":
         text = f"({a_s} − {t_s}) / ({a_s}(1 − {a_s}))/{units}{per}"
         latex = rf"\frac{{{a_s.latex} - {t_s.latex}}}{{{units}\,{a_s.latex}(1 - {a_s.latex})}}"
-        value = (a[k] - t[k]) / (a[k] * (1 - a[k])) / units
+        with np.errstate(divide="ignore", invalid="ignore"):  # a saturated unit: ±inf
+            value = (a[k] - t[k]) / (a[k] * (1 - a[k])) / units
     elif activation == "softmax":  # cross-entropy of the softmax's probabilities
         text, latex = f"−{t_s}/{a_s}{per}", rf"-\frac{{{t_s.latex}}}{{{a_s.latex}}}"
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -236,7 +238,7 @@ def _delta_from_logits(net: _Network, n: int, j: int, by_paths: Expansion) -> Ex
     a_s, t_s = quantity("a", layer, j, example=ex), quantity("t", None, j, example=ex)
     scale = (net.batch or 1) * (spec.layers[-1] if spec.loss == "bce" else 1)
     divisor = f"/{scale}" if scale > 1 else ""
-    value = (net.a[layer][n, j] - net.t[n, j]) / scale
+    value = float(net.a[layer][n, j] - net.t[n, j]) / scale
     factor = _factor(partial("E", quantity("z", layer, j, example=ex)),
                      f"({a_s} − {t_s}){divisor}",
                      rf"({a_s.latex} - {t_s.latex}){divisor}", value)
