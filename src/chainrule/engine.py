@@ -31,25 +31,24 @@ def is_grad_enabled() -> bool:
 
 
 @contextlib.contextmanager
-def no_grad() -> Iterator[None]:
+def set_grad_enabled(enabled: bool) -> Iterator[None]:
+    """Record nodes (True) or not (False) inside this block, restoring the mode after."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, enabled
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def no_grad() -> contextlib.AbstractContextManager[None]:
     """Record nothing inside this block: results are constants, as in ``torch.no_grad()``."""
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, False
-    try:
-        yield
-    finally:
-        _grad_enabled = previous
+    return set_grad_enabled(False)
 
 
-@contextlib.contextmanager
-def enable_grad() -> Iterator[None]:
+def enable_grad() -> contextlib.AbstractContextManager[None]:
     """Record again inside a ``no_grad`` block."""
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, True
-    try:
-        yield
-    finally:
-        _grad_enabled = previous
+    return set_grad_enabled(True)
 
 
 @dataclass(frozen=True, slots=True)
