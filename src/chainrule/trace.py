@@ -93,7 +93,7 @@ class Trace:
         spec = self.spec
         first = self.steps[0].to_dict()
         del first["step"]
-        out = {"schema": SCHEMA, "network": network_summary(spec), **first}
+        out = {"schema": SCHEMA, "network": network_summary(spec, len(self.steps)), **first}
         if len(self.steps) > 1:
             out["steps"] = [step.to_dict() for step in self.steps]
         return out
@@ -130,7 +130,7 @@ class Trace:
         return self.to_html(fragment=True)
 
 
-def network_summary(spec: Spec) -> dict[str, Any]:
+def network_summary(spec: Spec, steps: int) -> dict[str, Any]:
     return {
         "name": spec.name, "description": spec.description, "layers": list(spec.layers),
         "activations": list(spec.activations), "loss": spec.loss,
@@ -140,7 +140,11 @@ def network_summary(spec: Spec) -> dict[str, Any]:
                       "nesterov": spec.optimizer.nesterov,
                       "weight_decay": spec.optimizer.weight_decay},
         "batch_size": len(spec.inputs) if spec.batched else None,
-        "input": _plain(spec.inputs), "target": _plain(spec.targets),
+        "steps": steps, "init": spec.init, "seed": spec.seed,
+        "input": _plain(spec.inputs),
+        # class indices stay integers: 2, not 2.0
+        "target": (spec.targets.tolist() if spec.targets.dtype.kind in "iu"
+                   else _plain(spec.targets)),
     }
 
 
