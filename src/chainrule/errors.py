@@ -25,3 +25,7 @@ class GradError(ChainruleError, RuntimeError):
 
 class GradcheckError(ChainruleError, AssertionError):
     """A gradient check failed; the message names the first failing element."""
+
+
+class MissingDependency(ChainruleError, ImportError):
+    """An optional extra is needed; the message says how to install it."""

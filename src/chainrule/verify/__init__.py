@@ -1,0 +1,1 @@
+"""Verification: gradients checked independent ways, and someone else's backprop diagnosed."""
