@@ -13,136 +13,15 @@ the two can be checked against each other), this builds:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from chainrule.notation import Symbol, element_key, parameter_symbol, partial, quantity
+from chainrule.chain_data import Expansion, Factor, Term, factor, product
+from chainrule.local import activation_factor, loss_factor, softmax_factor
+from chainrule.notation import element_key, parameter_symbol, partial, quantity
 
-MAX_CHAIN_ELEMENTS = 2000  # parameter elements × examples; beyond that, no per-element chain
-
-
-@dataclass
-class Factor:
-    symbol: str
-    latex: str
-    formula: str
-    formula_latex: str
-    value: float
-
-
-@dataclass
-class Term:
-    factors: list[Factor]
-    value: float
-
-
-@dataclass
-class Expansion:
-    """A quantity as a product of ``factors`` and/or a sum of ``terms``, with its value."""
-
-    key: str
-    symbol: str
-    latex: str
-    value: float
-    rule: str = ""  # the general form, e.g. "δ¹₁ = ∂a¹₁/∂z¹₁ · Σₖ w²₁ₖ δ²ₖ"
-    rule_latex: str = ""
-    factors: list[Factor] = field(default_factory=list)
-    terms: list[Term] = field(default_factory=list)
-    paths: int = 1
-    delta: str | None = None  # for a parameter: the key of the delta it rests on
-
-    def to_dict(self) -> dict:
-        """Plain data for JSON: empty fields left out, a non-finite number (a saturated unit's
-        ∂E/∂a can be ±inf) written as None, since JSON has no NaN or Infinity."""
-        return {k: _finite_or_none(v) for k, v in asdict(self).items()
-                if v is not None and not (isinstance(v, (str, list)) and not v)}
-
-
-def _finite_or_none(value):
-    if isinstance(value, float):
-        return value if np.isfinite(value) else None
-    if isinstance(value, list):
-        return [_finite_or_none(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    return value
-
-
-def _factor(symbol: Symbol, formula: str, formula_latex: str, value: float) -> Factor:
-    return Factor(symbol.text, symbol.latex, formula, formula_latex, float(value))
-
-
-def _product(factors: list[Factor]) -> float:
-    # A saturated unit can give ∞·0; the caller sees the NaN and writes the delta another way.
-    with np.errstate(invalid="ignore", over="ignore"):
-        return float(np.prod([f.value for f in factors]))
-
-
-# --- local derivatives at the network level --------------------------------------------------
-
-
-def activation_factor(activation: str, layer: int, unit: int, z: float, a: float,
-                      n: int | None) -> Factor:
-    """∂aˡⱼ/∂zˡⱼ for an elementwise activation (or softmax's diagonal), in terms of aˡⱼ."""
-    a_s, z_s = quantity("a", layer, unit, example=n), quantity("z", layer, unit, example=n)
-    forms = {
-        "sigmoid": (f"{a_s}(1 − {a_s})", rf"{a_s.latex}(1 - {a_s.latex})", a * (1 - a)),
-        "softmax": (f"{a_s}(1 − {a_s})", rf"{a_s.latex}(1 - {a_s.latex})", a * (1 - a)),
-        "tanh": (f"1 − ({a_s})²", rf"1 - ({a_s.latex})^2", 1 - a * a),
-        "relu": (f"1 if {z_s} > 0 else 0", rf"[{z_s.latex} > 0]", float(z > 0)),
-        "leaky_relu": (f"1 if {z_s} > 0 else 0.01", rf"1 \text{{ if }} {z_s.latex} > 0 "
-                       r"\text{ else } 0.01", 1.0 if z > 0 else 0.01),
-        "identity": ("1", "1", 1.0),
-    }
-    text, latex, value = forms[activation]
-    return _factor(partial(a_s, z_s), text, latex, value)
-
-
-def softmax_factor(layer: int, m: int, j: int, a: np.ndarray, n: int | None) -> Factor:
-    """∂aˡₘ/∂zˡⱼ = aₘ(δₘⱼ − aⱼ) for a softmax layer."""
-    if m == j:
-        return activation_factor("softmax", layer, j, 0.0, a[j], n)
-    a_m, a_j = quantity("a", layer, m, example=n), quantity("a", layer, j, example=n)
-    return _factor(partial(a_m, quantity("z", layer, j, example=n)), f"−{a_m}·{a_j}",
-                   rf"-{a_m.latex} {a_j.latex}", -a[m] * a[j])
-
-
-def loss_factor(loss: str, activation: str, layer: int, k: int, a: np.ndarray, t: np.ndarray,
-                batch: int | None, n: int | None) -> Factor:
-    """∂E/∂aᴸₖ of one example, the 1/N of a batch mean included."""
-    a_s, t_s = quantity("a", layer, k, example=n), quantity("t", None, k, example=n)
-    units = len(a)
-    per = f"/{batch}" if batch else ""
-    scale = 1.0 / (batch or 1)
-    if loss == "sse":
-        text, latex, value = f"2({a_s} − {t_s}){per}", rf"2({a_s.latex} - {t_s.latex})", 2 * (
-            a[k] - t[k])
-    elif loss == "half_sse":
-        text, latex, value = f"({a_s} − {t_s}){per}", rf"{a_s.latex} - {t_s.latex}", a[k] - t[k]
-    elif loss == "mse":
-        text, latex = f"2({a_s} − {t_s})/{units}{per}", rf"\tfrac{{2}}{{{units}}}({a_s.latex} - {t_s.latex})"
-        value = 2 * (a[k] - t[k]) / units
-    elif loss == "bce":
-        text = f"({a_s} − {t_s}) / ({a_s}(1 − {a_s}))/{units}{per}"
-        latex = rf"\frac{{{a_s.latex} - {t_s.latex}}}{{{units}\,{a_s.latex}(1 - {a_s.latex})}}"
-        with np.errstate(divide="ignore", invalid="ignore"):  # a saturated unit: ±inf
-            value = (a[k] - t[k]) / (a[k] * (1 - a[k])) / units
-    elif activation == "softmax":  # cross-entropy of the softmax's probabilities
-        text, latex = f"−{t_s}/{a_s}{per}", rf"-\frac{{{t_s.latex}}}{{{a_s.latex}}}"
-        with np.errstate(divide="ignore", invalid="ignore"):
-            value = -t[k] / a[k]
-    else:  # cross-entropy taking the output itself as logits
-        shifted = np.exp(a - a.max())
-        text = f"softmax(a{layer})ₖ − {t_s}{per}"
-        latex = rf"\mathrm{{softmax}}(a^{{{layer}}})_{{{k + 1}}} - {t_s.latex}"
-        value = shifted[k] / shifted.sum() - t[k]
-    if batch:
-        latex = rf"\tfrac{{1}}{{{batch}}}\left({latex}\right)"
-    return _factor(partial("E", a_s), text, latex, value * scale)
-
-
-# --- deltas and parameter gradients ------------------------------------------------------------
+MAX_CHAIN_ELEMENTS = 2000  # parameter elements × examples; beyond, no per-element chains
 
 
 @dataclass
@@ -239,12 +118,13 @@ def _delta_from_logits(net: _Network, n: int, j: int, by_paths: Expansion) -> Ex
     scale = (net.batch or 1) * (spec.layers[-1] if spec.loss == "bce" else 1)
     divisor = f"/{scale}" if scale > 1 else ""
     value = float(net.a[layer][n, j] - net.t[n, j]) / scale
-    factor = _factor(partial("E", quantity("z", layer, j, example=ex)),
+    closed_form = factor(partial("E", quantity("z", layer, j, example=ex)),
                      f"({a_s} − {t_s}){divisor}",
                      rf"({a_s.latex} - {t_s.latex}){divisor}", value)
     rule = f"{by_paths.symbol} = ({a_s} − {t_s}){divisor}"
     return Expansion(by_paths.key, by_paths.symbol, by_paths.latex, value, rule,
-                     rf"{by_paths.latex} = ({a_s.latex} - {t_s.latex}){divisor}", [factor], [],
+                     rf"{by_paths.latex} = ({a_s.latex} - {t_s.latex}){divisor}",
+                     [closed_form], [],
                      by_paths.paths)
 
 
@@ -262,7 +142,7 @@ def _delta_by_paths(net: _Network, layer: int, n: int, j: int, delta_values: lis
         w = quantity("w", layer + 1, m, "k")
         d = quantity("delta", layer + 1, "k", example=ex)
         value = float(net.W[layer + 1][m] @ delta_values[layer + 1][n])
-        return _factor(partial("E", quantity("a", layer, m, example=ex)), f"Σₖ {w} {d}",
+        return factor(partial("E", quantity("a", layer, m, example=ex)), f"Σₖ {w} {d}",
                        rf"\sum_k {w.latex} {d.latex}", value)
 
     def sum_terms(m: int) -> list[Term]:  # the paths into ∂E/∂aˡₘ from the next layer
@@ -272,16 +152,16 @@ def _delta_by_paths(net: _Network, layer: int, n: int, j: int, delta_values: lis
         for k in range(spec.layers[layer + 1]):
             w = quantity("w", layer + 1, m, k)
             d = quantity("delta", layer + 1, k, example=ex)
-            factors = [_factor(w, w.text, w.latex, net.W[layer + 1][m, k]),
-                       _factor(d, d.text, d.latex, delta_values[layer + 1][n, k])]
-            terms.append(Term(factors, _product(factors)))
+            factors = [factor(w, w.text, w.latex, net.W[layer + 1][m, k]),
+                       factor(d, d.text, d.latex, delta_values[layer + 1][n, k])]
+            terms.append(Term(factors, product(factors)))
         return terms
 
     if activation == "softmax":
         terms = [Term([upstream(m), softmax_factor(layer, m, j, a, ex)], 0.0)
                  for m in range(len(a))]
         for term in terms:
-            term.value = _product(term.factors)
+            term.value = product(term.factors)
         value = float(sum(t.value for t in terms))
         a_m = quantity("a", layer, "m", example=ex)
         de_da, da_dz = partial("E", a_m), partial(a_m, quantity("z", layer, j, example=ex))
@@ -298,7 +178,7 @@ def _delta_by_paths(net: _Network, layer: int, n: int, j: int, delta_values: lis
     else:
         rule = f"{symbol} = {local.symbol} · {up.formula}"
         rule_latex = f"{symbol.latex} = {local.latex} {up.formula_latex}"
-    return Expansion(key, symbol.text, symbol.latex, _product(factors), rule, rule_latex,
+    return Expansion(key, symbol.text, symbol.latex, product(factors), rule, rule_latex,
                      factors, sum_terms(j), _paths(spec, layer))
 
 
@@ -316,15 +196,15 @@ def _parameter(net: _Network, name: str, index: tuple[int, ...], delta_values) -
     def local(n: int | None, unit: int) -> Factor:  # ∂zˡⱼ/∂(parameter)
         z = quantity("z", layer, unit, example=n)
         if not is_weight:
-            return _factor(partial(z, param), "1", "1", 1.0)
+            return factor(partial(z, param), "1", "1", 1.0)
         a = quantity("a", layer - 1, i, example=n)
-        return _factor(partial(z, param), a.text, a.latex,
+        return factor(partial(z, param), a.text, a.latex,
                        net.a[layer - 1][0 if n is None else n, i])
 
     def delta(n: int | None, unit: int) -> Factor:  # δˡⱼ = ∂E/∂zˡⱼ, worked in its own expansion
         d = quantity("delta", layer, unit, example=n)
         de_dz = partial("E", quantity("z", layer, unit, example=n))
-        return _factor(d, de_dz.text, de_dz.latex, delta_values[layer][n or 0, unit])
+        return factor(d, de_dz.text, de_dz.latex, delta_values[layer][n or 0, unit])
 
     terms = []
     if net.batch or shared:
@@ -332,7 +212,7 @@ def _parameter(net: _Network, name: str, index: tuple[int, ...], delta_values) -
             for unit in units:
                 ex = net.example(n)
                 factors = [delta(ex, unit), local(ex, unit)]
-                terms.append(Term(factors, _product(factors)))
+                terms.append(Term(factors, product(factors)))
         value = float(sum(t.value for t in terms))
         return Expansion(key, grad.text, grad.latex, value, terms=terms,
                          paths=_paths(spec, layer))
@@ -340,8 +220,8 @@ def _parameter(net: _Network, name: str, index: tuple[int, ...], delta_values) -
     factors = [delta(None, j), local(None, j)]
     if paths == 1:  # the full product, unless a saturated unit makes it ∞·0
         along_path = _single_path(net, layer, j) + [local(None, j)]
-        factors = along_path if np.isfinite(_product(along_path)) else factors
-    return Expansion(key, grad.text, grad.latex, _product(factors), factors=factors,
+        factors = along_path if np.isfinite(product(along_path)) else factors
+    return Expansion(key, grad.text, grad.latex, product(factors), factors=factors,
                      paths=paths, delta=_delta_key(layer, None, j))
 
 
@@ -359,6 +239,6 @@ def _single_path(net: _Network, layer: int, j: int) -> list[Factor]:
         if l > layer:
             below = j if l - 1 == layer else 0
             w = quantity("w", l, below, 0)
-            factors.append(_factor(partial(quantity("z", l, 0), quantity("a", l - 1, below)),
+            factors.append(factor(partial(quantity("z", l, 0), quantity("a", l - 1, below)),
                                    w.text, w.latex, net.W[l][below, 0]))
     return factors

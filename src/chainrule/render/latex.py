@@ -40,10 +40,10 @@ def latex_escape(text: str) -> str:
 
 
 def render_latex(trace: Trace, precision: int = DEFAULT_PRECISION, param: str | None = None,
-                 only: str | None = None, fragment: bool = False) -> str:
+                 only: str | None = None, fragment: bool = False, symbolic=None) -> str:
     """A document that compiles with pdflatex; ``fragment`` gives the body alone (it needs
     amsmath, and ``\\setcounter{MaxMatrixCols}{20}`` for matrices wider than ten columns)."""
-    doc = outline(trace, precision, param, only)
+    doc = outline(trace, precision, param, only, symbolic)
     body = [rf"\section*{{{latex_escape(doc.title)}}}", rf"\emph{{{latex_escape(doc.subtitle)}}}"]
     for block in doc.blocks:
         if isinstance(block, Heading):

@@ -9,8 +9,8 @@ from chainrule.trace import Trace
 
 
 def render_markdown(trace: Trace, precision: int = DEFAULT_PRECISION, param: str | None = None,
-                    only: str | None = None) -> str:
-    doc = outline(trace, precision, param, only)
+                    only: str | None = None, symbolic=None) -> str:
+    doc = outline(trace, precision, param, only, symbolic)
     lines = [f"# {doc.title}", "", f"*{doc.subtitle}*"]
     # Sections are "##" headings, or "###" under "## Step n" headings when there are steps.
     deeper = any(isinstance(b, Heading) and b.level == 1 for b in doc.blocks)

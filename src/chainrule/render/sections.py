@@ -125,7 +125,8 @@ def _activation(w, layer, j, n, z_row, value) -> Equation:
     z_s = quantity("z", layer, j, example=n)
     if activation == "softmax":
         z_k = quantity("z", layer, "k", example=n)
-        symbolic = (f"e^{z_s} / Σₖ e^{z_k}", rf"\frac{{e^{{{z_s.latex}}}}}{{\sum_k e^{{{z_k.latex}}}}}")
+        symbolic = (f"e^{z_s} / Σₖ e^{z_k}",
+                    rf"\frac{{e^{{{z_s.latex}}}}}{{\sum_k e^{{{z_k.latex}}}}}")
     else:
         symbolic = (f"{name}({z_s})", rf"{name_l}({z_s.latex})")
     plugged = (f"{name}({number(z_row[j], w.p)})", rf"{name_l}({w.num(z_row[j])[1]})")
@@ -216,8 +217,11 @@ def gradients(w, step: Step) -> None:
         w.blocks.append(Paragraph(
             "Each gradient is the chain rule along every path from the parameter to the loss.",
             "Each gradient is the chain rule along every path from the parameter to the loss."))
-        for expansion in chain.values():
+        for key, expansion in chain.items():
             w.blocks.append(w.expansion(expansion))
+            symbolic = w.symbolic_equation(step.number, expansion)
+            if symbolic is not None:
+                w.blocks.append(symbolic)
     elif step.chain.omitted:
         w.blocks.append(Paragraph(f"Per-element chains left out: {step.chain.omitted}.",
                                   f"Per-element chains left out: {step.chain.omitted}."))
@@ -272,6 +276,9 @@ def focus(w, step: Step, key: str) -> None:
     layer = int(name[1:])
     w.blocks.append(Heading(f"{expansion.symbol}: the derivation of one gradient"))
     w.blocks.append(w.expansion(expansion))
+    symbolic = w.symbolic_equation(step.number, expansion)
+    if symbolic is not None:
+        w.blocks.append(symbolic)
     for later in range(w.depth, layer - 1, -1):
         for k, delta in step.chain.deltas.items():
             if k.startswith(f"delta{later}[") and (later > layer or _same_unit(k, expansion)):

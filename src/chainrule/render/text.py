@@ -13,7 +13,8 @@ WIDTH = 100
 
 
 def render_text(trace: Trace, precision: int = DEFAULT_PRECISION, param: str | None = None,
-                only: str | None = None, color: bool = False, width: int = WIDTH) -> str:
+                only: str | None = None, color: bool = False, width: int = WIDTH,
+                symbolic=None) -> str:
     """Aligned plain text; with ``color``, ANSI styles for a terminal (via rich)."""
     from rich.console import Console
     from rich.text import Text
@@ -21,7 +22,7 @@ def render_text(trace: Trace, precision: int = DEFAULT_PRECISION, param: str | N
     console = Console(file=io.StringIO(), width=width, force_terminal=color,
                       color_system="standard" if color else None, highlight=False,
                       emoji=False)
-    doc = outline(trace, precision, param, only)
+    doc = outline(trace, precision, param, only, symbolic)
     console.print(Text(doc.title, style="bold"))
     console.print(Text(doc.subtitle, style="dim"))
     for block in doc.blocks:

@@ -7,7 +7,7 @@ matrix looks. An equation is written twice, plain text and LaTeX, from the notat
 
 from __future__ import annotations
 
-from chainrule.chain import Expansion, Factor
+from chainrule.chain_data import Expansion, Factor
 from chainrule.errors import ChainruleError
 from chainrule.notation import Symbol
 from chainrule.render import sections
@@ -22,6 +22,16 @@ class _Writer:
         self.trace, self.spec, self.p = trace, trace.spec, precision
         self.depth = len(self.spec.layers) - 1
         self.blocks: list = []
+        self.symbolic = None
+
+    def symbolic_equation(self, step_number: int, expansion: Expansion) -> Equation | None:
+        """∂E/∂θ as sympy derived it from the closed-form loss (first step only)."""
+        found = (self.symbolic.gradients.get(expansion.key)
+                 if self.symbolic and step_number == 1 else None)
+        if found is None:
+            return None
+        lhs = Symbol(f"{expansion.symbol} (symbolic)", expansion.latex)
+        return Equation(lhs, [(found.text, found.latex), self.num(found.value)])
 
     def num(self, value: float) -> tuple[str, str]:
         text = number(value, self.p)
@@ -76,13 +86,16 @@ def describe(trace: Trace) -> tuple[str, str]:
 
 
 def outline(trace: Trace, precision: int = DEFAULT_PRECISION, param: str | None = None,
-            only: str | None = None) -> Outline:
-    """Every block of the worked example; ``param`` focuses on one parameter element."""
+            only: str | None = None, symbolic=None) -> Outline:
+    """Every block of the worked example; ``param`` focuses on one parameter element;
+    ``symbolic`` (a :class:`chainrule.verify.symbolic.SymbolicResult`) adds each gradient's
+    closed-form derivative next to its chain-rule product in the first step."""
     if only is not None and only not in PHASES:
         raise ChainruleError(f"--only: expected one of {', '.join(PHASES)}, got {only!r}")
     if param is not None and param not in trace.chain.parameters:
         _unknown_param(trace, param)
     writer = _Writer(trace, precision)
+    writer.symbolic = symbolic
     title, subtitle = describe(trace)
     for step in trace.steps:
         if len(trace.steps) > 1:
