@@ -19,9 +19,10 @@ from chainrule.ops import PRIMITIVES, Primitive
 from chainrule.spec import Spec, load_spec, parse_spec
 from chainrule.tensor import Tensor, maximum
 from chainrule.trace import Trace, explain
+from chainrule.verify.gradcheck import GradcheckReport, GradcheckWarning, gradcheck, gradcheck_spec
 
 __all__ = [
-    "ChainruleError", "GradError", "GradcheckError", "PRIMITIVES", "Primitive", "ShapeError",
+    "ChainruleError", "GradError", "GradcheckError", "GradcheckReport", "GradcheckWarning", "PRIMITIVES", "Primitive", "ShapeError",
     "Spec", "SpecError", "Tensor", "Trace", "__version__", "enable_grad", "explain",
-    "is_grad_enabled", "load_spec", "maximum", "nn", "no_grad", "optim", "parse_spec",
+    "gradcheck", "gradcheck_spec", "is_grad_enabled", "load_spec", "maximum", "nn", "no_grad", "optim", "parse_spec",
 ]
