@@ -14,7 +14,14 @@ __version__ = "0.1.0"
 
 from chainrule import nn, optim
 from chainrule.engine import enable_grad, is_grad_enabled, no_grad
-from chainrule.errors import ChainruleError, GradcheckError, GradError, ShapeError, SpecError
+from chainrule.errors import (
+    ChainruleError,
+    GradcheckError,
+    GradError,
+    MissingDependency,
+    ShapeError,
+    SpecError,
+)
 from chainrule.ops import PRIMITIVES, Primitive
 from chainrule.spec import Spec, load_spec, parse_spec
 from chainrule.tensor import Tensor, maximum
@@ -22,7 +29,8 @@ from chainrule.trace import Trace, explain
 from chainrule.verify.gradcheck import GradcheckReport, GradcheckWarning, gradcheck, gradcheck_spec
 
 __all__ = [
-    "ChainruleError", "GradError", "GradcheckError", "GradcheckReport", "GradcheckWarning", "PRIMITIVES", "Primitive", "ShapeError",
+    "ChainruleError", "GradError", "GradcheckError", "GradcheckReport", "GradcheckWarning",
+    "MissingDependency", "PRIMITIVES", "Primitive", "ShapeError",
     "Spec", "SpecError", "Tensor", "Trace", "__version__", "enable_grad", "explain",
     "gradcheck", "gradcheck_spec", "is_grad_enabled", "load_spec", "maximum", "nn", "no_grad", "optim", "parse_spec",
 ]
