@@ -44,13 +44,43 @@ def _parser() -> argparse.ArgumentParser:
                          help="record N gradient-descent steps (default: the spec's, or 1)")
     explain.add_argument("--fragment", action="store_true",
                          help="latex/html: a snippet to include rather than a whole document")
+    explain.add_argument("--symbolic", action="store_true",
+                         help="show sympy's derivative of the closed-form loss beside each "
+                              "gradient (needs the symbolic extra)")
+    _verify_parser(commands)
     return parser
+
+
+def _verify_parser(commands) -> None:
+    verify = commands.add_parser(
+        "verify", help="check gradients three independent ways, or diagnose someone's numbers",
+        description="Compare the engine's gradients with finite differences, PyTorch and "
+                    "sympy; or judge someone's answers (--answers) or backprop function "
+                    "(--impl) and name the mistake behind wrong numbers. Exit status 1 when "
+                    "anything disagrees.",
+    )
+    verify.add_argument("spec", nargs="?", default="seed",
+                        help="a spec file or a built-in network (default: seed)")
+    verify.add_argument("-f", "--format", choices=("text", "json"), default="text")
+    given = verify.add_mutually_exclusive_group()
+    given.add_argument("--answers", metavar="FILE",
+                       help="someone's numbers (JSON, YAML or CSV: quantity -> value)")
+    given.add_argument("--impl", metavar="FILE.py:FUNCTION",
+                       help="someone's backprop function, run in a subprocess")
+    verify.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="time limit for --impl (default 10)")
 
 
 def _render(trace, args: argparse.Namespace, terminal: bool) -> str:
     if args.format == "json":
         return trace.to_json() + "\n"
     options = {"precision": args.precision, "param": args.param, "only": args.only}
+    if args.symbolic and args.format in ("text", "markdown", "latex"):
+        from chainrule.verify.symbolic import symbolic_gradients
+
+        options["symbolic"] = symbolic_gradients(trace.spec)
+    elif args.symbolic:
+        raise ChainruleError("--symbolic: only for --format text, markdown or latex")
     if args.format == "text":
         from chainrule.render.text import render_text
 
@@ -66,6 +96,33 @@ def _render(trace, args: argparse.Namespace, terminal: bool) -> str:
     from chainrule.render.html import render_html
 
     return render_html(trace, fragment=args.fragment, **options)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    import json
+
+    from chainrule.spec import load_spec
+
+    spec = load_spec(args.spec)
+    if args.answers:
+        from chainrule.verify.answers import judge_answers, load_answers
+
+        report = judge_answers(spec, load_answers(args.answers))
+    elif args.impl:
+        from chainrule.verify.impl import run_impl
+
+        if not args.timeout > 0:
+            raise ChainruleError(f"--timeout: expected a positive number, got {args.timeout}")
+        report = run_impl(spec, args.impl, timeout=args.timeout)
+    else:
+        from chainrule.verify.report import verify
+
+        report = verify(spec)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(str(report))
+    return 0 if report.ok else 1
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -96,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return {"explain": _explain}[args.command](args)
+        return {"explain": _explain, "verify": _verify}[args.command](args)
     except ChainruleError as error:
         print(f"chainrule: error: {error}", file=sys.stderr)
         return 2

@@ -153,6 +153,9 @@ def parse_spec(data: Any, default_name: str = "network") -> Spec:
     loss = known_name(required(data, "loss"), "loss", "loss", LOSSES)
     weights = _matrices(data.get("weights"), "weights", depth)
     biases = _matrices(data.get("biases"), "biases", depth)
+    if loss == "bce" and activations[-1] not in ("sigmoid", "softmax"):
+        raise SpecError(f"loss: bce needs outputs in (0, 1), but the output activation is "
+                        f"{activations[-1]!r}; use sigmoid (or cross_entropy for logits)")
     inputs, targets, batched = _examples(data, layers, loss)
     learning_rate = number(required(data, "learning_rate"), "learning_rate")
     if learning_rate <= 0:
