@@ -1,0 +1,275 @@
+// The network as an SVG: units as circles in one column per layer, an edge per weight, a tag
+// per bias, and the loss as a box on the right. Built once per (recorded step, example);
+// `apply` then highlights what the current step uses and shows the values computed so far.
+
+const FONT = 15; // label size in SVG units; the SVG scales to its column
+const MAX_UNITS_DRAWN = 12; // a wider layer shows its first 10 units, "⋮", and its last
+const UNIT_NAMES = { sigmoid: "σ", tanh: "tanh", relu: "relu", leaky_relu: "lrelu",
+  identity: "id", softmax: "smax" }; // short enough for the circle
+
+function drawnUnits(size) {
+  const all = Array.from({ length: size }, (_, j) => j);
+  return size <= MAX_UNITS_DRAWN ? all : [...all.slice(0, 10), null, size - 1]; // null: ⋮
+}
+
+// Rough text width, an upper bound for a sans-serif face; used only to place labels.
+function textWidth(text, size) { return text.length * size * 0.6; }
+
+function diagramLayout(ctx, view) {
+  const columns = view.sizes.map(drawnUnits);
+  const slots = Math.max(...columns.map((c) => c.length));
+  const labelled = slots <= 6; // room for every value next to its unit
+  const s = labelled ? 150 : Math.max(24, Math.min(60, 560 / slots));
+  const r = labelled ? 22 : Math.max(7, Math.min(16, s * 0.3));
+  const colW = labelled ? 230 : 170;
+  const left = labelled ? 80 : 40, top = view.sharedBias ? 84 : 60;
+  const outLabel = labelled ? 24 + Math.max(...view.dEda().map((v, j) => textWidth("∂E/∂" +
+    quantity("a", view.depth, [j], view.ex()) + " = " + ctx.fmt(v), FONT))) : 30;
+  const lossW = Math.max(textWidth(view.net.loss + ", mean", 13),
+    textWidth(ctx.fmt(view.rec.forward.loss), labelled ? FONT : FONT - 4)) + 16;
+  const xOf = (l) => left + l * colW;
+  const yOf = (count, k) => top + s * (k + (slots - count) / 2) + s / 2;
+  const lossX = xOf(view.depth) + r + outLabel;
+  return { columns, slots, labelled, s, r, colW, top, xOf, yOf, lossX, lossW,
+    width: lossX + lossW + 10, height: top + s * slots + 10 };
+}
+
+function buildDiagram(ctx, view, onSelect) {
+  const lay = diagramLayout(ctx, view);
+  const d = drawing();
+  const pos = lay.columns.map((col, l) => col.map((j, k) => ({ j, x: lay.xOf(l),
+    y: lay.yOf(col.length, k) })));
+  // Units and their labels first: edge labels are then placed where they overlap nothing.
+  const [units, labels] = drawUnits(ctx, view, lay, pos, d);
+  const [edges, edgeLabels] = drawEdges(ctx, view, lay, pos, d);
+  const loss = lossNode(ctx, view, lay, pos[view.depth], d);
+  const titles = lay.columns.flatMap((_, l) => [
+    svg("text", { x: lay.xOf(l), y: 22, class: "cr-col-title", "text-anchor": "middle" },
+      l === 0 ? "Input" : l === view.depth ? "Output (layer " + l + ")" : "Layer " + l),
+    svg("text", { x: lay.xOf(l), y: 40, class: "cr-col-sub", "text-anchor": "middle" },
+      l ? view.activation(l) : view.sizes[0] + " units")]);
+  const root = svg("svg", { viewBox: "0 0 " + lay.width + " " + lay.height, class: "cr-svg",
+    role: "group", "aria-label": "Network diagram, " + view.sizes.join("-") + ". Edges and " +
+      "bias tags are buttons that show their chain rule." },
+  titles, edges, edgeLabels, loss, units, labels);
+  listen(root, onSelect);
+  return {
+    node: root,
+    apply: (step, reached) => applyStep(root, d, step, reached),
+    select(key) {
+      for (const n of root.querySelectorAll("[data-param], [data-label-for]")) {
+        const own = n.getAttribute("data-param") || n.getAttribute("data-label-for");
+        n.classList.toggle("is-selected", own === key);
+      }
+    },
+  };
+}
+
+// What a diagram records while it is drawn: the parts a step may highlight, the value labels
+// it may hide, and the areas labels occupy.
+function drawing() {
+  const d = { parts: [], texts: [], boxes: [] }; // parts: {node, role, layer}
+  d.label = (x, y, text, kind, layer, anchor = "middle") => {
+    const node = svg("text", { x, y, class: "cr-label cr-" + kind, "text-anchor": anchor }, text);
+    const w = textWidth(text, FONT), x0 = anchor === "middle" ? x - w / 2 : x;
+    d.boxes.push({ x0, x1: x0 + w, y0: y - FONT, y1: y + 4 });
+    d.texts.push({ node, kind, layer });
+    return node;
+  };
+  return d;
+}
+
+// Circles, with the bias tag and z above each and a and δ below.
+function drawUnits(ctx, view, lay, pos, d) {
+  const units = svg("g", { class: "cr-units" }), labels = svg("g", { class: "cr-labels" });
+  const ex = view.ex();
+  for (let l = 0; l <= view.depth; l++) {
+    for (const p of pos[l]) {
+      if (p.j === null) {
+        units.append(svg("text", { x: p.x, y: p.y + 6, class: "cr-more", "text-anchor": "middle" },
+          "⋮ " + (view.sizes[l] - 11) + " more"));
+        continue;
+      }
+      const g = svg("g", { class: "cr-unit", "data-unit": l + ":" + p.j },
+        svg("circle", { cx: p.x, cy: p.y, r: lay.r }),
+        svg("title", {}, unitTitle(ctx, view, l, p.j)));
+      d.parts.push({ node: g, role: "unit", layer: l });
+      d.boxes.push({ x0: p.x - lay.r, x1: p.x + lay.r, y0: p.y - lay.r, y1: p.y + lay.r });
+      units.append(g);
+      if (!lay.labelled) continue;
+      const name = l ? UNIT_NAMES[view.activation(l)] || view.activation(l) : "x" + sub(p.j);
+      g.append(svg("text", { x: p.x, y: p.y + 4, class: "cr-unit-name", "text-anchor": "middle" },
+        name));
+      const below = p.y + lay.r + 18;
+      labels.append(d.label(p.x, below, quantity("a", l, [p.j], ex) + " = " +
+        ctx.fmt(view.a(l)[p.j]), "a", l));
+      if (!l) continue;
+      labels.append(d.label(p.x, p.y - lay.r - 8, quantity("z", l, [p.j], ex) + " = " +
+        ctx.fmt(view.z(l)[p.j]), "z", l));
+      labels.append(d.label(p.x, below + 18, quantity("delta", l, [p.j], ex) + " = " +
+        ctx.fmt(view.delta(l)[p.j]), "delta", l));
+      if (view.hasBias && !view.sharedBias) {
+        labels.append(biasTag(ctx, view, "b" + l, p.j, p.x, p.y - lay.r - 30, d));
+      }
+    }
+    if (l && view.hasBias && view.sharedBias) {
+      labels.append(biasTag(ctx, view, "b" + l, 0, lay.xOf(l), lay.top - 14, d));
+    }
+  }
+  return [units, labels];
+}
+
+// One edge per weight between drawn units, its value label where it overlaps nothing.
+function drawEdges(ctx, view, lay, pos, d) {
+  const edges = svg("g", { class: "cr-edges" });
+  const labels = svg("g", { class: "cr-edge-labels" }); // above every edge line
+  const maxW = Math.max(1e-12, ...view.paramNames().filter((n) => n[0] === "W")
+    .flatMap((n) => view.rec.parameters[n].flat().map(Math.abs)));
+  for (let l = 1; l <= view.depth; l++) {
+    for (const src of pos[l - 1].filter((p) => p.j !== null)) {
+      for (const dst of pos[l].filter((p) => p.j !== null)) {
+        const key = elementKey("W" + l, [src.j, dst.j]);
+        const g = edge(ctx, view, key, src, dst, maxW);
+        d.parts.push({ node: g, role: "edge", layer: l });
+        edges.append(g);
+        const text = lay.labelled && placeEdgeLabel(ctx, view, key, src, dst, lay.r, d.boxes);
+        if (!text) continue;
+        text.classList.add(g.classList[1]); // the sign class (cr-pos, cr-neg), for its colour
+        d.parts.push({ node: text, role: "edge", layer: l });
+        labels.append(text);
+      }
+    }
+  }
+  return [edges, labels];
+}
+
+function listen(root, onSelect) {
+  root.addEventListener("click", (event) => {
+    const target = event.target.closest("[data-param], [data-label-for]");
+    if (target) {
+      onSelect(target.getAttribute("data-param") || target.getAttribute("data-label-for"));
+    }
+  });
+  root.addEventListener("keydown", (event) => {
+    const target = event.target.closest("[data-param]");
+    if (target && (event.key === "Enter" || event.key === " ")) {
+      event.preventDefault(); // Space would scroll the page
+      onSelect(target.getAttribute("data-param"));
+    }
+  });
+}
+
+// Highlight what the step uses, fade the rest, and show only values computed by now.
+function applyStep(root, d, step, reached) {
+  const h = step.highlight;
+  const uses = { unit: h.units, edge: h.edges, bias: h.biases };
+  root.classList.add("cr-stepping");
+  for (const p of d.parts) {
+    const on = p.role === "loss" ? Boolean(h.loss) : (uses[p.role] || []).includes(p.layer);
+    p.node.classList.toggle("is-active", on);
+  }
+  for (const t of d.texts) {
+    const key = { a: "a" + t.layer, z: "z" + t.layer, delta: "delta" + t.layer, dEda: "dEda",
+      loss: "loss" }[t.kind]; // targets and the like are known from the start
+    t.node.classList.toggle("is-hidden", Boolean(key) && !reached(key));
+    const emph = h.labels && h.labels[0] === t.kind && h.labels[1] === t.layer;
+    t.node.classList.toggle("is-emph", Boolean(emph));
+  }
+}
+
+function unitTitle(ctx, view, l, j) {
+  const ex = view.ex(), a = quantity("a", l, [j], ex) + " = " + ctx.fmt(view.a(l)[j]);
+  if (!l) return "Input unit " + (j + 1) + ": " + a;
+  return "Layer " + l + " unit " + (j + 1) + ": " + quantity("z", l, [j], ex) + " = " +
+    ctx.fmt(view.z(l)[j]) + ", " + a;
+}
+
+function biasTag(ctx, view, name, j, x, y, d) {
+  const key = elementKey(name, [j]);
+  const text = (view.sharedBias ? "shared " : "+ ") + view.paramSymbol(key) + " = " +
+    ctx.fmt(view.element("parameters", key));
+  const w = textWidth(text, FONT - 2) + 12;
+  const g = svg("g", { class: "cr-bias", "data-param": key, tabindex: 0, role: "button",
+    "aria-label": "bias " + text.replace(/^\+ |^shared /, "") + ", show its chain rule" },
+  svg("title", {}, "Bias " + key + ": " + text + ". Click for its chain rule."),
+  svg("rect", { x: x - w / 2, y: y - 13, width: w, height: 19, rx: 4 }),
+  svg("text", { x, y: y + 1, "text-anchor": "middle" }, text));
+  d.parts.push({ node: g, role: "bias", layer: Number(name.slice(1)) });
+  d.boxes.push({ x0: x - w / 2, x1: x + w / 2, y0: y - 13, y1: y + 6 });
+  return g;
+}
+
+function edge(ctx, view, key, src, dst, maxW) {
+  const w = view.element("parameters", key);
+  const sign = w > 0 ? "pos" : w < 0 ? "neg" : "zero";
+  const width = 1 + 4 * Math.abs(w) / maxW;
+  const line = (cls, extra) => svg("line", { x1: src.x, y1: src.y, x2: dst.x, y2: dst.y,
+    class: cls, "stroke-width": width + extra });
+  const text = view.paramSymbol(key) + " = " + ctx.fmt(w);
+  return svg("g", { class: "cr-edge cr-" + sign, "data-param": key, tabindex: 0,
+    role: "button", "aria-label": "weight " + text + ", show its chain rule" },
+  svg("title", {}, "Weight " + key + ": " + text + ". Click for its chain rule."),
+  line("cr-halo", 5), line("cr-line", 0), hitArea(src, dst, 7));
+}
+
+// A band around the edge that takes the clicks: easier to hit than a thin line, and it gives
+// a horizontal edge a box with height (a line's box has none, so it would count as hidden).
+function hitArea(src, dst, half) {
+  const dx = dst.x - src.x, dy = dst.y - src.y, length = Math.hypot(dx, dy) || 1;
+  const nx = (-dy / length) * half, ny = (dx / length) * half;
+  const points = [[src.x + nx, src.y + ny], [dst.x + nx, dst.y + ny], [dst.x - nx, dst.y - ny],
+    [src.x - nx, src.y - ny]];
+  return svg("polygon", { class: "cr-hit", points: points.map((p) => p.join(",")).join(" ") });
+}
+
+// Try points along the edge, the label just above the line (then below), and keep the first
+// whose box is free. Not the midpoint: crossing edges meet there, and it stays free to click.
+function placeEdgeLabel(ctx, view, key, src, dst, r, boxes) {
+  const text = ctx.fmt(view.element("parameters", key));
+  const size = FONT - 1, w = textWidth(text, size), h = size + 3;
+  for (const t of [0.4, 0.6, 0.3, 0.7, 0.35, 0.65, 0.25, 0.75]) {
+    for (const side of [-1, 1]) {
+      const x0 = src.x + r, x1 = dst.x - r;
+      const x = x0 + t * (x1 - x0);
+      const y = src.y + ((x - src.x) / (dst.x - src.x)) * (dst.y - src.y) + side * (h / 2 + 2);
+      const box = { x0: x - w / 2 - 2, x1: x + w / 2 + 2, y0: y - h / 2, y1: y + h / 2 };
+      if (boxes.some((b) => b.x0 < box.x1 && box.x0 < b.x1 && b.y0 < box.y1 && box.y0 < b.y1)) {
+        continue;
+      }
+      boxes.push(box);
+      return svg("text", { x, y: y + size / 2 - 2, class: "cr-edge-label", "text-anchor": "middle",
+        "font-size": size, "data-label-for": key }, text);
+    }
+  }
+  return null;
+}
+
+// The loss box, right of the outputs, joined to each by a line labelled with its target
+// and, once the backward pass starts, with ∂E/∂a.
+function lossNode(ctx, view, lay, outputs, d) {
+  const L = view.depth, t = view.target().vector, ex = view.ex();
+  const drawn = outputs.filter((p) => p.j !== null);
+  const cy = (Math.min(...drawn.map((p) => p.y)) + Math.max(...drawn.map((p) => p.y))) / 2;
+  const cx = lay.lossX + lay.lossW / 2, height = lay.labelled ? 78 : 60;
+  const g = svg("g", { class: "cr-loss" });
+  for (const p of drawn) { // along the unit's row, then a short bend into the box
+    const bend = lay.lossX - (lay.labelled ? 24 : 12);
+    g.append(svg("polyline", { class: "cr-loss-line", points: (p.x + lay.r) + "," + p.y + " " +
+      bend + "," + p.y + " " + lay.lossX + "," + cy }));
+    if (!lay.labelled) continue;
+    g.append(d.label(p.x + lay.r + 8, p.y - 6, quantity("t", null, [p.j]) + " = " + ctx.fmt(t[p.j]),
+      "t", L, "start"));
+    g.append(d.label(p.x + lay.r + 8, p.y + 18, "∂E/∂" + quantity("a", L, [p.j], ex) + " = " +
+      ctx.fmt(view.dEda()[p.j]), "dEda", L, "start"));
+  }
+  g.append(svg("rect", { x: lay.lossX, y: cy - height / 2, width: lay.lossW, height, rx: 8 }),
+    svg("text", { x: cx, y: cy - height / 2 + 22, "text-anchor": "middle", class: "cr-loss-title" },
+      "E"),
+    svg("text", { x: cx, y: cy - height / 2 + 40, "text-anchor": "middle", class: "cr-col-sub" },
+      view.net.loss + (view.batch ? ", mean" : "")));
+  const value = d.label(cx, cy + height / 2 - 10, ctx.fmt(view.rec.forward.loss), "loss", L);
+  value.setAttribute("font-size", lay.labelled ? FONT : FONT - 4);
+  g.append(value);
+  d.parts.push({ node: g, role: "loss", layer: view.depth });
+  return g;
+}
