@@ -21,6 +21,7 @@ FORMATS = {
     "md": lambda trace: trace.to_markdown(precision=6),
     "tex": lambda trace: trace.to_latex(precision=6),
     "json": lambda trace: trace.to_json(),
+    "html": lambda trace: trace.to_html(precision=6),
 }
 
 
