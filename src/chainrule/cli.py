@@ -121,7 +121,8 @@ def _verify(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
     else:
-        sys.stdout.write(str(report))
+        text = str(report)
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0 if report.ok else 1
 
 

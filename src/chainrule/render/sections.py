@@ -75,7 +75,6 @@ def _upper_symbol(name: str) -> str:
 
 
 def forward(w, step: Step) -> None:
-    spec = w.spec
     w.blocks.append(Heading("Forward pass"))
     for layer in range(1, w.depth + 1):
         z, a = _rows(step.forward[f"z{layer}"]), _rows(step.forward[f"a{layer}"])

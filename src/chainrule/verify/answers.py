@@ -1,0 +1,175 @@
+"""Judging someone's numbers for a training step, at the precision they were written with.
+
+``answers`` maps a quantity, named as in the trace's JSON, to a value::
+
+    {"updated.W1[0][1]": "0.4001",        # one element: [0][1] or [0,1]
+     "gradients.b1": ["-0.0011", "-0.0013"],   # a whole array (or a row of one)
+     "forward.loss": 0.000427, "loss_after": "4.133e-4"}
+
+Sections are ``parameters``, ``forward``, ``backward``, ``gradients`` and ``updated``, plus
+``loss_after``; nested mappings (``{"updated": {"W1": ...}}``, a trace's own JSON) work too.
+
+**Rounded answers are judged at the precision they were given.** A number written with d
+decimals is correct when the true value rounds to it: |given − true| ≤ ½·10⁻ᵈ, plus a hair
+for float error (1e-10 relative + 1e-14). Scientific notation counts significant digits:
+``2.0006e-01`` is judged to ±½·10⁻⁵. Only text carries a precision (files are read keeping
+it, see :func:`load_answers`); a Python int or float is taken as exact, judged to the hair
+alone, so ``0.2001`` as a float is wrong where ``"0.2001"`` is right. A whole array of the wrong
+shape is wrong (``shape (1, 2), expected (2,)``), its numbers still compared in reading order
+so the mistake behind them can be named; a one-element list is accepted for a single number.
+
+A malformed answer raises :class:`~chainrule.errors.SpecError` naming the answer key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from chainrule.errors import SpecError
+from chainrule.spec import Spec
+from chainrule.verify.answer_files import flatten, load_answers
+from chainrule.verify.judging import WRITTEN, AnswerReport, AnswerRow, Cell, judge
+from chainrule.verify.mistakes import correct_step
+from chainrule.verify.reference import as_spec, quantity_names
+
+__all__ = ["AnswerReport", "AnswerRow", "judge_answers", "load_answers", "parse_number",
+           "answer_cells"]
+
+PARAMETER_SECTIONS = ("parameters", "gradients", "updated")
+SECTIONS = ("updated", "gradients", "forward", "backward", "parameters")  # suggestion order
+NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+KEY = re.compile(r"(?P<name>[^\[\]]*?)\s*(?P<index>(?:\[[^\[\]]*\]\s*)*)")
+
+
+def judge_answers(spec: Spec | str | Path | dict, answers: Mapping[str, Any],
+                  source: str = "answers") -> AnswerReport:
+    """Judge ``answers`` against the correct step of ``spec`` and name the mistake behind the
+    wrong ones (see the module docstring for names, values and precision)."""
+    spec = as_spec(spec)
+    if not isinstance(answers, Mapping):
+        raise SpecError(f"answers: expected a mapping from quantity to value, "
+                        f"got {type(answers).__name__}")
+    answers = flatten(answers)
+    if not answers:
+        raise SpecError("answers: no answers given")
+    truth = correct_step(spec)
+    cells = [cell for key, value in answers.items()
+             for cell in answer_cells(truth, key, value)]
+    return judge(spec, cells, WRITTEN, source, "at the precision given")
+
+
+def answer_cells(truth: dict[str, np.ndarray], key: str, value: Any) -> list[Cell]:
+    """The cells of one answer: one per element, or one for a whole array of the wrong shape."""
+    quantity, index = parse_key(truth, key)
+    expected = np.asarray(truth[quantity])[index]
+    texts, halves = _texts(value, key)
+    values = np.zeros(texts.shape)
+    for sub in np.ndindex(texts.shape):
+        values[sub] = float(texts[sub])
+    if expected.ndim == 0 and texts.size == 1:  # a number in brackets is still the number
+        texts, values, halves = texts.reshape(()), values.reshape(()), halves.reshape(())
+    label = quantity + "".join(f"[{i}]" for i in index)
+    if texts.shape != expected.shape:
+        note = f"shape {texts.shape}, expected {expected.shape}"
+        return [Cell(label, quantity, index, _shown(texts), values, halves, note)]
+    return [Cell(label + "".join(f"[{i}]" for i in sub), quantity, index + sub, texts[sub],
+                 values[sub], halves[sub]) for sub in np.ndindex(expected.shape)]
+
+
+def parse_key(truth: dict[str, np.ndarray], key: Any) -> tuple[str, tuple[int, ...]]:
+    """``"updated.W1[0][1]"`` → ``("updated.W1", (0, 1))``; a SpecError names a bad key."""
+    match = KEY.fullmatch(str(key).strip())
+    if not isinstance(key, str) or match is None or not match["name"]:
+        raise SpecError(f"answers: {_q(key)}: expected a quantity like \"updated.W1[0][1]\"")
+    name = match["name"]
+    if name not in truth:
+        raise SpecError(f"answers: {_q(key)}: {_unknown(truth, name)}")
+    shape = np.shape(truth[name])
+    parts = [p.strip() for group in re.findall(r"\[([^\[\]]*)\]", match["index"])
+             for p in group.split(",")]
+    if len(parts) > len(shape):
+        raise SpecError(f"answers: {_q(key)}: {len(parts)} indices for {name} of shape "
+                        f"{shape}")
+    index = []
+    for axis, part in enumerate(parts):
+        if not (part.isascii() and part.isdigit()):
+            raise SpecError(f"answers: {_q(key)}: index {part!r} is not a whole number ≥ 0")
+        if int(part) >= shape[axis]:
+            raise SpecError(f"answers: {_q(key)}: index {int(part)} is out of range for axis "
+                            f"{axis} of {name} (shape {shape})")
+        index.append(int(part))
+    return name, tuple(index)
+
+
+def parse_number(value: Any, where: str) -> tuple[str, float]:
+    """(text, half a unit of its last digit) of one given number; a SpecError if not one.
+
+    Text keeps the precision written: "0.2001" → 0.00005, "2.0006e-01" → 0.000005. A Python
+    int or float was not written by hand and has no precision of its own: it counts as exact
+    (half unit 0), judged to the hair alone (1e-10 relative).
+    """
+    if isinstance(value, (bool, np.bool_)) or value is None:
+        raise SpecError(f"answers: {where}: expected a number, got {value!r}")
+    if isinstance(value, (int, np.integer, float, np.floating)):
+        if not math.isfinite(value):
+            raise SpecError(f"answers: {where}: expected a finite number, got {value}")
+        return repr(float(value)) if isinstance(value, (float, np.floating)) else \
+            str(int(value)), 0.0
+    if isinstance(value, (str, Decimal)):
+        text = str(value).strip().replace("−", "-")  # a typographic minus, as printed
+        if NUMBER.fullmatch(text):
+            return text, 0.5 * 10.0 ** Decimal(text).as_tuple().exponent
+    raise SpecError(f"answers: {where}: expected a number, got {value!r}")
+
+
+def _texts(value: Any, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """A nested list of numbers as arrays of their texts and half units; ragged is refused."""
+    def walk(item: Any, path: str) -> Any:
+        if isinstance(item, (list, tuple, np.ndarray)):
+            children = [walk(child, f"{path}[{i}]") for i, child in enumerate(item)]
+            shapes = {np.shape(child)[:-1] for child in children}
+            if len(shapes) > 1:
+                raise SpecError(f"answers: {_q(key)}: rows of different lengths at "
+                                f"{path or 'the top'}")
+            return children
+        return list(parse_number(item, _q(key) + (f" element {path}" if path else "")))
+
+    pairs = np.array(walk(value, ""), dtype=object)
+    if pairs.ndim == 0 or pairs.shape[-1] != 2:  # an empty list
+        raise SpecError(f"answers: {_q(key)}: expected a number or a list of numbers, "
+                        f"got an empty list")
+    return pairs[..., 0], pairs[..., 1].astype(float)
+
+
+def _shown(texts: Any) -> str:
+    if isinstance(texts, np.ndarray) and texts.ndim:
+        return "[" + ", ".join(_shown(row) for row in texts) + "]"
+    return str(texts[()] if isinstance(texts, np.ndarray) else texts)
+
+
+def _q(key: Any) -> str:
+    return f"\"{key}\"" if isinstance(key, str) else repr(key)
+
+
+def _unknown(truth: dict[str, np.ndarray], name: str) -> str:
+    """What is wrong with a quantity name, with the names this network does have."""
+    section, _, rest = name.partition(".")
+    parameters = quantity_names(truth, "updated")
+    if section in PARAMETER_SECTIONS and rest:
+        return f"no parameter {rest} (this network has {', '.join(parameters)})"
+    if section in ("forward", "backward") and rest:
+        known = ", ".join(quantity_names(truth, section))
+        return f"no {section} quantity {rest} (this network has {known})"
+    near = [f"{s}.{name}" for s in SECTIONS if f"{s}.{name}" in truth]
+    near += difflib.get_close_matches(name, list(truth), n=1)
+    hint = f" (did you mean \"{near[0]}\"?)" if near else ""
+    return (f"unknown quantity{hint}; expected forward.<name>, backward.<name>, "
+            f"parameters.<parameter>, gradients.<parameter>, updated.<parameter> or loss_after")
+

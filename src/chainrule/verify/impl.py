@@ -1,0 +1,193 @@
+"""Running someone's own training-step function and judging what it returns.
+
+``run_impl(spec, "path/to/file.py:step")`` imports the file in a separate Python process
+(the same interpreter, ``sys.executable``), calls the function once on the spec's network,
+and judges its numbers as :func:`~chainrule.verify.answers.judge_answers` does — at full
+precision — naming the catalogue mistake that explains the wrong ones.
+
+The function's signature::
+
+    def step(params: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray,
+             learning_rate: float) -> dict:
+
+* ``params``: ``{"W1": ..., "b1": ..., "W2": ..., "b2": ...}`` (copies, float64), W of shape
+  (fan_in, fan_out) so a layer computes z = a·W + b; b of shape (fan_out,), or (1,) for a
+  spec with ``"bias": "shared_per_layer"``; no b at all with ``"bias": "none"``;
+* ``x``, ``t``: the spec's input and target, 1-D for one example, 2-D (example, unit) for a
+  batch; a cross-entropy target may be integer class indices;
+* returns a dict with any of ``"gradients": {name: array}``, ``"updated": {name: array}``,
+  ``"loss": float`` (the loss before the update) and ``"loss_after": float``.
+
+Numbers are judged to ``|given − true| ≤ 1e-6·|true| + 1e-10`` (:data:`IMPL_TOLERANCE`):
+loose enough for any float64 implementation, tight enough that every catalogue mistake is
+told apart. A one-element array counts as a number for the losses. The function gets only
+the learning rate, so specs with weight decay, Nesterov momentum or frozen parameters are
+refused (plain momentum is fine: its first step is plain SGD).
+
+Everything that can go wrong with the user's code — a file or function not found, a syntax
+error, an exception (reported by its last line in the user's file), a wrong return type or
+key, a hang (stopped after ``timeout`` seconds, start-up included) — raises
+:class:`ImplError` with one line. Wrong shapes and non-finite numbers are rows of the report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainrule.errors import ChainruleError
+from chainrule.render.numfmt import number
+from chainrule.spec import Spec
+from chainrule.verify import runner
+from chainrule.verify.judging import AnswerReport, Cell, Tolerance, judge
+from chainrule.verify.mistakes import correct_step
+from chainrule.verify.reference import as_spec, quantity_names
+
+IMPL_TOLERANCE = Tolerance(rel=1e-6, abs=1e-10)
+PARAMETER_KEYS = ("gradients", "updated")
+SCALAR_KEYS = {"loss": "forward.loss", "loss_after": "loss_after"}
+
+
+class ImplError(ChainruleError):
+    """Someone's step function could not be run or returned something unusable."""
+
+
+def run_impl(spec: Spec | str | Path | dict, target: str, timeout: float = 10.0) -> AnswerReport:
+    """Run ``"file.py:function"`` (``"file.py"`` means ``file.py:step``) on ``spec``'s network
+    in a subprocess and judge what it returns; see the module docstring."""
+    spec = as_spec(spec)
+    path, function = parse_target(target)
+    _refuse_unplain(spec)
+    truth = correct_step(spec)
+    params = {name: truth[f"parameters.{name}"] for name in quantity_names(truth, "parameters")}
+    request = {
+        "file": str(path), "function": function,
+        "params": {name: value.tolist() for name, value in params.items()},
+        "x": np.asarray(spec.inputs, dtype=float).tolist(), "t": spec.targets.tolist(),
+        "t_integer": spec.targets.dtype.kind in "iu", "learning_rate": spec.learning_rate,
+    }
+    returned = _call(request, target, timeout)
+    cells = _cells(truth, returned, f"{function}()", list(params))
+    return judge(spec, cells, IMPL_TOLERANCE, source=str(target),
+                 precision=f"to {IMPL_TOLERANCE.rel:g} relative")
+
+
+def parse_target(target: str | Path) -> tuple[Path, str]:
+    """``"dir/impl.py:step"`` → (absolute path, ``"step"``); the file must exist."""
+    text = str(target)
+    file, colon, function = text.rpartition(":")
+    if not colon or not function.isidentifier():  # "impl.py", or a Windows drive "C:\..."
+        file, function = text, "step"
+    path = Path(file).expanduser()
+    if not path.is_file():
+        raise ImplError(f"{file}: no such file (expected \"path/to/file.py:function\")")
+    return path.resolve(), function
+
+
+def _refuse_unplain(spec: Spec) -> None:
+    opt, extras = spec.optimizer, []
+    if opt.weight_decay:
+        extras.append(f"weight decay {opt.weight_decay:g}")
+    if opt.nesterov:
+        extras.append("Nesterov momentum")
+    if spec.frozen:
+        extras.append(f"frozen parameters ({', '.join(spec.frozen)})")
+    if extras:
+        raise ImplError(f"impl: a step function gets only the learning rate, but network "
+                        f"{spec.name!r} also has {' and '.join(extras)}; use a plain-SGD spec")
+
+
+def _call(request: dict[str, Any], target: str, timeout: float) -> dict[str, Any]:
+    """Run the runner script and return its result, or raise ImplError with one line."""
+    posix = os.name == "posix"
+    try:
+        process = subprocess.Popen(
+            [sys.executable, runner.__file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
+            start_new_session=posix)  # its own process group: a timeout stops its children
+    except OSError as error:
+        raise ImplError(f"{target}: could not start {sys.executable}: {error}") from None
+    try:
+        out, err = process.communicate(json.dumps(request), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop(process, posix)
+        raise ImplError(f"{target}: no result within {timeout:g} s, so it was stopped "
+                        f"(an endless loop? give a longer timeout if it is just slow)") from None
+    except BaseException:  # interrupted while waiting: leave nothing running
+        _stop(process, posix)
+        raise
+    lines = [line for line in out.splitlines() if line.startswith(runner.MARKER)]
+    if not lines:
+        tail = next((line.strip() for line in reversed(err.splitlines()) if line.strip()), "")
+        raise ImplError(f"{target}: the process ended without a result (exit code "
+                        f"{process.returncode})" + (f": {tail}" if tail else ""))
+    response = json.loads(lines[-1][len(runner.MARKER):])
+    if not response["ok"]:
+        raise ImplError(f"{target}: {response['error']}")
+    return response["result"]
+
+
+def _stop(process: subprocess.Popen, posix: bool) -> None:
+    """Kill the runner and everything it started (its process group), then reap it."""
+    try:
+        if posix:
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
+    except ProcessLookupError:  # it ended on its own meanwhile
+        pass
+    process.communicate()
+
+
+def _cells(truth: dict[str, np.ndarray], returned: dict[str, Any], who: str,
+           parameters: list[str]) -> list[Cell]:
+    expected_keys = ", ".join(f'"{k}"' for k in (*PARAMETER_KEYS, *SCALAR_KEYS))
+    unknown = [key for key in returned if key not in PARAMETER_KEYS and key not in SCALAR_KEYS]
+    if unknown:
+        raise ImplError(f"{who} returned unknown key \"{unknown[0]}\" (expected "
+                        f"{expected_keys})")
+    if not returned:
+        raise ImplError(f"{who} returned an empty dict (expected {expected_keys})")
+    cells: list[Cell] = []
+    for key, item in returned.items():
+        if key in SCALAR_KEYS:
+            if "array" not in item:
+                raise ImplError(f"{who}[\"{key}\"] is a dict, expected a number")
+            cells += _array_cells(truth, SCALAR_KEYS[key], item["array"])
+            continue
+        if "mapping" not in item:
+            raise ImplError(f"{who}[\"{key}\"] is an array, expected a dict "
+                            f"{{name: array}} with names {', '.join(parameters)}")
+        for name, value in item["mapping"].items():
+            if name not in parameters:
+                raise ImplError(f"{who}[\"{key}\"][\"{name}\"]: no parameter {name} (this "
+                                f"network has {', '.join(parameters)})")
+            cells += _array_cells(truth, f"{key}.{name}", value)
+    return cells
+
+
+def _array_cells(truth: dict[str, np.ndarray], quantity: str,
+                 encoded: dict[str, Any]) -> list[Cell]:
+    values = np.array(encoded["values"], dtype=float).reshape(encoded["shape"])
+    expected = np.asarray(truth[quantity])
+    if expected.ndim == 0 and values.size == 1:  # a loss as a one-element array
+        values = values.reshape(())
+    zero = np.zeros(values.shape)
+    if values.shape != expected.shape:
+        note = f"shape {values.shape}, expected {expected.shape}"
+        shown = np.array2string(values, separator=", ", formatter={"float_kind": number})
+        return [Cell(quantity, quantity, (), shown, values, zero, note)]
+    cells = []
+    for index in np.ndindex(expected.shape):
+        value = values[index]
+        note = "" if np.isfinite(value) else "not a finite number"
+        cells.append(Cell(quantity + "".join(f"[{i}]" for i in index), quantity, index,
+                          number(value), values[index], zero[index], note))
+    return cells

@@ -1,0 +1,227 @@
+"""Judging given numbers against the correct step, and naming the mistake that explains them.
+
+Shared by :mod:`chainrule.verify.answers` (numbers written by hand, judged at the precision
+they were written with) and :mod:`chainrule.verify.impl` (numbers returned by someone's
+function, judged at full precision). Each answered element is a :class:`Cell`; the correct
+step and every applicable catalogue mistake are computed once, and a wrong cell is
+*explained* by each mistake whose own number it matches at the same tolerance.
+
+The diagnosis is the mistake that explains the most wrong answers; among those, the one that
+also agrees with the most answers judged correct (a mistake predicting that a right answer
+would be wrong is a worse explanation); ties keep catalogue order and are all reported in
+``candidates``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from chainrule.render.numfmt import number
+from chainrule.spec import Spec
+from chainrule.verify.mistakes import Mistake, applicable_mistakes, correct_step
+
+CORRECT, WRONG = "correct", "wrong"
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """|given − true| ≤ half_unit + rel·|true| + abs, half_unit from the written precision."""
+
+    rel: float
+    abs: float
+
+    def allowed(self, half_unit: Any, true: Any) -> Any:
+        return half_unit + self.rel * np.abs(true) + self.abs
+
+
+# Written answers: the precision written plus a hair for float error (float64 values computed
+# another way agree to ~1e-15 relative). The hair stays below half a unit of a 10-decimal
+# answer, and far below the ≥1e-6 relative difference a mistake makes.
+WRITTEN = Tolerance(rel=1e-10, abs=1e-14)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One answered element, or a whole answered array whose shape is wrong (``shape_note``)."""
+
+    quantity: str  # the label shown: "updated.W1[0][1]"
+    key: str  # the quantity in the step: "updated.W1"
+    index: tuple[int, ...]  # the element (or sub-array) of the quantity
+    given: str  # the text shown for the answer
+    value: np.ndarray  # the number(s) given, float
+    half_unit: np.ndarray  # half a unit of the last written digit, per number (0: full precision)
+    note: str = ""  # why the answer is wrong whatever its numbers: a shape, a non-finite value
+
+
+@dataclass(frozen=True)
+class AnswerRow:
+    """One line of the report."""
+
+    quantity: str  # "updated.W1[0][1]", or "updated.b1" for a whole array of the wrong shape
+    given: str  # as written (or as returned, to 10 decimals)
+    expected: float | list  # the correct value (a nested list for a whole array)
+    status: str  # "correct" or "wrong"
+    mistakes: tuple[str, ...] = ()  # ids of the catalogue mistakes whose numbers match
+    note: str = ""  # "shape (1, 2), expected (2,)", "not a finite number", ...
+    tolerance: float | None = None  # the largest |given − expected| accepted
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"quantity": self.quantity, "given": self.given,
+                "expected": _plain(self.expected), "status": self.status,
+                "mistakes": list(self.mistakes), "note": self.note,
+                "tolerance": self.tolerance}
+
+
+@dataclass
+class AnswerReport:
+    """Answers judged against one network's step, with the best explaining mistake."""
+
+    network: str
+    rows: list[AnswerRow]
+    diagnosis: Mistake | None  # the mistake explaining the most wrong answers, or None
+    candidates: tuple[str, ...] = ()  # every mistake explaining them equally well
+    explained: int = 0  # how many wrong answers the diagnosis explains
+    source: str = "answers"  # where the answers came from (a file, "impl.py:step")
+    precision: str = "as written"  # how numbers were judged
+    notes: list[str] = field(default_factory=list)  # remarks for the reader (shapes, ...)
+
+    @property
+    def ok(self) -> bool:
+        return all(row.status == CORRECT for row in self.rows)
+
+    @property
+    def wrong(self) -> list[AnswerRow]:
+        return [row for row in self.rows if row.status == WRONG]
+
+    @property
+    def unexplained(self) -> list[str]:
+        if self.diagnosis is None:
+            return [row.quantity for row in self.wrong]
+        return [row.quantity for row in self.wrong if self.diagnosis.id not in row.mistakes]
+
+    @property
+    def verdict(self) -> str:
+        total, wrong = len(self.rows), len(self.wrong)
+        if not wrong:
+            return f"All {total} answers are correct." if total > 1 else "The answer is correct."
+        head = f"{wrong} of {total} answers {'is' if wrong == 1 else 'are'} wrong"
+        if self.diagnosis is None:
+            return head + (", and no mistake in the catalogue explains "
+                           f"{'it' if wrong == 1 else 'them'}.")
+        m = self.diagnosis
+        which = ("it" if wrong == 1 else "all of them") if self.explained == wrong else \
+            f"{self.explained} of them"
+        text = (f"{head}; the known mistake {m.id} ({m.title}) explains {which}: "
+                f"{m.explanation}")
+        others = [c for c in self.candidates if c != m.id]
+        if others:
+            text += f" (These numbers fit {', '.join(others)} equally well.)"
+        if self.explained < wrong:
+            text += f" Not explained: {', '.join(self.unexplained)}."
+        return text
+
+    def __str__(self) -> str:
+        header = ("quantity", "given", "expected", "result")
+        lines = [(row.quantity, row.given, _shown(row.expected), _result(row))
+                 for row in self.rows]
+        widths = [max(len(line[i]) for line in [header, *lines]) for i in range(3)]
+        out = [f"{self.source} on network {self.network} (numbers judged {self.precision})"]
+        for line in [header, *lines]:
+            out.append("  " + "  ".join(c.ljust(w) for c, w in zip(line, widths))
+                       + "  " + line[3])
+        return "\n".join([*out, "", *self.notes, self.verdict])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: numbers are floats (None where not finite), mistakes by id."""
+        diagnosis = None
+        if self.diagnosis is not None:
+            m = self.diagnosis
+            diagnosis = {"id": m.id, "title": m.title, "explanation": m.explanation,
+                         "formula": m.formula, "explains": self.explained,
+                         "wrong": len(self.wrong)}
+        return {"network": self.network, "source": self.source, "precision": self.precision,
+                "ok": self.ok, "answers": len(self.rows),
+                "correct": len(self.rows) - len(self.wrong), "wrong": len(self.wrong),
+                "rows": [row.to_dict() for row in self.rows], "diagnosis": diagnosis,
+                "candidates": list(self.candidates), "unexplained": self.unexplained,
+                "notes": list(self.notes), "verdict": self.verdict}
+
+
+def judge(spec: Spec, cells: list[Cell], tolerance: Tolerance, source: str,
+          precision: str) -> AnswerReport:
+    """Judge every cell against the correct step and explain the wrong ones by mistakes."""
+    truth = correct_step(spec)
+    variants = {m.id: (m, m.compute(spec)) for m in applicable_mistakes(spec)}
+    rows, agreements = [], []
+    for cell in cells:
+        expected = _select(truth, cell)
+        right = not cell.note and _matches(cell, expected, tolerance)
+        fits = tuple(mid for mid, (_, values) in variants.items()
+                     if _matches(cell, _select(values, cell), tolerance))
+        agreements.append((right, set(fits)))
+        allowed = None if cell.note or np.ndim(expected) else \
+            float(tolerance.allowed(cell.half_unit, expected))
+        note = cell.note
+        if note.startswith("shape") and _matches(cell, expected, tolerance):
+            note += "; the numbers themselves are right"
+        rows.append(AnswerRow(
+            quantity=cell.quantity, given=cell.given,
+            expected=float(expected) if np.ndim(expected) == 0 else expected.tolist(),
+            status=CORRECT if right else WRONG, mistakes=() if right else fits,
+            note=note, tolerance=allowed))
+
+    scores = {}
+    for mid in variants:
+        explained = sum(1 for right, fits in agreements if not right and mid in fits)
+        agreeing = sum(1 for right, fits in agreements if right and mid in fits)
+        if explained:
+            scores[mid] = (explained, agreeing)
+    diagnosis, candidates, explained = None, (), 0
+    if scores:
+        best = max(scores.values())
+        candidates = tuple(mid for mid, score in scores.items() if score == best)
+        diagnosis, explained = variants[candidates[0]][0], best[0]
+    notes = [f"{row.quantity}: {row.note}." for row in rows if row.note]
+    return AnswerReport(network=spec.name, rows=rows, diagnosis=diagnosis,
+                        candidates=candidates, explained=explained, source=source,
+                        precision=precision, notes=notes)
+
+
+def _select(values: dict[str, np.ndarray], cell: Cell) -> np.ndarray:
+    return np.asarray(values[cell.key])[cell.index]
+
+
+def _matches(cell: Cell, target: np.ndarray, tolerance: Tolerance) -> bool:
+    """Whether the cell's numbers are ``target``'s at the cell's precision (sizes must agree:
+    a whole array of the wrong shape is compared element by element in reading order)."""
+    given, target = np.ravel(cell.value), np.ravel(target)
+    if given.size != target.size or not np.all(np.isfinite(target)):
+        return False
+    if not np.all(np.isfinite(given)):
+        return False
+    allowed = tolerance.allowed(np.ravel(cell.half_unit), target)
+    return bool(np.all(np.abs(given - target) <= allowed))
+
+
+def _plain(value: Any) -> Any:
+    array = np.asarray(value, dtype=float)
+    if np.all(np.isfinite(array)):
+        return array.tolist()
+    return np.where(np.isfinite(array), array, None).tolist()
+
+
+def _shown(expected: float | list) -> str:
+    if isinstance(expected, list):
+        return np.array2string(np.asarray(expected), separator=", ",
+                               formatter={"float_kind": lambda v: number(v)})
+    return number(expected)
+
+
+def _result(row: AnswerRow) -> str:
+    text = row.status
+    if row.mistakes:
+        text += " (" + ", ".join(row.mistakes) + ")"
+    return text + (f" — {row.note}" if row.note else "")

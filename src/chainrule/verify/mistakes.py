@@ -1,0 +1,260 @@
+"""A catalogue of known backpropagation mistakes, each an honest alternative computation.
+
+Every :class:`Mistake` is one switch of the NumPy reference step
+(:mod:`chainrule.verify.reference`), so its numbers are what a student's code making exactly
+that mistake prints, for any spec: every activation and loss, one example or a batch, every
+bias mode. A mistake that cannot be made on a network (a transposed non-square matrix, a
+batch mistake on one example) says so: ``applies(spec)`` is False and ``why_not(spec)`` tells
+why. Only the forward values are shared; everything downstream of the mistake changes.
+
+>>> from chainrule.verify.mistakes import MISTAKES, correct_step, mistaken_step
+>>> correct_step("seed")["updated.b2"]
+array([0.10090062])
+>>> mistaken_step("seed", "gradient_ascent")["updated.b2"]
+array([0.09909938])
+
+The optimizer is the spec's, on its first step: plain SGD, or PyTorch's momentum (whose first
+step equals plain SGD), Nesterov and weight decay rules. Frozen parameters are not updated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from chainrule.errors import SpecError
+from chainrule.nn.activations import unknown_name_message
+from chainrule.spec import Spec
+from chainrule.verify.reference import (
+    CORRECT, Switches, as_spec, batch_size, derivative_layers, reference_step,
+)
+
+Requirement = Callable[[Spec], "str | None"]
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """One known mistake: what it is, in a student's words, and how to compute its step."""
+
+    id: str  # snake_case, stable: used in reports and on the command line
+    title: str
+    explanation: str  # one sentence a student understands
+    formula: str  # the variant, as written in docs/mistakes.md
+    switches: Switches
+    requirement: Requirement  # why the mistake cannot be made on a spec, or None
+
+    def why_not(self, spec: Spec | str | Path | dict) -> str | None:
+        """Why this mistake cannot be made on ``spec``, or None when it can."""
+        return self.requirement(as_spec(spec))
+
+    def applies(self, spec: Spec | str | Path | dict) -> bool:
+        return self.why_not(spec) is None
+
+    def compute(self, spec: Spec | str | Path | dict) -> dict[str, np.ndarray]:
+        """Every quantity of the step made with this mistake (``forward.z1``, ...)."""
+        spec = as_spec(spec)
+        reason = self.requirement(spec)
+        if reason is not None:
+            raise SpecError(f"mistake {self.id}: does not apply to network "
+                            f"{spec.name!r}: {reason}")
+        return reference_step(spec, self.switches)
+
+
+# --- when a mistake can be made --------------------------------------------------------------
+
+
+def _always(spec: Spec) -> str | None:
+    return None
+
+
+def _trainable(spec: Spec, prefix: str = "") -> list[str]:
+    names = [f"W{l}" for l in range(1, len(spec.layers))]
+    if spec.bias != "none":
+        names += [f"b{l}" for l in range(1, len(spec.layers))]
+    return [n for n in names if n.startswith(prefix) and n not in spec.frozen]
+
+
+def _updates(spec: Spec) -> str | None:
+    return None if _trainable(spec) else "every parameter is frozen"
+
+
+def _learning_rate_not_one(spec: Spec) -> str | None:
+    if spec.learning_rate == 1:
+        return "with η = 1, η² and no η give the same step as η"
+    return _updates(spec)
+
+
+def _slope_layers(*activations: str) -> Requirement:
+    """Layers whose derivative is used and whose activation would change under the mistake."""
+    def requirement(spec: Spec) -> str | None:
+        if any(spec.activations[l - 1] in activations for l in derivative_layers(spec)):
+            return None
+        return (f"no layer multiplies in the derivative of {' or '.join(activations)} "
+                f"(an output taken from the logits has none)")
+    return requirement
+
+
+def _losses(*names: str) -> Requirement:
+    def requirement(spec: Spec) -> str | None:
+        return None if spec.loss in names else f"the loss is {spec.loss}, not {' or '.join(names)}"
+    return requirement
+
+
+def _batch(spec: Spec) -> str | None:
+    return None if batch_size(spec) > 1 else "needs a batch of more than one example"
+
+
+def _batch_biases(spec: Spec) -> str | None:
+    if spec.bias == "none":
+        return "the network has no biases"
+    return _batch(spec)
+
+
+def _per_unit_biases_one_example(spec: Spec) -> str | None:
+    if spec.batched:
+        return "over a batch, summing over axis 0 sums the examples, which is right"
+    if spec.bias != "per_unit" or all(n == 1 for n in spec.layers[1:]):
+        return "needs per-unit biases in a layer of more than one unit"
+    return None
+
+
+def _square_backward_weights(spec: Spec) -> str | None:
+    if len(spec.layers) < 3:
+        return "one layer: no error is sent back through weights"
+    shapes = [(spec.layers[l - 1], spec.layers[l]) for l in range(2, len(spec.layers))]
+    if any(rows != cols for rows, cols in shapes):
+        return (f"W instead of Wᵀ only fits square matrices; W2..W{len(spec.layers) - 1} "
+                f"have shapes {', '.join(map(str, shapes))}")
+    return None
+
+
+def _hidden_layers(spec: Spec) -> str | None:
+    if len(spec.layers) < 3:
+        return "one layer: no error is sent back through weights"
+    return None if any(int(n[1:]) >= 2 for n in _trainable(spec, "W")) else \
+        "the weights after layer 1 are frozen"
+
+
+def _biases(spec: Spec) -> str | None:
+    if spec.bias == "none":
+        return "the network has no biases"
+    return None if _trainable(spec, "b") else "every bias is frozen"
+
+
+def _mistake(id: str, title: str, explanation: str, formula: str, requirement: Requirement,
+             **switches) -> Mistake:
+    return Mistake(id, title, explanation, formula, replace(CORRECT, **switches), requirement)
+
+
+CATALOGUE = (
+    _mistake("gradient_ascent", "Update along the gradient",
+             "The update adds η·∂E/∂θ instead of subtracting it, so the step climbs the loss "
+             "instead of descending it.",
+             "θ ← θ + η·∂E/∂θ", _updates, update_sign=1.0),
+    _mistake("loss_derivative_sign", "Output error written t − y",
+             "The output error was computed as t − y instead of y − t, which flips the sign of "
+             "every delta and gradient, so the update climbs the loss.",
+             "∂E/∂a_L (or δ_L from the logits) with the opposite sign, e.g. 2(t − y)",
+             _always, loss_factor=-1.0),
+    _mistake("derivative_of_z", "Activation derivative evaluated at z",
+             "The derivative written in terms of the activation (σ′ = a(1 − a), tanh′ = 1 − a²) "
+             "was evaluated with the net input z in place of the activation a.",
+             "δ_l = z_l(1 − z_l) ⊙ (…) for sigmoid, (1 − z_l²) ⊙ (…) for tanh, softmax "
+             "s(g − Σ g·s) with s := z_l",
+             _slope_layers("sigmoid", "tanh", "softmax"), derivative="at_z"),
+    _mistake("derivative_of_activation_value", "Activation derivative applied to a",
+             "The derivative was computed as σ′(a) = σ(a)(1 − σ(a)) from the activation a, "
+             "where it needs the net input z (σ′(z) = a(1 − a)).",
+             "δ_l = f′(a_l) ⊙ (…) instead of f′(z_l) ⊙ (…), e.g. σ(a)(1 − σ(a)), "
+             "1 − tanh²(a)",
+             _slope_layers("sigmoid", "tanh", "softmax"), derivative="at_activation"),
+    _mistake("missing_activation_derivative", "Activation derivative left out",
+             "The deltas skip the factor f′(z): the error was passed back through the weights "
+             "without multiplying by the activation's slope.",
+             "δ_L = ∂E/∂a_L, δ_l = δ_{l+1} W_{l+1}ᵀ (no ⊙ f′(z_l))",
+             _slope_layers("sigmoid", "tanh", "softmax", "relu", "leaky_relu"),
+             derivative="missing"),
+    _mistake("softmax_diagonal_jacobian", "Softmax derivative taken as s(1 − s)",
+             "Each softmax output depends on every input, but the derivative was taken as "
+             "sᵢ(1 − sᵢ) per unit, leaving out the −sᵢsⱼ cross terms.",
+             "δ_l = a_l(1 − a_l) ⊙ g instead of a_l ⊙ (g − Σⱼ gⱼ a_lⱼ)",
+             _slope_layers("softmax"), derivative="softmax_diagonal"),
+    _mistake("dropped_factor_two", "Factor 2 of the squared error dropped",
+             "The derivative of (y − t)² is 2(y − t), but the 2 was dropped, as if the loss "
+             "were ½(y − t)².",
+             "∂E/∂a_L = (y − t) for sse, (y − t)/K for mse (K outputs)",
+             _losses("sse", "mse"), loss_factor=0.5),
+    _mistake("doubled_factor_two", "Half squared error differentiated as squared error",
+             "The loss ½(y − t)² has derivative y − t, but it was differentiated as 2(y − t), "
+             "as if the ½ were not there.",
+             "∂E/∂a_L = 2(y − t) for half_sse", _losses("half_sse"), loss_factor=2.0),
+    _mistake("sum_over_batch", "Batch gradients summed, not averaged",
+             "The loss is the mean over the batch, but the per-example gradients were added up "
+             "without dividing by the batch size, so they are N times too large.",
+             "δ_l without the 1/N; ∂E/∂W_l = Σₙ a_{l−1}[n]ᵀ δ_l[n]", _batch, batch="sum"),
+    _mistake("mean_over_batch", "Batch gradients averaged twice",
+             "The deltas already carry the 1/N of the mean loss, and the gradients were divided "
+             "by the batch size again, so they are N times too small.",
+             "∂E/∂W_l = (1/N)·a_{l−1}ᵀ δ_l, ∂E/∂b_l = (1/N)·Σₙ δ_l[n]", _batch,
+             batch="mean_twice"),
+    _mistake("transposed_weights", "Weights not transposed in the backward pass",
+             "The error was sent back through W instead of its transpose Wᵀ, which only runs "
+             "because the matrices are square, and gives each hidden unit another unit's error.",
+             "δ_l = f′(z_l) ⊙ (δ_{l+1} W_{l+1}) instead of δ_{l+1} W_{l+1}ᵀ",
+             _square_backward_weights, transposed_weights=True),
+    _mistake("updated_weights_in_backward", "Backward pass through already-updated weights",
+             "Each layer's weights were updated before its error was sent further back, so the "
+             "hidden deltas use the new weights instead of those of the forward pass.",
+             "δ_l = f′(z_l) ⊙ (δ_{l+1} W′_{l+1}ᵀ), W′_{l+1} = W_{l+1} − η·∂E/∂W_{l+1}",
+             _hidden_layers, updated_weights_in_backward=True),
+    _mistake("bias_not_summed", "Bias gradient from the first example only",
+             "Over a batch the bias gradient adds up the deltas of all examples, but only the "
+             "first example's delta was used.",
+             "∂E/∂b_l = δ_l[0] instead of Σₙ δ_l[n]", _batch_biases,
+             bias_gradient="first_example"),
+    _mistake("bias_summed_over_units", "Bias gradient summed over the units",
+             "For one example, np.sum(delta, axis=0) adds up the deltas of all units, so every "
+             "bias of the layer got the same step instead of its own delta.",
+             "∂E/∂b_l[j] = Σₖ δ_l[k] for every unit j, instead of δ_l[j]",
+             _per_unit_biases_one_example, bias_gradient="sum_units"),
+    _mistake("learning_rate_twice", "Learning rate applied twice",
+             "The step was multiplied by the learning rate twice, η²·∂E/∂θ instead of "
+             "η·∂E/∂θ.",
+             "θ ← θ − η²·∂E/∂θ", _learning_rate_not_one, learning_rate_power=2),
+    _mistake("learning_rate_missing", "Learning rate left out",
+             "The update subtracts the whole gradient ∂E/∂θ without multiplying it by the "
+             "learning rate η.",
+             "θ ← θ − ∂E/∂θ", _learning_rate_not_one, learning_rate_power=0),
+    _mistake("biases_not_updated", "Biases not updated",
+             "Only the weights were updated; the biases kept their old values.",
+             "b ← b (W ← W − η·∂E/∂W as usual)", _biases, update_biases=False),
+)
+
+MISTAKES: dict[str, Mistake] = {mistake.id: mistake for mistake in CATALOGUE}
+
+
+def get_mistake(mistake_id: str) -> Mistake:
+    try:
+        return MISTAKES[mistake_id]
+    except (KeyError, TypeError):
+        raise SpecError("mistake: " + unknown_name_message("mistake", mistake_id, MISTAKES)) \
+            from None
+
+
+def correct_step(spec: Spec | str | Path | dict) -> dict[str, np.ndarray]:
+    """The step without mistakes: the numbers of ``chainrule.explain(spec)``, by trace name."""
+    return reference_step(as_spec(spec), CORRECT)
+
+
+def mistaken_step(spec: Spec | str | Path | dict, mistake_id: str) -> dict[str, np.ndarray]:
+    """The step made with one catalogue mistake; a SpecError if it cannot be made on spec."""
+    return get_mistake(mistake_id).compute(spec)
+
+
+def applicable_mistakes(spec: Spec | str | Path | dict) -> list[Mistake]:
+    """The catalogue's mistakes that can be made on ``spec``, in catalogue order."""
+    spec = as_spec(spec)
+    return [m for m in CATALOGUE if m.requirement(spec) is None]

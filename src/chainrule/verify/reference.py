@@ -1,0 +1,306 @@
+"""One training step in plain NumPy, written the way it is taught — with switches for mistakes.
+
+This is chainrule's second, independent computation of a step: no autodiff engine, only the
+textbook backward pass, layer by layer::
+
+    δ_L = f′(z_L) ⊙ ∂E/∂a_L            (or a_L − t straight from the logits, see below)
+    δ_l = f′(z_l) ⊙ (δ_{l+1} W_{l+1}ᵀ)
+    ∂E/∂W_l = a_{l−1}ᵀ δ_l,   ∂E/∂b_l = Σₙ δ_l[n]
+    θ ← θ − η·∂E/∂θ
+
+Each field of :class:`Switches` turns on one known mistake, so the variants in
+:mod:`chainrule.verify.mistakes` are honest alternative computations, not perturbed numbers.
+With the default switches the numbers are those of ``chainrule.explain`` (tested to 1e-12).
+
+Quantities are named as in the trace's JSON: ``forward.z1``, ``backward.delta1``,
+``gradients.W1``, ``updated.b2``, ``loss_after``, plus ``parameters.W1`` (before the update).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainrule.nn.activations import LEAKY_RELU_SLOPE
+from chainrule.spec import Spec, load_spec, parse_spec
+
+DERIVATIVE_MODES = ("correct", "at_z", "at_activation", "missing", "softmax_diagonal")
+BATCH_MODES = ("mean", "sum", "mean_twice")
+BIAS_GRADIENT_MODES = ("sum_examples", "first_example", "sum_units")
+
+
+@dataclass(frozen=True)
+class Switches:
+    """How the step is computed; the defaults are the correct step."""
+
+    derivative: str = "correct"  # how f′(z) enters each delta (DERIVATIVE_MODES)
+    loss_factor: float = 1.0  # multiplies the output error: ½ drops a 2, 2 adds one, −1 flips
+    batch: str = "mean"  # "sum": no 1/N in the deltas; "mean_twice": gradients divided by N again
+    bias_gradient: str = "sum_examples"  # BIAS_GRADIENT_MODES
+    transposed_weights: bool = False  # send errors back through W instead of Wᵀ
+    updated_weights_in_backward: bool = False  # update W_{l+1} before computing δ_l with it
+    update_sign: float = -1.0  # −1 descends; +1 climbs
+    learning_rate_power: int = 1  # η¹; 2 applies η twice, 0 leaves it out
+    update_biases: bool = True
+
+
+CORRECT = Switches()
+
+
+def as_spec(source: Spec | str | Path | dict | None) -> Spec:
+    """A :class:`Spec` from a Spec, a decoded spec dict, a file path or a built-in name."""
+    if isinstance(source, Spec):
+        return source
+    if isinstance(source, dict):
+        return parse_spec(source)
+    return load_spec(source)
+
+
+def fused_output(spec: Spec) -> bool:
+    """Whether the loss is taken from the output logits (softmax + cross-entropy, sigmoid +
+    bce): then δ_L is the error a_L − t directly and no activation derivative is multiplied."""
+    last = spec.activations[-1]
+    return (spec.loss, last) in (("cross_entropy", "softmax"), ("bce", "sigmoid"))
+
+
+def derivative_layers(spec: Spec) -> list[int]:
+    """The layers (from 1) whose activation derivative f′(z) is multiplied into a delta."""
+    depth = len(spec.layers) - 1
+    return [l for l in range(1, depth + 1) if l < depth or not fused_output(spec)]
+
+
+def batch_size(spec: Spec) -> int:
+    return len(spec.inputs) if spec.batched else 1
+
+
+def initial_parameters(spec: Spec) -> dict[str, np.ndarray]:
+    """The parameters before the step: the spec's own, or drawn by its init and seed."""
+    return spec.build_model().state_dict()
+
+
+def one_hot(spec: Spec) -> np.ndarray:
+    targets = np.asarray(spec.targets)
+    if targets.dtype.kind in "iu":  # class indices, cross-entropy only
+        return np.eye(spec.layers[-1])[targets]
+    return targets.astype(float)
+
+
+# --- activations and their derivatives -------------------------------------------------------
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(x))  # exp of a value ≤ 0 never overflows
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def activate(name: str, z: np.ndarray) -> np.ndarray:
+    if name == "sigmoid":
+        return _sigmoid(z)
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "relu":
+        return np.maximum(z, 0.0)
+    if name == "leaky_relu":
+        return np.where(z > 0, z, LEAKY_RELU_SLOPE * z)
+    if name == "softmax":
+        return _softmax(z)
+    return z  # identity
+
+
+def _slope_from_output(name: str, s: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """g times the derivative written in terms of the unit's output s (s = f(z) when used
+    right): σ′ = s(1 − s), tanh′ = 1 − s², softmax's Jacobian s(δᵢⱼ − sⱼ) applied to g."""
+    if name == "sigmoid":
+        return g * s * (1.0 - s)
+    if name == "tanh":
+        return g * (1.0 - s * s)
+    return s * (g - (g * s).sum(axis=-1, keepdims=True))  # softmax
+
+
+def backward_activation(name: str, z: np.ndarray, a: np.ndarray, g: np.ndarray,
+                        mode: str) -> np.ndarray:
+    """δ = f′(z) ⊙ g (a Jacobian–vector product for softmax), or a mistaken version of it."""
+    if mode == "missing" or name == "identity":
+        return g
+    if name == "relu":  # relu′(0) = 0, as PyTorch; the same whether read off z or a = relu(z)
+        return g * (z > 0)
+    if name == "leaky_relu":
+        return np.where(z > 0, g, LEAKY_RELU_SLOPE * g)
+    if mode == "at_z":  # the a-form of the derivative with z written for a
+        return _slope_from_output(name, z, g)
+    if mode == "at_activation":  # f′ taken at a = f(z): the activation applied twice
+        return _slope_from_output(name, activate(name, a), g)
+    if mode == "softmax_diagonal" and name == "softmax":
+        return g * a * (1.0 - a)
+    return _slope_from_output(name, a, g)
+
+
+# --- the loss and its derivative -------------------------------------------------------------
+
+
+def example_losses(spec: Spec, z: np.ndarray, a: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The loss of each example (a number for one example), as chainrule.nn.output_loss."""
+    last, loss = spec.activations[-1], spec.loss
+    if loss in ("sse", "half_sse", "mse"):
+        squares = (a - t) ** 2
+        per = squares.mean(axis=-1) if loss == "mse" else squares.sum(axis=-1)
+        return 0.5 * per if loss == "half_sse" else per
+    if loss == "bce":
+        if last == "sigmoid":  # from the logits: ln σ(z) = −softplus(−z), never ln 0
+            per_unit = t * np.logaddexp(0.0, -z) + (1.0 - t) * np.logaddexp(0.0, z)
+        else:
+            per_unit = -(t * np.log(a) + (1.0 - t) * np.log(1.0 - a))
+        return per_unit.mean(axis=-1)
+    logits = z if last == "softmax" else a  # cross_entropy: any other output is the logits
+    return -(t * _log_softmax(logits)).sum(axis=-1)
+
+
+def output_error(spec: Spec, z: np.ndarray, a: np.ndarray,
+                 t: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(∂E/∂a_L, δ_L if taken straight from the logits) for one example's loss, no 1/N."""
+    units = a.shape[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):  # a saturated unit: ±inf is the truth
+        textbook_bce = (-t / a + (1.0 - t) / (1.0 - a)) / units
+        textbook_ce = -t / a
+    loss, last = spec.loss, spec.activations[-1]
+    if loss == "sse":
+        return 2.0 * (a - t), None
+    if loss == "half_sse":
+        return a - t, None
+    if loss == "mse":
+        return 2.0 * (a - t) / units, None
+    if loss == "bce":
+        if last == "sigmoid":
+            return textbook_bce, (_sigmoid(z) - t) / units
+        return textbook_bce, None
+    if last == "softmax":
+        return textbook_ce, _softmax(z) - t
+    return _softmax(a) - t, None  # cross-entropy of the output taken as logits
+
+
+# --- the step --------------------------------------------------------------------------------
+
+
+def forward_pass(spec: Spec, params: dict[str, np.ndarray], x: np.ndarray) -> list[tuple]:
+    """[(z1, a1), (z2, a2), ...] with z = a·W + b."""
+    values, a = [], x
+    for l, name in enumerate(spec.activations, 1):
+        z = a @ params[f"W{l}"]
+        if f"b{l}" in params:
+            z = z + params[f"b{l}"]
+        a = activate(name, z)
+        values.append((z, a))
+    return values
+
+
+def mean_loss(spec: Spec, params: dict[str, np.ndarray], x: np.ndarray,
+              t: np.ndarray) -> np.ndarray:
+    z, a = forward_pass(spec, params, x)[-1]
+    return np.asarray(np.mean(example_losses(spec, z, a, t)))
+
+
+def update(spec: Spec, name: str, theta: np.ndarray, grad: np.ndarray,
+           switches: Switches) -> np.ndarray:
+    """The spec's first SGD step for one parameter (PyTorch's rule: weight decay adds λθ;
+    on the first step the momentum buffer is the gradient itself, Nesterov adds μ·buffer)."""
+    if name in spec.frozen or (name.startswith("b") and not switches.update_biases):
+        return theta.copy()
+    opt = spec.optimizer
+    step = grad + opt.weight_decay * theta if opt.weight_decay else grad
+    if opt.momentum and opt.nesterov:
+        step = step + opt.momentum * step
+    rate = spec.learning_rate ** switches.learning_rate_power
+    return theta + switches.update_sign * rate * step
+
+
+def _bias_gradient(spec: Spec, delta: np.ndarray, mode: str) -> np.ndarray:
+    if spec.batched:
+        rows = delta[0] if mode == "first_example" else delta.sum(axis=0)
+    else:
+        rows = delta
+    if spec.bias == "shared_per_layer":  # one bias for the layer: its units' deltas add up
+        return np.atleast_1d(rows.sum())
+    if mode == "sum_units" and not spec.batched:  # np.sum(delta, axis=0) of one example
+        return np.full_like(rows, rows.sum())
+    return rows
+
+
+def reference_step(spec: Spec, switches: Switches = CORRECT) -> dict[str, np.ndarray]:
+    """Every quantity of the spec's first step, by name, computed with ``switches``.
+
+    A mistaken step may diverge (a saturated output, ln 0 after the update): such numbers
+    come out as ±inf or NaN, as the mistaken code would print them, without warnings.
+    """
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        return _step(spec, switches)
+
+
+def _step(spec: Spec, switches: Switches) -> dict[str, np.ndarray]:
+    params = initial_parameters(spec)
+    x, t = np.asarray(spec.inputs, dtype=float), one_hot(spec)
+    depth, n = len(spec.layers) - 1, batch_size(spec)
+    out: dict[str, np.ndarray] = {f"parameters.{k}": v.copy() for k, v in params.items()}
+    out["forward.a0"] = x.copy()
+    layers = forward_pass(spec, params, x)
+    for l, (z, a) in enumerate(layers, 1):
+        out[f"forward.z{l}"], out[f"forward.a{l}"] = z, a
+    z_last, a_last = layers[-1]
+    out["forward.loss"] = np.asarray(np.mean(example_losses(spec, z_last, a_last, t)))
+
+    # δ of the mean loss carries 1/N; the "sum" mistake leaves it out.
+    scale = switches.loss_factor * (1.0 if switches.batch == "sum" else 1.0 / n)
+    dE_da, fused_delta = output_error(spec, z_last, a_last, t)
+    out[f"backward.dE_da{depth}"] = scale * dE_da
+    if fused_delta is not None:
+        delta = scale * fused_delta
+    else:
+        delta = backward_activation(spec.activations[-1], z_last, a_last, scale * dE_da,
+                                    switches.derivative)
+    gradients: dict[str, np.ndarray] = {}
+    for l in range(depth, 0, -1):
+        out[f"backward.delta{l}"] = delta
+        a_prev = x if l == 1 else layers[l - 2][1]
+        grad_w = np.outer(a_prev, delta) if a_prev.ndim == 1 else a_prev.T @ delta
+        if switches.batch == "mean_twice":
+            grad_w = grad_w / n
+        gradients[f"W{l}"] = grad_w
+        if f"b{l}" in params:
+            grad_b = _bias_gradient(spec, delta, switches.bias_gradient)
+            gradients[f"b{l}"] = grad_b / n if switches.batch == "mean_twice" else grad_b
+        if l == 1:
+            break
+        weights = params[f"W{l}"]
+        if switches.updated_weights_in_backward:
+            weights = update(spec, f"W{l}", weights, grad_w, CORRECT)
+        upstream = delta @ (weights if switches.transposed_weights else weights.T)
+        z, a = layers[l - 2]
+        delta = backward_activation(spec.activations[l - 2], z, a, upstream,
+                                    switches.derivative)
+
+    updated = {name: update(spec, name, params[name], gradients[name], switches)
+               for name in params}
+    for name in params:
+        out[f"gradients.{name}"] = gradients[name]
+    for name in params:
+        out[f"updated.{name}"] = updated[name]
+    out["loss_after"] = mean_loss(spec, updated, x, t)
+    return out
+
+
+def quantity_names(values: dict[str, Any], section: str) -> list[str]:
+    """The names in one section, in order: ``quantity_names(step, "forward")`` → a0, z1, ..."""
+    prefix = section + "."
+    return [key[len(prefix):] for key in values if key.startswith(prefix)]

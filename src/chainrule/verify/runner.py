@@ -1,0 +1,143 @@
+"""Run someone's step function in its own process; :mod:`chainrule.verify.impl` starts this.
+
+A standalone script (standard library and NumPy only, no chainrule import), run by path as
+``python runner.py``. Protocol:
+
+* stdin: one JSON object ``{"file", "function", "params", "x", "t", "t_integer",
+  "learning_rate"}``;
+* stdout: one line starting with :data:`MARKER`, then ``{"ok": true, "result": {...}}`` or
+  ``{"ok": false, "error": "one line"}``. Whatever the user's code prints goes to stderr, so
+  it cannot corrupt the result.
+
+In the result, each returned key holds ``{"array": {"shape": [...], "values": [...]}}`` or
+``{"mapping": {name: {"shape": ..., "values": ...}}}``; NaN and infinities pass as JSON's
+``NaN``/``Infinity`` extensions, which Python's json reads back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.machinery
+import importlib.util
+import inspect
+import json
+import os
+import sys
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+MARKER = "@@chainrule-result@@ "
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class Failure(Exception):
+    """A problem with the user's code, already worded for the report."""
+
+
+def main() -> None:
+    if sys.path and os.path.abspath(sys.path[0] or ".") == HERE:
+        del sys.path[0]  # our own directory must not shadow the user's imports
+    sys.dont_write_bytecode = True  # leave no __pycache__ beside the user's file
+    request = json.loads(sys.stdin.read())
+    real_stdout = sys.stdout
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            response = {"ok": True, "result": run(request)}
+        except Failure as failure:
+            response = {"ok": False, "error": str(failure)}
+    real_stdout.write(MARKER + json.dumps(response) + "\n")
+    real_stdout.flush()
+
+
+def run(request: dict[str, Any]) -> dict[str, Any]:
+    import numpy as np
+
+    path, name = request["file"], request["function"]
+    function = getattr(load(path), name, None)
+    if function is None:
+        module = sys.modules["_chainrule_impl"]
+        defined = [key for key, value in vars(module).items()
+                   if inspect.isfunction(value) and value.__module__ == module.__name__]
+        known = f" (functions defined there: {', '.join(defined)})" if defined else \
+            " (it defines no functions)"
+        raise Failure(f"no function {name!r} in {os.path.basename(path)}{known}")
+    if not callable(function):
+        raise Failure(f"{name!r} is {type(function).__name__}, not a function")
+    params = {key: np.array(value, dtype=float) for key, value in request["params"].items()}
+    x = np.array(request["x"], dtype=float)
+    t = np.array(request["t"], dtype=int if request["t_integer"] else float)
+    try:
+        result = function(params, x, t, float(request["learning_rate"]))
+    except BaseException as error:  # the user's exception, reported as one line
+        raise Failure(f"{name}() raised {describe(error, path)}") from None
+    return encode(result, name)
+
+
+def load(path: str):
+    sys.path.insert(0, os.path.dirname(path))  # so the file can import its neighbours
+    loader = importlib.machinery.SourceFileLoader("_chainrule_impl", path)
+    spec = importlib.util.spec_from_loader("_chainrule_impl", loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["_chainrule_impl"] = module
+    try:
+        loader.exec_module(module)
+    except SyntaxError as error:
+        where = f"{os.path.basename(error.filename or path)}:{error.lineno}"
+        raise Failure(f"syntax error at {where}: {error.msg}") from None
+    except BaseException as error:
+        raise Failure(f"importing {os.path.basename(path)} raised "
+                      f"{describe(error, path)}") from None
+    return module
+
+
+def describe(error: BaseException, path: str) -> str:
+    """``ZeroDivisionError: division by zero (impl.py:12 in step: return 1 / 0)``: the
+    exception and the last line of the user's file it passed through."""
+    if isinstance(error, SystemExit):
+        return f"SystemExit (it called sys.exit({error.code!r}))"
+    text = "".join(traceback.format_exception_only(type(error), error)).strip()
+    text = " ".join(text.splitlines()[-1:]) or type(error).__name__
+    frames = traceback.extract_tb(error.__traceback__)
+    mine = [f for f in frames if os.path.abspath(f.filename) == os.path.abspath(path)]
+    theirs = [f for f in frames if os.path.dirname(os.path.abspath(f.filename)) != HERE]
+    frame = (mine or theirs or [None])[-1]
+    if frame is None:
+        return text
+    line = f": {frame.line.strip()}" if frame.line else ""
+    return f"{text} ({os.path.basename(frame.filename)}:{frame.lineno} in {frame.name}{line})"
+
+
+def encode(result: Any, name: str) -> dict[str, Any]:
+    if not isinstance(result, Mapping):
+        raise Failure(f"{name}() returned {type(result).__name__}, expected a dict with "
+                      f"\"gradients\", \"updated\" and/or \"loss\"")
+    out = {}
+    for key, value in result.items():
+        if isinstance(value, Mapping):
+            out[str(key)] = {"mapping": {str(k): array(v, f"{name}()[{key!r}][{k!r}]")
+                                         for k, v in value.items()}}
+        else:
+            out[str(key)] = {"array": array(value, f"{name}()[{key!r}]")}
+    return out
+
+
+def array(value: Any, where: str) -> dict[str, Any]:
+    import numpy as np
+
+    for method in ("detach", "cpu"):  # a PyTorch tensor
+        if callable(getattr(value, method, None)):
+            value = getattr(value, method)()
+    try:
+        if value is None:  # np.asarray(None, dtype=float) would be a silent NaN
+            raise TypeError
+        values = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise Failure(f"{where} is {shown}: not a number or an array of numbers") from None
+    return {"shape": list(values.shape), "values": values.ravel().tolist()}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,469 @@
+"""Judging answers and implementations: rounding, file formats, errors, and diagnoses.
+
+The diagnosis tests feed each catalogue mistake's numbers back as answers (at full precision
+and rounded to 4 decimals), and run an independently written student step that makes one
+mistake at a time; each must be diagnosed as exactly that mistake.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import chainrule as cr
+from chainrule.errors import SpecError
+from chainrule.verify.answers import judge_answers, load_answers
+from chainrule.verify.impl import run_impl
+from chainrule.verify.mistakes import MISTAKES, applicable_mistakes, correct_step
+
+from tests.test_mistakes import FIXED, random_specs
+
+FIXTURES = Path(__file__).parent / "fixtures"
+NOTEBOOK = FIXTURES / "seed_notebook.py"
+JUDGED = ("backward.", "gradients.", "updated.", "forward.loss", "loss_after")
+
+
+def judged(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: v for k, v in values.items() if k.startswith(JUDGED)}
+
+
+def full_precision(values: dict[str, np.ndarray]) -> dict[str, object]:
+    return {k: v.tolist() for k, v in judged(values).items() if np.all(np.isfinite(v))}
+
+
+def rounded(values: dict[str, np.ndarray], decimals: int = 4) -> dict[str, object]:
+    text = np.vectorize(lambda v: f"{v:.{decimals}f}", otypes=[object])
+    return {k: text(v).tolist() for k, v in judged(values).items() if np.all(np.isfinite(v))}
+
+
+def row(report, quantity):
+    return next(r for r in report.rows if r.quantity == quantity)
+
+
+# --- rounding --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("given, status", [
+    ("0.2001", "correct"),  # 0.2000555508 rounds to 0.2001 at 4 decimals
+    ("0.2000", "wrong"),
+    ("0.20006", "correct"), ("0.20005", "wrong"),
+    ("2.0006e-01", "correct"),  # 5 significant digits
+    ("2.0005e-01", "wrong"), ("2.00056E-1", "correct"),
+    ("0.2", "correct"), ("0", "correct"), ("1", "wrong"),
+    ("0.2000555508", "correct"), ("0.2000555509", "wrong"),
+    (0.2001, "wrong"),  # a float is exact: no written precision, judged to 1e-10
+    (0.2000555507945226, "correct"),
+])
+def test_answers_are_judged_at_the_precision_given(given, status):
+    report = judge_answers("seed", {"updated.W1[0][0]": given})
+    assert report.rows[0].status == status
+    assert report.ok == (status == "correct")
+
+
+def test_keys_index_forms_and_whole_arrays():
+    answers = {"updated.W1[0][1]": "0.4001", "updated.W1[1,0]": "0.1000",
+               "updated.W1[1, 1]": "0.3000", "gradients.b1": ["-0.0011", "-0.0013"],
+               "updated.W2[1]": ["0.6006"], "forward.loss": "0.000427",
+               "loss_after": "4.133e-4", "backward.delta1[0]": "-0.0011"}
+    report = judge_answers("seed", answers)
+    assert [r.quantity for r in report.rows] == [
+        "updated.W1[0][1]", "updated.W1[1][0]", "updated.W1[1][1]", "gradients.b1[0]",
+        "gradients.b1[1]", "updated.W2[1][0]", "forward.loss", "loss_after",
+        "backward.delta1[0]"]
+    assert report.ok and report.diagnosis is None, str(report)
+    assert "All 9 answers are correct." in str(report)
+
+
+def test_one_element_list_for_a_number_and_typographic_minus():
+    report = judge_answers("seed", {"loss_after": ["0.0004133"], "gradients.b2[0]": "−0.0090"})
+    assert report.ok
+
+
+# --- diagnoses -------------------------------------------------------------------------------
+
+
+def test_correct_answers_are_all_correct_with_no_diagnosis():
+    for name, spec in FIXED.items():
+        values = correct_step(spec)
+        for answers in (full_precision(values), rounded(values)):
+            report = judge_answers(spec, answers)
+            assert report.ok and report.diagnosis is None and not report.candidates, name
+
+
+CASES = [(name, m.id) for name, spec in FIXED.items() for m in applicable_mistakes(spec)]
+
+
+@pytest.mark.parametrize("name, mistake_id", CASES)
+def test_a_mistakes_own_numbers_are_diagnosed_as_that_mistake(name, mistake_id):
+    spec = FIXED[name]
+    values = MISTAKES[mistake_id].compute(spec)
+    report = judge_answers(spec, full_precision(values))
+    assert not report.ok
+    assert report.diagnosis is not None and report.diagnosis.id == mistake_id, str(report)
+    assert report.candidates == (mistake_id,)
+    assert report.explained == len(report.wrong) and not report.unexplained
+
+    report = judge_answers(spec, rounded(values))
+    if not report.ok:  # some mistakes hide below 4 decimals on some networks
+        assert mistake_id in report.candidates, str(report)
+        assert report.explained == len(report.wrong)
+
+
+def test_gradient_ascent_at_four_decimals_on_the_seed():
+    values = MISTAKES["gradient_ascent"].compute("seed")
+    report = judge_answers("seed", rounded(values))
+    assert report.diagnosis.id == "gradient_ascent"
+    assert row(report, "updated.W1[0][0]").mistakes[0] == "gradient_ascent"
+    assert row(report, "updated.W1[0][0]").given == "0.1999"
+    verdict = report.verdict
+    assert "gradient_ascent" in verdict and MISTAKES["gradient_ascent"].explanation in verdict
+    assert "gradient_ascent" in str(report)
+
+
+def wrong_beyond_tolerance(spec, values) -> bool:
+    correct = correct_step(spec)
+    return any(np.any(np.abs(values[k] - correct[k]) > 1e-6 * np.abs(correct[k]) + 1e-12)
+               for k in full_precision(values))
+
+
+@settings(suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@given(random_specs(), st.sampled_from(list(MISTAKES)))
+def test_random_specs_diagnose_the_mistake_made(spec, mistake_id):
+    mistake = MISTAKES[mistake_id]
+    if not mistake.applies(spec):
+        return
+    values = mistake.compute(spec)
+    answers = full_precision(values)
+    if not answers:
+        return
+    for submitted in (answers, rounded(values)):
+        report = judge_answers(spec, submitted)
+        if submitted is answers and wrong_beyond_tolerance(spec, values):
+            assert not report.ok
+        if report.ok:
+            continue
+        # The mistake made explains every wrong answer and agrees with every right one; any
+        # other candidate must then give the same numbers on this network.
+        assert mistake_id in report.candidates, str(report)
+        assert report.explained == len(report.wrong)
+
+
+# --- an independently written student step, one mistake at a time ---------------------------
+
+STUDENT = textwrap.dedent('''
+    import numpy as np
+
+    MISTAKE = {mistake!r}
+    HIDDEN, OUTPUT, LOSS = {hidden!r}, {output!r}, {loss!r}
+
+
+    def f(name, z):
+        if name == "sigmoid":
+            return 1 / (1 + np.exp(-z))
+        if name == "tanh":
+            return np.tanh(z)
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
+
+    def back(name, z, a, g):
+        """g times the derivative of the activation at z (the Jacobian, for softmax)."""
+        if MISTAKE == "missing_activation_derivative":
+            return g
+        if MISTAKE == "derivative_of_z":
+            a = z
+        if MISTAKE == "derivative_of_activation_value":
+            a = f(name, a)
+        if name == "sigmoid":
+            return g * a * (1 - a)
+        if name == "tanh":
+            return g * (1 - a ** 2)
+        if MISTAKE == "softmax_diagonal_jacobian":
+            return g * a * (1 - a)
+        return a * (g - np.sum(g * a, axis=-1, keepdims=True))
+
+
+    def loss(y, t):
+        squares = np.sum((y - t) ** 2, axis=-1)
+        return float(np.mean(squares if LOSS == "sse" else squares / 2))
+
+
+    def step(params, x, t, learning_rate):
+        W1, b1, W2, b2 = (params[k] for k in ("W1", "b1", "W2", "b2"))
+        batch = x.ndim == 2
+        n = len(x) if batch else 1
+        z1 = x @ W1 + b1
+        h = f(HIDDEN, z1)
+        z2 = h @ W2 + b2
+        y = f(OUTPUT, z2)
+
+        error = t - y if MISTAKE == "loss_derivative_sign" else y - t
+        two = 2.0 if LOSS == "sse" else 1.0
+        two = {{"dropped_factor_two": two / 2, "doubled_factor_two": two * 2}}.get(MISTAKE, two)
+        per = 1 if MISTAKE == "sum_over_batch" else n
+        d2 = back(OUTPUT, z2, y, two * error / per)
+        gW2 = h.T @ d2 if batch else np.outer(h, d2)
+        gb2 = d2.sum(axis=0) if batch else d2
+
+        rate = {{"learning_rate_twice": learning_rate ** 2,
+                "learning_rate_missing": 1.0}}.get(MISTAKE, learning_rate)
+        sign = +1 if MISTAKE == "gradient_ascent" else -1
+        W2_back = W2 - learning_rate * gW2 if MISTAKE == "updated_weights_in_backward" else W2
+        d1 = back(HIDDEN, z1, h, d2 @ (W2_back if MISTAKE == "transposed_weights" else W2_back.T))
+        gW1 = x.T @ d1 if batch else np.outer(x, d1)
+        if not batch:
+            if MISTAKE == "bias_summed_over_units":  # one number, broadcast to every unit
+                gb1, gb2 = np.sum(d1, axis=0) + 0 * d1, np.sum(d2, axis=0) + 0 * d2
+            else:
+                gb1 = d1
+        else:
+            gb1 = d1[0] if MISTAKE == "bias_not_summed" else d1.sum(axis=0)
+            gb2 = d2[0] if MISTAKE == "bias_not_summed" else gb2
+        grads = {{"W1": gW1, "b1": gb1, "W2": gW2, "b2": gb2}}
+        if MISTAKE == "mean_over_batch":
+            grads = {{k: g / n for k, g in grads.items()}}
+
+        new = {{k: params[k] + sign * rate * g for k, g in grads.items()}}
+        if MISTAKE == "biases_not_updated":
+            new["b1"], new["b2"] = b1, b2
+        y_after = f(OUTPUT, f(HIDDEN, x @ new["W1"] + new["b1"]) @ new["W2"] + new["b2"])
+        return {{"gradients": grads, "updated": new, "loss": loss(y, t),
+                "loss_after": loss(y_after, t)}}
+''')
+
+STUDENT_SPECS = ["seed", "batch.json", "square", "softmax_sse"]
+STUDENT_CASES = [(name, m.id) for name in STUDENT_SPECS for m in applicable_mistakes(FIXED[name])]
+
+
+def student_source(spec, mistake: str | None) -> str:
+    hidden, output = spec.activations
+    return STUDENT.format(mistake=mistake, hidden=hidden, output=output, loss=spec.loss)
+
+
+def run_student(spec, mistake: str | None) -> dict:
+    namespace: dict = {}
+    exec(student_source(spec, mistake), namespace)
+    params = {k[len("parameters."):]: v.copy() for k, v in correct_step(spec).items()
+              if k.startswith("parameters.")}
+    return namespace["step"](params, np.asarray(spec.inputs, float), spec.targets,
+                             spec.learning_rate)
+
+
+def student_answers(result: dict) -> dict:
+    answers = {"forward.loss": result["loss"], "loss_after": result["loss_after"]}
+    for section in ("gradients", "updated"):
+        answers.update({f"{section}.{k}": np.asarray(v).tolist()
+                        for k, v in result[section].items()})
+    return answers
+
+
+@pytest.mark.parametrize("name", STUDENT_SPECS)
+def test_the_student_step_without_mistakes_is_correct(name):
+    report = judge_answers(FIXED[name], student_answers(run_student(FIXED[name], None)))
+    assert report.ok, str(report)
+
+
+@pytest.mark.parametrize("name, mistake_id", STUDENT_CASES)
+def test_a_student_making_one_mistake_is_diagnosed(name, mistake_id):
+    spec = FIXED[name]
+    report = judge_answers(spec, student_answers(run_student(spec, mistake_id)))
+    assert report.diagnosis is not None and report.diagnosis.id == mistake_id, str(report)
+    assert report.candidates == (mistake_id,) and not report.unexplained
+
+
+def test_every_mistake_is_made_by_the_student_somewhere():
+    assert {mistake for _, mistake in STUDENT_CASES} == set(MISTAKES)
+
+
+@pytest.mark.parametrize("name, mistake_id", [("seed", "derivative_of_z"),
+                                              ("batch.json", "sum_over_batch"),
+                                              ("square", "transposed_weights")])
+def test_a_student_file_run_as_impl_is_diagnosed(tmp_path, name, mistake_id):
+    path = tmp_path / "student.py"
+    path.write_text(student_source(FIXED[name], mistake_id))
+    report = run_impl(FIXED[name], f"{path}:step")
+    assert report.diagnosis.id == mistake_id, str(report)
+    assert report.precision == "to 1e-06 relative"
+
+
+# --- the seed notebook -----------------------------------------------------------------------
+
+
+def test_the_notebook_training_loop_is_gradient_ascent():
+    report = run_impl(cr.load_spec("seed"), f"{NOTEBOOK}:step")
+    assert report.diagnosis.id == "gradient_ascent", str(report)
+    assert "updated.W1[0][0]" not in report.unexplained
+    assert row(report, "forward.loss").status == "correct"  # its forward pass is right
+    # its b1 step, np.sum over the hidden units and added, is a second mistake on top
+    assert report.unexplained == ["updated.b1[0]", "updated.b1[1]"]
+    assert "gradient_ascent" in report.verdict
+
+
+def test_the_notebook_printed_updates_are_wrong_and_b1_has_the_wrong_shape():
+    printed = {"updated.W1": [["0.20005613", "0.40006431"], ["0.10003368", "0.30003858"]],
+               "updated.W2": [["0.50050706"], ["0.60056425"]],
+               "updated.b1": [["0.10011357", "0.20012976"]], "updated.b2": ["0.10090993"]}
+    report = judge_answers("seed", printed)
+    assert not report.ok
+    assert all(r.status == "wrong" for r in report.rows)
+    b1 = row(report, "updated.b1")
+    assert b1.note.startswith("shape (1, 2), expected (2,)")
+    assert b1.expected == pytest.approx([0.1001111016, 0.2001272977], abs=1e-10)
+    assert "shape (1, 2), expected (2,)" in str(report)
+    assert json.loads(json.dumps(report.to_dict()))["rows"][6]["note"] == b1.note
+
+
+def test_the_notebook_manual_cells_get_the_b1_shape_flagged():
+    report = run_impl("seed", f"{NOTEBOOK}:manual_step")
+    assert [r.quantity for r in report.wrong] == ["updated.b1"]
+    assert report.wrong[0].note == ("shape (1, 2), expected (2,); "
+                                    "the numbers themselves are right")
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def test_report_to_dict_is_json_safe_and_complete():
+    report = judge_answers("seed", rounded(MISTAKES["learning_rate_missing"].compute("seed")))
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["diagnosis"]["id"] == "learning_rate_missing"
+    assert data["diagnosis"]["explanation"] == MISTAKES["learning_rate_missing"].explanation
+    assert data["wrong"] == len(report.wrong) and data["ok"] is False
+    assert set(data["rows"][0]) == {"quantity", "given", "expected", "status", "mistakes",
+                                    "note", "tolerance"}
+    assert data["verdict"] == report.verdict
+
+
+def test_report_table_is_aligned():
+    text = str(judge_answers("seed", {"updated.W1[0][0]": "0.1999", "loss_after": "0.0004"}))
+    lines = text.splitlines()
+    assert lines[1].split() == ["quantity", "given", "expected", "result"]
+    columns = {line.index(line.split()[1]) for line in lines[1:4]}
+    assert len(columns) == 1  # the "given" column starts at the same place on every line
+
+
+# --- answer files ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["ascent_answers.yaml", "ascent_answers.csv"])
+def test_answer_files_keep_the_written_text(name):
+    answers = load_answers(FIXTURES / name)
+    assert answers["forward.loss"] == "0.0004"
+    report = judge_answers("seed", answers, source=name)
+    assert report.diagnosis.id == "gradient_ascent" and report.explained == 7, str(report)
+    assert row(report, "updated.W1[1][0]").given == "0.1000"  # trailing zeros are precision
+    assert str(report).startswith(f"{name} on network seed")
+
+
+def test_json_numbers_keep_their_precision(tmp_path):
+    path = tmp_path / "answers.json"
+    path.write_text('{"updated": {"W1": [[0.2001, 0.40006], [0.10003, 0.30004]]},'
+                    ' "loss_after": 4.133e-4, "updated.b2[0]": 0.1009006192}')
+    answers = load_answers(path)
+    assert answers["updated.W1"][0] == ["0.2001", "0.40006"]
+    assert answers["loss_after"] == "4.133e-4"
+    assert judge_answers("seed", answers).ok
+
+
+def test_the_notebook_printed_values_from_a_file():
+    report = judge_answers("seed", load_answers(FIXTURES / "notebook_printed.json"))
+    assert len(report.wrong) == len(report.rows) == 8
+    assert row(report, "updated.b1").note.startswith("shape (1, 2), expected (2,)")
+
+
+def test_csv_forms(tmp_path):
+    path = tmp_path / "answers.csv"
+    path.write_text("updated.W1[0,1],0.4001\n\n# a comment\n\"updated.b1\",\"[0.1001, 0.2001]\"\n"
+                    "loss_after, 0.000413\n")
+    answers = load_answers(path)
+    assert answers == {"updated.W1[0,1]": "0.4001", "updated.b1": ["0.1001", "0.2001"],
+                       "loss_after": "0.000413"}
+    assert judge_answers("seed", answers).ok
+
+
+@pytest.mark.parametrize("name", ["seed", "batch.json"])
+def test_a_trace_json_is_accepted_as_answers(tmp_path, name):
+    path = tmp_path / "trace.json"
+    path.write_text(cr.explain(FIXED[name]).to_json())
+    report = judge_answers(FIXED[name], load_answers(path))
+    assert report.ok and len(report.rows) > 20
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("a.json", '{"updated.W1[0][0]": 0.2,\n "x": }', r"a\.json:2:7: invalid JSON"),
+    ("a.json", '[1, 2]', r"a\.json: expected a mapping from quantity to value, got a list"),
+    ("a.json", '{"loss_after": 1, "loss_after": 2}', r"'loss_after' is given twice"),
+    ("a.yaml", 'updated.W1: [0.2\n', r"a\.yaml:2:1: invalid YAML"),
+    ("a.yaml", '', r"a\.yaml: expected a mapping from quantity to value, got nothing"),
+    ("a.csv", 'updated.W1[0][0]\n', r"a\.csv:1: expected two columns, quantity,value"),
+    ("a.csv", 'loss_after,1\nloss_after,2\n', r"a\.csv:2: 'loss_after' is given twice"),
+    ("a.txt", 'loss_after = 1', r"unknown answers format '\.txt'"),
+    ("a.json", '{}', r"a\.json: no answers in the file"),
+])
+def test_answer_file_errors(tmp_path, name, text, message):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(SpecError, match=message):
+        load_answers(path)
+
+
+def test_missing_answer_file():
+    with pytest.raises(SpecError, match=r"nowhere\.json: no such answers file"):
+        load_answers("nowhere.json")
+
+
+# --- answer errors ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("updated.W3[0][0]", "1",
+     'answers: "updated.W3[0][0]": no parameter W3 (this network has W1, b1, W2, b2)'),
+    ("gradients.b3", "1", 'answers: "gradients.b3": no parameter b3'),
+    ("forward.z3", "1", 'answers: "forward.z3": no forward quantity z3 (this network has a0, '
+                        'z1, a1, z2, a2, loss)'),
+    ("backward.delta3", "1", "no backward quantity delta3 (this network has dE_da2, delta2, "
+                             "delta1)"),
+    ("W1", "1", 'answers: "W1": unknown quantity (did you mean "updated.W1"?)'),
+    ("loss", "1", 'did you mean "forward.loss"?'),
+    ("updated.W1[2][0]", "1", 'answers: "updated.W1[2][0]": index 2 is out of range for axis 0 '
+                              'of updated.W1 (shape (2, 2))'),
+    ("updated.W1[0][0][0]", "1", "3 indices for updated.W1 of shape (2, 2)"),
+    ("updated.W1[a]", "1", "index 'a' is not a whole number ≥ 0"),
+    ("updated.W1[-1][0]", "1", "index '-1' is not a whole number ≥ 0"),
+    ("updated.W1[0", "1", 'answers: "updated.W1[0": expected a quantity like'),
+    ("updated.W1[0][0]", "abc", 'answers: "updated.W1[0][0]": expected a number, got \'abc\''),
+    ("updated.W1[0][0]", None, "expected a number, got None"),
+    ("updated.W1[0][0]", True, "expected a number, got True"),
+    ("updated.W1[0][0]", float("inf"), "expected a finite number, got inf"),
+    ("updated.W1", [["0.2", "x"], ["0.1", "0.3"]],
+     'answers: "updated.W1" element [0][1]: expected a number'),
+    ("updated.W1", [["0.2"], ["0.1", "0.3"]], "rows of different lengths"),
+    ("updated.W1", [], "got an empty list"),
+])
+def test_bad_answers_are_one_line_errors(key, value, message):
+    with pytest.raises(SpecError) as error:
+        judge_answers("seed", {key: value})
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_no_answers_and_not_a_mapping():
+    with pytest.raises(SpecError, match="no answers given"):
+        judge_answers("seed", {})
+    with pytest.raises(SpecError, match="expected a mapping"):
+        judge_answers("seed", [("loss_after", "1")])
+
+
+def test_a_wrong_shape_is_wrong_not_an_error():
+    report = judge_answers("seed", {"updated.b1": [["0.1001", "0.2001"]],
+                                    "updated.W1": ["0.2", "0.4", "0.1", "0.3"],
+                                    "forward.loss": ["0.0004273"]})
+    assert row(report, "updated.b1").note.startswith("shape (1, 2), expected (2,)")
+    assert row(report, "updated.W1").note.startswith("shape (4,), expected (2, 2)")
+    assert row(report, "forward.loss").status == "correct"

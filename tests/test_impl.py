@@ -1,0 +1,141 @@
+"""Running someone's own backprop function: every way it can break gets a one-line report."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.errors import ChainruleError
+from chainrule.verify.impl import ImplError, run_impl
+from tests.test_answers import row
+
+
+# --- running an implementation: failure modes ------------------------------------------------
+
+
+def impl(tmp_path, body: str, name: str = "impl.py") -> str:
+    path = tmp_path / name
+    path.write_text("import numpy as np\n\n" + textwrap.dedent(body))
+    return str(path)
+
+
+def one_line_impl_error(spec, target, **options) -> str:
+    with pytest.raises(ImplError) as error:
+        run_impl(spec, target, **options)
+    message = str(error.value)
+    assert "\n" not in message and "Traceback" not in message, message
+    assert isinstance(error.value, ChainruleError)
+    return message
+
+
+def test_impl_exception_reports_the_users_line(tmp_path):
+    path = impl(tmp_path, """
+        def step(params, x, t, learning_rate):
+            scale = 0
+            return {"loss": helper(scale)}
+
+        def helper(scale):
+            return 1 / scale
+    """)
+    message = one_line_impl_error("seed", f"{path}:step")
+    assert message == (f"{path}:step: step() raised ZeroDivisionError: division by zero "
+                       f"(impl.py:9 in helper: return 1 / scale)")
+
+
+def test_impl_exception_inside_numpy_points_at_the_users_call(tmp_path):
+    path = impl(tmp_path, """
+        def step(params, x, t, learning_rate):
+            return {"loss": float(np.dot(params["W1"], np.ones(3)))}
+    """)
+    message = one_line_impl_error("seed", f"{path}:step")
+    assert "ValueError: shapes (2,2) and (3,) not aligned" in message
+    assert message.endswith("(impl.py:5 in step: return {\"loss\": float(np.dot(params[\"W1\"], "
+                            "np.ones(3)))})")
+
+
+def test_impl_timeout(tmp_path):
+    path = impl(tmp_path, """
+        import time
+
+        def step(params, x, t, learning_rate):
+            time.sleep(60)
+    """)
+    message = one_line_impl_error("seed", f"{path}:step", timeout=1.0)
+    assert "no result within 1 s, so it was stopped" in message
+
+
+def test_impl_file_and_function_not_found(tmp_path):
+    assert "no such file" in one_line_impl_error("seed", f"{tmp_path}/nope.py:step")
+    path = impl(tmp_path, "def stepp(params, x, t, learning_rate):\n    return {}\n")
+    message = one_line_impl_error("seed", f"{path}:step")
+    assert message.endswith("no function 'step' in impl.py (functions defined there: stepp)")
+
+
+def test_impl_syntax_error_and_import_error(tmp_path):
+    path = impl(tmp_path, "def step(params, x, t, learning_rate)\n    return {}\n")
+    assert "syntax error at impl.py:3: expected ':'" in one_line_impl_error("seed", path)
+    path = impl(tmp_path, "import not_a_module_anywhere\n", name="broken.py")
+    message = one_line_impl_error("seed", path)
+    assert "importing broken.py raised ModuleNotFoundError: No module named " \
+           "'not_a_module_anywhere' (broken.py:3 in <module>" in message
+
+
+@pytest.mark.parametrize("returned, message", [
+    ("[1, 2]", "step() returned list, expected a dict with \"gradients\", \"updated\""),
+    ("{}", "step() returned an empty dict"),
+    ("{'update': {}}", "step() returned unknown key \"update\" (expected \"gradients\", "
+                       "\"updated\", \"loss\", \"loss_after\")"),
+    ("{'updated': {'W3': params['W1']}}", "step()[\"updated\"][\"W3\"]: no parameter W3 "
+                                          "(this network has W1, b1, W2, b2)"),
+    ("{'gradients': params['W1']}", "step()[\"gradients\"] is an array, expected a dict"),
+    ("{'loss': 'high'}", "step()['loss'] is 'high': not a number or an array of numbers"),
+    ("{'loss': None}", "step()['loss'] is None: not a number"),
+])
+def test_impl_bad_return_values(tmp_path, returned, message):
+    path = impl(tmp_path, f"def step(params, x, t, learning_rate):\n    return {returned}\n")
+    assert message in one_line_impl_error("seed", path)
+
+
+def test_impl_wrong_shape_and_non_finite_numbers_are_rows(tmp_path):
+    path = impl(tmp_path, """
+        def step(params, x, t, learning_rate):
+            return {"updated": {"b1": params["b1"].reshape(1, 2), "W2": params["W2"].T},
+                    "gradients": {"b2": np.array([np.nan])}, "loss": np.array([0.0004273090])}
+    """)
+    report = run_impl("seed", path)
+    assert row(report, "updated.b1").note.startswith("shape (1, 2), expected (2,)")
+    assert row(report, "updated.W2").note.startswith("shape (1, 2), expected (2, 1)")
+    assert row(report, "gradients.b2[0]").note == "not a finite number"
+    assert row(report, "gradients.b2[0]").given == "nan"
+    assert row(report, "forward.loss").status == "correct"  # a one-element array is a number
+    json.dumps(report.to_dict())
+
+
+def test_impl_cannot_change_our_parameters_and_prints_do_not_matter(tmp_path):
+    path = impl(tmp_path, """
+        def step(params, x, t, learning_rate):
+            print("hello from the student")
+            params["W1"][...] = 99.0
+            return {"loss": 0.000427309}
+    """)
+    spec = cr.load_spec("seed")
+    before = spec.weights[0].copy()
+    assert run_impl(spec, path).ok  # "impl.py" alone means impl.py:step
+    np.testing.assert_array_equal(spec.weights[0], before)
+
+
+def test_impl_refuses_specs_it_cannot_express(tmp_path):
+    path = impl(tmp_path, "def step(params, x, t, learning_rate):\n    return {}\n")
+    data = dict(EXTRA_SEED, optimizer={"weight_decay": 0.1}, frozen=["b1"])
+    message = one_line_impl_error(data, path)
+    assert "gets only the learning rate" in message and "weight decay 0.1" in message
+    assert "frozen parameters (b1)" in message
+
+
+EXTRA_SEED = {"layers": [2, 2, 1], "activations": "sigmoid", "loss": "sse",
+              "weights": [[[0.2, 0.4], [0.1, 0.3]], [[0.5], [0.6]]], "biases": [[0.1, 0.2], [0.1]],
+              "input": [0.5, 0.3], "target": [0.7], "learning_rate": 0.1}
