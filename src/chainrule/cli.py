@@ -44,10 +44,20 @@ def _parser() -> argparse.ArgumentParser:
                          help="record N gradient-descent steps (default: the spec's, or 1)")
     explain.add_argument("--fragment", action="store_true",
                          help="latex/html: a snippet to include rather than a whole document")
+    explain.add_argument("--model", metavar="FILE.npz",
+                         help="explain a step of a trained network (chainrule train --save)")
+    explain.add_argument("--input", metavar="X1,X2,...", help="with --model: the input")
+    explain.add_argument("--target", metavar="T1,... | CLASS",
+                         help="with --model: the target (values, or a class index)")
+    explain.add_argument("--lr", type=float, default=0.1,
+                         help="with --model: the learning rate of the step (default 0.1)")
     explain.add_argument("--symbolic", action="store_true",
                          help="show sympy's derivative of the closed-form loss beside each "
                               "gradient (needs the symbolic extra)")
     _verify_parser(commands)
+    from chainrule.cli_train import add_train_parser
+
+    add_train_parser(commands)
     return parser
 
 
@@ -126,6 +136,38 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _numbers(text: str | None, option: str) -> list[float]:
+    try:
+        return [float(part) for part in (text or "").split(",") if part.strip()]
+    except ValueError:
+        raise ChainruleError(f"{option}: expected numbers separated by commas, got {text!r}")
+
+
+def _trained_step(args: argparse.Namespace):
+    """One step of a saved network on one example; inputs are standardised as in training."""
+    import numpy as np
+
+    from chainrule.checkpoint import load_model
+    from chainrule.trace import explain
+
+    if args.input is None or args.target is None:
+        raise ChainruleError("--model: also give --input and --target for the step to explain")
+    model, meta = load_model(args.model)
+    extra = meta.get("extra") or {}
+    x = np.array(_numbers(args.input, "--input"))
+    if "standardizer" in extra:
+        scaler = extra["standardizer"]
+        x = (x - np.asarray(scaler["mean"])) / np.asarray(scaler["scale"])
+    loss = extra.get("loss", "mse")
+    target = _numbers(args.target, "--target")
+    if loss == "cross_entropy" and len(target) == 1 and model.sizes[-1] > 1:
+        target = int(target[0])
+    if not args.lr > 0:
+        raise ChainruleError(f"--lr: expected a positive number, got {args.lr}")
+    return explain(model, input=x, target=target, loss=loss, learning_rate=args.lr,
+                   steps=args.steps)
+
+
 def _explain(args: argparse.Namespace) -> int:
     from chainrule.spec import MAX_STEPS
     from chainrule.trace import explain
@@ -136,7 +178,7 @@ def _explain(args: argparse.Namespace) -> int:
         raise ChainruleError(f"--steps: expected 1 to {MAX_STEPS}, got {args.steps}")
     if args.fragment and args.format not in ("latex", "html"):
         raise ChainruleError("--fragment: only for --format latex or html")
-    trace = explain(args.spec, steps=args.steps)
+    trace = _trained_step(args) if args.model else explain(args.spec, steps=args.steps)
     if args.output:
         from chainrule.files import write_atomically
 
@@ -147,6 +189,12 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from chainrule.cli_train import run_train
+
+    return run_train(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -154,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return {"explain": _explain, "verify": _verify}[args.command](args)
+        return {"explain": _explain, "verify": _verify, "train": _train}[args.command](args)
     except ChainruleError as error:
         print(f"chainrule: error: {error}", file=sys.stderr)
         return 2
