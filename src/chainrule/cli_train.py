@@ -41,6 +41,9 @@ def add_train_parser(commands) -> None:
     data.add_argument("--target", help="the target column of a CSV file")
     data.add_argument("--samples", type=int, help="examples drawn by a generator")
     data.add_argument("--noise", type=float, help="noise of a generator")
+    data.add_argument("--classes", type=int, help="spiral arms or blob centres of a generator")
+    data.add_argument("--task", choices=("classification", "regression"),
+                      help="for a CSV file: how to read the target (default: guessed)")
     data.add_argument("--validation", type=float, default=0.2, help="fraction (default 0.2)")
     data.add_argument("--test", type=float, default=0.0, help="fraction (default 0)")
     data.add_argument("--no-standardize", action="store_true",
@@ -133,8 +136,10 @@ def _dataset(args: argparse.Namespace, spec):
     from chainrule.data import Dataset, load_dataset
 
     if args.data:
+        options = {k: v for k, v in (("classes", args.classes), ("task", args.task))
+                   if v is not None}
         return load_dataset(args.data, target=args.target, n=args.samples, noise=args.noise,
-                            seed=args.seed)
+                            seed=args.seed, **options)
     if spec is None:
         raise ChainruleError("train: give --data (a dataset name or a CSV file) or a spec file")
     x = np.atleast_2d(spec.inputs)
