@@ -99,3 +99,18 @@ def test_sigint_saves_and_resume_is_bit_identical(tmp_path):
     final_resumed = load_checkpoint(tmp_path / "cut.npz")["params"]
     for name, values in final_straight.items():
         assert np.asarray(values).tobytes() == np.asarray(final_resumed[name]).tobytes(), name
+
+
+def test_digits_reach_95_percent_on_the_test_split(tmp_path):
+    result = run(tmp_path, "--data", "digits", "--arch", "64-64-10", "--activation", "relu",
+                 "--epochs", "30", "--test", "0.2", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert accuracy(result.stdout, "test") >= 0.95
+
+
+def test_same_seed_same_bits(tmp_path):
+    for name in ("a", "b"):
+        assert run(tmp_path, "--data", "circles", "--arch", "2-6-1", "--epochs", "5", "--quiet",
+                   "--save", f"{name}.npz").returncode == 0
+    first, second = (load_checkpoint(tmp_path / f"{n}.npz")["params"] for n in "ab")
+    assert all(np.asarray(first[k]).tobytes() == np.asarray(second[k]).tobytes() for k in first)
