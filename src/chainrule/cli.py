@@ -55,9 +55,11 @@ def _parser() -> argparse.ArgumentParser:
                          help="show sympy's derivative of the closed-form loss beside each "
                               "gradient (needs the symbolic extra)")
     _verify_parser(commands)
+    from chainrule.cli_exercise import add_exercise_parser
     from chainrule.cli_train import add_train_parser
 
     add_train_parser(commands)
+    add_exercise_parser(commands)
     return parser
 
 
@@ -189,6 +191,12 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _exercise(args: argparse.Namespace) -> int:
+    from chainrule.cli_exercise import run_exercise
+
+    return run_exercise(args)
+
+
 def _train(args: argparse.Namespace) -> int:
     from chainrule.cli_train import run_train
 
@@ -202,7 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return {"explain": _explain, "verify": _verify, "train": _train}[args.command](args)
+        return {"explain": _explain, "verify": _verify, "train": _train,
+                "exercise": _exercise}[args.command](args)
     except ChainruleError as error:
         print(f"chainrule: error: {error}", file=sys.stderr)
         return 2

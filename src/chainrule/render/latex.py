@@ -24,6 +24,7 @@ _ESCAPES = {
     "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
     "η": r"$\eta$", "→": r"$\to$", "−": "-", "·": r"$\cdot$", "θ": r"$\theta$",
     "σ": r"$\sigma$", "δ": r"$\delta$", "∂": r"$\partial$", "←": r"$\leftarrow$",
+    "—": "---", "–": "--", "…": r"\ldots{}", "×": r"$\times$",
 }
 
 

@@ -1,0 +1,108 @@
+"""Grades for programs and spreadsheets: CSV (a row per student), JSON (everything), and one
+Markdown feedback file per student."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+from chainrule.exercises.report import Workings, student_markdown
+from chainrule.exercises.summary import ClassGrade
+from chainrule.exercises.working import equation_text
+from chainrule.files import write_atomically
+
+SCHEMA = "chainrule.grades/1"
+
+
+def to_csv(class_grade: ClassGrade) -> str:
+    """A gradebook: one row per student, the score, then one column per question holding its
+    result (``correct``, ``close``, ``incorrect: derivative_of_z``, ``unanswered``)."""
+    questions = class_grade.problem_set.questions
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["student", "points", "max_points", "score", "correct", "close",
+                     "incorrect", "unanswered", "mistakes", *(q.label for q in questions)])
+    for s in class_grade.students:
+        results = []
+        for j in s.judgements:
+            results.append(j.status + (f": {j.mistakes[0]}" if j.mistakes else ""))
+        writer.writerow([s.student, f"{s.points:g}", s.max_points, f"{s.score:.4f}",
+                         *(s.count(k) for k in ("correct", "close", "incorrect", "unanswered")),
+                         " ".join(s.diagnoses), *results])
+    return out.getvalue()
+
+
+def to_dict(class_grade: ClassGrade) -> dict:
+    ps = class_grade.problem_set
+    workings = Workings(class_grade)
+    students = []
+    for s in class_grade.students:
+        answers = []
+        for e in s.exercises:
+            for j in e.judgements:
+                q = j.question
+                entry = {"id": q.id, "label": q.label, "quantity": q.quantity,
+                         "symbol": q.symbol, "given": j.given, "answer": q.answer,
+                         "rounded": q.rounded(ps.precision), "status": j.status,
+                         "points": j.points, "mistakes": list(j.mistakes), "slip": j.slip,
+                         "note": j.note}
+                answers.append(entry)
+        students.append({
+            "student": s.student, "points": s.points, "max_points": s.max_points,
+            "score": s.score,
+            "counts": {k: s.count(k) for k in ("correct", "close", "incorrect", "unanswered")},
+            "diagnoses": {str(e.exercise.number): e.diagnosis for e in s.exercises
+                          if e.diagnosis},
+            "answers": answers})
+    return {
+        "schema": SCHEMA,
+        "key": {"title": ps.title, "level": ps.level, "precision": ps.precision,
+                "seed": ps.seed, "exercises": len(ps.exercises), "questions": len(ps.questions)},
+        "close_credit": class_grade.close_credit,
+        "students": students,
+        "summary": {
+            "students": len(class_grade.students), "mean_score": class_grade.mean_score,
+            "questions": [{"id": q.question.id, "label": q.question.label,
+                           "symbol": q.question.symbol, "counts": q.counts,
+                           "mistakes": dict(q.mistakes)} for q in class_grade.questions()],
+            # the correct working of every question someone did not get right, once
+            "working": {q.question.id: [equation_text(eq) for eq in workings.steps(
+                q.question.exercise, q.question.quantity)]
+                for q in class_grade.questions() if q.counts["incorrect"] or q.counts["close"]},
+            "mistakes": [{"id": m.id, "title": m.title, "students": m.students,
+                          "answers": m.answers} for m in class_grade.mistakes()],
+        },
+    }
+
+
+def to_json(class_grade: ClassGrade) -> str:
+    return json.dumps(to_dict(class_grade), indent=2, ensure_ascii=False) + "\n"
+
+
+def write_feedback(class_grade: ClassGrade, folder: str | Path) -> list[Path]:
+    """One Markdown file per student (``alice.md``): their answers, mistakes and working."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    workings = Workings(class_grade)
+    written: list[Path] = []
+    used: set[str] = set()
+    for student in class_grade.students:
+        name = _file_name(student.student, used)
+        path = folder / f"{name}.md"
+        text = "\n".join(student_markdown(student, class_grade, workings)).rstrip() + "\n"
+        write_atomically(path, text)
+        written.append(path)
+    return written
+
+
+def _file_name(student: str, used: set[str]) -> str:
+    """A safe file name for a student: letters, digits, dot, dash, underscore; unique."""
+    base = re.sub(r"[^\w.-]+", "_", student).strip("._") or "student"
+    name, n = base, 2
+    while name.lower() in used:
+        name, n = f"{base}-{n}", n + 1
+    used.add(name.lower())
+    return name

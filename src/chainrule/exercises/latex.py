@@ -1,0 +1,128 @@
+"""The worksheet and the answer key as LaTeX documents, and as PDF when pdflatex is there.
+
+The documents use only packages of texlive-latex-base (amsmath, geometry, color, array); the
+diagrams are ``picture`` environments, so a minimal TeX installation compiles them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from chainrule.errors import MissingDependency
+from chainrule.exercises import sheet
+from chainrule.exercises.diagram import latex_picture
+from chainrule.exercises.markdown import WORKING_EXTRA_DIGITS
+from chainrule.exercises.model import Exercise, ExerciseError, ProblemSet
+from chainrule.render.latex import latex_escape
+from chainrule.trace import explain
+
+PREAMBLE = r"""\documentclass[11pt]{article}
+\usepackage[utf8]{inputenc}
+\usepackage[T1]{fontenc}
+\usepackage{amsmath,amssymb}
+\usepackage[margin=2cm]{geometry}
+\usepackage{color}
+\usepackage{array}
+\allowdisplaybreaks
+\setcounter{MaxMatrixCols}{20}
+\setlength{\parindent}{0pt}
+\setlength{\parskip}{0.6ex}
+"""
+PDFLATEX_TIMEOUT = 300  # seconds for one document: a key of many exercises is long
+
+
+def worksheet(problem_set: ProblemSet) -> str:
+    body = [rf"\section*{{{_escape(problem_set.title)}}}",
+            rf"\emph{{{_escape(sheet.set_summary(problem_set))}}}", "",
+            _escape(sheet.instructions(problem_set)), ""]
+    for exercise in problem_set.exercises:
+        body += [r"\clearpage" if exercise.number > 1 else "", *_exercise(exercise,
+                                                                          problem_set.precision)]
+    return _document(body)
+
+
+def _exercise(exercise: Exercise, precision: int) -> list[str]:
+    spec = exercise.spec
+    lines = [rf"\section*{{Exercise {exercise.number}}}", r"\begin{center}",
+             latex_picture(spec), r"\end{center}", "", sheet.network_text(spec, latex=True), "",
+             sheet.CONVENTION, r"\begin{gather*}"]
+    lines.append(r" \\ ".join(sheet.given_lines(spec)))
+    lines += [r"\end{gather*}", f"Give each answer rounded to {precision} decimals.", "",
+              r"\renewcommand{\arraystretch}{2.2}",
+              r"\begin{tabular}{@{}>{\bfseries}l p{9.5cm} p{4cm}@{}}"]
+    lines += [rf"{q.label} & {_display(q.prompt_latex)} & \hrulefill \\"
+              for q in exercise.questions]
+    return lines + [r"\end{tabular}", r"\renewcommand{\arraystretch}{1}", ""]
+
+
+def key(problem_set: ProblemSet) -> str:
+    digits = min(problem_set.precision + WORKING_EXTRA_DIGITS, 10)
+    body = [rf"\section*{{Answer key: {_escape(problem_set.title)}}}",
+            rf"\emph{{{_escape(sheet.set_summary(problem_set))}}}", "",
+            f"Answers are rounded to {problem_set.precision} decimals; the worked solutions "
+            f"show {digits}.", ""]
+    for exercise in problem_set.exercises:
+        body += [r"\clearpage" if exercise.number > 1 else "",
+                 rf"\section*{{Exercise {exercise.number}}}",
+                 r"\renewcommand{\arraystretch}{1.7}",
+                 r"\begin{tabular}{@{}>{\bfseries}l l l r@{}}",
+                 r"\textnormal{question} & quantity & id & answer \\ \hline"]
+        body += [rf"{q.label} & $\displaystyle {q.latex}$ & \texttt{{{latex_escape(q.id)}}} & "
+                 rf"${q.rounded(problem_set.precision)}$ \\" for q in exercise.questions]
+        body += [r"\end{tabular}", r"\renewcommand{\arraystretch}{1}", "",
+                 worked(exercise, digits)]
+    return _document(body)
+
+
+def worked(exercise: Exercise, digits: int) -> str:
+    """The explain trace as a LaTeX fragment, its title dropped and headings one level down."""
+    text = explain(exercise.spec).to_latex(precision=digits, fragment=True)
+    rest = text.split("\n", 1)[1]  # the first line is the trace's \section* title
+    rest = re.sub(r"^\\subsection\*", r"\\subsubsection*", rest, flags=re.M)
+    return "\\subsection*{Worked solution}\n" + rest
+
+
+def _escape(text: str) -> str:
+    """Prose for LaTeX: dashes as TeX writes them, then the renderer's escapes."""
+    return latex_escape(text.replace("—", "---").replace("–", "--"))
+
+
+def _display(text: str) -> str:
+    """Math in a question at full size: a fraction in a table row is too small to read."""
+    return re.sub(r"\$(.+?)\$", lambda m: f"$\\displaystyle {m.group(1)}$", text)
+
+
+def _document(body: list[str]) -> str:
+    return PREAMBLE + "\\begin{document}\n" + "\n".join(body).rstrip() + "\n\\end{document}\n"
+
+
+def pdf(tex: str, name: str) -> bytes:
+    """Compile a document with pdflatex; the same text gives the same bytes
+    (SOURCE_DATE_EPOCH fixes the dates pdfTeX would write)."""
+    program = shutil.which("pdflatex")
+    if program is None:
+        raise MissingDependency("--format pdf needs pdflatex: apt-get install "
+                                "texlive-latex-base (or write --format latex and compile it)")
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1"}
+    with tempfile.TemporaryDirectory(prefix="chainrule-tex-") as folder:
+        source = Path(folder) / f"{name}.tex"
+        source.write_text(tex, encoding="utf-8")
+        try:
+            result = subprocess.run(
+                [program, "-interaction=nonstopmode", "-halt-on-error", source.name],
+                cwd=folder, env=env, capture_output=True, text=True, errors="replace",
+                timeout=PDFLATEX_TIMEOUT, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise ExerciseError(f"{name}.tex: pdflatex took more than {PDFLATEX_TIMEOUT} s") \
+                from None
+        output = Path(folder) / f"{name}.pdf"
+        if result.returncode != 0 or not output.is_file():
+            problem = next((line for line in result.stdout.splitlines()
+                            if line.startswith("!")), f"exit status {result.returncode}")
+            raise ExerciseError(f"{name}.tex: pdflatex failed: {problem.lstrip('! ')}")
+        return output.read_bytes()

@@ -1,0 +1,128 @@
+"""What each level asks, and how a question is named for people and for machines.
+
+A level is data: the sections of a training step it asks about. A question is one element of
+one quantity of the trace (``forward.z1[0]``, ``gradients.W1[1,0]``, ``updated.b2[0]``),
+written for people with the notation of the worked example (z¹₁, ∂E/∂w¹₂₁, the updated b²₁).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from chainrule.notation import Symbol, parameter_symbol, partial, quantity
+
+# The sections a level can ask, in the order the questions appear.
+SECTIONS = ("forward", "outputs", "loss", "deltas", "output_deltas", "gradients",
+            "output_gradients", "updated")
+
+
+@dataclass(frozen=True)
+class Level:
+    name: str
+    summary: str  # one line, for --help and the docs
+    sections: tuple[str, ...]
+    default_arch: tuple[int, ...]
+    batch: bool = False  # two or more examples, the loss averaged over them
+    softmax: bool = False  # a softmax output with cross-entropy
+    depth: int | None = None  # the number of weight layers required
+
+
+LEVELS: dict[str, Level] = {level.name: level for level in (
+    Level("forward", "the forward pass: every z and a, and the loss", ("forward", "loss"),
+          (2, 2, 1)),
+    Level("output", "the output layer: its deltas and its gradients",
+          ("output_deltas", "output_gradients"), (2, 2, 1)),
+    Level("full", "a whole step: every gradient and every updated parameter",
+          ("gradients", "updated"), (2, 2, 1)),
+    Level("batch", "a step on a batch of two or more examples, averaged: the loss, every "
+          "gradient and every updated parameter", ("loss", "gradients", "updated"), (2, 2, 1),
+          batch=True),
+    Level("softmax", "a softmax output with cross-entropy: the probabilities, the loss, the "
+          "output deltas and the output layer's gradients",
+          ("outputs", "loss", "output_deltas", "output_gradients"), (2, 2, 3), softmax=True),
+    Level("deep", "three layers: every delta and every gradient", ("deltas", "gradients"),
+          (2, 2, 2, 1), depth=3),
+)}
+
+
+def question_keys(level: Level, truth: dict[str, np.ndarray], depth: int) -> list[str]:
+    """The quantities asked, element by element: ``["gradients.W1[0,0]", ...]``."""
+    keys: list[str] = []
+    for section in level.sections:
+        for name in _section_names(section, truth, depth):
+            keys += _elements(name, truth[name])
+    return keys
+
+
+def _section_names(section: str, truth: dict[str, np.ndarray], depth: int) -> list[str]:
+    parameters = [k.split(".", 1)[1] for k in truth if k.startswith("gradients.")]
+    if section == "forward":
+        return [f"forward.{kind}{l}" for l in range(1, depth + 1) for kind in ("z", "a")]
+    if section == "outputs":
+        return [f"forward.a{depth}"]
+    if section == "loss":
+        return ["forward.loss"]
+    if section == "deltas":
+        return [f"backward.delta{l}" for l in range(depth, 0, -1)]
+    if section == "output_deltas":
+        return [f"backward.delta{depth}"]
+    if section == "output_gradients":
+        return [f"gradients.{p}" for p in parameters if int(p[1:]) == depth]
+    return [f"{section}.{p}" for p in parameters]  # gradients, updated
+
+
+def _elements(name: str, values: np.ndarray) -> list[str]:
+    shape = np.shape(values)
+    if not shape:
+        return [name]
+    return [f"{name}[{','.join(map(str, index))}]" for index in np.ndindex(shape)]
+
+
+def split_key(key: str) -> tuple[str, tuple[int, ...]]:
+    """``"gradients.W1[1,0]"`` → ``("gradients.W1", (1, 0))``."""
+    name, _, rest = key.partition("[")
+    return name, tuple(int(i) for i in rest.rstrip("]").split(",")) if rest else ()
+
+
+def describe(key: str, batched: bool, shared_bias: bool,
+             softmax_layer: int | None = None) -> tuple[Symbol, str, str]:
+    """(symbol, prompt, prompt in LaTeX) of one question, units and examples from 1."""
+    name, index = split_key(key)
+    section, _, what = name.partition(".")
+    if name == "forward.loss":
+        symbol = Symbol("E", "E")
+        tail = " (the mean over the batch)" if batched else ""
+        return symbol, f"the loss E{tail}", f"the loss $E${tail}"
+    if section in ("forward", "backward"):
+        letter = "delta" if what.startswith("delta") else what[0]
+        layer = int(what[len(letter):] if letter == "delta" else what[1:])
+        example, unit = (index[0], index[1]) if batched else (None, index[0])
+        symbol = quantity(letter, layer, unit, example=example)
+        of = f" of example {example + 1}" if example is not None else ""
+        words = {"z": "the net input", "a": "the activation", "delta": "the delta"}[letter]
+        if letter == "a" and layer == softmax_layer:
+            words = "the probability"
+        z = quantity("z", layer, unit, example=example)
+        extra = f" = ∂E/∂{z.text}" if letter == "delta" else ""
+        extra_latex = rf" = \partial E / \partial {z.latex}" if letter == "delta" else ""
+        return (symbol, f"{words} {symbol.text}{extra}{of}",
+                f"{words} ${symbol.latex}{extra_latex}${of}")
+    theta = parameter_symbol(what, index, shared_bias and what.startswith("b"))
+    if section == "gradients":
+        symbol = partial("E", theta)
+        return symbol, f"the gradient {symbol.text}", f"the gradient ${symbol.latex}$"
+    symbol = Symbol(f"{theta.text} (updated)", rf"{theta.latex}\ \text{{(updated)}}")
+    return (symbol, f"the updated {theta.text}, after one step of gradient descent",
+            f"the updated ${theta.latex}$, after one step of gradient descent")
+
+
+def label(number: int, position: int) -> str:
+    """The printed label of a question: 1a, 1b, …, 1z, 1aa, 1ab, …"""
+    letters = ""
+    position += 1
+    while position:
+        position, rest = divmod(position - 1, 26)
+        letters = chr(ord("a") + rest) + letters
+    return f"{number}{letters}"

@@ -1,0 +1,60 @@
+"""The worksheet and the answer key as Markdown (math in $…$, diagrams as SVG files)."""
+
+from __future__ import annotations
+
+import re
+
+from chainrule.exercises.model import Exercise, ProblemSet
+from chainrule.exercises import sheet
+from chainrule.trace import explain
+
+WORKING_EXTRA_DIGITS = 2  # the worked solutions show two digits more than the answers
+
+
+def diagram_name(exercise: Exercise) -> str:
+    return f"diagrams/exercise-{exercise.number:02d}.svg"
+
+
+def worksheet(problem_set: ProblemSet) -> str:
+    lines = [f"# {problem_set.title}", "", f"*{sheet.set_summary(problem_set)}*", "",
+             sheet.instructions(problem_set), "",
+             "Write your answers in the last column, or in `answers-template.csv` (one row "
+             "per student, one column per question label) to have them graded.", ""]
+    for exercise in problem_set.exercises:
+        lines += exercise_lines(exercise, problem_set.precision, diagram_name(exercise))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def exercise_lines(exercise: Exercise, precision: int, diagram: str | None) -> list[str]:
+    spec = exercise.spec
+    lines = [f"## Exercise {exercise.number}", ""]
+    if diagram:
+        lines += [f"![The network of exercise {exercise.number}]({diagram})", ""]
+    lines += [sheet.network_text(spec), "", sheet.CONVENTION, ""]
+    lines += [f"- ${line}$" for line in sheet.given_lines(spec)]
+    lines += ["", f"Give each answer rounded to {precision} decimals.", "",
+              "| question | asked | your answer |", "|---|---|---|"]
+    lines += [f"| **{q.label}** | {q.prompt_latex} | |" for q in exercise.questions]
+    return lines + [""]
+
+
+def key(problem_set: ProblemSet) -> str:
+    digits = min(problem_set.precision + WORKING_EXTRA_DIGITS, 10)
+    lines = [f"# Answer key: {problem_set.title}", "", f"*{sheet.set_summary(problem_set)}*",
+             "", f"Answers are rounded to {problem_set.precision} decimals; the worked "
+             f"solutions show {digits}. Ids name each quantity as the trace does (indices from "
+             f"0); labels and symbols count units from 1.", ""]
+    for exercise in problem_set.exercises:
+        lines += [f"## Exercise {exercise.number}", "", "| question | quantity | id | answer |",
+                  "|---|---|---|---|"]
+        lines += [f"| **{q.label}** | ${q.latex}$ | `{q.id}` | "
+                  f"{q.rounded(problem_set.precision)} |" for q in exercise.questions]
+        lines += ["", "### Worked solution", "", worked(exercise, digits), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def worked(exercise: Exercise, digits: int) -> str:
+    """The explain trace as Markdown, its title dropped and its headings two levels down."""
+    text = explain(exercise.spec).to_markdown(precision=digits)
+    body = text.split("\n", 1)[1].lstrip("\n")
+    return re.sub(r"^(#+) ", lambda m: "##" + m.group(1) + " ", body, flags=re.M).rstrip()

@@ -1,0 +1,183 @@
+"""Exercises as plain data: questions, exercises, a problem set, and its answer-key JSON.
+
+The key file (schema ``chainrule.exercises/1``, written as ``key.json``) holds everything the
+grader needs: each exercise's network as a spec (what :func:`chainrule.parse_spec` reads) and
+its questions with their answers. The grader recomputes every answer from the spec, so an
+edited or damaged key is caught rather than trusted.
+
+Ids follow the trace: ``3.gradients.W1[1,0]`` is question ``gradients.W1[1,0]`` (NumPy index,
+from 0) of exercise 3. People see the label (``3c``) and the textbook symbol (∂E/∂w¹₂₁, units
+from 1); answer files may use either the id or the label.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chainrule.errors import ChainruleError, SpecError
+
+SCHEMA = "chainrule.exercises/1"
+
+
+class ExerciseError(ChainruleError, ValueError):
+    """Exercises cannot be made as asked, or a key or answers file is malformed; the message
+    names the file (and line, key or column) and what was expected."""
+
+
+@dataclass(frozen=True)
+class Question:
+    """One asked number."""
+
+    id: str  # "3.gradients.W1[1,0]": exercise number, then the quantity as the trace names it
+    label: str  # "3c": what the worksheet prints
+    quantity: str  # "gradients.W1[1,0]"
+    symbol: str  # "∂E/∂w¹₂₁"
+    latex: str  # r"\frac{\partial E}{\partial w^{1}_{21}}"
+    prompt: str  # "the gradient ∂E/∂w¹₂₁"
+    prompt_latex: str
+    answer: float  # full precision
+
+    def rounded(self, precision: int) -> str:
+        return f"{self.answer:.{precision}f}"
+
+    @property
+    def exercise(self) -> int:
+        return int(self.id.split(".", 1)[0])
+
+
+@dataclass(frozen=True)
+class Exercise:
+    number: int  # from 1
+    spec: dict[str, Any]  # the network, as a spec file would hold it
+    questions: tuple[Question, ...]
+
+
+@dataclass(frozen=True)
+class ProblemSet:
+    """A whole set: what was asked for, and the exercises drawn."""
+
+    title: str
+    level: str
+    precision: int  # decimals every answer is rounded to
+    seed: int
+    options: dict[str, Any]  # arch, activation, loss, count, decimals, learning_rate, batch_size
+    exercises: tuple[Exercise, ...]
+    generator: str = ""  # "chainrule 0.1.0"
+    _by_ref: dict[str, Question] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def questions(self) -> list[Question]:
+        return [q for exercise in self.exercises for q in exercise.questions]
+
+    def question(self, ref: str) -> Question | None:
+        """The question with this id or label (``3.gradients.W1[1,0]`` or ``3c``)."""
+        if not self._by_ref:
+            for q in self.questions:
+                self._by_ref[q.id] = q
+                self._by_ref[q.label] = q
+        ref = _normal_ref(ref)
+        return self._by_ref.get(ref) or self._by_ref.get(ref.lower())  # a label: 3C is 3c
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA, "title": self.title, "level": self.level,
+            "precision": self.precision, "seed": self.seed, "options": self.options,
+            "generator": self.generator,
+            "exercises": [{
+                "number": e.number, "spec": e.spec,
+                "questions": [{
+                    "id": q.id, "label": q.label, "quantity": q.quantity, "symbol": q.symbol,
+                    "latex": q.latex, "prompt": q.prompt, "prompt_latex": q.prompt_latex,
+                    "answer": q.answer, "rounded": q.rounded(self.precision),
+                } for q in e.questions],
+            } for e in self.exercises],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def _normal_ref(ref: str) -> str:
+    return str(ref).strip().replace(" ", "")
+
+
+# --- reading a key -----------------------------------------------------------------------------
+
+
+def load_key(path: str | Path) -> ProblemSet:
+    """The problem set of a ``key.json``; an :class:`ExerciseError` names what is wrong."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "key.json"
+    if not path.is_file():
+        raise ExerciseError(f"{path}: no such key file (chainrule exercise new writes key.json)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ExerciseError(f"{path}:{error.lineno}:{error.colno}: invalid JSON: {error.msg}") \
+            from None
+    except UnicodeDecodeError:
+        raise ExerciseError(f"{path}: not a text file") from None
+    return key_from_dict(data, str(path))
+
+
+def key_from_dict(data: Any, where: str = "key") -> ProblemSet:
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise ExerciseError(f"{where}: not an answer key (expected schema {SCHEMA!r}, "
+                            f"found {found!r})")
+    precision = data.get("precision")
+    if not isinstance(precision, int) or isinstance(precision, bool) or not 0 <= precision <= 12:
+        raise ExerciseError(f"{where}: precision: expected 0 to 12 decimals, got {precision!r}")
+    exercises = data.get("exercises")
+    if not isinstance(exercises, list) or not exercises:
+        raise ExerciseError(f"{where}: exercises: expected a non-empty list")
+    parsed = tuple(_exercise(item, f"{where}: exercises[{i}]", i + 1)
+                   for i, item in enumerate(exercises))
+    return ProblemSet(title=str(data.get("title", "Exercises")), level=str(data.get("level", "")),
+                      precision=precision, seed=_int(data.get("seed", 0), f"{where}: seed"),
+                      options=dict(data.get("options") or {}), exercises=parsed,
+                      generator=str(data.get("generator", "")))
+
+
+def _exercise(item: Any, where: str, number: int) -> Exercise:
+    from chainrule.spec import parse_spec
+
+    if not isinstance(item, dict):
+        raise ExerciseError(f"{where}: expected an object with number, spec and questions")
+    if item.get("number") != number:
+        raise ExerciseError(f"{where}: number: expected {number}, got {item.get('number')!r}")
+    spec = item.get("spec")
+    try:
+        parse_spec(spec)
+    except SpecError as error:
+        raise ExerciseError(f"{where}: spec: {error}") from None
+    questions = item.get("questions")
+    if not isinstance(questions, list) or not questions:
+        raise ExerciseError(f"{where}: questions: expected a non-empty list")
+    return Exercise(number, spec, tuple(_question(q, f"{where}: questions[{i}]", number)
+                                        for i, q in enumerate(questions)))
+
+
+def _question(item: Any, where: str, number: int) -> Question:
+    texts = ("id", "label", "quantity", "symbol", "latex", "prompt", "prompt_latex")
+    if not isinstance(item, dict) or any(not isinstance(item.get(k), str) for k in texts):
+        raise ExerciseError(f"{where}: expected an object with {', '.join(texts)} and answer")
+    answer = item.get("answer")
+    if isinstance(answer, bool) or not isinstance(answer, (int, float)) \
+            or not math.isfinite(answer):
+        raise ExerciseError(f"{where}: answer: expected a number, got {answer!r}")
+    if item["id"] != f"{number}.{item['quantity']}":
+        raise ExerciseError(f"{where}: id {item['id']!r} does not match exercise {number} "
+                            f"and quantity {item['quantity']!r}")
+    return Question(**{k: item[k] for k in texts}, answer=float(answer))
+
+
+def _int(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ExerciseError(f"{where}: expected a whole number, got {value!r}")
+    return value

@@ -1,0 +1,78 @@
+"""The worksheet as a Jupyter notebook: a cell per question, an answer cell, a checking cell.
+
+Cells have fixed ids (``ex1-q1a``, ``ex1-answer-1a``, ``ex1-check``) and tags (``answer``,
+``check``), so the same problem set gives the same file, and a filled-in notebook can be
+graded (:mod:`chainrule.exercises.submissions` reads its ``answers["1a"] = …`` lines).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from chainrule.exercises import sheet
+from chainrule.exercises.checking import pack
+from chainrule.exercises.diagram import svg
+from chainrule.exercises.model import Exercise, ProblemSet
+
+
+def _lines(text: str) -> list[str]:
+    parts = text.split("\n")
+    return [line + "\n" for line in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+def _markdown(cell_id: str, text: str, attachments: dict | None = None) -> dict:
+    cell = {"cell_type": "markdown", "id": cell_id, "metadata": {}, "source": _lines(text)}
+    if attachments:
+        cell["attachments"] = attachments
+    return cell
+
+
+def _code(cell_id: str, text: str, tags: list[str]) -> dict:
+    return {"cell_type": "code", "execution_count": None, "id": cell_id,
+            "metadata": {"tags": tags}, "outputs": [], "source": _lines(text)}
+
+
+def notebook(problem_set: ProblemSet) -> str:
+    intro = "\n".join([
+        f"# {problem_set.title}", "", f"*{sheet.set_summary(problem_set)}*", "",
+        sheet.instructions(problem_set), "",
+        "**How to work:** run the first code cell once. Write each answer in place of `...` "
+        "in its answer cell, then run the exercise's checking cell: it says *correct*, "
+        "*close* (one off in the last digit) or *wrong*, and names the known mistake that "
+        "gives a wrong number. It never shows the answers. (The answer key is packed into "
+        "the first code cell; unpacking it spoils the exercise.)"])
+    packed = "\n".join(f'    "{line}"' for line in pack(problem_set))
+    setup = ("# Run this cell first: it loads chainrule's checker and the answer key (packed,\n"
+             "# not for reading).\n"
+             "from chainrule.exercises.checking import Checker\n\n"
+             f"check = Checker.unpack(\n{packed}\n)\nanswers = {{}}")
+    cells = [_markdown("intro", intro), _code("setup", setup, ["setup"])]
+    for exercise in problem_set.exercises:
+        cells += _exercise_cells(exercise, problem_set.precision)
+    cells += [_markdown("summary", "## All exercises\n\nYour answers so far, checked together."),
+              _code("check-all", "check(answers)", ["check"])]
+    document = {"cells": cells, "metadata": {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 5}
+    return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+
+
+def _exercise_cells(exercise: Exercise, precision: int) -> list[dict]:
+    n = exercise.number
+    image = f"exercise-{n:02d}.svg"
+    attachments = {image: {"image/svg+xml": base64.b64encode(
+        svg(exercise.spec).encode("utf-8")).decode()}}
+    given = "\n".join(f"- ${line}$" for line in sheet.given_lines(exercise.spec))
+    text = "\n".join([f"## Exercise {n}", "", f"![The network of exercise {n}](attachment:{image})",
+                      "", sheet.network_text(exercise.spec), "", sheet.CONVENTION, "", given,
+                      "", f"Give each answer rounded to {precision} decimals."])
+    cells = [_markdown(f"ex{n}", text, attachments)]
+    for q in exercise.questions:
+        cells.append(_markdown(f"ex{n}-q{q.label}", f"**{q.label}.** {q.prompt_latex[0].upper()}"
+                                                    f"{q.prompt_latex[1:]}"))
+        cells.append(_code(f"ex{n}-answer-{q.label}",
+                           f'answers["{q.label}"] = ...  # {q.symbol}, to {precision} decimals',
+                           ["answer"]))
+    cells.append(_code(f"ex{n}-check", f"check(answers, exercise={n})", ["check"]))
+    return cells

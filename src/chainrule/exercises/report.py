@@ -1,0 +1,225 @@
+"""Grades shown to people: a terminal table or Markdown, for one student or a class.
+
+One student is shown in full: every answer, the mistake behind each wrong one and the correct
+working. A class is shown as a table of students and a summary (the questions and mistakes
+most common); ``details`` adds every student in full.
+"""
+
+from __future__ import annotations
+
+from chainrule.exercises.grade import StudentGrade
+from chainrule.exercises.summary import ClassGrade
+from chainrule.exercises.working import Working, equation_latex, equation_text
+from chainrule.trace import explain
+from chainrule.verify.mistakes import MISTAKES
+
+WORKING_EXTRA_DIGITS = 2
+TOP_QUESTIONS = 10  # the summary's list of the questions most often missed
+
+
+class Workings:
+    """The worked solution of each exercise, made when first needed."""
+
+    def __init__(self, class_grade: ClassGrade) -> None:
+        self.problem_set = class_grade.problem_set
+        self.digits = min(self.problem_set.precision + WORKING_EXTRA_DIGITS, 10)
+        self._made: dict[int, Working] = {}
+        self._steps: dict[tuple[int, str], list] = {}
+
+    def steps(self, number: int, quantity: str):
+        """The equations of one question (a class asks the same ones many times)."""
+        if (number, quantity) not in self._steps:
+            if number not in self._made:
+                spec = self.problem_set.exercises[number - 1].spec
+                self._made[number] = Working(explain(spec), self.digits)
+            self._steps[number, quantity] = self._made[number].steps(quantity)
+        return self._steps[number, quantity]
+
+
+def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+            for row in rows]
+
+
+def _md_table(rows: list[list[str]]) -> list[str]:
+    escaped = [[cell.replace("|", r"\|") for cell in row] for row in rows]
+    return (["| " + " | ".join(escaped[0]) + " |", "|" + "---|" * len(rows[0])]
+            + ["| " + " | ".join(row) + " |" for row in escaped[1:]])
+
+
+def percent(score: float) -> str:
+    return f"{100 * score:.0f}%"
+
+
+def points(value: float) -> str:
+    return f"{value:g}"
+
+
+def headline(student: StudentGrade) -> str:
+    counts = ", ".join(f"{student.count(s)} {s}" for s in ("correct", "close", "incorrect",
+                                                          "unanswered") if student.count(s))
+    return (f"{student.student}: {points(student.points)} of {student.max_points} points "
+            f"({percent(student.score)}): {counts}")
+
+
+def result_text(judgement) -> str:
+    text = judgement.status
+    if judgement.mistakes:
+        text += ": " + judgement.mistakes[0] + (" (with a rounding slip)" if judgement.slip
+                                                else "")
+    elif judgement.note:
+        text += f": {judgement.note}"
+    return text
+
+
+def _key_line(class_grade: ClassGrade, source: str) -> str:
+    ps = class_grade.problem_set
+    return (f"Graded against {source}: level {ps.level}, {len(ps.exercises)} exercises, "
+            f"{len(ps.questions)} questions, answers to {ps.precision} decimals "
+            f"(close: one off in the last digit, {points(class_grade.close_credit)} point)")
+
+
+# --- terminal table ------------------------------------------------------------------------------
+
+
+def table(class_grade: ClassGrade, source: str = "the key", details: bool = False) -> str:
+    single = len(class_grade.students) == 1
+    workings = Workings(class_grade)
+    out = [_key_line(class_grade, source), ""]
+    if single or details:
+        for student in class_grade.students:
+            out += _student_text(student, class_grade, workings) + [""]
+    if not single:
+        out += _class_text(class_grade)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _student_text(student: StudentGrade, class_grade: ClassGrade,
+                  workings: Workings) -> list[str]:
+    precision = class_grade.problem_set.precision
+    out = [headline(student)]
+    for exercise in student.exercises:
+        diagnosis = exercise.diagnosis
+        out.append(f"  Exercise {exercise.exercise.number}" + (
+            f": diagnosis {diagnosis} ({MISTAKES[diagnosis].title}). "
+            f"{MISTAKES[diagnosis].explanation}" if diagnosis else ""))
+        rows = [["question", "quantity", "given", "answer", "result"]]
+        rows += [[j.question.label, j.question.symbol, j.given or "", j.question.rounded(
+            precision), result_text(j)] for j in exercise.judgements]
+        out += _table(rows, "    ")
+        for j in exercise.judgements:
+            if j.status in ("incorrect", "close"):
+                out += [f"    {j.question.label} {j.question.symbol}: {_why(j, diagnosis)}"]
+                out += [f"        {equation_text(e)}"
+                        for e in workings.steps(exercise.exercise.number, j.question.quantity)]
+    return out
+
+
+def _why(judgement, diagnosis: str | None) -> str:
+    """Why an answer is not correct; a mistake other than the exercise's diagnosis (already
+    explained above the answers) is explained here."""
+    if judgement.status == "close":
+        return "one off in the last digit: a rounding slip. The correct working:"
+    if judgement.mistakes:
+        m = MISTAKES[judgement.mistakes[0]]
+        slip = ", up to a rounding slip" if judgement.slip else ""
+        also = (f" (also fits: {', '.join(judgement.mistakes[1:])})"
+                if len(judgement.mistakes) > 1 else "")
+        explanation = "" if m.id == diagnosis else f" {m.explanation}"
+        return f"the number of the known mistake {m.id}{slip}{also}.{explanation} " \
+               f"The correct working:"
+    if judgement.note:
+        return f"{judgement.given!r} is {judgement.note}. The correct working:"
+    return "no known mistake gives this number. The correct working:"
+
+
+def _class_text(class_grade: ClassGrade) -> list[str]:
+    out = [f"Class: {len(class_grade.students)} students, mean score "
+           f"{percent(class_grade.mean_score)}"]
+    out += _table(_student_rows(class_grade))
+    out += ["", "Questions most often missed:"]
+    rows = _question_rows(class_grade)
+    out += _table(rows) if len(rows) > 1 else ["  none: every answer is correct"]
+    out += ["", "Mistakes found:"]
+    rows = _mistake_rows(class_grade)
+    out += _table(rows) if len(rows) > 1 else ["  none from the catalogue"]
+    return out
+
+
+def _student_rows(class_grade: ClassGrade) -> list[list[str]]:
+    rows = [["student", "points", "score", "correct", "close", "incorrect", "unanswered",
+             "mistakes"]]
+    total = len(class_grade.problem_set.questions)
+    for s in class_grade.students:
+        rows.append([s.student, f"{points(s.points)}/{total}", percent(s.score),
+                     *(str(s.count(k)) for k in ("correct", "close", "incorrect", "unanswered")),
+                     ", ".join(s.diagnoses)])
+    return rows
+
+
+def _question_rows(class_grade: ClassGrade) -> list[list[str]]:
+    rows = [["question", "quantity", "incorrect", "close", "unanswered", "most common mistake"]]
+    for summary in class_grade.questions()[:TOP_QUESTIONS]:
+        c = summary.counts
+        if not (c["incorrect"] or c["close"] or c["unanswered"]):
+            break
+        common = f"{summary.mistakes[0][0]} ({summary.mistakes[0][1]})" if summary.mistakes \
+            else ""
+        rows.append([summary.question.label, summary.question.symbol, str(c["incorrect"]),
+                     str(c["close"]), str(c["unanswered"]), common])
+    return rows
+
+
+def _mistake_rows(class_grade: ClassGrade) -> list[list[str]]:
+    rows = [["mistake", "title", "students", "answers"]]
+    rows += [[m.id, m.title, str(m.students), str(m.answers)] for m in class_grade.mistakes()]
+    return rows
+
+
+# --- Markdown ------------------------------------------------------------------------------------
+
+
+def markdown(class_grade: ClassGrade, source: str = "the key", details: bool = False) -> str:
+    single = len(class_grade.students) == 1
+    workings = Workings(class_grade)
+    out = [f"# Grades: {class_grade.problem_set.title}", "", _key_line(class_grade, source), ""]
+    if not single:
+        out += [f"## Class: {len(class_grade.students)} students, mean score "
+                f"{percent(class_grade.mean_score)}", ""]
+        out += _md_table(_student_rows(class_grade)) + ["", "### Questions most often missed",
+                                                       ""]
+        rows = _question_rows(class_grade)
+        out += (_md_table(rows) if len(rows) > 1 else ["None: every answer is correct."])
+        out += ["", "### Mistakes found", ""]
+        rows = _mistake_rows(class_grade)
+        out += (_md_table(rows) if len(rows) > 1 else ["None from the catalogue."]) + [""]
+    if single or details:
+        for student in class_grade.students:
+            out += student_markdown(student, class_grade, workings, level=2) + [""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def student_markdown(student: StudentGrade, class_grade: ClassGrade, workings: Workings,
+                     level: int = 1) -> list[str]:
+    """One student's grades in full: every answer, each mistake, the correct working."""
+    h = "#" * level
+    precision = class_grade.problem_set.precision
+    out = [f"{h} {student.student}", "", headline(student) + ".", ""]
+    for exercise in student.exercises:
+        out += [f"{h}# Exercise {exercise.exercise.number}", ""]
+        if exercise.diagnosis:
+            m = MISTAKES[exercise.diagnosis]
+            out += [f"Diagnosis: **{m.title}** (`{m.id}`). {m.explanation}", ""]
+        rows = [["question", "quantity", "given", "answer", "result"]]
+        rows += [[f"**{j.question.label}**", f"${j.question.latex}$", j.given or "",
+                  j.question.rounded(precision), result_text(j)] for j in exercise.judgements]
+        out += _md_table(rows) + [""]
+        for j in exercise.judgements:
+            if j.status in ("incorrect", "close"):
+                out += [f"**{j.question.label}** ${j.question.latex}$: "
+                        f"{_why(j, exercise.diagnosis)}", ""]
+                out += [f"- ${equation_latex(e)}$"
+                        for e in workings.steps(exercise.exercise.number, j.question.quantity)]
+                out.append("")
+    return out

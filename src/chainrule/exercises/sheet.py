@@ -1,0 +1,98 @@
+"""What every worksheet format says about an exercise: the network, the given numbers, the
+instructions. Text comes as (Markdown, LaTeX) pairs; math is LaTeX in both (``$…$``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainrule.exercises.model import ProblemSet
+from chainrule.nn.activations import LEAKY_RELU_SLOPE
+from chainrule.render.sections import LOSS_FORMULAS
+
+ACTIVATION_FORMULAS = {
+    "sigmoid": r"\sigma(z) = \frac{1}{1 + e^{-z}}",
+    "tanh": r"\tanh(z) = \frac{e^{z} - e^{-z}}{e^{z} + e^{-z}}",
+    "relu": r"\mathrm{relu}(z) = \max(0, z)",
+    "leaky_relu": rf"\mathrm{{leaky\_relu}}(z) = \max({LEAKY_RELU_SLOPE:g} z, z)",
+    "softmax": r"\mathrm{softmax}(z)_k = \frac{e^{z_k}}{\sum_j e^{z_j}}",
+    "identity": r"f(z) = z",
+}
+
+
+def given(value: float) -> str:
+    """A given number as written: 0.3, −0.25 (not 0.3000)."""
+    return f"{value:g}"
+
+
+def matrix(values: Any) -> str:
+    """``\\begin{bmatrix} … \\end{bmatrix}`` of given numbers (a vector as one row)."""
+    rows = values if isinstance(values[0], list) else [values]
+    body = r" \\ ".join(" & ".join(given(v) for v in row) for row in rows)
+    return rf"\begin{{bmatrix}} {body} \end{{bmatrix}}"
+
+
+def network_text(spec: dict, latex: bool = False) -> str:
+    """One paragraph: the architecture, activations, loss and learning rate (math in $…$)."""
+    from chainrule.render.latex import latex_escape
+
+    def name(text: str) -> str:
+        return latex_escape(text) if latex else text
+
+    activations = spec["activations"]
+    if len(set(activations)) == 1:
+        acts = f"{name(activations[0])} in every layer, ${ACTIVATION_FORMULAS[activations[0]]}$"
+    else:
+        acts = "; ".join(f"layer {l}: {name(a)}, ${ACTIVATION_FORMULAS[a]}$"
+                         for l, a in enumerate(activations, 1))
+    loss = LOSS_FORMULAS[spec["loss"]][1]
+    examples = len(spec["inputs"]) if "inputs" in spec else 1
+    averaged = (f" for one example, averaged over the batch of {examples} examples"
+                if examples > 1 else "")
+    return (f"A {'-'.join(map(str, spec['layers']))} network: {acts}. The loss is ${loss}$"
+            f"{averaged}, and one step of gradient descent uses the learning rate "
+            rf"$\eta = {given(spec['learning_rate'])}$.")
+
+
+CONVENTION = (r"Each layer computes $z^{l} = a^{l-1} W^{l} + b^{l}$ and $a^{l} = f(z^{l})$, with "
+              r"$a^{0} = x$ the input; $w^{l}_{ij}$ (row $i$, column $j$ of $W^{l}$) is the "
+              r"weight from unit $i$ of layer $l-1$ to unit $j$ of layer $l$.")
+
+
+def given_lines(spec: dict) -> list[str]:
+    """The given numbers, one LaTeX math line each (without dollars)."""
+    lines = []
+    for l, weights in enumerate(spec["weights"], 1):
+        line = rf"W^{{{l}}} = {matrix(weights)}"
+        if spec.get("biases"):
+            line += rf", \quad b^{{{l}}} = {matrix(spec['biases'][l - 1])}"
+        lines.append(line)
+    if "input" in spec:
+        target = _target(spec, spec["target"])
+        lines.append(rf"x = a^{{0}} = {matrix(spec['input'])}, \quad t = {target}")
+    else:
+        for n, (x, t) in enumerate(zip(spec["inputs"], spec["targets"]), 1):
+            lines.append(rf"x^{{({n})}} = {matrix(x)}, \quad t^{{({n})}} = {_target(spec, t)}")
+    return lines
+
+
+def _target(spec: dict, target: Any) -> str:
+    if isinstance(target, int):  # a class index
+        one_hot = [1 if k == target else 0 for k in range(spec["layers"][-1])]
+        return rf"{matrix(one_hot)} \text{{ (class {target + 1})}}"
+    return matrix(target)
+
+
+def instructions(problem_set: ProblemSet) -> str:
+    p = problem_set.precision
+    return (f"Work out each quantity asked and give it rounded to {p} decimal places (for "
+            f"example {0.123456789:.{p}f}); keep more digits in your working, so rounding "
+            f"happens once, at the end. Units and layers are counted from 1. An answer off by "
+            f"one in the last digit counts as close (a rounding slip), not correct.")
+
+
+def set_summary(problem_set: ProblemSet) -> str:
+    o = problem_set.options
+    count = len(problem_set.exercises)
+    return (f"{count} exercise{'s' if count != 1 else ''} · level {problem_set.level} · "
+            f"{o.get('arch', '')} network · answers to {problem_set.precision} decimals · "
+            f"seed {problem_set.seed}")

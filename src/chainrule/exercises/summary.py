@@ -1,0 +1,79 @@
+"""A class's grades: which questions and which mistakes were most common."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from chainrule.exercises.grade import STATUSES, Grader, StudentGrade
+from chainrule.exercises.model import ExerciseError, ProblemSet, Question
+from chainrule.verify.mistakes import MISTAKES
+
+
+@dataclass(frozen=True)
+class QuestionSummary:
+    question: Question
+    counts: dict[str, int]  # status → students
+    mistakes: tuple[tuple[str, int], ...]  # (mistake id, incorrect answers it explains)
+
+
+@dataclass(frozen=True)
+class MistakeSummary:
+    id: str
+    title: str
+    students: int  # students diagnosed with it in at least one exercise
+    answers: int  # incorrect answers it explains (named first)
+
+
+@dataclass
+class ClassGrade:
+    problem_set: ProblemSet
+    students: list[StudentGrade]
+    close_credit: float
+
+    @property
+    def mean_score(self) -> float:
+        return sum(s.score for s in self.students) / len(self.students) if self.students else 0.0
+
+    def questions(self) -> list[QuestionSummary]:
+        """Every question, the most often missed first (incorrect, then close, then
+        unanswered; ties in the worksheet's order)."""
+        questions = self.problem_set.questions
+        counts = {q.id: Counter({status: 0 for status in STATUSES}) for q in questions}
+        mistakes: dict[str, Counter[str]] = {q.id: Counter() for q in questions}
+        for student in self.students:
+            for j in student.judgements:
+                counts[j.question.id][j.status] += 1
+                if j.mistakes:
+                    mistakes[j.question.id][j.mistakes[0]] += 1
+        rows = [(position, QuestionSummary(q, dict(counts[q.id]),
+                                           tuple(mistakes[q.id].most_common())))
+                for position, q in enumerate(questions)]
+        rows.sort(key=lambda row: (-row[1].counts["incorrect"], -row[1].counts["close"],
+                                   -row[1].counts["unanswered"], row[0]))
+        return [summary for _, summary in rows]
+
+    def mistakes(self) -> list[MistakeSummary]:
+        """The mistakes found, by how many students made them, then how many answers."""
+        students: Counter[str] = Counter()
+        answers: Counter[str] = Counter()
+        for student in self.students:
+            students.update(set(student.diagnoses))
+            answers.update(j.mistakes[0] for j in student.judgements if j.mistakes)
+        order = list(MISTAKES)
+        found = sorted(set(students) | set(answers),
+                       key=lambda m: (-students[m], -answers[m], order.index(m)))
+        return [MistakeSummary(m, MISTAKES[m].title, students[m], answers[m]) for m in found]
+
+
+def grade_class(problem_set: ProblemSet, submissions: Mapping[str, tuple[str, Mapping[str, Any]]],
+                close_credit: float = 0.5, source: str = "key") -> ClassGrade:
+    """Grade every student: ``submissions`` maps a student to (where the answers came
+    from, the answers)."""
+    if not submissions:
+        raise ExerciseError("answers: no students to grade")
+    grader = Grader(problem_set, close_credit, source)
+    students = [grader.grade(answers, student, where)
+                for student, (where, answers) in submissions.items()]
+    return ClassGrade(problem_set, students, close_credit)

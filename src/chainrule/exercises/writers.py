@@ -1,0 +1,101 @@
+"""Writing a problem set into a folder: the worksheet in one format, the answer key, a CSV
+template for the answers. Every file is written atomically; the same set gives the same bytes.
+
+| format   | worksheet                         | for the teacher               |
+|----------|-----------------------------------|-------------------------------|
+| markdown | worksheet.md, diagrams/*.svg      | key.md, key.json              |
+| latex    | worksheet.tex                     | key.tex, key.json             |
+| pdf      | worksheet.pdf (and .tex)          | key.pdf (and .tex), key.json  |
+| ipynb    | worksheet.ipynb (checks answers)  | key.md, key.json              |
+| json     | worksheet.json (no answers)       | key.json                      |
+
+``answers-template.csv`` (``student,1a,1b,…``) is written for every format. ``key.json`` is
+what ``chainrule exercise grade`` reads; an existing key.json of another set is not replaced
+unless ``force`` (it may be the key of worksheets already handed out).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from chainrule.exercises import latex, markdown
+from chainrule.exercises.diagram import svg
+from chainrule.exercises.model import ExerciseError, ProblemSet
+from chainrule.files import write_atomically
+
+FORMATS = ("markdown", "latex", "pdf", "ipynb", "json")
+WORKSHEET_SCHEMA = "chainrule.worksheet/1"
+
+
+def write_worksheets(problem_set: ProblemSet, folder: str | Path, format: str = "markdown",
+                     force: bool = False) -> list[Path]:
+    """Write the set into ``folder`` (created if needed); the paths written, in order."""
+    if format not in FORMATS:
+        raise ExerciseError(f"format: expected one of {', '.join(FORMATS)}, got {format!r}")
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ExerciseError(f"{folder}: exists and is not a folder")
+    key_json = problem_set.to_json()
+    key_path = folder / "key.json"
+    if key_path.is_file() and not force and _read(key_path) != key_json:
+        raise ExerciseError(f"{key_path}: holds the key of other exercises (perhaps handed "
+                            f"out already); choose another folder, or pass force to replace it")
+    files = _contents(problem_set, format)  # everything is made before anything is written
+    files["key.json"] = key_json
+    files["answers-template.csv"] = template(problem_set)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, data in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, data)
+        written.append(path)
+    return written
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _contents(problem_set: ProblemSet, format: str) -> dict[str, str | bytes]:
+    if format == "markdown":
+        files: dict[str, str | bytes] = {"worksheet.md": markdown.worksheet(problem_set)}
+        for exercise in problem_set.exercises:
+            files[markdown.diagram_name(exercise)] = svg(exercise.spec)
+        files["key.md"] = markdown.key(problem_set)
+        return files
+    if format in ("latex", "pdf"):
+        files = {"worksheet.tex": latex.worksheet(problem_set), "key.tex": latex.key(problem_set)}
+        if format == "pdf":
+            files["worksheet.pdf"] = latex.pdf(files["worksheet.tex"], "worksheet")
+            files["key.pdf"] = latex.pdf(files["key.tex"], "key")
+        return files
+    if format == "ipynb":
+        from chainrule.exercises.notebook import notebook
+
+        return {"worksheet.ipynb": notebook(problem_set), "key.md": markdown.key(problem_set)}
+    return {"worksheet.json": worksheet_json(problem_set)}
+
+
+def worksheet_json(problem_set: ProblemSet) -> str:
+    """The questions without their answers, for a learning platform to import."""
+    data = problem_set.to_dict()
+    data["schema"] = WORKSHEET_SCHEMA
+    for exercise in data["exercises"]:
+        for question in exercise["questions"]:
+            del question["answer"], question["rounded"]
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def template(problem_set: ProblemSet) -> str:
+    """``student,1a,1b,…``: a header for a class's answers, one row per student."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(
+        ["student", *(q.label for q in problem_set.questions)])
+    return out.getvalue()

@@ -1,0 +1,212 @@
+"""Grading: at the precision asked, close for a rounding slip, the mistake named, a class."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from chainrule.exercises import (
+    ExerciseError, Grader, generate, grade_answers, grade_class, load_key, write_worksheets,
+)
+from chainrule.exercises.levels import split_key
+from chainrule.verify.mistakes import applicable_mistakes, mistaken_step
+
+
+@pytest.fixture(scope="module")
+def full():
+    return generate("full", seed=7, count=2)
+
+
+def rounded(problem_set, values=None, exercise=None) -> dict[str, str]:
+    """Answers as a student who rounds correctly writes them (optionally from other values)."""
+    out = {}
+    for e in problem_set.exercises:
+        if exercise is not None and e.number != exercise:
+            continue
+        for q in e.questions:
+            v = q.answer if values is None else values(e, q)
+            out[q.id] = f"{v:.{problem_set.precision}f}"
+    return out
+
+
+def mistaken(mistake_id):
+    def values(exercise, question):
+        name, index = split_key(question.quantity)
+        return float(np.asarray(mistaken_step(exercise.spec, mistake_id)[name])[index])
+    return values
+
+
+@pytest.mark.parametrize("level", ["forward", "output", "full", "batch", "softmax", "deep"])
+def test_the_key_graded_against_itself_scores_100_percent(level):
+    problem_set = generate(level, seed=1, count=2)
+    grader = Grader(problem_set)
+    for answers in (rounded(problem_set), {q.label: q.answer for q in problem_set.questions}):
+        grade = grader.grade(answers)
+        assert grade.score == 1.0 and grade.count("correct") == len(problem_set.questions)
+        assert all(e.diagnosis is None for e in grade.exercises)
+
+
+@pytest.mark.parametrize("level", ["output", "full", "batch", "softmax", "deep"])
+def test_answers_of_each_mistake_are_diagnosed_as_that_mistake(level):
+    problem_set = generate(level, seed=2, count=1, activation="sigmoid")
+    exercise = problem_set.exercises[0]
+    grader = Grader(problem_set)
+    for mistake in applicable_mistakes(exercise.spec):
+        grade = grader.grade(rounded(problem_set, mistaken(mistake.id)))
+        judged = grade.exercises[0]
+        wrong = [j for j in judged.judgements if j.status != "correct"]
+        if not wrong:  # the mistake changes nothing asked at this level (an update, say)
+            continue
+        # never "close": a mistaken number is a mistake, not a rounding slip
+        assert all(j.status == "incorrect" for j in wrong), mistake.id
+        assert all(mistake.id in j.mistakes for j in wrong), mistake.id
+        # the diagnosis is the mistake, or one that gives exactly the same numbers here
+        same = grader.grade(rounded(problem_set, mistaken(judged.diagnosis)))
+        assert judged.diagnosis == mistake.id or \
+            [j.given for j in same.judgements] == [j.given for j in grade.judgements]
+        assert all(j.mistakes[0] == judged.diagnosis for j in wrong)
+
+
+def test_a_wrong_method_never_lands_on_the_right_answer(full):
+    for exercise in full.exercises:
+        for mistake in applicable_mistakes(exercise.spec):
+            answers = rounded(full, mistaken(mistake.id), exercise.number)
+            grade = Grader(full).grade(answers)
+            for j in grade.judgements:
+                if j.status == "correct":  # untouched by the mistake: the same number exactly
+                    name, index = split_key(j.question.quantity)
+                    other = float(np.asarray(mistaken_step(exercise.spec, mistake.id)[name])[
+                        index])
+                    assert other == pytest.approx(j.question.answer, rel=1e-9, abs=1e-12)
+
+
+# --- rounding rules -----------------------------------------------------------------------------
+
+
+def one(full, answer, question=0, close_credit=0.5):
+    q = full.exercises[0].questions[question]
+    grade = grade_answers(full, {q.label: answer}, close_credit=close_credit)
+    return grade.exercises[0].judgements[question], q
+
+
+def test_correct_at_the_precision_asked(full):
+    q = full.exercises[0].questions[0]
+    for answer in (q.rounded(4), f"{q.answer:.6f}", q.answer, np.float64(q.answer),
+                   f"{q.answer:.4e}",
+                   q.rounded(4).replace("-", "−"), q.rounded(4).replace(".", ",")):
+        judgement, _ = one(full, answer)
+        assert judgement.status == "correct", answer
+        assert judgement.points == 1.0
+
+
+def test_off_by_one_in_the_last_digit_is_close(full):
+    q = full.exercises[0].questions[0]
+    for answer in (q.answer + 1e-4, q.answer - 1e-4):
+        judgement, _ = one(full, f"{answer:.4f}")
+        assert judgement.status == "close" and judgement.points == 0.5
+    truncated = f"{np.trunc(q.answer * 1e4) / 1e4:.4f}"
+    if truncated != q.rounded(4):  # truncating instead of rounding is a slip too
+        assert one(full, truncated)[0].status == "close"
+    assert one(full, f"{q.answer + 1e-4:.4f}", close_credit=0)[0].points == 0.0
+
+
+def test_two_off_or_too_few_digits_is_incorrect(full):
+    q = full.exercises[0].questions[0]
+    assert one(full, f"{q.answer + 2.5e-4:.4f}")[0].status == "incorrect"
+    assert one(full, f"{q.answer:.1f}")[0].status in ("incorrect", "correct")  # 0.0 vs 0.0042
+    judgement, _ = one(full, "0,4a")
+    assert judgement.status == "incorrect" and judgement.note == "not a number"
+    for blank in ("", "  ", None, ..., "..."):
+        assert one(full, blank)[0].status == "unanswered"
+
+
+def a_mistake_one_unit_away():
+    """A drawn exercise where some mistake moves an answer by just over one unit of the last
+    digit (more elsewhere): its rounded number alone would be judged close."""
+    for seed in range(50):
+        problem_set = generate("full", seed=seed, count=1)
+        exercise = problem_set.exercises[0]
+        for mistake in applicable_mistakes(exercise.spec):
+            answers = rounded(problem_set, mistaken(mistake.id))
+            for position, q in enumerate(exercise.questions):
+                if 0.5e-4 < abs(float(answers[q.id]) - q.answer) <= 1.5e-4:
+                    return problem_set, mistake.id, answers, position
+    raise AssertionError("no such exercise in 50 seeds")
+
+
+def test_a_close_answer_that_is_the_diagnosed_mistake_is_incorrect():
+    problem_set, mistake_id, answers, position = a_mistake_one_unit_away()
+    q = problem_set.exercises[0].questions[position]
+    alone = grade_answers(problem_set, {q.id: answers[q.id]})
+    assert alone.exercises[0].judgements[position].status == "close"
+    grade = grade_answers(problem_set, answers)
+    judged = grade.exercises[0]
+    same = grade_answers(problem_set, rounded(problem_set, mistaken(judged.diagnosis)))
+    assert judged.diagnosis == mistake_id or [j.given for j in same.judgements] == [
+        j.given for j in grade.judgements]
+    judgement = judged.judgements[position]
+    assert judgement.status == "incorrect" and judgement.mistakes[0] == judged.diagnosis
+    assert grade.count("close") == 0
+
+
+def test_unknown_or_repeated_questions_are_errors(full):
+    with pytest.raises(ExerciseError, match=r"answers: '9z': no such question in the key "
+                                            r"\(questions are labelled 1a to 2r"):
+        grade_answers(full, {"9z": "1"})
+    with pytest.raises(ExerciseError, match=r"question 1a \(1.gradients.W1\[0,0\]\) is "
+                                            r"answered twice"):
+        grade_answers(full, {"1a": "1", "1.gradients.W1[0,0]": "1"})
+
+
+def test_an_edited_key_is_refused(full, tmp_path):
+    data = full.to_dict()
+    data["exercises"][0]["questions"][0]["answer"] += 0.01
+    from chainrule.exercises import key_from_dict
+
+    with pytest.raises(ExerciseError, match=r"question 1a .*: the key's answer .* was the key "
+                                            r"edited\?"):
+        grade_answers(key_from_dict(data), {"1a": "1"})
+
+
+# --- a class ------------------------------------------------------------------------------------
+
+
+def test_class_summary_counts(full):
+    right = rounded(full)
+    ascent = rounded(full, mistaken("gradient_ascent"))
+    slips = {k: f"{float(v) + 1e-4:.4f}" for k, v in right.items()}
+    partial = {k: v for i, (k, v) in enumerate(right.items()) if i % 2 == 0}
+    graded = grade_class(full, {"ann": ("a", right), "bob": ("b", ascent), "cy": ("c", slips),
+                                "dee": ("d", partial)})
+    ann, bob, cy, dee = graded.students
+    total = len(full.questions)
+    assert ann.score == 1.0 and cy.score == 0.5 and cy.count("close") == total
+    assert bob.count("incorrect") == 18 and bob.diagnoses == ["gradient_ascent"]
+    assert dee.count("unanswered") == total // 2
+    assert graded.mean_score == pytest.approx((1 + bob.score + 0.5 + dee.score) / 4)
+    questions = graded.questions()
+    first = questions[0]  # an update: wrong for bob, close for cy, maybe unanswered for dee
+    assert first.question.quantity.startswith("updated")
+    assert first.counts["incorrect"] == 1 and first.counts["close"] == 1
+    assert first.mistakes == (("gradient_ascent", 1),)
+    assert sum(q.counts["correct"] for q in questions) == ann.count("correct") + \
+        bob.count("correct") + dee.count("correct")
+    mistakes = graded.mistakes()
+    assert [(m.id, m.students, m.answers) for m in mistakes] == [("gradient_ascent", 1, 18)]
+
+
+def test_a_class_from_files(full, tmp_path):
+    write_worksheets(full, tmp_path / "set", "json")
+    key = load_key(tmp_path / "set")
+    labels = [q.label for q in key.questions]
+    answers = rounded(key)
+    values = [answers[q.id] for q in key.questions]
+    (tmp_path / "class.csv").write_text(
+        "student," + ",".join(labels) + "\n" + "ann," + ",".join(values) + "\n"
+        + "bob," + ",".join([""] * len(values)) + "\n", encoding="utf-8")
+    from chainrule.exercises import load_submissions
+
+    submissions = load_submissions([tmp_path / "class.csv"], key)
+    graded = grade_class(key, submissions)
+    assert [s.student for s in graded.students] == ["ann", "bob"]
+    assert graded.students[0].score == 1.0 and graded.students[1].count("unanswered") == 36
