@@ -32,5 +32,10 @@ explain: install
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The benchmark suite (bench/README.md): chainrule vs PyTorch vs NumPy, one thread; BENCH_ARGS=--quick
+bench: install-test
+	$(BIN)/python -c "import threadpoolctl" 2>/dev/null || $(BIN)/pip install -q -e ".[bench]"
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis

@@ -53,6 +53,12 @@ SMOOTH = {
     "reshape": ([normal(2, 3)], {"shape": (3, 2)}),
     "transpose": ([normal(2, 3)], {"axes": None}),
     "getitem": ([normal(3, 2)], {"index": np.array([0, 2, 0])}),  # a repeated row adds up
+    # the fused primitives (chainrule.fused), drawn from their own generator
+    "linear": ([np.random.default_rng(1).normal(size=s) for s in ((2, 3), (3, 4), (4,))], {}),
+    "squared_error": ([np.random.default_rng(2).normal(size=(2, 3)) for _ in range(2)],
+                      {"kind": "half_sse", "reduction": "mean"}),
+    "nll": ([np.random.default_rng(3).normal(size=(2, 3)), np.eye(3)[[2, 0]]],
+            {"reduction": "sum"}),
 }
 
 

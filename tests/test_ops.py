@@ -110,6 +110,29 @@ def getitem(draw):
     return [x], {"index": draw(st.sampled_from([basic, fancy]))}
 
 
+def linear(draw):
+    n, k, m = (draw(st.integers(1, 4)) for _ in range(3))
+    x = arrays(draw, draw(st.sampled_from([(n,), (k, n), (2, k, n)])))
+    bias = arrays(draw, draw(st.sampled_from([(m,), (1,), ()])))
+    return [x, arrays(draw, (n, m)), bias], {}
+
+
+def loss_pair(draw):
+    shape = draw(st.sampled_from([(3,), (2, 3), (4, 1), (2, 2, 3)]))
+    return arrays(draw, shape), arrays(draw, shape), draw(st.sampled_from(["mean", "sum", "none"]))
+
+
+def squared_error(draw):
+    y, t, reduction = loss_pair(draw)
+    kind = draw(st.sampled_from(["sse", "half_sse", "mse"]))
+    return [y, t], {"kind": kind, "reduction": reduction}
+
+
+def nll(draw):
+    log_probs, t, reduction = loss_pair(draw)  # any reals: the rule holds for all
+    return [log_probs, t], {"reduction": reduction}
+
+
 CASES = {
     "add": binary, "sub": binary, "mul": binary, "div": division, "pow": power,
     "neg": unary, "exp": unary, "tanh": unary, "sigmoid": unary, "softplus": unary,
@@ -117,6 +140,7 @@ CASES = {
     "relu": kinked, "leaky_relu": leaky, "maximum": maximum,
     "softmax": with_axis, "log_softmax": with_axis, "matmul": matmul, "sum": summation,
     "reshape": reshape, "transpose": transpose, "getitem": getitem,
+    "linear": linear, "squared_error": squared_error, "nll": nll,
 }
 
 

@@ -5,6 +5,10 @@ with some parameters. ``backward`` walks the recorded graph once in reverse topo
 order, calls each input's vjp rule, sums gradients back to each input's shape in exactly one
 place (:func:`unbroadcast`) and accumulates them where several uses of a tensor meet.
 
+Nodes are numbered as they are made (``Node.seq``); since a node's inputs always exist
+before it, visiting by decreasing number is a reverse topological order found without a
+search of the graph — the cost per node is what a small network's step is made of.
+
 It never prints. Whoever wants to watch — the explain layer, a debugger — passes an
 ``observer`` and is told about every step.
 """
@@ -12,6 +16,8 @@ It never prints. Whoever wants to watch — the explain layer, a debugger — pa
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
@@ -24,6 +30,9 @@ if TYPE_CHECKING:
     from chainrule.tensor import Tensor
 
 _grad_enabled = True
+
+# Numbers every recorded node in creation order (see Node.seq).
+next_seq = itertools.count(1).__next__
 
 
 def is_grad_enabled() -> bool:
@@ -51,13 +60,21 @@ def enable_grad() -> contextlib.AbstractContextManager[None]:
     return set_grad_enabled(True)
 
 
-@dataclass(frozen=True, slots=True)
 class Node:
-    """How a tensor was made: ``prim(*inputs, **params)``."""
+    """How a tensor was made: ``prim(*inputs, **params)``.
 
-    prim: Primitive
-    inputs: tuple["Tensor", ...]
-    params: dict[str, Any]
+    ``seq`` numbers nodes in the order they were made. A node's inputs always exist before
+    it, so decreasing ``seq`` is a reverse topological order: backward needs no search.
+    """
+
+    __slots__ = ("prim", "inputs", "params", "seq")
+
+    def __init__(self, prim: Primitive, inputs: tuple["Tensor", ...], params: dict[str, Any],
+                 seq: int = 0) -> None:
+        self.prim, self.inputs, self.params, self.seq = prim, inputs, params, seq
+
+    def __repr__(self) -> str:
+        return f"Node({self.prim.name!r}, {len(self.inputs)} inputs, seq={self.seq})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +91,21 @@ Observer = Callable[[BackwardStep], None]
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum a gradient over the axes along which an operand of ``shape`` was broadcast."""
+    """Sum a gradient over the axes along which an operand of ``shape`` was broadcast.
+
+    When the shapes differ the result is a new array (a sum), never a view of ``grad``.
+    """
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
-    if extra > 0:
-        grad = grad.sum(axis=tuple(range(extra)))
+    if extra > 0:  # np.add.reduce is what .sum() runs, without its Python-level wrapper
+        grad = np.add.reduce(grad, axis=0 if extra == 1 else tuple(range(extra)))
+        if grad.shape == shape:  # a bias's gradient: summed over the examples, done
+            return grad
     stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
     if stretched:
-        grad = grad.sum(axis=stretched, keepdims=True)
-    return np.reshape(grad, shape)
+        grad = np.add.reduce(grad, axis=stretched, keepdims=True)
+    return grad if grad.shape == shape else np.reshape(grad, shape)
 
 
 def topological_order(root: "Tensor") -> list["Tensor"]:
@@ -118,43 +140,85 @@ def topological_order(root: "Tensor") -> list["Tensor"]:
 def backward(
     root: "Tensor", upstream: np.ndarray | None = None, observer: Observer | None = None
 ) -> None:
-    """Accumulate ∂root/∂t into ``t.grad`` for every leaf ``t`` (and retained non-leaf)."""
+    """Accumulate ∂root/∂t into ``t.grad`` for every leaf ``t`` (and retained non-leaf).
+
+    Nodes are visited by decreasing ``seq`` (a heap holds the ones with a gradient pending),
+    so each node passes its gradient on only after every use of it has added its share.
+    A leaf's gradient array is adopted rather than copied when the engine made it and
+    nothing else holds it (``owned``); anything else — the upstream itself passed through
+    by ``add``, a view, an array an observer has seen — is copied, as a user may change
+    ``.grad`` in place.
+    """
     if not root.requires_grad:
         raise GradError(
             "backward(): this tensor does not depend on anything that requires a gradient"
         )
+    owned: set[int] = set()  # ids of tensors whose pending gradient only the engine holds
     if upstream is None:
         if root.data.size != 1:
             raise GradError(
                 f"backward(): the tensor has shape {root.data.shape}; gradients are implicit "
                 "only for a scalar — pass backward(gradient) with an array of that shape"
             )
-        upstream = np.ones_like(root.data)
+        upstream = np.array(1, dtype=root.data.dtype)  # np.ones, minus its Python wrapper
+        if root.data.shape != ():
+            upstream = upstream.reshape(root.data.shape)
+        owned.add(id(root))
     else:
         upstream = np.asarray(upstream, dtype=root.data.dtype)
         if upstream.shape != root.data.shape:
             raise GradError(
                 f"backward(gradient): expected shape {root.data.shape}, got {upstream.shape}"
             )
+    if root._node is None:
+        root._accumulate_grad(upstream, owned=bool(owned))
+        return
 
     pending: dict[int, np.ndarray] = {id(root): upstream}
-    for tensor in reversed(topological_order(root)):
+    heap: list[tuple[int, Tensor]] = [(-root._node.seq, root)]  # seq is unique: no ties
+    leaves: list[Tensor] = []
+    while heap:
+        tensor = heapq.heappop(heap)[1]
         grad = pending.pop(id(tensor))
-        node = tensor._node
-        if node is None or tensor._retains_grad:
+        if tensor._retains_grad:
             tensor._accumulate_grad(grad)
-        if node is None:
-            continue
-        datas = [t.data for t in node.inputs]
-        input_grads: list[np.ndarray | None] = []
-        for i, parent in enumerate(node.inputs):
+        node = tensor._node
+        inputs, out, params = node.inputs, tensor.data, node.params
+        datas = [t.data for t in inputs]
+        input_grads: list[np.ndarray | None] = [None] * len(inputs)
+        for i, vjp in enumerate(node.prim.vjps):
+            parent = inputs[i]
             if not parent.requires_grad:
-                input_grads.append(None)
                 continue
-            g = node.prim.vjps[i](grad, tensor.data, *datas, **node.params)
-            g = unbroadcast(np.asarray(g), parent.data.shape)
-            input_grads.append(g)
+            g = vjp(grad, out, *datas, **params)
+            shape = parent.data.shape
+            fresh = True  # a new array only the engine holds (a sum, a scalar made an array)
+            if type(g) is not np.ndarray:  # a NumPy scalar from a 0-d product
+                g = np.asarray(g)
+            elif g.shape != shape:
+                g = unbroadcast(g, shape)
+            elif parent._node is None:  # only a leaf keeps the array, so only a leaf asks
+                # not the upstream, an operand or the output passed through, nor a view
+                fresh = g.base is None and g is not grad and g is not out
+                for data in datas:
+                    fresh = fresh and g is not data
+            input_grads[i] = g
             key = id(parent)
-            pending[key] = g if key not in pending else pending[key] + g
+            if key in pending:
+                pending[key] = pending[key] + g
+                owned.add(key)
+            elif parent._node is None:
+                pending[key] = g
+                leaves.append(parent)
+                if fresh:
+                    owned.add(key)
+            else:
+                pending[key] = g
+                heapq.heappush(heap, (-parent._node.seq, parent))
         if observer is not None:
             observer(BackwardStep(tensor, node, grad, tuple(input_grads)))
+    if observer is not None:
+        owned.clear()  # the observer has seen these arrays: .grad gets copies
+    for leaf in leaves:
+        key = id(leaf)
+        leaf._accumulate_grad(pending[key], owned=key in owned)

@@ -15,6 +15,10 @@ Conventions for a rule, all pure functions of NumPy arrays:
 
 Subgradients at kinks match PyTorch: relu'(0) = 0, leaky_relu'(0) = slope, and ``maximum``
 splits the gradient equally between tied operands.
+
+Three fused primitives — ``linear`` (x @ W + b), ``squared_error`` and ``nll`` — live in
+:mod:`chainrule.fused` and join this table when it is imported. The rules that make big
+arrays (matrix products, relu) write them into reused arrays from :mod:`chainrule.buffers`.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
+
+from chainrule import buffers
 
 Array = np.ndarray
 Vjp = Callable[..., Array]
@@ -63,16 +69,31 @@ def _define(name: str, forward, vjps, formula: str, derivatives, latex: str, lat
 
 def stable_sigmoid(x: Array) -> Array:
     """σ(x) without overflow: exp is only ever taken of -|x| ≤ 0."""
-    e = np.exp(-np.abs(x))
+    e = np.abs(x)
+    if type(e) is not np.ndarray:  # a NumPy scalar from a 0-d input: nothing to write into
+        e = np.asarray(e)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
     # For x ≥ 0 this is the textbook 1/(1+e^-x), bit for bit; for x < 0 the algebraically
-    # equal e^x/(1+e^x), which cannot overflow.
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    # equal e^x/(1+e^x), which cannot overflow. One division serves both halves.
+    numerator = np.where(x >= 0, 1.0, e)
+    e += 1.0
+    return np.divide(numerator, e, out=numerator)
 
 
 def _sum_grad(g: Array, out: Array, x: Array, axis=None, keepdims: bool = False) -> Array:
-    if axis is not None and not keepdims:
-        g = np.expand_dims(g, axis)  # a full reduction's scalar broadcasts as it is
-    return np.broadcast_to(g, x.shape)
+    g = np.asarray(g)
+    if axis is not None and not keepdims:  # a full reduction's scalar broadcasts as it is
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        kept = list(x.shape)
+        for a in axes:
+            kept[a] = 1
+        g = g.reshape(kept)
+    # Spread into a new array rather than np.broadcast_to's read-only view: several times
+    # cheaper on small arrays, and the engine may then hand it on without a copy.
+    grad = np.empty(x.shape, dtype=g.dtype)
+    grad[...] = g
+    return grad
 
 
 def _is_basic_index(index: Any) -> bool:
@@ -91,6 +112,14 @@ def _getitem_grad(g: Array, out: Array, x: Array, index=None) -> Array:
     return grad
 
 
+def matmul(x: Array, y: Array) -> Array:
+    """x @ y; a product of two matrices goes into a reused array (chainrule.buffers)."""
+    if x.ndim == 2 and y.ndim == 2:
+        dtype = x.dtype if x.dtype == y.dtype else np.result_type(x, y)
+        return np.matmul(x, y, out=buffers.output((x.shape[0], y.shape[1]), dtype))
+    return np.matmul(x, y)
+
+
 def _matmul_grad_x(g: Array, out: Array, x: Array, y: Array) -> Array:
     if x.ndim == 1 and y.ndim == 1:  # dot product: out is a scalar
         return g * y
@@ -98,7 +127,7 @@ def _matmul_grad_x(g: Array, out: Array, x: Array, y: Array) -> Array:
         return np.multiply.outer(g, y)
     if x.ndim == 1:  # (n,) @ (..., n, m) -> (..., m)
         return np.matmul(y, g[..., None])[..., 0]
-    return np.matmul(g, np.swapaxes(y, -1, -2))
+    return matmul(g, np.swapaxes(y, -1, -2))
 
 
 def _matmul_grad_y(g: Array, out: Array, x: Array, y: Array) -> Array:
@@ -108,7 +137,7 @@ def _matmul_grad_y(g: Array, out: Array, x: Array, y: Array) -> Array:
         return np.multiply.outer(x, g) if g.ndim == 1 else x[:, None] * g[..., None, :]
     if y.ndim == 1:  # (..., k, n) @ (n,)
         return np.matmul(np.swapaxes(x, -1, -2), g[..., None])[..., 0]
-    return np.matmul(np.swapaxes(x, -1, -2), g)
+    return matmul(np.swapaxes(x, -1, -2), g)
 
 
 def _pow_grad_exponent(g: Array, out: Array, x: Array, y: Array) -> Array:
@@ -122,6 +151,15 @@ def _pow_grad_exponent(g: Array, out: Array, x: Array, y: Array) -> Array:
 def _maximum_share(x: Array, y: Array) -> Array:
     # 1 where x wins, 0 where it loses, 1/2 on a tie: the subgradient PyTorch uses.
     return np.where(x > y, 1.0, np.where(x == y, 0.5, 0.0)).astype(np.result_type(x, y))
+
+
+def _relu(x: Array) -> Array:
+    return np.maximum(x, 0.0, out=buffers.output(x.shape, x.dtype))
+
+
+def _relu_grad(g: Array, out: Array, x: Array) -> Array:
+    positive = np.greater(x, 0, out=buffers.output(x.shape, np.bool_))
+    return np.multiply(g, positive, out=buffers.output(g.shape, g.dtype))  # g · [x > 0]
 
 
 def _softmax(x: Array, axis: int = -1) -> Array:
@@ -182,8 +220,8 @@ _define("softplus", lambda x: np.logaddexp(0.0, x),
         (lambda g, out, x: g * stable_sigmoid(x),),
         "ln(1 + e^x)", ("σ(x)",), r"\ln(1 + e^{x})", (r"\sigma(x)",))
 
-_define("relu", lambda x: np.maximum(x, 0.0),
-        (lambda g, out, x: g * (x > 0),),  # relu'(0) = 0, as in PyTorch
+_define("relu", _relu,
+        (_relu_grad,),  # relu'(0) = 0, as in PyTorch
         "max(x, 0)", ("1 if x > 0 else 0",), r"\max(x, 0)", (r"[x > 0]",))
 
 _define("leaky_relu", lambda x, slope=0.01: np.where(x > 0, x, slope * x),
@@ -208,11 +246,11 @@ _define("log_softmax", _log_softmax,
         "xᵢ − ln Σⱼ e^xⱼ", ("δᵢⱼ − softmax(x)ⱼ",),
         r"x_i - \ln \sum_j e^{x_j}", (r"\delta_{ij} - \mathrm{softmax}(x)_j",))
 
-_define("matmul", np.matmul,
+_define("matmul", matmul,
         (_matmul_grad_x, _matmul_grad_y),
         "x @ y", ("g @ yᵀ", "xᵀ @ g"), "x y", (r"g\, y^\top", r"x^\top g"))
 
-_define("sum", lambda x, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims),
+_define("sum", lambda x, axis=None, keepdims=False: np.add.reduce(x, axis, keepdims=keepdims),
         (_sum_grad,),
         "Σ x", ("1",), r"\sum x", ("1",))
 
@@ -230,3 +268,6 @@ _define("getitem", lambda x, index=None: x[index],
         "x[i]", ("1 at i, 0 elsewhere",), "x_{i}", (r"[\,\cdot = i\,]",))
 
 # fmt: on
+
+# The fused primitives (linear, squared_error, nll) add their entries to the table here.
+from chainrule import fused as _fused  # noqa: E402,F401

@@ -21,6 +21,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from chainrule import buffers
 from chainrule.schedules import (SCHEDULERS, CosineAnnealingLR, LRScheduler, StepLR,
                                  scheduler_from_state)
 from chainrule.optimizer_base import Optimizer, _check_number, _lerp_
@@ -29,6 +30,22 @@ from chainrule.tensor import Tensor
 __all__ = ["OPTIMIZERS", "SCHEDULERS", "Adam", "AdamW", "CosineAnnealingLR", "LRScheduler",
            "Optimizer", "RMSprop", "SGD", "StepLR", "optimizer_from_state",
            "scheduler_from_state"]
+
+_BLOCK = 1 << 15  # elements: 256 KiB of float64, a block of lr · g stays in the cache
+
+
+def _subtract_scaled(param: np.ndarray, factor: float, grad: np.ndarray) -> None:
+    """``param -= factor * grad`` with the same two roundings per element; a big parameter
+    goes a block at a time, so the product never needs a parameter-sized temporary."""
+    if param.size <= _BLOCK or not (param.flags.c_contiguous and grad.flags.c_contiguous):
+        param -= factor * grad
+        return
+    flat_param, flat_grad = param.reshape(-1), grad.reshape(-1)
+    block = buffers.empty((_BLOCK,), np.result_type(grad, factor))
+    for start in range(0, flat_param.size, _BLOCK):
+        part = flat_grad[start:start + _BLOCK]
+        flat_param[start:start + _BLOCK] -= np.multiply(part, factor, out=block[:part.size])
+
 
 class SGD(Optimizer):
     """Stochastic gradient descent: p ← p − lr · g.
@@ -77,7 +94,7 @@ class SGD(Optimizer):
                 velocity *= self.momentum
                 velocity += (1.0 - self.dampening) * grad
             grad = grad + self.momentum * velocity if self.nesterov else velocity
-        param -= self.lr * grad
+        _subtract_scaled(param, self.lr, grad)
 
 
 class Adam(Optimizer):

@@ -64,10 +64,9 @@ class Optimizer:
         for p in self.params:
             p.grad = None
 
-    def trainable(self) -> Iterable[tuple[int, Tensor]]:
-        for i, p in enumerate(self.params):
-            if p.grad is not None and not getattr(p, "frozen", False):
-                yield i, p
+    def trainable(self) -> list[tuple[int, Tensor]]:
+        return [(i, p) for i, p in enumerate(self.params)
+                if p.grad is not None and not getattr(p, "frozen", False)]
 
     def step(self) -> None:
         # An exploding run overflows to inf/nan here, silently as in PyTorch: the training loop
@@ -80,11 +79,14 @@ class Optimizer:
         self.step_count += 1
 
     def _gradient(self, i: int, p: Tensor) -> np.ndarray:
-        grad = np.asarray(p.grad)
-        if grad.shape != p.data.shape:
+        grad, data = p.grad, p.data
+        if type(grad) is np.ndarray and grad.dtype == data.dtype and grad.shape == data.shape:
+            return grad  # what backward() leaves: nothing to check or convert
+        grad = np.asarray(grad)
+        if grad.shape != data.shape:
             raise ValueError(f"params[{i}]{_label(p)}: gradient of shape {grad.shape} "
-                             f"for a parameter of shape {p.data.shape}")
-        return grad if grad.dtype == p.data.dtype else grad.astype(p.data.dtype)
+                             f"for a parameter of shape {data.shape}")
+        return grad if grad.dtype == data.dtype else grad.astype(data.dtype)
 
     def _update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
         raise NotImplementedError

@@ -163,12 +163,16 @@ class Tensor:
         out.name = self.name
         return out
 
-    def _accumulate_grad(self, grad: np.ndarray) -> None:
-        if self.grad is None:
-            # A copy: the engine may hand the same array to several tensors (x + y).
-            self.grad = np.array(grad, dtype=self.data.dtype)
-        else:
+    def _accumulate_grad(self, grad: np.ndarray, owned: bool = False) -> None:
+        """Add ``grad`` to ``.grad``. ``owned``: the engine made ``grad`` and holds it alone,
+        so it may become ``.grad`` as it is; otherwise it is copied (the engine may hand the
+        same array to several tensors, as ``x + y`` does, or it may be the caller's)."""
+        if self.grad is not None:
             self.grad = self.grad + grad
+        elif owned and grad.dtype == self.data.dtype:
+            self.grad = grad
+        else:
+            self.grad = np.array(grad, dtype=self.data.dtype)
 
     # --- operators ---------------------------------------------------------------------------
 
@@ -257,19 +261,29 @@ def _constant_like(value: Any, like: np.dtype) -> Tensor:
 
 def apply(prim: Primitive, *operands: Any, **params: Any) -> Tensor:
     """Run ``prim`` forward on the operands' data and record a node if anything needs a grad."""
-    if len(operands) == 2:
+    count = len(operands)
+    if count == 1:
+        inputs: tuple[Tensor, ...] = operands
+        out = Tensor._wrap(prim.forward(operands[0].data, **params))
+        needs_grad = operands[0].requires_grad
+    elif count == 2:
         first, second = operands
         if not isinstance(first, Tensor):
             first = _constant_like(first, second.data.dtype)
         elif not isinstance(second, Tensor):
             second = _constant_like(second, first.data.dtype)
-        inputs: tuple[Tensor, ...] = (first, second)
+        inputs = (first, second)
+        out = Tensor._wrap(prim.forward(first.data, second.data, **params))
+        needs_grad = first.requires_grad or second.requires_grad
     else:
         inputs = operands
-    out = Tensor._wrap(prim.forward(*[t.data for t in inputs], **params))
-    if engine._grad_enabled and any(t.requires_grad for t in inputs):
+        out = Tensor._wrap(prim.forward(*[t.data for t in inputs], **params))
+        needs_grad = False
+        for t in inputs:
+            needs_grad = needs_grad or t.requires_grad
+    if needs_grad and engine._grad_enabled:
         out.requires_grad = True
-        out._node = Node(prim, inputs, params)
+        out._node = Node(prim, inputs, params, engine.next_seq())
     return out
 
 

@@ -1,0 +1,1 @@
+"""The benchmark suite of issue 6: run ``python bench/run.py`` (see bench/README.md)."""

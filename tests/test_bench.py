@@ -1,0 +1,39 @@
+"""The benchmark suite runs (quick mode, smallest network) and writes valid JSON.
+
+Only that it runs: what it measures is for bench/README.md, never asserted in a test.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_bench_on_the_smallest_network_writes_json(tmp_path):
+    pytest.importorskip("threadpoolctl")
+    pytest.importorskip("torch")
+    output = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--networks", "2-2-1",
+         "--skip-cli", "--output", str(output)],
+        capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(output.read_text())
+    assert report["schema"] == "chainrule.bench/1" and report["quick"] is True
+    assert [(r["network"], r["dtype"]) for r in report["results"]] == [
+        ("2-2-1", "float64"), ("2-2-1", "float32")]
+    for row in report["results"]:
+        assert set(row["impls"]) == {"chainrule", "pytorch", "numpy"}
+        for result in row["impls"].values():
+            assert result["us_per_step"] > 0 and result["peak_memory_bytes"] >= 0
+            assert set(result["phases_us"]) == {"forward", "backward", "update"}
+        assert row["impls"]["pytorch"]["ratio_vs_pytorch"] == 1.0
+    assert report["machine"]["threads"] == 1
+    assert all(goal["met"] in (True, False) for goal in report["goals"])
+    assert "2-2-1" in done.stdout  # the table was printed
