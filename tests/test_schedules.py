@@ -10,7 +10,7 @@ import pytest
 
 from chainrule.optim import (SGD, Adam, CosineAnnealingLR, StepLR, optimizer_from_state,
                              scheduler_from_state)
-from tests.test_optim import one, plain, through_a_file
+from tests.test_optim import one, plain, through_a_file, torch  # noqa: F401 (a fixture)
 
 
 def lr_sequences(torch, ours_factory, torch_factory, epochs: int):
