@@ -25,9 +25,9 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from bench import measure
-from chainrule import buffers
 from bench.goals import check_goals
 from bench.impls import IMPLEMENTATIONS
+from bench.measure import buffers
 from bench.networks import BY_NAME, NETWORKS, Network
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -79,7 +79,7 @@ def bench_network(net: Network, dtype: str, args: argparse.Namespace,
                   peak_flops: float) -> dict[str, Any]:
     impls = [IMPLEMENTATIONS[label](net, dtype) for label in args.impls]
     block = 0.004 if args.quick else 0.1
-    repeats = args.repeats or (3 if args.quick else 15)
+    repeats = args.repeats or (3 if args.quick else 21)
     samples = measure.time_interleaved(impls, repeats, block, warmup_steps=2 if args.quick else 5)
     phase_steps = 3 if args.quick else max(5, min(200, int(0.5 / min(
         statistics.median(s) for s in samples.values()))))
@@ -95,7 +95,8 @@ def bench_network(net: Network, dtype: str, args: argparse.Namespace,
         phases = measure.time_phases(impl, phase_steps)
         memory = (measure.peak_memory_torch(impl) if impl.label == "pytorch"
                   else measure.peak_memory_tracemalloc(impl))
-        extra = {"buffer_pool_bytes": buffers.held_bytes()} if impl.label == "chainrule" else {}
+        extra = ({"buffer_pool_bytes": buffers.held_bytes()}
+                 if impl.label == "chainrule" and buffers is not None else {})
         out["impls"][impl.label] = {
             "us_per_step": seconds * 1e6,
             "samples": [s * 1e6 for s in samples[impl.label]],
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                  for dtype in args.dtypes}
         results = [bench_network(net, dtype, args, peaks[dtype])
                    for net in networks for dtype in args.dtypes]
+        machine_info = machine(args.threads)  # inside the limits: the thread counts in force
     cli: dict[str, list[float]] = {}
     if not args.skip_cli:
         repeats = 1 if args.quick else 5
@@ -166,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "schema": "chainrule.bench/1", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": " ".join([Path(sys.executable).name, "bench/run.py", *(argv or sys.argv[1:])]),
-        "quick": args.quick, "machine": machine(args.threads),
+        "quick": args.quick, "machine": machine_info,
         "matmul_peak_flops": peaks, "results": results,
         "cli_seconds": {name: {"median": statistics.median(t), "samples": t}
                         for name, t in cli.items()},

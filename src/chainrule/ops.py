@@ -158,8 +158,10 @@ def _relu(x: Array) -> Array:
 
 
 def _relu_grad(g: Array, out: Array, x: Array) -> Array:
-    positive = np.greater(x, 0, out=buffers.output(x.shape, np.bool_))
-    return np.multiply(g, positive, out=buffers.output(g.shape, g.dtype))  # g · [x > 0]
+    # [x > 0] as 1.0 / 0.0 in g's dtype, then times g in place: g · [x > 0], as the bool
+    # mask would give, with one array and a multiplication of like types.
+    grad = np.greater(x, 0, out=buffers.empty(np.shape(g), np.result_type(g)))
+    return np.multiply(grad, g, out=grad)
 
 
 def _softmax(x: Array, axis: int = -1) -> Array:
