@@ -15,7 +15,15 @@ FORMATS = ("text", "markdown", "latex", "json", "html")
 PHASES = ("forward", "backward", "update")
 
 
-def _parser() -> argparse.ArgumentParser:
+# Commands whose parsers import their feature's modules: built in full only when chosen, so
+# `chainrule explain` does not pay for importing the training and exercise code.
+HEAVY_COMMANDS = {
+    "train": "train an MLP on real small data, with progress, plots and checkpoints",
+    "exercise": "backprop worksheets with answer keys, and grading that names the mistake",
+}
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chainrule",
         description="A backpropagation workbench: every number of a training step, exact.",
@@ -55,11 +63,17 @@ def _parser() -> argparse.ArgumentParser:
                          help="show sympy's derivative of the closed-form loss beside each "
                               "gradient (needs the symbolic extra)")
     _verify_parser(commands)
-    from chainrule.cli_exercise import add_exercise_parser
-    from chainrule.cli_train import add_train_parser
+    for name, summary in HEAVY_COMMANDS.items():
+        if name != command:
+            commands.add_parser(name, help=summary)  # listed in --help; unused unless chosen
+        elif name == "train":
+            from chainrule.cli_train import add_train_parser
 
-    add_train_parser(commands)
-    add_exercise_parser(commands)
+            add_train_parser(commands)
+        else:
+            from chainrule.cli_exercise import add_exercise_parser
+
+            add_exercise_parser(commands)
     return parser
 
 
@@ -204,7 +218,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser(next((a for a in argv if a in HEAVY_COMMANDS), None))
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
