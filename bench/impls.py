@@ -28,7 +28,7 @@ class ChainruleStep:
         self.loss: cr.Tensor | None = None
 
     def forward(self) -> None:
-        last = self.model.forward_steps(self.x)[-1]
+        last = self.model.forward_steps(self.x, fused=True)[-1]
         self.loss = cr.nn.output_loss(self.net.loss, last.z, last.a, self.net.activations[-1],
                                       self.t)
 
@@ -42,13 +42,13 @@ class ChainruleStep:
 
     def step(self) -> None:
         self.optimizer.zero_grad()
-        last = self.model.forward_steps(self.x)[-1]
+        last = self.model.forward_steps(self.x, fused=True)[-1]
         loss = cr.nn.output_loss(self.net.loss, last.z, last.a, self.net.activations[-1], self.t)
         loss.backward()
         self.optimizer.step()
 
     def loss_value(self) -> float:
-        last = self.model.forward_steps(self.x)[-1]
+        last = self.model.forward_steps(self.x, fused=True)[-1]
         return float(cr.nn.output_loss(self.net.loss, last.z, last.a, self.net.activations[-1],
                                        self.t).data)
 

@@ -214,3 +214,64 @@ def test_a_layers_input_array_is_shared_not_copied_nor_written():
     a0 = steps[0].z._node.inputs[0]
     assert np.shares_memory(a0.data, x) and not a0.data.flags.writeable
     assert x.flags.writeable and a0.name == "a0"
+
+
+def _one_step(model, x, t, loss, fused):
+    model.zero_grad()
+    steps = model.forward_steps(x, fused=fused)
+    value = cr.nn.output_loss(loss, steps[-1].z, steps[-1].a, model.activations[-1], t)
+    value.backward()
+    return steps, value, {name: p.grad for name, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("bias_mode", ["per_unit", "shared_per_layer", "none"])
+@pytest.mark.parametrize("activations,loss", [
+    (["sigmoid", "sigmoid", "sigmoid"], "sse"),
+    (["tanh", "relu", "softmax"], "cross_entropy"),
+    (["leaky_relu", "tanh", "identity"], "mse"),
+    (["relu", "leaky_relu", "sigmoid"], "bce"),
+])
+@pytest.mark.parametrize("batch", [None, 1, 7])
+def test_a_fused_forward_gives_the_unfused_values_and_gradients_bit_for_bit(
+        dtype, bias_mode, activations, loss, batch):
+    rng = np.random.default_rng(11)
+    model = cr.nn.MLP([3, 5, 4, 2], activations, seed=2, bias_mode=bias_mode, dtype=dtype)
+    x = rng.normal(size=(3,) if batch is None else (batch, 3)).astype(dtype)
+    t = rng.uniform(0.1, 0.9, size=(2,) if batch is None else (batch, 2)).astype(dtype)
+    if loss == "cross_entropy":
+        t = np.eye(2, dtype=dtype)[rng.integers(0, 2, size=() if batch is None else batch)]
+    plain_steps, plain_loss, plain_grads = _one_step(model, x, t, loss, fused=False)
+    steps, value, grads = _one_step(model, x, t, loss, fused=True)
+
+    assert same_bits(value.data, plain_loss.data)
+    for fused_values, plain_values in zip(steps, plain_steps):
+        assert same_bits(fused_values.z.data, plain_values.z.data)
+        assert same_bits(fused_values.a.data, plain_values.a.data)
+    for name, grad in grads.items():
+        assert same_bits(grad, plain_grads[name]), name
+    expected = ["dense" if bias_mode != "none" and f in ("sigmoid", "tanh", "relu", "leaky_relu")
+                else None for f in activations]
+    assert [s.a.op if s.a.op == "dense" else None for s in steps] == expected
+
+
+def test_a_fused_layer_leaves_z_grad_unset_but_z_stays_differentiable():
+    model = cr.nn.MLP([2, 3, 1], "sigmoid", seed=0)
+    steps = model.forward_steps(np.array([0.5, -1.0]), fused=True)
+    steps[0].z.retain_grad()
+    steps[-1].a.sum().backward()
+    assert steps[0].z.grad is None  # backward went through the dense nodes, not through z
+    model.zero_grad()
+    z = model.forward_steps(np.array([0.5, -1.0]), fused=True)[0].z
+    (z * z).sum().backward()  # z itself is a linear node of x, W1 and b1
+    w = model.layers[0].weight.data
+    expected = np.outer([0.5, -1.0], 2 * (np.array([0.5, -1.0]) @ w + model.layers[0].bias.data))
+    np.testing.assert_allclose(model.layers[0].weight.grad, expected, rtol=1e-15)
+
+
+def test_the_dense_primitive_refuses_an_activation_it_cannot_read_off_its_output():
+    x, w, b = np.ones((1, 2)), np.ones((2, 2)), np.zeros(2)
+    with pytest.raises(ValueError, match="dense: activation must be one of"):
+        cr.PRIMITIVES["dense"].forward(x, w, b, activation="softmax")
+    with pytest.raises(ValueError, match="with a slope ≥ 0"):
+        cr.PRIMITIVES["dense"].forward(x, w, b, activation="leaky_relu", slope=-0.5)

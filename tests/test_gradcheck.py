@@ -55,6 +55,8 @@ SMOOTH = {
     "getitem": ([normal(3, 2)], {"index": np.array([0, 2, 0])}),  # a repeated row adds up
     # the fused primitives (chainrule.fused), drawn from their own generator
     "linear": ([np.random.default_rng(1).normal(size=s) for s in ((2, 3), (3, 4), (4,))], {}),
+    "dense": ([np.random.default_rng(4).normal(size=s) for s in ((2, 3), (3, 4), (4,))],
+              {"activation": "tanh"}),
     "squared_error": ([np.random.default_rng(2).normal(size=(2, 3)) for _ in range(2)],
                       {"kind": "half_sse", "reduction": "mean"}),
     "nll": ([np.random.default_rng(3).normal(size=(2, 3)), np.eye(3)[[2, 0]]],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -117,6 +117,17 @@ def linear(draw):
     return [x, arrays(draw, (n, m)), bias], {}
 
 
+def dense(draw):
+    x, w, b = linear(draw)[0]
+    activation = draw(st.sampled_from(["sigmoid", "tanh", "relu", "leaky_relu"]))
+    if activation in ("relu", "leaky_relu"):  # z at least 1e-3 from the kink, as for relu
+        assume(np.all(np.abs(x @ w + b) > 1e-3))
+    params = {"activation": activation}
+    if activation == "leaky_relu":
+        params["slope"] = draw(st.floats(0.0, 0.5))
+    return [x, w, b], params
+
+
 def loss_pair(draw):
     shape = draw(st.sampled_from([(3,), (2, 3), (4, 1), (2, 2, 3)]))
     return arrays(draw, shape), arrays(draw, shape), draw(st.sampled_from(["mean", "sum", "none"]))
@@ -140,7 +151,7 @@ CASES = {
     "relu": kinked, "leaky_relu": leaky, "maximum": maximum,
     "softmax": with_axis, "log_softmax": with_axis, "matmul": matmul, "sum": summation,
     "reshape": reshape, "transpose": transpose, "getitem": getitem,
-    "linear": linear, "squared_error": squared_error, "nll": nll,
+    "linear": linear, "dense": dense, "squared_error": squared_error, "nll": nll,
 }
 
 
@@ -221,3 +232,23 @@ def test_reused_nodes_in_a_composite_expression(x, w):
     f(xt, wt, tensors).backward()
     assert_grad_close(xt.grad, numeric_grad(lambda v: f(v, w, arrays_), x), "x")
     assert_grad_close(wt.grad, numeric_grad(lambda v: f(x, v, arrays_), w), "w")
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@given(data=st.data())
+def test_the_all_inputs_rule_gives_the_per_input_rules_bits(name, data):
+    """``prim.vjp_all`` (what the engine calls) against each input's own rule, for every subset
+    of wanted inputs: the same arrays to the last bit, and None where not wanted."""
+    prim = cr.PRIMITIVES[name]
+    inputs, params = CASES[name](data.draw)
+    out = prim.forward(*inputs, **params)
+    g = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1))).normal(size=np.shape(out))
+    wanted = data.draw(st.lists(st.booleans(), min_size=prim.arity, max_size=prim.arity))
+    grads = prim.vjp_all(g, out, wanted, *inputs, **params)
+    assert len(grads) == prim.arity
+    for i, (want, grad) in enumerate(zip(wanted, grads)):
+        if not want:
+            assert grad is None
+            continue
+        expected = np.asarray(prim.vjps[i](g, out, *inputs, **params))
+        assert np.asarray(grad).tobytes() == expected.tobytes(), f"{name} input {i}"

@@ -2,8 +2,9 @@
 
 The engine knows nodes, not tensors' surface: a node is a primitive applied to input tensors
 with some parameters. ``backward`` walks the recorded graph once in reverse topological
-order, calls each input's vjp rule, sums gradients back to each input's shape in exactly one
-place (:func:`unbroadcast`) and accumulates them where several uses of a tensor meet.
+order, calls each node's rule once for all the inputs that want a gradient
+(``Primitive.vjp_all``), sums gradients back to each input's shape in exactly one place
+(:func:`unbroadcast`) and accumulates them where several uses of a tensor meet.
 
 Nodes are numbered as they are made (``Node.seq``); since a node's inputs always exist
 before it, visiting by decreasing number is a reverse topological order found without a
@@ -177,20 +178,20 @@ def backward(
     pending: dict[int, np.ndarray] = {id(root): upstream}
     heap: list[tuple[int, Tensor]] = [(-root._node.seq, root)]  # seq is unique: no ties
     leaves: list[Tensor] = []
+    pop, push = heapq.heappop, heapq.heappush
     while heap:
-        tensor = heapq.heappop(heap)[1]
+        tensor = pop(heap)[1]
         grad = pending.pop(id(tensor))
         if tensor._retains_grad:
             tensor._accumulate_grad(grad)
         node = tensor._node
-        inputs, out, params = node.inputs, tensor.data, node.params
+        inputs, out = node.inputs, tensor.data
         datas = [t.data for t in inputs]
-        input_grads: list[np.ndarray | None] = [None] * len(inputs)
-        for i, vjp in enumerate(node.prim.vjps):
-            parent = inputs[i]
-            if not parent.requires_grad:
+        input_grads = node.prim.vjp_all(grad, out, [t.requires_grad for t in inputs], *datas,
+                                    **node.params)
+        for parent, g in zip(inputs, input_grads):
+            if g is None:
                 continue
-            g = vjp(grad, out, *datas, **params)
             shape = parent.data.shape
             fresh = True  # a new array only the engine holds (a sum, a scalar made an array)
             if type(g) is not np.ndarray:  # a NumPy scalar from a 0-d product
@@ -202,7 +203,6 @@ def backward(
                 fresh = g.base is None and g is not grad and g is not out
                 for data in datas:
                     fresh = fresh and g is not data
-            input_grads[i] = g
             key = id(parent)
             if key in pending:
                 pending[key] = pending[key] + g
@@ -214,11 +214,17 @@ def backward(
                     owned.add(key)
             else:
                 pending[key] = g
-                heapq.heappush(heap, (-parent._node.seq, parent))
+                push(heap, (-parent._node.seq, parent))
         if observer is not None:
-            observer(BackwardStep(tensor, node, grad, tuple(input_grads)))
+            observer(BackwardStep(tensor, node, grad, tuple(
+                None if g is None else unbroadcast(np.asarray(g), t.data.shape)
+                for t, g in zip(inputs, input_grads))))
     if observer is not None:
         owned.clear()  # the observer has seen these arrays: .grad gets copies
     for leaf in leaves:
         key = id(leaf)
-        leaf._accumulate_grad(pending[key], owned=key in owned)
+        grad = pending[key]
+        if leaf.grad is None and key in owned and grad.dtype == leaf.data.dtype:
+            leaf.grad = grad  # Tensor._accumulate_grad's first case, without the call
+        else:
+            leaf._accumulate_grad(grad, owned=key in owned)

@@ -1,4 +1,5 @@
-"""The fused primitives: a layer's affine map, the squared errors and the log-likelihood.
+"""The fused primitives: a layer's affine map (alone, or with its activation), the squared
+errors and the log-likelihood.
 
 A network step spends most of its time, on small networks, in bookkeeping per node rather
 than in arithmetic; these primitives do in one node what the composed expressions do in
@@ -11,15 +12,21 @@ gradient is ``(g · 2) · (y − t)`` as ``pow``'s rule computes it, the log-lik
 ``mul``'s, the mean divides by the count as ``div`` does. Cross-entropy from logits is
 ``nll(log_softmax(z), t)``: ``log_softmax`` stays its own node, so its output is at hand
 for its rule instead of being computed again.
-The activations stay separate nodes (``sigmoid``, ``relu``, ...): each is a step a learner
-sees with its own derivative, and ``z`` and ``a`` both stay tensors with a ``.grad``.
+The activations stay separate nodes (``sigmoid``, ``relu``, ...) wherever a learner looks:
+each is a step with its own derivative, and ``z`` and ``a`` both stay tensors with a
+``.grad``. Training, which reads no ``z.grad``, may record a whole layer as one ``dense``
+node instead (``MLP.forward_steps(x, fused=True)``); its rule calls the activation's own
+rule and then the affine map's, so the gradients are the same bits.
+
+Each fused primitive also has an all-inputs rule (``vjp``) that computes what its inputs'
+gradients share — the layer's delta, the loss's error — once.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from chainrule.ops import _define
+from chainrule.ops import PRIMITIVES, Primitive, _define
 from chainrule.ops import _matmul_grad_x as matmul_grad_x
 from chainrule.ops import _matmul_grad_y as matmul_grad_y
 from chainrule.ops import matmul
@@ -36,7 +43,7 @@ SQUARED_ERRORS = ("sse", "half_sse", "mse")  # Σₖ, ½Σₖ and meanₖ of (y�
 def linear(x: Array, w: Array, b: Array) -> Array:
     """``x @ W + b``, the bias added into the product's own array when the shapes allow."""
     out = matmul(x, w)
-    if type(out) is np.ndarray and out.dtype == b.dtype and b.ndim <= out.ndim:
+    if out.ndim and out.dtype == b.dtype and b.ndim <= out.ndim:
         try:
             return np.add(out, b, out=out)  # the same sums as out + b, without a new array
         except ValueError:  # b would broadcast the product to a bigger shape
@@ -56,11 +63,58 @@ def linear_grad_b(g: Array, out: Array, x: Array, w: Array, b: Array) -> Array:
     return g  # summed over the examples by the engine, as for add
 
 
+def linear_vjp(g: Array, out: Array, wanted, x: Array, w: Array, b: Array):
+    if g.ndim == 2 and x.ndim == 2:  # a batch of rows: matmul's rules for this case, inlined
+        return (matmul(g, w.T) if wanted[0] else None, matmul(x.T, g) if wanted[1] else None,
+                g if wanted[2] else None)
+    return (matmul_grad_x(g, out, x, w) if wanted[0] else None,
+            matmul_grad_y(g, out, x, w) if wanted[1] else None,
+            g if wanted[2] else None)
+
+
+# --- dense: f(x @ W + b), a whole layer ------------------------------------------------------
+
+# The activations whose derivative can be read off their output a = f(z), so the rule needs
+# no z: σ' = a(1 − a), tanh' = 1 − a², relu' = [z > 0] = [a > 0], and for leaky relu with a
+# slope ≥ 0, also [z > 0] = [a > 0]. Their own rules are called with a in place of z.
+DENSE_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu")
+
+
+def _activation(name: str, slope: float | None) -> tuple[Primitive, dict]:
+    if name not in DENSE_ACTIVATIONS or (slope is not None and not slope >= 0):
+        raise ValueError(f"dense: activation must be one of {DENSE_ACTIVATIONS} (leaky_relu "
+                         f"with a slope ≥ 0), got {name!r} with slope {slope!r}")
+    return PRIMITIVES[name], ({} if slope is None else {"slope": slope})
+
+
+def dense(x: Array, w: Array, b: Array, activation: str = "relu",
+          slope: float | None = None) -> Array:
+    prim, params = _activation(activation, slope)
+    return prim.forward(linear(x, w, b), **params)
+
+
+def dense_vjp(g: Array, out: Array, wanted, x: Array, w: Array, b: Array,
+              activation: str = "relu", slope: float | None = None):
+    # ∂E/∂z = g ⊙ f'(z) by the activation's own rule, from the output a = out (checked by
+    # the forward, which made this node)
+    rule = PRIMITIVES[activation].vjps[0]
+    delta = rule(g, out, out) if slope is None else rule(g, out, out, slope=slope)
+    return linear_vjp(delta, out, wanted, x, w, b)
+
+
+def _dense_grad(i: int):
+    def rule(g: Array, out: Array, x: Array, w: Array, b: Array, activation: str = "relu",
+             slope: float | None = None) -> Array:
+        wanted = [j == i for j in range(3)]
+        return dense_vjp(g, out, wanted, x, w, b, activation, slope)[i]
+    return rule
+
+
 # --- reductions over examples, shared by the losses -------------------------------------------
 
 
-def _const(value: float, like: Array) -> Array:
-    return np.asarray(value, dtype=like.dtype)
+def _const(value: float, like: Array):
+    return like.dtype.type(value)  # a NumPy scalar of the array's own dtype: no promotion
 
 
 def _reduce(per_example: Array, reduction: str) -> Array:
@@ -118,6 +172,12 @@ def squared_error_grad_t(g: Array, out: Array, y: Array, t: Array, kind: str = "
     return np.negative(_squared_error_grad(g, y, t, kind, reduction))
 
 
+def squared_error_vjp(g: Array, out: Array, wanted, y: Array, t: Array, kind: str = "sse",
+                      reduction: str = "mean"):
+    grad = _squared_error_grad(g, y, t, kind, reduction)
+    return (grad if wanted[0] else None, np.negative(grad) if wanted[1] else None)
+
+
 # --- negative log-likelihood of log-probabilities: −Σₖ tₖ ℓₖ ---------------------------------
 
 
@@ -138,24 +198,40 @@ def nll_grad_t(g: Array, out: Array, log_probs: Array, t: Array,
     return np.multiply(np.negative(_per_example_grad(g, log_probs, reduction)), log_probs)
 
 
+def nll_vjp(g: Array, out: Array, wanted, log_probs: Array, t: Array, reduction: str = "mean"):
+    minus_g = np.negative(_per_example_grad(g, log_probs, reduction))
+    return (np.multiply(minus_g, t) if wanted[0] else None,
+            np.multiply(minus_g, log_probs) if wanted[1] else None)
+
+
 # --- the table entries ----------------------------------------------------------------------
 # fmt: off
 
 _define("linear", linear,
         (linear_grad_x, linear_grad_w, linear_grad_b),
         "x @ W + b", ("g @ Wᵀ", "xᵀ @ g", "g, summed over examples"),
-        r"x W + b", (r"g\, W^\top", r"x^\top g", r"\textstyle\sum_n g_n"))
+        r"x W + b", (r"g\, W^\top", r"x^\top g", r"\textstyle\sum_n g_n"),
+        vjp=linear_vjp)
+
+_define("dense", dense,
+        (_dense_grad(0), _dense_grad(1), _dense_grad(2)),
+        "f(x @ W + b)", ("(g ⊙ f′) @ Wᵀ", "xᵀ @ (g ⊙ f′)", "g ⊙ f′, summed over examples"),
+        r"f(x W + b)", (r"(g \odot f')\, W^\top", r"x^\top (g \odot f')",
+                        r"\textstyle\sum_n (g \odot f')_n"),
+        vjp=dense_vjp)
 
 _define("squared_error", squared_error,
         (squared_error_grad_y, squared_error_grad_t),
         "Σₖ (yₖ − tₖ)² per example (½ of it, or its mean over k), reduced over examples",
         ("2(y − t)", "−2(y − t)"),
-        r"\sum_k (y_k - t_k)^2", ("2(y - t)", "-2(y - t)"))
+        r"\sum_k (y_k - t_k)^2", ("2(y - t)", "-2(y - t)"),
+        vjp=squared_error_vjp)
 
 _define("nll", nll,
         (nll_grad_log_probs, nll_grad_t),
         "−Σₖ tₖ ℓₖ per example (ℓ: log-probabilities), reduced over examples",
         ("−t", "−ℓ"),
-        r"-\sum_k t_k \ell_k", ("-t", r"-\ell"))
+        r"-\sum_k t_k \ell_k", ("-t", r"-\ell"),
+        vjp=nll_vjp)
 
 # fmt: on

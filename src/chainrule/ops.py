@@ -12,6 +12,11 @@ Conventions for a rule, all pure functions of NumPy arrays:
   output; the engine sums it back to the input's shape (``engine.unbroadcast``), so no rule
   reduces over broadcast axes itself. A rule is only called for inputs that need a gradient,
   which keeps, say, ``log(x)`` of a constant exponent out of ``x ** 2``.
+* ``vjp(g, out, wanted, *inputs, **params) -> (grad or None, ...)``, optional: all the
+  inputs at once, ``wanted[i]`` saying which need one, for a primitive whose inputs share
+  work (a layer's delta, a loss's error). The engine calls ``vjp_all``: this rule, or the
+  per-input rules in turn. tests/test_ops.py checks that it returns the per-input rules'
+  numbers, bit for bit.
 
 Subgradients at kinks match PyTorch: relu'(0) = 0, leaky_relu'(0) = slope, and ``maximum``
 splits the gradient equally between tied operands.
@@ -23,7 +28,7 @@ arrays (matrix products, relu) write them into reused arrays from :mod:`chainrul
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -45,6 +50,15 @@ class Primitive:
     derivatives: tuple[str, ...]  # ∂out/∂input, one per input, plain text
     latex: str
     latex_derivatives: tuple[str, ...]
+    # every wanted input's gradient in one call, where the inputs' rules share work
+    vjp: Callable[..., tuple[Array | None, ...]] | None = None
+    # what the engine calls: ``vjp``, or else the per-input rules in turn (made anew by
+    # dataclasses.replace, so a primitive given other ``vjps`` runs them)
+    vjp_all: Callable[..., tuple[Array | None, ...]] = field(init=False, repr=False,
+                                                             compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "vjp_all", self.vjp or _each_input(self.vjps))
 
     @property
     def arity(self) -> int:
@@ -57,28 +71,46 @@ class Primitive:
 PRIMITIVES: dict[str, Primitive] = {}
 
 
-def _define(name: str, forward, vjps, formula: str, derivatives, latex: str, latex_derivatives):
+def _define(name: str, forward, vjps, formula: str, derivatives, latex: str, latex_derivatives,
+            vjp=None):
     assert len(vjps) == len(derivatives) == len(latex_derivatives), name
     PRIMITIVES[name] = Primitive(
-        name, forward, tuple(vjps), formula, tuple(derivatives), latex, tuple(latex_derivatives)
+        name, forward, tuple(vjps), formula, tuple(derivatives), latex, tuple(latex_derivatives),
+        vjp,
     )
+
+
+def _each_input(vjps: tuple[Vjp, ...]) -> Callable[..., tuple[Array | None, ...]]:
+    """The all-inputs rule made of the per-input ones: each wanted input's rule, in turn."""
+    if len(vjps) == 1:
+        (rule,) = vjps
+
+        def vjp(g, out, wanted, x, **params):
+            return (rule(g, out, x, **params) if wanted[0] else None,)
+    else:
+        def vjp(g, out, wanted, *inputs, **params):
+            return tuple(rule(g, out, *inputs, **params) if want else None
+                         for rule, want in zip(vjps, wanted))
+    return vjp
 
 
 # --- helpers shared by several rules -------------------------------------------------------
 
 
 def stable_sigmoid(x: Array) -> Array:
-    """σ(x) without overflow: exp is only ever taken of -|x| ≤ 0."""
-    e = np.abs(x)
+    """σ(x) = 1/(1 + e^−x), the textbook formula bit for bit, for every x.
+
+    Where e^−x overflows (x < −709.78 in float64, −88.72 in float32) it is ∞ and σ is
+    1/∞ = 0, the correctly rounded value; only the overflow's warning is silenced. (The
+    two-branch form e^x/(1 + e^x) for x < 0 costs three more passes over the array.)
+    """
+    e = np.negative(x)
     if type(e) is not np.ndarray:  # a NumPy scalar from a 0-d input: nothing to write into
         e = np.asarray(e)
-    np.negative(e, out=e)
-    np.exp(e, out=e)
-    # For x ≥ 0 this is the textbook 1/(1+e^-x), bit for bit; for x < 0 the algebraically
-    # equal e^x/(1+e^x), which cannot overflow. One division serves both halves.
-    numerator = np.where(x >= 0, 1.0, e)
+    with np.errstate(over="ignore"):
+        np.exp(e, out=e)
     e += 1.0
-    return np.divide(numerator, e, out=numerator)
+    return np.divide(1.0, e, out=e)
 
 
 def _sum_grad(g: Array, out: Array, x: Array, axis=None, keepdims: bool = False) -> Array:
@@ -113,14 +145,17 @@ def _getitem_grad(g: Array, out: Array, x: Array, index=None) -> Array:
 
 
 def matmul(x: Array, y: Array) -> Array:
-    """x @ y; a product of two matrices goes into a reused array (chainrule.buffers)."""
-    if x.ndim == 2 and y.ndim == 2:
-        dtype = x.dtype if x.dtype == y.dtype else np.result_type(x, y)
-        return np.matmul(x, y, out=buffers.output((x.shape[0], y.shape[1]), dtype))
+    """x @ y; a big product of two matrices goes into a reused array (chainrule.buffers)."""
+    if x.ndim == 2 and y.ndim == 2 and x.dtype == y.dtype:
+        shape = (x.shape[0], y.shape[1])
+        if shape[0] * shape[1] >= buffers.MIN_SIZE:
+            return np.matmul(x, y, out=buffers.empty(shape, x.dtype))
     return np.matmul(x, y)
 
 
 def _matmul_grad_x(g: Array, out: Array, x: Array, y: Array) -> Array:
+    if y.ndim == 2 and x.ndim >= 2:  # (..., k, n) @ (n, m): g @ yᵀ
+        return matmul(g, y.T)
     if x.ndim == 1 and y.ndim == 1:  # dot product: out is a scalar
         return g * y
     if y.ndim == 1:  # (..., k, n) @ (n,) -> (..., k)
@@ -131,6 +166,8 @@ def _matmul_grad_x(g: Array, out: Array, x: Array, y: Array) -> Array:
 
 
 def _matmul_grad_y(g: Array, out: Array, x: Array, y: Array) -> Array:
+    if x.ndim == 2 and y.ndim == 2:
+        return matmul(x.T, g)
     if x.ndim == 1 and y.ndim == 1:
         return g * x
     if x.ndim == 1:  # (n,) @ (..., n, m): each column of y meets x
@@ -165,13 +202,21 @@ def _relu_grad(g: Array, out: Array, x: Array) -> Array:
 
 
 def _softmax(x: Array, axis: int = -1) -> Array:
-    e = np.exp(x - x.max(axis=axis, keepdims=True))  # exp of values ≤ 0: no overflow
-    return e / e.sum(axis=axis, keepdims=True)
+    e = np.subtract(x, np.maximum.reduce(x, axis, keepdims=True))
+    np.exp(e, out=e)  # exp of values ≤ 0: no overflow
+    return np.divide(e, np.add.reduce(e, axis, keepdims=True), out=e)
 
 
 def _log_softmax(x: Array, axis: int = -1) -> Array:
-    shifted = x - x.max(axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    shifted = np.subtract(x, np.maximum.reduce(x, axis, keepdims=True))
+    total = np.add.reduce(np.exp(shifted), axis, keepdims=True)
+    return np.subtract(shifted, np.log(total, out=total), out=shifted)
+
+
+def _log_softmax_grad(g: Array, out: Array, x: Array, axis: int = -1) -> Array:
+    grad = np.exp(out)  # softmax(x), read off the output
+    np.multiply(grad, np.add.reduce(g, axis, keepdims=True), out=grad)
+    return np.subtract(g, grad, out=grad)
 
 
 # --- the table ------------------------------------------------------------------------------
@@ -244,7 +289,7 @@ _define("softmax", _softmax,
         r"\mathrm{softmax}(x)_i = \frac{e^{x_i}}{\sum_j e^{x_j}}", (r"s_i(\delta_{ij} - s_j)",))
 
 _define("log_softmax", _log_softmax,
-        (lambda g, out, x, axis=-1: g - np.exp(out) * g.sum(axis=axis, keepdims=True),),
+        (_log_softmax_grad,),
         "xᵢ − ln Σⱼ e^xⱼ", ("δᵢⱼ − softmax(x)ⱼ",),
         r"x_i - \ln \sum_j e^{x_j}", (r"\delta_{ij} - \mathrm{softmax}(x)_j",))
 

@@ -64,25 +64,25 @@ class Optimizer:
         for p in self.params:
             p.grad = None
 
-    def trainable(self) -> list[tuple[int, Tensor]]:
-        return [(i, p) for i, p in enumerate(self.params)
-                if p.grad is not None and not getattr(p, "frozen", False)]
-
     def step(self) -> None:
         # An exploding run overflows to inf/nan here, silently as in PyTorch: the training loop
         # detects non-finite values and names them; a NumPy warning would only get in its way.
+        steps, update = self.param_steps, self._update
         with np.errstate(all="ignore"):
-            for i, p in self.trainable():
-                grad = self._gradient(i, p)
-                self.param_steps[i] += 1
-                self._update(i, p.data, grad)
+            for i, p in enumerate(self.params):
+                grad, data = p.grad, p.data
+                if grad is None or getattr(p, "frozen", False):
+                    continue
+                if not (type(grad) is np.ndarray and grad.dtype == data.dtype
+                        and grad.shape == data.shape):  # not what backward() leaves
+                    grad = self._gradient(i, p)
+                steps[i] += 1
+                update(i, data, grad)
         self.step_count += 1
 
     def _gradient(self, i: int, p: Tensor) -> np.ndarray:
-        grad, data = p.grad, p.data
-        if type(grad) is np.ndarray and grad.dtype == data.dtype and grad.shape == data.shape:
-            return grad  # what backward() leaves: nothing to check or convert
-        grad = np.asarray(grad)
+        """A gradient set by hand: checked against the parameter's shape, in its dtype."""
+        grad, data = np.asarray(p.grad), p.data
         if grad.shape != data.shape:
             raise ValueError(f"params[{i}]{_label(p)}: gradient of shape {grad.shape} "
                              f"for a parameter of shape {data.shape}")

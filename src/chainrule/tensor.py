@@ -287,6 +287,20 @@ def apply(prim: Primitive, *operands: Any, **params: Any) -> Tensor:
     return out
 
 
+def record(prim: Primitive, inputs: tuple[Tensor, ...], out: np.ndarray,
+           **params: Any) -> Tensor:
+    """A tensor holding ``out``, which the caller computed as ``prim.forward`` would from the
+    inputs' data (with values it had at hand), recorded like :func:`apply` records it."""
+    tensor = Tensor._wrap(out)
+    if engine._grad_enabled:
+        for t in inputs:
+            if t.requires_grad:
+                tensor.requires_grad = True
+                tensor._node = Node(prim, inputs, params, engine.next_seq())
+                break
+    return tensor
+
+
 def maximum(a: Any, b: Any) -> Tensor:
     """Elementwise max of two tensors (or numbers), gradient split equally on ties."""
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):

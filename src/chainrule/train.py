@@ -257,7 +257,7 @@ class _Run:
         # Overflow is expected when training diverges and is reported below as a
         # TrainingDiverged naming the first non-finite quantity, not as NumPy warnings.
         with np.errstate(all="ignore"):
-            last = self.model.forward_steps(xb)[-1]
+            last = self.model.forward_steps(xb, fused=True)[-1]
             value = output_loss(self.loss, last.z, last.a, self.model.activations[-1], yb)
             value.backward()
         where = (epoch, step, steps)
