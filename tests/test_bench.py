@@ -37,3 +37,13 @@ def test_quick_bench_on_the_smallest_network_writes_json(tmp_path):
     assert report["machine"]["threads"] == 1
     assert all(goal["met"] in (True, False) for goal in report["goals"])
     assert "2-2-1" in done.stdout  # the table was printed
+
+
+def test_the_numpy_a_b_script_runs_and_names_both_times():
+    pytest.importorskip("threadpoolctl")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "versus_numpy.py"), "2-2-1", "--rounds", "1",
+         "--dtype", "float32"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("2-2-1 float32: chainrule ")
+    assert " µs, numpy " in done.stdout and ", ratio " in done.stdout
