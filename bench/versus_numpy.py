@@ -13,40 +13,29 @@ import argparse
 import pathlib
 import statistics
 import sys
-import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from bench.impls import ChainruleStep, NumpyStep  # noqa: E402
+from bench.measure import time_interleaved  # noqa: E402
 from bench.networks import NETWORKS  # noqa: E402
 
-# Steps per timed block: about 10-50 ms of work each, so a block is many steps but short.
-STEPS_PER_BLOCK = {"2-2-1": 400, "2-16-1": 400, "64-128-10": 150, "784-256-128-10": 15,
-                   "784-1024-1024-10": 2}
+NAMES = [net.name for net in NETWORKS]
 
 
 def compare(name: str, dtype: str, rounds: int) -> tuple[float, float]:
-    """Median µs/step of chainrule and of NumPy, blocks alternating in order each round."""
+    """Median µs/step of chainrule and of NumPy, blocks of ~20 ms taking turns."""
     net = {n.name: n for n in NETWORKS}[name]
-    impls = [ChainruleStep(net, dtype), NumpyStep(net, dtype)]
-    steps = STEPS_PER_BLOCK[name]
-    times: dict[str, list[float]] = {impl.label: [] for impl in impls}
-    for impl in impls:  # warm-up
-        for _ in range(steps):
-            impl.step()
-    for round_ in range(rounds):
-        for impl in impls if round_ % 2 else impls[::-1]:
-            start = time.perf_counter()
-            for _ in range(steps):
-                impl.step()
-            times[impl.label].append((time.perf_counter() - start) / steps * 1e6)
-    return statistics.median(times["chainrule"]), statistics.median(times["numpy"])
+    samples = time_interleaved([ChainruleStep(net, dtype), NumpyStep(net, dtype)], rounds,
+                               block_seconds=0.02, warmup_steps=20)
+    return (statistics.median(samples["chainrule"]) * 1e6,
+            statistics.median(samples["numpy"]) * 1e6)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("networks", nargs="*", default=["2-2-1", "2-16-1", "64-128-10"],
-                        choices=list(STEPS_PER_BLOCK), metavar="NETWORK")
+                        choices=NAMES, metavar="NETWORK")
     parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     parser.add_argument("--rounds", type=int, default=25)
     args = parser.parse_args(argv)
