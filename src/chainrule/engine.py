@@ -189,7 +189,8 @@ def backward(
         datas = [t.data for t in inputs]
         input_grads = node.prim.vjp_all(grad, out, [t.requires_grad for t in inputs], *datas,
                                     **node.params)
-        for parent, g in zip(inputs, input_grads):
+        passed = list(input_grads) if observer is not None else None
+        for i, (parent, g) in enumerate(zip(inputs, input_grads)):
             if g is None:
                 continue
             shape = parent.data.shape
@@ -203,6 +204,8 @@ def backward(
                 fresh = g.base is None and g is not grad and g is not out
                 for data in datas:
                     fresh = fresh and g is not data
+            if passed is not None:
+                passed[i] = g
             key = id(parent)
             if key in pending:
                 pending[key] = pending[key] + g
@@ -216,15 +219,9 @@ def backward(
                 pending[key] = g
                 push(heap, (-parent._node.seq, parent))
         if observer is not None:
-            observer(BackwardStep(tensor, node, grad, tuple(
-                None if g is None else unbroadcast(np.asarray(g), t.data.shape)
-                for t, g in zip(inputs, input_grads))))
+            observer(BackwardStep(tensor, node, grad, tuple(passed)))
     if observer is not None:
         owned.clear()  # the observer has seen these arrays: .grad gets copies
     for leaf in leaves:
         key = id(leaf)
-        grad = pending[key]
-        if leaf.grad is None and key in owned and grad.dtype == leaf.data.dtype:
-            leaf.grad = grad  # Tensor._accumulate_grad's first case, without the call
-        else:
-            leaf._accumulate_grad(grad, owned=key in owned)
+        leaf._accumulate_grad(pending[key], owned=key in owned)

@@ -64,9 +64,6 @@ def linear_grad_b(g: Array, out: Array, x: Array, w: Array, b: Array) -> Array:
 
 
 def linear_vjp(g: Array, out: Array, wanted, x: Array, w: Array, b: Array):
-    if g.ndim == 2 and x.ndim == 2:  # a batch of rows: matmul's rules for this case, inlined
-        return (matmul(g, w.T) if wanted[0] else None, matmul(x.T, g) if wanted[1] else None,
-                g if wanted[2] else None)
     return (matmul_grad_x(g, out, x, w) if wanted[0] else None,
             matmul_grad_y(g, out, x, w) if wanted[1] else None,
             g if wanted[2] else None)
@@ -80,7 +77,9 @@ def linear_vjp(g: Array, out: Array, wanted, x: Array, w: Array, b: Array):
 DENSE_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu")
 
 
-def _activation(name: str, slope: float | None) -> tuple[Primitive, dict]:
+def dense_activation(name: str, slope: float | None = None) -> tuple[Primitive, dict]:
+    """The activation's primitive and its parameters, for ``dense``; ValueError if its
+    derivative cannot be read off its output."""
     if name not in DENSE_ACTIVATIONS or (slope is not None and not slope >= 0):
         raise ValueError(f"dense: activation must be one of {DENSE_ACTIVATIONS} (leaky_relu "
                          f"with a slope ≥ 0), got {name!r} with slope {slope!r}")
@@ -89,7 +88,7 @@ def _activation(name: str, slope: float | None) -> tuple[Primitive, dict]:
 
 def dense(x: Array, w: Array, b: Array, activation: str = "relu",
           slope: float | None = None) -> Array:
-    prim, params = _activation(activation, slope)
+    prim, params = dense_activation(activation, slope)
     return prim.forward(linear(x, w, b), **params)
 
 

@@ -83,9 +83,6 @@ class SGD(Optimizer):
         return ("momentum_buffer",) if self.momentum else ()
 
     def _update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
-        if not (self.weight_decay or self.momentum) and param.size <= _BLOCK:
-            param -= self.lr * grad  # plain SGD on a parameter that fits in the cache
-            return
         if self.weight_decay:
             grad = grad + self.weight_decay * param  # a new array: p.grad stays as it was
         if self.momentum:

@@ -12,7 +12,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from chainrule.errors import ShapeError, SpecError
-from chainrule.fused import DENSE_ACTIVATIONS, linear
+from chainrule.fused import DENSE_ACTIVATIONS, dense_activation, linear
 from chainrule.nn.activations import LEAKY_RELU_SLOPE, get_activation
 from chainrule.nn.init import as_rng, init_weight, resolve_init
 from chainrule.ops import PRIMITIVES
@@ -127,11 +127,10 @@ class Linear(Module):
         """
         inputs = (a, self.weight, self.bias)
         z = record(_LINEAR, inputs, linear(a.data, self.weight.data, self.bias.data))
-        prim = PRIMITIVES[activation]
-        if activation == "leaky_relu":
-            out = prim.forward(z.data, slope=LEAKY_RELU_SLOPE)
-            return z, record(_DENSE, inputs, out, activation=activation, slope=LEAKY_RELU_SLOPE)
-        return z, record(_DENSE, inputs, prim.forward(z.data), activation=activation)
+        prim, params = dense_activation(activation,
+                                        LEAKY_RELU_SLOPE if activation == "leaky_relu" else None)
+        return z, record(_DENSE, inputs, prim.forward(z.data, **params), activation=activation,
+                         **params)
 
     def __repr__(self) -> str:
         return f"Linear({self.fan_in}, {self.fan_out}, bias_mode={self.bias_mode!r})"
