@@ -75,6 +75,7 @@ def test_a_folder_of_answer_files(tmp_path, key):
 
 @pytest.mark.parametrize("name, text, message", [
     ("a.json", '{"1a": 0.1,\n', r"a.json:2:1: invalid JSON"),
+    ("a.json", '{"1a": 0.1, "1a": 0.2}', r"a.json: '1a' is given twice"),
     ("a.yaml", "1a: [\n", r"a.yaml:2:1: invalid YAML"),
     ("a.csv", "student,1a,9z\nann,1,2\n", r"a.csv:1: column '9z': no such question"),
     ("a.csv", "student,1a\nann,1\nann,2\n", r"a.csv:3: student 'ann' appears twice"),

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from chainrule.exercises.model import ExerciseError, ProblemSet
-from chainrule.verify.answer_files import flatten
+from chainrule.verify.answer_files import flatten, parse_json, parse_yaml
 
 SUFFIXES = (".json", ".yaml", ".yml", ".csv", ".ipynb")
 HEADER_KEYS = ("question", "id", "label", "quantity")
@@ -68,9 +68,9 @@ def _read(path: Path, problem_set: ProblemSet) -> Submissions:
     if suffix == ".ipynb":
         return {path.stem: (str(path), _notebook(text, path))}
     if suffix in (".yaml", ".yml"):
-        data = _yaml(text, path)
+        data = parse_yaml(text, path, ExerciseError)
     elif suffix == ".json":
-        data = _json(text, path)
+        data = parse_json(text, path, ExerciseError)
     else:
         raise ExerciseError(f"{path}: unknown answers format {suffix or '(no suffix)'!r}; "
                             f"expected {', '.join(SUFFIXES)}")
@@ -85,26 +85,6 @@ def _read(path: Path, problem_set: ProblemSet) -> Submissions:
             out[str(student)] = (f"{path}: {student}", flatten(answers))
         return out
     return {path.stem: (str(path), flatten(data))}
-
-
-def _json(text: str, path: Path) -> Any:
-    try:
-        return json.loads(text, parse_float=str, parse_int=str)
-    except json.JSONDecodeError as error:
-        raise ExerciseError(f"{path}:{error.lineno}:{error.colno}: invalid JSON: {error.msg}") \
-            from None
-
-
-def _yaml(text: str, path: Path) -> Any:
-    import yaml
-
-    try:
-        return yaml.load(text, Loader=yaml.BaseLoader)  # every scalar stays the text written
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise ExerciseError(f"{path}{where}: invalid YAML: "
-                            f"{getattr(error, 'problem', None) or error}") from None
 
 
 def _notebook(text: str, path: Path) -> dict[str, Any]:

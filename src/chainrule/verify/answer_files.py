@@ -35,9 +35,9 @@ def load_answers(path: str | Path) -> dict[str, Any]:
     text = path.read_text(encoding="utf-8")
     suffix = path.suffix.lower()
     if suffix == ".json":
-        data = _json(text, path)
+        data = parse_json(text, path)
     elif suffix in (".yaml", ".yml"):
-        data = _yaml(text, path)
+        data = parse_yaml(text, path)
     elif suffix == ".csv":
         data = _csv(text, path)
     else:
@@ -70,33 +70,36 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _json(text: str, path: Path) -> Any:
+def parse_json(text: str, path: Path, error: type[Exception] = SpecError) -> Any:
+    """JSON answers with every number kept as the text written; a key given twice, or bad
+    JSON, raises ``error`` naming the file (and line and column)."""
     def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: dict[str, Any] = {}
         for key, value in pairs:
             if key in seen:
-                raise SpecError(f"{path}: {key!r} is given twice")
+                raise error(f"{path}: {key!r} is given twice")
             seen[key] = value
         return seen
 
     try:
         return json.loads(text, parse_float=str, parse_int=str, parse_constant=str,
                           object_pairs_hook=no_duplicates)
-    except json.JSONDecodeError as error:
-        raise SpecError(f"{path}:{error.lineno}:{error.colno}: invalid JSON: {error.msg}") \
+    except json.JSONDecodeError as problem:
+        raise error(f"{path}:{problem.lineno}:{problem.colno}: invalid JSON: {problem.msg}") \
             from None
 
 
-def _yaml(text: str, path: Path) -> Any:
+def parse_yaml(text: str, path: Path, error: type[Exception] = SpecError) -> Any:
+    """YAML answers with every scalar kept as the text written; bad YAML raises ``error``."""
     import yaml
 
     try:
-        return yaml.load(text, Loader=yaml.BaseLoader)  # every scalar stays a string
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
+        return yaml.load(text, Loader=yaml.BaseLoader)
+    except yaml.YAMLError as problem:
+        mark = getattr(problem, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise SpecError(f"{path}{where}: invalid YAML: {problem}") from None
+        what = getattr(problem, "problem", None) or str(problem).splitlines()[0]
+        raise error(f"{path}{where}: invalid YAML: {what}") from None
 
 
 def _csv(text: str, path: Path) -> dict[str, Any]:
