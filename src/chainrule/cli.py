@@ -12,6 +12,8 @@ from chainrule import __version__
 from chainrule.errors import ChainruleError
 
 FORMATS = ("text", "markdown", "latex", "json", "html")
+MAX_TIMEOUT = 3600.0  # seconds for --impl: an hour is already more than any step needs
+MAX_OPTION_NUMBERS = 10_000  # numbers in --input or --target
 PHASES = ("forward", "backward", "update")
 
 
@@ -127,9 +129,10 @@ def _render(trace, args: argparse.Namespace, terminal: bool) -> str:
 def _verify(args: argparse.Namespace) -> int:
     import json
 
-    from chainrule.spec import load_spec
+    from chainrule.spec import check_explainable, load_spec
 
     spec = load_spec(args.spec)
+    check_explainable(spec, 1, "verify")
     if args.answers:
         from chainrule.verify.answers import judge_answers, load_answers
 
@@ -137,8 +140,9 @@ def _verify(args: argparse.Namespace) -> int:
     elif args.impl:
         from chainrule.verify.impl import run_impl
 
-        if not args.timeout > 0:
-            raise ChainruleError(f"--timeout: expected a positive number, got {args.timeout}")
+        if not 0 < args.timeout <= MAX_TIMEOUT:
+            raise ChainruleError(f"--timeout: expected a number of seconds from 0 to "
+                                 f"{MAX_TIMEOUT:g}, got {args.timeout:g}")
         report = run_impl(spec, args.impl, timeout=args.timeout)
     else:
         from chainrule.verify.report import verify
@@ -153,10 +157,20 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _numbers(text: str | None, option: str) -> list[float]:
-    try:
-        return [float(part) for part in (text or "").split(",") if part.strip()]
-    except ValueError:
-        raise ChainruleError(f"{option}: expected numbers separated by commas, got {text!r}")
+    from chainrule.inputs import plain_number
+
+    parts = [part for part in (text or "").split(",") if part.strip()]
+    if len(parts) > MAX_OPTION_NUMBERS:
+        raise ChainruleError(f"{option}: {len(parts):,} numbers; at most {MAX_OPTION_NUMBERS:,}")
+    values = []
+    for position, part in enumerate(parts, 1):
+        value = plain_number(part)
+        if value is None or value != value or abs(value) == float("inf"):
+            raise ChainruleError(f"{option}: number {position}, {part.strip()[:40]!r}, is not a "
+                                 f"finite decimal number (expected numbers separated by commas, "
+                                 f"like 0.5,-1.2e-3)")
+        values.append(value)
+    return values
 
 
 def _trained_step(args: argparse.Namespace):
@@ -171,13 +185,23 @@ def _trained_step(args: argparse.Namespace):
     model, meta = load_model(args.model)
     extra = meta.get("extra") or {}
     x = np.array(_numbers(args.input, "--input"))
+    if x.shape != (model.sizes[0],):
+        raise ChainruleError(f"--input: expected {model.sizes[0]} numbers for the network's "
+                             f"{model.sizes[0]} inputs ({args.model}), got {x.size}")
     if "standardizer" in extra:
         scaler = extra["standardizer"]
         x = (x - np.asarray(scaler["mean"])) / np.asarray(scaler["scale"])
     loss = extra.get("loss", "mse")
     target = _numbers(args.target, "--target")
     if loss == "cross_entropy" and len(target) == 1 and model.sizes[-1] > 1:
+        if target[0] != int(target[0]) or not 0 <= target[0] < model.sizes[-1]:
+            raise ChainruleError(f"--target: expected a class index from 0 to "
+                                 f"{model.sizes[-1] - 1}, got {target[0]:g}")
         target = int(target[0])
+    elif len(target) != model.sizes[-1]:
+        classes = " (or one class index)" if loss == "cross_entropy" else ""
+        raise ChainruleError(f"--target: expected {model.sizes[-1]} numbers for the network's "
+                             f"{model.sizes[-1]} outputs{classes}, got {len(target)}")
     if not args.lr > 0:
         raise ChainruleError(f"--lr: expected a positive number, got {args.lr}")
     return explain(model, input=x, target=target, loss=loss, learning_rate=args.lr,
@@ -230,11 +254,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ChainruleError as error:
         print(f"chainrule: error: {error}", file=sys.stderr)
         return 2
-    except OSError as error:
-        print(f"chainrule: error: {error.filename or ''}: {error.strerror}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
     except BrokenPipeError:  # `chainrule explain | head`: the reader left, nothing to say
         sys.stderr.close()
         return 0
+    except OSError as error:
+        where = error.filename or ""
+        print(f"chainrule: error: {where}{': ' if where else ''}{error.strerror or error}",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except (RecursionError, MemoryError) as error:  # a limit missed: still one line
+        what = "nested too deeply" if isinstance(error, RecursionError) else "out of memory"
+        print(f"chainrule: error: the input is too large ({what}); see docs/limits.md",
+              file=sys.stderr)
+        return 2
+    except Exception as error:  # a bug: one line, and the traceback on request
+        if os.environ.get("CHAINRULE_TRACEBACK"):
+            raise
+        first = (str(error).strip().splitlines() or [""])[0][:200]
+        print(f"chainrule: internal error: {type(error).__name__}: {first} (this is a bug; "
+              f"set CHAINRULE_TRACEBACK=1 for the traceback and please report it)",
+              file=sys.stderr)
+        return 70

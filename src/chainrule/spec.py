@@ -8,13 +8,13 @@ network's own terms (``weights[1]: expected shape (2, 1) for layer 2 (2 → 1 un
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from chainrule import inputs
 from chainrule.errors import ShapeError, SpecError
 from chainrule.nn.activations import ACTIVATIONS, unknown_name_message
 from chainrule.nn.init import INIT_NAMES
@@ -29,6 +29,16 @@ FIELDS = (
 )
 OPTIMIZER_FIELDS = ("name", "momentum", "dampening", "nesterov", "weight_decay")
 MAX_STEPS = 1000
+# Limits checked before anything is allocated (docs/limits.md). A network a person works by
+# hand has tens of parameters; these leave room for trained networks like 64-64-10 digits.
+MAX_UNITS = 10_000  # units in one layer
+MAX_LAYERS = 64  # weight layers
+MAX_PARAMETERS = 1_000_000  # weights and biases, all layers (8 MB of float64)
+MAX_EXAMPLES = 10_000  # examples in a batch
+# What an explanation or a gradient check lists: parameter elements × examples × steps.
+# 20,000 is a 2-100-100-1 network's step, about 5 MB of text in a few seconds; beyond, a
+# worked explanation is no longer something a person reads.
+MAX_EXPLAINED = 20_000
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The 2-2-1 sigmoid network of the classic hand-worked exercise in shared/seed.
@@ -108,37 +118,22 @@ def load_spec(source: str | Path | None = None) -> Spec:
     if isinstance(source, str) and source in PRESETS:
         return parse_spec(PRESETS[source])
     path = Path(source)
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         presets = ", ".join(PRESETS)
         raise SpecError(f"{source}: no such spec file (built-in networks: {presets})")
     return parse_spec(read_spec_file(path), default_name=path.stem)
 
 
 def read_spec_file(path: Path) -> Any:
-    """Decode a spec file by its suffix; a syntax error names the file, line and column."""
-    text = path.read_text(encoding="utf-8")
+    """Decode a spec file by its suffix, within the limits of :mod:`chainrule.inputs`; a
+    syntax error names the file, line and column."""
+    text = inputs.read_text(path, SpecError, "spec file")
     suffix = path.suffix.lower()
     if suffix == ".toml":
-        import tomllib
-
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as error:
-            raise SpecError(f"{path}: invalid TOML: {error}") from None
+        return inputs.parse_toml(text, path)
     if suffix in (".yaml", ".yml"):
-        import yaml
-
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-            raise SpecError(f"{path}{where}: invalid YAML: {problem}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise SpecError(f"{path}:{error.lineno}:{error.colno}: invalid JSON: {error.msg}") from None
+        return inputs.parse_yaml(text, path)
+    return inputs.parse_json(text, path)
 
 
 def parse_spec(data: Any, default_name: str = "network") -> Spec:
@@ -149,6 +144,7 @@ def parse_spec(data: Any, default_name: str = "network") -> Spec:
 
     layers = _layers(required(data, "layers"))
     depth = len(layers) - 1
+    _check_size(layers, data.get("bias", "per_unit"))
     activations = _activations(data.get("activations", "sigmoid"), depth)
     loss = known_name(required(data, "loss"), "loss", "loss", LOSSES)
     weights = _matrices(data.get("weights"), "weights", depth)
@@ -202,6 +198,37 @@ def _layers(value: Any) -> tuple[int, ...]:
     return tuple(value)
 
 
+def _check_size(layers: tuple[int, ...], bias: Any) -> None:
+    """Refuse a network too large to hold before a weight is drawn."""
+    if len(layers) - 1 > MAX_LAYERS:
+        raise SpecError(f"layers: {len(layers) - 1} weight layers; at most {MAX_LAYERS}")
+    for i, units in enumerate(layers):
+        if units > MAX_UNITS:
+            raise SpecError(f"layers[{i}]: {units:,} units; a layer may have at most "
+                            f"{MAX_UNITS:,}")
+    count = parameter_count(layers, bias)
+    if count > MAX_PARAMETERS:
+        raise SpecError(f"layers: {list(layers)} has {count:,} parameters; a spec may have at "
+                        f"most {MAX_PARAMETERS:,}")
+
+
+def parameter_count(layers: tuple[int, ...], bias: Any = "per_unit") -> int:
+    """Weights and biases of a network with these layer sizes."""
+    per_layer = {"per_unit": lambda n: n, "shared_per_layer": lambda n: 1}.get(bias, lambda n: 0)
+    return sum(n * m + per_layer(m) for n, m in zip(layers, layers[1:]))
+
+
+def check_explainable(spec: Spec, steps: int | None = None, what: str = "explain") -> None:
+    """Refuse a step too large to list element by element (:data:`MAX_EXPLAINED`)."""
+    examples = spec.inputs.shape[0] if spec.batched else 1
+    count = parameter_count(spec.layers, spec.bias)
+    size = count * examples * (steps or spec.steps)
+    if size > MAX_EXPLAINED:
+        raise SpecError(f"{what}: network {spec.name!r} has {count:,} parameters × {examples} "
+                        f"example(s) × {steps or spec.steps} step(s) = {size:,} elements to "
+                        f"list; at most {MAX_EXPLAINED:,} (try a smaller network or batch)")
+
+
 def _activations(value: Any, depth: int) -> tuple[str, ...]:
     if isinstance(value, str):
         return (known_name(value, "activations", "activation", ACTIVATIONS),) * depth
@@ -231,6 +258,9 @@ def _examples(data: dict, layers: tuple[int, ...], loss: str) -> tuple[np.ndarra
         raise SpecError("input: required field is missing (or inputs + targets for a batch)")
     x_key, t_key = ("inputs", "targets") if batch else ("input", "target")
     inputs = array(required(data, x_key), x_key)
+    if batch and inputs.ndim >= 1 and inputs.shape[0] > MAX_EXAMPLES:
+        raise SpecError(f"{x_key}: {inputs.shape[0]:,} examples; a batch may have at most "
+                        f"{MAX_EXAMPLES:,}")
     n_in, n_out = layers[0], layers[-1]
     expected = (inputs.shape[0], n_in) if batch and inputs.ndim == 2 else (n_in,)
     if batch and inputs.ndim != 2 or inputs.shape != expected:
@@ -247,6 +277,12 @@ def _examples(data: dict, layers: tuple[int, ...], loss: str) -> tuple[np.ndarra
         hint = " or a class index" if loss == "cross_entropy" else ""
         raise SpecError(f"{t_key}: expected shape {out_shape} ({n_out} value(s) per example "
                         f"for {n_out} output unit(s){hint}), got shape {targets.shape}")
+    if loss in ("bce", "cross_entropy") and not np.all((targets >= 0) & (targets <= 1)):
+        where = np.argwhere((targets < 0) | (targets > 1))[0]
+        bad = f"{t_key}" + "".join(f"[{i}]" for i in where)
+        what = "probabilities" if loss == "bce" else "a one-hot row or probabilities"
+        raise SpecError(f"{bad}: expected a target in [0, 1] for {loss} ({what}), got "
+                        f"{targets[tuple(where)]:g}")
     return inputs, targets, batch
 
 

@@ -19,7 +19,7 @@ from chainrule.chain import Factorisation, factorise
 from chainrule.engine import no_grad
 from chainrule.nn.layers import MLP
 from chainrule.nn.losses import get_loss, one_hot_target, output_loss
-from chainrule.spec import Spec, load_spec, parse_spec
+from chainrule.spec import Spec, check_explainable, load_spec, parse_spec
 from chainrule.tensor import Tensor
 
 SCHEMA = "chainrule.trace/1"
@@ -170,6 +170,7 @@ def explain(source: Spec | str | Path | dict | MLP | None = None, *, steps: int 
     ``target``, ``loss`` and ``learning_rate`` describe the step.
     """
     spec = _as_spec(source, input, target, loss, learning_rate)
+    check_explainable(spec, steps)
     model = spec.build_model()
     optimizer = spec.optimizer.build(model.parameters(), spec.learning_rate)
     records = [_record(spec, model, optimizer, n) for n in range(1, (steps or spec.steps) + 1)]

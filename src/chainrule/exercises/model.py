@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chainrule import inputs
 from chainrule.errors import ChainruleError, SpecError
 
 SCHEMA = "chainrule.exercises/1"
@@ -113,15 +114,10 @@ def load_key(path: str | Path) -> ProblemSet:
     path = Path(path)
     if path.is_dir():
         path = path / "key.json"
-    if not path.is_file():
+    if not path.exists():
         raise ExerciseError(f"{path}: no such key file (chainrule exercise new writes key.json)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ExerciseError(f"{path}:{error.lineno}:{error.colno}: invalid JSON: {error.msg}") \
-            from None
-    except UnicodeDecodeError:
-        raise ExerciseError(f"{path}: not a text file") from None
+    data = inputs.parse_json(inputs.read_text(path, ExerciseError, "key file"), path,
+                             ExerciseError)
     return key_from_dict(data, str(path))
 
 

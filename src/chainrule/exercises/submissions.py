@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from pathlib import Path
 from typing import Any, Iterable
 
+from chainrule import inputs
 from chainrule.exercises.model import ExerciseError, ProblemSet
 from chainrule.verify.answer_files import flatten, parse_json, parse_yaml
 
+# A class of this size is graded in seconds; more is a mistake (or an attack) to stop early.
+MAX_STUDENTS = 5000
 SUFFIXES = (".json", ".yaml", ".yml", ".csv", ".ipynb")
 HEADER_KEYS = ("question", "id", "label", "quantity")
 NOTEBOOK_ANSWER = re.compile(
@@ -38,11 +40,18 @@ def load_submissions(paths: Iterable[str | Path], problem_set: ProblemSet) -> Su
     found: Submissions = {}
     for path in map(Path, paths):
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES)
+            files = []
+            for entry in path.iterdir():
+                if entry.suffix.lower() in SUFFIXES:
+                    files.append(entry)
+                    if len(files) > MAX_STUDENTS:
+                        raise ExerciseError(f"{path}: more than {MAX_STUDENTS:,} answers "
+                                            f"files; a class may have at most {MAX_STUDENTS:,}")
+            files.sort()
             if not files:
                 raise ExerciseError(f"{path}: no answers files in the folder (expected "
                                     f"{', '.join(SUFFIXES)})")
-        elif path.is_file():
+        elif path.exists():  # a regular file; anything else is refused when it is read
             files = [path]
         else:
             raise ExerciseError(f"{path}: no such answers file")
@@ -52,6 +61,9 @@ def load_submissions(paths: Iterable[str | Path], problem_set: ProblemSet) -> Su
                     raise ExerciseError(f"{entry[0]}: student {student!r} is also in "
                                         f"{found[student][0]}")
                 found[student] = entry
+                if len(found) > MAX_STUDENTS:
+                    raise ExerciseError(f"{file}: more than {MAX_STUDENTS:,} students; a class "
+                                        f"may have at most {MAX_STUDENTS:,}")
     if not found:
         raise ExerciseError("answers: no students to grade")
     return found
@@ -59,10 +71,7 @@ def load_submissions(paths: Iterable[str | Path], problem_set: ProblemSet) -> Su
 
 def _read(path: Path, problem_set: ProblemSet) -> Submissions:
     suffix = path.suffix.lower()
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's CSV may start with a BOM
-    except UnicodeDecodeError:
-        raise ExerciseError(f"{path}: not a UTF-8 text file") from None
+    text = inputs.read_text(path, ExerciseError, "answers file")
     if suffix == ".csv":
         return _csv(text, path, problem_set)
     if suffix == ".ipynb":
@@ -88,16 +97,18 @@ def _read(path: Path, problem_set: ProblemSet) -> Submissions:
 
 
 def _notebook(text: str, path: Path) -> dict[str, Any]:
-    try:
-        cells = json.loads(text)["cells"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise ExerciseError(f"{path}: not a Jupyter notebook") from None
+    notebook = inputs.parse_json(text, path, ExerciseError)
+    cells = notebook.get("cells") if isinstance(notebook, dict) else None
+    if not isinstance(cells, list):
+        raise ExerciseError(f"{path}: not a Jupyter notebook (no list of cells)")
     answers: dict[str, Any] = {}
     for cell in cells:
-        if cell.get("cell_type") != "code":
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         source = cell.get("source", "")
-        for line in (source if isinstance(source, str) else "".join(source)).splitlines():
+        if isinstance(source, list):
+            source = "".join(part for part in source if isinstance(part, str))
+        for line in (source if isinstance(source, str) else "").splitlines():
             match = NOTEBOOK_ANSWER.match(line)
             if match:
                 value = match["value"].strip().strip("'\"")
@@ -107,13 +118,18 @@ def _notebook(text: str, path: Path) -> dict[str, Any]:
 
 def _csv(text: str, path: Path, problem_set: ProblemSet) -> Submissions:
     rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.strip() and not line.lstrip().startswith("#"):
-            try:
-                cells = next(csv.reader(io.StringIO(line), skipinitialspace=True))
-            except csv.Error as error:
-                raise ExerciseError(f"{path}:{number}: invalid CSV: {error}") from None
-            rows.append((number, _rejoin([c.strip() for c in cells])))
+    # One reader over the whole text: a quoted cell may span lines (a spreadsheet writes a
+    # cell with a line break that way), and must not become invented students.
+    reader = csv.reader(io.StringIO(text), skipinitialspace=True)
+    try:
+        for cells in reader:
+            if "".join(cells).strip() and not cells[0].lstrip().startswith("#"):
+                rows.append((reader.line_num, _rejoin([c.strip() for c in cells])))
+            if len(rows) > MAX_STUDENTS + 1:
+                raise ExerciseError(f"{path}: more than {MAX_STUDENTS:,} rows; a class may "
+                                    f"have at most {MAX_STUDENTS:,} students")
+    except csv.Error as error:
+        raise ExerciseError(f"{path}:{reader.line_num}: invalid CSV: {error}") from None
     if not rows:
         raise ExerciseError(f"{path}: no answers in the file")
     header = [c.lower() for c in rows[0][1]]

@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from chainrule import inputs
 from chainrule.errors import SpecError
 
 # Keys of a trace's JSON (schema chainrule.trace/1) that are not answers.
@@ -30,9 +31,7 @@ HEADER_KEYS = ("quantity", "name", "key")
 def load_answers(path: str | Path) -> dict[str, Any]:
     """Answers from a ``.json``, ``.yaml``/``.yml`` or ``.csv`` file, numbers as text."""
     path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"{path}: no such answers file")
-    text = path.read_text(encoding="utf-8")
+    text = inputs.read_text(path, SpecError, "answers file")
     suffix = path.suffix.lower()
     if suffix == ".json":
         data = parse_json(text, path)
@@ -71,55 +70,36 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def parse_json(text: str, path: Path, error: type[Exception] = SpecError) -> Any:
-    """JSON answers with every number kept as the text written; a key given twice, or bad
-    JSON, raises ``error`` naming the file (and line and column)."""
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        seen: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in seen:
-                raise error(f"{path}: {key!r} is given twice")
-            seen[key] = value
-        return seen
-
-    try:
-        return json.loads(text, parse_float=str, parse_int=str, parse_constant=str,
-                          object_pairs_hook=no_duplicates)
-    except json.JSONDecodeError as problem:
-        raise error(f"{path}:{problem.lineno}:{problem.colno}: invalid JSON: {problem.msg}") \
-            from None
+    """JSON answers with every number kept as the text written; a key given twice, bad JSON
+    or data beyond the limits of :mod:`chainrule.inputs` raises ``error`` naming the file."""
+    return inputs.parse_json(text, path, error, as_text=True)
 
 
 def parse_yaml(text: str, path: Path, error: type[Exception] = SpecError) -> Any:
-    """YAML answers with every scalar kept as the text written; bad YAML raises ``error``."""
-    import yaml
-
-    try:
-        return yaml.load(text, Loader=yaml.BaseLoader)
-    except yaml.YAMLError as problem:
-        mark = getattr(problem, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        what = getattr(problem, "problem", None) or str(problem).splitlines()[0]
-        raise error(f"{path}{where}: invalid YAML: {what}") from None
+    """YAML answers with every scalar kept as the text written, within the same limits."""
+    return inputs.parse_yaml(text, path, error, as_text=True)
 
 
 def _csv(text: str, path: Path) -> dict[str, Any]:
     answers: dict[str, Any] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        try:
-            fields = next(csv.reader(io.StringIO(line), skipinitialspace=True))
-        except csv.Error as error:
-            raise SpecError(f"{path}:{number}: invalid CSV: {error}") from None
-        key, value = _split(fields)
-        if value is None:
-            raise SpecError(f"{path}:{number}: expected two columns, quantity,value; "
-                            f"got {line.strip()!r}")
-        if not answers and key.strip().lower() in HEADER_KEYS:
-            continue  # the header row
-        if key in answers:
-            raise SpecError(f"{path}:{number}: {key!r} is given twice")
-        answers[key] = _cell(value, path, number)
+    # One reader over the whole text, so a quoted cell may span lines as spreadsheets write it.
+    reader = csv.reader(io.StringIO(text), skipinitialspace=True)
+    try:
+        for fields in reader:
+            number = reader.line_num
+            if not "".join(fields).strip() or fields[0].lstrip().startswith("#"):
+                continue
+            key, value = _split(fields)
+            if value is None:
+                raise SpecError(f"{path}:{number}: expected two columns, quantity,value; "
+                                f"got {','.join(fields).strip()[:80]!r}")
+            if not answers and key.strip().lower() in HEADER_KEYS:
+                continue  # the header row
+            if key in answers:
+                raise SpecError(f"{path}:{number}: {key[:80]!r} is given twice")
+            answers[key] = _cell(value, path, number)
+    except csv.Error as error:
+        raise SpecError(f"{path}:{reader.line_num}: invalid CSV: {error}") from None
     return answers
 
 
@@ -140,6 +120,7 @@ def _split(fields: list[str]) -> tuple[str, str | None]:
 def _cell(value: str, path: Path, number: int) -> Any:
     if not value.startswith("["):
         return value
+    inputs.check_nesting(value, f"{path}:{number}")
     try:
         return json.loads(value, parse_float=str, parse_int=str)
     except json.JSONDecodeError as error:
