@@ -241,6 +241,12 @@ def _train(args: argparse.Namespace) -> int:
     return run_train(args)
 
 
+def _one_line(message: str, limit: int = 1000) -> str:
+    """An error as one line of bounded length, whatever text it quotes."""
+    message = " ".join(message.split("\n"))
+    return message if len(message) <= limit else message[:limit - 1] + "…"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = _parser(next((a for a in argv if a in HEAVY_COMMANDS), None))
@@ -252,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return {"explain": _explain, "verify": _verify, "train": _train,
                 "exercise": _exercise}[args.command](args)
     except ChainruleError as error:
-        print(f"chainrule: error: {error}", file=sys.stderr)
+        print(f"chainrule: error: {_one_line(str(error))}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `chainrule explain | head`: the reader left, nothing to say
         sys.stderr.close()

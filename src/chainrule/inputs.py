@@ -163,12 +163,14 @@ def parse_yaml(text: str, path: str | Path, error: Error = SpecError,
     most :data:`MAX_DEPTH` deep, and aliases that expand to at most :data:`MAX_YAML_NODES`."""
     import yaml
 
+    check_nesting(text, path, error)  # flow style: [[[…]]] before the parser recurses
     loader = _yaml_loader(as_text)(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None
-        _check_yaml_node(node)
+        if "&" in text:  # an anchor, so maybe aliases: count what they expand to
+            _check_yaml_node(node)
         data = loader.construct_document(node)
     except yaml.YAMLError as problem:
         mark = getattr(problem, "problem_mark", None)
@@ -196,7 +198,12 @@ def _yaml_loader(as_text: bool) -> type:
         return _LOADERS[as_text]
     import yaml
 
-    base = yaml.BaseLoader if as_text else yaml.SafeLoader
+    # libyaml's parser where PyYAML was built with it: the pure-Python one takes seconds for
+    # a few hundred kilobytes. Both build the same nodes, checked below before construction.
+    if getattr(yaml, "__with_libyaml__", False):
+        base = yaml.CBaseLoader if as_text else yaml.CSafeLoader
+    else:
+        base = yaml.BaseLoader if as_text else yaml.SafeLoader
 
     class Loader(base):  # type: ignore[valid-type, misc]
         def construct_mapping(self, node, deep=False):

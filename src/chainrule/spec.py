@@ -20,7 +20,7 @@ from chainrule.nn.activations import ACTIVATIONS, unknown_name_message
 from chainrule.nn.init import INIT_NAMES
 from chainrule.nn.layers import BIAS_MODES, MLP
 from chainrule.nn.losses import LOSSES
-from chainrule.validate import array, check_fields, kind, known_name, number, required
+from chainrule.validate import array, check_fields, kind, known_name, number, required, shown
 
 FIELDS = (
     "name", "description", "layers", "activations", "loss", "weights", "biases", "input",
@@ -151,7 +151,7 @@ def parse_spec(data: Any, default_name: str = "network") -> Spec:
     biases = _matrices(data.get("biases"), "biases", depth)
     if loss == "bce" and activations[-1] not in ("sigmoid", "softmax"):
         raise SpecError(f"loss: bce needs outputs in (0, 1), but the output activation is "
-                        f"{activations[-1]!r}; use sigmoid (or cross_entropy for logits)")
+                        f"{shown(activations[-1])}; use sigmoid (or cross_entropy for logits)")
     inputs, targets, batched = _examples(data, layers, loss)
     learning_rate = number(required(data, "learning_rate"), "learning_rate")
     if learning_rate <= 0:
@@ -161,14 +161,14 @@ def parse_spec(data: Any, default_name: str = "network") -> Spec:
         raise SpecError("init: " + unknown_name_message("init", init, dict.fromkeys(INIT_NAMES)))
     seed = data.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise SpecError(f"seed: expected a non-negative integer, got {seed!r}")
+        raise SpecError(f"seed: expected a non-negative integer, got {shown(seed)}")
     bias = data.get("bias", "per_unit")
     if bias not in BIAS_MODES:
-        raise SpecError(f"bias: expected one of {', '.join(BIAS_MODES)}, got {bias!r}")
+        raise SpecError(f"bias: expected one of {', '.join(BIAS_MODES)}, got {shown(bias)}")
 
     steps = data.get("steps", 1)
     if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
-        raise SpecError(f"steps: expected a whole number from 1 to {MAX_STEPS}, got {steps!r}")
+        raise SpecError(f"steps: expected a whole number from 1 to {MAX_STEPS}, got {shown(steps)}")
 
     spec = Spec(
         name=str(data.get("name", default_name)), optimizer=_optimizer(data.get("optimizer")),
@@ -194,7 +194,7 @@ def _layers(value: Any) -> tuple[int, ...]:
         isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in value)
     if not ok:
         raise SpecError(f"layers: expected a list of at least two positive integers "
-                        f"(units per layer, input first), got {value!r}")
+                        f"(units per layer, input first), got {shown(value)}")
     return tuple(value)
 
 
@@ -234,7 +234,7 @@ def _activations(value: Any, depth: int) -> tuple[str, ...]:
         return (known_name(value, "activations", "activation", ACTIVATIONS),) * depth
     if not isinstance(value, list) or len(value) != depth:
         raise SpecError(f"activations: expected one name or a list of {depth} "
-                        f"(one per layer), got {value!r}")
+                        f"(one per layer), got {shown(value)}")
     return tuple(known_name(v, f"activations[{i}]", "activation", ACTIVATIONS) for i, v in enumerate(value))
 
 
@@ -302,7 +302,7 @@ def _optimizer(value: Any) -> OptimizerSpec:
     name = value.get("name", "sgd")
     if name != "sgd":
         raise SpecError(f"optimizer.name: expected \"sgd\" (the optimizer explanations show), "
-                        f"got {name!r}")
+                        f"got {shown(name)}")
     numbers = {key: number(value[key], f"optimizer.{key}")
                for key in ("momentum", "dampening", "weight_decay") if key in value}
     limits = {"momentum": (0, 1, "[0, 1)"), "dampening": (0, 1.0000001, "[0, 1]"),
@@ -313,7 +313,7 @@ def _optimizer(value: Any) -> OptimizerSpec:
             raise SpecError(f"optimizer.{key}: expected a number {text}, got {amount}")
     nesterov = value.get("nesterov", False)
     if not isinstance(nesterov, bool):
-        raise SpecError(f"optimizer.nesterov: expected true or false, got {nesterov!r}")
+        raise SpecError(f"optimizer.nesterov: expected true or false, got {shown(nesterov)}")
     if nesterov and (numbers.get("momentum", 0) == 0 or numbers.get("dampening", 0) != 0):
         raise SpecError("optimizer.nesterov: needs momentum > 0 and dampening 0")
     return OptimizerSpec(nesterov=nesterov, **numbers)
@@ -321,9 +321,9 @@ def _optimizer(value: Any) -> OptimizerSpec:
 
 def _frozen(value: Any, names: list[str]) -> tuple[str, ...]:
     if not isinstance(value, list):
-        raise SpecError(f"frozen: expected a list of parameter names like \"b1\", got {value!r}")
+        raise SpecError(f"frozen: expected a list of parameter names like \"b1\", got {shown(value)}")
     for i, name in enumerate(value):
         if name not in names:
-            raise SpecError(f"frozen[{i}]: no parameter {name!r}; this network has "
+            raise SpecError(f"frozen[{i}]: no parameter {shown(name)}; this network has "
                             f"{', '.join(names)}")
     return tuple(value)

@@ -17,6 +17,13 @@ def kind(value: Any) -> str:
             type(None): "null"}.get(type(value), type(value).__name__)
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters: a message quotes what it refuses, but a
+    100,000-element list or a megabyte string must not become the message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def required(data: dict, key: str) -> Any:
     if key not in data:
         raise SpecError(f"{key}: required field is missing")
@@ -25,7 +32,7 @@ def required(data: dict, key: str) -> Any:
 
 def number(value: Any, path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SpecError(f"{path}: expected a number, got {kind(value)} {value!r}")
+        raise SpecError(f"{path}: expected a number, got {kind(value)} {shown(value)}")
     if not math.isfinite(value):
         raise SpecError(f"{path}: expected a finite number, got {value}")
     return float(value)
@@ -52,6 +59,6 @@ def check_fields(data: dict, allowed: tuple[str, ...], prefix: str = "") -> None
     """Refuse an unknown (often misspelt) field, suggesting the closest known one."""
     for key in data:
         if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
+            close = difflib.get_close_matches(str(key)[:100], allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise SpecError(f"{prefix}{key}: unknown field{hint}")
+            raise SpecError(f"{prefix}{str(key)[:80]}: unknown field{hint}")

@@ -56,6 +56,9 @@ def get_activation(name: str) -> Activation:
 
 def unknown_name_message(kind: str, name: object, known: dict) -> str:
     """`unknown activation 'sigmod' (did you mean 'sigmoid'?); expected one of: ...`"""
-    close = difflib.get_close_matches(str(name), list(known), n=1)
+    text = repr(name)
+    if len(text) > 60:  # quote a pasted megabyte as its start, not whole
+        text = text[:59] + "…"
+    close = difflib.get_close_matches(str(name)[:100], list(known), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown {kind} {name!r}{hint}; expected one of: {', '.join(known)}"
+    return f"unknown {kind} {text}{hint}; expected one of: {', '.join(known)}"
