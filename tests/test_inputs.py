@@ -283,3 +283,23 @@ def test_plain_number():
     assert inputs.plain_number(".5") == 0.5
     for text in ("1_0", "٣", "inf", "nan", "0x10", "1e", "--1", ""):
         assert inputs.plain_number(text) is None, text
+
+
+def test_a_notebook_submission_is_read_never_run(tmp_path, capsys):
+    """A student's notebook is text to read: code in it (here, writing a file) never runs."""
+    sheet = tmp_path / "sheet"
+    assert run(capsys, "exercise", "new", "--seed", "1", "--out", str(sheet))[0] == 0
+    key = json.loads((sheet / "key.json").read_text())
+    first = key["exercises"][0]["questions"][0]
+    witness = tmp_path / "ran.txt"
+    source = [f"open({str(witness)!r}, 'w').write('ran')\n",
+              f"answers[{first['label']!r}] = {first['answer']}\n"]
+    notebook = tmp_path / "ada.ipynb"
+    notebook.write_text(json.dumps({"cells": [{"cell_type": "code", "source": source}],
+                                    "nbformat": 4, "nbformat_minor": 5, "metadata": {}}))
+    code, out, err = run(capsys, "exercise", "grade", str(sheet / "key.json"), str(notebook),
+                         "--format", "json")
+    assert code in (0, 1), err
+    assert not witness.exists()
+    (student,) = json.loads(out)["students"]
+    assert student["student"] == "ada" and student["counts"]["correct"] == 1
