@@ -134,12 +134,13 @@ def _grade(args: argparse.Namespace) -> int:
         text = export.to_csv(graded)
     else:
         text = export.to_json(graded)
-    if args.feedback:
-        export.write_feedback(graded, args.feedback)
-    if args.output:
+    if args.output:  # the gradebook first: a feedback file that fails must not cost it
         from chainrule.files import write_atomically
 
         write_atomically(Path(args.output), text)
     else:
         sys.stdout.write(text)
+        sys.stdout.flush()
+    if args.feedback:
+        export.write_feedback(graded, args.feedback)
     return 0

@@ -1,14 +1,18 @@
 """Grades for programs and spreadsheets: CSV (a row per student), JSON (everything), and one
-Markdown feedback file per student."""
+Markdown feedback file per student.
+
+Students' names are untrusted text: CSV cells are neutralised (:func:`chainrule.escape.
+csv_cell`), Markdown escaped, and a feedback file's name is made from the name by
+:func:`chainrule.escape.file_stem` (bounded, unique, inside the folder).
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import re
 from pathlib import Path
 
+from chainrule.escape import csv_text, file_stem
+from chainrule.exercises.model import ExerciseError
 from chainrule.exercises.report import Workings, student_markdown
 from chainrule.exercises.summary import ClassGrade
 from chainrule.exercises.working import equation_text
@@ -21,18 +25,16 @@ def to_csv(class_grade: ClassGrade) -> str:
     """A gradebook: one row per student, the score, then one column per question holding its
     result (``correct``, ``close``, ``incorrect: derivative_of_z``, ``unanswered``)."""
     questions = class_grade.problem_set.questions
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["student", "points", "max_points", "score", "correct", "close",
-                     "incorrect", "unanswered", "mistakes", *(q.label for q in questions)])
+    rows: list[list] = [["student", "points", "max_points", "score", "correct", "close",
+                         "incorrect", "unanswered", "mistakes", *(q.label for q in questions)]]
     for s in class_grade.students:
         results = []
         for j in s.judgements:
             results.append(j.status + (f": {j.mistakes[0]}" if j.mistakes else ""))
-        writer.writerow([s.student, f"{s.points:g}", s.max_points, f"{s.score:.4f}",
-                         *(s.count(k) for k in ("correct", "close", "incorrect", "unanswered")),
-                         " ".join(s.diagnoses), *results])
-    return out.getvalue()
+        rows.append([s.student, f"{s.points:g}", s.max_points, f"{s.score:.4f}",
+                     *(s.count(k) for k in ("correct", "close", "incorrect", "unanswered")),
+                     " ".join(s.diagnoses), *results])
+    return csv_text(rows)
 
 
 def to_dict(class_grade: ClassGrade) -> dict:
@@ -83,26 +85,29 @@ def to_json(class_grade: ClassGrade) -> str:
 
 
 def write_feedback(class_grade: ClassGrade, folder: str | Path) -> list[Path]:
-    """One Markdown file per student (``alice.md``): their answers, mistakes and working."""
+    """One Markdown file per student (``alice.md``): their answers, mistakes and working.
+
+    A file that cannot be written does not stop the others: every other student's file is
+    written, then one :class:`ExerciseError` names the students left without feedback."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     workings = Workings(class_grade)
     written: list[Path] = []
+    failed: list[str] = []
     used: set[str] = set()
     for student in class_grade.students:
-        name = _file_name(student.student, used)
-        path = folder / f"{name}.md"
+        path = folder / f"{file_stem(student.student, used)}.md"
         text = "\n".join(student_markdown(student, class_grade, workings)).rstrip() + "\n"
-        write_atomically(path, text)
+        try:
+            write_atomically(path, text)
+        except OSError as error:
+            name = student.student if len(student.student) <= 40 else student.student[:40] + "…"
+            failed.append(f"{name!r} ({error.filename}: {error.strerror})")
+            continue
         written.append(path)
+    if failed:
+        shown = "; ".join(failed[:3]) + (f"; and {len(failed) - 3} more" if len(failed) > 3
+                                         else "")
+        raise ExerciseError(f"{folder}: feedback of {len(failed)} of "
+                            f"{len(class_grade.students)} students not written: {shown}")
     return written
-
-
-def _file_name(student: str, used: set[str]) -> str:
-    """A safe file name for a student: letters, digits, dot, dash, underscore; unique."""
-    base = re.sub(r"[^\w.-]+", "_", student).strip("._") or "student"
-    name, n = base, 2
-    while name.lower() in used:
-        name, n = f"{base}-{n}", n + 1
-    used.add(name.lower())
-    return name

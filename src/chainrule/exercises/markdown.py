@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from chainrule.escape import markdown_text
 from chainrule.exercises.model import Exercise, ProblemSet
 from chainrule.exercises import sheet
 from chainrule.trace import explain
@@ -16,7 +17,7 @@ def diagram_name(exercise: Exercise) -> str:
 
 
 def worksheet(problem_set: ProblemSet) -> str:
-    lines = [f"# {problem_set.title}", "", f"*{sheet.set_summary(problem_set)}*", "",
+    lines = [f"# {markdown_text(problem_set.title)}", "", f"*{sheet.set_summary(problem_set)}*", "",
              sheet.instructions(problem_set), "",
              "Write your answers in the last column, or in `answers-template.csv` (one row "
              "per student, one column per question label) to have them graded.", ""]
@@ -40,7 +41,7 @@ def exercise_lines(exercise: Exercise, precision: int, diagram: str | None) -> l
 
 def key(problem_set: ProblemSet) -> str:
     digits = min(problem_set.precision + WORKING_EXTRA_DIGITS, 10)
-    lines = [f"# Answer key: {problem_set.title}", "", f"*{sheet.set_summary(problem_set)}*",
+    lines = [f"# Answer key: {markdown_text(problem_set.title)}", "", f"*{sheet.set_summary(problem_set)}*",
              "", f"Answers are rounded to {problem_set.precision} decimals; the worked "
              f"solutions show {digits}. Ids name each quantity as the trace does (indices from "
              f"0); labels and symbols count units from 1.", ""]

@@ -20,6 +20,7 @@ from typing import Any
 
 from chainrule import inputs
 from chainrule.errors import ChainruleError, SpecError
+from chainrule.fileset import finish_interrupted
 
 SCHEMA = "chainrule.exercises/1"
 
@@ -114,6 +115,7 @@ def load_key(path: str | Path) -> ProblemSet:
     path = Path(path)
     if path.is_dir():
         path = path / "key.json"
+    finish_interrupted(path.parent)  # a set a killed `exercise new` left half written
     if not path.exists():
         raise ExerciseError(f"{path}: no such key file (chainrule exercise new writes key.json)")
     data = inputs.parse_json(inputs.read_text(path, ExerciseError, "key file"), path,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 
+from chainrule.escape import markdown_text
 from chainrule.exercises import sheet
 from chainrule.exercises.checking import pack
 from chainrule.exercises.diagram import svg
@@ -35,7 +36,7 @@ def _code(cell_id: str, text: str, tags: list[str]) -> dict:
 
 def notebook(problem_set: ProblemSet) -> str:
     intro = "\n".join([
-        f"# {problem_set.title}", "", f"*{sheet.set_summary(problem_set)}*", "",
+        f"# {markdown_text(problem_set.title)}", "", f"*{sheet.set_summary(problem_set)}*", "",
         sheet.instructions(problem_set), "",
         "**How to work:** run the first code cell once. Write each answer in place of `...` "
         "in its answer cell, then run the exercise's checking cell: it says *correct*, "

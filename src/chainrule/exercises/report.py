@@ -7,6 +7,7 @@ most common); ``details`` adds every student in full.
 
 from __future__ import annotations
 
+from chainrule.escape import markdown_text
 from chainrule.exercises.grade import StudentGrade
 from chainrule.exercises.summary import ClassGrade
 from chainrule.exercises.working import Working, equation_latex, equation_text
@@ -42,8 +43,11 @@ def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
             for row in rows]
 
 
-def _md_table(rows: list[list[str]]) -> list[str]:
-    escaped = [[cell.replace("|", r"\|") for cell in row] for row in rows]
+def _md_table(rows: list[list[str]], user: tuple[int, ...] = ()) -> list[str]:
+    """A Markdown table; the columns ``user`` hold users' text (escaped in full), the others
+    chainrule's own Markdown and math (only ``|`` escaped, which would end the cell)."""
+    escaped = [rows[0]] + [[markdown_text(cell) if i in user else cell.replace("|", r"\|")
+                            for i, cell in enumerate(row)] for row in rows[1:]]
     return (["| " + " | ".join(escaped[0]) + " |", "|" + "---|" * len(rows[0])]
             + ["| " + " | ".join(row) + " |" for row in escaped[1:]])
 
@@ -56,10 +60,12 @@ def points(value: float) -> str:
     return f"{value:g}"
 
 
-def headline(student: StudentGrade) -> str:
+def headline(student: StudentGrade, name: str | None = None) -> str:
+    """``ann: 7 of 8 points (88%): …``; ``name`` is the student's name as shown (escaped)."""
     counts = ", ".join(f"{student.count(s)} {s}" for s in ("correct", "close", "incorrect",
                                                           "unanswered") if student.count(s))
-    return (f"{student.student}: {points(student.points)} of {student.max_points} points "
+    name = student.student if name is None else name
+    return (f"{name}: {points(student.points)} of {student.max_points} points "
             f"({percent(student.score)}): {counts}")
 
 
@@ -116,9 +122,9 @@ def _student_text(student: StudentGrade, class_grade: ClassGrade,
     return out
 
 
-def _why(judgement, diagnosis: str | None) -> str:
+def _why(judgement, diagnosis: str | None, escape=str) -> str:
     """Why an answer is not correct; a mistake other than the exercise's diagnosis (already
-    explained above the answers) is explained here."""
+    explained above the answers) is explained here; ``escape`` shows the student's text."""
     if judgement.status == "close":
         return "one off in the last digit: a rounding slip. The correct working:"
     if judgement.mistakes:
@@ -130,7 +136,7 @@ def _why(judgement, diagnosis: str | None) -> str:
         return f"the number of the known mistake {m.id}{slip}{also}.{explanation} " \
                f"The correct working:"
     if judgement.note:
-        return f"{judgement.given!r} is {judgement.note}. The correct working:"
+        return f"{escape(repr(judgement.given))} is {judgement.note}. The correct working:"
     return "no known mistake gives this number. The correct working:"
 
 
@@ -183,12 +189,13 @@ def _mistake_rows(class_grade: ClassGrade) -> list[list[str]]:
 def markdown(class_grade: ClassGrade, source: str = "the key", details: bool = False) -> str:
     single = len(class_grade.students) == 1
     workings = Workings(class_grade)
-    out = [f"# Grades: {class_grade.problem_set.title}", "", _key_line(class_grade, source), ""]
+    out = [f"# Grades: {markdown_text(class_grade.problem_set.title)}", "",
+           _key_line(class_grade, markdown_text(source)), ""]
     if not single:
         out += [f"## Class: {len(class_grade.students)} students, mean score "
                 f"{percent(class_grade.mean_score)}", ""]
-        out += _md_table(_student_rows(class_grade)) + ["", "### Questions most often missed",
-                                                       ""]
+        out += _md_table(_student_rows(class_grade), user=(0,)) + [
+            "", "### Questions most often missed", ""]
         rows = _question_rows(class_grade)
         out += (_md_table(rows) if len(rows) > 1 else ["None: every answer is correct."])
         out += ["", "### Mistakes found", ""]
@@ -205,7 +212,8 @@ def student_markdown(student: StudentGrade, class_grade: ClassGrade, workings: W
     """One student's grades in full: every answer, each mistake, the correct working."""
     h = "#" * level
     precision = class_grade.problem_set.precision
-    out = [f"{h} {student.student}", "", headline(student) + ".", ""]
+    name = markdown_text(student.student)
+    out = [f"{h} {name}", "", headline(student, name) + ".", ""]
     for exercise in student.exercises:
         out += [f"{h}# Exercise {exercise.exercise.number}", ""]
         if exercise.diagnosis:
@@ -214,11 +222,11 @@ def student_markdown(student: StudentGrade, class_grade: ClassGrade, workings: W
         rows = [["question", "quantity", "given", "answer", "result"]]
         rows += [[f"**{j.question.label}**", f"${j.question.latex}$", j.given or "",
                   j.question.rounded(precision), result_text(j)] for j in exercise.judgements]
-        out += _md_table(rows) + [""]
+        out += _md_table(rows, user=(2,)) + [""]
         for j in exercise.judgements:
             if j.status in ("incorrect", "close"):
                 out += [f"**{j.question.label}** ${j.question.latex}$: "
-                        f"{_why(j, exercise.diagnosis)}", ""]
+                        f"{_why(j, exercise.diagnosis, markdown_text)}", ""]
                 out += [f"- ${equation_latex(e)}$"
                         for e in workings.steps(exercise.exercise.number, j.question.quantity)]
                 out.append("")

@@ -12,22 +12,32 @@ template for the answers. Every file is written atomically; the same set gives t
 ``answers-template.csv`` (``student,1a,1b,…``) is written for every format. ``key.json`` is
 what ``chainrule exercise grade`` reads; an existing key.json of another set is not replaced
 unless ``force`` (it may be the key of worksheets already handed out).
+
+The files are written as one set (:func:`chainrule.fileset.write_set`): an interrupted run
+leaves the old set or the new one, never a new worksheet beside the old key. When the key
+changes, the old set's files that the new set has not (``worksheet.tex`` after a switch to
+Markdown, ``diagrams/exercise-12.svg`` of a longer set) are removed with it, as they belong to
+the old key. Anything else in the folder (a teacher's notes, files of their own) is never
+touched.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+import re
 from pathlib import Path
 
 from chainrule.exercises import latex, markdown
 from chainrule.exercises.diagram import svg
 from chainrule.exercises.model import ExerciseError, ProblemSet
-from chainrule.files import write_atomically
+from chainrule.escape import csv_text
+from chainrule.fileset import finish_interrupted, write_set
 
 FORMATS = ("markdown", "latex", "pdf", "ipynb", "json")
 WORKSHEET_SCHEMA = "chainrule.worksheet/1"
+# The names any format writes: the files of a set, removed with its key when the key changes.
+SET_NAMES = re.compile(r"(worksheet|key)\.(md|tex|pdf|ipynb|json)|answers-template\.csv"
+                       r"|diagrams/exercise-\d+\.svg")
 
 
 def write_worksheets(problem_set: ProblemSet, folder: str | Path, format: str = "markdown",
@@ -40,20 +50,25 @@ def write_worksheets(problem_set: ProblemSet, folder: str | Path, format: str = 
         raise ExerciseError(f"{folder}: exists and is not a folder")
     key_json = problem_set.to_json()
     key_path = folder / "key.json"
-    if key_path.is_file() and not force and _read(key_path) != key_json:
+    if folder.is_dir():
+        finish_interrupted(folder)  # a killed run's set first, so the key compared is whole
+    old_key = _read(key_path) if key_path.is_file() else None
+    if old_key is not None and not force and old_key != key_json:
         raise ExerciseError(f"{key_path}: holds the key of other exercises (perhaps handed "
                             f"out already); choose another folder, or pass force to replace it")
     files = _contents(problem_set, format)  # everything is made before anything is written
-    files["key.json"] = key_json
     files["answers-template.csv"] = template(problem_set)
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, data in files.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, data)
-        written.append(path)
-    return written
+    files["key.json"] = key_json  # last: a reader that sees the new key sees the new sheets
+    stale = _old_set(folder, files) if old_key is not None and old_key != key_json else []
+    return write_set(folder, files, remove=stale)
+
+
+def _old_set(folder: Path, files: dict) -> list[str]:
+    """The files of the set being replaced that the new set does not write."""
+    found = [p.relative_to(folder).as_posix() for p in [*folder.glob("*"),
+                                                         *folder.glob("diagrams/*")]]
+    return sorted(name for name in found if SET_NAMES.fullmatch(name) and name not in files
+                  and not (folder / name).is_dir())
 
 
 def _read(path: Path) -> str | None:
@@ -95,7 +110,4 @@ def worksheet_json(problem_set: ProblemSet) -> str:
 
 def template(problem_set: ProblemSet) -> str:
     """``student,1a,1b,…``: a header for a class's answers, one row per student."""
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(
-        ["student", *(q.label for q in problem_set.questions)])
-    return out.getvalue()
+    return csv_text([["student", *(q.label for q in problem_set.questions)]])

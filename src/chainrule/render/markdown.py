@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chainrule.escape import markdown_text
 from chainrule.render.blocks import Equation, Heading, Matrix, Paragraph, latex_matrix
 from chainrule.render.numfmt import DEFAULT_PRECISION
 from chainrule.render.worked import outline
@@ -11,7 +12,8 @@ from chainrule.trace import Trace
 def render_markdown(trace: Trace, precision: int = DEFAULT_PRECISION, param: str | None = None,
                     only: str | None = None, symbolic=None) -> str:
     doc = outline(trace, precision, param, only, symbolic)
-    lines = [f"# {doc.title}", "", f"*{doc.subtitle}*"]
+    # The title holds the spec's name, which is the user's text; the rest is chainrule's own.
+    lines = [f"# {markdown_text(doc.title)}", "", f"*{doc.subtitle}*"]
     # Sections are "##" headings, or "###" under "## Step n" headings when there are steps.
     deeper = any(isinstance(b, Heading) and b.level == 1 for b in doc.blocks)
     previous = None
