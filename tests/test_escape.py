@@ -151,8 +151,8 @@ def test_every_csv_writer_uses_csv_cell():
 # --- file names ----------------------------------------------------------------------------------
 
 NAMES = ["ann", "../../etc/passwd", "/abs", "..", ".hidden", "a\x00b", "tab\there", "CON",
-         "lpt1.final", "nul", "x" * 300, "é" * 300, "José", "Jose\u0301", "a/b", "a\\b", "trailing.",
-         "  ", ""]
+         "lpt1.final", "nul", "x" * 300, "é" * 300, "José", "Jose\u0301", "a/b", "a\\b",
+         "trailing.", "  ", ""]
 
 
 def test_file_stems_are_bounded_safe_and_unique():

@@ -232,3 +232,14 @@ def test_a_folder_with_an_unfinished_set_keeps_its_temporaries(tmp_path):
     (tmp_path / ".chainrule-set.0123456789abcdef.journal").write_text("{}")
     assert remove_stale_temporaries(tmp_path) == [] and temporary.exists()
     assert files.STALE_SECONDS >= 60
+
+
+@posix_only
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root")
+def test_root_replacing_a_users_file_leaves_it_theirs(tmp_path):
+    path = tmp_path / "grades.csv"
+    path.write_text("old")
+    os.chown(path, 4321, 4321)
+    write_atomically(path, "new")
+    info = os.stat(path)
+    assert (info.st_uid, info.st_gid, path.read_text()) == (4321, 4321, "new")

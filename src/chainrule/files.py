@@ -124,11 +124,15 @@ _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 def _keep_owner_and_mode(fd: int, existing: os.stat_result) -> None:
     if hasattr(os, "fchown"):
-        try:  # the group first: changing it may clear set-group-id bits fchmod then restores
-            os.fchown(fd, -1, existing.st_gid)
+        # Only root may give a file away; anyone may keep a group they belong to. The group
+        # first: changing it may clear set-group-id bits, which fchmod then restores.
+        owner = existing.st_uid if os.geteuid() == 0 else -1
+        try:
+            os.fchown(fd, owner, existing.st_gid)
         except OSError:  # not a member of the group: the file gets the user's group
             pass
-    os.fchmod(fd, stat.S_IMODE(existing.st_mode))
+    if hasattr(os, "fchmod"):  # Windows before Python 3.13 has none; it has no modes either
+        os.fchmod(fd, stat.S_IMODE(existing.st_mode))
 
 
 def discard(temporary: Path) -> None:

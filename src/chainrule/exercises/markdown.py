@@ -41,8 +41,9 @@ def exercise_lines(exercise: Exercise, precision: int, diagram: str | None) -> l
 
 def key(problem_set: ProblemSet) -> str:
     digits = min(problem_set.precision + WORKING_EXTRA_DIGITS, 10)
-    lines = [f"# Answer key: {markdown_text(problem_set.title)}", "", f"*{sheet.set_summary(problem_set)}*",
-             "", f"Answers are rounded to {problem_set.precision} decimals; the worked "
+    lines = [f"# Answer key: {markdown_text(problem_set.title)}", "",
+             f"*{sheet.set_summary(problem_set)}*", "",
+             f"Answers are rounded to {problem_set.precision} decimals; the worked "
              f"solutions show {digits}. Ids name each quantity as the trace does (indices from "
              f"0); labels and symbols count units from 1.", ""]
     for exercise in problem_set.exercises:
