@@ -202,3 +202,28 @@ def test_one_failing_feedback_file_never_stops_the_class(key, tmp_path, monkeypa
                                             r"\(.*bob.md: No space left on device\)"):
         export.write_feedback(graded, tmp_path / "fb")
     assert sorted(os.listdir(tmp_path / "fb")) == ["ann.md", "cy.md"]
+
+
+def test_a_feedback_file_that_fails_costs_neither_the_gradebook_nor_the_class(tmp_path, capsys,
+                                                                               monkeypatch):
+    assert main(["exercise", "new", "--level", "output", "--count", "1", "--seed", "5",
+                 "--out", str(tmp_path / "sheet")]) == 0
+    (tmp_path / "class.csv").write_text("student,1a\nann,0.1\nbob,0.2\ncy,0.3\n")
+    real = export.write_atomically
+
+    def fail_for_bob(path, data):
+        if path.name == "bob.md":
+            raise PermissionError(13, "Permission denied", str(path))
+        real(path, data)
+
+    monkeypatch.setattr(export, "write_atomically", fail_for_bob)
+    capsys.readouterr()
+    book = tmp_path / "book.csv"
+    assert main(["exercise", "grade", str(tmp_path / "sheet"), str(tmp_path / "class.csv"),
+                 "--format", "csv", "-o", str(book), "--feedback", str(tmp_path / "fb")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "feedback of 1 of 3 students not written: 'bob'" in err
+    assert "bob.md: Permission denied" in err
+    assert [row[0] for row in csv.reader(io.StringIO(book.read_text()))][1:] == \
+        ["ann", "bob", "cy"]
+    assert sorted(os.listdir(tmp_path / "fb")) == ["ann.md", "cy.md"]
