@@ -243,3 +243,18 @@ def test_root_replacing_a_users_file_leaves_it_theirs(tmp_path):
     write_atomically(path, "new")
     info = os.stat(path)
     assert (info.st_uid, info.st_gid, path.read_text()) == (4321, 4321, "new")
+
+
+@posix_only
+def test_a_fifo_is_written_into_not_replaced(tmp_path):
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    write_atomically(fifo, "through the pipe")
+    reader.join(timeout=10)
+    assert received == [b"through the pipe"] and stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert os.listdir(tmp_path) == ["pipe"]

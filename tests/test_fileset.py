@@ -154,3 +154,12 @@ def test_a_journal_never_renames_anything_but_its_own_temporaries(tmp_path):
                                    "remove": ["../outside.txt"]}))
     with pytest.raises(FileSetError, match="not a journal of chainrule's"):
         finish_interrupted(tmp_path)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="FIFO")
+def test_a_set_never_renames_over_a_fifo(tmp_path):
+    os.mkfifo(tmp_path / "key.json")
+    with pytest.raises(OSError, match="not a regular file") as caught:
+        write_set(tmp_path, {"worksheet.md": "w", "key.json": "k"})
+    assert caught.value.filename == str(tmp_path / "key.json")
+    assert sorted(os.listdir(tmp_path)) == ["key.json"]

@@ -6,7 +6,8 @@ a rename over it.
 - A new file gets the permissions the umask gives (``0666 & ~umask``), as ``open()`` would; a
   replaced file keeps its mode and, where the owner may set it, its group. (``mkstemp`` made
   every file ``0600``: a worksheet written into a shared course folder became unreadable.)
-- A symlink is written through: its target is replaced, the link stays a link.
+- A symlink is written through: its target is replaced, the link stays a link. A device or a
+  FIFO (``-o /dev/stdout``) is written into, never replaced.
 - Errors name the user's path, never the temporary: an ``OSError`` whose ``filename`` is the
   path asked for (what the CLI prints), with the system's reason.
 - Temporaries are named ``.NAME.<16 hex>.chainrule-tmp``. One left by a killed process is
@@ -43,6 +44,10 @@ def write_atomically(path: str | Path, data: str | bytes) -> None:
     """Replace ``path`` with ``data`` (text is written as UTF-8) in one step."""
     user_path = Path(path)
     with reporting(user_path):
+        if is_special(user_path):  # /dev/null, a FIFO, a terminal: written into, not renamed
+            with open(user_path, "wb") as file:  # over (which would replace the device)
+                file.write(data.encode("utf-8") if isinstance(data, str) else data)
+            return
         target = resolve(user_path)
         remove_stale_temporaries(target.parent)
         temporary = write_temporary(target, data)
@@ -52,6 +57,14 @@ def write_atomically(path: str | Path, data: str | bytes) -> None:
             discard(temporary)
             raise
         sync_folder(target.parent)
+
+
+def is_special(path: Path) -> bool:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    return not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode)
 
 
 def resolve(path: Path) -> Path:

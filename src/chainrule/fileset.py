@@ -20,6 +20,7 @@ process leaves the journal, and the next write of a set into the folder, or read
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -28,8 +29,8 @@ from pathlib import Path, PurePosixPath
 
 from chainrule.errors import ChainruleError
 from chainrule.files import (
-    JOURNAL_PATTERN, TEMP_PATTERN, discard, remove_stale_temporaries, reporting, resolve,
-    sync_folder, write_atomically, write_temporary)
+    JOURNAL_PATTERN, TEMP_PATTERN, discard, is_special, remove_stale_temporaries, reporting,
+    resolve, sync_folder, write_atomically, write_temporary)
 
 try:
     import fcntl
@@ -85,6 +86,8 @@ def _write_temporaries(folder: Path, names: list[str],
             user_path = folder / name
             with reporting(user_path):
                 user_path.parent.mkdir(parents=True, exist_ok=True)
+                if is_special(user_path):  # renaming over a device would replace it
+                    raise OSError(errno.EINVAL, "not a regular file", str(user_path))
                 target = resolve(user_path)
                 if target.parent not in cleaned:
                     remove_stale_temporaries(target.parent)
