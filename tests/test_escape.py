@@ -30,7 +30,7 @@ HOSTILE = ["<img src=x onerror=alert(1)>|x", "<script>alert(1)</script>",
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_markdown_text_leaves_no_html_no_structure(text):
-    out = markdown_text(text)
+    out = markdown_text(text, line_start=True)
     assert "<" not in out and ">" not in out and "\n" not in out and "\r" not in out
     assert not re.search(r"(?<!\\)[|\[\]{}$*_`]", out.replace("\\\\", ""))  # all escaped
     assert not re.match(r"[-+=#]|\d+[.)]", out)
@@ -42,6 +42,10 @@ def test_markdown_text_keeps_plain_names_as_they_are():
         assert markdown_text(name) == name
     assert markdown_text("Tom & Jerry") == "Tom &amp; Jerry"
     assert markdown_text("a|b") == r"a\|b"
+    for answer in ("-0.5", "1.5", "+2", "=3"):  # inside a line, not a list or a rule
+        assert markdown_text(answer) == answer
+    assert markdown_text("-0.5", line_start=True) == r"\-0.5"
+    assert markdown_text("1. x", line_start=True) == r"1\. x"
 
 
 def _spec(name: str) -> dict:

@@ -27,14 +27,16 @@ _LINE_START = re.compile(r"^([-+=]|\d+(?=[.)]))")  # a list item, a setext rule,
 _BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
-def markdown_text(text: object) -> str:
+def markdown_text(text: object, line_start: bool = False) -> str:
     """``text`` shown literally inside Markdown: ``& < >`` as HTML entities (no HTML runs),
     Markdown punctuation backslash-escaped (no links, images, emphasis, math, attributes,
     table cells), line breaks and control characters as one space (no new blocks; safe in a
-    table cell and a heading)."""
+    table cell and a heading). ``line_start``: the text begins a line, where ``- ``, ``1.``
+    or ``=`` would begin a list or underline a heading, so these are escaped too (elsewhere
+    they are left alone: an answer ``-0.5`` stays ``-0.5``)."""
     text = _BREAKS.sub(" ", str(text))
     out = "".join(_ENTITIES.get(c) or ("\\" + c if c in _PUNCTUATION else c) for c in text)
-    start = _LINE_START.match(out)
+    start = _LINE_START.match(out) if line_start else None
     if start:  # at the start of a line it would begin a list or underline a heading
         out = (out[: start.end()] + "\\" + out[start.end():] if start.group(1).isdigit()
                else "\\" + out)

@@ -212,7 +212,7 @@ def student_markdown(student: StudentGrade, class_grade: ClassGrade, workings: W
     """One student's grades in full: every answer, each mistake, the correct working."""
     h = "#" * level
     precision = class_grade.problem_set.precision
-    name = markdown_text(student.student)
+    name = markdown_text(student.student, line_start=True)  # the headline begins with it
     out = [f"{h} {name}", "", headline(student, name) + ".", ""]
     for exercise in student.exercises:
         out += [f"{h}# Exercise {exercise.exercise.number}", ""]
