@@ -44,8 +44,9 @@ def write_atomically(path: str | Path, data: str | bytes) -> None:
     """Replace ``path`` with ``data`` (text is written as UTF-8) in one step."""
     user_path = Path(path)
     with reporting(user_path):
-        if is_special(user_path):  # /dev/null, a FIFO, a terminal: written into, not renamed
-            with open(user_path, "wb") as file:  # over (which would replace the device)
+        if is_special(user_path):
+            # /dev/null, a FIFO, a terminal: written into; a rename would replace the device.
+            with open(user_path, "wb") as file:
                 file.write(data.encode("utf-8") if isinstance(data, str) else data)
             return
         target = resolve(user_path)

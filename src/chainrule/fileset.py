@@ -23,6 +23,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -101,8 +102,6 @@ def _write_temporaries(folder: Path, names: list[str],
 
 
 def _journal(folder: Path, pairs: list[tuple[Path, Path]], removed: list[str]) -> Path:
-    import secrets
-
     journal = folder / f".chainrule-set.{secrets.token_hex(8)}.journal"
     data = {"schema": JOURNAL_SCHEMA,
             "replace": [[str(temporary), str(target)] for temporary, target in pairs],
