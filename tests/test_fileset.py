@@ -163,3 +163,11 @@ def test_a_set_never_renames_over_a_fifo(tmp_path):
         write_set(tmp_path, {"worksheet.md": "w", "key.json": "k"})
     assert caught.value.filename == str(tmp_path / "key.json")
     assert sorted(os.listdir(tmp_path)) == ["key.json"]
+
+
+def test_write_set_takes_names_as_written(tmp_path):
+    (tmp_path / "old.txt").write_text("old set")
+    written = write_set(tmp_path, {"a//b.txt": "b", "./c.txt": "c"}, remove=["old.txt"])
+    assert written == [tmp_path / "a" / "b.txt", tmp_path / "c.txt"]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == \
+        ["a", "a/b.txt", "c.txt"]

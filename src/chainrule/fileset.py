@@ -50,13 +50,13 @@ def write_set(folder: str | Path, files: dict[str, str | bytes],
     """Write ``files`` (names relative to ``folder``, ``/`` between folders) and remove the
     files named in ``remove``, all as one change; the paths written, in order."""
     folder = Path(folder)
-    names = [_relative(name) for name in files]
-    removed = [_relative(name) for name in remove if name not in files]
+    contents = {_relative(name): data for name, data in files.items()}
+    removed = [name for name in map(_relative, remove) if name not in contents]
     with reporting(folder):
         folder.mkdir(parents=True, exist_ok=True)
     with _locked(folder):
         finish_interrupted(folder, locked=True)
-        pairs = _write_temporaries(folder, names, files)
+        pairs = _write_temporaries(folder, contents)
         try:
             journal = _journal(folder, pairs, removed)
         except BaseException:
@@ -68,7 +68,7 @@ def write_set(folder: str | Path, files: dict[str, str | bytes],
         except BaseException:
             _commit(folder, journal)  # Ctrl-C in a rename: finish, then stop
             raise
-    return [folder / name for name in names]
+    return [folder / name for name in contents]
 
 
 def _relative(name: str) -> str:
@@ -78,12 +78,12 @@ def _relative(name: str) -> str:
     return str(path)
 
 
-def _write_temporaries(folder: Path, names: list[str],
-                       files: dict[str, str | bytes]) -> list[tuple[Path, Path]]:
+def _write_temporaries(folder: Path,
+                       contents: dict[str, str | bytes]) -> list[tuple[Path, Path]]:
     pairs: list[tuple[Path, Path]] = []
     cleaned: set[Path] = set()
     try:
-        for name in names:
+        for name, data in contents.items():
             user_path = folder / name
             with reporting(user_path):
                 user_path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +93,7 @@ def _write_temporaries(folder: Path, names: list[str],
                 if target.parent not in cleaned:
                     remove_stale_temporaries(target.parent)
                     cleaned.add(target.parent)
-                pairs.append((write_temporary(target, files[name]), target))
+                pairs.append((write_temporary(target, data), target))
     except BaseException:
         for temporary, _ in pairs:
             discard(temporary)
