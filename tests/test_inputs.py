@@ -303,3 +303,16 @@ def test_a_notebook_submission_is_read_never_run(tmp_path, capsys):
     assert not witness.exists()
     (student,) = json.loads(out)["students"]
     assert student["student"] == "ada" and student["counts"]["correct"] == 1
+
+
+def test_control_characters_never_reach_the_terminal(tmp_path, capsys):
+    path = tmp_path / "esc.json"
+    path.write_text(json.dumps({**SEED, "name": "net\x1b[2J"}))
+    assert_one_line_error(*run(capsys, "explain", str(path))[::2], "name: control character")
+    sheet = tmp_path / "sheet"
+    assert run(capsys, "exercise", "new", "--seed", "1", "--out", str(sheet))[0] == 0
+    roster = tmp_path / "class.csv"
+    roster.write_text('student,1a\n"Eve\x1b[2J\x07",0.1\nBob,0.2\n')
+    code, out, err = run(capsys, "exercise", "grade", str(sheet / "key.json"), str(roster))
+    assert code in (0, 1), err
+    assert "\x1b" not in out and "\x07" not in out and "Eve\\x1b[2J\\x07" in out

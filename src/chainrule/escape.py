@@ -4,7 +4,7 @@ Jupyter, an LMS or MkDocs, which would run raw HTML in it; a spreadsheet runs a 
 starts with ``=``; a file name must not leave its folder.
 
 One function per target, used by every writer of that format: :func:`markdown_text`,
-:func:`csv_cell` (and :func:`csv_text`), :func:`file_stem`. Only user text goes through them;
+:func:`csv_cell` (and :func:`csv_text`), :func:`file_stem`, :func:`terminal_text`. Only user text goes through them;
 the Markdown and LaTeX chainrule generates itself (``$…$`` math, ``**1a**``) is written as is.
 """
 
@@ -41,6 +41,18 @@ def markdown_text(text: object, line_start: bool = False) -> str:
         out = (out[: start.end()] + "\\" + out[start.end():] if start.group(1).isdigit()
                else "\\" + out)
     return out
+
+
+# --- terminal -------------------------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_text(text: str) -> str:
+    """``text`` safe to print on a terminal: a control character other than a line break or a
+    tab (an ESC starting a cursor move, a bell, a backspace hiding what came before) shown as
+    ``\\x1b``-style escapes, so a student's name cannot rewrite the screen."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 # --- CSV -----------------------------------------------------------------------------------------

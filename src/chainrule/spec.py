@@ -8,6 +8,7 @@ network's own terms (``weights[1]: expected shape (2, 1) for layer 2 (2 → 1 un
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -170,12 +171,14 @@ def parse_spec(data: Any, default_name: str = "network") -> Spec:
     if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
         raise SpecError(f"steps: expected a whole number from 1 to {MAX_STEPS}, got {shown(steps)}")
 
+    name, description = (_text(data, key, fallback) for key, fallback in
+                         (("name", default_name), ("description", "")))
     spec = Spec(
-        name=str(data.get("name", default_name)), optimizer=_optimizer(data.get("optimizer")),
+        name=name, optimizer=_optimizer(data.get("optimizer")),
         steps=steps, layers=layers, activations=activations,
         loss=loss, weights=weights, biases=biases, inputs=inputs, targets=targets,
         batched=batched, learning_rate=learning_rate, init=init, seed=seed, bias=bias,
-        description=str(data.get("description", "")),
+        description=description,
     )
     # Building the network checks every weight and bias shape against the layer sizes,
     # with the same messages the Python API gives.
@@ -196,6 +199,20 @@ def _layers(value: Any) -> tuple[int, ...]:
         raise SpecError(f"layers: expected a list of at least two positive integers "
                         f"(units per layer, input first), got {shown(value)}")
     return tuple(value)
+
+
+def _text(data: dict, key: str, default: str) -> str:
+    """A name or description: text without control characters (an ESC in a network's name
+    would reach the terminal, a NUL a file name)."""
+    value = data.get(key, default)
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise SpecError(f"{key}: expected text, got {kind(value)}")
+    value = str(value)
+    bad = re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", value)
+    if bad:
+        raise SpecError(f"{key}: control character {bad.group()!r} at position {bad.start()}; "
+                        f"expected plain text")
+    return value
 
 
 def _check_size(layers: tuple[int, ...], bias: Any) -> None:

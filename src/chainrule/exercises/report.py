@@ -7,7 +7,7 @@ most common); ``details`` adds every student in full.
 
 from __future__ import annotations
 
-from chainrule.escape import markdown_text
+from chainrule.escape import markdown_text, terminal_text
 from chainrule.exercises.grade import StudentGrade
 from chainrule.exercises.summary import ClassGrade
 from chainrule.exercises.working import Working, equation_latex, equation_text
@@ -98,7 +98,8 @@ def table(class_grade: ClassGrade, source: str = "the key", details: bool = Fals
             out += _student_text(student, class_grade, workings) + [""]
     if not single:
         out += _class_text(class_grade)
-    return "\n".join(out).rstrip() + "\n"
+    # Students' names and answers are in it: no control character reaches the terminal.
+    return terminal_text("\n".join(out).rstrip() + "\n")
 
 
 def _student_text(student: StudentGrade, class_grade: ClassGrade,
