@@ -183,7 +183,8 @@ def _bwrap_mounts(layout: Layout, limits: Limits) -> list[str]:
     bound = [Path(p) for p in ("/usr", *prefixes)]
     if any(package.is_relative_to(b) for b in bound):
         args += ["--tmpfs", str(package)]
-    return args
+    # bubblewrap's root is an unbounded tmpfs: read-only, so writes go to the capped ones
+    return [*args, "--remount-ro", "/"]
 
 
 @functools.cache
