@@ -364,3 +364,18 @@ def test_an_unknown_sandbox_level_is_one_line(tmp_path):
     path = student(tmp_path, "")
     message = one_line_impl_error("seed", path, sandbox="docker")
     assert "sandbox level 'docker': expected auto, bubblewrap, unshare, basic" in message
+
+
+def test_the_temporary_directory_goes_even_when_locked_and_never_through_a_symlink(tmp_path):
+    outside = tmp_path / "outside"
+    (outside / "keep").mkdir(parents=True)
+    layout = sandbox.Layout.create(Path(student(tmp_path, "")), Path(__file__), Limits())
+    locked = layout.work / "locked"
+    (locked / "inner").mkdir(parents=True)
+    (locked / "inner" / "file").write_text("x")
+    (layout.work / "link").symlink_to(outside)
+    os.chmod(locked / "inner", 0)
+    os.chmod(locked, 0o500)
+    layout.remove()
+    assert not layout.root.exists()
+    assert (outside / "keep").is_dir() and oct(outside.stat().st_mode & 0o777) != "0o700"

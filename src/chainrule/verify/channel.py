@@ -36,7 +36,7 @@ POLL = 0.05  # s between checks of whether the child ended
 DRAIN = 0.5  # s to read what is left once it ended (a grandchild may hold the pipes open)
 KILL_WAIT = 5.0  # s to reap a SIGKILLed child (it cannot ignore SIGKILL)
 CHUNK = 1 << 16
-PR_SET_PDEATHSIG = 1
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 
 
 @dataclass
@@ -217,10 +217,15 @@ def _child_setup(level: str, timeout: float, limits: Limits) -> Callable[[], Non
         settings.append((which, (soft, hard)))
     prctl = _prctl()
     parent = os.getpid()
+    # no setuid program can raise its privileges; not for bubblewrap, which may itself be
+    # installed setuid (and sets no_new_privs inside on its own)
+    no_new_privs = level != "bubblewrap"
 
     def setup() -> None:
         if prctl is not None:
             prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if no_new_privs:
+                prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         if os.getppid() != parent:  # the caller died before prctl took effect
             os._exit(1)
         for which, values in settings:

@@ -1,9 +1,14 @@
 """Running someone's own training-step function and judging what it returns.
 
-``run_impl(spec, "path/to/file.py:step")`` imports the file in a separate Python process
-(the same interpreter, ``sys.executable``), calls the function once on the spec's network,
-and judges its numbers as :func:`~chainrule.verify.answers.judge_answers` does — at full
-precision — naming the catalogue mistake that explains the wrong ones.
+``run_impl(spec, "path/to/file.py:step")`` copies the file into a fresh temporary directory,
+imports it in a sandboxed Python process (:mod:`~chainrule.verify.sandbox`: the same
+interpreter, isolated, with only NumPy importable besides the standard library — not
+chainrule — and resource limits; under bubblewrap, no network and none of the user's files),
+calls the function once on the spec's network, and judges its numbers as
+:func:`~chainrule.verify.answers.judge_answers` does — at full precision — naming the
+catalogue mistake that explains the wrong ones. The verdict is computed here from the
+numbers the function returned; nothing the child prints or sends is taken as a verdict
+(docs/security.md). Only the file itself is copied: it cannot import its neighbours.
 
 The function's signature::
 
@@ -26,8 +31,10 @@ refused (plain momentum is fine: its first step is plain SGD).
 
 Everything that can go wrong with the user's code — a file or function not found, a syntax
 error, an exception (reported by its last line in the user's file), a wrong return type or
-key, a hang (stopped after ``timeout`` seconds, start-up included) — raises
-:class:`ImplError` with one line. Wrong shapes and non-finite numbers are rows of the report.
+key, a hang (stopped after ``timeout`` seconds, start-up included), memory or a file size
+beyond :class:`~chainrule.verify.sandbox.Limits`, a forged result — raises
+:class:`ImplError` with one line. Wrong shapes and non-finite numbers are rows of the report,
+which also names the sandbox level that ran (``report.sandbox``).
 """
 
 from __future__ import annotations
@@ -151,7 +158,7 @@ def _last_line(output: bytes) -> str:
     return _one_line(next((line for line in reversed(lines) if line.strip()), ""))
 
 
-def _one_line(text: str, width: int = 300) -> str:
+def _one_line(text: str, width: int = 500) -> str:
     """Untrusted text made safe for one line of a terminal: no control characters, capped."""
     text = "".join(c if c.isprintable() else " " for c in text).strip()
     return text if len(text) <= width else text[:width - 3] + "..."

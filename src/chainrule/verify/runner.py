@@ -48,7 +48,10 @@ def main() -> None:
     os.close(0)
     os.open(os.devnull, os.O_RDONLY)  # fd 0 again: input() sees an empty stdin
     sys.stdin = open(0, encoding="utf-8", closefd=False)
-    sys.path[:0] = [request["site"], request["work"]]  # NumPy, then the user's directory
+    # NumPy first; the user's folder last, so a file named like a standard module (json.py)
+    # cannot stand in for it
+    sys.path[:0] = [request["site"]]
+    sys.path.append(request["work"])
     sys.dont_write_bytecode = True
     try:
         response = {"ok": True, "result": run(request)}

@@ -20,6 +20,7 @@ process and reads it; this module decides *what* to start.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -92,13 +93,8 @@ class Layout:
         return layout
 
     def remove(self) -> None:
-        """Delete the tree even where the code made a directory unreadable (it runs as us)."""
-        for folder, dirs, _ in os.walk(self.root):
-            for name in dirs:
-                path = os.path.join(folder, name)
-                if not os.path.islink(path):
-                    os.chmod(path, 0o700)
-        shutil.rmtree(self.root, ignore_errors=True)
+        """Delete the tree, even where the code made a directory unreadable or read-only."""
+        shutil.rmtree(self.root, onerror=_unlock)
 
     def paths(self, level: str) -> dict[str, str]:
         """The runner's, the student file's, the working dir's and NumPy's site dir's paths as
@@ -107,6 +103,33 @@ class Layout:
         return {"runner": str(base / "lib" / "runner.py"),
                 "file": str(base / "work" / self.file_name), "work": str(base / "work"),
                 "site": str(base / "lib" / "site")}
+
+
+def _unlock(function: object, path: str, _: object) -> None:
+    """rmtree could not list or delete ``path``: give it and its folder back their owner's
+    permissions and try again. Never through a symlink (the code may have swapped one in):
+    the directories are opened with O_NOFOLLOW and changed through /proc/self/fd."""
+    for folder in (os.path.dirname(path), path):
+        _own(folder)
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def _own(folder: str) -> None:
+    flags = getattr(os, "O_PATH", 0) | os.O_NOFOLLOW | os.O_DIRECTORY
+    try:
+        fd = os.open(folder, flags)
+    except OSError:  # a symlink or not a directory: leave it alone
+        return
+    try:
+        os.chmod(f"/proc/self/fd/{fd}", 0o700)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _copy_capped(source: Path, target: Path, cap: int) -> None:
@@ -179,12 +202,22 @@ def _bwrap_mounts(layout: Layout, limits: Limits) -> list[str]:
              "--size", str(limits.disk), "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
     # chainrule itself must stay invisible even where it is installed inside a bound tree
     # (pip-installed into /usr or into the interpreter's prefix)
-    package = Path(__file__).resolve().parents[1]
     bound = [Path(p) for p in ("/usr", *prefixes)]
-    if any(package.is_relative_to(b) for b in bound):
-        args += ["--tmpfs", str(package)]
+    for package in _chainrule_copies():
+        if any(package.is_relative_to(b) for b in bound):
+            args += ["--tmpfs", str(package)]
     # bubblewrap's root is an unbounded tmpfs: read-only, so writes go to the capped ones
     return [*args, "--remount-ro", "/"]
+
+
+def _chainrule_copies() -> set[Path]:
+    """This chainrule and any other copy on our import path (another version installed)."""
+    copies = {Path(__file__).resolve().parents[1]}
+    for entry in sys.path:
+        candidate = Path(entry or ".") / "chainrule"
+        if (candidate / "__init__.py").is_file():
+            copies.add(candidate.resolve())
+    return copies
 
 
 @functools.cache
