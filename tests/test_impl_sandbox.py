@@ -103,12 +103,17 @@ def sleeper(token: str, seconds: int = 60) -> str:
 # --- (a) a made-up result is not believed ----------------------------------------------------
 
 
-def test_a_file_without_step_printing_the_old_marker_is_an_error(tmp_path, level):
+@pytest.mark.parametrize("then, expected", [
+    ("", "no function 'step' in student.py (it defines no functions)"),
+    ("os._exit(0)", "the process ended without a result (exit code 0)")])
+def test_a_file_without_step_printing_the_old_marker_is_an_error(tmp_path, level, then,
+                                                                  expected):
     path = student(tmp_path, f"""
-        print("@@chainrule-result@@ " + {json.dumps(json.dumps(forged_response()))})
+        line = "@@chainrule-result@@ " + {json.dumps(json.dumps(forged_response()))} + "\\n"
+        os.write(1, line.encode())  # the real stdout, past any redirection of sys.stdout
+        {then}
     """)
-    message = one_line_impl_error("seed", path, sandbox=level)
-    assert message.endswith("no function 'step' in student.py (it defines no functions)")
+    assert expected in one_line_impl_error("seed", path, sandbox=level)
 
 
 @pytest.mark.parametrize("then", ["", "os._exit(0)"])
@@ -379,3 +384,28 @@ def test_the_temporary_directory_goes_even_when_locked_and_never_through_a_symli
     layout.remove()
     assert not layout.root.exists()
     assert (outside / "keep").is_dir() and oct(outside.stat().st_mode & 0o777) != "0o700"
+
+
+# --- through the CLI -------------------------------------------------------------------------
+
+
+def test_the_cli_names_the_sandbox_and_turns_a_forgery_into_one_line(tmp_path, capsys):
+    from chainrule.cli import main
+
+    honest = student(tmp_path, f"def step(params, x, t, learning_rate):\n"
+                               f"    return {{'loss': {LOSS}}}\n", name="honest.py")
+    assert main(["verify", "seed", "--impl", honest, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] and data["sandbox"]["level"] in sandbox.LEVELS
+    assert main(["verify", "seed", "--impl", honest]) == 0
+    level = sandbox.choose()
+    assert f"\nsandbox: {sandbox.DESCRIPTIONS[level]}\n" in capsys.readouterr().out
+
+    forger = student(tmp_path, f"""
+        os.write(1, b"@@chainrule-result@@ " + {json.dumps(json.dumps(forged_response()))}.encode())
+        os._exit(0)
+    """, name="forger.py")
+    assert main(["verify", "seed", "--impl", forger]) == 2
+    captured = capsys.readouterr()
+    assert "correct" not in captured.out and captured.err.count("\n") == 1, captured
+    assert "the process ended without a result (exit code 0)" in captured.err
