@@ -409,3 +409,12 @@ def test_the_cli_names_the_sandbox_and_turns_a_forgery_into_one_line(tmp_path, c
     captured = capsys.readouterr()
     assert "correct" not in captured.out and captured.err.count("\n") == 1, captured
     assert "the process ended without a result (exit code 0)" in captured.err
+
+
+def test_an_unreadable_or_huge_file_is_one_line(tmp_path, monkeypatch):
+    huge = tmp_path / "huge.py"
+    huge.write_bytes(b"#" * ((4 << 20) + 1))
+    assert "larger than 4 MiB, not a step function file" in one_line_impl_error("seed", huge)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    message = one_line_impl_error("seed", student(tmp_path, ""))
+    assert "could not prepare a temporary directory: [Errno 2] No such file" in message

@@ -14,11 +14,10 @@ verdict is always computed here, by the parent (docs/security.md).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import json
 import math
 import os
-import resource
 import secrets
 import selectors
 import signal
@@ -56,7 +55,10 @@ def run_sandboxed(student: Path, request: dict[str, Any], timeout: float,
                   level: str = "auto", limits: Limits = Limits()) -> Outcome:
     """Copy ``student`` into a fresh directory and run the runner on ``request`` there."""
     level = choose(level)
-    layout = Layout.create(student, Path(runner.__file__), limits)
+    try:
+        layout = Layout.create(student, Path(runner.__file__), limits)
+    except OSError as error:  # a full disk, an unwritable TMPDIR
+        raise SandboxError(f"could not prepare a temporary directory: {error}") from None
     try:
         return _run(level, layout, request, timeout, limits)
     finally:
@@ -199,6 +201,8 @@ def _kill_group(process: subprocess.Popen) -> None:
 def _child_setup(level: str, timeout: float, limits: Limits) -> Callable[[], None]:
     """The function run in the child between fork and exec: die with the caller, and the
     resource limits. Everything is computed here, before the fork."""
+    import resource  # POSIX only; choose() has refused other systems before this
+
     cpu = math.ceil(timeout) + 1  # CPU seconds: the wall-clock timeout normally comes first
     wanted = {resource.RLIMIT_AS: (limits.memory, limits.memory),
               resource.RLIMIT_CPU: (cpu, cpu + 1),  # SIGXCPU first, SIGKILL a second later
@@ -234,10 +238,11 @@ def _child_setup(level: str, timeout: float, limits: Limits) -> Callable[[], Non
     return setup
 
 
+@functools.cache
 def _prctl() -> Callable[..., int] | None:
-    """libc's prctl, loaded before the fork (loading a library in the child is not safe)."""
+    """libc's prctl, looked up before the fork (loading a library in the child is not safe);
+    the interpreter's own symbols include libc's, so nothing is searched for on disk."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc.prctl
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):  # not Linux: no parent-death signal
         return None

@@ -133,8 +133,11 @@ def _own(folder: str) -> None:
 
 
 def _copy_capped(source: Path, target: Path, cap: int) -> None:
-    with open(source, "rb") as file:
-        data = file.read(cap + 1)
+    try:
+        with open(source, "rb") as file:
+            data = file.read(cap + 1)
+    except OSError as error:
+        raise SandboxError(f"{source}: cannot be read ({error.strerror})") from None
     if len(data) > cap:
         raise SandboxError(f"{source}: larger than {cap >> 20} MiB, not a step function file")
     target.write_bytes(data)
@@ -172,10 +175,16 @@ def command(level: str, layout: Layout, python_args: list[str], limits: Limits) 
         return python
     if level == "unshare":
         user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
-        return ["unshare", *user, "--pid", "--fork", "--kill-child", "--net", "--", *python]
-    return ["bwrap", *_bwrap_mounts(layout, limits), "--unshare-all", "--die-with-parent",
+        return [_tool("unshare"), *user, "--pid", "--fork", "--kill-child", "--net", "--",
+                *python]
+    return [_tool("bwrap"), *_bwrap_mounts(layout, limits), "--unshare-all", "--die-with-parent",
             "--new-session", "--cap-drop", "ALL", "--chdir", str(INSIDE / "work"), "--",
             *python]
+
+
+def _tool(name: str) -> str:
+    """By absolute path from the caller's PATH: the child's scrubbed PATH may not have it."""
+    return shutil.which(name) or name
 
 
 def _bwrap_mounts(layout: Layout, limits: Limits) -> list[str]:
@@ -229,7 +238,10 @@ def unavailable(level: str) -> str:
     tool = "bwrap" if level == "bubblewrap" else "unshare"
     if shutil.which(tool) is None:
         return f"{tool} is not installed"
-    layout = Layout.create(Path(__file__), Path(__file__), Limits())
+    try:
+        layout = Layout.create(Path(__file__), Path(__file__), Limits())
+    except OSError as error:
+        raise SandboxError(f"could not prepare a temporary directory: {error}") from None
     try:
         paths = layout.paths(level)
         code = f"import sys; sys.path.insert(0, {paths['site']!r}); import numpy"
