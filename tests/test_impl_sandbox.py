@@ -418,3 +418,9 @@ def test_an_unreadable_or_huge_file_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
     message = one_line_impl_error("seed", student(tmp_path, ""))
     assert "could not prepare a temporary directory: [Errno 2] No such file" in message
+
+
+def test_a_student_killing_itself_is_named_by_its_signal(tmp_path, level):
+    path = student(tmp_path, "import signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    message = one_line_impl_error("seed", path, sandbox=level)
+    assert "the process ended without a result (killed by SIGKILL)" in message

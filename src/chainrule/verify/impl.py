@@ -133,12 +133,17 @@ def _call(request: dict[str, Any], path: Path, target: str, timeout: float, leve
     response = outcome.result
     if response is None:
         tail = _last_line(outcome.output_tail)
+        code = outcome.returncode
+        if outcome.level != "basic" and code is not None and code > 128:
+            code = 128 - code  # bwrap and the shell under unshare report a signal as 128 + n
         raise ImplError(f"{target}: the process ended without a result "
-                        f"({_ending(outcome.returncode)})" + (f": {tail}" if tail else ""))
-    if not isinstance(response, dict) or not isinstance(response.get("result", {}), dict):
+                        f"({_ending(code)})" + (f": {tail}" if tail else ""))
+    if not isinstance(response, dict):
         raise ImplError(f"{target}: the result channel held a malformed result")
     if not response.get("ok"):
         raise ImplError(f"{target}: {_one_line(str(response.get('error')))}")
+    if not isinstance(response.get("result"), dict):
+        raise ImplError(f"{target}: the result channel held a malformed result")
     return response["result"], outcome.level
 
 

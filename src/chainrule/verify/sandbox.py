@@ -175,8 +175,10 @@ def command(level: str, layout: Layout, python_args: list[str], limits: Limits) 
         return python
     if level == "unshare":
         user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+        # a shell as the namespace's PID 1, so Python is an ordinary process: signals it
+        # sends itself work, as they do at the other levels (PID 1 ignores them)
         return [_tool("unshare"), *user, "--pid", "--fork", "--kill-child", "--net", "--",
-                *python]
+                "/bin/sh", "-c", '"$@"; exit $?', "sh", *python]
     return [_tool("bwrap"), *_bwrap_mounts(layout, limits), "--unshare-all", "--die-with-parent",
             "--new-session", "--cap-drop", "ALL", "--chdir", str(INSIDE / "work"), "--",
             *python]
