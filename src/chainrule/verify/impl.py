@@ -1,9 +1,14 @@
 """Running someone's own training-step function and judging what it returns.
 
-``run_impl(spec, "path/to/file.py:step")`` imports the file in a separate Python process
-(the same interpreter, ``sys.executable``), calls the function once on the spec's network,
-and judges its numbers as :func:`~chainrule.verify.answers.judge_answers` does — at full
-precision — naming the catalogue mistake that explains the wrong ones.
+``run_impl(spec, "path/to/file.py:step")`` copies the file into a fresh temporary directory,
+imports it in a sandboxed Python process (:mod:`~chainrule.verify.sandbox`: the same
+interpreter, isolated, with only NumPy importable besides the standard library — not
+chainrule — and resource limits; under bubblewrap, no network and none of the user's files),
+calls the function once on the spec's network, and judges its numbers as
+:func:`~chainrule.verify.answers.judge_answers` does — at full precision — naming the
+catalogue mistake that explains the wrong ones. The verdict is computed here from the
+numbers the function returned; nothing the child prints or sends is taken as a verdict
+(docs/security.md). Only the file itself is copied: it cannot import its neighbours.
 
 The function's signature::
 
@@ -26,17 +31,15 @@ refused (plain momentum is fine: its first step is plain SGD).
 
 Everything that can go wrong with the user's code — a file or function not found, a syntax
 error, an exception (reported by its last line in the user's file), a wrong return type or
-key, a hang (stopped after ``timeout`` seconds, start-up included) — raises
-:class:`ImplError` with one line. Wrong shapes and non-finite numbers are rows of the report.
+key, a hang (stopped after ``timeout`` seconds, start-up included), memory or a file size
+beyond :class:`~chainrule.verify.sandbox.Limits`, a forged result — raises
+:class:`ImplError` with one line. Wrong shapes and non-finite numbers are rows of the report,
+which also names the sandbox level that ran (``report.sandbox``).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +48,11 @@ import numpy as np
 from chainrule.errors import ChainruleError
 from chainrule.render.numfmt import number
 from chainrule.spec import Spec
-from chainrule.verify import runner
+from chainrule.verify.channel import run_sandboxed
 from chainrule.verify.judging import AnswerReport, Cell, Tolerance, judge
 from chainrule.verify.mistakes import correct_step
 from chainrule.verify.reference import as_spec, quantity_names
+from chainrule.verify.sandbox import DESCRIPTIONS, Limits, SandboxError
 
 IMPL_TOLERANCE = Tolerance(rel=1e-6, abs=1e-10)
 PARAMETER_KEYS = ("gradients", "updated")
@@ -59,24 +63,33 @@ class ImplError(ChainruleError):
     """Someone's step function could not be run or returned something unusable."""
 
 
-def run_impl(spec: Spec | str | Path | dict, target: str, timeout: float = 10.0) -> AnswerReport:
+def run_impl(spec: Spec | str | Path | dict, target: str, timeout: float = 10.0,
+             sandbox: str = "auto", limits: Limits = Limits()) -> AnswerReport:
     """Run ``"file.py:function"`` (``"file.py"`` means ``file.py:step``) on ``spec``'s network
-    in a subprocess and judge what it returns; see the module docstring."""
+    in a sandboxed subprocess and judge what it returns; see the module docstring.
+    ``sandbox`` forces a level (:data:`~chainrule.verify.sandbox.LEVELS`); ``"auto"`` takes
+    the strongest this machine runs."""
     spec = as_spec(spec)
     path, function = parse_target(target)
     _refuse_unplain(spec)
     truth = correct_step(spec)
     params = {name: truth[f"parameters.{name}"] for name in quantity_names(truth, "parameters")}
     request = {
-        "file": str(path), "function": function,
+        "function": function,
         "params": {name: value.tolist() for name, value in params.items()},
         "x": np.asarray(spec.inputs, dtype=float).tolist(), "t": spec.targets.tolist(),
         "t_integer": spec.targets.dtype.kind in "iu", "learning_rate": spec.learning_rate,
     }
-    returned = _call(request, target, timeout)
-    cells = _cells(truth, returned, f"{function}()", list(params))
-    return judge(spec, cells, IMPL_TOLERANCE, source=str(target),
-                 precision=f"to {IMPL_TOLERANCE.rel:g} relative")
+    returned, level = _call(request, path, target, timeout, sandbox, limits)
+    try:
+        cells = _cells(truth, returned, f"{function}()", list(params))
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
+        # only code that forged the runner's message gets here: the runner writes valid ones
+        raise ImplError(f"{target}: the result channel held a malformed result") from None
+    report = judge(spec, cells, IMPL_TOLERANCE, source=str(target),
+                   precision=f"to {IMPL_TOLERANCE.rel:g} relative")
+    report.sandbox = {"level": level, "description": DESCRIPTIONS[level]}
+    return report
 
 
 def parse_target(target: str | Path) -> tuple[Path, str]:
@@ -104,46 +117,56 @@ def _refuse_unplain(spec: Spec) -> None:
                         f"{spec.name!r} also has {' and '.join(extras)}; use a plain-SGD spec")
 
 
-def _call(request: dict[str, Any], target: str, timeout: float) -> dict[str, Any]:
-    """Run the runner script and return its result, or raise ImplError with one line."""
-    posix = os.name == "posix"
+def _call(request: dict[str, Any], path: Path, target: str, timeout: float, level: str,
+          limits: Limits) -> tuple[dict[str, Any], str]:
+    """Run the runner in the sandbox; its result and the level that ran, or ImplError."""
     try:
-        process = subprocess.Popen(
-            [sys.executable, runner.__file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
-            start_new_session=posix)  # its own process group: a timeout stops its children
-    except OSError as error:
-        raise ImplError(f"{target}: could not start {sys.executable}: {error}") from None
-    try:
-        out, err = process.communicate(json.dumps(request), timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _stop(process, posix)
+        outcome = run_sandboxed(path, request, timeout, level, limits)
+    except SandboxError as error:
+        raise ImplError(f"{target}: {error}") from None
+    if outcome.timed_out:
         raise ImplError(f"{target}: no result within {timeout:g} s, so it was stopped "
-                        f"(an endless loop? give a longer timeout if it is just slow)") from None
-    except BaseException:  # interrupted while waiting: leave nothing running
-        _stop(process, posix)
-        raise
-    lines = [line for line in out.splitlines() if line.startswith(runner.MARKER)]
-    if not lines:
-        tail = next((line.strip() for line in reversed(err.splitlines()) if line.strip()), "")
-        raise ImplError(f"{target}: the process ended without a result (exit code "
-                        f"{process.returncode})" + (f": {tail}" if tail else ""))
-    response = json.loads(lines[-1][len(runner.MARKER):])
-    if not response["ok"]:
-        raise ImplError(f"{target}: {response['error']}")
-    return response["result"]
+                        f"(an endless loop? give a longer timeout if it is just slow)")
+    if outcome.channel_problem:
+        raise ImplError(f"{target}: {outcome.channel_problem}, so nothing it returned is "
+                        f"judged")
+    response = outcome.result
+    if response is None:
+        tail = _last_line(outcome.output_tail)
+        code = outcome.returncode
+        if outcome.level != "basic" and code is not None and code > 128:
+            code = 128 - code  # bwrap and the shell under unshare report a signal as 128 + n
+        raise ImplError(f"{target}: the process ended without a result "
+                        f"({_ending(code)})" + (f": {tail}" if tail else ""))
+    if not isinstance(response, dict):
+        raise ImplError(f"{target}: the result channel held a malformed result")
+    if not response.get("ok"):
+        raise ImplError(f"{target}: {_one_line(str(response.get('error')))}")
+    if not isinstance(response.get("result"), dict):
+        raise ImplError(f"{target}: the result channel held a malformed result")
+    return response["result"], outcome.level
 
 
-def _stop(process: subprocess.Popen, posix: bool) -> None:
-    """Kill the runner and everything it started (its process group), then reap it."""
-    try:
-        if posix:
-            os.killpg(process.pid, signal.SIGKILL)
-        else:
-            process.kill()
-    except ProcessLookupError:  # it ended on its own meanwhile
-        pass
-    process.communicate()
+def _ending(returncode: int | None) -> str:
+    if returncode is None:
+        return "it could not be stopped"
+    if returncode < 0:
+        name = signal.Signals(-returncode).name if -returncode in signal.valid_signals() \
+            else str(-returncode)
+        hint = {"SIGXCPU": ", its CPU time limit", "SIGKILL": ""}.get(name, "")
+        return f"killed by {name}{hint}"
+    return f"exit code {returncode}"
+
+
+def _last_line(output: bytes) -> str:
+    lines = output.decode("utf-8", "replace").splitlines()
+    return _one_line(next((line for line in reversed(lines) if line.strip()), ""))
+
+
+def _one_line(text: str, width: int = 500) -> str:
+    """Untrusted text made safe for one line of a terminal: no control characters, capped."""
+    text = "".join(c if c.isprintable() else " " for c in text).strip()
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def _cells(truth: dict[str, np.ndarray], returned: dict[str, Any], who: str,

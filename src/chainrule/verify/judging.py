@@ -87,6 +87,7 @@ class AnswerReport:
     source: str = "answers"  # where the answers came from (a file, "impl.py:step")
     precision: str = "as written"  # how numbers were judged
     notes: list[str] = field(default_factory=list)  # remarks for the reader (shapes, ...)
+    sandbox: dict[str, str] | None = None  # for code that ran: {"level", "description"}
 
     @property
     def ok(self) -> bool:
@@ -129,6 +130,8 @@ class AnswerReport:
                  for row in self.rows]
         widths = [max(len(line[i]) for line in [header, *lines]) for i in range(3)]
         out = [f"{self.source} on network {self.network} (numbers judged {self.precision})"]
+        if self.sandbox:
+            out.append(f"sandbox: {self.sandbox['description']}")
         for line in [header, *lines]:
             out.append("  " + "  ".join(c.ljust(w) for c, w in zip(line, widths))
                        + "  " + line[3])
@@ -147,7 +150,8 @@ class AnswerReport:
                 "correct": len(self.rows) - len(self.wrong), "wrong": len(self.wrong),
                 "rows": [row.to_dict() for row in self.rows], "diagnosis": diagnosis,
                 "candidates": list(self.candidates), "unexplained": self.unexplained,
-                "notes": list(self.notes), "verdict": self.verdict}
+                "notes": list(self.notes), "verdict": self.verdict,
+                **({"sandbox": dict(self.sandbox)} if self.sandbox else {})}
 
 
 def judge(spec: Spec, cells: list[Cell], tolerance: Tolerance, source: str,

@@ -1,13 +1,20 @@
-"""Run someone's step function in its own process; :mod:`chainrule.verify.impl` starts this.
+"""Run someone's step function in its own process; :mod:`chainrule.verify.channel` starts this.
 
 A standalone script (standard library and NumPy only, no chainrule import), run by path as
-``python runner.py``. Protocol:
+``python -I -S runner.py`` inside the sandbox (:mod:`chainrule.verify.sandbox`). Protocol:
 
 * stdin: one JSON object ``{"file", "function", "params", "x", "t", "t_integer",
-  "learning_rate"}``;
-* stdout: one line starting with :data:`MARKER`, then ``{"ok": true, "result": {...}}`` or
-  ``{"ok": false, "error": "one line"}``. Whatever the user's code prints goes to stderr, so
-  it cannot corrupt the result.
+  "learning_rate", "site", "work", "channel", "nonce"}``; ``site`` holds NumPy, ``channel``
+  is the fd of the result pipe;
+* the result pipe: the nonce, a newline, then ``{"ok": true, "result": {...}}`` or
+  ``{"ok": false, "error": "one line"}`` and a newline, written once, after which the
+  process ends at once (no ``atexit`` handler of the user's runs). Everything the user's
+  code prints goes to stdout/stderr, which the parent reads only as text for messages.
+
+The nonce and the fd live only in a closure, and stdin is closed before the user's file is
+imported, so a file that merely prints or writes a made-up result is not believed. This is
+not a wall against code that inspects this process's memory (docs/security.md): such code
+can at most hand back numbers, which the parent judges itself.
 
 In the result, each returned key holds ``{"array": {"shape": [...], "values": [...]}}`` or
 ``{"mapping": {name: {"shape": ..., "values": ...}}}``; NaN and infinities pass as JSON's
@@ -24,10 +31,9 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-MARKER = "@@chainrule-result@@ "
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -36,18 +42,38 @@ class Failure(Exception):
 
 
 def main() -> None:
-    if sys.path and os.path.abspath(sys.path[0] or ".") == HERE:
-        del sys.path[0]  # our own directory must not shadow the user's imports
-    sys.dont_write_bytecode = True  # leave no __pycache__ beside the user's file
     request = json.loads(sys.stdin.read())
-    real_stdout = sys.stdout
-    with contextlib.redirect_stdout(sys.stderr):
-        try:
-            response = {"ok": True, "result": run(request)}
-        except Failure as failure:
-            response = {"ok": False, "error": str(failure)}
-    real_stdout.write(MARKER + json.dumps(response) + "\n")
-    real_stdout.flush()
+    send = channel(request.pop("channel"), request.pop("nonce"))
+    sys.stdin.close()
+    os.close(0)
+    os.open(os.devnull, os.O_RDONLY)  # fd 0 again: input() sees an empty stdin
+    sys.stdin = open(0, encoding="utf-8", closefd=False)
+    # NumPy first; the user's folder last, so a file named like a standard module (json.py)
+    # cannot stand in for it
+    sys.path[:0] = [request["site"]]
+    sys.path.append(request["work"])
+    sys.dont_write_bytecode = True
+    try:
+        response = {"ok": True, "result": run(request)}
+    except Failure as failure:
+        response = {"ok": False, "error": str(failure)}
+    send(json.dumps(response))
+
+
+def channel(fd: int, nonce: str) -> Callable[[str], None]:
+    """The one way to send the result; keeps the fd and nonce out of any global."""
+
+    def send(text: str) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        data = (nonce + "\n" + text + "\n").encode()
+        while data:
+            data = data[os.write(fd, data):]
+        os.close(fd)
+        os._exit(0)  # nothing of the user's (atexit, finalizers, threads) runs after this
+
+    return send
 
 
 def run(request: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +101,6 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def load(path: str):
-    sys.path.insert(0, os.path.dirname(path))  # so the file can import its neighbours
     loader = importlib.machinery.SourceFileLoader("_chainrule_impl", path)
     spec = importlib.util.spec_from_loader("_chainrule_impl", loader)
     module = importlib.util.module_from_spec(spec)
