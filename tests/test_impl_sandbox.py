@@ -424,3 +424,15 @@ def test_a_student_killing_itself_is_named_by_its_signal(tmp_path, level):
     path = student(tmp_path, "import signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
     message = one_line_impl_error("seed", path, sandbox=level)
     assert "the process ended without a result (killed by SIGKILL)" in message
+
+
+def test_the_cli_offers_every_sandbox_level(tmp_path, capsys):
+    from chainrule import cli
+    from chainrule.verify import sandbox
+
+    assert cli.SANDBOX_LEVELS == ("auto", *sandbox.LEVELS)
+    impl = tmp_path / "impl.py"
+    impl.write_text("def step(params, x, t, lr):\n    return {'loss': 0.0}\n")
+    code = cli.main(["verify", "seed", "--impl", f"{impl}:step", "--sandbox", "basic"])
+    out = capsys.readouterr().out
+    assert code == 1 and "sandbox: basic" in out

@@ -12,6 +12,9 @@ from chainrule import __version__
 from chainrule.errors import ChainruleError
 
 FORMATS = ("text", "markdown", "latex", "json", "html")
+# verify --impl's levels, strongest first (chainrule.verify.sandbox.LEVELS, not imported here
+# so that parsing stays fast; tests/test_impl_sandbox.py checks the two agree)
+SANDBOX_LEVELS = ("auto", "bubblewrap", "unshare", "basic")
 MAX_TIMEOUT = 3600.0  # seconds for --impl: an hour is already more than any step needs
 MAX_OPTION_NUMBERS = 10_000  # numbers in --input or --target
 PHASES = ("forward", "backward", "update")
@@ -97,6 +100,9 @@ def _verify_parser(commands) -> None:
                        help="someone's backprop function, run in a subprocess")
     verify.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                         help="time limit for --impl (default 10)")
+    verify.add_argument("--sandbox", choices=SANDBOX_LEVELS, default="auto",
+                        help="with --impl: the sandbox to require (default auto: the strongest "
+                             "this machine has; see docs/security.md)")
 
 
 def _render(trace, args: argparse.Namespace, terminal: bool) -> str:
@@ -143,7 +149,7 @@ def _verify(args: argparse.Namespace) -> int:
         if not 0 < args.timeout <= MAX_TIMEOUT:
             raise ChainruleError(f"--timeout: expected a number of seconds from 0 to "
                                  f"{MAX_TIMEOUT:g}, got {args.timeout:g}")
-        report = run_impl(spec, args.impl, timeout=args.timeout)
+        report = run_impl(spec, args.impl, timeout=args.timeout, sandbox=args.sandbox)
     else:
         from chainrule.verify.report import verify
 
