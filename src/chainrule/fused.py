@@ -203,6 +203,76 @@ def nll_vjp(g: Array, out: Array, wanted, log_probs: Array, t: Array, reduction:
             np.multiply(minus_g, log_probs) if wanted[1] else None)
 
 
+# --- binary cross-entropy of a softmax's probabilities, from its logits ------------------------
+# E = meanₖ −[tₖ ln pₖ + (1 − tₖ) ln(1 − pₖ)] with p = softmax(z). Computed from p itself, a
+# saturated unit gives ln 0 = −∞ and a NaN gradient; from z it is finite for any finite z.
+# ln pₖ is log-softmax. ln(1 − pₖ) is log1p(−pₖ), accurate while pₖ ≤ ½; only the largest unit
+# can exceed ½, and for it ln(1 − pₖ) = ln Σⱼ≠ₖ e^zⱼ − ln Σⱼ e^zⱼ, taken directly.
+
+
+def _softmax_logs(z: Array):
+    """ln p, ln(1 − p), p, the top unit's index, z − max z with −∞ at the top unit, and
+    ln Σⱼ≠top e^(zⱼ − max z); by example."""
+    shifted = np.subtract(z, np.max(z, axis=-1, keepdims=True))
+    log_total = np.log(np.add.reduce(np.exp(shifted), axis=-1, keepdims=True))
+    log_p = np.subtract(shifted, log_total)
+    p = np.exp(log_p)
+    top = np.argmax(z, axis=-1)[..., None]
+    others = shifted.copy()
+    np.put_along_axis(others, top, -np.inf, axis=-1)
+    # ln Σⱼ≠top e^shiftedⱼ, shifted by its own largest term: e^(z₂ − z₁) may underflow to 0
+    # while the logarithm, z₂ − z₁, is finite. With one unit it is ln 0 = −∞, the truth.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_q = np.log1p(np.negative(p))
+        peak = np.max(others, axis=-1, keepdims=True)
+        peak = np.where(np.isfinite(peak), peak, 0.0)
+        log_others = peak + np.log(np.add.reduce(np.exp(others - peak), axis=-1, keepdims=True))
+    np.put_along_axis(log_q, top, np.subtract(log_others, log_total), axis=-1)
+    return log_p, log_q, p, top, others, log_others
+
+
+def _weighted(t: Array, log: Array) -> Array:
+    # t·ln x with t = 0 contributing 0 even where ln x = −∞ (0·∞ would be NaN)
+    return np.multiply(t, log, out=np.zeros_like(log), where=t != 0)
+
+
+def softmax_bce(z: Array, t: Array, reduction: str = "mean") -> Array:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"softmax_bce: reduction must be one of {REDUCTIONS}, "
+                         f"got {reduction!r}")
+    log_p, log_q, *_ = _softmax_logs(z)
+    per_unit = np.negative(np.add(_weighted(t, log_p), _weighted(1.0 - t, log_q)))
+    per_example = np.divide(np.add.reduce(per_unit, axis=-1), _const(z.shape[-1], z))
+    return np.asarray(_reduce(per_example, reduction))
+
+
+def softmax_bce_grad_z(g: Array, out: Array, z: Array, t: Array,
+                       reduction: str = "mean") -> Array:
+    # K·∂E/∂zⱼ = K pⱼ − tⱼ − Σₖ≠ⱼ (1 − tₖ) e^zⱼ / Σᵢ≠ₖ e^zᵢ; each fraction is pⱼ/(1 − pₖ) for a
+    # unit k with pₖ ≤ ½, and for the top unit the softmax of the others: all in [0, 1].
+    _, _, p, top, others, log_others = _softmax_logs(z)
+    units = z.shape[-1]
+    is_top = np.zeros(z.shape, dtype=bool)
+    np.put_along_axis(is_top, top, True, axis=-1)
+    weights = np.where(is_top, 0.0, np.divide(1.0 - t, np.where(is_top, 1.0, 1.0 - p)))
+    total = np.add.reduce(weights, axis=-1, keepdims=True)
+    top_t = np.take_along_axis(t, top, axis=-1)
+    with np.errstate(invalid="ignore"):  # one unit: −∞ − (−∞); masked out by is_top
+        others_softmax = np.where(is_top, 0.0, np.exp(others - log_others))
+    mixed = np.multiply(p, np.subtract(total, weights)) + np.multiply(1.0 - top_t,
+                                                                      others_softmax)
+    grad = np.divide(np.subtract(np.multiply(units, p) - t, mixed), _const(units, z))
+    return np.multiply(_per_example_grad(g, z, reduction), grad)
+
+
+def softmax_bce_grad_t(g: Array, out: Array, z: Array, t: Array,
+                       reduction: str = "mean") -> Array:
+    log_p, log_q, *_ = _softmax_logs(z)
+    with np.errstate(invalid="ignore"):  # one unit: ln(1 − p) = −∞, and so is this gradient
+        grad = np.divide(np.subtract(log_q, log_p), _const(z.shape[-1], z))
+    return np.multiply(_per_example_grad(g, z, reduction), grad)
+
+
 # --- the table entries ----------------------------------------------------------------------
 # fmt: off
 
@@ -232,5 +302,13 @@ _define("nll", nll,
         ("−t", "−ℓ"),
         r"-\sum_k t_k \ell_k", ("-t", r"-\ell"),
         vjp=nll_vjp)
+
+_define("softmax_bce", softmax_bce,
+        (softmax_bce_grad_z, softmax_bce_grad_t),
+        "meanₖ −[tₖ ln pₖ + (1 − tₖ) ln(1 − pₖ)] per example, p = softmax(z), from z",
+        ("(K p − t − Σₖ≠ⱼ (1 − tₖ) pⱼ/(1 − pₖ))/K", "(ln(1 − p) − ln p)/K"),
+        r"-\tfrac{1}{K}\sum_k t_k \ln p_k + (1 - t_k) \ln(1 - p_k)",
+        (r"\tfrac{1}{K}\bigl(K p_j - t_j - \sum_{k \ne j} \frac{(1 - t_k)\,p_j}{1 - p_k}\bigr)",
+         r"\tfrac{1}{K}\bigl(\ln(1 - p) - \ln p\bigr)"))
 
 # fmt: on

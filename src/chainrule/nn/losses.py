@@ -90,6 +90,13 @@ def bce_with_logits(z: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     return _reduce(per_unit.mean(axis=-1), reduction)
 
 
+def bce_with_softmax_logits(z: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """``bce(softmax(z), t)`` computed from the logits, as one node: finite for any finite z,
+    where ln(1 − softmaxₖ) would be ln 0 once a unit saturates (see chainrule.fused)."""
+    return apply(PRIMITIVES["softmax_bce"], z, _target(target, z),
+                 reduction=_checked_reduction(reduction))
+
+
 def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """−Σₖ tₖ ln softmax(z)ₖ from logits, via the stable log-softmax.
 
@@ -117,6 +124,15 @@ def one_hot_target(target: Any, logits: Tensor) -> Tensor:
 
 Loss = Callable[..., Tensor]
 
+# (loss, output activation) pairs whose loss is computed from the output layer's net input z,
+# the logits: the same value as from its output a, finite where a unit saturates.
+FROM_LOGITS = {("cross_entropy", "softmax"), ("bce", "sigmoid"), ("bce", "softmax")}
+
+
+def from_logits(loss: str, activation: str) -> bool:
+    """Whether :func:`output_loss` takes ``loss`` after ``activation`` from the logits z."""
+    return (loss, activation) in FROM_LOGITS
+
 LOSSES: dict[str, Loss] = {f.__name__: f for f in (sse, half_sse, mse, bce, cross_entropy)}
 
 
@@ -135,11 +151,14 @@ def output_loss(
     Where the output activation allows, the loss is taken from the logits — the same value,
     without overflow or ln 0: ``cross_entropy`` after ``softmax`` uses z (after any other
     activation, the output itself is treated as the logits, as PyTorch's CrossEntropyLoss
-    would), and ``bce`` after ``sigmoid`` uses :func:`bce_with_logits`.
+    would), ``bce`` after ``sigmoid`` uses :func:`bce_with_logits` and after ``softmax``
+    :func:`bce_with_softmax_logits` (the pairs of :data:`FROM_LOGITS`).
     """
     loss = get_loss(name)
     if name == "cross_entropy" and activation == "softmax":
         return cross_entropy(z, target, reduction)
     if name == "bce" and activation == "sigmoid":
         return bce_with_logits(z, target, reduction)
+    if name == "bce" and activation == "softmax":
+        return bce_with_softmax_logits(z, target, reduction)
     return loss(a, target, reduction)
