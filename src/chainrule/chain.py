@@ -19,6 +19,7 @@ import numpy as np
 
 from chainrule.chain_data import Expansion, Factor, Term, factor, product
 from chainrule.local import activation_factor, loss_factor, softmax_factor
+from chainrule.nn.losses import from_logits
 from chainrule.notation import element_key, parameter_symbol, partial, quantity
 
 MAX_CHAIN_ELEMENTS = 2000  # parameter elements × examples; beyond, no per-element chains
@@ -105,8 +106,7 @@ def _delta(net: _Network, layer: int, n: int, j: int, delta_values: list) -> Exp
 
 
 def _from_logits(spec) -> bool:
-    pairs = {("cross_entropy", "softmax"), ("bce", "sigmoid")}
-    return (spec.loss, spec.activations[-1]) in pairs
+    return from_logits(spec.loss, spec.activations[-1])
 
 
 def _delta_from_logits(net: _Network, n: int, j: int, by_paths: Expansion) -> Expansion:
@@ -118,14 +118,29 @@ def _delta_from_logits(net: _Network, n: int, j: int, by_paths: Expansion) -> Ex
     scale = (net.batch or 1) * (spec.layers[-1] if spec.loss == "bce" else 1)
     divisor = f"/{scale}" if scale > 1 else ""
     value = float(net.a[layer][n, j] - net.t[n, j]) / scale
+    text, latex = f"({a_s} − {t_s})", rf"({a_s.latex} - {t_s.latex})"
+    if spec.loss == "bce" and spec.activations[-1] == "softmax":
+        value += _softmax_bce_mixing(net.z[layer][n], net.t[n], j) / scale
+        text = f"[{text} + Σₖ≠{j + 1} (tₖ − aₖ) {a_s}/(1 − aₖ)]"
+        latex = rf"\bigl[{latex} + \sum_{{k \ne {j + 1}}} (t_k - a_k)\,{a_s.latex}/(1 - a_k)\bigr]"
     closed_form = factor(partial("E", quantity("z", layer, j, example=ex)),
-                     f"({a_s} − {t_s}){divisor}",
-                     rf"({a_s.latex} - {t_s.latex}){divisor}", value)
-    rule = f"{by_paths.symbol} = ({a_s} − {t_s}){divisor}"
-    return Expansion(by_paths.key, by_paths.symbol, by_paths.latex, value, rule,
-                     rf"{by_paths.latex} = ({a_s.latex} - {t_s.latex}){divisor}",
-                     [closed_form], [],
+                         f"{text}{divisor}", f"{latex}{divisor}", value)
+    return Expansion(by_paths.key, by_paths.symbol, by_paths.latex, value,
+                     f"{by_paths.symbol} = {text}{divisor}",
+                     rf"{by_paths.latex} = {latex}{divisor}", [closed_form], [],
                      by_paths.paths)
+
+
+def _softmax_bce_mixing(z: np.ndarray, t: np.ndarray, j: int) -> float:
+    """Σₖ≠ⱼ (tₖ − aₖ) aⱼ/(1 − aₖ) for a = softmax(z), each fraction as e^zⱼ / Σᵢ≠ₖ e^zᵢ: finite
+    where 1 − aₖ has rounded to 0 (the softmax saturated)."""
+    total = 0.0
+    a = np.exp(z - np.logaddexp.reduce(z))
+    for k in range(len(z)):
+        if k != j:
+            others = np.logaddexp.reduce(np.delete(z, k))
+            total += float((t[k] - a[k]) * np.exp(z[j] - others))
+    return total
 
 
 def _delta_by_paths(net: _Network, layer: int, n: int, j: int, delta_values: list) -> Expansion:

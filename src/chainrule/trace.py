@@ -17,6 +17,7 @@ import numpy as np
 
 from chainrule.chain import Factorisation, factorise
 from chainrule.engine import no_grad
+from chainrule.finite import NonFiniteError, element, first_non_finite, what_happened
 from chainrule.nn.layers import MLP
 from chainrule.nn.losses import get_loss, one_hot_target, output_loss
 from chainrule.spec import Spec, check_explainable, load_spec, parse_spec
@@ -204,6 +205,49 @@ def _as_spec(source, input, target, loss, learning_rate) -> Spec:
 
 
 def _record(spec: Spec, model: MLP, optimizer, number: int) -> Step:
+    # float64 overflows silently past 1.8e308 (an identity network of 1e200 weights); every
+    # number of the step is then checked, and the first non-finite one stops it, named.
+    with np.errstate(all="ignore"):
+        step = _computed_step(spec, model, optimizer, number)
+    _check_finite(step, len(spec.layers) - 1)
+    return step
+
+
+# What the first non-finite number of each phase suggests, for the one-line error.
+_HINTS = {"forward pass": "inputs or weights too large for float64",
+          "loss": "the loss is not a finite number at these outputs",
+          "backward pass": "gradients too large for float64",
+          "update": "the learning rate or the gradients too large for float64"}
+
+
+def _check_finite(step: Step, depth: int) -> None:
+    """Stop at the step's first inf or NaN (forward, loss, backward, update), named.
+
+    ``dE_da{L}`` is left out: after a saturated sigmoid or softmax it is ±inf in truth, shown
+    as the textbook factor, while the loss and δᴸ are taken from the logits and stay finite.
+    """
+    forward = {k: v for k, v in step.forward.items() if k != "loss"}
+    losses = {"loss": step.forward["loss"], "example losses": step.example_losses,
+              "loss after the update": step.loss_after}
+    phases = [("forward pass", forward), ("loss", losses),
+              ("backward pass", {f"delta{l}": step.backward[f"delta{l}"]
+                                 for l in range(depth, 0, -1)}),
+              ("backward pass", {f"the gradient of {k}": v for k, v in step.gradients.items()}),
+              ("update", {f"{k} after the update": v for k, v in step.updated.items()})]
+    for phase, values in phases:
+        for name, value in values.items():
+            found = None if value is None else first_non_finite(value)
+            if found is None:
+                continue
+            index, bad = found
+            where = "" if step.number == 1 else f" of step {step.number}"
+            place = "" if phase == "loss" else f" in the {phase}"
+            raise NonFiniteError(f"explain: {element(name, index)} {what_happened(bad)}"
+                                 f"{place}{where} ({_HINTS[phase]})",
+                                 quantity=name, index=index, value=bad)
+
+
+def _computed_step(spec: Spec, model: MLP, optimizer, number: int) -> Step:
     parameters = model.state_dict()
     steps = model.forward_steps(spec.inputs)
     for values in steps:

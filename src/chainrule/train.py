@@ -25,6 +25,7 @@ import numpy as np
 from chainrule.checkpoint import CheckpointError, check_compatible, save_checkpoint
 from chainrule.engine import no_grad
 from chainrule.errors import ChainruleError, ShapeError, SpecError
+from chainrule.finite import first_non_finite
 from chainrule.nn import MLP, get_loss, output_loss
 
 STOP_REASONS = ("completed", "early_stopping", "interrupted")
@@ -272,10 +273,11 @@ class _Run:
         return float(value.data), _correct(self.kind, last.a.data, yb)
 
     def check(self, quantity: str, values: np.ndarray, where: tuple[int, int, int]) -> None:
-        if np.all(np.isfinite(values)):
+        found = first_non_finite(values)
+        if found is None:
             return
         epoch, step, steps = where
-        bad = values[~np.isfinite(values)].flat[0]
+        bad = found[1]
         message = (f"training diverged at epoch {epoch}, step {step} of {steps} (global step "
                    f"{self.state.global_step + 1}): the {quantity} is {bad}; "
                    "try a smaller learning rate")

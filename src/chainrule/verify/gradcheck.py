@@ -239,7 +239,17 @@ def _check(evaluate: Callable[[], Tensor], named: Sequence[tuple[str, Tensor]], 
 def _check_element(value: Callable[[], float], base: float, name: str, data: np.ndarray,
                    index: tuple[int, ...], analytic: float, eps: float, atol: float,
                    rtol: float) -> GradcheckRow:
+    eps = _step(float(data[index]), eps)
     up, down = _perturbed(value, data, index, eps)
+    # f(x ± ε) == f(x) exactly while the analytic slope is not 0: the step was lost in rounding
+    # downstream (a bias added to a 1e154 net input), and 0 would be a silently wrong slope.
+    # Larger steps until f moves by a million of its ulps, enough digits for the slope; an
+    # exact 0 slope never gets here (its analytic value is 0).
+    if up == down == base and analytic != 0:
+        resolution = 1e6 * float(np.spacing(abs(base)))
+        while abs(up - down) < resolution and eps < MAX_STEP:
+            eps *= 10
+            up, down = _perturbed(value, data, index, eps)
     numeric = (up - down) / (2 * eps)
     abs_error = abs(analytic - numeric)
     rel_error = abs_error / max(abs(analytic), abs(numeric), TINY)
@@ -254,6 +264,17 @@ def _check_element(value: Callable[[], float], base: float, name: str, data: np.
             status = "kink"
     return GradcheckRow(name, tuple(int(i) for i in index), analytic, float(numeric),
                         float(abs_error), float(rel_error), status)
+
+
+MAX_STEP = 1e300  # the largest finite-difference step tried when smaller ones are lost
+
+
+def _step(x: float, eps: float) -> float:
+    """ε, or ε·|x| where x ± ε rounds back to x (|x| beyond ~1/ε): an absolute step lost in
+    rounding would give (f(x) − f(x))/2ε = 0, a silently wrong slope."""
+    if x + eps != x and x - eps != x:
+        return eps
+    return eps * abs(x)
 
 
 def _perturbed(value: Callable[[], float], data: np.ndarray, index: tuple[int, ...],

@@ -34,17 +34,22 @@ class ElementRow:
     key: str
     analytic: float
     values: dict[str, float | None]  # per method; None where it did not run
-    agrees: dict[str, bool]
+    agrees: dict[str, bool]  # per method that gave a finite number
     kink: bool = False
 
     @property
+    def unchecked(self) -> bool:
+        """Methods ran, but none gave a finite number to compare with: not a pass."""
+        return not self.agrees and any(v is not None for v in self.values.values())
+
+    @property
     def ok(self) -> bool:
-        return all(self.agrees.values())
+        return all(self.agrees.values()) and not self.unchecked
 
     @property
     def worst_rel_error(self) -> float:
         errors = [abs(v - self.analytic) / max(abs(self.analytic), abs(v), 1e-300)
-                  for v in self.values.values() if v is not None]
+                  for v in self.values.values() if v is not None and np.isfinite(v)]
         return max(errors, default=0.0)
 
 
@@ -68,6 +73,7 @@ class VerifyReport:
                 **{m: _json(row.values.get(m)) for m in METHODS},
                 "worst_rel_error": _json(row.worst_rel_error), "ok": row.ok,
                 **({"kink": True} if row.kink else {}),
+                **({"unchecked": True} if row.unchecked else {}),
             })
         return {"schema": SCHEMA, "network": self.spec.name, "ok": self.ok,
                 "methods": self.methods, "tolerances": {
@@ -129,7 +135,10 @@ def verify(spec: Spec) -> VerifyReport:
             key = element_key(name, index)
             analytic = float(grad[index])
             found = {m: values[m].get(key) for m in METHODS if key in values[m]}
-            agrees = {m: _agrees(m, analytic, v, fd_ok.get(key, True)) for m, v in found.items()}
+            # A method that gave inf or NaN (an overflow of its own) cannot judge the element:
+            # its cell says so, and it counts neither for nor against the analytic value.
+            agrees = {m: _agrees(m, analytic, v, fd_ok.get(key, True)) for m, v in found.items()
+                      if np.isfinite(v)}
             rows.append(ElementRow(key, analytic, found, agrees, key in kinks))
     return VerifyReport(trace.spec, rows, methods, details)
 
@@ -159,7 +168,7 @@ def render_verify(report: VerifyReport, precision: int = 12) -> str:
         for row in rows:
             cells = [row.key, number(row.analytic, precision)]
             cells += [_cell(row.values.get(m), precision) for m in ran[1:]]
-            verdict = "ok" if row.ok else "DISAGREE"
+            verdict = "UNCHECKED" if row.unchecked else "ok" if row.ok else "DISAGREE"
             cells += [f"{row.worst_rel_error:.1e}", verdict + (" (kink)" if row.kink else "")]
             table.append(cells)
         widths = [max(len(r[i]) for r in table) for i in range(len(header))]
@@ -169,11 +178,17 @@ def render_verify(report: VerifyReport, precision: int = 12) -> str:
                   for r in table]
     failures = report.details.get("torch", {}).get("failures", [])
     lines += ["", *[f"PyTorch disagrees: {f}" for f in failures]]
-    bad = [row.key for row in report.rows if not row.ok]
+    bad = [row.key for row in report.rows if not row.ok and not row.unchecked]
+    unchecked = [row.key for row in report.rows if row.unchecked]
+    if unchecked:
+        lines.append(f"unchecked (no method gave a finite number): {', '.join(unchecked)}")
     lines.append("verdict: every method agrees" if report.ok else
-                 f"verdict: DISAGREEMENT in {', '.join(bad) or 'forward values or deltas'}")
+                 f"verdict: DISAGREEMENT in {', '.join(bad) or 'forward values or deltas'}"
+                 if bad or not unchecked else "verdict: NOT VERIFIED")
     return "\n".join(lines).replace("\n\n\n", "\n\n") + "\n"
 
 
 def _cell(value: float | None, precision: int) -> str:
-    return "—" if value is None else number(value, precision)
+    if value is None:
+        return "—"
+    return number(value, precision) if np.isfinite(value) else "not finite"

@@ -29,6 +29,9 @@ MAX_EXAMPLES = 4  # each example adds a full copy of the network to the loss exp
 # Significant digits for evaluating the formulas (the engine has ~16): enough that 1 − σ(z)
 # keeps its digits up to |z| ≈ 100, where the engine itself works from logits.
 PRECISION = 50
+# Where a unit saturates (|z| of 1e4: 1 − σ(z) ≈ e^−10000), the formula needs about |z|/ln 10
+# digits not to divide by 0: it is evaluated again with more digits, up to the last of these.
+PRECISIONS = (PRECISION, 1_000, 10_000)
 
 INSTALL_HINT = "sympy is not installed: pip install 'chainrule[symbolic]'"
 
@@ -248,11 +251,19 @@ def _evaluate(sympy, symbols: list[Any], values: list[float], expressions: list[
     kinks = {"relu": lambda z: z if z > 0 else 0 * z,
              "leaky_relu": lambda z: z if z > 0 else z / 100}
     function = sympy.lambdify(symbols, expressions, modules=[kinks, "mpmath"], cse=True)
-    with mpmath.workdps(PRECISION):
-        # mpf(float) is the float's exact binary value: the very parameters the engine used.
-        results = function(*(mpmath.mpf(v) for v in values))
-        # A logarithm of a negative number (bce after tanh) is complex: NaN, as in the engine.
-        return [float(mpmath.re(r)) if mpmath.im(r) == 0 else math.nan for r in results]
+    for digits in PRECISIONS:
+        with mpmath.workdps(digits):
+            try:
+                # mpf(float) is the float's exact binary value: the engine's very parameters.
+                results = function(*(mpmath.mpf(v) for v in values))
+            except ZeroDivisionError:  # 1 − σ(z) rounded to 0 at these digits: take more
+                continue
+            # A logarithm of a negative number (bce after tanh) is complex: NaN, as the engine.
+            floats = [float(mpmath.re(r)) if mpmath.im(r) == 0 else math.nan for r in results]
+        if all(math.isfinite(f) for f in floats) or digits == PRECISIONS[-1]:
+            return floats
+    raise ChainruleError(f"symbolic: the closed form divides by zero even at {PRECISIONS[-1]} "
+                         "significant digits (a unit saturates beyond what it can resolve)")
 
 
 # Printing in sympy's canonical term order sorts every sum, recursively: that sorting was most

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.errors import MissingDependency
+from chainrule.nn.losses import from_logits
 from chainrule.render.numfmt import number
 from chainrule.spec import Spec, load_spec, parse_spec
 from chainrule.trace import Step, explain
@@ -204,6 +205,13 @@ class _TorchTwin:
             if last == "sigmoid":  # from the logits: no ln 0 when σ saturates
                 per_unit = torch.nn.functional.binary_cross_entropy_with_logits(
                     z, t, reduction="none")
+            elif last == "softmax":  # ln(1 − pₖ) = logsumexp of the other logits − logsumexp
+                units = z.shape[-1]
+                others = z.unsqueeze(-2).expand(*z.shape[:-1], units, units)
+                others = others.masked_fill(torch.eye(units, dtype=torch.bool), float("-inf"))
+                log_total = torch.logsumexp(z, dim=-1, keepdim=True)
+                per_unit = -(t * (z - log_total)
+                             + (1 - t) * (torch.logsumexp(others, dim=-1) - log_total))
             else:
                 per_unit = -(t * torch.log(y) + (1 - t) * torch.log(1 - y))
             return per_unit.mean(dim=-1)
@@ -248,8 +256,7 @@ class _TorchTwin:
         return out
 
     def _from_logits(self) -> bool:
-        last = self.spec.activations[-1]
-        return (self.spec.loss, last) in (("cross_entropy", "softmax"), ("bce", "sigmoid"))
+        return from_logits(self.spec.loss, self.spec.activations[-1])
 
 
 def _numpy(tensor: Any) -> np.ndarray:
