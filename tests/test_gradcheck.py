@@ -61,6 +61,8 @@ SMOOTH = {
                       {"kind": "half_sse", "reduction": "mean"}),
     "nll": ([np.random.default_rng(3).normal(size=(2, 3)), np.eye(3)[[2, 0]]],
             {"reduction": "sum"}),
+    "softmax_bce": ([np.random.default_rng(5).normal(size=(2, 3)),
+                     np.random.default_rng(6).uniform(size=(2, 3))], {"reduction": "mean"}),
 }
 
 

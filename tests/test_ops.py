@@ -144,6 +144,15 @@ def nll(draw):
     return [log_probs, t], {"reduction": reduction}
 
 
+def softmax_bce(draw):
+    # at least two units (one unit has p = 1 and ln(1 − p) = −∞); the loss is linear in t,
+    # so the rule holds for any real targets, as for nll
+    shape = draw(st.sampled_from([(2,), (3,), (2, 3), (4, 2), (2, 2, 3)]))
+    z, t, reduction = arrays(draw, shape, st.floats(-30.0, 30.0)), arrays(draw, shape), \
+        draw(st.sampled_from(["mean", "sum", "none"]))
+    return [z, t], {"reduction": reduction}
+
+
 CASES = {
     "add": binary, "sub": binary, "mul": binary, "div": division, "pow": power,
     "neg": unary, "exp": unary, "tanh": unary, "sigmoid": unary, "softplus": unary,
@@ -152,6 +161,7 @@ CASES = {
     "softmax": with_axis, "log_softmax": with_axis, "matmul": matmul, "sum": summation,
     "reshape": reshape, "transpose": transpose, "getitem": getitem,
     "linear": linear, "dense": dense, "squared_error": squared_error, "nll": nll,
+    "softmax_bce": softmax_bce,
 }
 
 
