@@ -18,26 +18,26 @@ from __future__ import annotations
 
 import io
 import json
-import zipfile
-import zlib
+import math
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
 from chainrule import __version__
+from chainrule.checkpoint_read import (MAX_PARAMETERS, Archive, CheckpointError,  # noqa: F401
+                                       parse_meta)
 from chainrule.errors import ChainruleError
 from chainrule.files import write_atomically
+from chainrule.finite import element, first_non_finite
 from chainrule.nn import MLP
 
 FORMAT, VERSION = "chainrule.checkpoint", 1
 # Bit generators a checkpoint may name; anything else is refused rather than looked up.
 BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 _REQUIRED = ("architecture", "parameters", "epoch", "global_step")
-
-
-class CheckpointError(ChainruleError, ValueError):
-    """A checkpoint or saved model cannot be read or does not fit: one line naming the file."""
+MAX_EPOCHS = 10_000_000  # completed epochs a checkpoint may claim (chainrule train's limit too)
+MAX_GLOBAL_STEP = 2**53  # optimizer steps: beyond, a float64 learning-rate schedule is inexact
 
 
 def save_checkpoint(path: str | Path, *, model: MLP, optimizer: Any = None, scheduler: Any = None,
@@ -88,27 +88,30 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     Returns a dict: ``path``, ``architecture`` (``layers``, ``activations``, ``bias``,
     ``dtype``, ``frozen``), ``params`` (name → array), ``optimizer`` and ``scheduler`` (their
     ``state_dict()`` or None), ``epoch``, ``global_step``, ``rng`` (a ``bit_generator.state``
-    or None), ``history`` (a dict or None), ``extra`` and ``loop``.
+    or None), ``history`` (a dict or None), ``extra`` and ``loop``. Only the arrays the
+    metadata refers to are read, each after its header (see :mod:`chainrule.checkpoint_read`).
     """
     path = Path(path)
-    arrays = _read_arrays(path)
-    meta = _read_meta(path, arrays)
-
-    def fail(problem: str) -> CheckpointError:
-        return CheckpointError(f"{path.name}: {problem}")
-
+    with Archive(path) as archive:
+        meta = _read_meta(path, parse_meta(path.name, archive.meta_text()))
+        fail = archive.fail
+        _check_parameter_headers(archive, meta)
+        arrays = {f"param.{name}": archive.load(f"param.{name}") for name in meta["parameters"]}
+        for key in _references([meta.get(f) for f in _DECODED]):
+            if key in archive.headers and key not in arrays:
+                arrays[key] = archive.load(key)
+    for key, array in arrays.items():
+        if key.startswith(_FLOAT_ONLY) and array.dtype.kind != "f":
+            raise fail(f"array {key!r} has dtype {array.dtype}; optimizer buffers and saved "
+                       "weights are floats")
+        found = first_non_finite(array) if array.dtype.kind == "f" else None
+        if found is not None:
+            raise fail(f"array {key!r} holds a non-finite value: {element(key, found[0])} = "
+                       f"{found[1]}")
     state: dict[str, Any] = {"path": str(path), "architecture": meta["architecture"]}
-    state["params"] = {}
-    for name, shape in meta["parameters"].items():
-        key = f"param.{name}"
-        if key not in arrays:
-            raise fail(f"missing array {key!r}")
-        if list(arrays[key].shape) != list(shape):
-            raise fail(f"array {key!r} has shape {arrays[key].shape}, "
-                       f"the metadata says {tuple(shape)}")
-        state["params"][name] = arrays[key]
+    state["params"] = {name: arrays[f"param.{name}"] for name in meta["parameters"]}
     try:
-        for field in ("optimizer", "scheduler", "rng", "history", "extra", "loop"):
+        for field in _DECODED:
             state[field] = _decode(meta.get(field), arrays)
     except KeyError as missing:
         raise fail(f"missing array {missing.args[0]!r}") from None
@@ -118,7 +121,79 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if rng is not None and (not isinstance(rng, dict)
                             or rng.get("bit_generator") not in BIT_GENERATORS):
         raise fail("the random generator state is not one numpy can restore")
+    _check_standardizer(path.name, state["extra"], meta["architecture"])
     return state
+
+
+_DECODED = ("optimizer", "scheduler", "rng", "history", "extra", "loop")
+_FLOAT_ONLY = ("opt.", "loop.best.weights.")  # arrays that are the weights' companions
+
+
+def _check_parameter_headers(archive: Archive, meta: dict[str, Any]) -> None:
+    """Every parameter's member exists with the metadata's shape and a float dtype of the
+    network's, and all of them fit MAX_PARAMETERS — read from headers, before any data."""
+    dtype = meta["architecture"].get("dtype", "float64")
+    total = 0
+    for name, shape in meta["parameters"].items():
+        key = f"param.{name}"
+        if key not in archive.headers:
+            raise archive.fail(f"missing array {key!r}")
+        found, found_dtype = archive.headers[key]
+        if not (isinstance(shape, list) and all(type(n) is int for n in shape)):
+            raise archive.fail(f"parameters.{name}: expected a shape (a list of integers), "
+                               f"got {shape!r}")
+        if list(found) != shape:
+            raise archive.fail(f"array {key!r} has shape {found}, the metadata says "
+                               f"{tuple(shape)}")
+        if found_dtype.kind != "f" or str(found_dtype) != dtype:
+            raise archive.fail(f"array {key!r} has dtype {found_dtype}; the network's "
+                               f"weights are {dtype}")
+        total += math.prod(found)
+    if total > MAX_PARAMETERS:
+        raise archive.fail(f"{total} parameter elements; a checkpoint may hold at most "
+                           f"MAX_PARAMETERS = {MAX_PARAMETERS}")
+
+
+def _references(value: Any) -> list[str]:
+    """Every ``{"$array": key}`` in the metadata, in order, without recursion."""
+    keys, stack = [], [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if set(item) == {"$array"} and isinstance(item["$array"], str):
+                keys.append(item["$array"])
+            else:
+                stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+    return keys
+
+
+def _check_standardizer(name: str, extra: dict[str, Any], arch: dict[str, Any]) -> None:
+    """A saved standardiser must map the network's inputs: finite means, scales finite and
+    > 0 (a scale of 0 would divide a user's --input by zero and be blamed on it)."""
+    scaler = extra.get("standardizer") if isinstance(extra, dict) else None
+    if scaler is None:
+        return
+    inputs = arch["layers"][0] if arch.get("layers") else None
+    for field in ("mean", "scale"):
+        values = scaler.get(field) if isinstance(scaler, dict) else None
+        array = np.asarray(values) if isinstance(values, (np.ndarray, list)) else None
+        where = f"{name}: extra.standardizer.{field}"
+        if array is None or array.ndim != 1 or array.dtype.kind not in "fiu" or (
+                inputs is not None and len(array) != inputs):
+            raise CheckpointError(f"{where}: expected {inputs} numbers, one per input, got "
+                                  f"{_short(values)}")
+        bad = ~np.isfinite(array) | ((array <= 0) if field == "scale" else False)
+        if bad.any():
+            i = int(np.argmax(bad))
+            expected = "a finite number > 0" if field == "scale" else "a finite number"
+            raise CheckpointError(f"{where}[{i}]: expected {expected}, got {array[i]}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def load_model(path: str | Path) -> tuple[MLP, dict[str, Any]]:
@@ -167,54 +242,8 @@ def _describe(arch: dict[str, Any]) -> str:
     return f"{list(arch.get('layers') or [])} ({', '.join(shown)})"
 
 
-def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+def _read_meta(path: Path, meta: Any) -> dict[str, Any]:
     name = path.name
-    try:
-        # Our own handle, closed here: np.load leaks the file it opened when a zip is corrupt.
-        with open(path, "rb") as file:
-            return _arrays_from(file, name)
-    except FileNotFoundError:
-        raise CheckpointError(f"{name}: no such file") from None
-    except CheckpointError:
-        raise
-    except OSError as error:
-        raise CheckpointError(f"{name}: cannot read ({error.strerror or error})") from None
-
-
-def _arrays_from(file: BinaryIO, name: str) -> dict[str, np.ndarray]:
-    head = file.read(6)
-    if not head:
-        raise CheckpointError(f"{name}: empty file (a truncated checkpoint?)")
-    if head == b"\x93NUMPY":
-        raise CheckpointError(f"{name}: a single NumPy array (.npy), not a checkpoint (.npz)")
-    if not head.startswith(b"PK"):
-        raise CheckpointError(f"{name}: not a checkpoint (not an .npz archive)")
-    file.seek(0)
-    arrays: dict[str, np.ndarray] = {}
-    key = None
-    try:
-        with np.load(file, allow_pickle=False) as archive:
-            for key in archive.files:
-                arrays[key] = archive[key]
-    except ValueError as error:
-        if "allow_pickle" in str(error):
-            raise CheckpointError(f"{name}: array {key!r} holds Python objects; refused, as "
-                                  "loading it could run code") from None
-        raise CheckpointError(f"{name}: truncated or corrupt ({error})") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error:
-        raise CheckpointError(f"{name}: truncated or corrupt archive ({error})") from None
-    return arrays
-
-
-def _read_meta(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    name = path.name
-    text = arrays.get("meta")
-    if text is None or text.ndim != 0 or text.dtype.kind != "U":
-        raise CheckpointError(f"{name}: not a chainrule checkpoint (no 'meta' entry)")
-    try:
-        meta = json.loads(str(text[()]))
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{name}: its metadata is not valid JSON ({error})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise CheckpointError(f"{name}: not a chainrule checkpoint (format {found!r}, "
@@ -225,9 +254,13 @@ def _read_meta(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     for field in _REQUIRED:
         if field not in meta:
             raise CheckpointError(f"{name}: its metadata lacks {field!r}")
-    if not isinstance(meta["parameters"], dict) or not all(
-            isinstance(meta[field], int) for field in ("epoch", "global_step")):
-        raise CheckpointError(f"{name}: its metadata has malformed parameters, epoch or step")
+    if not isinstance(meta["parameters"], dict):
+        raise CheckpointError(f"{name}: its metadata has malformed parameters")
+    for field, limit in (("epoch", MAX_EPOCHS), ("global_step", MAX_GLOBAL_STEP)):
+        value = meta[field]
+        if type(value) is not int or not 0 <= value <= limit:  # bool is an int: refused too
+            raise CheckpointError(f"{name}: {field}: expected an integer from 0 to {limit}, "
+                                  f"got {_short(value)}")
     arch = meta["architecture"]
     if not isinstance(arch, dict) or not {"layers", "activations", "bias"} <= arch.keys():
         raise CheckpointError(f"{name}: its architecture lacks layers, activations or bias")

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.errors import ChainruleError
-from chainrule.train import Callback
+from chainrule.train import Callback, ResumeMismatch
 
 HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity")
 
@@ -197,6 +197,14 @@ def run_train(args: argparse.Namespace) -> int:
         if getattr(args, name) < 1:
             raise ChainruleError(f"--{name.replace('_', '-')}: expected a positive number, "
                                  f"got {getattr(args, name)}")
+    from chainrule.checkpoint import MAX_EPOCHS
+
+    if args.epochs > MAX_EPOCHS:
+        raise ChainruleError(f"--epochs: expected at most {MAX_EPOCHS}, got {args.epochs}")
+    if args.plot:  # a bad path or a missing matplotlib fails now, not after the whole run
+        from chainrule.plot import plot_format
+
+        plot_format(args.plot)
     spec = load_spec(args.spec) if args.spec else None
     dataset = _dataset(args, spec)
     if spec is not None:
@@ -212,7 +220,7 @@ def run_train(args: argparse.Namespace) -> int:
                                                             seed=args.seed)
     optimizer = _optimizer(args, spec, model.parameters())
     scheduler = _scheduler(args.schedule, optimizer, args.epochs)
-    resume = _resume(args.resume, model) if args.resume else None
+    resume = _resume(args.resume, model, dataset.name) if args.resume else None
     validation = None
     if parts.validation is not None and len(parts.validation.x):
         validation = (scale(parts.validation.x), _targets(parts.validation, loss, layers))
@@ -221,11 +229,16 @@ def run_train(args: argparse.Namespace) -> int:
              **({"standardizer": scaler.state_dict()} if scaler is not None else {})}
     started = time.perf_counter()
     with _Stopper() as stopper:
-        history = fit(model, scale(parts.train.x), _targets(parts.train, loss, layers), loss=loss,
-                      optimizer=optimizer, epochs=args.epochs, batch_size=args.batch_size,
-                      seed=args.seed, validation=validation, scheduler=scheduler,
-                      early_stopping=args.early_stopping, checkpoint=args.checkpoint,
-                      resume=resume, callbacks=[progress, _StopOnSignal(stopper)], extra=extra)
+        try:
+            history = fit(model, scale(parts.train.x), _targets(parts.train, loss, layers),
+                          loss=loss, optimizer=optimizer, epochs=args.epochs,
+                          batch_size=args.batch_size, seed=args.seed, validation=validation,
+                          scheduler=scheduler, early_stopping=args.early_stopping,
+                          checkpoint=args.checkpoint, resume=resume,
+                          callbacks=[progress, _StopOnSignal(stopper)], extra=extra)
+        except ResumeMismatch as mismatch:  # raised before any training: say it in options
+            progress.close()
+            raise ChainruleError(_mismatch_message(args.resume, mismatch)) from None
     progress.close()
     elapsed = time.perf_counter() - started
     sys.stdout.write(_summary(model, loss, parts, scale, layers, history, elapsed, args))
@@ -245,12 +258,30 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resume(path: str, model) -> dict:
+def _resume(path: str, model, dataset: str) -> dict:
     from chainrule.checkpoint import check_compatible, load_checkpoint
 
     state = load_checkpoint(path)
     check_compatible(state, model)
+    saved = state["extra"].get("dataset")
+    if saved is not None and saved != dataset:
+        raise ChainruleError(f"--resume {path}: the checkpoint was trained with --data "
+                             f"{saved}, this run has --data {dataset}")
     return state
+
+
+# How a resume mismatch found by fit() reads in the options a user typed.
+_OPTIONS = {"seed": "--seed", "batch_size": "--batch-size"}
+
+
+def _mismatch_message(path: str, mismatch: ResumeMismatch) -> str:
+    if mismatch.field == "data":
+        return (f"--resume {path}: the checkpoint was trained on other data (--samples, "
+                "--noise, --classes, --validation, --test, --no-standardize or the CSV file "
+                "differ)")
+    option = _OPTIONS[mismatch.field]
+    return (f"--resume {path}: the checkpoint was trained with {option} {mismatch.saved}, "
+            f"this run has {option} {mismatch.ours}")
 
 
 def _predict(model, x: np.ndarray, layers: list[int]) -> np.ndarray:

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from chainrule.errors import MissingDependency
+from chainrule.errors import ChainruleError, MissingDependency
 from chainrule.files import write_atomically
 
 INSTALL_HINT = "matplotlib is not installed: pip install 'chainrule[plot]'"
@@ -29,11 +29,31 @@ def _matplotlib():
     return Figure, FigureCanvasAgg
 
 
+# The formats a plot is written in, named by the file's suffix: the ones every matplotlib
+# Agg canvas writes and a course page or paper takes.
+PLOT_FORMATS = ("png", "pdf", "svg")
+
+
+def plot_format(path: str | Path) -> str:
+    """The format for ``path`` from its suffix, after checking that matplotlib is installed
+    and writes it: call before a long run, so that a bad ``--plot`` fails first, not last."""
+    suffix = Path(path).suffix.lstrip(".").lower()
+    if suffix not in PLOT_FORMATS:
+        raise ChainruleError(f"--plot {path}: expected a file ending in "
+                             f"{', '.join('.' + f for f in PLOT_FORMATS)}, got "
+                             f"{('.' + suffix) if suffix else 'no suffix'}")
+    _, canvas = _matplotlib()
+    if suffix not in canvas.get_supported_filetypes():
+        raise ChainruleError(f"--plot {path}: this matplotlib cannot write {suffix}")
+    return suffix
+
+
 def plot_run(path: str | Path, history, *, predict: Callable[[np.ndarray], np.ndarray] | None = None,
              x: np.ndarray | None = None, y: np.ndarray | None = None,
              title: str = "") -> None:
     """Save the curves of ``history`` and, given ``predict`` (inputs → class indices) and 2-D
     data ``x``, ``y``, the decision boundary; the format follows the suffix (png, svg, pdf)."""
+    suffix = plot_format(path)
     Figure, FigureCanvasAgg = _matplotlib()
     boundary = predict is not None and x is not None and x.shape[1] == 2
     has_accuracy = any(a is not None for a in history.accuracy)
@@ -50,7 +70,6 @@ def plot_run(path: str | Path, history, *, predict: Callable[[np.ndarray], np.nd
     if title:
         figure.suptitle(title)
     buffer = io.BytesIO()
-    suffix = Path(path).suffix.lstrip(".").lower() or "png"
     figure.savefig(buffer, format=suffix, dpi=120)
     write_atomically(path, buffer.getvalue())
 

@@ -15,6 +15,7 @@ computed on the whole validation set with the weights at the end of the epoch.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -29,6 +30,24 @@ from chainrule.finite import first_non_finite
 from chainrule.nn import MLP, get_loss, output_loss
 
 STOP_REASONS = ("completed", "early_stopping", "interrupted")
+
+
+class ResumeMismatch(CheckpointError):
+    """``resume`` was saved by a run with another seed, batch size or data: continuing would
+    not give the bits of the run left alone. ``field`` is ``seed``, ``batch_size`` or ``data``."""
+
+    WORDS = {"seed": "seed", "batch_size": "batch size"}
+
+    def __init__(self, name: str, field: str, saved: Any, ours: Any) -> None:
+        if field == "data":  # a digest says nothing to a reader: only that the data differ
+            message = (f"{name}: the checkpoint was trained on other data (its training "
+                       "examples or targets differ from this run's)")
+        else:
+            words = self.WORDS[field]
+            message = (f"{name}: the checkpoint was trained with {words} {saved}, this run "
+                       f"has {words} {ours}")
+        super().__init__(message)
+        self.name, self.field, self.saved, self.ours = name, field, saved, ours
 
 
 class TrainingDiverged(ChainruleError, FloatingPointError):
@@ -147,6 +166,8 @@ def fit(model: MLP, x: Any, y: Any, *, loss: str, optimizer: Any, epochs: int,
                         f"least 1 epoch, got {early_stopping}")
     run = _Run(model, optimizer, scheduler, loss, list(callbacks), checkpoint, dict(extra or {}),
                _accuracy_kind(y, model.sizes[-1]), np.random.default_rng(seed))
+    # What a bit-identical resume needs besides the state: the same seed, batches and data.
+    run.identity = {"seed": seed, "batch_size": batch_size, "data": _fingerprint(x, y)}
     if resume is not None:
         run.restore(resume)
     for callback in run.callbacks:
@@ -178,11 +199,12 @@ class _Run:
         self.partial: dict[str, Any] = {}  # how far a resumed epoch had got
         self.best: dict[str, Any] = {"loss": None, "epoch": None, "wait": 0, "weights": None}
         self.saved_epoch: int | None = None  # the epoch of the checkpoint file on disk
+        self.identity: dict[str, Any] = {}  # seed, batch size, data fingerprint (see fit)
 
     def restore(self, resume: dict[str, Any]) -> None:
         check_compatible(resume, self.model)
-        self.model.load_state_dict(resume["params"])
         name = Path(resume.get("path", "checkpoint")).name
+        self.model.load_state_dict(resume["params"])
         saved = resume.get("optimizer")
         try:
             if saved is not None:
@@ -197,6 +219,11 @@ class _Run:
                 self.state.history = History.from_dict(resume["history"])
         except (ValueError, TypeError, KeyError) as error:
             raise CheckpointError(f"{name}: {error}") from None
+        saved_loop = resume.get("loop") or {}
+        for field, ours in self.identity.items():
+            saved = saved_loop.get(field)  # absent in checkpoints of older versions
+            if saved is not None and saved != ours:
+                raise ResumeMismatch(name, field, saved, ours)
         if resume.get("rng") is not None:
             bit_generator = getattr(np.random, resume["rng"]["bit_generator"])()
             bit_generator.state = resume["rng"]
@@ -328,8 +355,17 @@ class _Run:
                         scheduler=self.scheduler, epoch=completed,
                         global_step=self.state.global_step, rng=rng,
                         history=self.state.history, extra=self.extra,
-                        loop={"partial": partial or None, "best": self.best})
+                        loop={"partial": partial or None, "best": self.best, **self.identity})
         self.saved_epoch = completed
+
+
+def _fingerprint(x: np.ndarray, y: np.ndarray) -> str:
+    """A SHA-256 of the training examples and targets, with their shapes and dtypes."""
+    digest = hashlib.sha256()
+    for array in (x, y):
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
 
 def _data(model: MLP, x: Any, y: Any, loss: str, what: str) -> tuple[np.ndarray, np.ndarray]:
