@@ -101,10 +101,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             if key in archive.headers and key not in arrays:
                 arrays[key] = archive.load(key)
     for key, array in arrays.items():
-        if key.startswith(_FLOAT_ONLY) and array.dtype.kind != "f":
+        if not key.startswith(_FLOAT_ONLY):  # extra.*: the caller's data, any values
+            continue
+        if array.dtype.kind != "f":
             raise fail(f"array {key!r} has dtype {array.dtype}; optimizer buffers and saved "
                        "weights are floats")
-        found = first_non_finite(array) if array.dtype.kind == "f" else None
+        found = first_non_finite(array)
         if found is not None:
             raise fail(f"array {key!r} holds a non-finite value: {element(key, found[0])} = "
                        f"{found[1]}")
@@ -126,7 +128,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 _DECODED = ("optimizer", "scheduler", "rng", "history", "extra", "loop")
-_FLOAT_ONLY = ("opt.", "loop.best.weights.")  # arrays that are the weights' companions
+# The weights and their companions: floats, and finite (a NaN in one would poison a resume).
+_FLOAT_ONLY = ("param.", "opt.", "loop.best.weights.")
 
 
 def _check_parameter_headers(archive: Archive, meta: dict[str, Any]) -> None:
