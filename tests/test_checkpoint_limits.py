@@ -19,10 +19,13 @@ import pytest
 from numpy.lib import format as npy
 
 import chainrule.checkpoint as checkpoint
+import chainrule.checkpoint_meta as checkpoint_meta
 import chainrule.checkpoint_read as checkpoint_read
 from chainrule import optim
-from chainrule.checkpoint import CheckpointError, load_checkpoint, load_model, save_model
+from chainrule.checkpoint import (CheckpointError, load_checkpoint, load_model, save_model,
+                                  standardized_input)
 from chainrule.cli import main
+from chainrule.errors import ChainruleError
 from chainrule.nn import MLP
 from chainrule.train import ResumeMismatch, fit
 
@@ -104,10 +107,10 @@ def test_a_header_claiming_2_to_the_40_elements_is_refused_before_reading(tmp_pa
 def test_parameter_and_element_limits(tmp_path, monkeypatch):
     path = tmp_path / "run.npz"
     saved_run(path)  # 2·4 + 4 + 4·2 + 2 = 22 parameter elements
-    monkeypatch.setattr(checkpoint, "MAX_PARAMETERS", 21)
+    monkeypatch.setattr(checkpoint_meta, "MAX_PARAMETERS", 21)
     assert refusal(path) == "22 parameter elements; a checkpoint may hold at most " \
                             "MAX_PARAMETERS = 21"
-    monkeypatch.setattr(checkpoint, "MAX_PARAMETERS", 22)
+    monkeypatch.setattr(checkpoint_meta, "MAX_PARAMETERS", 22)
     monkeypatch.setattr(checkpoint_read, "MAX_ELEMENTS", 30)  # 22 + Adam's 44: too many
     assert refusal(path).startswith("its arrays hold more than MAX_ELEMENTS = 30 elements")
 
@@ -313,3 +316,49 @@ def test_too_many_epochs_are_refused(capsys):
     assert capsys.readouterr().err == (f"chainrule: error: --epochs: expected at most "
                                        f"{checkpoint.MAX_EPOCHS}, got "
                                        f"{checkpoint.MAX_EPOCHS + 1}\n")
+
+
+# --- metadata the fuzzer found ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("layers", float("inf"), "architecture.layers: expected a list of at least two positive "
+                             "integers, got inf"),
+    ("layers", [2, 5, 1], "parameters.W1: expected shape [2, 5] for architecture.layers "
+                          "[2, 5, 1], got [2, 4]"),
+    ("activations", "tanh", "architecture.activations: expected 2 names, one per layer, got "
+                            "'tanh'"),
+    ("dtype", "complex128", "architecture.dtype: expected 'float64' or 'float32', got "
+                            "'complex128'"),
+])
+def test_a_malformed_architecture_is_refused(tmp_path, field, value, expected):
+    path = tmp_path / "run.npz"
+    saved_run(path)
+
+    def change(arrays):
+        meta = json.loads(str(arrays["meta"][()]))
+        meta["architecture"][field] = value
+        arrays["meta"] = np.array(json.dumps(meta))
+    rewrite(path, change)
+    assert refusal(path) == expected
+
+
+def test_an_integer_of_5000_digits_in_the_metadata(tmp_path):
+    path = tmp_path / "run.npz"
+    saved_run(path)
+    rewrite(path, lambda arrays: arrays.update(
+        meta=np.array(str(arrays["meta"][()])[:-1] + ', "n": ' + "9" * 5000 + "}")))
+    assert refusal(path).startswith("its metadata cannot be read (Exceeds the limit (4300 "
+                                    "digits) for integer string conversion")
+
+
+def test_standardizing_an_input_that_overflows_is_one_line(tmp_path):
+    path = tmp_path / "m.npz"
+    save_model(path, MLP([2, 3, 1], "sigmoid", seed=0), extra={"standardizer": {
+        "mean": np.array([0.1, -1e308]), "scale": np.array([1.0, 2.0])}})
+    state = load_checkpoint(path)
+    np.testing.assert_array_equal(standardized_input(state, np.array([1.1, 0.0])),
+                                  [1.0, 0.5e308])
+    with pytest.raises(ChainruleError, match=r"^--input: value 2, 1e\+308, overflows float64 once standardised "
+                             r"with the mean -1e\+308 and scale 2 saved in m.npz$"):
+        standardized_input(state, np.array([0.5, 1e308]))

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import io
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from chainrule import __version__
+from chainrule.checkpoint_meta import (MAX_EPOCHS, MAX_GLOBAL_STEP,  # noqa: F401
+                                       check_parameter_headers, check_standardizer, read_meta,
+                                       references)
 from chainrule.checkpoint_read import (MAX_PARAMETERS, Archive, CheckpointError,  # noqa: F401
                                        parse_meta)
 from chainrule.errors import ChainruleError
@@ -35,9 +37,6 @@ from chainrule.nn import MLP
 FORMAT, VERSION = "chainrule.checkpoint", 1
 # Bit generators a checkpoint may name; anything else is refused rather than looked up.
 BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
-_REQUIRED = ("architecture", "parameters", "epoch", "global_step")
-MAX_EPOCHS = 10_000_000  # completed epochs a checkpoint may claim (chainrule train's limit too)
-MAX_GLOBAL_STEP = 2**53  # optimizer steps: beyond, a float64 learning-rate schedule is inexact
 
 
 def save_checkpoint(path: str | Path, *, model: MLP, optimizer: Any = None, scheduler: Any = None,
@@ -93,11 +92,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     with Archive(path) as archive:
-        meta = _read_meta(path, parse_meta(path.name, archive.meta_text()))
+        meta = read_meta(path.name, parse_meta(path.name, archive.meta_text()), FORMAT, VERSION)
         fail = archive.fail
-        _check_parameter_headers(archive, meta)
+        check_parameter_headers(archive, meta)
         arrays = {f"param.{name}": archive.load(f"param.{name}") for name in meta["parameters"]}
-        for key in _references([meta.get(f) for f in _DECODED]):
+        for key in references([meta.get(f) for f in _DECODED]):
             if key in archive.headers and key not in arrays:
                 arrays[key] = archive.load(key)
     for key, array in arrays.items():
@@ -123,80 +122,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if rng is not None and (not isinstance(rng, dict)
                             or rng.get("bit_generator") not in BIT_GENERATORS):
         raise fail("the random generator state is not one numpy can restore")
-    _check_standardizer(path.name, state["extra"], meta["architecture"])
+    check_standardizer(path.name, state["extra"], meta["architecture"])
     return state
 
 
 _DECODED = ("optimizer", "scheduler", "rng", "history", "extra", "loop")
 # The weights and their companions: floats, and finite (a NaN in one would poison a resume).
 _FLOAT_ONLY = ("param.", "opt.", "loop.best.weights.")
-
-
-def _check_parameter_headers(archive: Archive, meta: dict[str, Any]) -> None:
-    """Every parameter's member exists with the metadata's shape and a float dtype of the
-    network's, and all of them fit MAX_PARAMETERS — read from headers, before any data."""
-    dtype = meta["architecture"].get("dtype", "float64")
-    total = 0
-    for name, shape in meta["parameters"].items():
-        key = f"param.{name}"
-        if key not in archive.headers:
-            raise archive.fail(f"missing array {key!r}")
-        found, found_dtype = archive.headers[key]
-        if not (isinstance(shape, list) and all(type(n) is int for n in shape)):
-            raise archive.fail(f"parameters.{name}: expected a shape (a list of integers), "
-                               f"got {shape!r}")
-        if list(found) != shape:
-            raise archive.fail(f"array {key!r} has shape {found}, the metadata says "
-                               f"{tuple(shape)}")
-        if found_dtype.kind != "f" or str(found_dtype) != dtype:
-            raise archive.fail(f"array {key!r} has dtype {found_dtype}; the network's "
-                               f"weights are {dtype}")
-        total += math.prod(found)
-    if total > MAX_PARAMETERS:
-        raise archive.fail(f"{total} parameter elements; a checkpoint may hold at most "
-                           f"MAX_PARAMETERS = {MAX_PARAMETERS}")
-
-
-def _references(value: Any) -> list[str]:
-    """Every ``{"$array": key}`` in the metadata, in order, without recursion."""
-    keys, stack = [], [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            if set(item) == {"$array"} and isinstance(item["$array"], str):
-                keys.append(item["$array"])
-            else:
-                stack.extend(reversed(list(item.values())))
-        elif isinstance(item, list):
-            stack.extend(reversed(item))
-    return keys
-
-
-def _check_standardizer(name: str, extra: dict[str, Any], arch: dict[str, Any]) -> None:
-    """A saved standardiser must map the network's inputs: finite means, scales finite and
-    > 0 (a scale of 0 would divide a user's --input by zero and be blamed on it)."""
-    scaler = extra.get("standardizer") if isinstance(extra, dict) else None
-    if scaler is None:
-        return
-    inputs = arch["layers"][0] if arch.get("layers") else None
-    for field in ("mean", "scale"):
-        values = scaler.get(field) if isinstance(scaler, dict) else None
-        array = np.asarray(values) if isinstance(values, (np.ndarray, list)) else None
-        where = f"{name}: extra.standardizer.{field}"
-        if array is None or array.ndim != 1 or array.dtype.kind not in "fiu" or (
-                inputs is not None and len(array) != inputs):
-            raise CheckpointError(f"{where}: expected {inputs} numbers, one per input, got "
-                                  f"{_short(values)}")
-        bad = ~np.isfinite(array) | ((array <= 0) if field == "scale" else False)
-        if bad.any():
-            i = int(np.argmax(bad))
-            expected = "a finite number > 0" if field == "scale" else "a finite number"
-            raise CheckpointError(f"{where}[{i}]: expected {expected}, got {array[i]}")
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def load_model(path: str | Path) -> tuple[MLP, dict[str, Any]]:
@@ -216,6 +148,25 @@ def load_model(path: str | Path) -> tuple[MLP, dict[str, Any]]:
         raise CheckpointError(f"{Path(path).name}: cannot rebuild the network "
                               f"({error})") from None
     return model, state
+
+
+def standardized_input(state: dict[str, Any], x: np.ndarray,
+                       option: str = "--input") -> np.ndarray:
+    """``x`` standardised as in training, (x − mean) / scale with the checkpoint's standardiser
+    (``x`` itself without one); one line naming the value if that overflows float64."""
+    scaler = (state.get("extra") or {}).get("standardizer")
+    if scaler is None:
+        return x
+    mean, scale = np.asarray(scaler["mean"], dtype=float), np.asarray(scaler["scale"], dtype=float)
+    with np.errstate(all="ignore"):  # checked just below, named
+        out = (x - mean) / scale
+    found = first_non_finite(out)
+    if found is not None:
+        (i,) = found[0]
+        raise ChainruleError(f"{option}: value {i + 1}, {x[i]:g}, overflows float64 once "
+                             f"standardised with the mean {mean[i]:g} and scale {scale[i]:g} "
+                             f"saved in {Path(state['path']).name}")
+    return out
 
 
 def architecture(model: MLP) -> dict[str, Any]:
@@ -243,31 +194,6 @@ def _describe(arch: dict[str, Any]) -> str:
     activations = list(arch.get("activations") or [])
     shown = activations[:1] if len(set(activations)) == 1 else activations
     return f"{list(arch.get('layers') or [])} ({', '.join(shown)})"
-
-
-def _read_meta(path: Path, meta: Any) -> dict[str, Any]:
-    name = path.name
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        found = meta.get("format") if isinstance(meta, dict) else None
-        raise CheckpointError(f"{name}: not a chainrule checkpoint (format {found!r}, "
-                              f"expected {FORMAT!r})")
-    if meta.get("version") != VERSION:
-        raise CheckpointError(f"{name}: format version {meta.get('version')!r} is not "
-                              f"supported (this chainrule reads version {VERSION})")
-    for field in _REQUIRED:
-        if field not in meta:
-            raise CheckpointError(f"{name}: its metadata lacks {field!r}")
-    if not isinstance(meta["parameters"], dict):
-        raise CheckpointError(f"{name}: its metadata has malformed parameters")
-    for field, limit in (("epoch", MAX_EPOCHS), ("global_step", MAX_GLOBAL_STEP)):
-        value = meta[field]
-        if type(value) is not int or not 0 <= value <= limit:  # bool is an int: refused too
-            raise CheckpointError(f"{name}: {field}: expected an integer from 0 to {limit}, "
-                                  f"got {_short(value)}")
-    arch = meta["architecture"]
-    if not isinstance(arch, dict) or not {"layers", "activations", "bias"} <= arch.keys():
-        raise CheckpointError(f"{name}: its architecture lacks layers, activations or bias")
-    return meta
 
 
 def _encode(value: Any, name: str, arrays: dict[str, np.ndarray]) -> Any:

@@ -219,6 +219,9 @@ def parse_meta(name: str, text: str) -> Any:
         meta = json.loads(text)
     except json.JSONDecodeError as error:
         raise CheckpointError(f"{name}: its metadata is not valid JSON ({error})") from None
+    except ValueError as error:  # an integer of more than 4,300 digits, Python's own limit
+        raise CheckpointError(f"{name}: its metadata cannot be read "
+                              f"({str(error).split(';')[0]})") from None
     except RecursionError:
         meta = None  # deeper than Python's own recursion limit: certainly too deep
     depth = _depth(meta) if meta is not None else MAX_META_DEPTH + 1
