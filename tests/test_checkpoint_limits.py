@@ -359,6 +359,7 @@ def test_standardizing_an_input_that_overflows_is_one_line(tmp_path):
     state = load_checkpoint(path)
     np.testing.assert_array_equal(standardized_input(state, np.array([1.1, 0.0])),
                                   [1.0, 0.5e308])
-    with pytest.raises(ChainruleError, match=r"^--input: value 2, 1e\+308, overflows float64 once standardised "
-                             r"with the mean -1e\+308 and scale 2 saved in m.npz$"):
+    with pytest.raises(ChainruleError, match=r"^--input: value 2, 1e\+308, overflows float64 "
+                                             r"once standardised with the mean -1e\+308 and "
+                                             r"scale 2 saved in m.npz$"):
         standardized_input(state, np.array([0.5, 1e308]))

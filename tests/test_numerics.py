@@ -155,8 +155,9 @@ def test_finite_differences_keep_their_step_at_1e154(tmp_path, capsys):
 def test_a_method_without_a_finite_number_says_so_in_its_row(tmp_path, capsys):
     pytest.importorskip("sympy")
     pytest.importorskip("torch")
-    # E = z² ≈ 1.797691e308, just below the largest float64: one relative step of 1e-6 up overflows to inf, so finite differences
-    # have no finite slope; PyTorch and sympy still check the element.
+    # E = z² ≈ 1.797691e308, just below the largest float64: one relative step of 1e-6 up
+    # overflows to inf, so finite differences have no finite slope; PyTorch and sympy still
+    # check the element.
     spec = {"layers": [1, 1], "activations": ["identity"], "loss": "sse",
             "weights": [[[1.34078e154]]], "input": [1.0], "target": [0.0], "bias": "none",
             "learning_rate": 0.1}
