@@ -167,3 +167,29 @@ def test_a_method_without_a_finite_number_says_so_in_its_row(tmp_path, capsys):
     row = next(line for line in out.splitlines() if line.strip().startswith("W1[0,0]"))
     assert "not finite" in row and row.rstrip().endswith("ok")
     assert out.rstrip().endswith("verdict: every method agrees")
+
+
+def test_the_reference_step_agrees_at_saturation_and_judges_answers(tmp_path, capsys):
+    # verify/reference.py is the independent computation that judges answers: it must give
+    # the engine's finite numbers for a saturated softmax + bce, not inf and NaN
+    from chainrule.verify.mistakes import correct_step
+
+    truth = correct_step(SATURATED_SOFTMAX_BCE)
+    assert truth["forward.loss"] == 20000.0
+    np.testing.assert_array_equal(truth["backward.delta1"], [1.0, -1.0])
+    np.testing.assert_array_equal(truth["gradients.W1"], [[1.0, -1.0], [0.0, 0.0]])
+    spec = write(tmp_path, "sm.json", SATURATED_SOFTMAX_BCE)
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"forward.loss": 20000, "backward.delta1": [1, -1]}))
+    assert main(["verify", spec, "--answers", str(answers)]) == 0
+    assert "All 3 answers are correct." in capsys.readouterr().out
+
+
+def test_answers_are_not_judged_against_an_overflowed_step(tmp_path, capsys):
+    spec = write(tmp_path, "big.json", IDENTITY_1E200)
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"forward.loss": 1.0}))
+    assert main(["verify", spec, "--answers", str(answers)]) == 2
+    assert capsys.readouterr().err == ("chainrule: error: verify: forward.z1[0] overflowed to "
+                                       "inf in the correct step (inputs or weights too large "
+                                       "for float64)\n")

@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from chainrule.errors import SpecError
+from chainrule.finite import NonFiniteError, element, first_non_finite, what_happened
 from chainrule.nn.activations import unknown_name_message
 from chainrule.spec import Spec
 from chainrule.verify.reference import (
@@ -245,8 +246,20 @@ def get_mistake(mistake_id: str) -> Mistake:
 
 
 def correct_step(spec: Spec | str | Path | dict) -> dict[str, np.ndarray]:
-    """The step without mistakes: the numbers of ``chainrule.explain(spec)``, by trace name."""
-    return reference_step(as_spec(spec), CORRECT)
+    """The step without mistakes: the numbers of ``chainrule.explain(spec)``, by trace name.
+
+    A non-finite number (an identity network of 1e200 weights overflows) is a NonFiniteError
+    naming it: the right answer to judge against must be a number. ``dE_da{L}`` is left out:
+    after a saturated sigmoid or softmax it is ±inf in truth (the loss is taken from z)."""
+    step = reference_step(as_spec(spec), CORRECT)
+    for key, values in step.items():
+        found = None if ".dE_da" in key else first_non_finite(values)
+        if found is not None:
+            index, bad = found
+            raise NonFiniteError(f"verify: {element(key, index)} {what_happened(bad)} in the "
+                                 "correct step (inputs or weights too large for float64)",
+                                 quantity=key, index=index, value=bad)
+    return step
 
 
 def mistaken_step(spec: Spec | str | Path | dict, mistake_id: str) -> dict[str, np.ndarray]:

@@ -106,6 +106,26 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+def _log_others(z: np.ndarray) -> np.ndarray:
+    """ln Σⱼ≠ₖ e^zⱼ for every unit k, by deleting unit k and summing the rest (K² terms)."""
+    units = z.shape[-1]
+    return np.stack([np.logaddexp.reduce(np.delete(z, k, axis=-1), axis=-1)
+                     for k in range(units)], axis=-1)
+
+
+def softmax_bce_delta(z: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """∂E/∂z of bce(softmax(z), t) for one example's loss: [(pⱼ − tⱼ) + Σₖ≠ⱼ (tₖ − pₖ) pⱼ/(1 − pₖ)]
+    / K, each pⱼ/(1 − pₖ) taken as e^(zⱼ − ln Σᵢ≠ₖ e^zᵢ), finite where 1 − pₖ rounds to 0."""
+    units = z.shape[-1]
+    p, log_others = _softmax(z), _log_others(z)
+    mixed = np.zeros_like(z)
+    for k in range(units):
+        ratio = np.exp(z - log_others[..., k:k + 1])  # pⱼ/(1 − pₖ) for every j
+        ratio[..., k] = 0.0  # the sum leaves k itself out
+        mixed += (t[..., k:k + 1] - p[..., k:k + 1]) * ratio
+    return (p - t + mixed) / units
+
+
 def activate(name: str, z: np.ndarray) -> np.ndarray:
     if name == "sigmoid":
         return _sigmoid(z)
@@ -161,6 +181,10 @@ def example_losses(spec: Spec, z: np.ndarray, a: np.ndarray, t: np.ndarray) -> n
     if loss == "bce":
         if last == "sigmoid":  # from the logits: ln σ(z) = −softplus(−z), never ln 0
             per_unit = t * np.logaddexp(0.0, -z) + (1.0 - t) * np.logaddexp(0.0, z)
+        elif last == "softmax":  # from the logits: ln(1 − pₖ) = ln Σⱼ≠ₖ e^zⱼ − ln Σⱼ e^zⱼ
+            log_p = _log_softmax(z)
+            log_q = _log_others(z) - np.logaddexp.reduce(z, axis=-1, keepdims=True)
+            per_unit = -(t * log_p + np.where(t == 1.0, 0.0, (1.0 - t) * log_q))
         else:
             per_unit = -(t * np.log(a) + (1.0 - t) * np.log(1.0 - a))
         return per_unit.mean(axis=-1)
@@ -266,6 +290,11 @@ def _step(spec: Spec, switches: Switches) -> dict[str, np.ndarray]:
     out[f"backward.dE_da{depth}"] = scale * dE_da
     if fused_delta is not None:
         delta = scale * fused_delta
+    elif (spec.loss, spec.activations[-1]) == ("bce", "softmax") and \
+            switches.derivative == "correct":
+        # the textbook product ∂E/∂a · softmax′ is inf · 0 once a unit saturates; the same
+        # delta from the logits is finite (a mistaken derivative keeps the textbook path)
+        delta = scale * softmax_bce_delta(z_last, t)
     else:
         delta = backward_activation(spec.activations[-1], z_last, a_last, scale * dE_da,
                                     switches.derivative)
