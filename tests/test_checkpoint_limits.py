@@ -363,3 +363,16 @@ def test_standardizing_an_input_that_overflows_is_one_line(tmp_path):
                                              r"once standardised with the mean -1e\+308 and "
                                              r"scale 2 saved in m.npz$"):
         standardized_input(state, np.array([0.5, 1e308]))
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("extra", 1e200, "extra: expected an object or null, got 1e+200"),
+    ("optimizer", [1], "optimizer: expected an object or null, got [1]"),
+    ("loop", {"partial": {"batch": "x"}}, "loop.partial: expected batch, correct and seen"),
+    ("loop", {"best": 3}, "loop.best: expected loss, epoch, wait and weights"),
+])
+def test_a_malformed_section_is_refused(tmp_path, field, value, expected):
+    path = tmp_path / "run.npz"
+    saved_run(path)
+    rewrite(path, set_meta(**{field: value}))
+    assert refusal(path).startswith(expected)

@@ -105,6 +105,11 @@ def read_meta(name: str, meta: Any, fmt: str, version: int) -> dict[str, Any]:
         if type(value) is not int or not 0 <= value <= limit:  # bool is an int: refused too
             raise CheckpointError(f"{name}: {field}: expected an integer from 0 to {limit}, "
                                   f"got {_short(value)}")
+    for field in ("optimizer", "scheduler", "rng", "history", "extra", "loop"):
+        if meta.get(field) is not None and not isinstance(meta[field], dict):
+            raise CheckpointError(f"{name}: {field}: expected an object or null, got "
+                                  f"{_short(meta[field])}")
+    _check_loop(name, meta.get("loop") or {})
     arch = meta["architecture"]
     if not isinstance(arch, dict) or not {"layers", "activations", "bias"} <= arch.keys():
         raise CheckpointError(f"{name}: its architecture lacks layers, activations or bias")
@@ -137,3 +142,24 @@ def _check_architecture(name: str, arch: dict[str, Any], parameters: dict[str, A
             raise CheckpointError(f"{name}: parameters.W{layer}: expected shape {shape} for "
                                   f"architecture.layers {layers}, got "
                                   f"{_short(parameters.get(f'W{layer}'))}")
+
+
+def _check_loop(name: str, loop: dict[str, Any]) -> None:
+    """The training loop's own state (see chainrule.train): how far an epoch had got, and
+    early stopping's best so far; a forged one would fail in the middle of a resumed run."""
+    partial = loop.get("partial")
+    if partial is not None:
+        counts = ("batch", "correct", "seen")
+        if not (isinstance(partial, dict) and all(type(partial.get(k)) is int
+                                                  and partial[k] >= 0 for k in counts)
+                and type(partial.get("loss_sum")) in (int, float)):
+            raise CheckpointError(f"{name}: loop.partial: expected batch, correct and seen "
+                                  f"counts and a loss_sum, got {_short(partial)}")
+    best = loop.get("best")
+    if best is not None and not (isinstance(best, dict)
+                                 and {"loss", "epoch", "wait", "weights"} <= best.keys()
+                                 and type(best["wait"]) is int
+                                 and (best["weights"] is None
+                                      or isinstance(best["weights"], dict))):
+        raise CheckpointError(f"{name}: loop.best: expected loss, epoch, wait and weights of "
+                              f"early stopping, got {_short(best)}")
