@@ -217,12 +217,13 @@ def test_an_epoch_or_step_out_of_range_is_refused(tmp_path, field, value):
     ([1.0, 0.0], "extra.standardizer.scale[1]: expected a finite number > 0, got 0.0"),
     ([np.inf, 1.0], "extra.standardizer.scale[0]: expected a finite number > 0, got inf"),
     ([1.0], "extra.standardizer.scale: expected 2 numbers, one per input, got"),
+    ([1.0, []], "extra.standardizer.scale: expected 2 numbers, one per input, got [1.0, []]"),
 ])
 def test_a_broken_standardizer_is_blamed_on_the_checkpoint(tmp_path, capsys, scale, expected):
     path = tmp_path / "m.npz"
     model = MLP([2, 3, 1], "sigmoid", seed=0)
     save_model(path, model, extra={"loss": "mse", "standardizer": {
-        "mean": np.zeros(2), "scale": np.array(scale)}})
+        "mean": np.zeros(2), "scale": scale if [] in scale else np.array(scale)}})
     assert main(["explain", "--model", str(path), "--input", "1,2", "--target", "0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"chainrule: error: m.npz: {expected}") and err.count("\n") == 1

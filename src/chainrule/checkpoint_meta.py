@@ -65,10 +65,12 @@ def check_standardizer(name: str, extra: dict[str, Any], arch: dict[str, Any]) -
     scaler = extra.get("standardizer") if isinstance(extra, dict) else None
     if scaler is None:
         return
-    inputs = arch["layers"][0] if arch.get("layers") else None
+    inputs = arch["layers"][0]  # checked by read_meta: a list of positive integers
     for field in ("mean", "scale"):
         values = scaler.get(field) if isinstance(scaler, dict) else None
-        array = np.asarray(values) if isinstance(values, (np.ndarray, list)) else None
+        plain = isinstance(values, list) and all(type(v) in (int, float) for v in values)
+        array = values if isinstance(values, np.ndarray) else (
+            np.asarray(values, dtype=float) if plain else None)
         where = f"{name}: extra.standardizer.{field}"
         if array is None or array.ndim != 1 or array.dtype.kind not in "fiu" or (
                 inputs is not None and len(array) != inputs):
