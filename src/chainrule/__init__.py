@@ -22,6 +22,7 @@ from chainrule.errors import (
     ShapeError,
     SpecError,
 )
+from chainrule.finite import NonFiniteError
 from chainrule.ops import PRIMITIVES, Primitive
 from chainrule.spec import Spec, load_spec, parse_spec
 from chainrule.tensor import Tensor, maximum
@@ -30,7 +31,7 @@ from chainrule.verify.gradcheck import GradcheckReport, GradcheckWarning, gradch
 
 __all__ = [
     "ChainruleError", "GradError", "GradcheckError", "GradcheckReport", "GradcheckWarning",
-    "MissingDependency", "PRIMITIVES", "Primitive", "ShapeError",
+    "MissingDependency", "NonFiniteError", "PRIMITIVES", "Primitive", "ShapeError",
     "Spec", "SpecError", "Tensor", "Trace", "__version__", "enable_grad", "explain",
     "gradcheck", "gradcheck_spec", "is_grad_enabled", "load_spec", "maximum", "nn", "no_grad", "optim", "parse_spec",
 ]

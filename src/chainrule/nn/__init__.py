@@ -7,6 +7,7 @@ from chainrule.nn.losses import (
     LOSSES,
     bce,
     bce_with_logits,
+    bce_with_softmax_logits,
     cross_entropy,
     get_loss,
     half_sse,
@@ -17,6 +18,7 @@ from chainrule.nn.losses import (
 
 __all__ = [
     "ACTIVATIONS", "BIAS_MODES", "INITIALIZERS", "LOSSES", "LayerValues", "Linear", "MLP",
-    "Module", "Parameter", "bce", "bce_with_logits", "cross_entropy", "get_activation",
+    "Module", "Parameter", "bce", "bce_with_logits",
+    "bce_with_softmax_logits", "cross_entropy", "get_activation",
     "get_loss", "half_sse", "mse", "output_loss", "sse",
 ]
