@@ -193,3 +193,14 @@ def test_answers_are_not_judged_against_an_overflowed_step(tmp_path, capsys):
     assert capsys.readouterr().err == ("chainrule: error: verify: forward.z1[0] overflowed to "
                                        "inf in the correct step (inputs or weights too large "
                                        "for float64)\n")
+
+
+def test_an_update_that_overflows_is_named_with_its_element():
+    # W = 1e308 and a gradient of 2·z·x ≈ 2e308·... : the step η·g overflows W1 past 1.8e308
+    spec = {"layers": [1, 1], "activations": ["identity"], "loss": "half_sse",
+            "weights": [[[1.0]]], "biases": [[0.0]], "input": [1e154], "target": [0.0],
+            "learning_rate": 1e10, "steps": 2}
+    with pytest.raises(NonFiniteError) as caught:
+        cr.explain(spec)
+    assert str(caught.value).startswith("explain: W1[0,0] after the update overflowed to -inf "
+                                        "in the update (the learning rate")

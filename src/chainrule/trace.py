@@ -226,24 +226,27 @@ def _check_finite(step: Step, depth: int) -> None:
     ``dE_da{L}`` is left out: after a saturated sigmoid or softmax it is ±inf in truth, shown
     as the textbook factor, while the loss and δᴸ are taken from the logits and stay finite.
     """
-    forward = {k: v for k, v in step.forward.items() if k != "loss"}
-    losses = {"loss": step.forward["loss"], "example losses": step.example_losses,
-              "loss after the update": step.loss_after}
-    phases = [("forward pass", forward), ("loss", losses),
-              ("backward pass", {f"delta{l}": step.backward[f"delta{l}"]
-                                 for l in range(depth, 0, -1)}),
-              ("backward pass", {f"the gradient of {k}": v for k, v in step.gradients.items()}),
-              ("update", {f"{k} after the update": v for k, v in step.updated.items()})]
-    for phase, values in phases:
-        for name, value in values.items():
+    # (phase, [(what comes before the element, its name, what comes after, values)])
+    phases = [
+        ("forward pass", [("", k, "", v) for k, v in step.forward.items() if k != "loss"]),
+        ("loss", [("", "loss", "", step.forward["loss"]),
+                  ("", "example losses", "", step.example_losses)]),
+        ("backward pass", [("", f"delta{l}", "", step.backward[f"delta{l}"])
+                           for l in range(depth, 0, -1)]),
+        ("backward pass", [("the gradient of ", k, "", v) for k, v in step.gradients.items()]),
+        ("update", [("", k, " after the update", v) for k, v in step.updated.items()]),
+        ("loss", [("", "loss", " after the update", step.loss_after)]),
+    ]
+    for phase, entries in phases:
+        for before, name, after, value in entries:
             found = None if value is None else first_non_finite(value)
             if found is None:
                 continue
             index, bad = found
             where = "" if step.number == 1 else f" of step {step.number}"
             place = "" if phase == "loss" else f" in the {phase}"
-            raise NonFiniteError(f"explain: {element(name, index)} {what_happened(bad)}"
-                                 f"{place}{where} ({_HINTS[phase]})",
+            raise NonFiniteError(f"explain: {before}{element(name, index)}{after} "
+                                 f"{what_happened(bad)}{place}{where} ({_HINTS[phase]})",
                                  quantity=name, index=index, value=bad)
 
 

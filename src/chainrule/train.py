@@ -203,8 +203,8 @@ class _Run:
 
     def restore(self, resume: dict[str, Any]) -> None:
         check_compatible(resume, self.model)
-        name = Path(resume.get("path", "checkpoint")).name
         self.model.load_state_dict(resume["params"])
+        name = Path(resume.get("path", "checkpoint")).name
         saved = resume.get("optimizer")
         try:
             if saved is not None:
