@@ -33,5 +33,6 @@ __all__ = [
     "ChainruleError", "GradError", "GradcheckError", "GradcheckReport", "GradcheckWarning",
     "MissingDependency", "NonFiniteError", "PRIMITIVES", "Primitive", "ShapeError",
     "Spec", "SpecError", "Tensor", "Trace", "__version__", "enable_grad", "explain",
-    "gradcheck", "gradcheck_spec", "is_grad_enabled", "load_spec", "maximum", "nn", "no_grad", "optim", "parse_spec",
+    "gradcheck", "gradcheck_spec", "is_grad_enabled", "load_spec", "maximum", "nn", "no_grad",
+    "optim", "parse_spec",
 ]
