@@ -170,7 +170,7 @@ class _Reading:
         if isinstance(error, (zipfile.BadZipFile, zlib.error, EOFError, OSError,
                               NotImplementedError)):
             raise self.archive.fail(f"truncated or corrupt archive ({error})") from None
-        if isinstance(error, (ValueError, TypeError, SyntaxError, MemoryError)):
+        if isinstance(error, (ValueError, TypeError, SyntaxError)):  # a malformed header
             raise self.archive.fail(f"truncated or corrupt ({error})") from None
         return False
 
