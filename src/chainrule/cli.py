@@ -183,7 +183,7 @@ def _trained_step(args: argparse.Namespace):
     """One step of a saved network on one example; inputs are standardised as in training."""
     import numpy as np
 
-    from chainrule.checkpoint import load_model
+    from chainrule.checkpoint import load_model, standardized_input
     from chainrule.trace import explain
 
     if args.input is None or args.target is None:
@@ -194,9 +194,7 @@ def _trained_step(args: argparse.Namespace):
     if x.shape != (model.sizes[0],):
         raise ChainruleError(f"--input: expected {model.sizes[0]} numbers for the network's "
                              f"{model.sizes[0]} inputs ({args.model}), got {x.size}")
-    if "standardizer" in extra:
-        scaler = extra["standardizer"]
-        x = (x - np.asarray(scaler["mean"])) / np.asarray(scaler["scale"])
+    x = standardized_input(meta, x, "--input")
     loss = extra.get("loss", "mse")
     target = _numbers(args.target, "--target")
     if loss == "cross_entropy" and len(target) == 1 and model.sizes[-1] > 1:
