@@ -316,3 +316,12 @@ def test_control_characters_never_reach_the_terminal(tmp_path, capsys):
     code, out, err = run(capsys, "exercise", "grade", str(sheet / "key.json"), str(roster))
     assert code in (0, 1), err
     assert "\x1b" not in out and "\x07" not in out and "Eve\\x1b[2J\\x07" in out
+
+
+@pytest.mark.parametrize("value", [["0.1", []], [["0.1"], "0.2"], [["0.1", "0.2"], ["0.3"]]])
+def test_ragged_answers_are_one_line(tmp_path, capsys, value):
+    """Found by the fuzzer: a number beside an empty list passed the ragged check."""
+    path = tmp_path / "answers.json"
+    path.write_text(json.dumps({"updated": {"b1": value}}))
+    code, _, err = run(capsys, "verify", "seed", "--answers", str(path))
+    assert_one_line_error(code, err, "updated.b1", "rows of different lengths")

@@ -131,17 +131,19 @@ def parse_number(value: Any, where: str) -> tuple[str, float]:
 
 def _texts(value: Any, key: str) -> tuple[np.ndarray, np.ndarray]:
     """A nested list of numbers as arrays of their texts and half units; ragged is refused."""
-    def walk(item: Any, path: str) -> Any:
+    def walk(item: Any, path: str) -> tuple[Any, tuple[int, ...]]:
+        """(nested [text, half] pairs, the shape of the numbers): a number has shape (),
+        so a row mixing numbers and lists, or lists of different lengths, is ragged."""
         if isinstance(item, (list, tuple, np.ndarray)):
-            children = [walk(child, f"{path}[{i}]") for i, child in enumerate(item)]
-            shapes = {np.shape(child)[:-1] for child in children}
+            walked = [walk(child, f"{path}[{i}]") for i, child in enumerate(item)]
+            shapes = {shape for _, shape in walked}
             if len(shapes) > 1:
                 raise SpecError(f"answers: {_q(key)}: rows of different lengths at "
                                 f"{path or 'the top'}")
-            return children
-        return list(parse_number(item, _q(key) + (f" element {path}" if path else "")))
+            return [pair for pair, _ in walked], (len(walked), *next(iter(shapes), ()))
+        return list(parse_number(item, _q(key) + (f" element {path}" if path else ""))), ()
 
-    pairs = np.array(walk(value, ""), dtype=object)
+    pairs = np.array(walk(value, "")[0], dtype=object)
     if pairs.ndim == 0 or pairs.shape[-1] != 2:  # an empty list
         raise SpecError(f"answers: {_q(key)}: expected a number or a list of numbers, "
                         f"got an empty list")
