@@ -155,7 +155,7 @@ def object_array(arrays):
 
 
 CORRUPTIONS = {
-    "missing": (lambda p: p.unlink(), "no such file"),
+    "missing": (lambda p: p.unlink(), "no such checkpoint file"),
     "empty": (lambda p: p.write_bytes(b""), "empty file (a truncated checkpoint?)"),
     "text": (lambda p: p.write_text("layers: 2-8-1\n"), "not a checkpoint (not an .npz archive)"),
     "npy": (lambda p: p.write_bytes(npy_bytes(np.zeros(3))), "a single NumPy array (.npy)"),

@@ -129,9 +129,8 @@ def test_only_regular_files_are_read(tmp_path, kind):
     else:
         path = tmp_path / "dir.npz"
         path.mkdir()
-    expected = ("a directory, not a checkpoint file" if kind == "directory" else
-                "not a regular file (a pipe, socket or device); a checkpoint is read only "
-                "from a file")
+    expected = ("is a folder, not a checkpoint file" if kind == "directory" else
+                "not a regular file (a device, pipe or socket); expected a checkpoint file")
     assert refusal(path) == expected
 
 
@@ -140,7 +139,7 @@ def test_the_file_size_limit(tmp_path, monkeypatch):
     saved_run(path)
     monkeypatch.setattr(checkpoint_read, "MAX_FILE_BYTES", 1000)
     size = path.stat().st_size
-    assert refusal(path) == f"{size} bytes; a checkpoint may be at most MAX_FILE_BYTES = 1000"
+    assert refusal(path) == f"{size:,} bytes; a checkpoint file may have at most 1,000 bytes"
 
 
 @pytest.mark.parametrize("depth", [40, 100_000])

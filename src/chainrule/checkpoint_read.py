@@ -23,16 +23,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import stat
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from numpy.lib import format as npy
 
+from chainrule import inputs
 from chainrule.errors import ChainruleError
 
 MAX_FILE_BYTES = 1 << 30  # 1 GiB on disk
@@ -175,41 +174,13 @@ class _Reading:
         return False
 
 
-def _open_regular(path: Path):
-    """The file opened for reading, if it is a regular file within ``MAX_FILE_BYTES``.
+def _open_regular(path: Path) -> BinaryIO:
+    """The file opened for reading, if it is a regular file within ``MAX_FILE_BYTES``: never a
+    FIFO, a device or a folder (:func:`chainrule.inputs.open_regular`)."""
+    def error(message: str) -> CheckpointError:  # named by the file's name, as below
+        return CheckpointError(message.replace(f"{path}: ", f"{path.name}: ", 1))
 
-    Checked by ``os.stat`` before opening (so a FIFO or a device is never opened), and again
-    by ``os.fstat`` on what was opened, in case the path was swapped in between.
-    """
-    name = path.name
-    try:
-        _check_regular(name, os.stat(path))
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise CheckpointError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise CheckpointError(f"{name}: a directory, not a checkpoint file") from None
-    except OSError as error:
-        raise CheckpointError(f"{name}: cannot read ({error.strerror or error})") from None
-    try:
-        _check_regular(name, os.fstat(descriptor))
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(descriptor, True)
-        return os.fdopen(descriptor, "rb")
-    except BaseException:
-        os.close(descriptor)
-        raise
-
-
-def _check_regular(name: str, info: os.stat_result) -> None:
-    if stat.S_ISDIR(info.st_mode):
-        raise CheckpointError(f"{name}: a directory, not a checkpoint file")
-    if not stat.S_ISREG(info.st_mode):
-        raise CheckpointError(f"{name}: not a regular file (a pipe, socket or device); "
-                              "a checkpoint is read only from a file")
-    if info.st_size > MAX_FILE_BYTES:
-        raise CheckpointError(f"{name}: {info.st_size} bytes; a checkpoint may be at most "
-                              f"MAX_FILE_BYTES = {MAX_FILE_BYTES}")
+    return inputs.open_regular(path, error, "checkpoint file", MAX_FILE_BYTES)
 
 
 def parse_meta(name: str, text: str) -> Any:

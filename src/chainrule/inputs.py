@@ -17,7 +17,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable
 
 from chainrule.errors import SpecError
 
@@ -36,13 +36,14 @@ MAX_STRING = 100_000
 Error = Callable[[str], Exception]
 
 
-def read_bytes(path: str | Path, error: Error = SpecError, what: str = "file",
-               limit: int = MAX_FILE_BYTES) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes; anything else is ``error``.
+def open_regular(path: str | Path, error: Error = SpecError, what: str = "file",
+                 limit: int = MAX_FILE_BYTES) -> BinaryIO:
+    """``path`` opened for reading in binary, if it is a regular file of at most ``limit``
+    bytes; anything else is ``error``.
 
-    The file is opened without blocking (a FIFO opens at once) and checked with ``fstat`` on
-    the open descriptor, so what is checked is what is read; then at most ``limit + 1``
-    bytes are read, in case the file grew meanwhile.
+    The file is opened without blocking (a FIFO opens at once rather than waiting for a
+    writer) and checked with ``fstat`` on the open descriptor, so what is checked is what is
+    read, even if the path is swapped meanwhile.
     """
     path = Path(path)
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
@@ -66,20 +67,24 @@ def read_bytes(path: str | Path, error: Error = SpecError, what: str = "file",
                         f"{limit:,} bytes")
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
-        chunks, size = [], 0
-        while size <= limit:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as problem:
-        raise error(f"{path}: cannot be read ({problem.strerror})") from None
-    finally:
+        return os.fdopen(fd, "rb")
+    except BaseException:
         os.close(fd)
-    if size > limit:
+        raise
+
+
+def read_bytes(path: str | Path, error: Error = SpecError, what: str = "file",
+               limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes (:func:`open_regular`); at most
+    ``limit + 1`` bytes are read, in case the file grew after it was checked."""
+    with open_regular(path, error, what, limit) as file:
+        try:
+            data = file.read(limit + 1)
+        except OSError as problem:
+            raise error(f"{path}: cannot be read ({problem.strerror})") from None
+    if len(data) > limit:
         raise error(f"{path}: more than {limit:,} bytes; a {what} may have at most {limit:,}")
-    return b"".join(chunks)
+    return data
 
 
 def read_text(path: str | Path, error: Error = SpecError, what: str = "file",
