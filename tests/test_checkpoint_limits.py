@@ -28,6 +28,7 @@ from chainrule.cli import main
 from chainrule.errors import ChainruleError
 from chainrule.nn import MLP
 from chainrule.train import ResumeMismatch, fit
+from tests.test_checkpoint import rewrite, set_meta
 
 X = np.random.default_rng(0).normal(size=(40, 2))
 Y = (X[:, 0] * X[:, 1] > 0).astype(np.int64)
@@ -40,19 +41,6 @@ def saved_run(path: Path, *, seed: int = 0, batch_size: int = 8, epochs: int = 2
     return model
 
 
-def rewrite(path: Path, change) -> None:
-    with np.load(path, allow_pickle=False) as archive:
-        arrays = {key: archive[key] for key in archive.files}
-    change(arrays)
-    np.savez(path, **arrays)
-
-
-def set_meta(**fields):
-    def change(arrays):
-        meta = json.loads(str(arrays["meta"][()]))
-        meta.update(fields)
-        arrays["meta"] = np.array(json.dumps(meta))
-    return change
 
 
 def add_member(path: Path, name: str, header: dict, data_bytes: int) -> None:
