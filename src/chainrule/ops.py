@@ -34,6 +34,7 @@ from typing import Any, Callable
 import numpy as np
 
 from chainrule import buffers
+from chainrule.errors import GradError, ShapeError
 
 Array = np.ndarray
 Vjp = Callable[..., Array]
@@ -41,7 +42,14 @@ Vjp = Callable[..., Array]
 
 @dataclass(frozen=True, slots=True)
 class Primitive:
-    """One differentiable operation: forward, a vjp per input, and how to write it down."""
+    """One operation: forward, a vjp per input, and how to write it down.
+
+    ``differentiable=False`` marks a primitive whose result is boolean or integer
+    (comparisons, argmax): ``apply`` records no node for it and its result never requires a
+    gradient, as in PyTorch; its rules raise if called. ``variadic=True`` marks one that
+    takes any number of inputs (``cat``, ``stack``): it has one rule for all of them,
+    ``vjps[0](g, out, *inputs, which=i, **params)``, and one derivative text.
+    """
 
     name: str
     forward: Callable[..., Array]
@@ -52,17 +60,33 @@ class Primitive:
     latex_derivatives: tuple[str, ...]
     # every wanted input's gradient in one call, where the inputs' rules share work
     vjp: Callable[..., tuple[Array | None, ...]] | None = None
+    differentiable: bool = True
+    variadic: bool = False
     # what the engine calls: ``vjp``, or else the per-input rules in turn (made anew by
     # dataclasses.replace, so a primitive given other ``vjps`` runs them)
     vjp_all: Callable[..., tuple[Array | None, ...]] = field(init=False, repr=False,
                                                              compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "vjp_all", self.vjp or _each_input(self.vjps))
+        if self.vjp is not None:
+            rule = self.vjp
+        elif self.variadic:
+            rule = _each_of_many(self.vjps[0])
+        else:
+            rule = _each_input(self.vjps)
+        object.__setattr__(self, "vjp_all", rule)
 
     @property
-    def arity(self) -> int:
-        return len(self.vjps)
+    def arity(self) -> int | None:
+        """The number of inputs; None for a variadic primitive."""
+        return None if self.variadic else len(self.vjps)
+
+    def rule(self, i: int) -> Vjp:
+        """Input ``i``'s vjp, ``rule(g, out, *inputs, **params)``, variadic or not."""
+        if not self.variadic:
+            return self.vjps[i]
+        many = self.vjps[0]
+        return lambda g, out, *inputs, **params: many(g, out, *inputs, which=i, **params)
 
     def __repr__(self) -> str:
         return f"Primitive({self.name!r})"
@@ -72,11 +96,12 @@ PRIMITIVES: dict[str, Primitive] = {}
 
 
 def _define(name: str, forward, vjps, formula: str, derivatives, latex: str, latex_derivatives,
-            vjp=None):
+            vjp=None, *, differentiable: bool = True, variadic: bool = False):
     assert len(vjps) == len(derivatives) == len(latex_derivatives), name
+    assert not variadic or len(vjps) == 1, name
     PRIMITIVES[name] = Primitive(
         name, forward, tuple(vjps), formula, tuple(derivatives), latex, tuple(latex_derivatives),
-        vjp,
+        vjp, differentiable, variadic,
     )
 
 
@@ -92,6 +117,22 @@ def _each_input(vjps: tuple[Vjp, ...]) -> Callable[..., tuple[Array | None, ...]
             return tuple(rule(g, out, *inputs, **params) if want else None
                          for rule, want in zip(vjps, wanted))
     return vjp
+
+
+def _each_of_many(rule: Vjp) -> Callable[..., tuple[Array | None, ...]]:
+    """A variadic primitive's all-inputs rule: its one rule, for each wanted input."""
+    def vjp(g, out, wanted, *inputs, **params):
+        return tuple(rule(g, out, *inputs, which=i, **params) if want else None
+                     for i, want in enumerate(wanted))
+    return vjp
+
+
+def no_gradient(name: str) -> Vjp:
+    """The rule of a non-differentiable primitive: the engine never calls it (no node is
+    recorded); a caller who does is told why rather than handed zeros."""
+    def rule(g, out, *inputs, **params):
+        raise GradError(f"{name}: its result is boolean or integer and has no gradient")
+    return rule
 
 
 # --- helpers shared by several rules -------------------------------------------------------
@@ -113,12 +154,41 @@ def stable_sigmoid(x: Array) -> Array:
     return np.divide(1.0, e, out=e)
 
 
+def axes_of(axis: Any, ndim: int, op: str) -> tuple[int, ...]:
+    """``axis`` (an int, a tuple of them, or None for all) as non-negative axes of an array
+    of ``ndim`` dimensions; ShapeError naming ``op`` if one is out of range or repeated.
+
+    A 0-d array counts as having one axis, so dim 0 and -1 name it, as in PyTorch.
+    """
+    dims = max(ndim, 1)
+    if axis is None:
+        return tuple(range(ndim))
+    given = axis if isinstance(axis, (tuple, list)) else (axis,)
+    axes = []
+    for a in given:
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+            raise ShapeError(f"{op}: dim must be an integer, got {a!r}")
+        if not -dims <= a < dims:
+            raise ShapeError(f"{op}: dim {a} is out of range for a tensor of {ndim} "
+                             f"dimension(s) (expected {-dims} to {dims - 1})")
+        axes.append(int(a) % dims)
+    if len(set(axes)) != len(axes):
+        raise ShapeError(f"{op}: dim {tuple(given)} names an axis twice")
+    return tuple(a for a in axes if a < ndim)  # a 0-d array's axis 0 is no axis at all
+
+
+def _sum(x: Array, axis=None, keepdims: bool = False) -> Array:
+    # axes checked (one line for a bad one) and normalised: a 0-d x has the axis 0, as in
+    # PyTorch; None, the common case, goes straight through
+    return np.add.reduce(x, axis if axis is None else axes_of(axis, x.ndim, "sum"),
+                         keepdims=keepdims)
+
+
 def _sum_grad(g: Array, out: Array, x: Array, axis=None, keepdims: bool = False) -> Array:
     g = np.asarray(g)
-    if axis is not None and not keepdims:  # a full reduction's scalar broadcasts as it is
-        axes = axis if isinstance(axis, tuple) else (axis,)
+    if axis is not None and not keepdims and x.ndim:  # a full reduction's scalar as it is
         kept = list(x.shape)
-        for a in axes:
+        for a in axes_of(axis, x.ndim, "sum"):  # a 0-d x: nothing was reduced
             kept[a] = 1
         g = g.reshape(kept)
     # Spread into a new array rather than np.broadcast_to's read-only view: several times
@@ -185,6 +255,14 @@ def _pow_grad_exponent(g: Array, out: Array, x: Array, y: Array) -> Array:
     return g * np.where(at_zero, 0.0, local)
 
 
+def _transpose_grad(g: Array, out: Array, x: Array, axes=None) -> Array:
+    if axes is None:
+        return np.transpose(g)
+    # the inverse permutation, of the axes made non-negative: argsort of (-1, 0) would be
+    # (0, 1), the identity, and the gradient of a (2, 3) input would come back (3, 2)
+    return np.transpose(g, np.argsort([a % x.ndim for a in axes]))
+
+
 def _maximum_share(x: Array, y: Array) -> Array:
     # 1 where x wins, 0 where it loses, 1/2 on a tie: the subgradient PyTorch uses.
     return np.where(x > y, 1.0, np.where(x == y, 0.5, 0.0)).astype(np.result_type(x, y))
@@ -201,22 +279,59 @@ def _relu_grad(g: Array, out: Array, x: Array) -> Array:
     return np.multiply(grad, g, out=grad)
 
 
+def _scalar_safe(rule: Callable[..., Array]) -> Callable[..., Array]:
+    """A rule over ``axis`` that also takes 0-d arrays, as one-element vectors (PyTorch takes
+    a 0-d softmax: 1, gradient 0); NumPy has no axis -1 of a 0-d array to reduce."""
+    def wrapped(*arrays: Array, axis: int = -1) -> Array:
+        if arrays[-1].ndim:  # the input x, last: the common case, one attribute read
+            return rule(*arrays, axis=axis)
+        axes_of(axis, 0, rule.__name__.strip("_").removesuffix("_grad"))
+        return rule(*(np.reshape(a, (1,)) for a in arrays), axis=-1).reshape(())
+    wrapped.__name__ = rule.__name__
+    return wrapped
+
+
+@_scalar_safe
 def _softmax(x: Array, axis: int = -1) -> Array:
     e = np.subtract(x, np.maximum.reduce(x, axis, keepdims=True))
     np.exp(e, out=e)  # exp of values ≤ 0: no overflow
     return np.divide(e, np.add.reduce(e, axis, keepdims=True), out=e)
 
 
+@_scalar_safe
+def _softmax_grad(g: Array, out: Array, x: Array, axis: int = -1) -> Array:
+    return out * (g - (g * out).sum(axis=axis, keepdims=True))
+
+
+@_scalar_safe
 def _log_softmax(x: Array, axis: int = -1) -> Array:
     shifted = np.subtract(x, np.maximum.reduce(x, axis, keepdims=True))
     total = np.add.reduce(np.exp(shifted), axis, keepdims=True)
     return np.subtract(shifted, np.log(total, out=total), out=shifted)
 
 
+@_scalar_safe
 def _log_softmax_grad(g: Array, out: Array, x: Array, axis: int = -1) -> Array:
     grad = np.exp(out)  # softmax(x), read off the output
     np.multiply(grad, np.add.reduce(g, axis, keepdims=True), out=grad)
     return np.subtract(g, grad, out=grad)
+
+
+def _power(x: Array, y: Array) -> Array:
+    # 0 to a negative power is +∞, as in PyTorch, not a division warning
+    with np.errstate(divide="ignore"):
+        return np.power(x, y)
+
+
+def _pow_grad_base(g: Array, out: Array, x: Array, y: Array) -> Array:
+    # d(x^y)/dx = y·x^(y−1), and 0 wherever y = 0 (x^0 is the constant 1), also at x = 0
+    # where the formula is 0·∞ = NaN: PyTorch's choice. At x = 0 with y < 1 the derivative
+    # is ±∞, as in PyTorch, without a division warning.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        local = y * np.power(x, y - 1)
+    if np.any(y == 0):
+        local = np.where(y == 0, 0.0, local).astype(local.dtype, copy=False)
+    return g * local
 
 
 # --- the table ------------------------------------------------------------------------------
@@ -242,8 +357,8 @@ _define("neg", np.negative,
         (lambda g, out, x: -g,),
         "−x", ("−1",), "-x", ("-1",))
 
-_define("pow", np.power,
-        (lambda g, out, x, y: g * y * np.power(x, y - 1), _pow_grad_exponent),
+_define("pow", _power,
+        (_pow_grad_base, _pow_grad_exponent),
         "x^y", ("y·x^(y−1)", "x^y·ln x"), "x^{y}", (r"y\,x^{y-1}", r"x^{y}\ln x"))
 
 _define("exp", np.exp,
@@ -284,7 +399,7 @@ _define("maximum", np.maximum,
         r"\max(x, y)", (r"[x > y] + \tfrac12 [x = y]", r"[y > x] + \tfrac12 [x = y]"))
 
 _define("softmax", _softmax,
-        (lambda g, out, x, axis=-1: out * (g - (g * out).sum(axis=axis, keepdims=True)),),
+        (_softmax_grad,),
         "softmax(x)ᵢ = e^xᵢ / Σⱼ e^xⱼ", ("sᵢ(δᵢⱼ − sⱼ)",),
         r"\mathrm{softmax}(x)_i = \frac{e^{x_i}}{\sum_j e^{x_j}}", (r"s_i(\delta_{ij} - s_j)",))
 
@@ -297,7 +412,7 @@ _define("matmul", matmul,
         (_matmul_grad_x, _matmul_grad_y),
         "x @ y", ("g @ yᵀ", "xᵀ @ g"), "x y", (r"g\, y^\top", r"x^\top g"))
 
-_define("sum", lambda x, axis=None, keepdims=False: np.add.reduce(x, axis, keepdims=keepdims),
+_define("sum", _sum,
         (_sum_grad,),
         "Σ x", ("1",), r"\sum x", ("1",))
 
@@ -306,8 +421,7 @@ _define("reshape", lambda x, shape=(): np.reshape(x, shape),
         "reshape(x)", ("1",), r"\mathrm{reshape}(x)", ("1",))
 
 _define("transpose", lambda x, axes=None: np.transpose(x, axes),
-        (lambda g, out, x, axes=None:
-            np.transpose(g, None if axes is None else np.argsort(axes)),),
+        (_transpose_grad,),
         "xᵀ", ("1",), r"x^\top", ("1",))
 
 _define("getitem", lambda x, index=None: x[index],
@@ -316,5 +430,9 @@ _define("getitem", lambda x, index=None: x[index],
 
 # fmt: on
 
-# The fused primitives (linear, squared_error, nll) add their entries to the table here.
+# The other modules of primitives add their entries to the table here: elementwise ops and
+# comparisons, reductions, shape ops, and the fused primitives (linear, dense, the losses).
+from chainrule import ops_elementwise as _elementwise  # noqa: E402,F401
+from chainrule import ops_reduce as _reduce  # noqa: E402,F401
+from chainrule import ops_shape as _shape  # noqa: E402,F401
 from chainrule import fused as _fused  # noqa: E402,F401
