@@ -54,6 +54,8 @@ CALLS = {
                lambda x, y: x.gather(1, torch.tensor(INDEX).argmax(-1, keepdim=True))),
     "gather index": (lambda x, y: x[..., :2].gather(1, INDEX),
                      lambda x, y: x[..., :2].gather(1, torch.tensor(INDEX))),
+    "gather float index": (lambda x, y: x[..., :2].gather(-2, cr.Tensor(INDEX)),
+                           lambda x, y: x[..., :2].gather(-2, torch.tensor(INDEX))),
     "squeeze unsqueeze": (lambda x, y: x[:1].squeeze(0).unsqueeze(-1).squeeze(),
                           lambda x, y: x[:1].squeeze(0).unsqueeze(-1).squeeze()),
     "flatten": (lambda x, y: x.flatten(1), lambda x, y: x.flatten(1)),
@@ -127,7 +129,7 @@ def test_a_comparison_does_not_record_a_node():
     (lambda x: x.gather(1, np.array([0])), r"gather: index has 1 dimension\(s\), the input 3"),
     (lambda x: x.gather(0, np.zeros((1, 4, 1), int)), r"gather: index shape \(1, 4, 1\) is "
                                                       r"longer than the input"),
-    (lambda x: x.gather(0, np.zeros((1, 1, 1))), r"gather: index must hold integers"),
+    (lambda x: x.gather(0, np.full((1, 1, 1), np.nan)), r"gather: index must hold integers"),
     (lambda x: cr.cat([x, x[:, :2, :2]], dim=1), r"cat: input 1 has shape \(2, 2, 2\), input 0 "
                                                  r"\(2, 3, 4\); shapes must match except"),
     (lambda x: cr.cat([]), r"cat: expected at least one tensor"),
@@ -149,6 +151,12 @@ def test_a_comparison_does_not_record_a_node():
     (lambda x: cr.where(x, x, x), r"where: the condition must be boolean"),
     (lambda x: cr.Tensor(np.ones((0, 2))).max(0), r"max: cannot reduce over an empty axis"),
     (lambda x: x.sum((1, 1)), r"sum: dim \(1, 1\) names an axis twice"),
+    (lambda x: x.clamp(min=np.zeros(2)), r"clamp: min must be a number, got shape \(2,\)"),
+    (lambda x: x + x[0, :2], r"add: operands could not be broadcast together .*\(input "
+                             r"shapes \(2, 3, 4\), \(2, 4\)\)"),
+    (lambda x: x @ x, r"matmul: .*mismatch.*\(input shapes \(2, 3, 4\), \(2, 3, 4\)\)"),
+    (lambda x: x[0] == x[:, 0], r"eq: operands could not be broadcast"),
+    (lambda x: x.gather(1, cr.Tensor([[[0.5]]])), r"gather: index must hold integers"),
 ])
 def test_bad_arguments_are_one_line(call, message):
     with pytest.raises(cr.ChainruleError, match=message) as caught:

@@ -23,6 +23,7 @@ import numpy as np
 
 from chainrule import engine
 from chainrule.engine import Node
+from chainrule.errors import ChainruleError, ShapeError
 from chainrule.ops import PRIMITIVES, Primitive, axes_of
 from chainrule.tensor_ops import TensorOps, either, maximum  # noqa: F401 (maximum: re-export)
 
@@ -281,28 +282,37 @@ def _constant_like(value: Any, like: np.dtype) -> Tensor:
 
 def apply(prim: Primitive, *operands: Any, **params: Any) -> Tensor:
     """Run ``prim`` forward on the operands' data and record a node if anything needs a grad."""
-    count = len(operands)
-    if count == 1:
-        inputs: tuple[Tensor, ...] = operands
-        out = Tensor._wrap(prim.forward(operands[0].data, **params))
-        needs_grad = operands[0].requires_grad
-    elif count == 2:
-        first, second = operands
-        if not isinstance(first, Tensor):
-            first = _constant_like(first, second.data.dtype)
-        elif not isinstance(second, Tensor):
-            second = _constant_like(second, first.data.dtype)
-        inputs = (first, second)
-        out = Tensor._wrap(prim.forward(first.data, second.data, **params))
-        needs_grad = first.requires_grad or second.requires_grad
-    else:
-        like = next((t.data.dtype for t in operands if isinstance(t, Tensor)), np.float64)
-        inputs = tuple(t if isinstance(t, Tensor) else _constant_like(t, like)
-                       for t in operands)
-        out = Tensor._wrap(prim.forward(*[t.data for t in inputs], **params))
-        needs_grad = False
-        for t in inputs:
-            needs_grad = needs_grad or t.requires_grad
+    try:  # free unless it raises: an exception-free try costs nothing in Python 3.11
+        count = len(operands)
+        if count == 1:
+            inputs: tuple[Tensor, ...] = operands
+            out = Tensor._wrap(prim.forward(operands[0].data, **params))
+            needs_grad = operands[0].requires_grad
+        elif count == 2:
+            first, second = operands
+            if not isinstance(first, Tensor):
+                first = _constant_like(first, second.data.dtype)
+            elif not isinstance(second, Tensor):
+                second = _constant_like(second, first.data.dtype)
+            inputs = (first, second)
+            out = Tensor._wrap(prim.forward(first.data, second.data, **params))
+            needs_grad = first.requires_grad or second.requires_grad
+        else:
+            like = next((t.data.dtype for t in operands if isinstance(t, Tensor)), np.float64)
+            inputs = tuple(t if isinstance(t, Tensor) else _constant_like(t, like)
+                           for t in operands)
+            out = Tensor._wrap(prim.forward(*[t.data for t in inputs], **params))
+            needs_grad = False
+            for t in inputs:
+                needs_grad = needs_grad or t.requires_grad
+    except ValueError as error:  # shapes that do not broadcast, an axis out of range, ...
+        if isinstance(error, ChainruleError):
+            raise
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if not message.startswith(f"{prim.name}:"):
+            message = f"{prim.name}: {message}"
+        shapes = ", ".join(str(np.shape(getattr(t, "data", t))) for t in operands)
+        raise ShapeError(f"{message} (input shapes {shapes})") from error
     # a comparison or argmax records nothing: its boolean or integer result is a constant
     if needs_grad and engine._grad_enabled and prim.differentiable:
         out.requires_grad = True

@@ -175,6 +175,10 @@ class TensorOps:
 
     def gather(self, dim: int, index: Any) -> "Tensor":
         index = index.data if isinstance(index, _tensor.Tensor) else np.asarray(index)
+        # Tensor([[0], [2]]) holds floats (user data always does): whole numbers are indices
+        if index.dtype.kind == "f" and np.all(np.isfinite(index)) and np.all(
+                index == np.round(index)):
+            index = index.astype(np.int64)
         return _tensor.apply(PRIMITIVES["gather"], self, index=index, axis=dim)
 
     def squeeze(self, dim: Any = None) -> "Tensor":
@@ -243,7 +247,11 @@ def minimum(x: Any, y: Any) -> "Tensor":
 
 def clamp(x: Any, min: float | None = None, max: float | None = None) -> "Tensor":
     """x limited to [min, max] (either may be None); gradient 1 on the closed interval."""
-    bounds = {k: None if v is None else float(v) for k, v in (("min", min), ("max", max))}
+    bounds = {}
+    for key, bound in (("min", min), ("max", max)):
+        if bound is not None and np.size(bound) != 1:
+            raise ShapeError(f"clamp: {key} must be a number, got shape {np.shape(bound)}")
+        bounds[key] = None if bound is None else float(np.asarray(bound).item())
     return _tensor.apply(PRIMITIVES["clamp"], _constant(x), **bounds)
 
 
