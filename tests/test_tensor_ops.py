@@ -176,3 +176,13 @@ def test_a_cat_node_hands_the_observer_one_gradient_per_input():
     for k, (part, grad) in enumerate(zip(parts, cat_step.input_grads)):
         np.testing.assert_array_equal(grad, [[2.0 * k, 2.0 * k + 1]])
         np.testing.assert_array_equal(part.grad, grad)
+
+
+def test_a_nan_is_the_maximum_and_takes_the_gradient_as_in_torch():
+    values = np.array([np.nan, 1.0, 3.0])
+    x, twin = cr.Tensor(values), torch.tensor(values, requires_grad=True)
+    out, expected = x.max(), twin.max()
+    assert np.isnan(out.item()) and np.isnan(expected.item())
+    out.backward()
+    expected.backward()
+    np.testing.assert_array_equal(x.grad, twin.grad.numpy())  # [1, 0, 0], no warning
