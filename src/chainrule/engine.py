@@ -91,21 +91,22 @@ class BackwardStep:
 Observer = Callable[[BackwardStep], None]
 
 
-def unbroadcast(grad: np.ndarray, shape: tuple[int, ...], source: str = "a rule") -> np.ndarray:
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...], source: str = "a rule",
+                index: int | None = None) -> np.ndarray:
     """Sum a gradient over the axes along which an operand of ``shape`` was broadcast.
 
     When the shapes differ the result is a new array (a sum), never a view of ``grad``.
     A gradient that ``shape`` does not broadcast to is a wrong rule, not something to
     reshape into place (a same-size mistake, such as a transposed gradient, would pass
-    silently): it raises GradError naming ``source``, the primitive and the input. The
-    check costs nothing on the common paths: it is the shape test already made.
+    silently): it raises GradError naming ``source`` (the primitive) and input ``index``.
+    The check costs nothing on the common paths: it is the shape test already made.
     """
     if grad.shape == shape:
         return grad
     given = grad.shape
     extra = grad.ndim - len(shape)
     if extra < 0:
-        raise _wrong_shape(source, shape, given)
+        raise _wrong_shape(source, index, shape, given)
     if extra > 0:  # np.add.reduce is what .sum() runs, without its Python-level wrapper
         grad = np.add.reduce(grad, axis=0 if extra == 1 else tuple(range(extra)))
         if grad.shape == shape:  # a bias's gradient: summed over the examples, done
@@ -114,12 +115,14 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...], source: str = "a rule"
     if stretched:
         grad = np.add.reduce(grad, axis=stretched, keepdims=True)
     if grad.shape != shape:  # an axis of the input neither matched nor was stretched
-        raise _wrong_shape(source, shape, given)
+        raise _wrong_shape(source, index, shape, given)
     return grad
 
 
-def _wrong_shape(source: str, shape: tuple[int, ...], given: tuple[int, ...]) -> GradError:
-    return GradError(f"{source}: the gradient has shape {given}, expected the input's shape "
+def _wrong_shape(source: str, index: int | None, shape: tuple[int, ...],
+                 given: tuple[int, ...]) -> GradError:
+    where = source if index is None else f"{source} (input {index})"
+    return GradError(f"{where}: the gradient has shape {given}, expected the input's shape "
                      f"{shape} or a shape it broadcasts to")
 
 
@@ -212,9 +215,9 @@ def backward(
             if type(g) is not np.ndarray:  # a NumPy scalar from a 0-d product
                 g = np.asarray(g)
                 if g.shape != shape:
-                    g = unbroadcast(g, shape, f"{node.prim.name} (input {i})")
+                    g = unbroadcast(g, shape, node.prim.name, i)
             elif g.shape != shape:
-                g = unbroadcast(g, shape, f"{node.prim.name} (input {i})")
+                g = unbroadcast(g, shape, node.prim.name, i)
             elif parent._node is None:  # only a leaf keeps the array, so only a leaf asks
                 # not the upstream, an operand or the output passed through, nor a view
                 fresh = g.base is None and g is not grad and g is not out

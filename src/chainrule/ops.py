@@ -171,39 +171,38 @@ def _relu_grad(g: Array, out: Array, x: Array) -> Array:
     return np.multiply(grad, g, out=grad)
 
 
-def _scalar_safe(rule: Callable[..., Array]) -> Callable[..., Array]:
-    """A rule over ``axis`` that also takes 0-d arrays, as one-element vectors (PyTorch takes
-    a 0-d softmax: 1, gradient 0); NumPy has no axis -1 of a 0-d array to reduce."""
-    def wrapped(*arrays: Array, axis: int = -1) -> Array:
-        if arrays[-1].ndim:  # the input x, last: the common case, one attribute read
-            return rule(*arrays, axis=axis)
-        axes_of(axis, 0, rule.__name__.strip("_").removesuffix("_grad"))
-        return rule(*(np.reshape(a, (1,)) for a in arrays), axis=-1).reshape(())
-    wrapped.__name__ = rule.__name__
-    return wrapped
+def _as_vector(rule: Callable[..., Array], op: str, axis: int, *arrays: Array) -> Array:
+    """``rule`` on 0-d arrays, as one-element vectors: PyTorch takes a 0-d softmax (1, with
+    gradient 0), and NumPy has no axis -1 of a 0-d array to reduce."""
+    axes_of(axis, 0, op)  # 0 and -1 name a 0-d array's one axis; anything else is an error
+    return rule(*(np.reshape(a, (1,)) for a in arrays), axis=-1).reshape(())
 
 
-@_scalar_safe
 def _softmax(x: Array, axis: int = -1) -> Array:
+    if not x.ndim:
+        return _as_vector(_softmax, "softmax", axis, x)
     e = np.subtract(x, np.maximum.reduce(x, axis, keepdims=True))
     np.exp(e, out=e)  # exp of values ≤ 0: no overflow
     return np.divide(e, np.add.reduce(e, axis, keepdims=True), out=e)
 
 
-@_scalar_safe
 def _softmax_grad(g: Array, out: Array, x: Array, axis: int = -1) -> Array:
+    if not x.ndim:
+        return _as_vector(_softmax_grad, "softmax", axis, g, out, x)
     return out * (g - (g * out).sum(axis=axis, keepdims=True))
 
 
-@_scalar_safe
 def _log_softmax(x: Array, axis: int = -1) -> Array:
+    if not x.ndim:
+        return _as_vector(_log_softmax, "log_softmax", axis, x)
     shifted = np.subtract(x, np.maximum.reduce(x, axis, keepdims=True))
     total = np.add.reduce(np.exp(shifted), axis, keepdims=True)
     return np.subtract(shifted, np.log(total, out=total), out=shifted)
 
 
-@_scalar_safe
 def _log_softmax_grad(g: Array, out: Array, x: Array, axis: int = -1) -> Array:
+    if not x.ndim:
+        return _as_vector(_log_softmax_grad, "log_softmax", axis, g, out, x)
     grad = np.exp(out)  # softmax(x), read off the output
     np.multiply(grad, np.add.reduce(g, axis, keepdims=True), out=grad)
     return np.subtract(g, grad, out=grad)

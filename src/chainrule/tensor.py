@@ -213,10 +213,14 @@ class Tensor(TensorOps):
         return apply(PRIMITIVES["leaky_relu"], self, slope=float(slope))
 
     def softmax(self, dim: int | None = None, *, axis: int | None = None) -> "Tensor":
-        return apply(PRIMITIVES["softmax"], self, axis=either(dim, axis, "softmax", -1))
+        if dim is None and axis is None:  # the common call, without a helper's call
+            return apply(PRIMITIVES["softmax"], self, axis=-1)
+        return apply(PRIMITIVES["softmax"], self, axis=either(dim, axis, "softmax"))
 
     def log_softmax(self, dim: int | None = None, *, axis: int | None = None) -> "Tensor":
-        return apply(PRIMITIVES["log_softmax"], self, axis=either(dim, axis, "log_softmax", -1))
+        if dim is None and axis is None:
+            return apply(PRIMITIVES["log_softmax"], self, axis=-1)
+        return apply(PRIMITIVES["log_softmax"], self, axis=either(dim, axis, "log_softmax"))
 
     def sum(self, dim: int | tuple[int, ...] | None = None, keepdim: bool = False, *,
             axis: int | tuple[int, ...] | None = None, keepdims: bool | None = None) -> "Tensor":
