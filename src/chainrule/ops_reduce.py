@@ -60,7 +60,7 @@ def _extreme(reduce: np.ufunc, op: str):
 
 def _extreme_grad(g: Array, out: Array, x: Array, axis: Any = None,
                   keepdims: bool = False) -> Array:
-    axes = axes_of(axis, x.ndim, "max")
+    axes = axes_of(axis, x.ndim, "max/min")  # checked by the forward already
     best = _kept(out, x, axes, keepdims)
     chosen = x == best
     if np.isnan(out).any():  # a NaN is the extreme of its slice (PyTorch): it takes g
