@@ -25,14 +25,26 @@ from chainrule.errors import (
 from chainrule.finite import NonFiniteError
 from chainrule.ops import PRIMITIVES, Primitive
 from chainrule.spec import Spec, load_spec, parse_spec
-from chainrule.tensor import Tensor, maximum
+from chainrule.tensor import Tensor
+from chainrule.tensor_ops import (
+    cat,
+    clamp,
+    clip,
+    concatenate,
+    maximum,
+    minimum,
+    pad,
+    stack,
+    where,
+)
 from chainrule.trace import Trace, explain
 from chainrule.verify.gradcheck import GradcheckReport, GradcheckWarning, gradcheck, gradcheck_spec
 
 __all__ = [
     "ChainruleError", "GradError", "GradcheckError", "GradcheckReport", "GradcheckWarning",
     "MissingDependency", "NonFiniteError", "PRIMITIVES", "Primitive", "ShapeError",
-    "Spec", "SpecError", "Tensor", "Trace", "__version__", "enable_grad", "explain",
-    "gradcheck", "gradcheck_spec", "is_grad_enabled", "load_spec", "maximum", "nn", "no_grad",
-    "optim", "parse_spec",
+    "Spec", "SpecError", "Tensor", "Trace", "__version__", "cat", "clamp", "clip",
+    "concatenate", "enable_grad", "explain", "gradcheck", "gradcheck_spec", "is_grad_enabled",
+    "load_spec", "maximum", "minimum", "nn", "no_grad", "optim", "pad", "parse_spec", "stack",
+    "where",
 ]

@@ -91,14 +91,22 @@ class BackwardStep:
 Observer = Callable[[BackwardStep], None]
 
 
-def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...], source: str = "a rule",
+                index: int | None = None) -> np.ndarray:
     """Sum a gradient over the axes along which an operand of ``shape`` was broadcast.
 
     When the shapes differ the result is a new array (a sum), never a view of ``grad``.
+    A gradient that ``shape`` does not broadcast to is a wrong rule, not something to
+    reshape into place (a same-size mistake, such as a transposed gradient, would pass
+    silently): it raises GradError naming ``source`` (the primitive) and input ``index``.
+    The check costs nothing on the common paths: it is the shape test already made.
     """
     if grad.shape == shape:
         return grad
+    given = grad.shape
     extra = grad.ndim - len(shape)
+    if extra < 0:
+        raise _wrong_shape(source, index, shape, given)
     if extra > 0:  # np.add.reduce is what .sum() runs, without its Python-level wrapper
         grad = np.add.reduce(grad, axis=0 if extra == 1 else tuple(range(extra)))
         if grad.shape == shape:  # a bias's gradient: summed over the examples, done
@@ -106,7 +114,16 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
     if stretched:
         grad = np.add.reduce(grad, axis=stretched, keepdims=True)
-    return grad if grad.shape == shape else np.reshape(grad, shape)
+    if grad.shape != shape:  # an axis of the input neither matched nor was stretched
+        raise _wrong_shape(source, index, shape, given)
+    return grad
+
+
+def _wrong_shape(source: str, index: int | None, shape: tuple[int, ...],
+                 given: tuple[int, ...]) -> GradError:
+    where = source if index is None else f"{source} (input {index})"
+    return GradError(f"{where}: the gradient has shape {given}, expected the input's shape "
+                     f"{shape} or a shape it broadcasts to")
 
 
 def topological_order(root: "Tensor") -> list["Tensor"]:
@@ -188,7 +205,7 @@ def backward(
         inputs, out = node.inputs, tensor.data
         datas = [t.data for t in inputs]
         input_grads = node.prim.vjp_all(grad, out, [t.requires_grad for t in inputs], *datas,
-                                    **node.params)
+                                        **node.params)
         passed = list(input_grads) if observer is not None else None
         for i, (parent, g) in enumerate(zip(inputs, input_grads)):
             if g is None:
@@ -197,8 +214,10 @@ def backward(
             fresh = True  # a new array only the engine holds (a sum, a scalar made an array)
             if type(g) is not np.ndarray:  # a NumPy scalar from a 0-d product
                 g = np.asarray(g)
+                if g.shape != shape:
+                    g = unbroadcast(g, shape, node.prim.name, i)
             elif g.shape != shape:
-                g = unbroadcast(g, shape)
+                g = unbroadcast(g, shape, node.prim.name, i)
             elif parent._node is None:  # only a leaf keeps the array, so only a leaf asks
                 # not the upstream, an operand or the output passed through, nor a view
                 fresh = g.base is None and g is not grad and g is not out

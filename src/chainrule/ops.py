@@ -17,82 +17,38 @@ Conventions for a rule, all pure functions of NumPy arrays:
   work (a layer's delta, a loss's error). The engine calls ``vjp_all``: this rule, or the
   per-input rules in turn. tests/test_ops.py checks that it returns the per-input rules'
   numbers, bit for bit.
+* A gradient must be the input's shape or one the input broadcasts to: anything else (a
+  transposed or flattened gradient, say) raises GradError naming the primitive.
 
 Subgradients at kinks match PyTorch: relu'(0) = 0, leaky_relu'(0) = slope, and ``maximum``
-splits the gradient equally between tied operands.
+splits the gradient equally between tied operands; ∂(x^y)/∂x is 0 where y = 0.
 
-Three fused primitives — ``linear`` (x @ W + b), ``squared_error`` and ``nll`` — live in
-:mod:`chainrule.fused` and join this table when it is imported. The rules that make big
-arrays (matrix products, relu) write them into reused arrays from :mod:`chainrule.buffers`.
+The entry type and the dictionary live in :mod:`chainrule.op_table`. More primitives join
+the table when this module is imported: :mod:`chainrule.ops_elementwise` (sqrt, abs, clamp,
+minimum, where, the comparisons), :mod:`chainrule.ops_reduce` (max, min, argmax, argmin,
+var, std, logsumexp, cumsum), :mod:`chainrule.ops_shape` (pad, flip, repeat, expand,
+gather, cat, stack) and :mod:`chainrule.fused` (linear, dense, squared_error, nll). The
+rules that make big arrays (matrix products, relu) write them into reused arrays from
+:mod:`chainrule.buffers`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
 from chainrule import buffers
-
-Array = np.ndarray
-Vjp = Callable[..., Array]
-
-
-@dataclass(frozen=True, slots=True)
-class Primitive:
-    """One differentiable operation: forward, a vjp per input, and how to write it down."""
-
-    name: str
-    forward: Callable[..., Array]
-    vjps: tuple[Vjp, ...]
-    formula: str  # the forward, in terms of the inputs x, y (and params)
-    derivatives: tuple[str, ...]  # ∂out/∂input, one per input, plain text
-    latex: str
-    latex_derivatives: tuple[str, ...]
-    # every wanted input's gradient in one call, where the inputs' rules share work
-    vjp: Callable[..., tuple[Array | None, ...]] | None = None
-    # what the engine calls: ``vjp``, or else the per-input rules in turn (made anew by
-    # dataclasses.replace, so a primitive given other ``vjps`` runs them)
-    vjp_all: Callable[..., tuple[Array | None, ...]] = field(init=False, repr=False,
-                                                             compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "vjp_all", self.vjp or _each_input(self.vjps))
-
-    @property
-    def arity(self) -> int:
-        return len(self.vjps)
-
-    def __repr__(self) -> str:
-        return f"Primitive({self.name!r})"
-
-
-PRIMITIVES: dict[str, Primitive] = {}
-
-
-def _define(name: str, forward, vjps, formula: str, derivatives, latex: str, latex_derivatives,
-            vjp=None):
-    assert len(vjps) == len(derivatives) == len(latex_derivatives), name
-    PRIMITIVES[name] = Primitive(
-        name, forward, tuple(vjps), formula, tuple(derivatives), latex, tuple(latex_derivatives),
-        vjp,
-    )
-
-
-def _each_input(vjps: tuple[Vjp, ...]) -> Callable[..., tuple[Array | None, ...]]:
-    """The all-inputs rule made of the per-input ones: each wanted input's rule, in turn."""
-    if len(vjps) == 1:
-        (rule,) = vjps
-
-        def vjp(g, out, wanted, x, **params):
-            return (rule(g, out, x, **params) if wanted[0] else None,)
-    else:
-        def vjp(g, out, wanted, *inputs, **params):
-            return tuple(rule(g, out, *inputs, **params) if want else None
-                         for rule, want in zip(vjps, wanted))
-    return vjp
-
+from chainrule.op_table import (  # noqa: F401 (the table's names, as they always were here)
+    PRIMITIVES,
+    Array,
+    Primitive,
+    Vjp,
+    _define,
+    _each_input,
+    axes_of,
+    no_gradient,
+)
 
 # --- helpers shared by several rules -------------------------------------------------------
 
@@ -113,12 +69,18 @@ def stable_sigmoid(x: Array) -> Array:
     return np.divide(1.0, e, out=e)
 
 
+def _sum(x: Array, axis=None, keepdims: bool = False) -> Array:
+    # axes checked (one line for a bad one) and normalised: a 0-d x has the axis 0, as in
+    # PyTorch; None, the common case, goes straight through
+    return np.add.reduce(x, axis if axis is None else axes_of(axis, x.ndim, "sum"),
+                         keepdims=keepdims)
+
+
 def _sum_grad(g: Array, out: Array, x: Array, axis=None, keepdims: bool = False) -> Array:
     g = np.asarray(g)
-    if axis is not None and not keepdims:  # a full reduction's scalar broadcasts as it is
-        axes = axis if isinstance(axis, tuple) else (axis,)
+    if axis is not None and not keepdims and x.ndim:  # a full reduction's scalar as it is
         kept = list(x.shape)
-        for a in axes:
+        for a in axes_of(axis, x.ndim, "sum"):  # a 0-d x: nothing was reduced
             kept[a] = 1
         g = g.reshape(kept)
     # Spread into a new array rather than np.broadcast_to's read-only view: several times
@@ -185,6 +147,14 @@ def _pow_grad_exponent(g: Array, out: Array, x: Array, y: Array) -> Array:
     return g * np.where(at_zero, 0.0, local)
 
 
+def _transpose_grad(g: Array, out: Array, x: Array, axes=None) -> Array:
+    if axes is None:
+        return np.transpose(g)
+    # the inverse permutation, of the axes made non-negative: argsort of (-1, 0) would be
+    # (0, 1), the identity, and the gradient of a (2, 3) input would come back (3, 2)
+    return np.transpose(g, np.argsort([a % x.ndim for a in axes]))
+
+
 def _maximum_share(x: Array, y: Array) -> Array:
     # 1 where x wins, 0 where it loses, 1/2 on a tie: the subgradient PyTorch uses.
     return np.where(x > y, 1.0, np.where(x == y, 0.5, 0.0)).astype(np.result_type(x, y))
@@ -201,22 +171,58 @@ def _relu_grad(g: Array, out: Array, x: Array) -> Array:
     return np.multiply(grad, g, out=grad)
 
 
+def _as_vector(rule: Callable[..., Array], op: str, axis: int, *arrays: Array) -> Array:
+    """``rule`` on 0-d arrays, as one-element vectors: PyTorch takes a 0-d softmax (1, with
+    gradient 0), and NumPy has no axis -1 of a 0-d array to reduce."""
+    axes_of(axis, 0, op)  # 0 and -1 name a 0-d array's one axis; anything else is an error
+    return rule(*(np.reshape(a, (1,)) for a in arrays), axis=-1).reshape(())
+
+
 def _softmax(x: Array, axis: int = -1) -> Array:
+    if not x.ndim:
+        return _as_vector(_softmax, "softmax", axis, x)
     e = np.subtract(x, np.maximum.reduce(x, axis, keepdims=True))
     np.exp(e, out=e)  # exp of values ≤ 0: no overflow
     return np.divide(e, np.add.reduce(e, axis, keepdims=True), out=e)
 
 
+def _softmax_grad(g: Array, out: Array, x: Array, axis: int = -1) -> Array:
+    if not x.ndim:
+        return _as_vector(_softmax_grad, "softmax", axis, g, out, x)
+    return out * (g - (g * out).sum(axis=axis, keepdims=True))
+
+
 def _log_softmax(x: Array, axis: int = -1) -> Array:
+    if not x.ndim:
+        return _as_vector(_log_softmax, "log_softmax", axis, x)
     shifted = np.subtract(x, np.maximum.reduce(x, axis, keepdims=True))
     total = np.add.reduce(np.exp(shifted), axis, keepdims=True)
     return np.subtract(shifted, np.log(total, out=total), out=shifted)
 
 
 def _log_softmax_grad(g: Array, out: Array, x: Array, axis: int = -1) -> Array:
+    if not x.ndim:
+        return _as_vector(_log_softmax_grad, "log_softmax", axis, g, out, x)
     grad = np.exp(out)  # softmax(x), read off the output
     np.multiply(grad, np.add.reduce(g, axis, keepdims=True), out=grad)
     return np.subtract(g, grad, out=grad)
+
+
+def _power(x: Array, y: Array) -> Array:
+    # 0 to a negative power is +∞, as in PyTorch, not a division warning
+    with np.errstate(divide="ignore"):
+        return np.power(x, y)
+
+
+def _pow_grad_base(g: Array, out: Array, x: Array, y: Array) -> Array:
+    # d(x^y)/dx = y·x^(y−1), and 0 wherever y = 0 (x^0 is the constant 1), also at x = 0
+    # where the formula is 0·∞ = NaN: PyTorch's choice. At x = 0 with y < 1 the derivative
+    # is ±∞, as in PyTorch, without a division warning.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        local = y * np.power(x, y - 1)
+    if np.any(y == 0):
+        local = np.where(y == 0, 0.0, local).astype(local.dtype, copy=False)
+    return g * local
 
 
 # --- the table ------------------------------------------------------------------------------
@@ -242,8 +248,8 @@ _define("neg", np.negative,
         (lambda g, out, x: -g,),
         "−x", ("−1",), "-x", ("-1",))
 
-_define("pow", np.power,
-        (lambda g, out, x, y: g * y * np.power(x, y - 1), _pow_grad_exponent),
+_define("pow", _power,
+        (_pow_grad_base, _pow_grad_exponent),
         "x^y", ("y·x^(y−1)", "x^y·ln x"), "x^{y}", (r"y\,x^{y-1}", r"x^{y}\ln x"))
 
 _define("exp", np.exp,
@@ -284,7 +290,7 @@ _define("maximum", np.maximum,
         r"\max(x, y)", (r"[x > y] + \tfrac12 [x = y]", r"[y > x] + \tfrac12 [x = y]"))
 
 _define("softmax", _softmax,
-        (lambda g, out, x, axis=-1: out * (g - (g * out).sum(axis=axis, keepdims=True)),),
+        (_softmax_grad,),
         "softmax(x)ᵢ = e^xᵢ / Σⱼ e^xⱼ", ("sᵢ(δᵢⱼ − sⱼ)",),
         r"\mathrm{softmax}(x)_i = \frac{e^{x_i}}{\sum_j e^{x_j}}", (r"s_i(\delta_{ij} - s_j)",))
 
@@ -297,7 +303,7 @@ _define("matmul", matmul,
         (_matmul_grad_x, _matmul_grad_y),
         "x @ y", ("g @ yᵀ", "xᵀ @ g"), "x y", (r"g\, y^\top", r"x^\top g"))
 
-_define("sum", lambda x, axis=None, keepdims=False: np.add.reduce(x, axis, keepdims=keepdims),
+_define("sum", _sum,
         (_sum_grad,),
         "Σ x", ("1",), r"\sum x", ("1",))
 
@@ -306,8 +312,7 @@ _define("reshape", lambda x, shape=(): np.reshape(x, shape),
         "reshape(x)", ("1",), r"\mathrm{reshape}(x)", ("1",))
 
 _define("transpose", lambda x, axes=None: np.transpose(x, axes),
-        (lambda g, out, x, axes=None:
-            np.transpose(g, None if axes is None else np.argsort(axes)),),
+        (_transpose_grad,),
         "xᵀ", ("1",), r"x^\top", ("1",))
 
 _define("getitem", lambda x, index=None: x[index],
@@ -316,5 +321,9 @@ _define("getitem", lambda x, index=None: x[index],
 
 # fmt: on
 
-# The fused primitives (linear, squared_error, nll) add their entries to the table here.
+# The other modules of primitives add their entries to the table here: elementwise ops and
+# comparisons, reductions, shape ops, and the fused primitives (linear, dense, the losses).
+from chainrule import ops_elementwise as _elementwise  # noqa: E402,F401
+from chainrule import ops_reduce as _reduce  # noqa: E402,F401
+from chainrule import ops_shape as _shape  # noqa: E402,F401
 from chainrule import fused as _fused  # noqa: E402,F401

@@ -23,7 +23,9 @@ import numpy as np
 
 from chainrule import engine
 from chainrule.engine import Node
-from chainrule.ops import PRIMITIVES, Primitive
+from chainrule.errors import ChainruleError, ShapeError
+from chainrule.ops import PRIMITIVES, Primitive, axes_of
+from chainrule.tensor_ops import TensorOps, either, maximum  # noqa: F401 (maximum: re-export)
 
 _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
 
@@ -42,8 +44,13 @@ def _as_float_array(data: Any, dtype: Any = None) -> np.ndarray:
     raise TypeError(f"Tensor data must be real numbers, got an array of dtype {array.dtype}")
 
 
-class Tensor:
-    """An array with a gradient. ``Tensor(data, name=None, requires_grad=True, dtype=None)``."""
+class Tensor(TensorOps):
+    """An array with a gradient. ``Tensor(data, name=None, requires_grad=True, dtype=None)``.
+
+    Its data is float32 or float64, except for the results of comparisons and argmax/argmin
+    (bool and int64 arrays), which never require a gradient. The methods of the newer
+    primitives (comparisons, max, var, cat, ...) come from :class:`TensorOps`.
+    """
 
     __slots__ = ("data", "grad", "name", "requires_grad", "_node", "_retains_grad", "__weakref__")
     # Make NumPy hand `ndarray + Tensor` to Tensor.__radd__ instead of broadcasting over it.
@@ -205,19 +212,35 @@ class Tensor:
     def leaky_relu(self, slope: float = 0.01) -> "Tensor":
         return apply(PRIMITIVES["leaky_relu"], self, slope=float(slope))
 
-    def softmax(self, axis: int = -1) -> "Tensor":
-        return apply(PRIMITIVES["softmax"], self, axis=axis)
+    def softmax(self, dim: int | None = None, *, axis: int | None = None) -> "Tensor":
+        if dim is None and axis is None:  # the common call, without a helper's call
+            return apply(PRIMITIVES["softmax"], self, axis=-1)
+        return apply(PRIMITIVES["softmax"], self, axis=either(dim, axis, "softmax"))
 
-    def log_softmax(self, axis: int = -1) -> "Tensor":
-        return apply(PRIMITIVES["log_softmax"], self, axis=axis)
+    def log_softmax(self, dim: int | None = None, *, axis: int | None = None) -> "Tensor":
+        if dim is None and axis is None:
+            return apply(PRIMITIVES["log_softmax"], self, axis=-1)
+        return apply(PRIMITIVES["log_softmax"], self, axis=either(dim, axis, "log_softmax"))
 
-    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> "Tensor":
-        return apply(PRIMITIVES["sum"], self, axis=axis, keepdims=keepdims)
+    def sum(self, dim: int | tuple[int, ...] | None = None, keepdim: bool = False, *,
+            axis: int | tuple[int, ...] | None = None, keepdims: bool | None = None) -> "Tensor":
+        """``sum(dim, keepdim)`` as PyTorch, or ``sum(axis=, keepdims=)`` as NumPy."""
+        axis = either(dim, axis, "sum")
+        if isinstance(axis, list):
+            axis = tuple(axis)
+        keep = bool(keepdim) if keepdims is None else bool(keepdims)
+        return apply(PRIMITIVES["sum"], self, axis=axis, keepdims=keep)
 
-    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> "Tensor":
+    def mean(self, dim: int | tuple[int, ...] | None = None, keepdim: bool = False, *,
+             axis: int | tuple[int, ...] | None = None, keepdims: bool | None = None
+             ) -> "Tensor":
+        axis = either(dim, axis, "mean")
+        if isinstance(axis, list):
+            axis = tuple(axis)
         # sum / n, as NumPy computes its mean, so the value matches np.mean bit for bit.
         count = self.data.size if axis is None else _count(self.data.shape, axis)
-        return self.sum(axis=axis, keepdims=keepdims) / count
+        keep = bool(keepdim) if keepdims is None else bool(keepdims)
+        return self.sum(axis=axis, keepdims=keep) / count
 
     def reshape(self, *shape: Any) -> "Tensor":
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -231,14 +254,13 @@ class Tensor:
 
 
 def _count(shape: tuple[int, ...], axis: int | tuple[int, ...]) -> int:
-    axes = axis if isinstance(axis, tuple) else (axis,)
-    return int(np.prod([shape[a] for a in axes]))
+    return int(np.prod([shape[a] for a in axes_of(axis, len(shape), "mean")]))
 
 
 def _plain_index(index: Any) -> Any:
     """Indices may contain tensors (of integers); the rule wants plain NumPy values."""
-    if isinstance(index, Tensor):
-        return index.data.astype(np.intp)
+    if isinstance(index, Tensor):  # a boolean mask stays one; numbers become positions
+        return index.data if index.data.dtype == np.bool_ else index.data.astype(np.intp)
     if isinstance(index, tuple):
         return tuple(_plain_index(part) for part in index)
     if isinstance(index, list):
@@ -249,39 +271,54 @@ def _plain_index(index: Any) -> Any:
 def _constant_like(value: Any, like: np.dtype) -> Tensor:
     """A Python number or array mixed into an expression: a constant of the tensor's dtype.
 
-    Python numbers take the tensor's dtype (float32 stays float32); NumPy arrays keep theirs
-    and follow NumPy's promotion rules.
+    Python numbers take a float tensor's dtype (float32 stays float32); NumPy arrays keep
+    theirs and follow NumPy's promotion rules. Beside a bool or integer tensor (a comparison,
+    an argmax), a number keeps its own type: ``(x > 0) + 0.5`` is 1.5, not True.
     """
+    floating = like.kind == "f"
     if isinstance(value, np.ndarray):
-        return Tensor._wrap(value.astype(like) if value.dtype.kind in "biu" else value)
+        return Tensor._wrap(value.astype(like) if floating and value.dtype.kind in "biu"
+                            else value)
     if isinstance(value, (int, float, np.number, bool)) or np.ndim(value) == 0:
-        return Tensor._wrap(np.asarray(value, dtype=like))
+        return Tensor._wrap(np.asarray(value, dtype=like if floating else None))
     return Tensor._wrap(_as_float_array(value))
 
 
 def apply(prim: Primitive, *operands: Any, **params: Any) -> Tensor:
     """Run ``prim`` forward on the operands' data and record a node if anything needs a grad."""
-    count = len(operands)
-    if count == 1:
-        inputs: tuple[Tensor, ...] = operands
-        out = Tensor._wrap(prim.forward(operands[0].data, **params))
-        needs_grad = operands[0].requires_grad
-    elif count == 2:
-        first, second = operands
-        if not isinstance(first, Tensor):
-            first = _constant_like(first, second.data.dtype)
-        elif not isinstance(second, Tensor):
-            second = _constant_like(second, first.data.dtype)
-        inputs = (first, second)
-        out = Tensor._wrap(prim.forward(first.data, second.data, **params))
-        needs_grad = first.requires_grad or second.requires_grad
-    else:
-        inputs = operands
-        out = Tensor._wrap(prim.forward(*[t.data for t in inputs], **params))
-        needs_grad = False
-        for t in inputs:
-            needs_grad = needs_grad or t.requires_grad
-    if needs_grad and engine._grad_enabled:
+    try:  # free unless it raises: an exception-free try costs nothing in Python 3.11
+        count = len(operands)
+        if count == 1:
+            inputs: tuple[Tensor, ...] = operands
+            out = Tensor._wrap(prim.forward(operands[0].data, **params))
+            needs_grad = operands[0].requires_grad
+        elif count == 2:
+            first, second = operands
+            if not isinstance(first, Tensor):
+                first = _constant_like(first, second.data.dtype)
+            elif not isinstance(second, Tensor):
+                second = _constant_like(second, first.data.dtype)
+            inputs = (first, second)
+            out = Tensor._wrap(prim.forward(first.data, second.data, **params))
+            needs_grad = first.requires_grad or second.requires_grad
+        else:
+            like = next((t.data.dtype for t in operands if isinstance(t, Tensor)), np.float64)
+            inputs = tuple(t if isinstance(t, Tensor) else _constant_like(t, like)
+                           for t in operands)
+            out = Tensor._wrap(prim.forward(*[t.data for t in inputs], **params))
+            needs_grad = False
+            for t in inputs:
+                needs_grad = needs_grad or t.requires_grad
+    except ValueError as error:  # shapes that do not broadcast, an axis out of range, ...
+        if isinstance(error, ChainruleError):
+            raise
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if not message.startswith(f"{prim.name}:"):
+            message = f"{prim.name}: {message}"
+        shapes = ", ".join(str(np.shape(getattr(t, "data", t))) for t in operands)
+        raise ShapeError(f"{message} (input shapes {shapes})") from error
+    # a comparison or argmax records nothing: its boolean or integer result is a constant
+    if needs_grad and engine._grad_enabled and prim.differentiable:
         out.requires_grad = True
         out._node = Node(prim, inputs, params, engine.next_seq())
     return out
@@ -299,10 +336,3 @@ def record(prim: Primitive, inputs: tuple[Tensor, ...], out: np.ndarray,
                 tensor._node = Node(prim, inputs, params, engine.next_seq())
                 break
     return tensor
-
-
-def maximum(a: Any, b: Any) -> Tensor:
-    """Elementwise max of two tensors (or numbers), gradient split equally on ties."""
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
-        a = Tensor(a, requires_grad=False)
-    return apply(PRIMITIVES["maximum"], a, b)
