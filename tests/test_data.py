@@ -1,5 +1,6 @@
 """chainrule.data: generators, shipped datasets, CSV files, splits, standardisation, one-hot."""
 
+import math
 from importlib import resources
 
 import numpy as np
@@ -280,6 +281,13 @@ def test_split_rejects_fractions_that_leave_no_training_data(options, message):
        seed=st.integers(0, 2**32), stratify=st.booleans())
 def test_split_is_always_a_partition(n, validation, test, seed, stratify):
     data = load_dataset("blobs", n=n, seed=1)
+    # each part gets fraction · n rounded half up (at least 1 for a fraction above 0); when
+    # that leaves no training example the split is refused, as documented (n=4, 0.375 each)
+    held = sum(max(1, math.floor(f * n + 0.5)) for f in (validation, test) if f > 0)
+    if held >= n:
+        with pytest.raises(SpecError, match="leave no training data"):
+            split(data, validation=validation, test=test, seed=seed, stratify=stratify)
+        return
     parts = split(data, validation=validation, test=test, seed=seed, stratify=stratify)
     pieces = [p for p in (parts.train, parts.validation, parts.test) if p is not None]
     assert sum(len(p) for p in pieces) == n and len(parts.train) >= 1
