@@ -204,7 +204,7 @@ def test_csv_errors_name_file_line_and_column(in_tmp, text, target, message):
 
 
 def test_csv_missing_file_and_regression_target_that_is_text(in_tmp):
-    with pytest.raises(SpecError, match=r"^missing\.csv: no such file$"):
+    with pytest.raises(SpecError, match=r"^missing\.csv: no such CSV file$"):
         load_dataset("missing.csv", target="y")
     path = in_tmp("a,y\n1,0.5\n2,big\n")
     with pytest.raises(SpecError) as error:
@@ -217,7 +217,7 @@ def test_csv_missing_file_and_regression_target_that_is_text(in_tmp):
 
 def test_csv_not_utf8(in_tmp, tmp_path):
     (tmp_path / "latin.csv").write_bytes("a,y\n1,caf\xe9\n".encode("latin-1"))
-    with pytest.raises(SpecError, match=r"^latin\.csv: not UTF-8 text"):
+    with pytest.raises(SpecError, match=r"^latin\.csv:2:6: not UTF-8 text"):
         load_dataset("latin.csv", target="y")
 
 
@@ -343,3 +343,17 @@ def test_dataset_checks_its_arrays():
         Dataset("bad", np.zeros((2, 1)), np.zeros(2), "classification", ("a",), ("x",), "")
     with pytest.raises(ShapeError, match="class indices must lie in 0..0"):
         Dataset("bad", np.zeros((2, 1)), np.array([0, 1]), "classification", ("a",), ("x",), "")
+
+
+def test_csv_that_is_a_fifo_or_device_is_refused_not_read(tmp_path):
+    """train --data reads the file as untrusted: a FIFO would block, /dev/zero never ends."""
+    import os
+
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(SpecError, match="not a regular file"):
+        load_dataset(str(fifo), target="y")
+    link = tmp_path / "zero.csv"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(SpecError, match="not a regular file"):
+        load_dataset(str(link), target="y")
