@@ -9,10 +9,9 @@ in :data:`chainrule.expr_functions.FUNCTIONS`. Everything else is refused with o
 :class:`ExprError` naming the construct and its column in the user's text. The walk rebuilds
 the tree from this module's own node types, so evaluation never sees a Python ``ast`` node.
 
-The text is untrusted, so its size is bounded before any parsing (:data:`MAX_TEXT` characters,
-:data:`MAX_PARENS` levels of brackets, :data:`MAX_DIGITS` digits in a number), and the tree
-after it (:data:`MAX_NODES` operands and operations, :data:`MAX_DEPTH` deep) before anything
-recursive walks it.
+The text is untrusted, so its size is bounded before any parsing (characters, brackets, digits:
+:mod:`chainrule.expr_text`), and the tree after it (:data:`MAX_NODES` operands and operations,
+:data:`MAX_DEPTH` deep) before anything recursive walks it.
 """
 
 from __future__ import annotations
@@ -28,21 +27,11 @@ from chainrule.expr_functions import FUNCTIONS, OPERATORS
 from chainrule.expr_tree import (
     OPERATOR_TEXT, Binary, Call, Expr, Name, Number, Program, Statement, Unary, describe, fail,
 )
+from chainrule.expr_text import (
+    MAX_DEPTH, MAX_NAME, MAX_NODES, MAX_STATEMENTS, MAX_TEXT, check_text, split_statements,
+)
 from chainrule.inputs import plain_number
 
-MAX_TEXT = 10_000  # characters: a worked example is a line or two
-MAX_STATEMENTS = 1_000
-MAX_NODES = 1_000  # numbers, names and operations in the whole program
-MAX_PARENS = 50  # brackets inside one another; CPython's parser itself gives up at 200
-MAX_DEPTH = 200  # operations inside one another (a + b + c + ... is one level per +)
-MAX_NAME = 64  # characters in a name
-MAX_DIGITS = 100  # a literal of 5,000 digits would be converted to a Python int by the parser
-
-# What a student may type instead of ASCII, and what to write instead.
-_LOOKALIKES = {"−": "-", "–": "-", "×": "*", "·": "*", "÷": "/", "²": "**2", "³": "**3",
-               "σ": "sigmoid", "√": "sqrt"}
-_NOT_ASCII = re.compile(r"[^\t\n\r -~]")
-_LONG_NUMBER = re.compile(r"(?<![A-Za-z_0-9])[0-9][0-9_]{%d,}" % MAX_DIGITS)
 _DETECTED = re.compile(r" \(detected at line \d+\)")
 
 _STATEMENTS = {
@@ -62,7 +51,7 @@ def parse_program(text: str) -> Program:
     if len(text) > MAX_TEXT:
         raise ExprError(f"expression: {len(text):,} characters; an expression may have at "
                         f"most {MAX_TEXT:,}")
-    _check_text(text)
+    check_text(text)
     chunks = split_statements(text)
     if len(chunks) > MAX_STATEMENTS:
         raise fail(text, chunks[MAX_STATEMENTS][0],
@@ -75,57 +64,6 @@ def parse_program(text: str) -> Program:
     statements = tuple(builder.statement(start, tree, last=i == len(trees) - 1)
                        for i, (start, tree) in enumerate(trees))
     return Program(text, statements, dict(builder.inputs))
-
-
-def _check_text(text: str) -> None:
-    """Refuse, before the parser sees it, what it would choke on or silently reinterpret
-    (Python folds some Unicode letters into ASCII ones: ``ｘ`` is ``x``)."""
-    bad = _NOT_ASCII.search(text)
-    if bad:
-        char = bad.group()
-        hint = f"; write {_LOOKALIKES[char]!r}" if char in _LOOKALIKES else ""
-        raise fail(text, bad.start(), f"character {char!r} (U+{ord(char):04X}); expressions "
-                                      f"are plain ASCII{hint}")
-    long_number = _LONG_NUMBER.search(text)
-    if long_number:
-        raise fail(text, long_number.start(), f"a number of more than {MAX_DIGITS} digits")
-    if text.count("(") + text.count("[") + text.count("{") <= MAX_PARENS:
-        return
-    depth = 0
-    for match in re.finditer(r"[(\[{)\]}]", text):
-        depth += 1 if match.group() in "([{" else -1
-        if depth > MAX_PARENS:
-            raise fail(text, match.start(), f"brackets nested more than {MAX_PARENS} deep")
-
-
-def split_statements(text: str) -> list[tuple[int, int]]:
-    """The (start, end) offsets of the statements of ``text``: split at ``;`` and at line ends
-    outside brackets, so that each piece's columns are still those of ``text``. Comments and
-    quoted text are skipped over (quotes are refused later, as strings, with their column)."""
-    chunks, depth, start, i = [], 0, 0, 0
-    while i < len(text):
-        char = text[i]
-        if char == "#" or char in "'\"":
-            stop = text.find("\n", i)
-            stop = len(text) if stop < 0 else stop
-            if char != "#":  # to the closing quote on the same line, if any
-                close = text.find(char, i + 1, stop)
-                stop = stop if close < 0 else close + 1
-            i = stop
-            continue
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth = max(depth - 1, 0)
-        elif char == ";" or char in "\r\n" and depth == 0 and text[i - 1:i] != "\\":
-            chunks.append((start, i))
-            start = i + 1
-        i += 1
-    chunks.append((start, len(text)))
-    # Leading blanks are dropped here rather than by the parser ("unexpected indent").
-    chunks = [(start + len(text[start:end]) - len(text[start:end].lstrip()), end)
-              for start, end in chunks]
-    return [(start, end) for start, end in chunks if start < end]
 
 
 class _Builder:
@@ -283,12 +221,16 @@ class _Builder:
     def refuse(self, node: ast.AST, start: int) -> ExprError:
         """The error for a construct outside the whitelist, at the column where it shows: the
         ``.`` of an attribute, the ``[`` of an index, the operator of a comparison."""
-        first = {ast.Attribute: "value", ast.Subscript: "value", ast.Compare: "left",
-                 ast.IfExp: "body", ast.NamedExpr: "target"}.get(type(node))
-        if isinstance(node, ast.BoolOp):
+        if isinstance(node, (ast.Attribute, ast.Subscript)):
+            start = self.after(node.value)
+        elif isinstance(node, ast.Compare):
+            start = self.after(node.left)
+        elif isinstance(node, ast.IfExp):
+            start = self.after(node.body)
+        elif isinstance(node, ast.NamedExpr):
+            start = self.after(node.target)
+        elif isinstance(node, ast.BoolOp):
             start = self.after(node.values[0])
-        elif first is not None:
-            start = self.after(getattr(node, first))
         return self.fail(start, f"{describe(node)} is not part of the expression language "
                                 f"(numbers, names, + - * / **, parentheses, function calls)")
 
@@ -317,8 +259,8 @@ class _Builder:
             close = difflib.get_close_matches(name[:100], list(FUNCTIONS), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             shown = name if len(name) <= 40 else name[:39] + "…"
-            raise self.fail(self.span(node.func)[0], f"unknown function {shown!r}{hint}; the functions are "
-                                   f"{', '.join(FUNCTIONS)}")
+            raise self.fail(self.span(node.func)[0], f"unknown function {shown!r}{hint}; the "
+                                                     f"functions are {', '.join(FUNCTIONS)}")
         for keyword in node.keywords:
             what = f"{keyword.arg}=..." if keyword.arg else "**..."
             raise self.fail(self.span(keyword)[0], f"a keyword argument ({what}); write "
