@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import string
 import time
 import tokenize
@@ -425,3 +426,55 @@ def test_spec_field_errors_name_the_file_and_field(data, fragment, error):
 def test_is_expression_spec():
     assert is_expression_spec({"expression": "f = x", "at": {}})
     assert not is_expression_spec({"layers": [2, 1]}) and not is_expression_spec([1])
+
+
+def test_a_network_spec_loader_names_an_expression_spec_for_what_it_is():
+    with pytest.raises(SpecError, match="this spec describes an expression"):
+        cr.parse_spec({"expression": "f = x", "at": {"x": 1}})
+
+
+# --- more text ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["q = x + y\r\nf = q * z\r\n", "q = x + \\\n y; f = q * z",
+                                  "q = x + \\\r\n y\r\nf = q * z", "q = (x\n + y)\nf = q * z",
+                                  "\tq = x + y ;  ; f = q*z ;"])
+def test_line_ends_continuations_and_blanks(text):
+    assert gradients(run(text, "x=-2,y=5,z=-4")) == {"x": -4.0, "y": -4.0, "z": 3.0}
+
+
+@settings(max_examples=200, deadline=2000)
+@given(st.text(max_size=100))
+def test_random_unicode_text_raises_only_expr_errors(text):
+    try:
+        parse_program(text)
+    except ExprError as error:
+        assert "\n" not in str(error)
+        assert error.column is None or error.column >= 1
+
+
+# --- the docs follow the table ----------------------------------------------------------------
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "expressions.md"
+
+
+def test_the_docs_list_exactly_the_functions_of_the_table():
+    rows = [re.fullmatch(r"\| `(\w+\([^`]*\))` \| (.*) \|", line)
+            for line in DOCS.read_text().splitlines()]
+    documented = {row[1]: row[2] for row in rows if row}
+    expected = {function.signature(name): function.meaning.replace("|", "\\|")
+                for name, function in FUNCTIONS.items()}
+    assert documented == expected
+
+
+def test_the_docs_state_the_limits_the_code_enforces():
+    from chainrule import expr, expr_text
+
+    text = DOCS.read_text()
+    for module, constant in [(expr_text, "MAX_TEXT"), (expr_text, "MAX_PARENS"),
+                             (expr_text, "MAX_DIGITS"), (expr_text, "MAX_STATEMENTS"),
+                             (expr_text, "MAX_NODES"), (expr_text, "MAX_DEPTH"),
+                             (expr_text, "MAX_NAME"), (expr, "MAX_VALUES")]:
+        row = next(line for line in text.splitlines() if f"`{constant}`" in line)
+        assert f"{getattr(module, constant):,}" in row, (constant, row)

@@ -65,7 +65,7 @@ def split_statements(text: str) -> list[tuple[int, int]]:
             depth += 1
         elif char in ")]}":
             depth = max(depth - 1, 0)
-        elif char == ";" or char in "\r\n" and depth == 0 and text[i - 1:i] != "\\":
+        elif char == ";" or char in "\r\n" and depth == 0 and not _continued(text, i):
             chunks.append((start, i))
             start = i + 1
         i += 1
@@ -74,3 +74,12 @@ def split_statements(text: str) -> list[tuple[int, int]]:
     chunks = [(start + len(text[start:end]) - len(text[start:end].lstrip()), end)
               for start, end in chunks]
     return [(start, end) for start, end in chunks if start < end]
+
+
+def _continued(text: str, i: int) -> bool:
+    """Whether the line end at ``i`` follows a backslash (a carriage return between them
+    allowed): Python then continues the statement on the next line."""
+    before = text[i - 1:i]
+    if before == "\r":
+        before = text[i - 2:i - 1]
+    return before == "\\"
