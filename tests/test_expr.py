@@ -246,12 +246,12 @@ def test_an_empty_program_is_refused(text):
 
 
 @pytest.mark.parametrize("text, at, fragment, error", [
-    ("f = x * w", "x=1", "column 9: w is read before it is assigned and has no value in "
-                         "--at; known names here: x", ExprError),
-    ("f = xx * y", "x=1,y=2", "column 5: xx is read before it is assigned and has no value "
-                              "in --at (did you mean x?)", ExprError),
-    ("q = a\nf = q * b", "a=1", "line 2, column 9: b is read before it is assigned and has "
-                                "no value in --at; known names here: a, q", ExprError),
+    ("f = x * w", "x=1", "column 9: w is read before any assignment and no value is "
+                         "given for it; known names here: x", ExprError),
+    ("f = xx * y", "x=1,y=2", "column 5: xx is read before any assignment and no value "
+                              "is given for it (did you mean x?)", ExprError),
+    ("q = a\nf = q * b", "a=1", "line 2, column 9: b is read before any assignment and "
+                                "no value is given for it; known names here: a, q", ExprError),
     ("f = x * y", "x=1,y=2,z=3", "at: z=3: the expression never reads it (its inputs: x, y)",
      ExprError),
     ("f = x * yy", "x=1,yy=2,y=3", "at: y=3: the expression never reads it (its inputs: x, "
@@ -478,3 +478,14 @@ def test_the_docs_state_the_limits_the_code_enforces():
                              (expr_text, "MAX_NAME"), (expr, "MAX_VALUES")]:
         row = next(line for line in text.splitlines() if f"`{constant}`" in line)
         assert f"{getattr(module, constant):,}" in row, (constant, row)
+
+
+def test_a_lone_carriage_return_inside_brackets_keeps_the_columns():
+    error = refused(parse_program, "f = (x\r+ y.z)")
+    assert error.column == 11
+
+
+def test_long_lists_of_names_are_cut_in_messages():
+    program = parse_program("f = " + " + ".join(f"x{i}" for i in range(100)) + " + w")
+    error = refused(evaluate, program, {f"x{i}": 1.0 for i in range(100)})
+    assert "x19, … (80 more)" in str(error) and len(str(error)) < 400

@@ -130,6 +130,7 @@ def evaluate(program: Program, at: Mapping[str, float]) -> Evaluation:
     check_inputs(program, values)
     leaves = {name: Tensor(values[name], name=name) for name in program.inputs}
     names = {id(leaf): name for name, leaf in leaves.items()}
+    leaf_ids = set(names)
     scope: dict[str, Tensor] = dict(leaves)
     steps = []
     # Recorded even inside a caller's no_grad(): an unrecorded graph explains nothing.
@@ -138,7 +139,7 @@ def evaluate(program: Program, at: Mapping[str, float]) -> Evaluation:
             tensor = _value(program, statement.value, scope)
             if statement.target is not None:
                 scope[statement.target] = tensor
-                if not any(tensor is leaf for leaf in leaves.values()):
+                if id(tensor) not in leaf_ids:  # a leaf keeps the name its value was given
                     names[id(tensor)] = statement.target
                     tensor.name = statement.target
             steps.append(Step(statement.target, tensor, statement))
@@ -160,9 +161,8 @@ def check_inputs(program: Program, values: Mapping[str, float]) -> None:
             known = list(dict.fromkeys([*values, *known]))
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
-            listed = ", ".join(known) if known else "none"
-            raise program.fail(offset, f"{name} is read before it is assigned and has no value "
-                                       f"in --at{hint}; known names here: {listed}")
+            raise program.fail(offset, f"{name} is read before any assignment and no value is "
+                                       f"given for it{hint}; known names here: {_listed(known)}")
     assigned = {s.target for s in program.statements}
     for name, value in values.items():
         if name in program.inputs:
@@ -172,9 +172,17 @@ def check_inputs(program: Program, values: Mapping[str, float]) -> None:
         else:
             close = difflib.get_close_matches(name, list(program.inputs), n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
-            inputs = ", ".join(program.inputs) or "none"
-            why = f"the expression never reads it (its inputs: {inputs}){hint}"
+            why = f"the expression never reads it (its inputs: {_listed(program.inputs)}){hint}"
         raise ExprError(f"at: {name}={value:g}: {why}")
+
+
+def _listed(names: Any, most: int = 20) -> str:
+    """Names for a message: at most ``most`` of them, so that the line stays a line."""
+    names = list(names)
+    if not names:
+        return "none"
+    more = f", … ({len(names) - most} more)" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
 
 
 def _checked_values(at: Mapping[str, float]) -> dict[str, float]:

@@ -66,6 +66,13 @@ def parse_program(text: str) -> Program:
     return Program(text, statements, dict(builder.inputs))
 
 
+def _normalised(source: str) -> str:
+    r"""``source`` with its carriage returns made blanks, for the parser: Python counts a lone
+    ``\r`` as a line end, this module counts lines by ``\n``; the length, and so every
+    column, stays the same (a backslash before ``\r\n`` moves one to the right)."""
+    return source.replace("\\\r\n", " \\\n").replace("\r", " ")
+
+
 class _Builder:
     """Walks each statement's Python tree, refusing what is not whitelisted and building the
     program's own nodes; remembers which names are assigned and which are read first."""
@@ -88,7 +95,7 @@ class _Builder:
         try:
             with warnings.catch_warnings():  # e.g. "invalid escape sequence" in a string
                 warnings.simplefilter("ignore")
-                module = ast.parse(source, mode="exec")
+                module = ast.parse(_normalised(source), mode="exec")
         except SyntaxError as problem:
             offset = self.offset(problem.lineno or 1, (problem.offset or 1) - 1)
             message = _DETECTED.sub("", problem.msg or "invalid syntax")
