@@ -43,6 +43,7 @@ def refused(call, *args, error=ExprError) -> ExprError:
         call(*args)
     message = str(caught.value)
     assert message and "\n" not in message and "Traceback" not in message, message
+    assert "\x1b" not in message, message
     return caught.value
 
 
@@ -410,7 +411,10 @@ def test_a_spec_file_holds_expression_and_at(tmp_path, suffix, text):
     ({"expression": "f = x", "at": [1]}, "at: expected names with numbers", SpecError),
     ({"expression": "f = x", "at": {"x": "1"}}, "at.x: expected a number", SpecError),
     ({"expression": "f = x", "at": {"x": True}}, "at.x: expected a number", SpecError),
-    ({"expression": "f = x", "at": {"x y": 1}}, "at.x y: 'x y' is not a name", SpecError),
+    ({"expression": "f = x", "at": {"x y": 1}}, "at['x y']: 'x y' is not a name", SpecError),
+    ({"expression": "f = x", "at": {"\x1b[2J": 1}}, "at['\\x1b[2J']: '\\x1b[2J' is not",
+     SpecError),
+    ({"expression": "f = x", "at": {"exp": 1}}, "at.exp: exp is a function", SpecError),
     ({"expression": "f = x", "at": {"x": 1}, "name": "a\x1bb"}, "name: control character",
      SpecError),
     ({"expression": "f = x.y", "at": {"x": 1}}, "c.json: expression: column 6: attribute",

@@ -256,8 +256,8 @@ def load_expression_spec(data: Any, path: str | Path) -> tuple[Program, dict[str
         if not isinstance(raw, dict):
             raise SpecError(f"at: expected names with numbers, like {{x: -2, y: 5}}, got "
                             f"{kind(raw)}")
-        values = {check_name(key, f"at.{str(key)[:40]}", SpecError):
-                  number(value, f"at.{key}") for key, value in raw.items()}
+        values = {check_name(key, _field(key), SpecError): number(value, f"at.{key}")
+                  for key, value in raw.items()}
         labels = {key: _label(data, key) for key in ("name", "description")}
     except SpecError as problem:
         raise SpecError(f"{path}: {problem}") from None
@@ -278,6 +278,13 @@ def load_expression_file(path: str | Path) -> tuple[Program, dict[str, float]]:
     from chainrule.spec import read_spec_file
 
     return load_expression_spec(read_spec_file(Path(path)), path)
+
+
+def _field(key: Any) -> str:
+    """``at.x``, or ``at['x y']`` for a key that is not a name (quoted: it may hold anything,
+    an escape sequence for the terminal included)."""
+    return f"at.{key}" if isinstance(key, str) and _IDENTIFIER.fullmatch(key) else \
+        f"at[{shown(key, 40)}]"
 
 
 def _label(data: dict, key: str) -> str:
