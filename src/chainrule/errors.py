@@ -29,3 +29,14 @@ class GradcheckError(ChainruleError, AssertionError):
 
 class MissingDependency(ChainruleError, ImportError):
     """An optional extra is needed; the message says how to install it."""
+
+
+class ExprError(ChainruleError, ValueError):
+    """An expression (``explain --expr``) or its ``--at`` values are malformed or cannot be
+    evaluated: the message starts with the place (``column 7``, ``line 2, column 5`` or the
+    ``at`` item), and ``line``/``column`` (1-based, in the user's text) say it as numbers."""
+
+    def __init__(self, message: str, *, line: int | None = None,
+                 column: int | None = None) -> None:
+        super().__init__(message)
+        self.line, self.column = line, column

@@ -141,6 +141,9 @@ def parse_spec(data: Any, default_name: str = "network") -> Spec:
     """Validate a decoded spec; the first problem found raises a :class:`SpecError`."""
     if not isinstance(data, dict):
         raise SpecError(f"spec: expected an object with fields, got {kind(data)}")
+    if "expression" in data:  # chainrule.expr reads these; "unknown field" would mislead
+        raise SpecError("expression: this spec describes an expression (expression + at), "
+                        "not a network (layers, loss, ...)")
     check_fields(data, FIELDS)
 
     layers = _layers(required(data, "layers"))
