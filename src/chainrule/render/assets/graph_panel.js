@@ -7,6 +7,7 @@ function wording(view, precision) {
   const edges = view.edges;
   const out = nodes[view.output].name;
   const fmt = (v) => formatNumber(v, precision);
+  const wrap = (v) => (fmt(v).startsWith("-") ? "(" + fmt(v) + ")" : fmt(v)); // in a sum
   const d = (i) => "∂" + out + "/∂" + nodes[i].name;
   const local = (k) => "∂" + nodes[edges[k].target].name + "/∂" + nodes[edges[k].source].name;
   const inputOf = (i, slot) => edges[nodes[i].in_edges[slot]].source;
@@ -43,7 +44,7 @@ function wording(view, precision) {
       d(i) + " = " + uses.map((k) => d(edges[k].target) + " · " + local(k)).join(" + "),
       "= " + uses.map((k) => "(" + fmt(nodes[edges[k].target].grad) + ")(" +
         fmt(edges[k].local) + ")").join(" + "),
-      "= " + uses.map((k) => fmt(edges[k].contribution)).join(" + "),
+      "= " + uses.map((k) => wrap(edges[k].contribution)).join(" + "),
       "= " + fmt(node.path_sum) + " (" + uses.length + " paths: " + node.name + " is used " +
         uses.length + " times)",
     ];
@@ -65,11 +66,7 @@ function wording(view, precision) {
   function wireName(k) {
     return nodes[edges[k].source].name + " → " + nodes[edges[k].target].name;
   }
-  function pathIndex(k) {
-    const uses = nodes[edges[k].source].out_edges;
-    return { index: uses.indexOf(k) + 1, count: uses.length };
-  }
-  return { fmt, d, local, forward, term, gradient, localLine, wireName, pathIndex };
+  return { fmt, d, local, forward, term, gradient, localLine, wireName };
 }
 
 function nodeDescription(words, view, i) {
@@ -102,8 +99,8 @@ function panelContent(words, view, selection) {
   }
   const k = selection.edge;
   const e = view.edges[k];
-  const path = words.pathIndex(k);
   const source = view.nodes[e.source];
+  const path = { count: source.out_edges.length };
   const parts = [
     el("h3", { class: "gp-panel-title" }, "Wire " + words.wireName(k)),
     el("h4", {}, "Local derivative"), lines([words.localLine(k)]),
@@ -112,8 +109,8 @@ function panelContent(words, view, selection) {
   if (path.count === 1) {
     parts.push(lines([words.d(e.source) + " = " + words.term(k)]));
   } else {
-    parts.push(lines([words.term(k)]), el("p", {}, "This wire is path " + path.index + " of " +
-      path.count + " from " + source.name + ": " + words.d(e.source) + " sums them all."),
+    parts.push(lines([words.term(k)]), el("p", {}, "This wire is one of the " + path.count +
+      " paths from " + source.name + "; " + words.d(e.source) + " is their sum:"),
     lines(words.gradient(e.source)));
   }
   return parts;

@@ -47,13 +47,18 @@ function announce(words, view, steps, s) {
   }
   const k = step.edge;
   const source = view.edges[k].source;
-  const path = words.pathIndex(k);
-  if (path.count === 1) return where + "Backward, wire " + words.wireName(k) + ": " +
-    words.d(source) + " = " + words.term(k);
-  let text = where + "Backward, wire " + words.wireName(k) + ", path " + path.index + " of " +
-    path.count + " into " + words.d(source) + ": " + words.term(k);
-  if (path.index === path.count) {
-    text += ". All paths in: " + words.d(source) + " = " + words.gradient(source).slice(2)
+  const uses = view.nodes[source].out_edges.length;
+  if (uses === 1) {
+    return where + "Backward, wire " + words.wireName(k) + ": " + words.d(source) + " = " +
+      words.term(k);
+  }
+  // The how-many-th of the source's paths to come back (not its index among the wires).
+  const back = steps.slice(0, s + 1).filter((t) => t.kind === "backward" &&
+    view.edges[t.edge].source === source).length;
+  let text = where + "Backward, wire " + words.wireName(k) + ", path " + back + " of " + uses +
+    " into " + words.d(source) + ": " + words.term(k);
+  if (back === uses) {
+    text += ". All paths in: " + words.d(source) + " = " + words.gradient(source).slice(2, 4)
       .map((line) => line.replace(/^= /, "")).join(" = ");
   }
   return text;

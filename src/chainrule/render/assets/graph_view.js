@@ -121,7 +121,7 @@ function bootGraph(root) {
     edgeEls.forEach((g, k) => g.classList.toggle("is-selected", selection.edge === k));
     [...nodeEls, ...edgeEls].forEach((g) => g.setAttribute("aria-pressed", String(
       g.classList.contains("is-selected"))));
-    panel.replaceChildren(...panelContent(words, view, selection));
+    panel.replaceChildren(...panelContent(words, view, selection).flat());
     if (focus) (selection.node !== undefined ? nodeEls[selection.node]
       : edgeEls[selection.edge]).focus({ preventScroll: true });
   }
