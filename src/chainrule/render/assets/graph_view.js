@@ -131,7 +131,7 @@ function bootGraph(root) {
     const matrix = svgRoot.getScreenCTM();
     if (!matrix) return;
     const p = new DOMPoint(event.clientX, event.clientY).matrixTransform(matrix.inverse());
-    const hit = pick(layout, p, 10 / zoom + 2);
+    const hit = pick(layout, p, 10 / zoom + 1); // the hit stroke: 10 CSS px either side
     if (hit) select(hit, true);
   });
   const choose = (event, selection) => {
