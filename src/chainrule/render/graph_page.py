@@ -81,9 +81,11 @@ def _script(root_id: str) -> str:
     parts = []
     for name in SCRIPTS:
         text = _asset(name)
-        if name.startswith("vendor/"):  # no source map to look for: nothing is fetched
-            text = "\n".join(line for line in text.splitlines()
-                             if not line.startswith("//# sourceMappingURL="))
+        if name.startswith("vendor/"):  # its licence travels with it; no source map to fetch
+            kept = [line for line in text.splitlines()
+                    if not line.startswith(("//# sourceMappingURL=", "/*! For license"))]
+            notice = _asset("vendor/dagre.LICENSE").replace("*/", "* /")
+            text = f"/* dagre, MIT licence:\n{notice}*/\n" + "\n".join(kept)
         parts.append(f"// ---- {name}\n{text}")
     body = "\n".join(parts)
     return (
