@@ -33,6 +33,8 @@ def _without_assets(page: str) -> str:
 
     for asset in sorted(files("chainrule.render").joinpath("assets").iterdir(),
                         key=lambda a: a.name):
+        if not asset.is_file():  # assets/vendor/: the graph page's libraries
+            continue
         text = asset.read_text(encoding="utf-8")
         for variant in (text, text.strip()):
             if variant and variant in page:
