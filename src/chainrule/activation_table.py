@@ -53,6 +53,7 @@ class ActivationEntry:
     cross_latex: str | None = None
     kink: bool = False  # a kink at z = 0: He initialisation; exercises keep z away from it
     saturates: bool = False  # flat for large |z|: exercises keep |z| small
+    probabilities: bool = False  # outputs in (0, 1), as a loss of probabilities needs
     torch: str | None = None  # its torch.nn.functional name (None: the identity)
 
     def text(self, template: str, **symbols: object) -> str:
@@ -77,7 +78,7 @@ ACTIVATION_TABLE: Mapping[str, ActivationEntry] = MappingProxyType({e.name: e fo
     _entry("sigmoid", "sigmoid", ("σ", r"\sigma"), "σ",
            ("σ(z) = 1 / (1 + e^(−z))", r"\sigma(z) = \frac{1}{1 + e^{-z}}"),
            ("$a(1 − $a)", "$a(1 - $a)"), lambda z, a: a * (1 - a), "a",
-           saturates=True, torch="sigmoid"),
+           saturates=True, probabilities=True, torch="sigmoid"),
     _entry("tanh", "tanh", ("tanh", r"\tanh"), "tanh",
            ("tanh(z) = (e^z − e^(−z)) / (e^z + e^(−z))",
             r"\tanh(z) = \frac{e^{z} - e^{-z}}{e^{z} + e^{-z}}"),
@@ -98,7 +99,8 @@ ACTIVATION_TABLE: Mapping[str, ActivationEntry] = MappingProxyType({e.name: e fo
            ("softmax(z)ⱼ = e^(zⱼ) / Σₖ e^(zₖ)",
             r"\mathrm{softmax}(z)_k = \frac{e^{z_k}}{\sum_j e^{z_j}}"),
            ("$a(1 − $a)", "$a(1 - $a)"), lambda z, a: a * (1 - a), "a",
-           elementwise=False, cross_text="−$am·$aj", cross_latex="-$am $aj", torch="softmax"),
+           elementwise=False, cross_text="−$am·$aj", cross_latex="-$am $aj", probabilities=True,
+           torch="softmax"),
     _entry("identity", None, ("id", r"\mathrm{id}"), "id",
            ("id(z) = z", "f(z) = z"), ("1", "1"), lambda z, a: np.ones_like(np.asarray(z)),
            None),

@@ -8,7 +8,7 @@ explanation shows a single step with its derivative rule from :mod:`chainrule.op
 from __future__ import annotations
 
 import difflib
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 from chainrule.activation_table import ACTIVATION_TABLE, LEAKY_RELU_SLOPE  # noqa: F401
 from chainrule.errors import SpecError
@@ -46,7 +46,7 @@ def get_activation(name: str) -> Activation:
         raise SpecError(unknown_name_message("activation", name, ACTIVATIONS)) from None
 
 
-def unknown_name_message(kind: str, name: object, known: dict) -> str:
+def unknown_name_message(kind: str, name: object, known: Mapping[str, Any]) -> str:
     """`unknown activation 'sigmod' (did you mean 'sigmoid'?); expected one of: ...`"""
     text = repr(name)
     if len(text) > 60:  # quote a pasted megabyte as its start, not whole

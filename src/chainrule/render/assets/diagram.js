@@ -95,7 +95,8 @@ function drawUnits(ctx, view, lay, pos, d) {
       d.boxes.push({ x0: p.x - lay.r, x1: p.x + lay.r, y0: p.y - lay.r, y1: p.y + lay.r });
       units.append(g);
       if (!lay.labelled) continue;
-      const name = l ? (ctx.activations[view.activation(l)] || {}).unit || view.activation(l) : "x" + sub(p.j);
+      const act = l ? view.activation(l) : null; // the diagram's short name, from the table
+      const name = l ? (ctx.activations[act] || {}).unit || act : "x" + sub(p.j);
       g.append(svg("text", { x: p.x, y: p.y + 4, class: "cr-unit-name", "text-anchor": "middle" },
         name));
       const below = p.y + lay.r + 18;

@@ -91,7 +91,8 @@ function stepList(view, activations) {
     add("forward", "z", l, "z" + sup(l), "Net input z" + sup(l) + " = a" + sup(l - 1) + "·W" +
       sup(l) + bias(l), { units: [l - 1, l], edges: [l], biases: [l], labels: ["z", l] });
     add("forward", "a", l, "a" + sup(l), "Activation a" + sup(l) + " = " +
-      activationName(activations, view.activation(l)) + "(z" + sup(l) + ")", { units: [l], labels: ["a", l] });
+      activationName(activations, view.activation(l)) + "(z" + sup(l) + ")",
+      { units: [l], labels: ["a", l] });
   }
   add("forward", "loss", L, "E", "Loss E", { units: [L], loss: true, labels: ["a", L] });
   add("backward", "dEda", L, "∂E/∂a" + sup(L), "Output error ∂E/∂a" + sup(L),
