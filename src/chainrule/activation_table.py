@@ -17,6 +17,7 @@ forms are full of braces.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from string import Template
 from types import MappingProxyType
@@ -54,7 +55,11 @@ class ActivationEntry:
     kink: bool = False  # a kink at z = 0: He initialisation; exercises keep z away from it
     saturates: bool = False  # flat for large |z|: exercises keep |z| small
     probabilities: bool = False  # outputs in (0, 1), as a loss of probabilities needs
-    torch: str | None = None  # its torch.nn.functional name (None: the identity)
+    # The open interval of the values it takes: exercises draw reachable targets from it.
+    output_range: tuple[float, float] = (-math.inf, math.inf)
+    # Its PyTorch function, a path under the torch module (None: the identity), called with
+    # the parameters' values in the table's order.
+    torch: str | None = None
 
     def text(self, template: str, **symbols: object) -> str:
         """A formula of this entry with the symbols (``a=…``, ``z=…``) and parameters put in."""
@@ -78,29 +83,29 @@ ACTIVATION_TABLE: Mapping[str, ActivationEntry] = MappingProxyType({e.name: e fo
     _entry("sigmoid", "sigmoid", ("σ", r"\sigma"), "σ",
            ("σ(z) = 1 / (1 + e^(−z))", r"\sigma(z) = \frac{1}{1 + e^{-z}}"),
            ("$a(1 − $a)", "$a(1 - $a)"), lambda z, a: a * (1 - a), "a",
-           saturates=True, probabilities=True, torch="sigmoid"),
+           saturates=True, probabilities=True, output_range=(0.0, 1.0), torch="sigmoid"),
     _entry("tanh", "tanh", ("tanh", r"\tanh"), "tanh",
            ("tanh(z) = (e^z − e^(−z)) / (e^z + e^(−z))",
             r"\tanh(z) = \frac{e^{z} - e^{-z}}{e^{z} + e^{-z}}"),
            ("1 − ($a)²", "1 - ($a)^2"), lambda z, a: 1 - a * a, "a",
-           saturates=True, torch="tanh"),
+           saturates=True, output_range=(-1.0, 1.0), torch="tanh"),
     _entry("relu", "relu", ("relu", r"\mathrm{relu}"), "relu",
            ("relu(z) = max(0, z)", r"\mathrm{relu}(z) = \max(0, z)"),
            ("1 if $z > 0 else 0", "[$z > 0]"), lambda z, a: _step(z), "z",
-           kink=True, torch="relu"),
+           kink=True, output_range=(0.0, math.inf), torch="relu"),
     # The slope's one written value: the primitive's default and Tensor.leaky_relu read it.
     _entry("leaky_relu", "leaky_relu", ("leaky_relu", r"\mathrm{leaky\_relu}"), "lrelu",
            ("leaky_relu(z) = z if z > 0, else $slope·z",
             r"\mathrm{leaky\_relu}(z) = \max($slope z, z)"),
            ("1 if $z > 0 else $slope", r"1 \text{ if } $z > 0 \text{ else } $slope"),
            lambda z, a, slope: np.where(np.asarray(z) > 0, 1.0, slope), "z",
-           params={"slope": 0.01}, kink=True, torch="leaky_relu"),
+           params={"slope": 0.01}, kink=True, torch="nn.functional.leaky_relu"),
     _entry("softmax", "softmax", ("softmax", r"\mathrm{softmax}"), "smax",
            ("softmax(z)ⱼ = e^(zⱼ) / Σₖ e^(zₖ)",
             r"\mathrm{softmax}(z)_k = \frac{e^{z_k}}{\sum_j e^{z_j}}"),
            ("$a(1 − $a)", "$a(1 - $a)"), lambda z, a: a * (1 - a), "a",
            elementwise=False, cross_text="−$am·$aj", cross_latex="-$am $aj", probabilities=True,
-           torch="softmax"),
+           output_range=(0.0, 1.0), torch="softmax"),
     _entry("identity", None, ("id", r"\mathrm{id}"), "id",
            ("id(z) = z", "f(z) = z"), ("1", "1"), lambda z, a: np.ones_like(np.asarray(z)),
            None),
