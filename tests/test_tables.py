@@ -111,6 +111,8 @@ def test_loss_gradient_matches_central_differences(name):
         a = np.exp(x - x.max()) / np.exp(x - x.max()).sum()
         jacobian = np.diag(a) - np.outer(a, a)
         analytic = jacobian.T @ entry.gradient(a, t)
+        # after any other activation, the output x itself is the logits
+        np.testing.assert_allclose(entry.logits_gradient(x, t), numeric, rtol=1e-6, atol=1e-8)
     else:
         analytic = entry.gradient(x, t)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
@@ -122,6 +124,9 @@ def test_loss_formulas_are_complete(name):
     assert entry.target in ("values", "classes", "probabilities")
     for template in (entry.gradient_text, entry.gradient_latex):
         assert "$" not in entry.text(template, a="A", t="T", K=3)
+    assert (entry.logits_gradient is None) == (entry.logits_gradient_text is None)
+    for template in (entry.logits_gradient_text or "", entry.logits_gradient_latex or ""):
+        assert "$" not in entry.text(template, t="T", layer=2, k=1)
     for template in (entry.plugged_text, entry.plugged_latex):
         assert "$" not in entry.text(template, squares="S", logs="L", nll="N", K=3)
     assert entry.definition.startswith("E = ") and entry.definition_latex.startswith("E = ")

@@ -40,12 +40,11 @@ def loss_factor(loss: str, activation: str, layer: int, k: int, a: np.ndarray, t
     per = f"/{batch}" if batch else ""
     scale = 1.0 / (batch or 1)
     entry = LOSS_TABLE[loss]
-    if entry.target == "classes" and activation != "softmax":
-        # cross-entropy taking the output itself as logits: ∂E/∂a = softmax(a) − t
-        shifted = np.exp(a - a.max())
-        text = f"softmax(a{layer})ₖ − {t_s}{per}"
-        latex = rf"\mathrm{{softmax}}(a^{{{layer}}})_{{{k + 1}}} - {t_s.latex}"
-        value = shifted[k] / shifted.sum() - t[k]
+    if entry.logits_gradient is not None and activation not in entry.from_logits:
+        # a loss of logits taking the output itself as its logits: ∂E/∂a = softmax(a) − t
+        text = entry.text(entry.logits_gradient_text, t=t_s, layer=layer) + per
+        latex = entry.text(entry.logits_gradient_latex, t=t_s.latex, layer=layer, k=k + 1)
+        value = entry.logits_gradient(np.asarray(a, dtype=float), np.asarray(t, dtype=float))[k]
     else:
         text = entry.text(entry.gradient_text, a=a_s, t=t_s, K=len(a)) + per
         latex = entry.text(entry.gradient_latex, a=a_s.latex, t=t_s.latex, K=len(a))

@@ -46,6 +46,11 @@ class LossEntry:
     # Output activation → what computes the loss from the logits z instead of the output a:
     # the same value, finite where a unit saturates (ln 0 never taken).
     from_logits: Mapping[str, str] = field(default_factory=dict)
+    # A loss of logits after an activation not in from_logits takes the output a itself as
+    # its logits: ∂E/∂aₖ, a Template over $t, $layer and $k (the unit counted from 1).
+    logits_gradient_text: str | None = None
+    logits_gradient_latex: str | None = None
+    logits_gradient: Callable[[Array, Array], Array] | None = None
 
     @staticmethod
     def text(template: str, **symbols: object) -> str:
@@ -54,14 +59,20 @@ class LossEntry:
 
 def _entry(name: str, definition: tuple[str, str], summary: str, gradient: tuple[str, str],
            value: Callable[[Array, Array], Array], plugged: tuple[str, str], target: str,
-           from_logits: Mapping[str, str] | None = None) -> LossEntry:
+           from_logits: Mapping[str, str] | None = None,
+           logits: tuple[str, str, Callable[[Array, Array], Array]] | None = None) -> LossEntry:
     return LossEntry(name, *definition, summary, *gradient, value, *plugged, target,
-                     MappingProxyType(dict(from_logits or {})))
+                     MappingProxyType(dict(from_logits or {})), *(logits or (None,) * 3))
 
 
 def _bce_gradient(a: Array, t: Array) -> Array:
     with np.errstate(divide="ignore", invalid="ignore"):  # a saturated unit: ±inf, true
         return (a - t) / (a * (1 - a)) / a.shape[-1]
+
+
+def _softmax_minus_target(x: Array, t: Array) -> Array:
+    shifted = np.exp(x - x.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True) - t
 
 
 def _nll_gradient(a: Array, t: Array) -> Array:
@@ -92,7 +103,9 @@ LOSS_TABLE: Mapping[str, LossEntry] = MappingProxyType({e.name: e for e in (
     _entry("cross_entropy", ("E = −Σₖ tₖ ln softmax(z)ₖ",
                              r"E = -\sum_k t_k \ln \mathrm{softmax}(z)_k"),
            "−Σₖ tₖ ln softmax(z)ₖ", ("−$t/$a", r"-\frac{$t}{$a}"), _nll_gradient,
-           ("$nll", "$nll"), "classes", {"softmax": "log_softmax"}),
+           ("$nll", "$nll"), "classes", {"softmax": "log_softmax"},
+           ("softmax(a$layer)ₖ − $t", r"\mathrm{softmax}(a^{$layer})_{$k} - $t",
+            _softmax_minus_target)),
 )})
 
 LOSS_NAMES: tuple[str, ...] = tuple(LOSS_TABLE)
