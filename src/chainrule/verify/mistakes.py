@@ -105,11 +105,19 @@ def _activations(applies: Callable[[ActivationEntry], bool]) -> tuple[str, ...]:
     return tuple(name for name, entry in ACTIVATION_TABLE.items() if applies(entry))
 
 
-# Activations whose derivative is written in terms of a (σ′ = a(1 − a)): it can be evaluated at
-# z by mistake; those with a derivative at all (not a constant); those with a full Jacobian.
+# Activations whose derivative the table writes in terms of a: it can be evaluated at z by
+# mistake; those with a derivative at all (not a constant); those with a full Jacobian.
 _OF_A = _activations(lambda entry: entry.derivative_of == "a")
 _WITH_SLOPE = _activations(lambda entry: entry.derivative_of is not None)
 _NOT_ELEMENTWISE = _activations(lambda entry: not entry.elementwise)
+
+
+def _in_terms_of_a(a: str = "a", each: str = "{symbol}′ = {form}") -> str:
+    """The elementwise derivatives written in a, as the activation table writes them:
+    ``σ′ = a(1 − a), tanh′ = 1 − (a)²``."""
+    entries = [ACTIVATION_TABLE[name] for name in _OF_A if ACTIVATION_TABLE[name].elementwise]
+    return ", ".join(each.format(symbol=e.symbol, name=e.name,
+                                 form=e.text(e.derivative_text, a=a)) for e in entries)
 
 
 def _losses(*names: str) -> Requirement:
@@ -179,9 +187,9 @@ CATALOGUE = (
              "∂E/∂a_L (or δ_L from the logits) with the opposite sign, e.g. 2(t − y)",
              _always, loss_factor=-1.0),
     _mistake("derivative_of_z", "Activation derivative evaluated at z",
-             "The derivative written in terms of the activation (σ′ = a(1 − a), tanh′ = 1 − a²) "
-             "was evaluated with the net input z in place of the activation a.",
-             "δ_l = z_l(1 − z_l) ⊙ (…) for sigmoid, (1 − z_l²) ⊙ (…) for tanh, softmax "
+             f"The derivative written in terms of the activation ({_in_terms_of_a()}) was "
+             "evaluated with the net input z in place of the activation a.",
+             f"δ_l = {_in_terms_of_a('z_l', each='({form}) ⊙ (…) for {name}')}, softmax "
              "s(g − Σ g·s) with s := z_l",
              _slope_layers(*_OF_A), derivative="at_z"),
     _mistake("derivative_of_activation_value", "Activation derivative applied to a",
