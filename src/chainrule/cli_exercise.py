@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from chainrule.errors import ChainruleError
+from chainrule.loss_table import LOSS_NAMES
 
 GRADE_FORMATS = ("table", "markdown", "csv", "json")
 
@@ -42,8 +43,8 @@ def add_exercise_parser(commands) -> None:
     new.add_argument("--activation", default="sigmoid", metavar="NAME[,NAME...]",
                      help="one activation for every layer, or one per layer (default sigmoid; "
                           "level softmax puts softmax on the output)")
-    new.add_argument("--loss", help="sse, half_sse, mse, bce or cross_entropy (default "
-                                    "half_sse; cross_entropy for level softmax)")
+    new.add_argument("--loss", help=f"{', '.join(LOSS_NAMES[:-1])} or {LOSS_NAMES[-1]} "
+                                    "(default half_sse; cross_entropy for level softmax)")
     new.add_argument("--seed", type=int, default=0, help="the same seed gives the same files")
     new.add_argument("--count", type=int, default=10, help="exercises (default 10)")
     new.add_argument("--precision", type=int, default=4, metavar="D",

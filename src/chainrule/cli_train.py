@@ -15,10 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.activation_table import ACTIVATION_TABLE
 from chainrule.errors import ChainruleError
 from chainrule.train import Callback, ResumeMismatch
 
-HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity")
+# Every elementwise activation of the table: softmax belongs on an output layer only.
+HIDDEN_ACTIVATIONS = tuple(name for name, entry in ACTIVATION_TABLE.items() if entry.elementwise)
 
 
 def add_train_parser(commands) -> None:

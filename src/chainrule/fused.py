@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule.loss_table import REDUCTIONS
 from chainrule.ops import PRIMITIVES, Primitive, _define
 from chainrule.ops import _matmul_grad_x as matmul_grad_x
 from chainrule.ops import _matmul_grad_y as matmul_grad_y
@@ -33,7 +34,6 @@ from chainrule.ops import matmul
 
 Array = np.ndarray
 
-REDUCTIONS = ("mean", "sum", "none")
 SQUARED_ERRORS = ("sse", "half_sse", "mse")  # Σₖ, ½Σₖ and meanₖ of (yₖ − tₖ)²
 
 

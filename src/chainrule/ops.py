@@ -39,6 +39,7 @@ from typing import Any, Callable
 import numpy as np
 
 from chainrule import buffers
+from chainrule.activation_table import LEAKY_RELU_SLOPE
 from chainrule.op_table import (  # noqa: F401 (the table's names, as they always were here)
     PRIMITIVES,
     Array,
@@ -277,8 +278,8 @@ _define("relu", _relu,
         (_relu_grad,),  # relu'(0) = 0, as in PyTorch
         "max(x, 0)", ("1 if x > 0 else 0",), r"\max(x, 0)", (r"[x > 0]",))
 
-_define("leaky_relu", lambda x, slope=0.01: np.where(x > 0, x, slope * x),
-        (lambda g, out, x, slope=0.01: np.where(x > 0, g, slope * g),),
+_define("leaky_relu", lambda x, slope=LEAKY_RELU_SLOPE: np.where(x > 0, x, slope * x),
+        (lambda g, out, x, slope=LEAKY_RELU_SLOPE: np.where(x > 0, g, slope * g),),
         "x if x > 0 else α·x", ("1 if x > 0 else α",),
         r"\begin{cases} x & x > 0 \\ \alpha x & x \le 0 \end{cases}",
         (r"\begin{cases} 1 & x > 0 \\ \alpha & x \le 0 \end{cases}",))

@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 
 from chainrule import inputs
+from chainrule.activation_table import ACTIVATION_TABLE
 from chainrule.errors import ShapeError, SpecError
-from chainrule.nn.activations import ACTIVATIONS, unknown_name_message
+from chainrule.loss_table import LOSS_TABLE
+from chainrule.nn.activations import unknown_name_message
 from chainrule.nn.init import INIT_NAMES
 from chainrule.nn.layers import BIAS_MODES, MLP
-from chainrule.nn.losses import LOSSES
 from chainrule.validate import array, check_fields, kind, known_name, number, required, shown
 
 FIELDS = (
@@ -150,11 +151,12 @@ def parse_spec(data: Any, default_name: str = "network") -> Spec:
     depth = len(layers) - 1
     _check_size(layers, data.get("bias", "per_unit"))
     activations = _activations(data.get("activations", "sigmoid"), depth)
-    loss = known_name(required(data, "loss"), "loss", "loss", LOSSES)
+    loss = known_name(required(data, "loss"), "loss", "loss", LOSS_TABLE)
     weights = _matrices(data.get("weights"), "weights", depth)
     biases = _matrices(data.get("biases"), "biases", depth)
-    if loss == "bce" and activations[-1] not in ("sigmoid", "softmax"):
-        raise SpecError(f"loss: bce needs outputs in (0, 1), but the output activation is "
+    if LOSS_TABLE[loss].target == "probabilities" and not ACTIVATION_TABLE[
+            activations[-1]].probabilities:
+        raise SpecError(f"loss: {loss} needs outputs in (0, 1), but the output activation is "
                         f"{shown(activations[-1])}; use sigmoid (or cross_entropy for logits)")
     inputs, targets, batched = _examples(data, layers, loss)
     learning_rate = number(required(data, "learning_rate"), "learning_rate")
@@ -251,11 +253,12 @@ def check_explainable(spec: Spec, steps: int | None = None, what: str = "explain
 
 def _activations(value: Any, depth: int) -> tuple[str, ...]:
     if isinstance(value, str):
-        return (known_name(value, "activations", "activation", ACTIVATIONS),) * depth
+        return (known_name(value, "activations", "activation", ACTIVATION_TABLE),) * depth
     if not isinstance(value, list) or len(value) != depth:
         raise SpecError(f"activations: expected one name or a list of {depth} "
                         f"(one per layer), got {shown(value)}")
-    return tuple(known_name(v, f"activations[{i}]", "activation", ACTIVATIONS) for i, v in enumerate(value))
+    return tuple(known_name(v, f"activations[{i}]", "activation", ACTIVATION_TABLE)
+                 for i, v in enumerate(value))
 
 
 def _matrices(value: Any, path: str, depth: int) -> tuple[np.ndarray, ...] | None:
@@ -291,16 +294,18 @@ def _examples(data: dict, layers: tuple[int, ...], loss: str) -> tuple[np.ndarra
     targets = array(raw_target, t_key)
     out_shape = (inputs.shape[0], n_out) if batch else (n_out,)
     index_shape = out_shape[:-1]
-    if loss == "cross_entropy" and targets.shape == index_shape and _all_ints(targets, n_out):
+    kind_of_target = LOSS_TABLE[loss].target
+    if kind_of_target == "classes" and targets.shape == index_shape and _all_ints(targets, n_out):
         return inputs, targets.astype(np.int64), batch
     if targets.shape != out_shape:
-        hint = " or a class index" if loss == "cross_entropy" else ""
+        hint = " or a class index" if kind_of_target == "classes" else ""
         raise SpecError(f"{t_key}: expected shape {out_shape} ({n_out} value(s) per example "
                         f"for {n_out} output unit(s){hint}), got shape {targets.shape}")
-    if loss in ("bce", "cross_entropy") and not np.all((targets >= 0) & (targets <= 1)):
+    if kind_of_target != "values" and not np.all((targets >= 0) & (targets <= 1)):
         where = np.argwhere((targets < 0) | (targets > 1))[0]
         bad = f"{t_key}" + "".join(f"[{i}]" for i in where)
-        what = "probabilities" if loss == "bce" else "a one-hot row or probabilities"
+        what = ("probabilities" if kind_of_target == "probabilities"
+                else "a one-hot row or probabilities")
         raise SpecError(f"{bad}: expected a target in [0, 1] for {loss} ({what}), got "
                         f"{targets[tuple(where)]:g}")
     return inputs, targets, batch

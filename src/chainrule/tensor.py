@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import engine
+from chainrule.activation_table import LEAKY_RELU_SLOPE
 from chainrule.engine import Node
 from chainrule.errors import ChainruleError, ShapeError
 from chainrule.ops import PRIMITIVES, Primitive, axes_of
@@ -209,7 +210,7 @@ class Tensor(TensorOps):
     def softplus(self) -> "Tensor": return apply(PRIMITIVES["softplus"], self)
     def relu(self) -> "Tensor": return apply(PRIMITIVES["relu"], self)
 
-    def leaky_relu(self, slope: float = 0.01) -> "Tensor":
+    def leaky_relu(self, slope: float = LEAKY_RELU_SLOPE) -> "Tensor":
         return apply(PRIMITIVES["leaky_relu"], self, slope=float(slope))
 
     def softmax(self, dim: int | None = None, *, axis: int | None = None) -> "Tensor":

@@ -27,6 +27,7 @@ from chainrule.checkpoint import CheckpointError, check_compatible, save_checkpo
 from chainrule.engine import no_grad
 from chainrule.errors import ChainruleError, ShapeError, SpecError
 from chainrule.finite import first_non_finite
+from chainrule.loss_table import LOSS_TABLE
 from chainrule.nn import MLP, get_loss, output_loss
 
 STOP_REASONS = ("completed", "early_stopping", "interrupted")
@@ -377,7 +378,8 @@ def _data(model: MLP, x: Any, y: Any, loss: str, what: str) -> tuple[np.ndarray,
                          f"one example, got {x.shape}")
     if len(y) != len(x):
         raise ShapeError(f"{what}y: expected {len(x)} targets (one per example), got {len(y)}")
-    indices = loss == "cross_entropy" and y.ndim == 1 and y.dtype.kind in "iu"
+    takes_classes = loss in LOSS_TABLE and LOSS_TABLE[loss].target == "classes"
+    indices = takes_classes and y.ndim == 1 and y.dtype.kind in "iu"
     if indices:
         return x, y.astype(np.int64)
     if y.ndim == 1 and model.sizes[-1] == 1:

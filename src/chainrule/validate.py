@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -38,7 +38,7 @@ def number(value: Any, path: str) -> float:
     return float(value)
 
 
-def known_name(value: Any, path: str, kind: str, known: dict) -> str:
+def known_name(value: Any, path: str, kind: str, known: Mapping[str, Any]) -> str:
     if not isinstance(value, str) or value not in known:
         raise SpecError(f"{path}: " + unknown_name_message(kind, value, known))
     return value

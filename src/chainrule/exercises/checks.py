@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule.activation_table import ACTIVATION_TABLE
 from chainrule.spec import Spec
 from chainrule.verify.reference import forward_pass, initial_parameters
 
@@ -52,11 +53,12 @@ def saturation(spec: Spec) -> str | None:
     params = initial_parameters(spec)
     layers = forward_pass(spec, params, np.asarray(spec.inputs, dtype=float))
     for l, ((z, a), name) in enumerate(zip(layers, spec.activations), 1):
-        if name in ("sigmoid", "tanh") and np.max(np.abs(z)) > SATURATED_Z:
+        entry = ACTIVATION_TABLE[name]
+        if entry.saturates and np.max(np.abs(z)) > SATURATED_Z:
             return f"layer {l}: |z| = {np.max(np.abs(z)):.2f} saturates {name}"
         if name == "softmax" and (a.min() < SOFTMAX_RANGE[0] or a.max() > SOFTMAX_RANGE[1]):
             return f"layer {l}: a softmax probability is near 0 or 1"
-        if name in ("relu", "leaky_relu") and np.min(np.abs(z)) < RELU_MARGIN:
+        if entry.kink and np.min(np.abs(z)) < RELU_MARGIN:
             return f"layer {l}: a unit sits at the kink of {name}"
     return None
 

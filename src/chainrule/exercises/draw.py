@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.activation_table import ACTIVATION_TABLE
+from chainrule.loss_table import LOSS_TABLE
 from chainrule.verify.reference import activate
 
 LEARNING_RATES = (0.5,)  # smaller rates hide several mistakes below the 4th decimal
@@ -65,22 +67,18 @@ def draw_spec(rng: np.random.Generator, *, name: str, layers: tuple[int, ...],
 def _target(rng: np.random.Generator, last: str, loss: str, output: np.ndarray,
             decimals: int) -> np.ndarray | int:
     """A target for one example, drawn among the nice values far enough from the output."""
-    units = output.shape[-1]
-    if loss == "cross_entropy":  # a class index: preferably not the class already predicted
+    units, kind = output.shape[-1], LOSS_TABLE[loss].target
+    if kind == "classes":  # a class index: preferably not the class already predicted
         classes = [k for k in range(units) if k != int(np.argmax(output))] or list(range(units))
         return int(rng.choice(classes))
     scale = 10 if decimals == 1 else 20
-    if loss == "bce":
+    if kind == "probabilities":
         candidates = np.array([0.0, 1.0])
-    elif last == "sigmoid" or last == "softmax":
-        candidates = np.arange(1, scale) / scale  # (0, 1): reachable by the output
-    elif last == "tanh":
-        candidates = np.arange(-(scale - 1), scale) / scale
-    elif last == "relu":
-        candidates = np.arange(1, scale + 1) / scale
-    else:
+    else:  # the nice values in [−1, 1] the output can reach, e.g. (0, 1) after a sigmoid
+        low, high = ACTIVATION_TABLE[last].output_range
         candidates = np.arange(-scale, scale + 1) / scale
-    if last == "softmax" and loss != "bce":  # one-hot: the probabilities must sum to 1
+        candidates = candidates[(candidates > low) & (candidates < high)]
+    if last == "softmax" and kind != "probabilities":  # one-hot: the probabilities must sum to 1
         hot = int(rng.integers(units))
         return np.eye(units)[hot]
     target = np.empty(units)

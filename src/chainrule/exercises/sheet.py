@@ -6,17 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.exercises.model import ProblemSet
-from chainrule.nn.activations import LEAKY_RELU_SLOPE
-from chainrule.render.sections import LOSS_FORMULAS
+from chainrule.activation_table import ACTIVATION_TABLE
+from chainrule.loss_table import LOSS_TABLE
 
-ACTIVATION_FORMULAS = {
-    "sigmoid": r"\sigma(z) = \frac{1}{1 + e^{-z}}",
-    "tanh": r"\tanh(z) = \frac{e^{z} - e^{-z}}{e^{z} + e^{-z}}",
-    "relu": r"\mathrm{relu}(z) = \max(0, z)",
-    "leaky_relu": rf"\mathrm{{leaky\_relu}}(z) = \max({LEAKY_RELU_SLOPE:g} z, z)",
-    "softmax": r"\mathrm{softmax}(z)_k = \frac{e^{z_k}}{\sum_j e^{z_j}}",
-    "identity": r"f(z) = z",
-}
+ACTIVATION_FORMULAS = {name: e.text(e.definition_latex) for name, e in ACTIVATION_TABLE.items()}
 
 
 def given(value: float) -> str:
@@ -44,7 +37,7 @@ def network_text(spec: dict, latex: bool = False) -> str:
     else:
         acts = "; ".join(f"layer {l}: {name(a)}, ${ACTIVATION_FORMULAS[a]}$"
                          for l, a in enumerate(activations, 1))
-    loss = LOSS_FORMULAS[spec["loss"]][1]
+    loss = LOSS_TABLE[spec["loss"]].definition_latex
     examples = len(spec["inputs"]) if "inputs" in spec else 1
     averaged = (f" for one example, averaged over the batch of {examples} examples"
                 if examples > 1 else "")

@@ -1,5 +1,9 @@
-"""Networks: layers, activations, losses and initialisation."""
+"""Networks: layers, activations, losses and initialisation. What each activation and loss is
+(formulas, derivatives, parameters, from-logits pairs) is in ``ACTIVATION_TABLE`` and
+``LOSS_TABLE``."""
 
+from chainrule.activation_table import ACTIVATION_TABLE
+from chainrule.loss_table import LOSS_TABLE
 from chainrule.nn.activations import ACTIVATIONS, get_activation
 from chainrule.nn.init import INITIALIZERS
 from chainrule.nn.layers import MLP, BIAS_MODES, LayerValues, Linear, Module, Parameter
@@ -17,8 +21,8 @@ from chainrule.nn.losses import (
 )
 
 __all__ = [
-    "ACTIVATIONS", "BIAS_MODES", "INITIALIZERS", "LOSSES", "LayerValues", "Linear", "MLP",
-    "Module", "Parameter", "bce", "bce_with_logits",
+    "ACTIVATIONS", "ACTIVATION_TABLE", "BIAS_MODES", "INITIALIZERS", "LOSSES", "LOSS_TABLE",
+    "LayerValues", "Linear", "MLP", "Module", "Parameter", "bce", "bce_with_logits",
     "bce_with_softmax_logits", "cross_entropy", "get_activation",
     "get_loss", "half_sse", "mse", "output_loss", "sse",
 ]

@@ -1,4 +1,5 @@
-"""Activation functions, by name as a network spec names them.
+"""Activation functions, by name as a network spec names them, built from
+:data:`chainrule.activation_table.ACTIVATION_TABLE`.
 
 Each maps a tensor to a tensor through one primitive (or none, for ``identity``), so an
 explanation shows a single step with its derivative rule from :mod:`chainrule.ops`.
@@ -7,44 +8,37 @@ explanation shows a single step with its derivative rule from :mod:`chainrule.op
 from __future__ import annotations
 
 import difflib
-from typing import Callable
+from typing import Any, Callable, Mapping
 
+from chainrule.activation_table import ACTIVATION_TABLE, LEAKY_RELU_SLOPE  # noqa: F401
 from chainrule.errors import SpecError
-from chainrule.tensor import Tensor
+from chainrule.ops import PRIMITIVES
+from chainrule.tensor import Tensor, apply
 
 Activation = Callable[[Tensor], Tensor]
 
-LEAKY_RELU_SLOPE = 0.01
+
+def _activation(name: str) -> Activation:
+    """The function of the table's entry: its primitive with the entry's parameters (softmax:
+    over the last axis, the units of one example), or the tensor itself for the identity."""
+    entry = ACTIVATION_TABLE[name]
+    if entry.primitive is None:
+        def activation(z: Tensor) -> Tensor:
+            return z
+    else:
+        primitive = entry.primitive
+        params = dict(entry.params) if entry.elementwise else {**entry.params, "axis": -1}
+
+        def activation(z: Tensor) -> Tensor:
+            # looked up at each call, as Tensor's methods do: the table of primitives is the
+            # engine's, and a replaced entry (a test's wrong rule) must be the one that runs
+            return apply(PRIMITIVES[primitive], z, **params)
+    activation.__name__ = activation.__qualname__ = name
+    activation.__doc__ = entry.text(entry.definition)
+    return activation
 
 
-def sigmoid(z: Tensor) -> Tensor:
-    return z.sigmoid()
-
-
-def tanh(z: Tensor) -> Tensor:
-    return z.tanh()
-
-
-def relu(z: Tensor) -> Tensor:
-    return z.relu()
-
-
-def leaky_relu(z: Tensor, slope: float = LEAKY_RELU_SLOPE) -> Tensor:
-    return z.leaky_relu(slope)
-
-
-def softmax(z: Tensor, axis: int = -1) -> Tensor:
-    """Over the last axis: the units of one example."""
-    return z.softmax(axis)
-
-
-def identity(z: Tensor) -> Tensor:
-    return z
-
-
-ACTIVATIONS: dict[str, Activation] = {
-    f.__name__: f for f in (sigmoid, tanh, relu, leaky_relu, softmax, identity)
-}
+ACTIVATIONS: dict[str, Activation] = {name: _activation(name) for name in ACTIVATION_TABLE}
 
 
 def get_activation(name: str) -> Activation:
@@ -54,7 +48,7 @@ def get_activation(name: str) -> Activation:
         raise SpecError(unknown_name_message("activation", name, ACTIVATIONS)) from None
 
 
-def unknown_name_message(kind: str, name: object, known: dict) -> str:
+def unknown_name_message(kind: str, name: object, known: Mapping[str, Any]) -> str:
     """`unknown activation 'sigmod' (did you mean 'sigmoid'?); expected one of: ...`"""
     text = repr(name)
     if len(text) > 60:  # quote a pasted megabyte as its start, not whole

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule.activation_table import ACTIVATION_TABLE
 from chainrule.errors import SpecError
 from chainrule.nn.activations import unknown_name_message
 
@@ -53,7 +54,8 @@ INIT_NAMES = ("auto", *INITIALIZERS, *ALIASES)
 def resolve_init(name: str, activation: str) -> str:
     """The initialiser's full name; ``auto`` is He for relu-like layers, Xavier otherwise."""
     if name == "auto":
-        return "he_normal" if activation in ("relu", "leaky_relu") else "xavier_uniform"
+        entry = ACTIVATION_TABLE.get(activation)
+        return "he_normal" if entry is not None and entry.kink else "xavier_uniform"
     name = ALIASES.get(name, name)
     if name not in INITIALIZERS:
         raise SpecError(unknown_name_message("init", name, dict.fromkeys(INIT_NAMES)))

@@ -11,9 +11,10 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from chainrule.activation_table import ACTIVATION_TABLE
 from chainrule.errors import ShapeError, SpecError
 from chainrule.fused import DENSE_ACTIVATIONS, dense_activation, linear
-from chainrule.nn.activations import LEAKY_RELU_SLOPE, get_activation
+from chainrule.nn.activations import get_activation
 from chainrule.nn.init import as_rng, init_weight, resolve_init
 from chainrule.ops import PRIMITIVES
 from chainrule.tensor import Tensor, apply, record
@@ -127,8 +128,7 @@ class Linear(Module):
         """
         inputs = (a, self.weight, self.bias)
         z = record(_LINEAR, inputs, linear(a.data, self.weight.data, self.bias.data))
-        prim, params = dense_activation(activation,
-                                        LEAKY_RELU_SLOPE if activation == "leaky_relu" else None)
+        prim, params = dense_activation(activation, **ACTIVATION_TABLE[activation].params)
         return z, record(_DENSE, inputs, prim.forward(z.data, **params), activation=activation,
                          **params)
 

@@ -1,14 +1,6 @@
-"""Loss functions with exact, documented formulas.
-
-Per example (k runs over the output units):
-
-=================  ==========================================================
-``sse``            E = Σₖ (yₖ − tₖ)²
-``half_sse``       E = ½ Σₖ (yₖ − tₖ)²
-``mse``            E = meanₖ (yₖ − tₖ)²
-``bce``            E = meanₖ −[tₖ ln yₖ + (1 − tₖ) ln(1 − yₖ)]
-``cross_entropy``  E = −Σₖ tₖ ln softmax(z)ₖ   (from logits z; t one-hot or a class index)
-=================  ==========================================================
+"""Loss functions with exact, documented formulas: the engine's computation of each entry of
+:data:`chainrule.loss_table.LOSS_TABLE`, which holds what each loss is (per example, its
+derivative, its target, its from-logits pairs).
 
 Over a batch (a 2-D output, one row per example) the loss is the mean over examples;
 ``reduction="none"`` gives the per-example losses, ``"sum"`` their sum.
@@ -21,11 +13,10 @@ from typing import Any, Callable
 import numpy as np
 
 from chainrule.errors import ShapeError, SpecError
+from chainrule.loss_table import FROM_LOGITS, LOSS_TABLE, REDUCTIONS, from_logits  # noqa: F401
 from chainrule.nn.activations import unknown_name_message
 from chainrule.ops import PRIMITIVES
 from chainrule.tensor import Tensor, apply
-
-REDUCTIONS = ("mean", "sum", "none")
 
 
 def _target(target: Any, output: Tensor) -> Tensor:
@@ -124,16 +115,12 @@ def one_hot_target(target: Any, logits: Tensor) -> Tensor:
 
 Loss = Callable[..., Tensor]
 
-# (loss, output activation) pairs whose loss is computed from the output layer's net input z,
-# the logits: the same value as from its output a, finite where a unit saturates.
-FROM_LOGITS = {("cross_entropy", "softmax"), ("bce", "sigmoid"), ("bce", "softmax")}
-
-
-def from_logits(loss: str, activation: str) -> bool:
-    """Whether :func:`output_loss` takes ``loss`` after ``activation`` from the logits z."""
-    return (loss, activation) in FROM_LOGITS
-
-LOSSES: dict[str, Loss] = {f.__name__: f for f in (sse, half_sse, mse, bce, cross_entropy)}
+# Each table entry's function, by its name; the from-logits forms by the table's names for them.
+LOSSES: dict[str, Loss] = {name: globals()[name] for name in LOSS_TABLE}
+_FROM_LOGITS_FUNCTIONS: dict[str, Loss] = {
+    "log_softmax": cross_entropy, "bce_with_logits": bce_with_logits,
+    "softmax_bce": bce_with_softmax_logits,
+}
 
 
 def get_loss(name: str) -> Loss:
@@ -152,13 +139,10 @@ def output_loss(
     without overflow or ln 0: ``cross_entropy`` after ``softmax`` uses z (after any other
     activation, the output itself is treated as the logits, as PyTorch's CrossEntropyLoss
     would), ``bce`` after ``sigmoid`` uses :func:`bce_with_logits` and after ``softmax``
-    :func:`bce_with_softmax_logits` (the pairs of :data:`FROM_LOGITS`).
+    :func:`bce_with_softmax_logits` (the table's ``from_logits`` pairs).
     """
     loss = get_loss(name)
-    if name == "cross_entropy" and activation == "softmax":
-        return cross_entropy(z, target, reduction)
-    if name == "bce" and activation == "sigmoid":
-        return bce_with_logits(z, target, reduction)
-    if name == "bce" and activation == "softmax":
-        return bce_with_softmax_logits(z, target, reduction)
+    logits_form = LOSS_TABLE[name].from_logits.get(activation)
+    if logits_form is not None:
+        return _FROM_LOGITS_FUNCTIONS[logits_form](z, target, reduction)
     return loss(a, target, reduction)

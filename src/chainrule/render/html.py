@@ -3,7 +3,8 @@ loss, back through the deltas and gradients, and on to the update.
 
 The page is data plus a viewer. The trace's JSON (:meth:`Trace.to_dict`) is embedded in a
 ``<script type="application/json">`` and the scripts in ``render/assets`` draw everything from
-it, so the page shows the trace's own numbers and cannot drift from the other formats. Styles
+it, so the page shows the trace's own numbers and cannot drift from the other formats; what
+each activation and loss is comes from their tables, as data attributes of the root. Styles
 and scripts are inlined and nothing is fetched: the file works offline, and ``fragment=True``
 gives the ``<div>`` a notebook's ``_repr_html_`` embeds.
 """
@@ -19,10 +20,9 @@ from importlib import resources
 from numbers import Integral
 from typing import Any
 
-from chainrule import __version__
+from chainrule import __version__, activation_table, loss_table
 from chainrule.errors import ChainruleError
 from chainrule.render.numfmt import DEFAULT_PRECISION
-from chainrule.render.sections import LOSS_FORMULAS
 from chainrule.render.text import render_text
 from chainrule.trace import Trace
 
@@ -53,7 +53,8 @@ def render_html(trace: Trace, *, precision: int = DEFAULT_PRECISION, param: str 
     attrs = {
         "class": "cr-explain", "id": root_id, "data-precision": int(precision),
         "data-start-param": param, "data-only": only, "data-fragment": str(fragment).lower(),
-        "data-ids": ids, "data-loss-formulas": _loss_formulas(),
+        "data-ids": ids, "data-loss-formulas": _facts(loss_table.page_facts()),
+        "data-activations": _facts(activation_table.page_facts()),
         "tabindex": "-1" if fragment else None,  # so a click inside gives it the arrow keys
     }
     root = (
@@ -99,10 +100,10 @@ def _check_options(trace: Trace, precision: Any, param: str | None, only: str | 
                              f"0-based index such as W1[0,0], within: {names}")
 
 
-def _loss_formulas() -> str:
-    """The loss formulas as the other formats write them (text form), for the loss step."""
-    return json.dumps({loss: forms[0] for loss, forms in LOSS_FORMULAS.items()},
-                      ensure_ascii=False)
+def _facts(facts: dict) -> str:
+    """Facts of the activation or loss table the scripts show (text forms, as the other
+    formats write them), as data: the scripts keep no copy of them."""
+    return json.dumps(facts, ensure_ascii=False)
 
 
 def _script_json(data: dict) -> str:

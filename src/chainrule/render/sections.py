@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule.activation_table import ACTIVATION_TABLE
+from chainrule.loss_table import LOSS_TABLE
 from chainrule.notation import Symbol, parameter_symbol, parse_element_key, partial, quantity
 from chainrule.render.blocks import Equation, Heading, Matrix, Paragraph
 from chainrule.render.numfmt import number
@@ -11,21 +13,6 @@ from chainrule.trace import Step
 
 MAX_UNIT_EXPANSION = 8  # write zˡⱼ = Σᵢ aᵢwᵢⱼ + bⱼ term by term up to this fan-in
 MAX_LISTED = 48  # list per-unit equations of a batch up to this many; beyond, matrices only
-
-LOSS_FORMULAS = {
-    "sse": ("E = Σₖ (aₖ − tₖ)²", r"E = \sum_k (a_k - t_k)^2"),
-    "half_sse": ("E = ½ Σₖ (aₖ − tₖ)²", r"E = \tfrac12 \sum_k (a_k - t_k)^2"),
-    "mse": ("E = (1/K) Σₖ (aₖ − tₖ)²", r"E = \frac{1}{K} \sum_k (a_k - t_k)^2"),
-    "bce": ("E = −(1/K) Σₖ [tₖ ln aₖ + (1 − tₖ) ln(1 − aₖ)]",
-            r"E = -\frac{1}{K} \sum_k \bigl[t_k \ln a_k + (1 - t_k) \ln(1 - a_k)\bigr]"),
-    "cross_entropy": ("E = −Σₖ tₖ ln softmax(z)ₖ", r"E = -\sum_k t_k \ln \mathrm{softmax}(z)_k"),
-}
-ACTIVATION_NAMES = {"sigmoid": ("σ", r"\sigma"), "tanh": ("tanh", r"\tanh"),
-                    "relu": ("relu", r"\mathrm{relu}"),
-                    "leaky_relu": ("leaky_relu", r"\mathrm{leaky\_relu}"),
-                    "softmax": ("softmax", r"\mathrm{softmax}"), "identity": ("id", r"\mathrm{id}")}
-
-
 
 def _rows(values) -> np.ndarray:
     return np.atleast_2d(np.asarray(values, dtype=float))
@@ -120,7 +107,8 @@ def _net_input(w, layer, j, n, a_in, W, bias, value) -> Equation:
 
 def _activation(w, layer, j, n, z_row, value) -> Equation:
     activation = w.spec.activations[layer - 1]
-    name, name_l = ACTIVATION_NAMES[activation]
+    entry = ACTIVATION_TABLE[activation]
+    name, name_l = entry.symbol, entry.symbol_latex
     z_s = quantity("z", layer, j, example=n)
     if activation == "softmax":
         z_k = quantity("z", layer, "k", example=n)
@@ -136,7 +124,8 @@ def _activation(w, layer, j, n, z_row, value) -> Equation:
 def loss(w, step: Step) -> None:
     spec = w.spec
     w.blocks.append(Heading("Loss"))
-    text, latex = LOSS_FORMULAS[spec.loss]
+    entry = LOSS_TABLE[spec.loss]
+    text, latex = entry.definition, entry.definition_latex
     mean = " averaged over the batch" if spec.batched else ""
     w.blocks.append(Paragraph(f"{text}{mean}, with a = a{w.depth} the output and t the target.",
                               f"${latex}${mean}, with $a = a^{{{w.depth}}}$ the output and $t$ "
@@ -155,10 +144,22 @@ def loss(w, step: Step) -> None:
 
 
 def _loss_numbers(w, step: Step) -> tuple[str, str]:
+    """The loss with its numbers in, as the loss table's ``plugged`` template writes it."""
     spec = w.spec
+    entry = LOSS_TABLE[spec.loss]
     a = np.atleast_1d(step.forward[f"a{w.depth}"])
     t = np.asarray(one_hot(w), dtype=float)
-    if spec.loss == "cross_entropy":
+    n = [number(v, w.p) for v in a]
+    m = [number(v, w.p) for v in t]
+    ln = [w.num(v)[1] for v in a]
+    lm = [w.num(v)[1] for v in t]
+    text = {"K": len(a), "nll": "", "squares": " + ".join(f"({x} − {y})²" for x, y in zip(n, m)),
+            "logs": " + ".join(f"{y} ln {x} + (1 − {y}) ln(1 − {x})" for x, y in zip(n, m))}
+    latex = {"K": len(a), "nll": "",
+             "squares": " + ".join(f"({x} - {y})^2" for x, y in zip(ln, lm)),
+             "logs": " + ".join(rf"{y} \ln {x} + (1 - {y}) \ln(1 - {x})"
+                                for x, y in zip(ln, lm))}
+    if entry.target == "classes":
         t = np.atleast_1d(one_hot(w))
         # ln softmax(z)ₖ is ln aₖ after a softmax layer; otherwise the output are the logits
         if spec.activations[-1] == "softmax":
@@ -166,27 +167,11 @@ def _loss_numbers(w, step: Step) -> tuple[str, str]:
         else:
             probabilities = np.exp(a - a.max()) / np.exp(a - a.max()).sum()
         terms = [k for k in range(len(a)) if t[k] != 0]
-        text = " ".join(f"−({number(t[k], w.p)}) ln({number(probabilities[k], w.p)})"
-                        for k in terms)
-        latex = " ".join(rf"-({w.num(t[k])[1]}) \ln({w.num(probabilities[k])[1]})"
-                         for k in terms)
-        return text, latex
-    n = [number(v, w.p) for v in a]
-    m = [number(v, w.p) for v in t]
-    ln = [w.num(v)[1] for v in a]
-    lm = [w.num(v)[1] for v in t]
-    squares = " + ".join(f"({x} − {y})²" for x, y in zip(n, m))
-    squares_l = " + ".join(f"({x} - {y})^2" for x, y in zip(ln, lm))
-    K = len(a)
-    if spec.loss == "sse":
-        return squares, squares_l
-    if spec.loss == "half_sse":
-        return f"½[{squares}]", rf"\tfrac12\bigl[{squares_l}\bigr]"
-    if spec.loss == "mse":
-        return f"(1/{K})[{squares}]", rf"\frac{{1}}{{{K}}}\bigl[{squares_l}\bigr]"
-    logs = " + ".join(f"{y} ln {x} + (1 − {y}) ln(1 − {x})" for x, y in zip(n, m))
-    logs_l = " + ".join(rf"{y} \ln {x} + (1 - {y}) \ln(1 - {x})" for x, y in zip(ln, lm))
-    return f"−(1/{K})[{logs}]", rf"-\frac{{1}}{{{K}}}\bigl[{logs_l}\bigr]"
+        text["nll"] = " ".join(f"−({number(t[k], w.p)}) ln({number(probabilities[k], w.p)})"
+                               for k in terms)
+        latex["nll"] = " ".join(rf"-({w.num(t[k])[1]}) \ln({w.num(probabilities[k])[1]})"
+                                for k in terms)
+    return entry.text(entry.plugged_text, **text), entry.text(entry.plugged_latex, **latex)
 
 
 def backward(w, step: Step) -> None:

@@ -25,8 +25,10 @@ from typing import Callable
 
 import numpy as np
 
+from chainrule.activation_table import ACTIVATION_TABLE, ActivationEntry
 from chainrule.errors import SpecError
 from chainrule.finite import NonFiniteError, element, first_non_finite, what_happened
+from chainrule.loss_table import LOSS_TABLE
 from chainrule.nn.activations import unknown_name_message
 from chainrule.spec import Spec
 from chainrule.verify.reference import (
@@ -98,7 +100,31 @@ def _slope_layers(*activations: str) -> Requirement:
     return requirement
 
 
+def _activations(applies: Callable[[ActivationEntry], bool]) -> tuple[str, ...]:
+    """The activations of the table a mistake applies to, in the table's order."""
+    return tuple(name for name, entry in ACTIVATION_TABLE.items() if applies(entry))
+
+
+# Activations whose derivative the table writes in terms of a: it can be evaluated at z by
+# mistake; those with a derivative at all (not a constant); those with a full Jacobian.
+_OF_A = _activations(lambda entry: entry.derivative_of == "a")
+_WITH_SLOPE = _activations(lambda entry: entry.derivative_of is not None)
+_NOT_ELEMENTWISE = _activations(lambda entry: not entry.elementwise)
+
+
+def _in_terms_of_a(a: str = "a", each: str = "{symbol}′ = {form}") -> str:
+    """The elementwise derivatives written in a, as the activation table writes them:
+    ``σ′ = a(1 − a), tanh′ = 1 − (a)²``."""
+    entries = [ACTIVATION_TABLE[name] for name in _OF_A if ACTIVATION_TABLE[name].elementwise]
+    return ", ".join(each.format(symbol=e.symbol, name=e.name,
+                                 form=e.text(e.derivative_text, a=a)) for e in entries)
+
+
 def _losses(*names: str) -> Requirement:
+    unknown = set(names) - set(LOSS_TABLE)
+    if unknown:  # a catalogue entry naming a loss the table lost: fail at import, not silently
+        raise ValueError(f"mistakes: no loss {sorted(unknown)} in the loss table")
+
     def requirement(spec: Spec) -> str | None:
         return None if spec.loss in names else f"the loss is {spec.loss}, not {' or '.join(names)}"
     return requirement
@@ -161,28 +187,27 @@ CATALOGUE = (
              "∂E/∂a_L (or δ_L from the logits) with the opposite sign, e.g. 2(t − y)",
              _always, loss_factor=-1.0),
     _mistake("derivative_of_z", "Activation derivative evaluated at z",
-             "The derivative written in terms of the activation (σ′ = a(1 − a), tanh′ = 1 − a²) "
-             "was evaluated with the net input z in place of the activation a.",
-             "δ_l = z_l(1 − z_l) ⊙ (…) for sigmoid, (1 − z_l²) ⊙ (…) for tanh, softmax "
+             f"The derivative written in terms of the activation ({_in_terms_of_a()}) was "
+             "evaluated with the net input z in place of the activation a.",
+             f"δ_l = {_in_terms_of_a('z_l', each='({form}) ⊙ (…) for {name}')}, softmax "
              "s(g − Σ g·s) with s := z_l",
-             _slope_layers("sigmoid", "tanh", "softmax"), derivative="at_z"),
+             _slope_layers(*_OF_A), derivative="at_z"),
     _mistake("derivative_of_activation_value", "Activation derivative applied to a",
              "The derivative was computed as σ′(a) = σ(a)(1 − σ(a)) from the activation a, "
              "where it needs the net input z (σ′(z) = a(1 − a)).",
              "δ_l = f′(a_l) ⊙ (…) instead of f′(z_l) ⊙ (…), e.g. σ(a)(1 − σ(a)), "
              "1 − tanh²(a)",
-             _slope_layers("sigmoid", "tanh", "softmax"), derivative="at_activation"),
+             _slope_layers(*_OF_A), derivative="at_activation"),
     _mistake("missing_activation_derivative", "Activation derivative left out",
              "The deltas skip the factor f′(z): the error was passed back through the weights "
              "without multiplying by the activation's slope.",
              "δ_L = ∂E/∂a_L, δ_l = δ_{l+1} W_{l+1}ᵀ (no ⊙ f′(z_l))",
-             _slope_layers("sigmoid", "tanh", "softmax", "relu", "leaky_relu"),
-             derivative="missing"),
+             _slope_layers(*_WITH_SLOPE), derivative="missing"),
     _mistake("softmax_diagonal_jacobian", "Softmax derivative taken as s(1 − s)",
              "Each softmax output depends on every input, but the derivative was taken as "
              "sᵢ(1 − sᵢ) per unit, leaving out the −sᵢsⱼ cross terms.",
              "δ_l = a_l(1 − a_l) ⊙ g instead of a_l ⊙ (g − Σⱼ gⱼ a_lⱼ)",
-             _slope_layers("softmax"), derivative="softmax_diagonal"),
+             _slope_layers(*_NOT_ELEMENTWISE), derivative="softmax_diagonal"),
     _mistake("dropped_factor_two", "Factor 2 of the squared error dropped",
              "The derivative of (y − t)² is 2(y − t), but the 2 was dropped, as if the loss "
              "were ½(y − t)².",

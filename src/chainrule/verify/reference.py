@@ -24,8 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.nn.activations import LEAKY_RELU_SLOPE
+from chainrule.activation_table import LEAKY_RELU_SLOPE  # a parameter, not a formula
 from chainrule.spec import Spec, load_spec, parse_spec
+
+# The names this module computes, each with its own formulas below (an independent computation,
+# deliberately not read from the activation and loss tables); tests assert they are the
+# tables' names, so a new table entry cannot go unchecked here.
+ACTIVATION_NAMES = ("sigmoid", "tanh", "relu", "leaky_relu", "softmax", "identity")
+LOSS_NAMES = ("sse", "half_sse", "mse", "bce", "cross_entropy")
 
 DERIVATIVE_MODES = ("correct", "at_z", "at_activation", "missing", "softmax_diagonal")
 BATCH_MODES = ("mean", "sum", "mean_twice")
@@ -137,7 +143,9 @@ def activate(name: str, z: np.ndarray) -> np.ndarray:
         return np.where(z > 0, z, LEAKY_RELU_SLOPE * z)
     if name == "softmax":
         return _softmax(z)
-    return z  # identity
+    if name == "identity":
+        return z
+    raise ValueError(f"reference: no formula for activation {name!r}")
 
 
 def _slope_from_output(name: str, s: np.ndarray, g: np.ndarray) -> np.ndarray:

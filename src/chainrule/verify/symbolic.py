@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.activation_table import LEAKY_RELU_SLOPE
 from chainrule.errors import ChainruleError, MissingDependency
 from chainrule.notation import element_key, parameter_symbol
 from chainrule.spec import Spec, load_spec, parse_spec
@@ -206,7 +207,7 @@ def _kinked_functions(sympy) -> dict[str, Any]:
     The steps are Heaviside(z, 0), 0 at z = 0: relu'(0) = 0 and leaky_relu'(0) = slope, as in
     the engine and PyTorch.
     """
-    slope = sympy.Rational(1, 100)  # chainrule's LEAKY_RELU_SLOPE = 0.01, exactly
+    slope = _exact_slope(sympy)
 
     class relu(sympy.Function):  # noqa: N801 (printed as the activation's name)
         def fdiff(self, argindex: int = 1) -> Any:
@@ -217,6 +218,11 @@ def _kinked_functions(sympy) -> dict[str, Any]:
             return slope + (1 - slope) * sympy.Heaviside(self.args[0], 0)
 
     return {"relu": relu, "leaky_relu": leaky_relu}
+
+
+def _exact_slope(sympy) -> Any:
+    """Leaky relu's slope from the activation table as the exact decimal it is written as."""
+    return sympy.Rational(repr(LEAKY_RELU_SLOPE))
 
 
 def _loss(sympy, name: str, last: str, z: list[Any], y: list[Any], t: list[Any]) -> Any:
@@ -248,8 +254,9 @@ def _evaluate(sympy, symbols: list[Any], values: list[float], expressions: list[
 
     # relu and leaky_relu are evaluated as the engine does (ops.py); Heaviside(z, 0) is
     # printed by sympy itself as (0 if z <= 0 else 1).
+    slope = _exact_slope(sympy)  # z·p/q: the decimal slope exactly, not its nearest float
     kinks = {"relu": lambda z: z if z > 0 else 0 * z,
-             "leaky_relu": lambda z: z if z > 0 else z / 100}
+             "leaky_relu": lambda z: z if z > 0 else z * int(slope.p) / int(slope.q)}
     function = sympy.lambdify(symbols, expressions, modules=[kinks, "mpmath"], cse=True)
     for digits in PRECISIONS:
         with mpmath.workdps(digits):

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.activation_table import ACTIVATION_TABLE
 from chainrule.errors import MissingDependency
 from chainrule.nn.losses import from_logits
 from chainrule.render.numfmt import number
@@ -178,20 +179,27 @@ class _TorchTwin:
 
     def forward(self) -> tuple[list[tuple[Any, Any]], Any]:
         """Every layer's (z, a) and the per-example losses."""
-        F = self.torch.nn.functional
-        activations = {
-            "sigmoid": self.torch.sigmoid, "tanh": self.torch.tanh, "relu": self.torch.relu,
-            "leaky_relu": lambda z: F.leaky_relu(z, 0.01),
-            "softmax": lambda z: self.torch.softmax(z, dim=-1), "identity": lambda z: z,
-        }
         a, layers = self.inputs, []
         for index, name in enumerate(self.spec.activations, 1):
             z = a @ self.params[f"W{index}"]
             if f"b{index}" in self.params:  # shape (units,) or (1,): broadcast either way
                 z = z + self.params[f"b{index}"]
-            a = activations[name](z)
+            a = self._activate(name, z)
             layers.append((z, a))
         return layers, self._example_losses(*layers[-1])
+
+    def _activate(self, name: str, z: Any) -> Any:
+        """PyTorch's own function for the table's activation, with the table's parameters
+        (leaky relu's slope) in order; softmax over the units of one example."""
+        entry = ACTIVATION_TABLE[name]
+        if entry.torch is None:
+            return z
+        function = self.torch
+        for part in entry.torch.split("."):
+            function = getattr(function, part)
+        if not entry.elementwise:
+            return function(z, *entry.params.values(), dim=-1)
+        return function(z, *entry.params.values())
 
     def _example_losses(self, z: Any, y: Any) -> Any:
         torch, loss, t = self.torch, self.spec.loss, self.targets

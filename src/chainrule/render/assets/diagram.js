@@ -4,8 +4,6 @@
 
 const FONT = 15; // label size in SVG units; the SVG scales to its column
 const MAX_UNITS_DRAWN = 12; // a wider layer shows its first 10 units, "⋮", and its last
-const UNIT_NAMES = { sigmoid: "σ", tanh: "tanh", relu: "relu", leaky_relu: "lrelu",
-  identity: "id", softmax: "smax" }; // short enough for the circle
 
 function drawnUnits(size) {
   const all = Array.from({ length: size }, (_, j) => j);
@@ -97,7 +95,8 @@ function drawUnits(ctx, view, lay, pos, d) {
       d.boxes.push({ x0: p.x - lay.r, x1: p.x + lay.r, y0: p.y - lay.r, y1: p.y + lay.r });
       units.append(g);
       if (!lay.labelled) continue;
-      const name = l ? UNIT_NAMES[view.activation(l)] || view.activation(l) : "x" + sub(p.j);
+      const act = l ? view.activation(l) : null; // the diagram's short name, from the table
+      const name = l ? (ctx.activations[act] || {}).unit || act : "x" + sub(p.j);
       g.append(svg("text", { x: p.x, y: p.y + 4, class: "cr-unit-name", "text-anchor": "middle" },
         name));
       const below = p.y + lay.r + 18;

@@ -13,6 +13,7 @@ function boot(root) {
     fmt: (value) => formatNumber(value, precision),
     id: (name) => (opts.ids || "") + name, // fragments prefix ids, so two can share a page
     lossFormulas: JSON.parse(opts.lossFormulas || "{}"),
+    activations: JSON.parse(opts.activations || "{}"), // name → { f, def, unit }
   };
   const records = data.steps || [data];
   const state = { record: 0, example: 0, position: 0, selected: opts.startParam || null };
@@ -72,7 +73,7 @@ function boot(root) {
 
   function rebuild() {
     view = new View(data, records[state.record], state.example);
-    steps = stepList(view);
+    steps = stepList(view, ctx.activations);
     shown = opts.only ? steps.filter((s) => s.phase === opts.only) : steps;
     reveal = revealIndex(steps);
     diagram = buildDiagram(ctx, view, select);

@@ -104,14 +104,14 @@ function narrateZ(ctx, view, l) {
 }
 
 function narrateA(ctx, view, l) {
-  const name = view.activation(l), f = activationName(name), ex = view.ex();
+  const name = view.activation(l), f = activationName(ctx.activations, name), ex = view.ex();
   const lines = perUnit(view.sizes[l], (j) => eq(quantity("a", l, [j], ex) + " = " +
     (name === "softmax" ? "softmax(z" + sup(l) + ")" + sub(j) : f + "(" +
       quantity("z", l, [j], ex) + ") = " + f + "(" + ctx.fmt(view.z(l)[j]) + ")") + " = ",
   el("strong", {}, ctx.fmt(view.a(l)[j]))));
   return [
     para("Each unit applies its activation function to its net input: " +
-      ((ACTIVATIONS[name] || {}).def || name) + "."),
+      ((ctx.activations[name] || {}).def || name) + "."),
     ...lines,
     eq("a" + sup(l) + " = ", vectorText(ctx, view.a(l))),
   ];

@@ -71,22 +71,15 @@ class View {
   }
 }
 
-const ACTIVATIONS = {
-  sigmoid: { f: "σ", def: "σ(z) = 1 / (1 + e^(−z))" },
-  tanh: { f: "tanh", def: "tanh(z) = (e^z − e^(−z)) / (e^z + e^(−z))" },
-  relu: { f: "relu", def: "relu(z) = max(0, z)" },
-  leaky_relu: { f: "leaky_relu", def: "leaky_relu(z) = z if z > 0, else 0.01·z" },
-  identity: { f: "id", def: "id(z) = z" },
-  softmax: { f: "softmax", def: "softmax(z)ⱼ = e^(zⱼ) / Σₖ e^(zₖ)" },
-};
-
-function activationName(name) {
-  return (ACTIVATIONS[name] || { f: name }).f;
+// What each activation is (symbol, definition, diagram label) comes from chainrule's activation
+// table, embedded in the page as data (ctx.activations), not copied here.
+function activationName(activations, name) {
+  return (activations[name] || { f: name }).f;
 }
 
 // The full list of steps; `only` later keeps one phase. Each step says what it computes
 // (`kind`, `layer`) and what the diagram highlights while it is shown.
-function stepList(view) {
+function stepList(view, activations) {
   const L = view.depth;
   const steps = [];
   const add = (phase, kind, layer, short, title, highlight) => {
@@ -98,7 +91,8 @@ function stepList(view) {
     add("forward", "z", l, "z" + sup(l), "Net input z" + sup(l) + " = a" + sup(l - 1) + "·W" +
       sup(l) + bias(l), { units: [l - 1, l], edges: [l], biases: [l], labels: ["z", l] });
     add("forward", "a", l, "a" + sup(l), "Activation a" + sup(l) + " = " +
-      activationName(view.activation(l)) + "(z" + sup(l) + ")", { units: [l], labels: ["a", l] });
+      activationName(activations, view.activation(l)) + "(z" + sup(l) + ")",
+      { units: [l], labels: ["a", l] });
   }
   add("forward", "loss", L, "E", "Loss E", { units: [L], loss: true, labels: ["a", L] });
   add("backward", "dEda", L, "∂E/∂a" + sup(L), "Output error ∂E/∂a" + sup(L),
