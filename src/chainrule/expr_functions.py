@@ -12,6 +12,7 @@ import operator
 from dataclasses import dataclass
 from typing import Callable
 
+from chainrule.activation_table import LEAKY_RELU_SLOPE
 from chainrule.tensor import Tensor
 from chainrule.tensor_ops import maximum, minimum
 
@@ -41,7 +42,7 @@ class Function:
         return f"{count} argument{'s' if most > 1 else ''}"
 
 
-def _leaky_relu(x: Tensor, slope: float = 0.01) -> Tensor:
+def _leaky_relu(x: Tensor, slope: float = LEAKY_RELU_SLOPE) -> Tensor:
     return x.leaky_relu(slope)
 
 
@@ -52,7 +53,8 @@ FUNCTIONS: dict[str, Function] = {
     "sigmoid": Function(("x",), Tensor.sigmoid, "σ(x) = 1 / (1 + e⁻ˣ)"),
     "relu": Function(("x",), Tensor.relu, "max(0, x); relu′(0) = 0"),
     "leaky_relu": Function(("x", "slope"), _leaky_relu,
-                           "x for x > 0, else slope · x (slope 0.01 if not given)",
+                           f"x for x > 0, else slope · x (slope {LEAKY_RELU_SLOPE:g} if not "
+                           "given)",
                            required=1, numeric=("slope",)),
     "softplus": Function(("x",), Tensor.softplus, "ln(1 + eˣ)"),
     "max": Function(("a", "b"), maximum, "the larger of a and b (as maximum)"),
