@@ -184,6 +184,7 @@ def _trained_step(args: argparse.Namespace):
     import numpy as np
 
     from chainrule.checkpoint import load_model, standardized_input
+    from chainrule.loss_table import LOSS_TABLE
     from chainrule.trace import explain
 
     if args.input is None or args.target is None:
@@ -197,13 +198,14 @@ def _trained_step(args: argparse.Namespace):
     x = standardized_input(meta, x, "--input")
     loss = extra.get("loss", "mse")
     target = _numbers(args.target, "--target")
-    if loss == "cross_entropy" and len(target) == 1 and model.sizes[-1] > 1:
+    takes_classes = loss in LOSS_TABLE and LOSS_TABLE[loss].target == "classes"
+    if takes_classes and len(target) == 1 and model.sizes[-1] > 1:
         if target[0] != int(target[0]) or not 0 <= target[0] < model.sizes[-1]:
             raise ChainruleError(f"--target: expected a class index from 0 to "
                                  f"{model.sizes[-1] - 1}, got {target[0]:g}")
         target = int(target[0])
     elif len(target) != model.sizes[-1]:
-        classes = " (or one class index)" if loss == "cross_entropy" else ""
+        classes = " (or one class index)" if takes_classes else ""
         raise ChainruleError(f"--target: expected {model.sizes[-1]} numbers for the network's "
                              f"{model.sizes[-1]} outputs{classes}, got {len(target)}")
     if not args.lr > 0:
