@@ -95,24 +95,33 @@ def _number(value: Any, label: str) -> Any:
 
 
 def topological(output: Tensor) -> list[Tensor]:
-    """Every tensor ``output`` was computed from, constants included, inputs first: a
-    depth-first walk taking each node's inputs in order, so the order depends only on the
-    expression (iterative, for long chains)."""
-    order: list[Tensor] = []
+    """Every tensor ``output`` was computed from, constants included, inputs first.
+
+    Op nodes come in the order they were made (``Node.seq``: a node's inputs always exist
+    before it, so this is topological, and it is the order the user wrote the program in);
+    each leaf or constant comes just before the first op that uses it. Only the relative
+    order of the numbers matters, so what ran before changes nothing.
+    """
+    ops: list[Tensor] = []
     seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(output, False)]
-    while stack:
-        tensor, expanded = stack.pop()
-        if expanded:
-            order.append(tensor)
-            continue
-        if id(tensor) in seen:
+    stack = [output]
+    while stack:  # every op node reachable from the output (iterative: long chains)
+        tensor = stack.pop()
+        if id(tensor) in seen or tensor._node is None:
             continue
         seen.add(id(tensor))
-        stack.append((tensor, True))
-        if tensor._node is not None:
-            stack += [(t, False) for t in reversed(tensor._node.inputs) if id(t) not in seen]
-    return order
+        ops.append(tensor)
+        stack += tensor._node.inputs
+    ops.sort(key=lambda t: t._node.seq)
+    order: list[Tensor] = []
+    placed: set[int] = set()
+    for op in ops:
+        for parent in op._node.inputs:
+            if parent._node is None and id(parent) not in placed:
+                placed.add(id(parent))
+                order.append(parent)
+        order.append(op)
+    return order or [output]
 
 
 def _kind(tensor: Tensor) -> str:

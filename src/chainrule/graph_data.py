@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.errors import ChainruleError
-from chainrule.graph_formula import Bound, plugged
+from chainrule.graph_formula import Bound, plugged, writes_number
 from chainrule.notation import Symbol
 
 SCHEMA = "chainrule.graph/1"
@@ -64,9 +64,9 @@ class Local:
         value = float(self.value)
         shown = (_bare(plugged(value, precision)), _bare(plugged(value, precision, True)))
         numbers = text.with_numbers(precision)
-        if text.has_operands and numbers is not None and numbers != f"({shown[0]})":
+        if text.has_operands and numbers is not None:
             sides.append((numbers, latex.with_numbers(precision) or ""))
-        if shown[0] != sides[-1][0]:
+        if not writes_number(sides[-1][0], shown[0]):
             sides.append(shown)
         return sides
 

@@ -53,7 +53,9 @@ class Bound:
             text = plugged(self.values[piece], precision, self.latex)
             before = self.pieces[i - 1] if i else ""
             after = self.pieces[i + 1] if i + 1 < len(self.pieces) else ""
-            if (isinstance(before, str) and isinstance(after, str) and text.startswith("(")
+            if len(self.pieces) == 1:  # the formula is the operand: nothing to keep apart
+                text = text[1:-1] if text.startswith("(") else text
+            elif (isinstance(before, str) and isinstance(after, str) and text.startswith("(")
                     and before.endswith(_OPEN) and after.startswith(_CLOSE)):
                 text = text[1:-1]  # sign(−6), not sign((−6)): it is bracketed already
             out.append(text)
@@ -73,6 +75,13 @@ def plugged(value: float, precision: int | None, latex: bool = False) -> str:
         text = rf"{mantissa} \times 10^{{{int(exponent)}}}"
         return f"({text})"
     return f"({text})" if text.startswith("-") else text
+
+
+def writes_number(text: str, number_text: str) -> bool:
+    """Whether a formula with numbers in place already is that number (``−x`` at x = 1 is
+    ``−1``, ``x`` is ``(−4)``), so the value need not follow it."""
+    bare = text.replace("−", "-").replace(" ", "")
+    return bare in (number_text, f"({number_text})")
 
 
 def variables(prim: Primitive) -> tuple[str, ...]:

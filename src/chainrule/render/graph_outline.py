@@ -5,6 +5,7 @@ and the backward pass, each gradient as its paths' chain-rule products and their
 from __future__ import annotations
 
 from chainrule.graph_data import GraphNode, GraphTrace, partial
+from chainrule.graph_formula import writes_number
 from chainrule.notation import Symbol
 from chainrule.render.blocks import Equation, Heading, Matrix, Outline, Paragraph, latex_number
 from chainrule.render.numfmt import number
@@ -76,7 +77,10 @@ def _forward(node: GraphNode, precision: int) -> list:
     if numbers is not None and text.has_operands:
         parts.append((numbers, latex.with_numbers(precision)))
     if node.scalar:
-        return [Equation(_symbol(node), parts + [_value(node.value, precision)])]
+        value = _value(node.value, precision)
+        if not writes_number(parts[-1][0], value[0]):
+            parts.append(value)
+        return [Equation(_symbol(node), parts)]
     return [Equation(_symbol(node), parts), Matrix(_symbol(node), node.value)]
 
 
