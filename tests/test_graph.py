@@ -303,3 +303,9 @@ def test_a_one_element_vector_output_is_a_scalar():
     x = cr.Tensor([2.0], "x")
     trace = cr.explain_graph(label((x * x).sum(keepdims=True), "f"))
     assert trace.value == 4.0 and trace["x"].grad.tolist() == [4.0]
+
+
+def test_a_leaf_on_its_own():
+    trace = cr.explain_graph(cr.Tensor(2.0, "x"))
+    assert [n.name for n in trace.nodes] == ["x"] and float(trace["x"].grad) == 1.0
+    assert "∂x/∂x = 1" in trace.to_text()

@@ -197,7 +197,9 @@ def _assemble(output: Tensor, tensors: list[Tensor], named: dict[int, tuple[str,
         key = id(tensor)
         kind = _kind(tensor)
         grad = None
-        if kind == "op":
+        if tensor is output:  # ∂f/∂f = 1, a leaf explained on its own included
+            grad = upstream[key]
+        elif kind == "op":
             grad = upstream.get(key, np.zeros_like(tensor.data))
         elif kind == "input":
             grad = _summed([t.contribution for t in terms[key]], tensor.data)
