@@ -277,10 +277,12 @@ def test_grads_are_left_as_they_were():
 
 
 def test_explain_function_names_its_arguments():
-    trace = cr.explain_function(lambda x, y, *, z: (x + y) * z, -2.0, cr.Tensor(5.0, "y"),
+    trace = cr.explain_function(lambda x, y, *, z: (x + y) * z, -2.0, cr.Tensor(5.0, "b"),
                                 z=-4)
-    assert [n.name for n in trace.nodes] == ["arg0", "y", "add1", "z", "mul1"]
-    assert float(trace["z"].grad) == 3.0 and float(trace["arg0"].grad) == -4.0
+    assert [n.name for n in trace.nodes] == ["x", "b", "add1", "z", "mul1"]
+    assert float(trace["z"].grad) == 3.0 and float(trace["x"].grad) == -4.0
+    trace = cr.explain_function(lambda *xs: xs[0] * xs[1], 2.0, 3.0)
+    assert [n.name for n in trace.nodes] == ["arg0", "arg1", "mul1"]
 
 
 @pytest.mark.parametrize("call, message", [
@@ -290,7 +292,7 @@ def test_explain_function_names_its_arguments():
      "explain_graph: the output does not depend on any tensor that requires a gradient"),
     (lambda: cr.explain_graph(3.0), "explain_graph: expected a Tensor, got float"),
     (lambda: cr.explain_function(lambda x: 2.0, 1.0), "returned float, expected a Tensor"),
-    (lambda: cr.explain_function(lambda x: x, "a"), "arg0: expected a Tensor or a number"),
+    (lambda: cr.explain_function(lambda x: x, "a"), "x: expected a Tensor or a number"),
     (lambda: cr.explain_graph(cr.Tensor(1.0) * 2)["nope"], "no node named 'nope'"),
 ])
 def test_errors_are_one_line(call, message):
@@ -309,3 +311,15 @@ def test_a_leaf_on_its_own():
     trace = cr.explain_graph(cr.Tensor(2.0, "x"))
     assert [n.name for n in trace.nodes] == ["x"] and float(trace["x"].grad) == 1.0
     assert "∂x/∂x = 1" in trace.to_text()
+
+
+def test_formulas_bind_the_names_the_rules_use():
+    """squared_error's table writes 2(y − t): y is its first input, not its second."""
+    from chainrule.tensor import apply
+
+    y, t = cr.Tensor([[0.5]], "pred"), cr.Tensor([[2.0]], "target", requires_grad=False)
+    loss = apply(cr.PRIMITIVES["squared_error"], y, t, kind="sse", reduction="mean")
+    trace = cr.explain_graph(label(loss, "E"))
+    (local,) = trace["E"].local
+    assert local.text(1) == "∂E/∂pred = 2(pred − target) = 2(0.5 − 2.0) = -3.0"
+    assert trace["pred"].grad.item() == -3.0

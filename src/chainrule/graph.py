@@ -23,6 +23,7 @@ is restored afterwards, so explaining twice, or before ``f.backward()``, changes
 
 from __future__ import annotations
 
+import inspect
 from collections import Counter
 from typing import Any, Callable
 
@@ -38,6 +39,8 @@ from chainrule.graph_formula import Bound, bind, latex_name, variables
 from chainrule.tensor import Tensor
 
 __all__ = ["SCHEMA", "GraphTrace", "explain_function", "explain_graph"]
+
+Names = dict[int, str]  # id(tensor) -> its name in this graph (text or LaTeX)
 
 
 def explain_graph(output: Tensor, *, names: dict[int, str] | None = None) -> GraphTrace:
@@ -63,8 +66,9 @@ def explain_graph(output: Tensor, *, names: dict[int, str] | None = None) -> Gra
 def explain_function(fn: Callable[..., Any], *args: Any, **named: Any) -> GraphTrace:
     """Call ``fn`` on tensors and explain its scalar result.
 
-    Numbers among ``args`` and ``named`` become tensors (named ``arg0``, ``arg1``, … and by
-    their keyword); tensors are passed as they are, keeping their names.
+    Numbers among ``args`` and ``named`` become tensors, named after ``fn``'s parameters
+    (``argN`` where it has none to give, as for ``*args``); tensors are passed as they are
+    and keep their own names (an unnamed one gets the parameter's).
     """
     if not callable(fn):
         raise ChainruleError(f"explain_function: expected a function, got {type(fn).__name__}")
@@ -76,13 +80,26 @@ def explain_function(fn: Callable[..., Any], *args: Any, **named: Any) -> GraphT
             labels[id(tensor)] = label
         return tensor
 
-    tensors = [as_tensor(v, f"arg{i}") for i, v in enumerate(args)]
+    positional = _parameter_names(fn, len(args))
+    tensors = [as_tensor(v, label) for v, label in zip(args, positional)]
     keywords = {key: as_tensor(v, key) for key, v in named.items()}
     result = fn(*tensors, **keywords)
     if not isinstance(result, Tensor):
         raise ChainruleError(f"explain_function: {getattr(fn, '__name__', 'fn')} returned "
                              f"{type(result).__name__}, expected a Tensor")
     return explain_graph(result, names=labels)
+
+
+def _parameter_names(fn: Callable[..., Any], count: int) -> list[str]:
+    """The names of ``fn``'s first ``count`` positional parameters (``argN`` past them, for
+    ``*args``, or for a callable whose signature Python cannot read)."""
+    try:
+        parameters = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        parameters = []
+    names = [p.name for p in parameters
+             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return [names[i] if i < len(names) else f"arg{i}" for i in range(count)]
 
 
 def _number(value: Any, label: str) -> Any:
@@ -130,7 +147,7 @@ def _kind(tensor: Tensor) -> str:
     return "input" if tensor.requires_grad else "constant"
 
 
-def unique_names(tensors: list[Tensor], names: dict[int, str]) -> dict[int, tuple[str, str | None]]:
+def unique_names(tensors: list[Tensor], names: Names) -> dict[int, tuple[str, str | None]]:
     """id → (unique name, label): see the module's docstring for the rule."""
     labels = [names.get(id(t), t.name) for t in tensors]
     labels = [None if label is None else str(label) for label in labels]
@@ -225,8 +242,9 @@ def _summed(parts: list[np.ndarray], like: np.ndarray) -> np.ndarray:
     return np.asarray(total, dtype=like.dtype)
 
 
-def _operands(tensor: Tensor, name, latex) -> tuple[tuple[str, ...], tuple[str, ...],
-                                                    tuple[float, ...] | None]:
+def _operands(tensor: Tensor, name: Names, latex: Names
+              ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[float, ...] | None]:
+    """The operands' and the result's names (text, LaTeX) and, if all are scalars, values."""
     inputs = tensor._node.inputs
     names = tuple(name[id(t)] for t in inputs) + (name[id(tensor)],)
     latexes = tuple(latex[id(t)] for t in inputs) + (latex[id(tensor)],)
@@ -236,7 +254,8 @@ def _operands(tensor: Tensor, name, latex) -> tuple[tuple[str, ...], tuple[str, 
     return names, latexes, values
 
 
-def _formula(text: str, latex_text: str, tensor: Tensor, name, latex) -> Formula:
+def _formula(text: str, latex_text: str, tensor: Tensor, name: Names,
+             latex: Names) -> Formula:
     prim = tensor._node.prim
     names, latexes, values = _operands(tensor, name, latex)
     variables_ = variables(prim)
@@ -246,13 +265,13 @@ def _formula(text: str, latex_text: str, tensor: Tensor, name, latex) -> Formula
                    Bound(bind(latex_text, variables_, True), latexes, values, True))
 
 
-def _forward(tensor: Tensor, name, latex) -> Formula:
+def _forward(tensor: Tensor, name: Names, latex: Names) -> Formula:
     prim = tensor._node.prim
     return _formula(prim.formula, prim.latex, tensor, name, latex)
 
 
-def _locals(tensor: Tensor, input_grads: tuple[np.ndarray | None, ...], name,
-            latex) -> tuple[Local, ...]:
+def _locals(tensor: Tensor, input_grads: tuple[np.ndarray | None, ...], name: Names,
+            latex: Names) -> tuple[Local, ...]:
     """∂node/∂input for each input that received a gradient (constants get none)."""
     node = tensor._node
     prim = node.prim

@@ -85,15 +85,14 @@ def writes_number(text: str, number_text: str) -> bool:
 
 
 def variables(prim: Primitive) -> tuple[str, ...]:
-    """The names the table's formulas give a primitive's inputs: x and y (the table's
-    convention), or, for more inputs, the names its first rule gives them (case aside)."""
+    """The names a primitive's formulas give its inputs: the names its rules take them by,
+    ``rule(g, out, x, y, **params)`` — x and y for most; y and t for ``squared_error``,
+    whose ``2(y − t)`` would be misread under the x, y convention. A variadic primitive's
+    formulas name no input: ()."""
     if prim.variadic:
         return ()
     arity = prim.arity or 0
-    if arity <= 2:
-        return ("x", "y")[:arity]
-    names = list(inspect.signature(prim.vjps[0]).parameters)[2:2 + arity]
-    return tuple(names)
+    return tuple(list(inspect.signature(prim.vjps[0]).parameters)[2:2 + arity])
 
 
 def bind(template: str, inputs: tuple[str, ...], latex: bool) -> tuple[str | int, ...]:
