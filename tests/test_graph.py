@@ -323,3 +323,12 @@ def test_formulas_bind_the_names_the_rules_use():
     (local,) = trace["E"].local
     assert local.text(1) == "∂E/∂pred = 2(pred − target) = 2(0.5 − 2.0) = -3.0"
     assert trace["pred"].grad.item() == -3.0
+
+
+def test_latex_names_stay_distinct():
+    c = cr.Tensor(1.0, "c")
+    first = c * 2.0
+    trace = cr.explain_graph(first * 3.0 + c, names={id(first): "c", id(c): "c"})
+    assert [n.name for n in trace.nodes] == ["c_1", "c1", "c", "c2", "mul1", "add1"]
+    written = [n.latex_name for n in trace.nodes]
+    assert written[:2] == ["c_{1}", r"\mathrm{c1}"] and len(set(written)) == len(written)

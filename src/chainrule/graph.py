@@ -193,7 +193,7 @@ def _backward(output: Tensor, tensors: list[Tensor]) -> list[BackwardStep]:
 def _assemble(output: Tensor, tensors: list[Tensor], named: dict[int, tuple[str, str | None]],
               steps: list[BackwardStep]) -> GraphTrace:
     name = {key: unique for key, (unique, _) in named.items()}
-    latex = {key: latex_name(unique) for key, unique in name.items()}
+    latex = _latex_names(tensors, name)
     upstream = {id(step.tensor): step.upstream for step in steps}
     upstream.setdefault(id(output), np.ones_like(output.data))
     locals_: dict[int, tuple[Local, ...]] = {}
@@ -230,6 +230,22 @@ def _assemble(output: Tensor, tensors: list[Tensor], named: dict[int, tuple[str,
             None if node is None else _forward(tensor, name, latex),
             locals_.get(key, ()), tuple(terms[key])))
     return GraphTrace(name[id(output)], tuple(nodes))
+
+
+def _latex_names(tensors: list[Tensor], name: Names) -> Names:
+    """Each node's name as LaTeX, kept unique: ``c_1`` (the first of two c's) and ``c1`` (a
+    constant) would both be c₁, so the later one is written out upright, \\mathrm{c1}."""
+    latex: Names = {}
+    used: set[str] = set()
+    for tensor in tensors:
+        written = latex_name(name[id(tensor)])
+        if written in used:
+            written = latex_name(name[id(tensor)], upright=True)
+        while written in used:  # names differing only where latex_name wrote "?"
+            written += "'"
+        used.add(written)
+        latex[id(tensor)] = written
+    return latex
 
 
 def _summed(parts: list[np.ndarray], like: np.ndarray) -> np.ndarray:

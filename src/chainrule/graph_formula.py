@@ -112,12 +112,15 @@ def bind(template: str, inputs: tuple[str, ...], latex: bool) -> tuple[str | int
     return tuple(p for p in pieces if p != "")
 
 
-def latex_name(name: str) -> str:
+def latex_name(name: str, upright: bool = False) -> str:
     """A node's name as LaTeX math: ``x``, ``w_{0}`` for w0, ``\\mathrm{mul1}``. Only ASCII
     letters, digits and underscores are kept (any other character becomes ``?``), so that a
-    name can go into Markdown math and a pdflatex document without escaping anything else."""
+    name can go into Markdown math and a pdflatex document without escaping anything else.
+    ``upright``: always the ``\\mathrm{…}`` form, which shows every character as written."""
     safe = "".join(c if c.isascii() and (c.isalnum() or c == "_") else "?" for c in name)
     single = re.fullmatch(r"([A-Za-z])_?(\d+)", safe)
+    if upright:
+        return r"\mathrm{" + safe.replace("_", r"\_") + "}"
     if len(safe) == 1:
         return safe
     if single:
