@@ -37,7 +37,7 @@ class Formula:
                 "latex": self.latex.with_names(), "latex_numbers": self.latex.with_numbers()}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # arrays: no elementwise ==
 class Local:
     """∂node/∂input for one input (``slot``) of a node: the table's derivative for it.
 
@@ -86,7 +86,7 @@ def _bare(text: str) -> str:
     return text[1:-1] if text.startswith("(") else text
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # arrays: no elementwise ==
 class Term:
     """One path's share of a node's gradient: consumer ``consumer`` used the node as its
     input ``slot`` and passed back ``contribution`` = ``upstream`` (∂output/∂consumer) times
@@ -105,7 +105,7 @@ class Term:
                 "contribution": plain(self.contribution)}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # arrays: no elementwise ==
 class GraphNode:
     """A tensor of the graph: an input (a leaf that wants a gradient), a constant, or an op.
 
@@ -140,7 +140,7 @@ class GraphNode:
                 "terms": [term.to_dict() for term in self.terms]}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GraphTrace:
     """Every node of a scalar computation, inputs first, with values, gradients, local
     derivatives and, where a node is used more than once, each path's share."""

@@ -52,8 +52,8 @@ def render_markdown(trace: GraphTrace, precision: int = DEFAULT_PRECISION) -> st
     for block in doc.blocks:
         if isinstance(block, Heading):
             lines += ["", "## " + block.text, ""]
-        elif isinstance(block, Paragraph):
-            lines += [_markdown_prose(block.latex), ""]
+        elif isinstance(block, Paragraph):  # after a list, a blank line ends the list
+            lines += ([""] if lines[-1] else []) + [_markdown_prose(block.latex), ""]
         elif isinstance(block, Matrix):
             note = f" ({block.note})" if block.note else ""
             lines.append(f"- ${block.symbol.latex} = {latex_matrix(block.values, precision)}$"
