@@ -194,12 +194,18 @@ def _assemble(output: Tensor, tensors: list[Tensor], named: dict[int, tuple[str,
               steps: list[BackwardStep]) -> GraphTrace:
     name = {key: unique for key, (unique, _) in named.items()}
     latex = _latex_names(tensors, name)
+    # in formulas, an unnamed number mixed in is written as itself
+    shown, shown_latex = dict(name), dict(latex)
+    for tensor in tensors:
+        number = _inline(tensor, named[id(tensor)][1])
+        if number is not None:
+            shown[id(tensor)] = shown_latex[id(tensor)] = number
     upstream = {id(step.tensor): step.upstream for step in steps}
     upstream.setdefault(id(output), np.ones_like(output.data))
     locals_: dict[int, tuple[Local, ...]] = {}
     terms: dict[int, list[Term]] = {id(t): [] for t in tensors}
     for step in steps:  # the engine's order: the order it added each node's shares
-        node_locals = _locals(step.tensor, step.input_grads, name, latex)
+        node_locals = _locals(step.tensor, step.input_grads, shown, shown_latex)
         locals_[id(step.tensor)] = node_locals
         by_slot = {local.slot: local for local in node_locals}
         for slot, (parent, g) in enumerate(zip(step.node.inputs, step.input_grads)):
@@ -221,13 +227,14 @@ def _assemble(output: Tensor, tensors: list[Tensor], named: dict[int, tuple[str,
         elif kind == "input":
             grad = _summed([t.contribution for t in terms[key]], tensor.data)
         if key not in locals_ and kind == "op":  # no gradient reached it: no step ran
-            locals_[key] = _locals(tensor, (None,) * len(tensor._node.inputs), name, latex)
+            locals_[key] = _locals(tensor, (None,) * len(tensor._node.inputs), shown,
+                                   shown_latex)
         node = tensor._node
         inputs = () if node is None else tuple(name[id(t)] for t in node.inputs)
         nodes.append(GraphNode(
             name[key], named[key][1], kind, tensor.op, inputs, np.array(tensor.data),
             None if grad is None else np.array(grad), latex[key],
-            None if node is None else _forward(tensor, name, latex),
+            None if node is None else _forward(tensor, shown, shown_latex),
             locals_.get(key, ()), tuple(terms[key])))
     return GraphTrace(name[id(output)], tuple(nodes))
 
@@ -268,6 +275,16 @@ def _operands(tensor: Tensor, name: Names, latex: Names
     values = (tuple(float(t.data.reshape(-1)[0]) for t in everything)
               if all(t.data.size == 1 for t in everything) else None)
     return names, latexes, values
+
+
+def _inline(tensor: Tensor, label: str | None) -> str | None:
+    """A number mixed into an expression, as formulas write it: ``b^3``, not ``b^c1``.
+    A constant the user named, or an array, keeps its name."""
+    if _kind(tensor) != "constant" or label is not None or tensor.data.size != 1:
+        return None
+    value = float(tensor.data.reshape(-1)[0])
+    text = f"{value:g}" if float(f"{value:g}") == value else repr(value)
+    return f"({text})" if text.startswith("-") else text
 
 
 def _formula(text: str, latex_text: str, tensor: Tensor, name: Names,
