@@ -55,6 +55,15 @@ def vector() -> cr.GraphTrace:
     return cr.explain_graph(_named((x @ w).tanh().sum(), "loss"))
 
 
+def micrograd() -> cr.GraphTrace:
+    """micrograd's test_more_ops: 35 nodes, names assigned twice, long path sums."""
+    from tests.test_graph import MORE_OPS, _statements
+
+    kept = _statements({"relu": lambda t: t.relu()}, MORE_OPS,
+                       {"a": cr.Tensor(-4.0, "a"), "b": cr.Tensor(2.0, "b")})
+    return cr.explain_graph(kept[-1][1], names={id(t): name for name, t in kept})
+
+
 FORMATS = {"txt": "text", "md": "markdown", "tex": "latex", "json": "json"}
 GOLDENS = [("cs231n_circuit", circuit, suffix) for suffix in FORMATS] + [
     ("cs231n_neuron", neuron, suffix) for suffix in ("txt", "md", "tex")]
@@ -124,7 +133,7 @@ def test_vectors_show_the_vjp_passed_along_each_edge():
 
 def _traces():
     x = cr.Tensor(0.0, "x")
-    yield from (circuit(), neuron(), reused(), vector())
+    yield from (circuit(), neuron(), reused(), vector(), micrograd())
     yield cr.explain_graph(cr.Tensor(np.inf, "big") + 1.0)  # a non-finite value is null
     yield cr.explain_graph(cr.stack([x, x * 2.0]).sum())  # a variadic op
 
@@ -172,7 +181,7 @@ def hostile() -> cr.GraphTrace:
 
 
 @needs_pdflatex
-@pytest.mark.parametrize("build", [circuit, neuron, reused, vector, hostile])
+@pytest.mark.parametrize("build", [circuit, neuron, reused, vector, hostile, micrograd])
 def test_latex_documents_compile(tmp_path, build):
     log = compile_latex(tmp_path, build().to_latex(precision=4))
     assert "Overfull \\hbox" not in log
