@@ -72,7 +72,7 @@ GOLDENS = [("cs231n_circuit", circuit, suffix) for suffix in FORMATS] + [
 @pytest.mark.parametrize("stem, build, suffix", GOLDENS)
 def test_golden(stem, build, suffix, request):
     rendered = render_graph(build(), FORMATS[suffix], precision=6)
-    path = GOLDEN / f"{stem}.{suffix}"
+    path = GOLDEN / "graph" / f"{stem}.{suffix}"  # apart: tests/golden/*.json are traces
     if request.config.getoption("--update-golden"):
         path.write_text(rendered, encoding="utf-8")
     expected = path.read_text(encoding="utf-8")
@@ -151,6 +151,11 @@ def test_json_validates_against_the_schema(trace):
         assert all(names.index(parent) < i for parent in node["inputs"])
         for term in node["terms"]:
             assert names.index(term["from"]) > i
+
+
+def test_golden_json_validates():
+    data = json.loads((GOLDEN / "graph" / "cs231n_circuit.json").read_text(encoding="utf-8"))
+    assert list(VALIDATOR.iter_errors(data)) == []
 
 
 def test_schema_rejects_what_is_wrong():
