@@ -182,7 +182,7 @@ HOSTILE = "<b>$x_1$</b> & 50% #{~}"
 
 def hostile() -> cr.GraphTrace:
     x = cr.Tensor(2.0, HOSTILE)
-    return cr.explain_graph(_named(x * x, "f*[link](javascript:)"))
+    return cr.explain_graph(_named(x * x, "f$*[link](javascript:)"))
 
 
 @needs_pdflatex
@@ -205,7 +205,8 @@ def test_names_are_escaped_in_markdown():
     markdown = hostile().to_markdown(precision=2)
     assert "<b>" not in markdown and "[link](javascript" not in markdown
     assert r"\mathrm{?b?" in markdown  # in math, only letters, digits and underscores
-    assert "# The computation of f\\*\\[link\\](javascript:), node by node" in markdown
+    assert "# The computation of f\\$\\*\\[link\\](javascript:), node by node" in markdown
+    assert "Gradients flow from $\\mathrm{f???link??javascript??}$ back" in markdown
 
 
 def test_terminal_text_has_no_control_characters():

@@ -4,6 +4,8 @@ and the backward pass, each gradient as its paths' chain-rule products and their
 
 from __future__ import annotations
 
+import numpy as np
+
 from chainrule.graph_data import GraphNode, GraphTrace, partial
 from chainrule.graph_formula import writes_number
 from chainrule.notation import Symbol
@@ -12,10 +14,10 @@ from chainrule.render.numfmt import number
 
 ORDER = ("Gradients flow from {out} back to the inputs in reverse topological order: a node "
          "passes its gradient on only after every node that uses it has added its share, "
-         "because ∂{out}/∂node is the sum of the shares of all its uses.")
+         "because {partial} is the sum of the shares of all its uses.")
 VJP = ("Where a node or its input is not a single number, ∂node/∂input is a Jacobian, not a "
        "number: the table's rule is shown, and the backward pass gives what it passed back "
-       "along the edge, g·J, with g = ∂{out}/∂node.")
+       "along the edge, {product}, with g = {partial}.")
 
 
 def graph_outline(trace: GraphTrace, precision: int) -> Outline:
@@ -37,16 +39,17 @@ def graph_outline(trace: GraphTrace, precision: int) -> Outline:
         for local in node.local:
             vjp = vjp or local.kind == "vjp"
             doc.blocks.append(Equation(local.symbol, local.sides(precision)))
+    # The LaTeX of prose puts the output's name in math, as latex_name wrote it: a name is
+    # the user's text, and a "$" in it must not end the math.
+    math = f"${out.latex_name}$"
+    partial_math = rf"$\partial {out.latex_name}/\partial\,$node"
     if vjp:
-        doc.blocks.append(Paragraph(VJP.format(out=out.name),
-                                    VJP.format(out=out.name).replace(
-                                        "g·J", "$g J$").replace(
-                                        f"∂{out.name}/∂node",
-                                        rf"$\partial {out.latex_name}/\partial\,$node")))
+        doc.blocks.append(Paragraph(
+            VJP.format(out=out.name, partial=f"∂{out.name}/∂node", product="g·J"),
+            VJP.format(out=math, partial=partial_math, product="$g J$")))
     doc.blocks.append(Heading("Backward pass"))
-    order = ORDER.format(out=out.name)
-    doc.blocks.append(Paragraph(order, order.replace(
-        f"∂{out.name}/∂node", rf"$\partial {out.latex_name}/\partial\,$node")))
+    doc.blocks.append(Paragraph(ORDER.format(out=out.name, partial=f"∂{out.name}/∂node"),
+                                ORDER.format(out=math, partial=partial_math)))
     by_name = {node.name: node for node in trace.nodes}
     for node in reversed(trace.nodes):
         doc.blocks += _backward(node, out, by_name, precision)
@@ -102,7 +105,7 @@ def _backward(node: GraphNode, out: GraphNode, by_name: dict[str, GraphNode],
         symbolic_text.append(f"{up.text}·{local.text}")
         symbolic_latex.append(f"{up.latex} {local.latex}")
         if term.local is not None and term.upstream.size == 1:
-            u, v = _value(term.upstream, precision), _value(_array(term.local), precision)
+            u, v = _value(term.upstream, precision), _value(np.asarray(term.local), precision)
             numbers_text.append(f"({u[0]})({v[0]})")
             numbers_latex.append(f"({u[1]})({v[1]})")
     parts = [(" + ".join(symbolic_text), " + ".join(symbolic_latex))]
@@ -111,9 +114,3 @@ def _backward(node: GraphNode, out: GraphNode, by_name: dict[str, GraphNode],
     if node.scalar:
         return [Equation(lhs, parts + [_value(node.grad, precision)])]
     return [Equation(lhs, parts), Matrix(lhs, node.grad)]
-
-
-def _array(value: float):
-    import numpy as np
-
-    return np.asarray(value, dtype=float)
