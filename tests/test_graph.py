@@ -332,3 +332,15 @@ def test_latex_names_stay_distinct():
     assert [n.name for n in trace.nodes] == ["c_1", "c1", "c", "c2", "mul1", "add1"]
     written = [n.latex_name for n in trace.nodes]
     assert written[:2] == ["c_{1}", r"\mathrm{c1}"] and len(set(written)) == len(written)
+
+
+def test_a_long_chain_needs_no_recursion():
+    x = cr.Tensor(0.5, "x")
+    y = x
+    for _ in range(1500):
+        y = y.tanh()
+    trace = cr.explain_graph(y)
+    assert len(trace.nodes) == 1501 and trace.nodes[-1].name == "tanh1500"
+    x.grad = None
+    y.backward()
+    np.testing.assert_array_equal(trace["x"].grad, x.grad)

@@ -7,14 +7,7 @@ tensor's ``_node``: a primitive, its input tensors, its parameters), runs the en
 a node feeds several others — each path's share of its gradient. Nothing is computed twice:
 the gradients are the ones the engine passed, and the formulas are the table's.
 
-Naming. A node's ``label`` is the name the user gave it (``names[id(t)]``, else
-``t.name``). Its ``name``, used in ``inputs`` and ``output``, is unique in the graph: the
-label itself, except that when several nodes carry one label (``q = x * y; q = q + 1``
-names two nodes q) the last one in topological order keeps it and the earlier ones become
-``q_1``, ``q_2``, …, in order. Unlabelled nodes are named after their kind and their place in
-this graph, counted in topological order per prefix: ``add1``, ``mul1``, ``mul2`` for ops,
-``c1`` for constants, ``input1`` for leaves; never after what ran before. A generated or
-suffixed name skips any name already taken.
+Naming and order: :mod:`chainrule.graph_names`.
 
 Gradients. The explanation leaves every ``.grad`` of the graph as it found it: backward runs
 with the engine as usual, and the ``.grad`` of each tensor (leaves, and retained non-leaves)
@@ -24,7 +17,6 @@ is restored afterwards, so explaining twice, or before ``f.backward()``, changes
 from __future__ import annotations
 
 import inspect
-from collections import Counter
 from typing import Any, Callable
 
 import numpy as np
@@ -35,12 +27,13 @@ from chainrule.errors import ChainruleError
 from chainrule.graph_data import (
     SCHEMA, Formula, GraphNode, GraphTrace, Local, Term, partial,
 )
-from chainrule.graph_formula import Bound, bind, latex_name, variables
+from chainrule.graph_formula import Bound, bind, variables
+from chainrule.graph_names import (
+    Names, inline_constant, latex_names, node_kind, topological, unique_names,
+)
 from chainrule.tensor import Tensor
 
 __all__ = ["SCHEMA", "GraphTrace", "explain_function", "explain_graph"]
-
-Names = dict[int, str]  # id(tensor) -> its name in this graph (text or LaTeX)
 
 
 def explain_graph(output: Tensor, *, names: dict[int, str] | None = None) -> GraphTrace:
@@ -111,73 +104,6 @@ def _number(value: Any, label: str) -> Any:
     return array
 
 
-def topological(output: Tensor) -> list[Tensor]:
-    """Every tensor ``output`` was computed from, constants included, inputs first.
-
-    Op nodes come in the order they were made (``Node.seq``: a node's inputs always exist
-    before it, so this is topological, and it is the order the user wrote the program in);
-    each leaf or constant comes just before the first op that uses it. Only the relative
-    order of the numbers matters, so what ran before changes nothing.
-    """
-    ops: list[Tensor] = []
-    seen: set[int] = set()
-    stack = [output]
-    while stack:  # every op node reachable from the output (iterative: long chains)
-        tensor = stack.pop()
-        if id(tensor) in seen or tensor._node is None:
-            continue
-        seen.add(id(tensor))
-        ops.append(tensor)
-        stack += tensor._node.inputs
-    ops.sort(key=lambda t: t._node.seq)
-    order: list[Tensor] = []
-    placed: set[int] = set()
-    for op in ops:
-        for parent in op._node.inputs:
-            if parent._node is None and id(parent) not in placed:
-                placed.add(id(parent))
-                order.append(parent)
-        order.append(op)
-    return order or [output]
-
-
-def _kind(tensor: Tensor) -> str:
-    if tensor._node is not None:
-        return "op"
-    return "input" if tensor.requires_grad else "constant"
-
-
-def unique_names(tensors: list[Tensor], names: Names) -> dict[int, tuple[str, str | None]]:
-    """id → (unique name, label): see the module's docstring for the rule."""
-    labels = [names.get(id(t), t.name) for t in tensors]
-    labels = [None if label is None else str(label) for label in labels]
-    taken = {label for label in labels if label is not None}
-    remaining = Counter(label for label in labels if label is not None)
-    suffix: Counter[str] = Counter()
-    count: Counter[str] = Counter()
-    out: dict[int, tuple[str, str | None]] = {}
-    for tensor, label in zip(tensors, labels):
-        if label is not None:
-            remaining[label] -= 1
-            if remaining[label] == 0:  # the last node of this label keeps it
-                out[id(tensor)] = (label, label)
-                continue
-            base = f"{label}_"
-            counter = suffix
-        else:
-            kind = _kind(tensor)
-            base = {"op": tensor.op, "input": "input", "constant": "c"}[kind]
-            counter = count
-        while True:
-            counter[base] += 1
-            candidate = f"{base}{counter[base]}"
-            if candidate not in taken:
-                break
-        taken.add(candidate)
-        out[id(tensor)] = (candidate, label)
-    return out
-
-
 def _backward(output: Tensor, tensors: list[Tensor]) -> list[BackwardStep]:
     """The engine's backward from ``output``, watched; every ``.grad`` restored after."""
     saved = [(t, t.grad) for t in tensors]
@@ -193,11 +119,11 @@ def _backward(output: Tensor, tensors: list[Tensor]) -> list[BackwardStep]:
 def _assemble(output: Tensor, tensors: list[Tensor], named: dict[int, tuple[str, str | None]],
               steps: list[BackwardStep]) -> GraphTrace:
     name = {key: unique for key, (unique, _) in named.items()}
-    latex = _latex_names(tensors, name)
+    latex = latex_names(tensors, name)
     # in formulas, an unnamed number mixed in is written as itself
     shown, shown_latex = dict(name), dict(latex)
     for tensor in tensors:
-        number = _inline(tensor, named[id(tensor)][1])
+        number = inline_constant(tensor, named[id(tensor)][1])
         if number is not None:
             shown[id(tensor)] = shown_latex[id(tensor)] = number
     upstream = {id(step.tensor): step.upstream for step in steps}
@@ -218,7 +144,7 @@ def _assemble(output: Tensor, tensors: list[Tensor], named: dict[int, tuple[str,
     nodes = []
     for tensor in tensors:
         key = id(tensor)
-        kind = _kind(tensor)
+        kind = node_kind(tensor)
         grad = None
         if tensor is output:  # ∂f/∂f = 1, a leaf explained on its own included
             grad = upstream[key]
@@ -237,22 +163,6 @@ def _assemble(output: Tensor, tensors: list[Tensor], named: dict[int, tuple[str,
             None if node is None else _forward(tensor, shown, shown_latex),
             locals_.get(key, ()), tuple(terms[key])))
     return GraphTrace(name[id(output)], tuple(nodes))
-
-
-def _latex_names(tensors: list[Tensor], name: Names) -> Names:
-    """Each node's name as LaTeX, kept unique: ``c_1`` (the first of two c's) and ``c1`` (a
-    constant) would both be c₁, so the later one is written out upright, \\mathrm{c1}."""
-    latex: Names = {}
-    used: set[str] = set()
-    for tensor in tensors:
-        written = latex_name(name[id(tensor)])
-        if written in used:
-            written = latex_name(name[id(tensor)], upright=True)
-        while written in used:  # names differing only where latex_name wrote "?"
-            written += "'"
-        used.add(written)
-        latex[id(tensor)] = written
-    return latex
 
 
 def _summed(parts: list[np.ndarray], like: np.ndarray) -> np.ndarray:
@@ -275,16 +185,6 @@ def _operands(tensor: Tensor, name: Names, latex: Names
     values = (tuple(float(t.data.reshape(-1)[0]) for t in everything)
               if all(t.data.size == 1 for t in everything) else None)
     return names, latexes, values
-
-
-def _inline(tensor: Tensor, label: str | None) -> str | None:
-    """A number mixed into an expression, as formulas write it: ``b^3``, not ``b^c1``.
-    A constant the user named, or an array, keeps its name."""
-    if _kind(tensor) != "constant" or label is not None or tensor.data.size != 1:
-        return None
-    value = float(tensor.data.reshape(-1)[0])
-    text = f"{value:g}" if float(f"{value:g}") == value else repr(value)
-    return f"({text})" if text.startswith("-") else text
 
 
 def _formula(text: str, latex_text: str, tensor: Tensor, name: Names,

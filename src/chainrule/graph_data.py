@@ -114,7 +114,7 @@ class GraphNode:
     them, so it is the engine's own number, bit for bit.
     """
 
-    name: str  # unique in the graph; see explain_graph for how it is chosen
+    name: str  # unique in the graph; chainrule.graph_names says how it is chosen
     label: str | None  # the name as the user gave it, if any
     kind: str  # "input", "constant" or "op"
     op: str | None
