@@ -23,6 +23,7 @@ from chainrule.errors import (
     SpecError,
 )
 from chainrule.finite import NonFiniteError
+from chainrule.graph import GraphTrace, explain_function, explain_graph
 from chainrule.ops import PRIMITIVES, Primitive
 from chainrule.spec import Spec, load_spec, parse_spec
 from chainrule.tensor import Tensor
@@ -42,9 +43,9 @@ from chainrule.verify.gradcheck import GradcheckReport, GradcheckWarning, gradch
 
 __all__ = [
     "ChainruleError", "GradError", "GradcheckError", "GradcheckReport", "GradcheckWarning",
-    "MissingDependency", "NonFiniteError", "PRIMITIVES", "Primitive", "ShapeError",
-    "Spec", "SpecError", "Tensor", "Trace", "__version__", "cat", "clamp", "clip",
-    "concatenate", "enable_grad", "explain", "gradcheck", "gradcheck_spec", "is_grad_enabled",
-    "load_spec", "maximum", "minimum", "nn", "no_grad", "optim", "pad", "parse_spec", "stack",
-    "where",
+    "GraphTrace", "MissingDependency", "NonFiniteError", "PRIMITIVES", "Primitive",
+    "ShapeError", "Spec", "SpecError", "Tensor", "Trace", "__version__", "cat", "clamp", "clip",
+    "concatenate", "enable_grad", "explain", "explain_function", "explain_graph", "gradcheck",
+    "gradcheck_spec", "is_grad_enabled", "load_spec", "maximum", "minimum", "nn", "no_grad",
+    "optim", "pad", "parse_spec", "stack", "where",
 ]

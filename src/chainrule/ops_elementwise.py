@@ -75,7 +75,7 @@ _define("sqrt", np.sqrt,
 
 _define("abs", np.abs,
         (lambda g, out, x: g * np.sign(x),),  # abs'(0) = sign(0) = 0, as in PyTorch
-        "|x|", ("sign(x) (0 at x = 0)",), r"\lvert x \rvert", (r"\operatorname{sign}(x)",))
+        "|x|", ("sign(x)",), r"\lvert x \rvert", (r"\operatorname{sign}(x)",))
 
 _define("clamp", clamp,
         (_clamp_grad,),
