@@ -40,7 +40,7 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Run a forward pass, backward pass and gradient-descent update and show "
                     "every number, in the terminal or as Markdown, LaTeX, JSON or HTML.",
     )
-    explain.add_argument("spec", nargs="?", default="seed",
+    explain.add_argument("spec", nargs="?", default=None,
                          help="a spec file (JSON, TOML or YAML) or a built-in network "
                               "(default: seed)")
     explain.add_argument("-f", "--format", choices=FORMATS, default="text",
@@ -64,6 +64,12 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
                          help="with --model: the target (values, or a class index)")
     explain.add_argument("--lr", type=float, default=0.1,
                          help="with --model: the learning rate of the step (default 0.1)")
+    explain.add_argument("--expr", metavar="PROGRAM",
+                         help='explain any computation\'s graph instead of a network: '
+                              '"q = x + y; f = q * z" (see docs/expressions.md)')
+    explain.add_argument("--at", metavar="NAME=VALUE,...",
+                         help="with --expr (or an expression spec file): the inputs' values, "
+                              "e.g. x=-2,y=5,z=-4")
     explain.add_argument("--symbolic", action="store_true",
                          help="show sympy's derivative of the closed-form loss beside each "
                               "gradient (needs the symbolic extra)")
@@ -215,7 +221,7 @@ def _trained_step(args: argparse.Namespace):
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from chainrule.spec import MAX_STEPS
+    from chainrule.spec import MAX_STEPS, PRESETS, parse_spec, read_spec_file
     from chainrule.trace import explain
 
     if not 0 <= args.precision <= 17:
@@ -224,15 +230,83 @@ def _explain(args: argparse.Namespace) -> int:
         raise ChainruleError(f"--steps: expected 1 to {MAX_STEPS}, got {args.steps}")
     if args.fragment and args.format not in ("latex", "html"):
         raise ChainruleError("--fragment: only for --format latex or html")
-    trace = _trained_step(args) if args.model else explain(args.spec, steps=args.steps)
+    if args.expr is not None:
+        if args.model or args.spec is not None:
+            raise ChainruleError("--expr: give an expression or a spec file, not both")
+        return _explain_expression(args, None)
+    if args.model:
+        trace = _trained_step(args)
+    elif args.spec is None or args.spec in PRESETS:
+        trace = explain(args.spec or "seed", steps=args.steps)
+    else:  # a file: a network, or an expression (expression + at); read once
+        from chainrule.expr import is_expression_spec
+
+        path = Path(args.spec)
+        data = read_spec_file(path) if path.exists() or path.is_symlink() else None
+        if data is not None and is_expression_spec(data):
+            return _explain_expression(args, (data, path))
+        trace = explain(parse_spec(data, default_name=path.stem) if data is not None
+                        else args.spec, steps=args.steps)
+    if args.at is not None:
+        raise ChainruleError("--at: only with --expr or an expression spec file")
+    _write(_render(trace, args, terminal=_colour()), args)
+    return 0
+
+
+def _colour() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def _write(text: str, args: argparse.Namespace) -> None:
     if args.output:
         from chainrule.files import write_atomically
 
-        write_atomically(Path(args.output), _render(trace, args, terminal=False))
-        return 0
-    terminal = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    sys.stdout.write(_render(trace, args, terminal))
+        write_atomically(Path(args.output), text)
+    else:
+        sys.stdout.write(text)
+
+
+def _explain_expression(args: argparse.Namespace, spec_file: tuple | None) -> int:
+    """``--expr PROGRAM --at VALUES`` or a spec file holding ``expression`` and ``at``: the
+    recorded graph of the computation, node by node (chainrule.graph)."""
+    from chainrule.expr import evaluate, load_expression_spec, parse_at, parse_program
+    from chainrule.graph import explain_graph
+
+    for option, given in (("--param", args.param), ("--only", args.only),
+                          ("--steps", args.steps), ("--model", args.model),
+                          ("--symbolic", args.symbolic or None)):
+        if given is not None:
+            raise ChainruleError(f"{option}: for a network's step, not an expression's graph")
+    if spec_file is None:
+        if args.at is None:
+            raise ChainruleError("--expr: also give --at with the inputs' values, like "
+                                 "--at x=-2,y=5")
+        program, at = _with_option("--expr", parse_program, args.expr), \
+            _with_option("--at", parse_at, args.at)
+    else:
+        program, at = load_expression_spec(*spec_file)
+        if args.at is not None:  # values typed on the command line win over the file's
+            at = {**at, **_with_option("--at", parse_at, args.at)}
+    evaluation = evaluate(program, at)
+    trace = explain_graph(evaluation.output, names=evaluation.names)
+    options: dict = {"precision": args.precision}
+    if args.format == "text":
+        options["color"] = _colour() and not args.output
+    elif args.format in ("latex", "html"):
+        options["fragment"] = args.fragment
+    text = trace.render(args.format, **options)
+    _write(text if text.endswith("\n") else text + "\n", args)
     return 0
+
+
+def _with_option(option: str, parse, text: str):
+    """``parse(text)``, its error prefixed by the option it came from."""
+    from chainrule.errors import ExprError
+
+    try:
+        return parse(text)
+    except ExprError as error:
+        raise ExprError(f"{option}: {error}", line=error.line, column=error.column) from None
 
 
 def _exercise(args: argparse.Namespace) -> int:

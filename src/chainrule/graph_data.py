@@ -186,6 +186,15 @@ class GraphTrace:
     def to_latex(self, **options: Any) -> str:
         return self.render("latex", **options)
 
+    def to_html(self, **options: Any) -> str:
+        return self.render("html", **options)
+
+    def _repr_html_(self) -> str:  # Jupyter: the graph page as one embeddable block
+        return self.render("html", fragment=True)
+
+    def __repr__(self) -> str:
+        return f"GraphTrace(output={self.output!r}, {len(self.nodes)} nodes, value={self.value:g})"
+
 
 def plain(value: Any) -> Any:
     """A number or nested lists of numbers for JSON; non-finite numbers become null."""

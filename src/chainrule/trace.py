@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -161,15 +161,34 @@ def _plain_dict(values: dict[str, Any]) -> dict[str, Any]:
     return {key: _plain(value) for key, value in values.items()}
 
 
-def explain(source: Spec | str | Path | dict | MLP | None = None, *, steps: int | None = None,
-            input: Any = None, target: Any = None, loss: str | None = None,
-            learning_rate: float | None = None) -> Trace:
-    """Record ``steps`` gradient-descent steps (the spec's own count by default).
+def explain(source: Spec | str | Path | dict | MLP | Tensor | Callable | None = None,
+            *args: Any, steps: int | None = None, input: Any = None, target: Any = None,
+            loss: str | None = None, learning_rate: float | None = None) -> Any:
+    """Explain a computation: a network's training step, or any scalar's recorded graph.
 
     ``source`` is a :class:`Spec`, a spec file path, a built-in network name (the seed
     network by default), a decoded spec ``dict``, or an :class:`MLP` — then ``input``,
-    ``target``, ``loss`` and ``learning_rate`` describe the step.
+    ``target``, ``loss`` and ``learning_rate`` describe the step, and ``steps``
+    gradient-descent steps are recorded (the spec's own count by default) as a
+    :class:`Trace`. A scalar :class:`Tensor`, or a Python function of tensors with its
+    arguments (``explain(f, x, y)``), gives its graph as a :class:`chainrule.graph.GraphTrace`.
     """
+    if isinstance(source, Tensor) or (callable(source) and not isinstance(source, MLP)):
+        from chainrule.graph import explain_function, explain_graph
+
+        given = [k for k, v in (("steps", steps), ("input", input), ("target", target),
+                                ("loss", loss), ("learning_rate", learning_rate)) if v is not None]
+        if given:
+            raise TypeError(f"explain(tensor or function): {', '.join(given)} describe a "
+                            f"network's step, not a computation's graph")
+        if isinstance(source, Tensor):
+            if args:
+                raise TypeError("explain(tensor): the graph is already recorded; pass no "
+                                "arguments (or explain(function, *arguments))")
+            return explain_graph(source)
+        return explain_function(source, *args)
+    if args:
+        raise TypeError("explain(): extra positional arguments are for explain(function, ...)")
     spec = _as_spec(source, input, target, loss, learning_rate)
     check_explainable(spec, steps)
     model = spec.build_model()

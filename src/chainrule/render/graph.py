@@ -99,11 +99,22 @@ def render_json(trace: GraphTrace, precision: int | None = None, indent: int | N
     return trace.to_json(indent=indent)
 
 
+def render_html(trace: GraphTrace, precision: int = 4, fragment: bool = False,
+                title: str | None = None) -> str:
+    """The computational-graph page (:mod:`chainrule.render.graph_page`): one offline file, or
+    with ``fragment`` an embeddable block (what Jupyter shows)."""
+    from chainrule.render.graph_page import render_graph_html
+
+    return render_graph_html(trace.to_dict(), precision=precision, fragment=fragment,
+                             title=title)
+
+
 RENDERERS: dict[str, Callable[..., str]] = {
     "text": render_text,
     "markdown": render_markdown,
     "latex": render_latex,
     "json": render_json,
+    "html": render_html,
 }
 
 
