@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from chainrule import __version__
 from chainrule.errors import ChainruleError
@@ -96,7 +96,7 @@ def _verify_parser(commands) -> None:
                     "(--impl) and name the mistake behind wrong numbers. Exit status 1 when "
                     "anything disagrees.",
     )
-    verify.add_argument("spec", nargs="?", default="seed",
+    verify.add_argument("spec", nargs="?", default=None,
                         help="a spec file or a built-in network (default: seed)")
     verify.add_argument("-f", "--format", choices=("text", "json"), default="text")
     given = verify.add_mutually_exclusive_group()
@@ -104,6 +104,11 @@ def _verify_parser(commands) -> None:
                        help="someone's numbers (JSON, YAML or CSV: quantity -> value)")
     given.add_argument("--impl", metavar="FILE.py:FUNCTION",
                        help="someone's backprop function, run in a subprocess")
+    verify.add_argument("--expr", metavar="PROGRAM",
+                        help='check an expression\'s gradients instead of a network\'s: '
+                             '"q = x + y; f = q * z"')
+    verify.add_argument("--at", metavar="NAME=VALUE,...",
+                        help="with --expr (or an expression spec file): the inputs' values")
     verify.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                         help="time limit for --impl (default 10)")
     verify.add_argument("--sandbox", choices=SANDBOX_LEVELS, default="auto",
@@ -139,11 +144,17 @@ def _render(trace, args: argparse.Namespace, terminal: bool) -> str:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    import json
-
     from chainrule.spec import check_explainable, load_spec
 
-    spec = load_spec(args.spec)
+    network, expression = _computation(args)
+    if expression is not None:
+        if args.answers or args.impl:
+            raise ChainruleError("--answers and --impl judge a network's step, not an "
+                                 "expression's gradients")
+        from chainrule.verify.expression import verify_expression
+
+        return _report(verify_expression(*expression), args)
+    spec = load_spec(network) if isinstance(network, str) else network
     check_explainable(spec, 1, "verify")
     if args.answers:
         from chainrule.verify.answers import judge_answers, load_answers
@@ -160,12 +171,60 @@ def _verify(args: argparse.Namespace) -> int:
         from chainrule.verify.report import verify
 
         report = verify(spec)
+    return _report(report, args)
+
+
+def _computation(args: argparse.Namespace) -> tuple[Any, tuple | None]:
+    """What explain or verify is about, its file read once: ``(network, None)`` — a preset
+    name, a path not found (load_spec names it) or a parsed Spec — or ``(None, (program,
+    values))`` for ``--expr``/``--at`` or a spec file holding ``expression`` and ``at``."""
+    from chainrule.spec import PRESETS, parse_spec, read_spec_file
+
+    if args.expr is not None:
+        return None, _expression(args)
+    path = None if args.spec is None or args.spec in PRESETS else Path(args.spec)
+    if path is not None and (path.exists() or path.is_symlink()):
+        from chainrule.expr import is_expression_spec, load_expression_spec
+
+        data = read_spec_file(path)
+        if is_expression_spec(data):
+            return None, _expression(args, load_expression_spec(data, path))
+        network: Any = parse_spec(data, default_name=path.stem)
+    else:
+        network = args.spec or "seed"
+    if args.at is not None:
+        raise ChainruleError("--at: only with --expr or an expression spec file")
+    return network, None
+
+
+def _report(report, args: argparse.Namespace) -> int:
+    import json
+
     if args.format == "json":
         sys.stdout.write(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
     else:
         text = str(report)
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0 if report.ok else 1
+
+
+def _expression(args: argparse.Namespace, from_file: tuple | None = None) -> tuple:
+    """(program, values) of ``--expr``/``--at``, or of an expression spec file with ``--at``
+    overriding its values."""
+    from chainrule.expr import parse_at, parse_program
+
+    if from_file is None:
+        if args.spec is not None:
+            raise ChainruleError("--expr: give an expression or a spec file, not both")
+        if args.at is None:
+            raise ChainruleError("--expr: also give --at with the inputs' values, like "
+                                 "--at x=-2,y=5")
+        return (_with_option("--expr", parse_program, args.expr),
+                _with_option("--at", parse_at, args.at))
+    program, at = from_file
+    if args.at is not None:  # values typed on the command line win over the file's
+        at = {**at, **_with_option("--at", parse_at, args.at)}
+    return program, at
 
 
 def _numbers(text: str | None, option: str) -> list[float]:
@@ -221,7 +280,7 @@ def _trained_step(args: argparse.Namespace):
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from chainrule.spec import MAX_STEPS, PRESETS, parse_spec, read_spec_file
+    from chainrule.spec import MAX_STEPS
     from chainrule.trace import explain
 
     if not 0 <= args.precision <= 17:
@@ -230,25 +289,15 @@ def _explain(args: argparse.Namespace) -> int:
         raise ChainruleError(f"--steps: expected 1 to {MAX_STEPS}, got {args.steps}")
     if args.fragment and args.format not in ("latex", "html"):
         raise ChainruleError("--fragment: only for --format latex or html")
-    if args.expr is not None:
-        if args.model or args.spec is not None:
-            raise ChainruleError("--expr: give an expression or a spec file, not both")
-        return _explain_expression(args, None)
     if args.model:
+        if args.expr is not None or args.spec is not None:
+            raise ChainruleError("--model: explains a saved network; give no spec or --expr")
         trace = _trained_step(args)
-    elif args.spec is None or args.spec in PRESETS:
-        trace = explain(args.spec or "seed", steps=args.steps)
-    else:  # a file: a network, or an expression (expression + at); read once
-        from chainrule.expr import is_expression_spec
-
-        path = Path(args.spec)
-        data = read_spec_file(path) if path.exists() or path.is_symlink() else None
-        if data is not None and is_expression_spec(data):
-            return _explain_expression(args, (data, path))
-        trace = explain(parse_spec(data, default_name=path.stem) if data is not None
-                        else args.spec, steps=args.steps)
-    if args.at is not None:
-        raise ChainruleError("--at: only with --expr or an expression spec file")
+    else:
+        network, expression = _computation(args)
+        if expression is not None:
+            return _explain_expression(args, *expression)
+        trace = explain(network, steps=args.steps)
     _write(_render(trace, args, terminal=_colour()), args)
     return 0
 
@@ -266,10 +315,9 @@ def _write(text: str, args: argparse.Namespace) -> None:
         sys.stdout.write(text)
 
 
-def _explain_expression(args: argparse.Namespace, spec_file: tuple | None) -> int:
-    """``--expr PROGRAM --at VALUES`` or a spec file holding ``expression`` and ``at``: the
-    recorded graph of the computation, node by node (chainrule.graph)."""
-    from chainrule.expr import evaluate, load_expression_spec, parse_at, parse_program
+def _explain_expression(args: argparse.Namespace, program, at: dict[str, float]) -> int:
+    """An expression's recorded graph, node by node (chainrule.graph), in any format."""
+    from chainrule.expr import evaluate
     from chainrule.graph import explain_graph
 
     for option, given in (("--param", args.param), ("--only", args.only),
@@ -277,16 +325,6 @@ def _explain_expression(args: argparse.Namespace, spec_file: tuple | None) -> in
                           ("--symbolic", args.symbolic or None)):
         if given is not None:
             raise ChainruleError(f"{option}: for a network's step, not an expression's graph")
-    if spec_file is None:
-        if args.at is None:
-            raise ChainruleError("--expr: also give --at with the inputs' values, like "
-                                 "--at x=-2,y=5")
-        program, at = _with_option("--expr", parse_program, args.expr), \
-            _with_option("--at", parse_at, args.at)
-    else:
-        program, at = load_expression_spec(*spec_file)
-        if args.at is not None:  # values typed on the command line win over the file's
-            at = {**at, **_with_option("--at", parse_at, args.at)}
     evaluation = evaluate(program, at)
     trace = explain_graph(evaluation.output, names=evaluation.names)
     options: dict = {"precision": args.precision}

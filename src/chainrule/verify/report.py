@@ -81,6 +81,18 @@ class VerifyReport:
                 "parameters": parameters,
                 **{k: v for k, v in self.details.items() if k != "torch_ok"}}
 
+    @property
+    def title(self) -> str:
+        return (f"{self.spec.name}: gradients of a {self.spec.architecture} network, "
+                "checked independently")
+
+    def groups(self) -> dict[str, list[ElementRow]]:
+        """One table per parameter."""
+        out: dict[str, list[ElementRow]] = {}
+        for row in self.rows:
+            out.setdefault(row.key.split("[")[0], []).append(row)
+        return out
+
     def __str__(self) -> str:
         return render_verify(self)
 
@@ -157,12 +169,10 @@ def _json(value: float | None) -> float | None:
 def render_verify(report: VerifyReport, precision: int = 12) -> str:
     """One table per parameter: analytic | finite diff. | PyTorch | symbolic | worst rel. err."""
     ran = ["analytic", *[m for m in METHODS if report.methods.get(m, "").startswith("ran")]]
-    lines = [f"{report.spec.name}: gradients of a {report.spec.architecture} network, "
-             "checked independently", ""]
+    lines = [report.title, ""]
     for method in METHODS:
         lines.append(f"  {TITLES[method]}: {report.methods.get(method, 'not run')}")
-    for name in dict.fromkeys(row.key.split("[")[0] for row in report.rows):
-        rows = [row for row in report.rows if row.key.startswith(name + "[")]
+    for name, rows in report.groups().items():
         header = ["element", *[TITLES[m] for m in ran], "worst rel. err", ""]
         table = [header]
         for row in rows:
@@ -176,7 +186,7 @@ def render_verify(report: VerifyReport, precision: int = 12) -> str:
         lines += ["  " + "  ".join(c.rjust(w) if i else c.ljust(w)
                                    for i, (c, w) in enumerate(zip(r, widths))).rstrip()
                   for r in table]
-    failures = report.details.get("torch", {}).get("failures", [])
+    failures = getattr(report, "details", {}).get("torch", {}).get("failures", [])
     lines += ["", *[f"PyTorch disagrees: {f}" for f in failures]]
     bad = [row.key for row in report.rows if not row.ok and not row.unchecked]
     unchecked = [row.key for row in report.rows if row.unchecked]
