@@ -101,10 +101,16 @@ def test_precision_is_honoured_and_json_keeps_full_numbers():
 
 
 def test_render_graph_is_one_registry():
-    assert sorted(RENDERERS) == ["json", "latex", "markdown", "text"]
-    with pytest.raises(cr.ChainruleError, match="unknown format 'html' \\(expected one of "
-                                                "json, latex, markdown, text\\)"):
-        render_graph(circuit(), "html")
+    assert sorted(RENDERERS) == ["html", "json", "latex", "markdown", "text"]
+    with pytest.raises(cr.ChainruleError, match="unknown format 'pdf' \\(expected one of "
+                                                "html, json, latex, markdown, text\\)"):
+        render_graph(circuit(), "pdf")
+    assert "gp-fragment" in render_graph(circuit(), "html", fragment=True)
+
+
+def test_no_text_line_ends_in_white_space():
+    text = reused().to_text(precision=3, width=60)
+    assert all(line == line.rstrip() for line in text.splitlines())
 
 
 def test_path_sums_in_every_format():

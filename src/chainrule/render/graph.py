@@ -41,7 +41,9 @@ def render_text(trace: GraphTrace, precision: int = DEFAULT_PRECISION, width: in
             line, soft_wrap = line if isinstance(line, tuple) else (line, True)
             console.print(line, soft_wrap=soft_wrap)
     # user-given names reach the terminal: no control character may rewrite the screen
-    return terminal_text(console.file.getvalue())
+    # rich pads a wrapped paragraph's lines with a space: no line ends in white space
+    text = "\n".join(line.rstrip() for line in console.file.getvalue().split("\n"))
+    return terminal_text(text)
 
 
 def render_markdown(trace: GraphTrace, precision: int = DEFAULT_PRECISION) -> str:
