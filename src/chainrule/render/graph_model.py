@@ -107,7 +107,8 @@ def _pair_locals(local: Any, names: list[str], where: str) -> list[dict[str, Any
         match = next((e for e in waiting if e["input"] == name), None)
         if match is not None:
             waiting.remove(match)
-        paired.append(match or {"input": name, "formula": None, "latex": None, "local": None})
+        paired.append(match or {"input": name, "formula": None, "latex": None, "local": None,
+                                "expression": None})
     return paired
 
 
@@ -115,11 +116,12 @@ def _local(entry: Any, where: str) -> dict[str, Any]:
     if not isinstance(entry, dict):
         raise ChainruleError(f"{where}: expected an object, got {type(entry).__name__}")
     formula, latex = entry.get("formula"), entry.get("latex")
-    for field, text in (("formula", formula), ("latex", latex)):
+    expression = entry.get("expression")  # the table's derivative with names: "y", "1 − a²"
+    for field, text in (("formula", formula), ("latex", latex), ("expression", expression)):
         if text is not None and not isinstance(text, str):
             raise ChainruleError(f"{where}.{field}: expected a string, got {text!r}")
     return {"input": str(entry.get("input")), "formula": formula, "latex": latex,
-            "local": _number(entry.get("value"), f"{where}.value")}
+            "expression": expression, "local": _number(entry.get("value"), f"{where}.value")}
 
 
 def _output(ref: Any, by_id: dict[Any, int], by_name: dict[str, int], count: int) -> int:

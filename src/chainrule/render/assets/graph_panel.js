@@ -60,6 +60,9 @@ function wording(view, precision) {
   }
   function localLine(k) {
     const e = edges[k];
+    // The table's derivative in the node's names, then its number at the page's precision;
+    // data without the expression falls back to its formula as written.
+    if (e.expression) return local(k) + " = " + e.expression + " = " + fmt(e.local);
     const formula = e.formula || local(k) + " (no formula recorded)";
     return formula + "; here " + local(k) + " = " + fmt(e.local);
   }
