@@ -325,3 +325,13 @@ def test_ragged_answers_are_one_line(tmp_path, capsys, value):
     path.write_text(json.dumps({"updated": {"b1": value}}))
     code, _, err = run(capsys, "verify", "seed", "--answers", str(path))
     assert_one_line_error(code, err, "updated.b1", "rows of different lengths")
+
+
+@pytest.mark.parametrize("loss", [["mse"], "nonsense", 3])
+def test_a_checkpoints_unknown_loss_is_one_line(capsys, tmp_path, loss):
+    """Found by the fuzzer: a list as the saved loss reached the loss table unchecked."""
+    model = tmp_path / "m.npz"
+    save_model(model, cr.nn.MLP([2, 2, 1], "sigmoid", seed=0), extra={"loss": loss})
+    code, _, err = run(capsys, "explain", "--model", str(model), "--input", "1,2",
+                       "--target", "0.5")
+    assert_one_line_error(code, err, "extra.loss: expected one of")

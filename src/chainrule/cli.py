@@ -263,7 +263,12 @@ def _trained_step(args: argparse.Namespace):
     x = standardized_input(meta, x, "--input")
     loss = extra.get("loss", "mse")
     target = _numbers(args.target, "--target")
-    takes_classes = loss in LOSS_TABLE and LOSS_TABLE[loss].target == "classes"
+    if not isinstance(loss, str) or loss not in LOSS_TABLE:
+        from chainrule.validate import shown
+
+        raise ChainruleError(f"{args.model}: extra.loss: expected one of "
+                             f"{', '.join(LOSS_TABLE)}, got {shown(loss)}")
+    takes_classes = LOSS_TABLE[loss].target == "classes"
     if takes_classes and len(target) == 1 and model.sizes[-1] > 1:
         if target[0] != int(target[0]) or not 0 <= target[0] < model.sizes[-1]:
             raise ChainruleError(f"--target: expected a class index from 0 to "
