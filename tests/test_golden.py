@@ -47,14 +47,20 @@ def _without_assets(page: str) -> str:
 @pytest.mark.parametrize("network", sorted(NETWORKS))
 def test_golden(network, suffix, request):
     rendered = FORMATS[suffix](cr.explain(NETWORKS[network]))
-    path = GOLDEN / f"{network}.{suffix}"
+    assert_matches_golden(rendered, GOLDEN / f"{network}.{suffix}", request)
+
+
+def assert_matches_golden(rendered: str, path: Path, request) -> None:
+    """``rendered`` against the golden file ``path`` (rewritten with --update-golden).
+
+    Numbers are compared as numbers, text exactly: the last bit of a BLAS sum differs from
+    one CPU to another (z¹₂ is 0.49000000000000005 with OpenBLAS's Haswell kernels).
+    """
     if request.config.getoption("--update-golden"):
-        GOLDEN.mkdir(exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(rendered, encoding="utf-8")
     expected = path.read_text(encoding="utf-8")
-    # Numbers are compared as numbers, text exactly: the last bit of a BLAS sum differs from
-    # one CPU to another (z¹₂ is 0.49000000000000005 with OpenBLAS's Haswell kernels).
-    if suffix == "json":
+    if path.suffix == ".json":
         _assert_same_numbers(json.loads(rendered), json.loads(expected))
     else:
         assert_same_text_and_numbers(rendered, expected, path.name)

@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator
 
 import chainrule as cr
 from chainrule.render.graph import RENDERERS, render_graph
-from tests.test_golden import GOLDEN, _assert_same_numbers, assert_same_text_and_numbers
+from tests.test_golden import GOLDEN, assert_matches_golden
 from tests.test_latex import compile_latex, needs_pdflatex
 
 SCHEMA = json.loads(files("chainrule").joinpath("schemas/graph-1.schema.json")
@@ -72,14 +72,8 @@ GOLDENS = [("cs231n_circuit", circuit, suffix) for suffix in FORMATS] + [
 @pytest.mark.parametrize("stem, build, suffix", GOLDENS)
 def test_golden(stem, build, suffix, request):
     rendered = render_graph(build(), FORMATS[suffix], precision=6)
-    path = GOLDEN / "graph" / f"{stem}.{suffix}"  # apart: tests/golden/*.json are traces
-    if request.config.getoption("--update-golden"):
-        path.write_text(rendered, encoding="utf-8")
-    expected = path.read_text(encoding="utf-8")
-    if suffix == "json":
-        _assert_same_numbers(json.loads(rendered), json.loads(expected))
-    else:
-        assert_same_text_and_numbers(rendered, expected, path.name)
+    # apart from tests/golden/*.json, which are all MLP traces
+    assert_matches_golden(rendered, GOLDEN / "graph" / f"{stem}.{suffix}", request)
 
 
 def test_text_shows_every_number_of_the_circuit():

@@ -75,25 +75,9 @@ def _markdown_prose(text: str) -> str:
 def render_latex(trace: GraphTrace, precision: int = DEFAULT_PRECISION,
                  fragment: bool = False) -> str:
     """A document for pdflatex, or with ``fragment`` its body alone (it needs amsmath)."""
-    from chainrule.render.latex import PREAMBLE, _align, _escape_prose, latex_escape
+    from chainrule.render.latex import latex_document
 
-    doc = graph_outline(trace, precision)
-    body = [rf"\section*{{{latex_escape(doc.title)}}}", rf"\emph{{{latex_escape(doc.subtitle)}}}"]
-    for block in doc.blocks:
-        if isinstance(block, Heading):
-            body += ["", rf"\subsection*{{{latex_escape(block.text)}}}"]
-        elif isinstance(block, Paragraph):
-            body += ["", _escape_prose(block.latex)]
-        elif isinstance(block, Matrix):
-            note = rf"\quad\text{{({latex_escape(block.note)})}}" if block.note else ""
-            body.append(rf"\[ {block.symbol.latex} = {latex_matrix(block.values, precision)}"
-                        rf"{note} \]")
-        elif isinstance(block, Equation):
-            body.append(_align(block))
-    text = "\n".join(body) + "\n"
-    if fragment:
-        return text
-    return PREAMBLE + "\\begin{document}\n" + text + "\\end{document}\n"
+    return latex_document(graph_outline(trace, precision), precision, fragment)
 
 
 def render_json(trace: GraphTrace, precision: int | None = None, indent: int | None = 2) -> str:

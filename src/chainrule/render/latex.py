@@ -45,12 +45,19 @@ def render_latex(trace: Trace, precision: int = DEFAULT_PRECISION, param: str | 
     """A document that compiles with pdflatex; ``fragment`` gives the body alone (it needs
     amsmath, and ``\\setcounter{MaxMatrixCols}{20}`` for matrices wider than ten columns)."""
     doc = outline(trace, precision, param, only, symbolic)
+    steps = _has_steps(doc)
+    return latex_document(doc, precision, fragment, lambda heading: "subsection*" if (
+        heading.level == 1 or not steps) else "subsubsection*")
+
+
+def latex_document(doc, precision: int, fragment: bool = False,
+                   heading_command=lambda heading: "subsection*") -> str:
+    """An outline (a title, a subtitle and blocks: headings, paragraphs, matrices, equations)
+    as a LaTeX document, or its body alone; every explanation's LaTeX is written by this."""
     body = [rf"\section*{{{latex_escape(doc.title)}}}", rf"\emph{{{latex_escape(doc.subtitle)}}}"]
     for block in doc.blocks:
         if isinstance(block, Heading):
-            command = "subsection*" if block.level == 1 else (
-                "subsubsection*" if _has_steps(doc) else "subsection*")
-            body += ["", rf"\{command}{{{latex_escape(block.text)}}}"]
+            body += ["", rf"\{heading_command(block)}{{{latex_escape(block.text)}}}"]
         elif isinstance(block, Paragraph):
             body += ["", _escape_prose(block.latex)]
         elif isinstance(block, Matrix):
