@@ -167,7 +167,7 @@ def run_cli(argv: list[str]) -> dict[str, Any]:
     return {"argv": argv, "code": code, "stderr": err.getvalue()[-2000:],
             # explain computes every number it prints (grade and verify --answers also echo
             # what a student wrote, which may be "NaN")
-            "non_finite_out": argv[0] == "explain" and code == 0
+            "non_finite_out": argv[0] == "explain" and code == 0 and "--format" not in argv
             and bool(NON_FINITE.search(out.getvalue())),
             "warnings": [f"{w.category.__name__}: {w.message}"[:200] for w in caught],
             "seconds": round(time.perf_counter() - started, 3)}
@@ -201,6 +201,45 @@ def spec_cases(rng: random.Random, work: Path, count: int):
         command = rng.choice(["explain"] * 6 + ["explain-json", "verify"])
         if command == "explain-json":
             yield ["explain", str(target), "--format", "json"]
+        else:
+            yield [command, str(target)]
+
+
+EXPRESSIONS = [
+    ({"expression": "q = x + y; f = q * z", "at": {"x": -2, "y": 5, "z": -4}}),
+    ({"expression": "a = x * y\nf = a * (a + z)", "at": {"x": 2, "y": 3, "z": -1},
+      "name": "reused"}),
+    ({"expression": "f = 2 * (x * y + max(z, w))", "at": {"x": 3, "y": -4, "z": 2, "w": -1}}),
+    ({"expression": "n = x1*w1 + x2*w2 + b; o = tanh(n)",
+      "at": {"x1": 2, "x2": 0, "w1": -3, "w2": 1, "b": 6.88}}),
+]
+EXPRESSION_TEXT = ["__import__('os')", "x.__class__", "(" * 500 + "x" + ")" * 500, "exp(x)" * 99,
+                   "x ** 9 ** 9 ** 9", "log(-x)", "1 / (x - x)", "lambda: 1", "x if y else z",
+                   "sqrt(-1)", "f = \x1b[2J", "leaky_relu(x, y)", "max(x)", "é = 1"]
+
+
+def expression_cases(rng: random.Random, work: Path, count: int):
+    """Expression specs (expression + at) and --expr/--at, mutated like the network specs."""
+    for n in range(count):
+        data = dict(rng.choice(EXPRESSIONS))
+        if rng.random() < 0.3:
+            data["expression"] = rng.choice(EXPRESSION_TEXT)
+        mutant = mutate_data(data, rng) if rng.random() < 0.7 else data
+        suffix = rng.choice([".json", ".yaml", ".toml"])
+        rendered = to_toml(mutant) if suffix == ".toml" else dump(mutant, suffix, rng)
+        if rendered is None:
+            suffix, rendered = ".json", dump(mutant, ".json", rng)
+        body = rendered.encode()
+        if rng.random() < 0.15:
+            body = mutate_bytes(body, rng)
+        target = work / f"expr{n}{suffix}"
+        target.write_bytes(body)
+        command = rng.choice(["explain", "explain", "verify", "inline"])
+        if command == "inline":
+            text = mutant.get("expression") if isinstance(mutant, dict) else None
+            at = ",".join(f"{k}={v}" for k, v in (data.get("at") or {}).items())
+            yield ["explain", f"--expr={text if isinstance(text, str) else 'f = x'}",
+                   f"--at={at}", "--format", rng.choice(["text", "json", "html"])]
         else:
             yield [command, str(target)]
 
@@ -303,9 +342,11 @@ def main() -> None:
                                                                   "scale": [1.0, 2.0]}})
     trace = json.loads(cr.explain("seed").to_json())
     truth = {k: trace[k] for k in ("forward", "gradients", "updated", "loss_after")}
-    share = {"spec": 0.45, "answers": 0.2, "submissions": 0.2, "checkpoints": 0.15}
+    share = {"spec": 0.4, "expressions": 0.1, "answers": 0.18, "submissions": 0.18,
+             "checkpoints": 0.14}
     generators = [
         spec_cases(rng, work, int(cases * share["spec"])),
+        expression_cases(rng, work, int(cases * share["expressions"])),
         answers_cases(rng, work, int(cases * share["answers"]), truth),
         submission_cases(rng, work, int(cases * share["submissions"]), key_dir / "key.json"),
         checkpoint_cases(rng, work, int(cases * share["checkpoints"]), model),
