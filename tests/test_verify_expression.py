@@ -90,3 +90,13 @@ def test_the_cli(capsys, tmp_path):
     assert "verdict: every method agrees" in capsys.readouterr().out
     assert cli.main(["verify", "--expr", "f = x", "--at", "x=1", "--answers", "a.json"]) == 2
     assert "not an expression" in capsys.readouterr().err
+
+
+def test_sympy_without_accurate_digits_is_no_check():
+    """Found by the fuzzer: tanh′ at n ≈ −1e308 evaluated by sympy to 6e144 (no correct bit)."""
+    report = vx.verify_expression(parse_program("n = x * w + b; o = tanh(n)"),
+                                  {"x": -1e308, "w": 1.0, "b": 6.88})
+    assert report.ok, str(report)
+    assert "no accurate value" in report.methods["symbolic"]
+    assert all(row.values.get("symbolic", 0.0) == pytest.approx(0.0, abs=1e-100)
+               for row in report.rows)
