@@ -27,10 +27,10 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.loss_table import REDUCTIONS
-from chainrule.ops import PRIMITIVES, Primitive, _define
-from chainrule.ops import _matmul_grad_x as matmul_grad_x
-from chainrule.ops import _matmul_grad_y as matmul_grad_y
-from chainrule.ops import matmul
+from chainrule.op_table import PRIMITIVES, Primitive, _define
+from chainrule.ops_basic import _matmul_grad_x as matmul_grad_x
+from chainrule.ops_basic import _matmul_grad_y as matmul_grad_y
+from chainrule.ops_basic import matmul
 
 Array = np.ndarray
 

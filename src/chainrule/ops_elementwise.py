@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from chainrule.errors import ShapeError
-from chainrule.ops import _define, _maximum_share, no_gradient
+from chainrule.op_table import _define, no_gradient
+from chainrule.ops_basic import _maximum_share
 
 Array = np.ndarray
 

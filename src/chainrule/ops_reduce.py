@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.errors import ShapeError
-from chainrule.ops import _define, axes_of, no_gradient
+from chainrule.op_table import _define, axes_of, no_gradient
 
 Array = np.ndarray
 

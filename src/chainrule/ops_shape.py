@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from chainrule.errors import ShapeError
-from chainrule.ops import _define, axes_of
+from chainrule.op_table import _define, axes_of
 
 Array = np.ndarray
 
