@@ -17,7 +17,8 @@ from chainrule.cli import main
 from chainrule.exercises import ExerciseError, generate, grade_answers, key_from_dict, load_key
 from chainrule.exercises import write_worksheets
 from chainrule.exercises.circuit import (
-    MAX_VALUE, MIN_DENOMINATOR, MIN_MAX_GAP, UNARY_INPUT_RANGE, statements, trace,
+    MAX_VALUE, MIN_DENOMINATOR, MIN_MAX_GAP, UNARY_INPUT_RANGE, routed_to_zero, statements,
+    trace,
 )
 from chainrule.exercises.circuit_mistakes import mistaken_steps
 from chainrule.expr import evaluate, load_expression_spec
@@ -36,7 +37,7 @@ def problem_set():
 def torch_values(spec: dict, detach: tuple[str, str] | None = None) -> dict[str, float]:
     """The statements run in PyTorch (an interpreter written here, not chainrule's parser):
     every node's value and gradient. ``detach=(node, consumer)`` cuts the one edge from node to
-    consumer, as a student who forgets that path does."""
+    consumer (the consumer reads a copy), as a student who forgets that path does."""
     torch = pytest.importorskip("torch")
     nodes = {name: torch.tensor(value, dtype=torch.float64, requires_grad=True)
              for name, value in spec["at"].items()}
@@ -48,7 +49,10 @@ def torch_values(spec: dict, detach: tuple[str, str] | None = None) -> dict[str,
         assert match, line
         name, fn, a1, a2, b1, op, b2 = match.groups()
         operands = [o for o in ((a1, a2) if fn else (b1, b2)) if o]
-        args = [nodes[o].detach() if detach == (o, name) else nodes[o] for o in operands]
+        args = [nodes[o] for o in operands]
+        if detach and detach[1] == name:  # a copy of the node as a new leaf: the path is cut
+            cut = operands.index(detach[0])
+            args[cut] = args[cut].detach().clone().requires_grad_(True)
         nodes[name] = functions[fn](*args) if fn else binary[op](*args)
         nodes[name].retain_grad()
     output = nodes[name]
@@ -174,7 +178,7 @@ def test_local_derivative_without_upstream_is_named(problem_set):
 
 
 def test_no_degenerate_circuit_over_many_seeds():
-    reused = 0
+    reused = routed_zeros = 0
     for seed in range(300):
         exercise = generate("circuit", seed=seed, count=1, precision=PRECISION).exercises[0]
         graph = trace(exercise.spec)
@@ -196,14 +200,18 @@ def test_no_degenerate_circuit_over_many_seeds():
         grads = {q.rounded(PRECISION) for q in exercise.questions
                  if q.quantity.startswith("gradients.")}
         assert len(grads) >= 2
+        routed = routed_to_zero(graph)
+        routed_zeros += len(routed)
         for q in exercise.questions:
-            assert abs(q.answer) >= 5 * UNIT
+            assert abs(q.answer) >= 5 * UNIT or (q.quantity in routed and q.answer == 0.0)
+            assert not q.rounded(PRECISION).startswith("-0.0000")
         for mistake_id, values in mistaken_steps(graph).items():
             moved = [abs(values[q.quantity] - q.answer) for q in exercise.questions]
             assert all(m < 1e-9 * (1 + abs(q.answer)) or m >= UNIT
                        for m, q in zip(moved, exercise.questions)), (seed, mistake_id)
             assert not moved or max(moved) > 2 * UNIT or max(moved) < 1e-9
     assert reused == 300
+    assert routed_zeros > 0  # max's smaller side gets 0, and that zero is asked
 
 
 def test_a_set_reuses_a_node_in_every_odd_exercise(problem_set):
