@@ -17,8 +17,8 @@ from chainrule.cli import main
 from chainrule.exercises import ExerciseError, generate, grade_answers, key_from_dict, load_key
 from chainrule.exercises import write_worksheets
 from chainrule.exercises.circuit import (
-    MAX_VALUE, MIN_DENOMINATOR, MIN_MAX_GAP, UNARY_INPUT_RANGE, routed_to_zero, statements,
-    trace,
+    MAX_VALUE, MIN_DENOMINATOR, MIN_MAX_GAP, UNARY_INPUT_RANGE, judge, routed_to_zero,
+    statements, trace,
 )
 from chainrule.exercises.circuit_mistakes import mistaken_steps
 from chainrule.expr import evaluate, load_expression_spec
@@ -212,6 +212,13 @@ def test_no_degenerate_circuit_over_many_seeds():
             assert not moved or max(moved) > 2 * UNIT or max(moved) < 1e-9
     assert reused == 300
     assert routed_zeros > 0  # max's smaller side gets 0, and that zero is asked
+
+
+def test_a_draw_that_divides_by_zero_is_redrawn_not_an_error():
+    spec = {"name": "e", "expression": "q = x - y\nf = z / q", "at": {"x": 0.5, "y": 0.5,
+                                                                      "z": 1.0}}
+    assert "inf" in judge(spec, PRECISION)
+    assert generate("circuit", seed=1, count=12).exercises[-1].number == 12  # once an error
 
 
 def test_a_set_reuses_a_node_in_every_odd_exercise(problem_set):

@@ -263,7 +263,8 @@ def _trained_step(args: argparse.Namespace):
     x = standardized_input(meta, x, "--input")
     loss = extra.get("loss", "mse")
     target = _numbers(args.target, "--target")
-    takes_classes = loss in LOSS_TABLE and LOSS_TABLE[loss].target == "classes"
+    takes_classes = (isinstance(loss, str) and loss in LOSS_TABLE  # a damaged checkpoint: a list
+                     and LOSS_TABLE[loss].target == "classes")
     if takes_classes and len(target) == 1 and model.sizes[-1] > 1:
         if target[0] != int(target[0]) or not 0 <= target[0] < model.sizes[-1]:
             raise ChainruleError(f"--target: expected a class index from 0 to "

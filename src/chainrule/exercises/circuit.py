@@ -111,7 +111,10 @@ def correct_step(spec: dict[str, Any]) -> dict[str, float]:
 
 def judge(spec: dict[str, Any], precision: int) -> dict[str, float] | str:
     """The asked answers by quantity, or why the circuit is not worth asking."""
-    graph = trace(spec)
+    try:
+        graph = trace(spec)
+    except ExerciseError as error:  # a value that is not finite: 1 / 0, exp of a lot
+        return str(error)
     reason = _degenerate(graph)
     if reason:
         return reason
