@@ -101,10 +101,10 @@ def test_precision_is_honoured_and_json_keeps_full_numbers():
 
 
 def test_render_graph_is_one_registry():
-    assert sorted(RENDERERS) == ["json", "latex", "markdown", "text"]
-    with pytest.raises(cr.ChainruleError, match="unknown format 'html' \\(expected one of "
-                                                "json, latex, markdown, text\\)"):
-        render_graph(circuit(), "html")
+    assert sorted(RENDERERS) == ["html", "json", "latex", "markdown", "text"]  # html: the page
+    with pytest.raises(cr.ChainruleError, match="unknown format 'pdf' \\(expected one of "
+                                                "html, json, latex, markdown, text\\)"):
+        render_graph(circuit(), "pdf")
 
 
 def test_path_sums_in_every_format():
