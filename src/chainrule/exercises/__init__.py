@@ -10,7 +10,8 @@ degenerate (:mod:`.checks`); ``write_worksheets`` (:mod:`.writers`) writes Markd
 PDF, notebook or JSON worksheets with the answer key; :class:`Grader` (:mod:`.grade`) judges
 answers at the precision asked and names the catalogue mistake behind a wrong one;
 ``grade_class`` (:mod:`.summary`) grades many students and summarises them; ``report`` and
-``export`` show the grades. See docs/exercises.md.
+``export`` show the grades. Level ``circuit`` (:mod:`.circuit`) draws small expressions instead
+of networks, and names the mistakes of :mod:`.circuit_mistakes`. See docs/exercises.md.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from chainrule.exercises.grade import ExerciseGrade, Grader, Judgement
 from chainrule.exercises.model import ExerciseError, ProblemSet, key_from_dict
-from chainrule.verify.mistakes import MISTAKES
+from chainrule.exercises.catalogue import MISTAKES
 
 WRAP = 76
 

@@ -36,6 +36,10 @@ def generate(level: str = "full", *, arch: str | Sequence[int] | None = None,
     """``count`` exercises of ``level`` (see :data:`~chainrule.exercises.levels.LEVELS`) with
     answers rounded to ``precision`` decimals; an :class:`ExerciseError` names a bad option."""
     chosen = _level(level)
+    if chosen.circuit:
+        return _circuits(chosen, arch=arch, activation=activation, loss=loss, seed=seed,
+                         count=count, precision=precision, decimals=decimals,
+                         learning_rate=learning_rate, batch_size=batch_size, title=title)
     layers = _arch(arch, chosen)
     activations = _activations(activation, chosen, len(layers) - 1)
     loss = _loss(loss, chosen, activations)
@@ -52,6 +56,34 @@ def generate(level: str = "full", *, arch: str | Sequence[int] | None = None,
     return ProblemSet(title=title or f"Backpropagation exercises — {chosen.summary}",
                       level=chosen.name, precision=precision, seed=seed, options=options,
                       exercises=exercises, generator=f"chainrule {__version__}")
+
+
+def _circuits(level: Level, *, arch, activation, loss, seed: int, count: int, precision: int,
+              decimals: int, learning_rate, batch_size, title: str | None) -> ProblemSet:
+    """A set of circuits (:mod:`chainrule.exercises.circuit`): no network options."""
+    from chainrule import __version__
+    from chainrule.exercises import circuit
+
+    given = {"arch": arch, "loss": loss, "learning_rate": learning_rate,
+             "batch_size": batch_size}
+    given["activation"] = None if activation in ("sigmoid", None) else activation
+    for option, value in given.items():
+        if value is not None:
+            raise ExerciseError(f"{option}: level circuit draws an expression, not a network; "
+                                f"leave {option} out")
+    _check_numbers(seed, count, precision, decimals, None)
+    exercises = []
+    for number in range(1, count + 1):
+        made = circuit.generate_exercise(number, seed, decimals, precision, MAX_ATTEMPTS)
+        if isinstance(made, str):
+            raise ExerciseError(f"exercise {number}: none of {MAX_ATTEMPTS} circuits drawn "
+                                f"passed the checks (most often: {made}); ask for more "
+                                f"decimals (precision)")
+        exercises.append(made)
+    return ProblemSet(title=title or f"Backpropagation exercises — {level.summary}",
+                      level=level.name, precision=precision, seed=seed,
+                      options={"count": count, "decimals": decimals},
+                      exercises=tuple(exercises), generator=f"chainrule {__version__}")
 
 
 def _exercise(number: int, seed: int, level: Level, layers: tuple[int, ...],

@@ -27,7 +27,8 @@ from chainrule.exercises.levels import split_key
 from chainrule.exercises.model import Exercise, ExerciseError, ProblemSet, Question
 from chainrule.spec import parse_spec
 from chainrule.verify.judging import WRITTEN
-from chainrule.verify.mistakes import MISTAKES, applicable_mistakes, correct_step
+from chainrule.exercises.catalogue import MISTAKES
+from chainrule.verify.mistakes import applicable_mistakes, correct_step
 
 STATUSES = ("correct", "close", "incorrect", "unanswered")
 NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
@@ -200,18 +201,29 @@ class Grader:
         """The correct and mistaken answers of exercise ``number``; a damaged key is refused."""
         if number not in self._tables:
             exercise = self.problem_set.exercises[number - 1]
-            spec = parse_spec(exercise.spec)
             keys = [q.quantity for q in exercise.questions]
-            correct = _pick(correct_step(spec), keys, f"{self.source}: exercise {number}")
+            correct_values, mistakes = _steps(exercise.spec)
+            correct = _pick(correct_values, keys, f"{self.source}: exercise {number}")
             for q in exercise.questions:
                 if abs(q.answer - correct[q.quantity]) > 1e-9 * (1.0 + abs(q.answer)):
                     raise ExerciseError(
                         f"{self.source}: question {q.label} ({q.id}): the key's answer "
                         f"{q.answer!r} is not what its network gives ({correct[q.quantity]!r});"
                         f" was the key edited?")
-            mistaken = {m.id: _pick(m.compute(spec), keys, "") for m in applicable_mistakes(spec)}
+            mistaken = {m: _pick(values, keys, "") for m, values in mistakes.items()}
             self._tables[number] = _Table(correct, mistaken)
         return self._tables[number]
+
+
+def _steps(spec: dict) -> tuple[dict, dict[str, dict]]:
+    """The correct quantities of an exercise's spec, and each applicable mistake's."""
+    from chainrule.exercises import circuit
+    from chainrule.exercises.circuit_mistakes import mistaken_steps
+
+    if circuit.is_circuit(spec):
+        return circuit.correct_step(spec), mistaken_steps(circuit.trace(spec))
+    parsed = parse_spec(spec)
+    return correct_step(parsed), {m.id: m.compute(parsed) for m in applicable_mistakes(parsed)}
 
 
 def _touched(value: float, correct: float) -> bool:

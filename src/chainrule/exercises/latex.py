@@ -14,7 +14,8 @@ import tempfile
 from pathlib import Path
 
 from chainrule.errors import MissingDependency
-from chainrule.exercises import sheet
+from chainrule.exercises import circuit_sheet, sheet
+from chainrule.exercises.circuit import is_circuit
 from chainrule.exercises.diagram import latex_picture
 from chainrule.exercises.markdown import WORKING_EXTRA_DIGITS
 from chainrule.exercises.model import Exercise, ExerciseError, ProblemSet
@@ -48,6 +49,8 @@ def worksheet(problem_set: ProblemSet) -> str:
 
 def _exercise(exercise: Exercise, precision: int) -> list[str]:
     spec = exercise.spec
+    if is_circuit(spec):
+        return circuit_sheet.latex_lines(exercise, precision)
     lines = [rf"\section*{{Exercise {exercise.number}}}", r"\begin{center}",
              latex_picture(spec), r"\end{center}", "", sheet.network_text(spec, latex=True), "",
              sheet.CONVENTION, r"\begin{gather*}"]
@@ -81,6 +84,8 @@ def key(problem_set: ProblemSet) -> str:
 
 def worked(exercise: Exercise, digits: int) -> str:
     """The explain trace as a LaTeX fragment, its title dropped and headings one level down."""
+    if is_circuit(exercise.spec):
+        return circuit_sheet.worked_latex(exercise, digits)
     text = explain(exercise.spec).to_latex(precision=digits, fragment=True)
     rest = text.split("\n", 1)[1]  # the first line is the trace's \section* title
     rest = re.sub(r"^\\subsection\*", r"\\subsubsection*", rest, flags=re.M)

@@ -27,6 +27,7 @@ class Level:
     batch: bool = False  # two or more examples, the loss averaged over them
     softmax: bool = False  # a softmax output with cross-entropy
     depth: int | None = None  # the number of weight layers required
+    circuit: bool = False  # a random expression, not a network (chainrule.exercises.circuit)
 
 
 LEVELS: dict[str, Level] = {level.name: level for level in (
@@ -44,6 +45,8 @@ LEVELS: dict[str, Level] = {level.name: level for level in (
           ("outputs", "loss", "output_deltas", "output_gradients"), (2, 2, 3), softmax=True),
     Level("deep", "three layers: every delta and every gradient", ("deltas", "gradients"),
           (2, 2, 2, 1), depth=3),
+    Level("circuit", "a small random expression: every node's value and gradient ∂f/∂node",
+          ("forward", "gradients"), (), circuit=True),
 )}
 
 

@@ -6,7 +6,8 @@ import re
 
 from chainrule.escape import markdown_text
 from chainrule.exercises.model import Exercise, ProblemSet
-from chainrule.exercises import sheet
+from chainrule.exercises import circuit_sheet, sheet
+from chainrule.exercises.circuit import is_circuit
 from chainrule.trace import explain
 
 WORKING_EXTRA_DIGITS = 2  # the worked solutions show two digits more than the answers
@@ -16,18 +17,25 @@ def diagram_name(exercise: Exercise) -> str:
     return f"diagrams/exercise-{exercise.number:02d}.svg"
 
 
+def diagram(exercise: Exercise) -> str | None:
+    """The diagram's file name, or None for a circuit (shown as its statements)."""
+    return None if is_circuit(exercise.spec) else diagram_name(exercise)
+
+
 def worksheet(problem_set: ProblemSet) -> str:
     lines = [f"# {markdown_text(problem_set.title)}", "", f"*{sheet.set_summary(problem_set)}*", "",
              sheet.instructions(problem_set), "",
              "Write your answers in the last column, or in `answers-template.csv` (one row "
              "per student, one column per question label) to have them graded.", ""]
     for exercise in problem_set.exercises:
-        lines += exercise_lines(exercise, problem_set.precision, diagram_name(exercise))
+        lines += exercise_lines(exercise, problem_set.precision, diagram(exercise))
     return "\n".join(lines).rstrip() + "\n"
 
 
 def exercise_lines(exercise: Exercise, precision: int, diagram: str | None) -> list[str]:
     spec = exercise.spec
+    if is_circuit(spec):
+        return circuit_sheet.markdown_lines(exercise, precision)
     lines = [f"## Exercise {exercise.number}", ""]
     if diagram:
         lines += [f"![The network of exercise {exercise.number}]({diagram})", ""]
@@ -57,6 +65,8 @@ def key(problem_set: ProblemSet) -> str:
 
 def worked(exercise: Exercise, digits: int) -> str:
     """The explain trace as Markdown, its title dropped and its headings two levels down."""
+    if is_circuit(exercise.spec):
+        return circuit_sheet.worked_markdown(exercise, digits)
     text = explain(exercise.spec).to_markdown(precision=digits)
     body = text.split("\n", 1)[1].lstrip("\n")
     return re.sub(r"^(#+) ", lambda m: "##" + m.group(1) + " ", body, flags=re.M).rstrip()

@@ -20,6 +20,7 @@ from typing import Any
 
 from chainrule import inputs
 from chainrule.errors import ChainruleError, SpecError
+from chainrule.expr import is_expression_spec
 from chainrule.fileset import finish_interrupted
 
 SCHEMA = "chainrule.exercises/1"
@@ -54,7 +55,7 @@ class Question:
 @dataclass(frozen=True)
 class Exercise:
     number: int  # from 1
-    spec: dict[str, Any]  # the network, as a spec file would hold it
+    spec: dict[str, Any]  # the network, or the circuit (expression, at), as a spec file holds it
     questions: tuple[Question, ...]
 
 
@@ -150,10 +151,15 @@ def _exercise(item: Any, where: str, number: int) -> Exercise:
     if item.get("number") != number:
         raise ExerciseError(f"{where}: number: expected {number}, got {item.get('number')!r}")
     spec = item.get("spec")
-    try:
-        parse_spec(spec)
-    except SpecError as error:
-        raise ExerciseError(f"{where}: spec: {error}") from None
+    if is_expression_spec(spec):  # level circuit: an expression spec, checked by evaluating it
+        from chainrule.exercises.circuit import trace
+
+        trace(spec, where)
+    else:
+        try:
+            parse_spec(spec)
+        except SpecError as error:
+            raise ExerciseError(f"{where}: spec: {error}") from None
     questions = item.get("questions")
     if not isinstance(questions, list) or not questions:
         raise ExerciseError(f"{where}: questions: expected a non-empty list")

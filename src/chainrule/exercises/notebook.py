@@ -11,7 +11,8 @@ import base64
 import json
 
 from chainrule.escape import markdown_text
-from chainrule.exercises import sheet
+from chainrule.exercises import circuit_sheet, sheet
+from chainrule.exercises.circuit import is_circuit
 from chainrule.exercises.checking import pack
 from chainrule.exercises.diagram import svg
 from chainrule.exercises.model import Exercise, ProblemSet
@@ -61,6 +62,9 @@ def notebook(problem_set: ProblemSet) -> str:
 
 def _exercise_cells(exercise: Exercise, precision: int) -> list[dict]:
     n = exercise.number
+    if is_circuit(exercise.spec):
+        return _question_cells(exercise, precision, _markdown(
+            f"ex{n}", circuit_sheet.notebook_text(exercise, precision)))
     image = f"exercise-{n:02d}.svg"
     attachments = {image: {"image/svg+xml": base64.b64encode(
         svg(exercise.spec).encode("utf-8")).decode()}}
@@ -68,7 +72,12 @@ def _exercise_cells(exercise: Exercise, precision: int) -> list[dict]:
     text = "\n".join([f"## Exercise {n}", "", f"![The network of exercise {n}](attachment:{image})",
                       "", sheet.network_text(exercise.spec), "", sheet.CONVENTION, "", given,
                       "", f"Give each answer rounded to {precision} decimals."])
-    cells = [_markdown(f"ex{n}", text, attachments)]
+    return _question_cells(exercise, precision, _markdown(f"ex{n}", text, attachments))
+
+
+def _question_cells(exercise: Exercise, precision: int, intro: dict) -> list[dict]:
+    n = exercise.number
+    cells = [intro]
     for q in exercise.questions:
         cells.append(_markdown(f"ex{n}-q{q.label}", f"**{q.label}.** {q.prompt_latex[0].upper()}"
                                                     f"{q.prompt_latex[1:]}"))

@@ -8,11 +8,13 @@ most common); ``details`` adds every student in full.
 from __future__ import annotations
 
 from chainrule.escape import markdown_text, terminal_text
+from chainrule.exercises import circuit
+from chainrule.exercises.circuit_sheet import CircuitWorking
 from chainrule.exercises.grade import StudentGrade
 from chainrule.exercises.summary import ClassGrade
 from chainrule.exercises.working import Working, equation_latex, equation_text
 from chainrule.trace import explain
-from chainrule.verify.mistakes import MISTAKES
+from chainrule.exercises.catalogue import MISTAKES
 
 WORKING_EXTRA_DIGITS = 2
 TOP_QUESTIONS = 10  # the summary's list of the questions most often missed
@@ -32,7 +34,9 @@ class Workings:
         if (number, quantity) not in self._steps:
             if number not in self._made:
                 spec = self.problem_set.exercises[number - 1].spec
-                self._made[number] = Working(explain(spec), self.digits)
+                self._made[number] = (CircuitWorking(circuit.trace(spec), self.digits)
+                                      if circuit.is_circuit(spec)
+                                      else Working(explain(spec), self.digits))
             self._steps[number, quantity] = self._made[number].steps(quantity)
         return self._steps[number, quantity]
 

@@ -77,15 +77,18 @@ def _target(spec: dict, target: Any) -> str:
 
 def instructions(problem_set: ProblemSet) -> str:
     p = problem_set.precision
+    counted = ("" if problem_set.level == "circuit" else
+               " Units and layers are counted from 1.")
     return (f"Work out each quantity asked and give it rounded to {p} decimal places (for "
             f"example {0.123456789:.{p}f}); keep more digits in your working, so rounding "
-            f"happens once, at the end. Units and layers are counted from 1. An answer off by "
+            f"happens once, at the end.{counted} An answer off by "
             f"one in the last digit counts as close (a rounding slip), not correct.")
 
 
 def set_summary(problem_set: ProblemSet) -> str:
     o = problem_set.options
     count = len(problem_set.exercises)
+    what = "circuits" if problem_set.level == "circuit" else f"{o.get('arch', '')} network"
     return (f"{count} exercise{'s' if count != 1 else ''} · level {problem_set.level} · "
-            f"{o.get('arch', '')} network · answers to {problem_set.precision} decimals · "
+            f"{what} · answers to {problem_set.precision} decimals · "
             f"seed {problem_set.seed}")

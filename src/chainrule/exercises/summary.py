@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from chainrule.exercises.grade import STATUSES, Grader, StudentGrade
 from chainrule.exercises.model import ExerciseError, ProblemSet, Question
-from chainrule.verify.mistakes import MISTAKES
+from chainrule.exercises.catalogue import MISTAKES
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,8 @@ def _contents(problem_set: ProblemSet, format: str) -> dict[str, str | bytes]:
     if format == "markdown":
         files: dict[str, str | bytes] = {"worksheet.md": markdown.worksheet(problem_set)}
         for exercise in problem_set.exercises:
-            files[markdown.diagram_name(exercise)] = svg(exercise.spec)
+            if markdown.diagram(exercise):
+                files[markdown.diagram_name(exercise)] = svg(exercise.spec)
         files["key.md"] = markdown.key(problem_set)
         return files
     if format in ("latex", "pdf"):
