@@ -15,7 +15,6 @@ computed on the whole validation set with the weights at the end of the epoch.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -24,10 +23,9 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from chainrule.checkpoint import CheckpointError, check_compatible, save_checkpoint
-from chainrule.engine import no_grad
-from chainrule.errors import ChainruleError, ShapeError, SpecError
+from chainrule.errors import ChainruleError, SpecError
 from chainrule.finite import first_non_finite
-from chainrule.loss_table import LOSS_TABLE
+from chainrule.train_data import accuracy_kind, arrays, correct, evaluate, fingerprint
 from chainrule.nn import MLP, get_loss, output_loss
 
 STOP_REASONS = ("completed", "early_stopping", "interrupted")
@@ -159,16 +157,16 @@ def fit(model: MLP, x: Any, y: Any, *, loss: str, optimizer: Any, epochs: int,
     if epochs < 1 or batch_size < 1:
         raise SpecError(f"fit: epochs and batch_size must be positive, got {epochs}, "
                         f"{batch_size}")
-    x, y = _data(model, x, y, loss, "")
+    x, y = arrays(model, x, y, loss, "")
     if validation is not None:
-        validation = _data(model, validation[0], validation[1], loss, "validation ")
+        validation = arrays(model, validation[0], validation[1], loss, "validation ")
     if early_stopping is not None and (validation is None or early_stopping < 1):
         raise SpecError("fit: early_stopping needs validation data and a patience of at "
                         f"least 1 epoch, got {early_stopping}")
     run = _Run(model, optimizer, scheduler, loss, list(callbacks), checkpoint, dict(extra or {}),
-               _accuracy_kind(y, model.sizes[-1]), np.random.default_rng(seed))
+               accuracy_kind(y, model.sizes[-1]), np.random.default_rng(seed))
     # What a bit-identical resume needs besides the state: the same seed, batches and data.
-    run.identity = {"seed": seed, "batch_size": batch_size, "data": _fingerprint(x, y)}
+    run.identity = {"seed": seed, "batch_size": batch_size, "data": fingerprint(x, y)}
     if resume is not None:
         run.restore(resume)
     for callback in run.callbacks:
@@ -298,7 +296,7 @@ class _Run:
             self.optimizer.step()
         for name, p in self.model.named_parameters():
             self.check(f"{name} after the update", p.data, where)
-        return float(value.data), _correct(self.kind, last.a.data, yb)
+        return float(value.data), correct(self.kind, last.a.data, yb)
 
     def check(self, quantity: str, values: np.ndarray, where: tuple[int, int, int]) -> None:
         found = first_non_finite(values)
@@ -326,7 +324,7 @@ class _Run:
         seen = sums["seen"]
         val_loss = val_accuracy = None
         if validation is not None:
-            val_loss, val_accuracy = _evaluate(self.model, self.loss, *validation, self.kind)
+            val_loss, val_accuracy = evaluate(self.model, self.loss, *validation, self.kind)
             self.check("validation loss", np.array(val_loss), (epoch, steps, steps))
         seconds = time.perf_counter() - started
         return {
@@ -358,68 +356,3 @@ class _Run:
                         history=self.state.history, extra=self.extra,
                         loop={"partial": partial or None, "best": self.best, **self.identity})
         self.saved_epoch = completed
-
-
-def _fingerprint(x: np.ndarray, y: np.ndarray) -> str:
-    """A SHA-256 of the training examples and targets, with their shapes and dtypes."""
-    digest = hashlib.sha256()
-    for array in (x, y):
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()
-
-
-def _data(model: MLP, x: Any, y: Any, loss: str, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs as a float matrix; targets as class indices or rows of the output's shape."""
-    x = np.asarray(x, dtype=model.dtype)
-    y = np.asarray(y)
-    if x.ndim != 2 or x.shape[1] != model.sizes[0] or not len(x):
-        raise ShapeError(f"{what}x: expected shape (examples, {model.sizes[0]}) with at least "
-                         f"one example, got {x.shape}")
-    if len(y) != len(x):
-        raise ShapeError(f"{what}y: expected {len(x)} targets (one per example), got {len(y)}")
-    takes_classes = loss in LOSS_TABLE and LOSS_TABLE[loss].target == "classes"
-    indices = takes_classes and y.ndim == 1 and y.dtype.kind in "iu"
-    if indices:
-        return x, y.astype(np.int64)
-    if y.ndim == 1 and model.sizes[-1] == 1:
-        y = y[:, None]
-    return x, y.astype(model.dtype)
-
-
-def _accuracy_kind(y: np.ndarray, outputs: int) -> str | None:
-    """How to count a correct prediction, from the training targets; None for regression.
-
-    Class indices or one-hot rows: the largest output. One output with 0/1 targets: above 0.5;
-    with −1/+1 targets: its sign. Any other targets are a regression: no accuracy.
-    """
-    if y.ndim == 1:
-        return "index"
-    values = np.unique(y)
-    if outputs > 1 and set(values) <= {0.0, 1.0} and np.all(y.sum(axis=1) == 1):
-        return "argmax"
-    if outputs == 1 and set(values) <= {0.0, 1.0}:
-        return "half"
-    if outputs == 1 and set(values) <= {-1.0, 1.0}:
-        return "sign"
-    return None
-
-
-def _correct(kind: str | None, output: np.ndarray, y: np.ndarray) -> int:
-    if kind is None:
-        return 0
-    if kind in ("index", "argmax"):
-        guess, truth = output.argmax(axis=1), (y if kind == "index" else y.argmax(axis=1))
-    else:  # one output unit, cut at 0.5 for 0/1 targets or at 0 for −1/+1
-        cut = 0.5 if kind == "half" else 0.0
-        guess, truth = output[:, 0] > cut, y[:, 0] > cut
-    return int(np.sum(guess == truth))
-
-
-def _evaluate(model: MLP, loss: str, x: np.ndarray, y: np.ndarray,
-              kind: str | None) -> tuple[float, float | None]:
-    with no_grad(), np.errstate(all="ignore"):
-        last = model.forward_steps(x)[-1]
-        value = output_loss(loss, last.z, last.a, model.activations[-1], y)
-    accuracy = None if kind is None else _correct(kind, last.a.data, y) / len(x)
-    return float(value.data), accuracy
