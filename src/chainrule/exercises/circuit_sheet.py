@@ -8,7 +8,7 @@ import re
 
 from chainrule.exercises.circuit import OUTPUT, statements, trace
 from chainrule.exercises.model import Exercise
-from chainrule.exercises.sheet import given
+from chainrule.exercises.sheet import given, latex_questions
 from chainrule.graph_data import GraphTrace
 from chainrule.render.blocks import Equation
 from chainrule.render.graph_outline import graph_outline
@@ -51,16 +51,7 @@ def latex_lines(exercise: Exercise, precision: int) -> list[str]:
     lines = [rf"\section*{{Exercise {exercise.number}}}", latex_escape(INTRO), "",
              r"\begin{tabular}{@{}l l@{}}", r"node & computed as \\ \hline"]
     lines += [rf"{tt(name)} & {tt(how)} \\" for name, how in _nodes(exercise)]
-    lines += [r"\end{tabular}", "", f"Give each answer rounded to {precision} decimals.", "",
-              r"\renewcommand{\arraystretch}{2.2}",
-              r"\begin{tabular}{@{}>{\bfseries}l p{9.5cm} p{4cm}@{}}"]
-    lines += [rf"{q.label} & {_display(q.prompt_latex)} & \hrulefill \\"
-              for q in exercise.questions]
-    return lines + [r"\end{tabular}", r"\renewcommand{\arraystretch}{1}", ""]
-
-
-def _display(text: str) -> str:
-    return re.sub(r"\$([^$]+)\$", r"$\\displaystyle \1$", text)
+    return lines + [r"\end{tabular}", ""] + latex_questions(exercise, precision)
 
 
 def notebook_text(exercise: Exercise, precision: int) -> str:

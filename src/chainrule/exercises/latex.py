@@ -55,12 +55,7 @@ def _exercise(exercise: Exercise, precision: int) -> list[str]:
              latex_picture(spec), r"\end{center}", "", sheet.network_text(spec, latex=True), "",
              sheet.CONVENTION, r"\begin{gather*}"]
     lines.append(r" \\ ".join(sheet.given_lines(spec)))
-    lines += [r"\end{gather*}", f"Give each answer rounded to {precision} decimals.", "",
-              r"\renewcommand{\arraystretch}{2.2}",
-              r"\begin{tabular}{@{}>{\bfseries}l p{9.5cm} p{4cm}@{}}"]
-    lines += [rf"{q.label} & {_display(q.prompt_latex)} & \hrulefill \\"
-              for q in exercise.questions]
-    return lines + [r"\end{tabular}", r"\renewcommand{\arraystretch}{1}", ""]
+    return lines + [r"\end{gather*}"] + sheet.latex_questions(exercise, precision)
 
 
 def key(problem_set: ProblemSet) -> str:
@@ -95,11 +90,6 @@ def worked(exercise: Exercise, digits: int) -> str:
 def _escape(text: str) -> str:
     """Prose for LaTeX: dashes as TeX writes them, then the renderer's escapes."""
     return latex_escape(text.replace("—", "---").replace("–", "--"))
-
-
-def _display(text: str) -> str:
-    """Math in a question at full size: a fraction in a table row is too small to read."""
-    return re.sub(r"\$(.+?)\$", lambda m: f"$\\displaystyle {m.group(1)}$", text)
 
 
 def _document(body: list[str]) -> str:

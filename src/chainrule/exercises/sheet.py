@@ -3,9 +3,10 @@ instructions. Text comes as (Markdown, LaTeX) pairs; math is LaTeX in both (``$�
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from chainrule.exercises.model import ProblemSet
+from chainrule.exercises.model import Exercise, ProblemSet
 from chainrule.activation_table import ACTIVATION_TABLE
 from chainrule.loss_table import LOSS_TABLE
 
@@ -92,3 +93,17 @@ def set_summary(problem_set: ProblemSet) -> str:
     return (f"{count} exercise{'s' if count != 1 else ''} · level {problem_set.level} · "
             f"{what} · answers to {problem_set.precision} decimals · "
             f"seed {problem_set.seed}")
+
+
+def latex_questions(exercise: Exercise, precision: int) -> list[str]:
+    """The LaTeX answer table every worksheet ends an exercise with: one row per question,
+    its math at full size (a fraction in a table row is too small to read), a line to write on."""
+    def display(text: str) -> str:
+        return re.sub(r"\$(.+?)\$", lambda m: f"$\\displaystyle {m.group(1)}$", text)
+
+    lines = [f"Give each answer rounded to {precision} decimals.", "",
+             r"\renewcommand{\arraystretch}{2.2}",
+             r"\begin{tabular}{@{}>{\bfseries}l p{9.5cm} p{4cm}@{}}"]
+    lines += [rf"{q.label} & {display(q.prompt_latex)} & \hrulefill \\"
+              for q in exercise.questions]
+    return lines + [r"\end{tabular}", r"\renewcommand{\arraystretch}{1}", ""]
