@@ -213,3 +213,15 @@ def test_terminal_text_has_no_control_characters():
     x = cr.Tensor(2.0, "x\x1b[2J")
     text = cr.explain_graph(x * 3.0).to_text()
     assert "\x1b" not in text and "x\\x1b[2J" in text
+
+
+def test_op_params_are_in_the_json():
+    """An op's own parameters (leaky relu's slope, a reduction's axis) are part of the node:
+    without them ∂leaky_relu/∂x = 0.2 at x < 0 could not be redone from the JSON."""
+    x = cr.Tensor([[-1.0, 2.0], [3.0, -4.0]], "x")
+    trace = cr.explain_graph(_named(x.leaky_relu(0.2).sum(axis=1).max(), "f"))
+    nodes = {node["name"]: node for node in json.loads(trace.to_json())["nodes"]}
+    assert nodes["leaky_relu1"]["params"] == {"slope": 0.2}
+    assert nodes["sum1"]["params"]["axis"] == 1
+    assert nodes["x"]["params"] == {}
+    assert np.allclose(nodes["x"]["grad"], [[0.0, 0.0], [1.0, 0.2]])

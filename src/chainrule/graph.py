@@ -161,8 +161,24 @@ def _assemble(output: Tensor, tensors: list[Tensor], named: dict[int, tuple[str,
             name[key], named[key][1], kind, tensor.op, inputs, np.array(tensor.data),
             None if grad is None else np.array(grad), latex[key],
             None if node is None else _forward(tensor, shown, shown_latex),
-            locals_.get(key, ()), tuple(terms[key])))
+            locals_.get(key, ()), tuple(terms[key]),
+            {} if node is None else _plain_params(node.params)))
     return GraphTrace(name[id(output)], tuple(nodes))
+
+
+def _plain_params(params: dict[str, Any]) -> dict[str, Any]:
+    """An op's parameters as JSON can hold them: numbers, strings, lists of them."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, (bool, str)) or value is None:
+            return value
+        if isinstance(value, (tuple, list)):
+            return [plain(v) for v in value]
+        if isinstance(value, np.ndarray) or np.isscalar(value):
+            array = np.asarray(value)
+            return array.tolist() if array.dtype.kind in "biuf" else str(value)
+        return str(value)
+
+    return {key: plain(value) for key, value in params.items()}
 
 
 def _summed(parts: list[np.ndarray], like: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ the JSON form. The JSON is described in docs/graph-schema.md.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -125,6 +125,7 @@ class GraphNode:
     forward: Formula | None
     local: tuple[Local, ...]
     terms: tuple[Term, ...]
+    params: dict[str, Any] = field(default_factory=dict)  # the op's own: slope, axis, ...
 
     @property
     def scalar(self) -> bool:
@@ -137,7 +138,8 @@ class GraphNode:
                 "latex_name": self.latex_name,
                 "forward": None if self.forward is None else self.forward.to_dict(),
                 "local": [local.to_dict() for local in self.local],
-                "terms": [term.to_dict() for term in self.terms]}
+                "terms": [term.to_dict() for term in self.terms],
+                "params": dict(self.params)}
 
 
 @dataclass(frozen=True, eq=False)
