@@ -70,6 +70,9 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     explain.add_argument("--symbolic", action="store_true",
                          help="show sympy's derivative of the closed-form loss beside each "
                               "gradient (needs the symbolic extra)")
+    explain.add_argument("--graph", action="store_true",
+                         help="show a network's step as its recorded computational graph "
+                              "(every node and edge, as for --expr) instead of layers and units")
     _verify_parser(commands)
     for name, summary in HEAVY_COMMANDS.items():
         if name != command:

@@ -195,6 +195,8 @@ def run_explain(args: argparse.Namespace) -> int:
         raise ChainruleError(f"--steps: expected 1 to {MAX_STEPS}, got {args.steps}")
     if args.fragment and args.format not in ("latex", "html"):
         raise ChainruleError("--fragment: only for --format latex or html")
+    if args.graph:
+        _refuse_layer_options(args, "--graph shows one step's graph, not its layers")
     if args.model:
         if args.expr is not None or args.spec is not None:
             raise ChainruleError("--model: explains a saved network; give no spec or --expr")
@@ -204,6 +206,8 @@ def run_explain(args: argparse.Namespace) -> int:
         if expression is not None:
             return _explain_expression(args, *expression)
         trace = explain(network, steps=args.steps)
+    if args.graph:
+        return _write_graph(trace.graph, args)
     _write(_render(trace, args, terminal=_colour()), args)
     return 0
 
@@ -226,13 +230,25 @@ def _explain_expression(args: argparse.Namespace, program, at: dict[str, float])
     from chainrule.expr import evaluate
     from chainrule.graph import explain_graph
 
-    for option, given in (("--param", args.param), ("--only", args.only),
-                          ("--steps", args.steps), ("--model", args.model),
-                          ("--symbolic", args.symbolic or None)):
-        if given is not None:
-            raise ChainruleError(f"{option}: for a network's step, not an expression's graph")
+    _refuse_layer_options(args, "for a network's step, not an expression's graph",
+                          model=True)
     evaluation = evaluate(program, at)
-    trace = explain_graph(evaluation.output, names=evaluation.names)
+    return _write_graph(explain_graph(evaluation.output, names=evaluation.names), args)
+
+
+def _refuse_layer_options(args: argparse.Namespace, why: str, model: bool = False) -> None:
+    """The options of the layer view have no meaning for a graph: one line, not ignored."""
+    options = [("--param", args.param), ("--only", args.only), ("--steps", args.steps),
+               ("--symbolic", args.symbolic or None)]
+    if model:
+        options.append(("--model", args.model))
+    for option, given in options:
+        if given is not None:
+            raise ChainruleError(f"{option}: {why}")
+
+
+def _write_graph(trace, args: argparse.Namespace) -> int:
+    """A recorded graph (chainrule.graph_data.GraphTrace) in the chosen format."""
     options: dict = {"precision": args.precision}
     if args.format == "text":
         options["color"] = _colour() and not args.output

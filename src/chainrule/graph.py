@@ -36,10 +36,13 @@ from chainrule.tensor import Tensor
 __all__ = ["SCHEMA", "GraphTrace", "explain_function", "explain_graph"]
 
 
-def explain_graph(output: Tensor, *, names: dict[int, str] | None = None) -> GraphTrace:
+def explain_graph(output: Tensor, *, names: dict[int, str] | None = None,
+                  also: tuple[Tensor, ...] = ()) -> GraphTrace:
     """The recorded graph of the scalar ``output`` with every value and gradient.
 
-    ``names`` maps ``id(tensor)`` to a name, over a tensor's own ``name``.
+    ``names`` maps ``id(tensor)`` to a name, over a tensor's own ``name``. ``also`` are
+    tensors computed before ``output`` that the graph should hold even off its path (a
+    network's output after a loss taken from the logits); their gradient is 0.
     """
     if not isinstance(output, Tensor):
         raise ChainruleError(f"explain_graph: expected a Tensor, got {type(output).__name__}")
@@ -50,7 +53,11 @@ def explain_graph(output: Tensor, *, names: dict[int, str] | None = None) -> Gra
         raise ChainruleError("explain_graph: the output does not depend on any tensor that "
                              "requires a gradient (computed under no_grad, or from constants "
                              "only)")
-    tensors = topological(output)
+    last = output._node.seq if output._node is not None else -1
+    if any(t._node is not None and t._node.seq > last for t in also):
+        raise ChainruleError("explain_graph: every tensor of also= must be computed before "
+                             "the output")
+    tensors = topological(output, also)
     named = unique_names(tensors, names or {})
     steps = _backward(output, tensors)
     return _assemble(output, tensors, named, steps)

@@ -13,6 +13,7 @@ suffixed name skips any name already taken.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Sequence
 
 from chainrule.graph_formula import latex_name
 from chainrule.tensor import Tensor
@@ -20,8 +21,9 @@ from chainrule.tensor import Tensor
 Names = dict[int, str]  # id(tensor) -> its name in this graph (text or LaTeX)
 
 
-def topological(output: Tensor) -> list[Tensor]:
-    """Every tensor ``output`` was computed from, constants included, inputs first.
+def topological(output: Tensor, also: Sequence[Tensor] = ()) -> list[Tensor]:
+    """Every tensor ``output`` (and each of ``also``) was computed from, constants included,
+    inputs first.
 
     Op nodes come in the order they were made (``Node.seq``: a node's inputs always exist
     before it, so this is topological, and it is the order the user wrote the program in);
@@ -30,7 +32,7 @@ def topological(output: Tensor) -> list[Tensor]:
     """
     ops: list[Tensor] = []
     seen: set[int] = set()
-    stack = [output]
+    stack = [*also, output]
     while stack:  # every op node reachable from the output (iterative: long chains)
         tensor = stack.pop()
         if id(tensor) in seen or tensor._node is None:

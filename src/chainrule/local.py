@@ -3,23 +3,28 @@ each loss, as formulas in terms of the unit's own values and as numbers."""
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import numpy as np
 
-from chainrule.activation_table import ACTIVATION_TABLE, derivative_value
+from chainrule.activation_table import ACTIVATION_TABLE
 from chainrule.chain_data import Factor, factor
 from chainrule.loss_table import LOSS_TABLE
 from chainrule.notation import partial, quantity
 
 
 def activation_factor(activation: str, layer: int, unit: int, z: float, a: float,
-                      n: int | None) -> Factor:
+                      n: int | None, params: Mapping[str, float] | None = None) -> Factor:
     """∂aˡⱼ/∂zˡⱼ for an elementwise activation (or softmax's diagonal), as the activation
-    table writes it (in terms of aˡⱼ or zˡⱼ)."""
+    table writes it (in terms of aˡⱼ or zˡⱼ); ``params`` (leaky relu's slope) as the graph
+    recorded them, the table's defaults if not given."""
     a_s, z_s = quantity("a", layer, unit, example=n), quantity("z", layer, unit, example=n)
     entry = ACTIVATION_TABLE[activation]
-    text = entry.text(entry.derivative_text, a=a_s, z=z_s)
-    latex = entry.text(entry.derivative_latex, a=a_s.latex, z=z_s.latex)
-    return factor(partial(a_s, z_s), text, latex, float(derivative_value(activation, z, a)))
+    params = dict(entry.params if params is None else params)
+    shown = {name: f"{value:g}" for name, value in params.items()}
+    text = entry.text(entry.derivative_text, a=a_s, z=z_s, **shown)
+    latex = entry.text(entry.derivative_latex, a=a_s.latex, z=z_s.latex, **shown)
+    return factor(partial(a_s, z_s), text, latex, float(entry.derivative(z, a, **params)))
 
 
 def softmax_factor(layer: int, m: int, j: int, a: np.ndarray, n: int | None) -> Factor:

@@ -17,6 +17,8 @@ import numpy as np
 
 from chainrule.chain import Factorisation, factorise
 from chainrule.engine import no_grad
+from chainrule.graph import explain_graph
+from chainrule.graph_data import GraphTrace
 from chainrule.finite import NonFiniteError, element, first_non_finite, what_happened
 from chainrule.nn.layers import MLP
 from chainrule.nn.losses import get_loss, one_hot_target, output_loss
@@ -39,6 +41,7 @@ class Step:
     updated: dict[str, np.ndarray]
     loss_after: float
     chain: Factorisation
+    graph: GraphTrace  # the step's recorded graph; the numbers above are read off it
 
     @property
     def loss(self) -> float:
@@ -84,6 +87,7 @@ class Trace:
     loss_after = _first("loss_after")
     loss = _first("loss")
     chain = _first("chain")
+    graph = _first("graph")
 
     @property
     def frozen(self) -> tuple[str, ...]:
@@ -270,29 +274,30 @@ def _check_finite(step: Step, depth: int) -> None:
 
 
 def _computed_step(spec: Spec, model: MLP, optimizer, number: int) -> Step:
+    """One step, recorded as a graph like any computation; every number of the step is read
+    off that graph, and the layer view (:func:`chainrule.chain.factorise`) is a lens on it."""
     parameters = model.state_dict()
     steps = model.forward_steps(spec.inputs)
-    for values in steps:
-        values.z.retain_grad()
-        values.a.retain_grad()
     last = steps[-1]
     example_losses = output_loss(spec.loss, last.z, last.a, spec.activations[-1], spec.targets,
                                  reduction="none")
     loss = example_losses.mean()
-    model.zero_grad()
-    loss.backward()
-
-    forward: dict[str, np.ndarray] = {"a0": np.array(spec.inputs, dtype=float)}
-    for index, values in enumerate(steps, 1):
-        forward[f"z{index}"] = values.z.data.copy()
-        forward[f"a{index}"] = values.a.data.copy()
-    forward["loss"] = np.asarray(loss.data).copy()
-
+    # a{L} is off the loss's path when the loss is taken from the logits: kept all the same
+    graph = explain_graph(loss, names={id(loss): "E"}, also=(last.a,))
+    node = {n.name: n for n in graph.nodes}
     depth = len(steps)
-    backward = {f"dE_da{depth}": _dE_da(spec, last)}
+    forward: dict[str, np.ndarray] = {"a0": np.array(spec.inputs, dtype=float)}
+    for index in range(1, depth + 1):
+        forward[f"z{index}"] = node[f"z{index}"].value
+        forward[f"a{index}"] = node.get(f"a{index}", node[f"z{index}"]).value
+    forward["loss"] = node["E"].value
+    backward = {f"dE_da{depth}": _dE_da(spec, last, node)}
     for index in range(depth, 0, -1):
-        backward[f"delta{index}"] = steps[index - 1].z.grad.copy()
+        backward[f"delta{index}"] = node[f"z{index}"].grad
 
+    model.zero_grad()
+    for name, p in model.named_parameters():  # the graph's gradients are the engine's
+        p.grad = node[name].grad.copy()
     gradients = {name: p.grad.copy() for name, p in model.named_parameters()}
     optimizer.step()
     updated = model.state_dict()
@@ -303,16 +308,19 @@ def _computed_step(spec: Spec, model: MLP, optimizer, number: int) -> Step:
         number=number, parameters=parameters, forward=forward,
         example_losses=example_losses.data.copy() if spec.batched else None,
         backward=backward, gradients=gradients, updated=updated,
-        loss_after=float(loss_after.data), chain=factorise(spec, forward, parameters),
+        loss_after=float(loss_after.data), chain=factorise(graph, spec), graph=graph,
     )
 
 
-def _dE_da(spec: Spec, last) -> np.ndarray:
-    """∂E/∂a{L}. When the loss was taken from the logits (softmax + cross-entropy, sigmoid +
-    bce), a{L} is not on the loss's path; its gradient is then the one of the textbook form
-    of the same loss, −Σₖ tₖ ln aₖ or bce(a, t), differentiated by the engine at a{L}."""
-    if last.a.grad is not None:
-        return last.a.grad.copy()
+def _dE_da(spec: Spec, last, node: dict) -> np.ndarray:
+    """∂E/∂a{L}, from the graph. When the loss was taken from the logits (softmax +
+    cross-entropy, sigmoid + bce), a{L} is not on the loss's path (its gradient in the graph
+    is 0); it is then the one of the textbook form of the same loss, −Σₖ tₖ ln aₖ or
+    bce(a, t), differentiated by the engine at a{L}."""
+    depth = len(spec.layers) - 1
+    output = node.get(f"a{depth}", node[f"z{depth}"])
+    if any(term for term in output.terms):
+        return output.grad
     a = Tensor(last.a.data)
     with np.errstate(divide="ignore", invalid="ignore"):  # a saturated unit gives ±inf: true
         if spec.loss == "cross_entropy":
