@@ -225,3 +225,30 @@ def test_op_params_are_in_the_json():
     assert nodes["sum1"]["params"]["axis"] == 1
     assert nodes["x"]["params"] == {}
     assert np.allclose(nodes["x"]["grad"], [[0.0, 0.0], [1.0, 0.2]])
+
+
+@pytest.mark.parametrize("kind, shown, value", [
+    ("sse", "2(y − 0.7) = 2(0.6 − 0.7) = -0.2", -0.2),
+    ("mse", "2(y − 0.7) = 2(0.6 − 0.7) = -0.2", -0.2),
+    ("half_sse", "y − 0.7 = 0.6 − 0.7 = -0.1", -0.1)])
+def test_a_squared_errors_derivative_is_written_for_its_kind(kind, shown, value):
+    """½Σ(y − t)²'s derivative is y − t: the text with numbers must equal the number after
+    it, never the general 2(y − t) beside the half's value."""
+    from chainrule.nn.losses import get_loss
+
+    trace = cr.explain_graph(_named(get_loss(kind)(cr.Tensor(0.6, "y"), 0.7), "E"))
+    (local,) = [l for node in trace.nodes for l in node.local if l.input == "y"]
+    assert local.text(1) == f"∂E/∂y = {shown}"
+    assert float(local.value) == pytest.approx(value)
+
+
+def test_a_mean_over_examples_divides_the_written_derivative():
+    from chainrule.nn.losses import get_loss
+
+    y = cr.Tensor(np.full((3, 2), 0.5), "y")
+    trace = cr.explain_graph(_named(get_loss("mse")(y, np.zeros((3, 2))), "E"))
+    node = trace["E"]
+    assert node.forward.text.with_names() == "(1/3) Σₙ [(1/2) Σₖ (yₖ − c1ₖ)²]"
+    assert node.local[0].expression.text.with_names() == "2(y − c1)/6"
+    np.testing.assert_allclose(y.grad if y.grad is not None else trace["y"].grad,
+                               np.full((3, 2), 2 * 0.5 / 6))

@@ -116,6 +116,11 @@ def _const(value: float, like: Array):
     return like.dtype.type(value)  # a NumPy scalar of the array's own dtype: no promotion
 
 
+def _units(y: Array) -> int:
+    """The units of the last axis; a 0-d input is one unit of one example."""
+    return y.shape[-1] if y.ndim else 1
+
+
 def _reduce(per_example: Array, reduction: str) -> Array:
     if reduction == "mean":  # sum / n, as Tensor.mean computes it
         total = np.add.reduce(per_example, axis=None)  # what np.sum runs, minus its wrapper
@@ -129,7 +134,7 @@ def _per_example_grad(g: Array, y: Array, reduction: str) -> Array:
     """∂loss/∂(per-example loss), shaped to meet a row of units: one value for every example
     (mean, sum — the same numbers sum's rule would spread), or (..., 1) for "none"."""
     if reduction == "mean":
-        return np.divide(g, _const(y.size // y.shape[-1], y))  # div's rule: g / n
+        return np.divide(g, _const(y.size // _units(y), y))  # div's rule: g / n
     if reduction == "sum":
         return g
     return np.reshape(g, (*y.shape[:-1], 1))
@@ -147,7 +152,7 @@ def squared_error(y: Array, t: Array, kind: str = "sse", reduction: str = "mean"
     if kind == "half_sse":
         per_example = np.multiply(_const(0.5, y), per_example)
     elif kind == "mse":
-        per_example = np.divide(per_example, _const(y.shape[-1], y))
+        per_example = np.divide(per_example, _const(_units(y), y))
     return np.asarray(_reduce(per_example, reduction))
 
 
@@ -156,7 +161,7 @@ def _squared_error_grad(g: Array, y: Array, t: Array, kind: str, reduction: str)
     if kind == "half_sse":
         g = np.multiply(g, _const(0.5, y))
     elif kind == "mse":
-        g = np.divide(g, _const(y.shape[-1], y))
+        g = np.divide(g, _const(_units(y), y))
     # pow's rule g · 2 · (y − t)¹, in its order; (y − t)¹ is y − t exactly.
     return np.multiply(np.multiply(g, _const(2, y)), np.subtract(y, t))
 
@@ -289,19 +294,63 @@ _define("dense", dense,
                         r"\textstyle\sum_n (g \odot f')_n"),
         vjp=dense_vjp)
 
+def _examples(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(units K, examples N) of an input of this shape: the last axis holds the units."""
+    units = shape[-1] if shape else 1
+    return units, (int(np.prod(shape[:-1])) if len(shape) > 1 else 1)
+
+
+def _over_examples(text: str, latex: str, examples: int, reduction: str) -> tuple[str, str]:
+    """A per-example loss written with its reduction over N examples (one example: as is)."""
+    if examples == 1 or reduction == "none":
+        return text + (" per example" if examples > 1 else ""), latex
+    if reduction == "sum":
+        return f"Σₙ [{text}]", rf"\sum_n \left[{latex}\right]"
+    return f"(1/{examples}) Σₙ [{text}]", rf"\frac{{1}}{{{examples}}} \sum_n \left[{latex}\right]"
+
+
+def _divided(text: str, latex: str, by: int) -> tuple[str, str]:
+    return (text, latex) if by == 1 else (f"{text}/{by}", rf"\frac{{{latex}}}{{{by}}}")
+
+
+def _squared_error_written(shapes, kind: str = "sse", reduction: str = "mean"):
+    """The squared error as this node computes it: its kind, K units and N examples in."""
+    units, examples = _examples(shapes[0])
+    per, per_latex = r"Σₖ (yₖ − tₖ)²", r"\sum_k (y_k - t_k)^2"
+    if kind == "half_sse":
+        per, per_latex = f"½ {per}", rf"\tfrac{{1}}{{2}} {per_latex}"
+    elif kind == "mse" and units > 1:
+        per, per_latex = f"(1/{units}) {per}", rf"\frac{{1}}{{{units}}} {per_latex}"
+    formula, latex = _over_examples(per, per_latex, examples, reduction)
+    by = (units if kind == "mse" else 1) * (examples if reduction == "mean" else 1)
+    dy, dy_latex = ("y − t", "y - t") if kind == "half_sse" else ("2(y − t)", "2(y - t)")
+    dy, dy_latex = _divided(dy, dy_latex, by)
+    dt, dt_latex = (f"−({dy})", f"-({dy_latex})") if kind == "half_sse" and by == 1 else (
+        f"−{dy}", f"-{dy_latex}")
+    return formula, (dy, dt), latex, (dy_latex, dt_latex)
+
+
 _define("squared_error", squared_error,
         (squared_error_grad_y, squared_error_grad_t),
         "Σₖ (yₖ − tₖ)² per example (½ of it, or its mean over k), reduced over examples",
         ("2(y − t)", "−2(y − t)"),
         r"\sum_k (y_k - t_k)^2", ("2(y - t)", "-2(y - t)"),
-        vjp=squared_error_vjp)
+        vjp=squared_error_vjp, written=_squared_error_written)
+
+def _nll_written(shapes, reduction: str = "mean"):
+    _, examples = _examples(shapes[0])
+    formula, latex = _over_examples("−Σₖ tₖ ℓₖ", r"-\sum_k t_k \ell_k", examples, reduction)
+    by = examples if reduction == "mean" else 1
+    (dl, dl_latex), (dt, dt_latex) = _divided("−t", "-t", by), _divided("−ℓ", r"-\ell", by)
+    return f"{formula} (ℓ: log-probabilities)", (dl, dt), latex, (dl_latex, dt_latex)
+
 
 _define("nll", nll,
         (nll_grad_log_probs, nll_grad_t),
         "−Σₖ tₖ ℓₖ per example (ℓ: log-probabilities), reduced over examples",
         ("−t", "−ℓ"),
         r"-\sum_k t_k \ell_k", ("-t", r"-\ell"),
-        vjp=nll_vjp)
+        vjp=nll_vjp, written=_nll_written)
 
 _define("softmax_bce", softmax_bce,
         (softmax_bce_grad_z, softmax_bce_grad_t),

@@ -221,9 +221,16 @@ def _formula(text: str, latex_text: str, tensor: Tensor, name: Names,
                    Bound(bind(latex_text, variables_, True), latexes, values, True))
 
 
+def _writing(tensor: Tensor):
+    """The op table's words for this node: its primitive's, with the node's params and its
+    inputs' shapes (a squared error's kind, a mean over N examples)."""
+    node = tensor._node
+    return node.prim.writing(node.params, tuple(t.data.shape for t in node.inputs))
+
+
 def _forward(tensor: Tensor, name: Names, latex: Names) -> Formula:
-    prim = tensor._node.prim
-    return _formula(prim.formula, prim.latex, tensor, name, latex)
+    formula, _, latex_formula, _ = _writing(tensor)
+    return _formula(formula, latex_formula, tensor, name, latex)
 
 
 def _locals(tensor: Tensor, input_grads: tuple[np.ndarray | None, ...], name: Names,
@@ -231,13 +238,13 @@ def _locals(tensor: Tensor, input_grads: tuple[np.ndarray | None, ...], name: Na
     """∂node/∂input for each input that received a gradient (constants get none)."""
     node = tensor._node
     prim = node.prim
+    _, derivatives, _, latex_derivatives = _writing(tensor)
     out = []
     for slot, (parent, g) in enumerate(zip(node.inputs, input_grads)):
         if not parent.requires_grad:
             continue
         k = 0 if prim.variadic else slot
-        expression = _formula(prim.derivatives[k], prim.latex_derivatives[k], tensor, name,
-                              latex)
+        expression = _formula(derivatives[k], latex_derivatives[k], tensor, name, latex)
         symbol = partial(name[id(tensor)], latex[id(tensor)], name[id(parent)],
                          latex[id(parent)])
         if tensor.data.size == 1 and parent.data.size == 1:

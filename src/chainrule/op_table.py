@@ -17,6 +17,7 @@ from chainrule.errors import GradError, ShapeError
 
 Array = np.ndarray
 Vjp = Callable[..., Array]
+Writing = tuple[str, tuple[str, ...], str, tuple[str, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,10 @@ class Primitive:
     vjp: Callable[..., tuple[Array | None, ...]] | None = None
     differentiable: bool = True
     variadic: bool = False
+    # Where the words depend on the node (squared_error's kind, a mean over N examples,
+    # leaky relu's slope): ``written(shapes, **params)`` gives (formula, derivatives, latex,
+    # latex_derivatives) for a node whose inputs have those shapes. None: the fields above.
+    written: Callable[..., Writing] | None = None
     # what the engine calls: ``vjp``, or else the per-input rules in turn (made anew by
     # dataclasses.replace, so a primitive given other ``vjps`` runs them)
     vjp_all: Callable[..., tuple[Array | None, ...]] = field(init=False, repr=False,
@@ -54,6 +59,14 @@ class Primitive:
         else:
             rule = _each_input(self.vjps)
         object.__setattr__(self, "vjp_all", rule)
+
+    def writing(self, params: dict[str, Any], shapes: tuple[tuple[int, ...], ...]) -> Writing:
+        """(formula, derivatives, latex, latex_derivatives) as a node with these ``params``
+        and input ``shapes`` is written: what its numbers mean, never a general form that
+        its plugged-in numbers would contradict."""
+        if self.written is None:
+            return self.formula, self.derivatives, self.latex, self.latex_derivatives
+        return self.written(shapes, **params)
 
     @property
     def arity(self) -> int | None:
@@ -75,12 +88,12 @@ PRIMITIVES: dict[str, Primitive] = {}
 
 
 def _define(name: str, forward, vjps, formula: str, derivatives, latex: str, latex_derivatives,
-            vjp=None, *, differentiable: bool = True, variadic: bool = False):
+            vjp=None, *, differentiable: bool = True, variadic: bool = False, written=None):
     assert len(vjps) == len(derivatives) == len(latex_derivatives), name
     assert not variadic or len(vjps) == 1, name
     PRIMITIVES[name] = Primitive(
         name, forward, tuple(vjps), formula, tuple(derivatives), latex, tuple(latex_derivatives),
-        vjp, differentiable, variadic,
+        vjp, differentiable, variadic, written,
     )
 
 

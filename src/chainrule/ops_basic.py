@@ -247,7 +247,11 @@ _define("leaky_relu", lambda x, slope=LEAKY_RELU_SLOPE: np.where(x > 0, x, slope
         (lambda g, out, x, slope=LEAKY_RELU_SLOPE: np.where(x > 0, g, slope * g),),
         "x if x > 0 else α·x", ("1 if x > 0 else α",),
         r"\begin{cases} x & x > 0 \\ \alpha x & x \le 0 \end{cases}",
-        (r"\begin{cases} 1 & x > 0 \\ \alpha & x \le 0 \end{cases}",))
+        (r"\begin{cases} 1 & x > 0 \\ \alpha & x \le 0 \end{cases}",),
+        written=lambda shapes, slope=LEAKY_RELU_SLOPE: (  # α written as its value
+            f"x if x > 0 else {slope:g}·x", (f"1 if x > 0 else {slope:g}",),
+            rf"\begin{{cases}} x & x > 0 \\ {slope:g} x & x \le 0 \end{{cases}}",
+            (rf"\begin{{cases}} 1 & x > 0 \\ {slope:g} & x \le 0 \end{{cases}}",)))
 
 _define("maximum", np.maximum,
         (lambda g, out, x, y: g * _maximum_share(x, y),
