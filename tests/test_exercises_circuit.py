@@ -20,7 +20,7 @@ from chainrule.exercises.circuit import (
     MAX_VALUE, MIN_DENOMINATOR, MIN_MAX_GAP, UNARY_INPUT_RANGE, judge, routed_to_zero,
     statements, trace,
 )
-from chainrule.exercises.circuit_mistakes import mistaken_steps
+from chainrule.verify.circuit_mistakes import mistaken_steps
 from chainrule.expr import evaluate, load_expression_spec
 from chainrule.graph import explain_graph
 

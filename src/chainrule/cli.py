@@ -101,9 +101,11 @@ def _verify_parser(commands) -> None:
     verify.add_argument("-f", "--format", choices=("text", "json"), default="text")
     given = verify.add_mutually_exclusive_group()
     given.add_argument("--answers", metavar="FILE",
-                       help="someone's numbers (JSON, YAML or CSV: quantity -> value)")
+                       help="someone's numbers (JSON, YAML or CSV: quantity -> value; for "
+                            "--expr: forward.NAME, gradients.NAME)")
     given.add_argument("--impl", metavar="FILE.py:FUNCTION",
-                       help="someone's backprop function, run in a subprocess")
+                       help="someone's backprop function, run in a sandbox (for --expr: "
+                            "fn(values) -> {\"forward\": ..., \"gradients\": ...})")
     verify.add_argument("--expr", metavar="PROGRAM",
                         help='check an expression\'s gradients instead of a network\'s: '
                              '"q = x + y; f = q * z"')

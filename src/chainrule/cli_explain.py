@@ -49,12 +49,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
     network, expression = _computation(args)
     if expression is not None:
-        if args.answers or args.impl:
-            raise ChainruleError("--answers and --impl judge a network's step, not an "
-                                 "expression's gradients")
-        from chainrule.verify.expression import verify_expression
-
-        return _report(verify_expression(*expression), args)
+        return _report(_verify_expression(args, *expression), args)
     spec = load_spec(network) if isinstance(network, str) else network
     check_explainable(spec, 1, "verify")
     if args.answers:
@@ -64,15 +59,38 @@ def run_verify(args: argparse.Namespace) -> int:
     elif args.impl:
         from chainrule.verify.impl import run_impl
 
-        if not 0 < args.timeout <= MAX_TIMEOUT:
-            raise ChainruleError(f"--timeout: expected a number of seconds from 0 to "
-                                 f"{MAX_TIMEOUT:g}, got {args.timeout:g}")
+        _check_timeout(args)
         report = run_impl(spec, args.impl, timeout=args.timeout, sandbox=args.sandbox)
     else:
         from chainrule.verify.report import verify
 
         report = verify(spec)
     return _report(report, args)
+
+
+def _verify_expression(args: argparse.Namespace, program, at: dict[str, float]):
+    """An expression's gradients checked independent ways, or someone's numbers (--answers)
+    or function (--impl) for its graph judged against the engine's."""
+    if args.answers:
+        from chainrule.verify.answers import load_answers
+        from chainrule.verify.expression_answers import judge_expression_answers
+
+        return judge_expression_answers(program, at, load_answers(args.answers))
+    if args.impl:
+        from chainrule.verify.expression_answers import run_expression_impl
+
+        _check_timeout(args)
+        return run_expression_impl(program, at, args.impl, timeout=args.timeout,
+                                   sandbox=args.sandbox)
+    from chainrule.verify.expression import verify_expression
+
+    return verify_expression(program, at)
+
+
+def _check_timeout(args: argparse.Namespace) -> None:
+    if not 0 < args.timeout <= MAX_TIMEOUT:
+        raise ChainruleError(f"--timeout: expected a number of seconds from 0 to "
+                             f"{MAX_TIMEOUT:g}, got {args.timeout:g}")
 
 
 def _computation(args: argparse.Namespace) -> tuple[Any, tuple | None]:

@@ -11,7 +11,8 @@ PDF, notebook or JSON worksheets with the answer key; :class:`Grader` (:mod:`.gr
 answers at the precision asked and names the catalogue mistake behind a wrong one;
 ``grade_class`` (:mod:`.summary`) grades many students and summarises them; ``report`` and
 ``export`` show the grades. Level ``circuit`` (:mod:`.circuit`) draws small expressions instead
-of networks, and names the mistakes of :mod:`.circuit_mistakes`. See docs/exercises.md.
+of networks, and names the mistakes of :mod:`chainrule.verify.circuit_mistakes`. See
+docs/exercises.md.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ last one ``f``). The exercise's spec is an expression spec file (``expression``,
 
 Questions: every operation's value (``forward.q``), then every node's gradient ∂f/∂node
 (``gradients.x``) in backward order; ∂f/∂f = 1 is not asked. The mistakes a student makes on a
-circuit are in :mod:`chainrule.exercises.circuit_mistakes`.
+circuit are in :mod:`chainrule.verify.circuit_mistakes`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 
 from chainrule.errors import ChainruleError
 from chainrule.exercises import checks
-from chainrule.exercises.circuit_mistakes import mistaken_steps
+from chainrule.verify.circuit_mistakes import mistaken_steps
 from chainrule.exercises.levels import label
 from chainrule.exercises.model import Exercise, ExerciseError, Question
 from chainrule.graph import explain_graph

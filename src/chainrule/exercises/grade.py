@@ -218,7 +218,7 @@ class Grader:
 def _steps(spec: dict) -> tuple[dict, dict[str, dict]]:
     """The correct quantities of an exercise's spec, and each applicable mistake's."""
     from chainrule.exercises import circuit
-    from chainrule.exercises.circuit_mistakes import mistaken_steps
+    from chainrule.verify.circuit_mistakes import mistaken_steps
 
     if circuit.is_circuit(spec):
         return circuit.correct_step(spec), mistaken_steps(circuit.trace(spec))

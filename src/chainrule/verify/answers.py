@@ -28,24 +28,27 @@ import math
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from chainrule.errors import SpecError
 from chainrule.spec import Spec
 from chainrule.verify.answer_files import flatten, load_answers
-from chainrule.verify.judging import WRITTEN, AnswerReport, AnswerRow, Cell, judge
-from chainrule.verify.mistakes import correct_step
+from chainrule.verify.judging import (
+    WRITTEN, AnswerReport, AnswerRow, Cell, Truth, judge, network_truth,
+)
 from chainrule.verify.reference import as_spec, quantity_names
 
 __all__ = ["AnswerReport", "AnswerRow", "judge_answers", "load_answers", "parse_number",
-           "answer_cells"]
+           "answer_cells", "checked_answers", "judge_written"]
 
 PARAMETER_SECTIONS = ("parameters", "gradients", "updated")
 SECTIONS = ("updated", "gradients", "forward", "backward", "parameters")  # suggestion order
 NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 KEY = re.compile(r"(?P<name>[^\[\]]*?)\s*(?P<index>(?:\[[^\[\]]*\]\s*)*)")
+EXAMPLE = "updated.W1[0][1]"  # a well-formed network key, for messages
+Unknown = Callable[[dict[str, np.ndarray], str], str]  # (quantities, a name not among them)
 
 
 def judge_answers(spec: Spec | str | Path | dict, answers: Mapping[str, Any],
@@ -53,21 +56,36 @@ def judge_answers(spec: Spec | str | Path | dict, answers: Mapping[str, Any],
     """Judge ``answers`` against the correct step of ``spec`` and name the mistake behind the
     wrong ones (see the module docstring for names, values and precision)."""
     spec = as_spec(spec)
+    answers = checked_answers(answers)
+    return judge_written(network_truth(spec), answers, source)
+
+
+def checked_answers(answers: Any) -> dict[str, Any]:
+    """``answers`` flattened (``{"updated": {"W1": v}}`` → ``updated.W1``); a SpecError if it
+    is not a mapping or holds nothing."""
     if not isinstance(answers, Mapping):
         raise SpecError(f"answers: expected a mapping from quantity to value, "
                         f"got {type(answers).__name__}")
     answers = flatten(answers)
     if not answers:
         raise SpecError("answers: no answers given")
-    truth = correct_step(spec)
+    return answers
+
+
+def judge_written(truth: Truth, answers: dict[str, Any], source: str,
+                  unknown: Unknown | None = None, example: str = EXAMPLE) -> AnswerReport:
+    """Judge flat written ``answers`` against ``truth`` at the precision each was written with;
+    ``unknown(values, name)`` words what is wrong with a name not in ``truth`` (a network's
+    parameters and sections by default), ``example`` is a well-formed key for messages."""
     cells = [cell for key, value in answers.items()
-             for cell in answer_cells(truth, key, value)]
-    return judge(spec, cells, WRITTEN, source, "at the precision given")
+             for cell in answer_cells(truth.values, key, value, unknown, example)]
+    return judge(truth, cells, WRITTEN, source, "at the precision given")
 
 
-def answer_cells(truth: dict[str, np.ndarray], key: str, value: Any) -> list[Cell]:
+def answer_cells(truth: dict[str, np.ndarray], key: str, value: Any,
+                 unknown: Unknown | None = None, example: str = EXAMPLE) -> list[Cell]:
     """The cells of one answer: one per element, or one for a whole array of the wrong shape."""
-    quantity, index = parse_key(truth, key)
+    quantity, index = parse_key(truth, key, unknown, example)
     expected = np.asarray(truth[quantity])[index]
     texts, halves = _texts(value, key)
     values = np.zeros(texts.shape)
@@ -83,14 +101,15 @@ def answer_cells(truth: dict[str, np.ndarray], key: str, value: Any) -> list[Cel
                  values[sub], halves[sub]) for sub in np.ndindex(expected.shape)]
 
 
-def parse_key(truth: dict[str, np.ndarray], key: Any) -> tuple[str, tuple[int, ...]]:
+def parse_key(truth: dict[str, np.ndarray], key: Any, unknown: Unknown | None = None,
+              example: str = EXAMPLE) -> tuple[str, tuple[int, ...]]:
     """``"updated.W1[0][1]"`` → ``("updated.W1", (0, 1))``; a SpecError names a bad key."""
     match = KEY.fullmatch(str(key).strip())
     if not isinstance(key, str) or match is None or not match["name"]:
-        raise SpecError(f"answers: {_q(key)}: expected a quantity like \"updated.W1[0][1]\"")
+        raise SpecError(f"answers: {_q(key)}: expected a quantity like \"{example}\"")
     name = match["name"]
     if name not in truth:
-        raise SpecError(f"answers: {_q(key)}: {_unknown(truth, name)}")
+        raise SpecError(f"answers: {_q(key)}: {(unknown or _unknown)(truth, name)}")
     shape = np.shape(truth[name])
     parts = [p.strip() for group in re.findall(r"\[([^\[\]]*)\]", match["index"])
              for p in group.split(",")]

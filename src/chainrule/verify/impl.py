@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -49,8 +49,7 @@ from chainrule.errors import ChainruleError
 from chainrule.render.numfmt import number
 from chainrule.spec import Spec
 from chainrule.verify.channel import run_sandboxed
-from chainrule.verify.judging import AnswerReport, Cell, Tolerance, judge
-from chainrule.verify.mistakes import correct_step
+from chainrule.verify.judging import AnswerReport, Cell, Tolerance, Truth, judge, network_truth
 from chainrule.verify.reference import as_spec, quantity_names
 from chainrule.verify.sandbox import DESCRIPTIONS, Limits, SandboxError
 
@@ -72,7 +71,8 @@ def run_impl(spec: Spec | str | Path | dict, target: str, timeout: float = 10.0,
     spec = as_spec(spec)
     path, function = parse_target(target)
     _refuse_unplain(spec)
-    truth = correct_step(spec)
+    judged = network_truth(spec)
+    truth = judged.values
     params = {name: truth[f"parameters.{name}"] for name in quantity_names(truth, "parameters")}
     request = {
         "function": function,
@@ -80,20 +80,29 @@ def run_impl(spec: Spec | str | Path | dict, target: str, timeout: float = 10.0,
         "x": np.asarray(spec.inputs, dtype=float).tolist(), "t": spec.targets.tolist(),
         "t_integer": spec.targets.dtype.kind in "iu", "learning_rate": spec.learning_rate,
     }
-    returned, level = _call(request, path, target, timeout, sandbox, limits)
+    returned, level = call_sandboxed(request, path, target, timeout, sandbox, limits)
+    return judge_returned(judged, lambda: _cells(truth, returned, f"{function}()", list(params)),
+                          target, level)
+
+
+def judge_returned(truth: Truth, cells: Callable[[], list[Cell]], target: str,
+                   level: str) -> AnswerReport:
+    """Judge the cells of what a function returned at :data:`IMPL_TOLERANCE`, naming the
+    sandbox ``level`` that ran it; ``cells()`` reads them from the runner's result."""
     try:
-        cells = _cells(truth, returned, f"{function}()", list(params))
+        found = cells()
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
         # only code that forged the runner's message gets here: the runner writes valid ones
         raise ImplError(f"{target}: the result channel held a malformed result") from None
-    report = judge(spec, cells, IMPL_TOLERANCE, source=str(target),
+    report = judge(truth, found, IMPL_TOLERANCE, source=str(target),
                    precision=f"to {IMPL_TOLERANCE.rel:g} relative")
     report.sandbox = {"level": level, "description": DESCRIPTIONS[level]}
     return report
 
 
 def parse_target(target: str | Path) -> tuple[Path, str]:
-    """``"dir/impl.py:step"`` → (absolute path, ``"step"``); the file must exist."""
+    """``"dir/impl.py:step"`` → (absolute path, ``"step"``); the file must exist. A bare
+    ``"impl.py"`` means its function ``step``, for networks and expressions alike."""
     text = str(target)
     file, colon, function = text.rpartition(":")
     if not colon or not function.isidentifier():  # "impl.py", or a Windows drive "C:\..."
@@ -117,9 +126,11 @@ def _refuse_unplain(spec: Spec) -> None:
                         f"{spec.name!r} also has {' and '.join(extras)}; use a plain-SGD spec")
 
 
-def _call(request: dict[str, Any], path: Path, target: str, timeout: float, level: str,
-          limits: Limits) -> tuple[dict[str, Any], str]:
-    """Run the runner in the sandbox; its result and the level that ran, or ImplError."""
+def call_sandboxed(request: dict[str, Any], path: Path, target: str, timeout: float,
+                   level: str, limits: Limits) -> tuple[dict[str, Any], str]:
+    """Run the runner on ``request`` (``{"function", "call", ...}``: see
+    :mod:`~chainrule.verify.runner`) in the sandbox; the function's encoded result and the
+    level that ran, or ImplError with one line for everything that went wrong."""
     try:
         outcome = run_sandboxed(path, request, timeout, level, limits)
     except SandboxError as error:
@@ -183,7 +194,7 @@ def _cells(truth: dict[str, np.ndarray], returned: dict[str, Any], who: str,
         if key in SCALAR_KEYS:
             if "array" not in item:
                 raise ImplError(f"{who}[\"{key}\"] is a dict, expected a number")
-            cells += _array_cells(truth, SCALAR_KEYS[key], item["array"])
+            cells += array_cells(truth, SCALAR_KEYS[key], item["array"])
             continue
         if "mapping" not in item:
             raise ImplError(f"{who}[\"{key}\"] is an array, expected a dict "
@@ -192,12 +203,14 @@ def _cells(truth: dict[str, np.ndarray], returned: dict[str, Any], who: str,
             if name not in parameters:
                 raise ImplError(f"{who}[\"{key}\"][\"{name}\"]: no parameter {name} (this "
                                 f"network has {', '.join(parameters)})")
-            cells += _array_cells(truth, f"{key}.{name}", value)
+            cells += array_cells(truth, f"{key}.{name}", value)
     return cells
 
 
-def _array_cells(truth: dict[str, np.ndarray], quantity: str,
-                 encoded: dict[str, Any]) -> list[Cell]:
+def array_cells(truth: dict[str, np.ndarray], quantity: str,
+                encoded: dict[str, Any]) -> list[Cell]:
+    """The cells of one returned array (``{"shape", "values"}``) for ``quantity``: one per
+    element, or one for the whole array when its shape is wrong."""
     values = np.array(encoded["values"], dtype=float).reshape(encoded["shape"])
     expected = np.asarray(truth[quantity])
     if expected.ndim == 0 and values.size == 1:  # a loss as a one-element array

@@ -1,10 +1,12 @@
 """Judging given numbers against the correct step, and naming the mistake that explains them.
 
 Shared by :mod:`chainrule.verify.answers` (numbers written by hand, judged at the precision
-they were written with) and :mod:`chainrule.verify.impl` (numbers returned by someone's
-function, judged at full precision). Each answered element is a :class:`Cell`; the correct
-step and every applicable catalogue mistake are computed once, and a wrong cell is
-*explained* by each mistake whose own number it matches at the same tolerance.
+they were written with), :mod:`chainrule.verify.impl` (numbers returned by someone's
+function, judged at full precision) and :mod:`chainrule.verify.expression_answers` (both, for
+an expression's graph). Each answered element is a :class:`Cell`; what it is judged against is
+a :class:`Truth`, the correct numbers and every applicable catalogue mistake's, computed once
+(a network's step, or an expression's recorded graph), and a wrong cell is *explained* by each
+mistake whose own number it matches at the same tolerance.
 
 The diagnosis is the mistake that explains the most wrong answers; among those, the one that
 also agrees with the most answers judged correct (a mistake predicting that a right answer
@@ -21,7 +23,7 @@ import numpy as np
 
 from chainrule.render.numfmt import number
 from chainrule.spec import Spec
-from chainrule.verify.mistakes import Mistake, applicable_mistakes, correct_step
+from chainrule.verify.mistakes import applicable_mistakes, correct_step
 
 CORRECT, WRONG = "correct", "wrong"
 
@@ -41,6 +43,26 @@ class Tolerance:
 # another way agree to ~1e-15 relative). The hair stays below half a unit of a 10-decimal
 # answer, and far below the ≥1e-6 relative difference a mistake makes.
 WRITTEN = Tolerance(rel=1e-10, abs=1e-14)
+
+
+@dataclass(frozen=True)
+class Truth:
+    """What answers are judged against: the correct numbers by quantity, and each applicable
+    mistake's (id → (mistake, its numbers)). A mistake is anything with ``id``, ``title``,
+    ``explanation`` and ``formula``: a network :class:`~chainrule.verify.mistakes.Mistake` or a
+    :class:`~chainrule.verify.circuit_mistakes.CircuitMistake`."""
+
+    subject: str  # "network" or "expression", as the report says
+    name: str  # the network's name, or the expression's text
+    values: dict[str, np.ndarray]
+    variants: dict[str, tuple[Any, dict[str, np.ndarray]]]
+    at: dict[str, float] | None = None  # an expression's inputs
+
+
+def network_truth(spec: Spec) -> Truth:
+    """The correct step of ``spec`` and every catalogue mistake that can be made on it."""
+    return Truth("network", spec.name, correct_step(spec),
+                 {m.id: (m, m.compute(spec)) for m in applicable_mistakes(spec)})
 
 
 @dataclass(frozen=True)
@@ -77,17 +99,20 @@ class AnswerRow:
 
 @dataclass
 class AnswerReport:
-    """Answers judged against one network's step, with the best explaining mistake."""
+    """Answers judged against one network's step (or an expression's graph), with the best
+    explaining mistake."""
 
-    network: str
+    network: str  # the network's name, or the expression's text (``subject`` says which)
     rows: list[AnswerRow]
-    diagnosis: Mistake | None  # the mistake explaining the most wrong answers, or None
+    diagnosis: Any  # the mistake explaining the most wrong answers (a Truth's), or None
     candidates: tuple[str, ...] = ()  # every mistake explaining them equally well
     explained: int = 0  # how many wrong answers the diagnosis explains
     source: str = "answers"  # where the answers came from (a file, "impl.py:step")
     precision: str = "as written"  # how numbers were judged
     notes: list[str] = field(default_factory=list)  # remarks for the reader (shapes, ...)
     sandbox: dict[str, str] | None = None  # for code that ran: {"level", "description"}
+    subject: str = "network"  # or "expression": the JSON key and the header's word
+    at: dict[str, float] | None = None  # an expression's inputs, shown after it
 
     @property
     def ok(self) -> bool:
@@ -129,7 +154,10 @@ class AnswerReport:
         lines = [(row.quantity, row.given, _shown(row.expected), _result(row))
                  for row in self.rows]
         widths = [max(len(line[i]) for line in [header, *lines]) for i in range(3)]
-        out = [f"{self.source} on network {self.network} (numbers judged {self.precision})"]
+        at = "" if self.at is None else " at " + ", ".join(
+            f"{name}={value:g}" for name, value in self.at.items())
+        out = [f"{self.source} on {self.subject} {self.network}{at} (numbers judged "
+               f"{self.precision})"]
         if self.sandbox:
             out.append(f"sandbox: {self.sandbox['description']}")
         for line in [header, *lines]:
@@ -145,7 +173,9 @@ class AnswerReport:
             diagnosis = {"id": m.id, "title": m.title, "explanation": m.explanation,
                          "formula": m.formula, "explains": self.explained,
                          "wrong": len(self.wrong)}
-        return {"network": self.network, "source": self.source, "precision": self.precision,
+        return {self.subject: self.network,
+                **({"at": dict(self.at)} if self.at is not None else {}),
+                "source": self.source, "precision": self.precision,
                 "ok": self.ok, "answers": len(self.rows),
                 "correct": len(self.rows) - len(self.wrong), "wrong": len(self.wrong),
                 "rows": [row.to_dict() for row in self.rows], "diagnosis": diagnosis,
@@ -154,14 +184,16 @@ class AnswerReport:
                 **({"sandbox": dict(self.sandbox)} if self.sandbox else {})}
 
 
-def judge(spec: Spec, cells: list[Cell], tolerance: Tolerance, source: str,
+def judge(truth: Truth | Spec, cells: list[Cell], tolerance: Tolerance, source: str,
           precision: str) -> AnswerReport:
-    """Judge every cell against the correct step and explain the wrong ones by mistakes."""
-    truth = correct_step(spec)
-    variants = {m.id: (m, m.compute(spec)) for m in applicable_mistakes(spec)}
+    """Judge every cell against the correct numbers and explain the wrong ones by mistakes;
+    a Spec stands for its :func:`network_truth`."""
+    if isinstance(truth, Spec):
+        truth = network_truth(truth)
+    variants = truth.variants
     rows, agreements = [], []
     for cell in cells:
-        expected = _select(truth, cell)
+        expected = _select(truth.values, cell)
         right = not cell.note and _matches(cell, expected, tolerance)
         fits = tuple(mid for mid, (_, values) in variants.items()
                      if _matches(cell, _select(values, cell), tolerance))
@@ -189,9 +221,10 @@ def judge(spec: Spec, cells: list[Cell], tolerance: Tolerance, source: str,
         candidates = tuple(mid for mid, score in scores.items() if score == best)
         diagnosis, explained = variants[candidates[0]][0], best[0]
     notes = [f"{row.quantity}: {row.note}." for row in rows if row.note]
-    return AnswerReport(network=spec.name, rows=rows, diagnosis=diagnosis,
+    return AnswerReport(network=truth.name, rows=rows, diagnosis=diagnosis,
                         candidates=candidates, explained=explained, source=source,
-                        precision=precision, notes=notes)
+                        precision=precision, notes=notes, subject=truth.subject,
+                        at=truth.at)
 
 
 def _select(values: dict[str, np.ndarray], cell: Cell) -> np.ndarray:

@@ -3,9 +3,11 @@
 A standalone script (standard library and NumPy only, no chainrule import), run by path as
 ``python -I -S runner.py`` inside the sandbox (:mod:`chainrule.verify.sandbox`). Protocol:
 
-* stdin: one JSON object ``{"file", "function", "params", "x", "t", "t_integer",
-  "learning_rate", "site", "work", "channel", "nonce"}``; ``site`` holds NumPy, ``channel``
-  is the fd of the result pipe;
+* stdin: one JSON object ``{"file", "function", "call", ..., "site", "work", "channel",
+  "nonce"}``; ``site`` holds NumPy, ``channel`` is the fd of the result pipe; ``call`` says
+  how the function is called (:data:`CALLS`): ``"step"`` (a network's training step, with
+  ``"params", "x", "t", "t_integer", "learning_rate"``; the default) or ``"values"`` (an
+  expression's gradients, with ``"values"``, the inputs by name);
 * the result pipe: the nonce, a newline, then ``{"ok": true, "result": {...}}`` or
   ``{"ok": false, "error": "one line"}`` and a newline, written once, after which the
   process ends at once (no ``atexit`` handler of the user's runs). Everything the user's
@@ -90,14 +92,32 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         raise Failure(f"no function {name!r} in {os.path.basename(path)}{known}")
     if not callable(function):
         raise Failure(f"{name!r} is {type(function).__name__}, not a function")
+    arguments, returns = CALLS[request.get("call", "step")]
+    try:
+        result = function(*arguments(request, np))
+    except BaseException as error:  # the user's exception, reported as one line
+        raise Failure(f"{name}() raised {describe(error, path)}") from None
+    return encode(result, name, returns)
+
+
+def step_arguments(request: dict[str, Any], np: Any) -> tuple:
+    """``step(params, x, t, learning_rate)``: copies, float64 (a class target as int)."""
     params = {key: np.array(value, dtype=float) for key, value in request["params"].items()}
     x = np.array(request["x"], dtype=float)
     t = np.array(request["t"], dtype=int if request["t_integer"] else float)
-    try:
-        result = function(params, x, t, float(request["learning_rate"]))
-    except BaseException as error:  # the user's exception, reported as one line
-        raise Failure(f"{name}() raised {describe(error, path)}") from None
-    return encode(result, name)
+    return params, x, t, float(request["learning_rate"])
+
+
+def values_arguments(request: dict[str, Any], np: Any) -> tuple:
+    """``fn(values)``: an expression's inputs by name, plain floats in a fresh dict."""
+    return ({str(key): float(value) for key, value in request["values"].items()},)
+
+
+# How the function is called, and what its result is described as in a message.
+CALLS = {
+    "step": (step_arguments, '"gradients", "updated" and/or "loss"'),
+    "values": (values_arguments, '"forward" and/or "gradients"'),
+}
 
 
 def load(path: str):
@@ -133,10 +153,10 @@ def describe(error: BaseException, path: str) -> str:
     return f"{text} ({os.path.basename(frame.filename)}:{frame.lineno} in {frame.name}{line})"
 
 
-def encode(result: Any, name: str) -> dict[str, Any]:
+def encode(result: Any, name: str, returns: str) -> dict[str, Any]:
     if not isinstance(result, Mapping):
         raise Failure(f"{name}() returned {type(result).__name__}, expected a dict with "
-                      f"\"gradients\", \"updated\" and/or \"loss\"")
+                      f"{returns}")
     out = {}
     for key, value in result.items():
         if isinstance(value, Mapping):

@@ -13,6 +13,10 @@ the sum over its uses of upstream × local (``GraphNode.terms``); a mistake chan
 * ``sign_slip_sub_div``: the sign of ∂(a − b)/∂b or ∂(a / b)/∂b dropped.
 
 A mistake that cannot be made on a circuit (no reused node, no ``-`` or ``/``) is left out.
+
+The catalogue lives in ``verify`` (not ``exercises``) because both read it: ``verify --expr
+--answers/--impl`` names these mistakes, and exercises grade circuits with them; exercises
+import verify, never the other way round.
 """
 
 from __future__ import annotations
@@ -28,25 +32,31 @@ class CircuitMistake:
     id: str
     title: str
     explanation: str
+    formula: str  # the changed rule, for reports (a network Mistake has one too)
 
 
 CIRCUIT_MISTAKES: dict[str, CircuitMistake] = {m.id: m for m in (
     CircuitMistake("missing_path", "a path of a reused node forgotten",
                    "A node used twice gets the sum of both paths' shares, upstream × local for "
-                   "each use; only the share of its later use was kept."),
+                   "each use; only the share of its later use was kept.",
+                   "∂f/∂n = upstream × local of n's later use only"),
     CircuitMistake("missing_path_other", "a path of a reused node forgotten (the other one)",
                    "A node used twice gets the sum of both paths' shares, upstream × local for "
-                   "each use; only the share of its first use was kept."),
+                   "each use; only the share of its first use was kept.",
+                   "∂f/∂n = upstream × local of n's first use only"),
     CircuitMistake("local_without_upstream", "the local derivative without the upstream "
                    "gradient",
                    "The chain rule multiplies each local derivative by the gradient flowing "
                    "into that node from above (∂f/∂consumer); the local derivative alone was "
-                   "taken."),
+                   "taken.",
+                   "∂f/∂n = Σ over uses of local"),
     CircuitMistake("value_for_gradient", "the value instead of the gradient",
                    "The upstream factor is the consumer's gradient ∂f/∂consumer, not its "
-                   "forward value."),
+                   "forward value.",
+                   "∂f/∂n = Σ over uses of value(consumer) × local"),
     CircuitMistake("sign_slip_sub_div", "a sign slip in − or /",
-                   "∂(a − b)/∂b = −1 and ∂(a / b)/∂b = −a/b²: the minus sign was dropped."),
+                   "∂(a − b)/∂b = −1 and ∂(a / b)/∂b = −a/b²: the minus sign was dropped.",
+                   "∂(a − b)/∂b = +1, ∂(a / b)/∂b = +a/b²"),
 )}
 
 # A term's share under a mistake: (term index, term count, upstream gradient, upstream value,
