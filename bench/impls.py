@@ -14,7 +14,7 @@ from bench.networks import LEARNING_RATE, Network
 
 
 class ChainruleStep:
-    """What a user writes (and what ``chainrule.train`` runs): MLP, output_loss, SGD."""
+    """What a user writes (and what ``chainrule.train.loop`` runs): MLP, output_loss, SGD."""
 
     label = "chainrule"
 

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 try:
-    from chainrule import buffers
+    from chainrule.autodiff import buffers
 except ImportError:  # a chainrule from before the buffer pool: the suite compares versions too
     buffers = None
 

@@ -2,7 +2,7 @@
 
 ``python tests/fuzz_driver.py SEED CASES WORKDIR`` mutates the shipped examples (specs in
 JSON, TOML and YAML), answers files, students' submissions and checkpoints, runs the CLI on
-each mutant in this process (``chainrule.cli.main``), and prints one JSON line per case:
+each mutant in this process (``chainrule.cli.main.main``), and prints one JSON line per case:
 what ran, the exit code, stderr, whether stdout held a NaN or infinity, what warnings were
 raised, and the seconds it took. The parent sets the memory cap (RLIMIT_AS) and judges.
 
@@ -146,7 +146,7 @@ def mutate_bytes(data: bytes, rng: random.Random) -> bytes:
 # --- the cases -------------------------------------------------------------------------------
 
 def run_cli(argv: list[str]) -> dict[str, Any]:
-    from chainrule import cli
+    from chainrule.cli import main as cli
 
     out, err = io.StringIO(), io.StringIO()
     started = time.perf_counter()
@@ -332,7 +332,7 @@ def main() -> None:
     import numpy as np
 
     import chainrule as cr
-    from chainrule.checkpoint import save_model
+    from chainrule.train.checkpoint import save_model
 
     key_dir = work / "sheet"
     assert run_cli(["exercise", "new", "--seed", "3", "--out", str(key_dir)])["code"] == 0

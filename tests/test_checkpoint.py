@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import optim
-from chainrule.checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_model,
+from chainrule.optim import optimizers as optim
+from chainrule.train.checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_model,
                                   save_checkpoint, save_model)
 from chainrule.nn import MLP
-from chainrule.train import History, fit
+from chainrule.train.loop import History, fit
 
 X = np.random.default_rng(0).normal(size=(40, 2))
 Y = (X[:, 0] * X[:, 1] > 0).astype(np.int64)
@@ -167,7 +167,7 @@ CORRUPTIONS = {
     "bad-json": (lambda p: rewrite(p, lambda a: a.update(meta=np.array("{oops"))),
                  "its metadata is not valid JSON"),
     "format": (lambda p: rewrite(p, set_meta(format="keras")),
-               "not a chainrule checkpoint (format 'keras', expected 'chainrule.checkpoint')"),
+               "not a chainrule checkpoint (format 'keras', expected 'chainrule.train.checkpoint')"),
     "version": (lambda p: rewrite(p, set_meta(version=2)),
                 "format version 2 is not supported (this chainrule reads version 1)"),
     "no-epoch": (lambda p: rewrite(p, lambda a: a.update(meta=np.array(json.dumps(
@@ -232,7 +232,7 @@ def test_the_saved_bytes_are_a_plain_npz_any_numpy_reads(tmp_path):
     trained(path, epochs=1)
     with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as archive:
         meta = json.loads(str(archive["meta"][()]))
-    assert (meta["format"], meta["version"], meta["epoch"]) == ("chainrule.checkpoint", 1, 1)
+    assert (meta["format"], meta["version"], meta["epoch"]) == ("chainrule.train.checkpoint", 1, 1)
     assert meta["optimizer"]["name"] == "adam" and meta["optimizer"]["lr"] == 0.01
 
 
@@ -241,10 +241,10 @@ def test_the_saved_bytes_are_a_plain_npz_any_numpy_reads(tmp_path):
 SCRIPT = """
 import signal, sys
 import numpy as np
-from chainrule.checkpoint import load_checkpoint
+from chainrule.train.checkpoint import load_checkpoint
 from chainrule.nn import MLP
-from chainrule.optim import SGD
-from chainrule.train import Callback, fit
+from chainrule.optim.optimizers import SGD
+from chainrule.train.loop import Callback, fit
 
 mode, checkpoint, out, epochs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 requested = []

@@ -18,16 +18,16 @@ import numpy as np
 import pytest
 from numpy.lib import format as npy
 
-import chainrule.checkpoint as checkpoint
-import chainrule.checkpoint_meta as checkpoint_meta
-import chainrule.checkpoint_read as checkpoint_read
-from chainrule import optim
-from chainrule.checkpoint import (CheckpointError, load_checkpoint, load_model, save_model,
+import chainrule.train.checkpoint as checkpoint
+import chainrule.train.checkpoint_meta as checkpoint_meta
+import chainrule.train.checkpoint_read as checkpoint_read
+from chainrule.optim import optimizers as optim
+from chainrule.train.checkpoint import (CheckpointError, load_checkpoint, load_model, save_model,
                                   standardized_input)
-from chainrule.cli import main
+from chainrule.cli.main import main
 from chainrule.errors import ChainruleError
 from chainrule.nn import MLP
-from chainrule.train import ResumeMismatch, fit
+from chainrule.train.loop import ResumeMismatch, fit
 from tests.test_checkpoint import rewrite, set_meta
 
 X = np.random.default_rng(0).normal(size=(40, 2))

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 import chainrule as cr
-from chainrule import cli
+from chainrule.cli import main as cli
 
 CIRCUIT = ["--expr", "q = x + y; f = q * z", "--at", "x=-2,y=5,z=-4"]
 SCHEMA = json.loads((Path(cr.__file__).parent / "schemas" / "graph-1.schema.json").read_text())

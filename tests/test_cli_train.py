@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chainrule.checkpoint import load_checkpoint, load_model
+from chainrule.train.checkpoint import load_checkpoint, load_model
 
 
 def run(tmp_path: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:

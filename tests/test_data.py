@@ -1,4 +1,4 @@
-"""chainrule.data: generators, shipped datasets, CSV files, splits, standardisation, one-hot."""
+"""chainrule.train.data: generators, shipped datasets, CSV files, splits, standardisation, one-hot."""
 
 import math
 from importlib import resources
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chainrule.data import (DATASETS, Dataset, Split, Standardizer, load_dataset, one_hot,
+from chainrule.train.data import (DATASETS, Dataset, Split, Standardizer, load_dataset, one_hot,
                             split)
 from chainrule.errors import ShapeError, SpecError
 
@@ -92,7 +92,7 @@ def test_iris_shipped_copy():
 
 
 def test_data_files_and_their_attribution_ship_with_the_package():
-    folder = resources.files("chainrule.datasets")
+    folder = resources.files("chainrule.train.datasets")
     readme = folder.joinpath("README.md").read_text("utf-8")
     for fact in ("CC BY 4.0", "BSD-3-Clause", "scikit-learn", "Alpaydin", "Fisher"):
         assert fact in readme

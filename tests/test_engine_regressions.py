@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.engine import unbroadcast
-from chainrule.ops import Primitive
-from chainrule.tensor import apply
+from chainrule.autodiff.engine import unbroadcast
+from chainrule.autodiff.ops import Primitive
+from chainrule.autodiff.tensor import apply
 
 W = np.random.default_rng(11).normal(size=(4, 3, 2))  # a random cotangent, not all ones
 

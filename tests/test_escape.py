@@ -12,12 +12,12 @@ import re
 import pytest
 
 import chainrule as cr
-from chainrule.cli import main
+from chainrule.cli.main import main
 from chainrule.escape import MAX_STEM_BYTES, csv_cell, csv_text, file_stem, markdown_text
 from chainrule.exercises import export, generate, grade_class, report
 from chainrule.exercises.model import ExerciseError
 from chainrule.exercises.writers import write_worksheets
-from chainrule.spec import PRESETS
+from chainrule.spec.network import PRESETS
 
 HOSTILE = ["<img src=x onerror=alert(1)>|x", "<script>alert(1)</script>",
            "[click](javascript:alert(1))", "![t](http://x/t.png)", "a\nb\r\n# heading",

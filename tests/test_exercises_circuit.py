@@ -13,7 +13,7 @@ import re
 import numpy as np
 import pytest
 
-from chainrule.cli import main
+from chainrule.cli.main import main
 from chainrule.exercises import ExerciseError, generate, grade_answers, key_from_dict, load_key
 from chainrule.exercises import write_worksheets
 from chainrule.exercises.circuit import (
@@ -21,8 +21,8 @@ from chainrule.exercises.circuit import (
     statements, trace,
 )
 from chainrule.verify.circuit_mistakes import mistaken_steps
-from chainrule.expr import evaluate, load_expression_spec
-from chainrule.graph import explain_graph
+from chainrule.expr.program import evaluate, load_expression_spec
+from chainrule.explain.graph import explain_graph
 
 PRECISION = 4
 UNIT = 10.0 ** -PRECISION

@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from chainrule.cli_exercise import add_exercise_parser, run_exercise
+from chainrule.cli.exercise import add_exercise_parser, run_exercise
 from chainrule.errors import ChainruleError
 
 
 def main(argv: list[str]) -> int:
-    """What chainrule.cli.main does with the exercise command: errors are one line, code 2."""
+    """What chainrule.cli.main.main does with the exercise command: errors are one line, code 2."""
     parser = argparse.ArgumentParser(prog="chainrule")
     add_exercise_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)

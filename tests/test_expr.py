@@ -17,7 +17,7 @@ import pytest
 
 import chainrule as cr
 from chainrule.errors import ExprError, SpecError
-from chainrule.expr import (
+from chainrule.expr.program import (
     FUNCTIONS, evaluate, is_expression_spec, load_expression_file, load_expression_spec,
     parse_at, parse_program,
 )
@@ -223,7 +223,8 @@ def test_the_docs_list_exactly_the_functions_of_the_table():
 
 
 def test_the_docs_state_the_limits_the_code_enforces():
-    from chainrule import expr, expr_text
+    from chainrule.expr import program as expr
+    from chainrule.expr import text as expr_text
 
     text = DOCS.read_text()
     for module, constant in [(expr_text, "MAX_TEXT"), (expr_text, "MAX_PARENS"),

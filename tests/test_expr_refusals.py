@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
-from chainrule import expr_syntax
+from chainrule.expr import syntax as expr_syntax
 from chainrule.errors import ChainruleError, ExprError
-from chainrule.expr import FUNCTIONS, evaluate, parse_at, parse_program
+from chainrule.expr.program import FUNCTIONS, evaluate, parse_at, parse_program
 from chainrule.finite import NonFiniteError
 from tests.test_expr import gradients, refused, run
 
@@ -231,11 +231,13 @@ def test_token_soup_parses_and_evaluates_or_raises_one_chainrule_line(tokens, x,
 
 
 def test_no_eval_exec_or_compile_in_the_expression_modules():
-    package = Path(cr.__file__).parent
+    package = Path(cr.__file__).parent / "expr"
     forbidden = {"eval", "exec", "compile", "__import__", "getattr", "globals", "locals",
                  "builtins", "importlib", "runpy", "pickle", "subprocess", "os"}
-    for module in ("expr.py", "expr_syntax.py", "expr_text.py", "expr_tree.py",
-                   "expr_functions.py"):
+    modules = sorted(p.name for p in package.glob("*.py"))
+    assert modules == ["__init__.py", "functions.py", "program.py", "syntax.py", "text.py",
+                       "tree.py"]
+    for module in modules:
         source = (package / module).read_text()
         tokens = [token for token in tokenize.generate_tokens(io.StringIO(source).readline)
                   if token.type not in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE)]
@@ -244,7 +246,7 @@ def test_no_eval_exec_or_compile_in_the_expression_modules():
                  if token.type == tokenize.NAME and token.string in forbidden
                  and not (before is not None and before.string == ".")]
         assert not found, (module, found)
-    assert "ast.parse(" in (package / "expr_syntax.py").read_text()
+    assert "ast.parse(" in (package / "syntax.py").read_text()
 
 
 # --- more text ------------------------------------------------------------------------------

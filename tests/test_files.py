@@ -12,7 +12,7 @@ import time
 import pytest
 
 from chainrule import files
-from chainrule.cli import main
+from chainrule.cli.main import main
 from chainrule.files import TEMP_PATTERN, remove_stale_temporaries, write_atomically
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")

@@ -1,7 +1,7 @@
 """The performance work of issue 6: fused primitives, the engine's gradient arrays, reused
 buffers and the blocked SGD update — each must give the very bits the plain code gives.
 
-The fused primitives (chainrule.fused) are checked against the composed expressions they
+The fused primitives (chainrule.autodiff.fused) are checked against the composed expressions they
 replace, forward values and gradients alike, bit for bit; that is what keeps the golden
 files and every trace unchanged. Timings live in bench/, never here.
 """
@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import chainrule as cr
-from chainrule import buffers
-from chainrule.engine import BackwardStep, backward
-from chainrule.optim import _subtract_scaled
-from chainrule.tensor import apply
+from chainrule.autodiff import buffers
+from chainrule.autodiff.engine import BackwardStep, backward
+from chainrule.optim.optimizers import _subtract_scaled
+from chainrule.autodiff.tensor import apply
 
 DTYPES = st.sampled_from(["float64", "float32"])
 REDUCTIONS = st.sampled_from(["mean", "sum", "none"])

@@ -31,7 +31,7 @@ def _without_assets(page: str) -> str:
     file pins what Python writes around the scripts, not a second copy of the scripts."""
     from importlib.resources import files
 
-    for asset in sorted(files("chainrule.render").joinpath("assets").iterdir(),
+    for asset in sorted(files("chainrule.explain.render").joinpath("assets").iterdir(),
                         key=lambda a: a.name):
         if not asset.is_file():  # assets/vendor/: the graph page's libraries
             continue

@@ -14,8 +14,8 @@ import pytest
 
 import chainrule as cr
 from chainrule.errors import GradcheckError
-from chainrule.ops import Primitive
-from chainrule.tensor import apply
+from chainrule.autodiff.ops import Primitive
+from chainrule.autodiff.tensor import apply
 from chainrule.verify.gradcheck import GradcheckWarning, gradcheck, gradcheck_spec
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -71,7 +71,7 @@ SMOOTH = {
     "gather": ([normal(2, 3)], {"index": np.array([[2, 2], [0, 1]]), "axis": 1}),
     "cat": ([normal(2, 3), normal(1, 3), normal(2, 3)], {"axis": 0}),
     "stack": ([normal(2, 3), normal(2, 3)], {"axis": -1}),
-    # the fused primitives (chainrule.fused), drawn from their own generator
+    # the fused primitives (chainrule.autodiff.fused), drawn from their own generator
     "linear": ([np.random.default_rng(1).normal(size=s) for s in ((2, 3), (3, 4), (4,))], {}),
     "dense": ([np.random.default_rng(4).normal(size=s) for s in ((2, 3), (3, 4), (4,))],
               {"activation": "tanh"}),

@@ -315,7 +315,7 @@ def test_a_leaf_on_its_own():
 
 def test_formulas_bind_the_names_the_rules_use():
     """squared_error's table writes 2(y − t): y is its first input, not its second."""
-    from chainrule.tensor import apply
+    from chainrule.autodiff.tensor import apply
 
     y, t = cr.Tensor([[0.5]], "pred"), cr.Tensor([[2.0]], "target", requires_grad=False)
     loss = apply(cr.PRIMITIVES["squared_error"], y, t, kind="sse", reduction="mean")

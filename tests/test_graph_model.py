@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from chainrule.errors import ChainruleError
-from chainrule.render.graph_model import resolve
-from chainrule.render.graph_page import render_graph_html
+from chainrule.explain.render.graph_model import resolve
+from chainrule.explain.render.graph_page import render_graph_html
 from tests.graph_fixtures import CS231N, NETWORK, NEURON, REUSED
 
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
-from chainrule.tensor import apply
+from chainrule.autodiff.tensor import apply
 from tests.op_cases import CASES, DIFFERENTIABLE
 
 torch = pytest.importorskip("torch")

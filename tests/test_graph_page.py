@@ -11,8 +11,8 @@ from importlib import resources
 import pytest
 
 from chainrule.errors import ChainruleError
-from chainrule.render.graph_page import SCRIPTS, STYLE, render_graph_html
-from chainrule.render.numfmt import number
+from chainrule.explain.render.graph_page import SCRIPTS, STYLE, render_graph_html
+from chainrule.explain.render.numfmt import number
 from tests.graph_fixtures import CS231N, HOSTILE, NETWORK, NEURON, REUSED, build, edges_of
 from tests.test_html import browser  # noqa: F401  (the shared Chromium fixture)
 
@@ -66,7 +66,7 @@ def test_fragments_are_divs_with_distinct_ids():
 
 
 def test_assets_inline_safely():
-    folder = resources.files("chainrule.render") / "assets"
+    folder = resources.files("chainrule.explain.render") / "assets"
     for name in (*SCRIPTS, STYLE):
         text = (folder / name).read_text("utf-8")
         assert "</script" not in text.lower() and "</style" not in text.lower(), name

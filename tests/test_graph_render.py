@@ -15,7 +15,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 import chainrule as cr
-from chainrule.render.graph import RENDERERS, render_graph
+from chainrule.explain.render.graph import RENDERERS, render_graph
 from tests.test_golden import GOLDEN, assert_matches_golden
 from tests.test_latex import compile_latex, needs_pdflatex
 
@@ -160,7 +160,7 @@ def test_golden_json_validates():
 
 def test_schema_rejects_what_is_wrong():
     data = json.loads(circuit().to_json())
-    for broken in [{**data, "schema": "chainrule.graph/2"},
+    for broken in [{**data, "schema": "chainrule.explain.graph/2"},
                    {**data, "nodes": [{**data["nodes"][0], "kind": "leaf"}]},
                    {**data, "nodes": [{**data["nodes"][0], "op": "add"}]},
                    {**data, "extra": 1}]:
@@ -194,7 +194,7 @@ def test_latex_documents_compile(tmp_path, build):
 
 @needs_pdflatex
 def test_latex_fragment_compiles_inside_a_document(tmp_path):
-    from chainrule.render.latex import PREAMBLE
+    from chainrule.explain.render.latex import PREAMBLE
 
     fragment = circuit().to_latex(fragment=True)
     assert "\\documentclass" not in fragment

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import chainrule as cr
-from chainrule.engine import topological_order
+from chainrule.autodiff.engine import topological_order
 from tests.gradcheck_helpers import assert_grad_close, numeric_grad
 
 BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply}

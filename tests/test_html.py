@@ -1,5 +1,5 @@
 """The HTML page: self-contained, and in headless Chromium it steps through the training step,
-shows chain rules, and writes the same digits as chainrule.render.numfmt."""
+shows chain rules, and writes the same digits as chainrule.explain.render.numfmt."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 
 import chainrule as cr
 from chainrule.errors import ChainruleError
-from chainrule.render.html import SCRIPTS, STYLE, render_html
-from chainrule.render.numfmt import number
+from chainrule.explain.render.html import SCRIPTS, STYLE, render_html
+from chainrule.explain.render.numfmt import number
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 THREE_CLASS = {"layers": [2, 3, 3], "activations": ["tanh", "softmax"], "loss": "cross_entropy",
@@ -86,7 +86,7 @@ def test_fragment_is_a_div_with_its_own_style_script_and_ids(seed):
 def test_assets_are_package_files_that_inline_safely():
     from importlib import resources
 
-    folder = resources.files("chainrule.render") / "assets"
+    folder = resources.files("chainrule.explain.render") / "assets"
     for name in (*SCRIPTS, STYLE):
         text = (folder / name).read_text("utf-8")
         assert "</script" not in text.lower() and "</style" not in text.lower()
@@ -325,7 +325,7 @@ def test_javascript_numbers_match_numfmt(browser):
 
     page = browser.new_page()
     page.add_script_tag(
-        content=(resources.files("chainrule.render") / "assets" / "format.js").read_text("utf-8"))
+        content=(resources.files("chainrule.explain.render") / "assets" / "format.js").read_text("utf-8"))
     rng = np.random.default_rng(7)
     values = [0.0, -0.0, 0.5, -0.5, 1.5, 2.5, 0.125, -0.125, 0.3125, 0.15, 1e-11, -4e-11,
               5e-11, 4.9999999e-11, 123.456, -98765.4321, 1e21, 3e22, 2.0**-40, 1 / 3,

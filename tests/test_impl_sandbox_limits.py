@@ -179,7 +179,7 @@ def test_the_temporary_directory_goes_even_when_locked_and_never_through_a_symli
 
 
 def test_the_cli_names_the_sandbox_and_turns_a_forgery_into_one_line(tmp_path, capsys):
-    from chainrule.cli import main
+    from chainrule.cli.main import main
 
     honest = student(tmp_path, f"def step(params, x, t, learning_rate):\n"
                                f"    return {{'loss': {LOSS}}}\n", name="honest.py")
@@ -216,7 +216,7 @@ def test_a_student_killing_itself_is_named_by_its_signal(tmp_path, level):
 
 
 def test_the_cli_offers_every_sandbox_level(tmp_path, capsys):
-    from chainrule import cli
+    from chainrule.cli import main as cli
     from chainrule.verify import sandbox
 
     assert cli.SANDBOX_LEVELS == ("auto", *sandbox.LEVELS)

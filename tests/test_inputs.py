@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 import chainrule as cr
-from chainrule import cli, inputs
-from chainrule.checkpoint import save_model
+from chainrule import inputs
+from chainrule.cli import main as cli
+from chainrule.train.checkpoint import save_model
 from chainrule.errors import SpecError
 
 SEED = {"layers": [2, 2, 1], "loss": "sse", "input": [0.5, 0.3], "target": [0.7],
@@ -267,7 +268,7 @@ def test_timeout_must_be_a_sane_number_of_seconds(capsys, tmp_path, value):
 
 def test_an_unexpected_exception_is_one_line_not_a_traceback(tmp_path):
     """The last line of defence: a bug still prints one line (and exit code 70, not 2)."""
-    code = ("import sys, chainrule.cli as c\n"
+    code = ("import sys, chainrule.cli.main as c\n"
             "c._explain = lambda args: {}['boom']\n"
             "sys.exit(c.main(['explain']))\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import chainrule as cr
-from chainrule.render.latex import PREAMBLE, latex_escape
+from chainrule.explain.render.latex import PREAMBLE, latex_escape
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 needs_pdflatex = pytest.mark.skipif(shutil.which("pdflatex") is None,

@@ -11,8 +11,8 @@ import pytest
 
 import chainrule as cr
 from chainrule.errors import ChainruleError
-from chainrule.graph import explain_graph
-from chainrule.mlp_lens import dense_layers
+from chainrule.explain.graph import explain_graph
+from chainrule.explain.lens.mlp import dense_layers
 from tests.test_cli import run
 
 SOFTMAX = {"layers": [2, 3, 3], "activations": ["leaky_relu", "softmax"],

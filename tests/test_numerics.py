@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.checkpoint import save_model
-from chainrule.cli import main
+from chainrule.train.checkpoint import save_model
+from chainrule.cli.main import main
 from chainrule.finite import NonFiniteError
 from chainrule.nn.losses import bce, bce_with_softmax_logits, output_loss
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import chainrule as cr
-from chainrule.tensor import apply
+from chainrule.autodiff.tensor import apply
 from tests.gradcheck_helpers import assert_grad_close, numeric_grad
 from tests.op_cases import CASES, DIFFERENTIABLE, FLOATS, NON_DIFFERENTIABLE, SHAPES, arrays
 

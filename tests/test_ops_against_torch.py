@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 import chainrule as cr  # noqa: E402
-from chainrule.tensor import apply  # noqa: E402
+from chainrule.autodiff.tensor import apply  # noqa: E402
 from tests.op_cases import CASES, NON_DIFFERENTIABLE  # noqa: E402
 
 FORWARD = dict(rtol=1e-12, atol=1e-13)

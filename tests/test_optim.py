@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-import chainrule.schedules
-from chainrule.optim import (OPTIMIZERS, SCHEDULERS, SGD, Adam, AdamW, CosineAnnealingLR,
+import chainrule.optim.schedules
+from chainrule.optim.optimizers import (OPTIMIZERS, SCHEDULERS, SGD, Adam, AdamW, CosineAnnealingLR,
                              RMSprop, StepLR, optimizer_from_state)
 
 CONFIGS = {  # name: (our class, torch.optim class name, keyword arguments both accept)
@@ -373,5 +373,5 @@ def test_registries():
         optimizer = cls(one(), lr=0.1)
         assert cls.name == name and optimizer.state_dict()["name"] == name
     assert SCHEDULERS == {"step": StepLR, "cosine": CosineAnnealingLR}
-    assert cr.optim.StepLR is chainrule.schedules.StepLR
-    assert cr.optim.CosineAnnealingLR is chainrule.schedules.CosineAnnealingLR
+    assert cr.optim.StepLR is chainrule.optim.schedules.StepLR
+    assert cr.optim.CosineAnnealingLR is chainrule.optim.schedules.CosineAnnealingLR

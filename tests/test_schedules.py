@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from chainrule.optim import (SGD, Adam, CosineAnnealingLR, StepLR, optimizer_from_state,
+from chainrule.optim.optimizers import (SGD, Adam, CosineAnnealingLR, StepLR, optimizer_from_state,
                              scheduler_from_state)
 from tests.test_optim import one, plain, through_a_file, torch  # noqa: F401 (a fixture)
 

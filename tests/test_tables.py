@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.activation_table import ACTIVATION_TABLE, LEAKY_RELU_SLOPE, derivative_value
-from chainrule.loss_table import FROM_LOGITS, LOSS_TABLE, REDUCTIONS
+from chainrule.tables.activations import ACTIVATION_TABLE, LEAKY_RELU_SLOPE, derivative_value
+from chainrule.tables.losses import FROM_LOGITS, LOSS_TABLE, REDUCTIONS
 from chainrule.nn.activations import ACTIVATIONS
 from chainrule.nn.losses import _FROM_LOGITS_FUNCTIONS, LOSSES, output_loss
-from chainrule.ops import PRIMITIVES
+from chainrule.autodiff.ops import PRIMITIVES
 
 SRC = Path(cr.__file__).parent
 STEP = 1e-6
@@ -46,7 +46,7 @@ def test_activation_derivative_matches_central_differences(name):
     if entry.elementwise:
         np.testing.assert_allclose(numeric - np.diag(np.diag(numeric)), 0.0, atol=1e-8)
     else:  # off the diagonal: the cross term ∂aₘ/∂zⱼ = −aₘaⱼ that local.softmax_factor uses
-        from chainrule.local import softmax_factor
+        from chainrule.explain.lens.local import softmax_factor
         for m in range(z.size):
             for j in range(z.size):
                 if m != j:
@@ -159,8 +159,8 @@ def test_the_engine_and_nn_are_built_from_the_tables():
 
 
 def test_spec_and_cli_take_the_tables_names():
-    from chainrule.cli_train import HIDDEN_ACTIVATIONS
-    from chainrule.spec import parse_spec
+    from chainrule.cli.train import HIDDEN_ACTIVATIONS
+    from chainrule.spec.network import parse_spec
 
     assert set(HIDDEN_ACTIVATIONS) == {n for n, e in ACTIVATION_TABLE.items() if e.elementwise}
     for name in ACTIVATION_TABLE:
@@ -200,14 +200,14 @@ def test_symbolic_has_a_closed_form_for_every_name():
 
 
 def test_the_page_reads_the_activations_as_data():
-    from chainrule.activation_table import page_facts
+    from chainrule.tables.activations import page_facts
 
     page = cr.explain("seed").to_html()
     match = re.search(r'data-activations="([^"]*)"', page)
     assert match
     import html
     assert json.loads(html.unescape(match.group(1))) == page_facts()
-    assets = resources.files("chainrule.render") / "assets"
+    assets = resources.files("chainrule.explain.render") / "assets"
     scripts = " ".join((assets / n).read_text("utf-8") for n in ("steps.js", "diagram.js",
                                                                   "narrate.js"))
     for entry in ACTIVATION_TABLE.values():  # no definition copied into the scripts
@@ -219,7 +219,7 @@ def test_leaky_relus_slope_is_written_once():
     """No second copy of 0.01 beside a leaky relu or a slope anywhere in the package."""
     copies = []
     for path in sorted(SRC.rglob("*")):
-        if path.suffix not in (".py", ".js", ".json") or path.name == "activation_table.py":
+        if path.suffix not in (".py", ".js", ".json") or path == SRC / "tables" / "activations.py":
             continue
         lines = path.read_text("utf-8").splitlines()
         for i, line in enumerate(lines):

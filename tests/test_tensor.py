@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.engine import BackwardStep, backward
+from chainrule.autodiff.engine import BackwardStep, backward
 
 
 def test_python_numbers_on_either_side():

@@ -165,7 +165,7 @@ def test_bad_arguments_are_one_line(call, message):
 
 
 def test_a_cat_node_hands_the_observer_one_gradient_per_input():
-    from chainrule.engine import backward
+    from chainrule.autodiff.engine import backward
 
     parts = [cr.Tensor(np.ones((1, 2)) * k) for k in range(4)]
     out = cr.cat(parts, axis=0)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import optim
-from chainrule.checkpoint import load_checkpoint
+from chainrule.optim import optimizers as optim
+from chainrule.train.checkpoint import load_checkpoint
 from chainrule.nn import MLP
-from chainrule.train import Callback, History, TrainingDiverged, TrainState, fit
+from chainrule.train.loop import Callback, History, TrainingDiverged, TrainState, fit
 
 XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_Y = np.array([0.0, 1.0, 1.0, 0.0])

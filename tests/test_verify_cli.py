@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import chainrule as cr
-from chainrule.cli import main
+from chainrule.cli.main import main
 
 
 def test_seed_agrees_three_ways(capsys):

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from chainrule import cli
-from chainrule.expr import parse_at, parse_program
-from chainrule.expr_functions import FUNCTIONS
+from chainrule.cli import main as cli
+from chainrule.expr.program import parse_at, parse_program
+from chainrule.expr.functions import FUNCTIONS
 from chainrule.verify import expression as vx
 
 CIRCUITS = [  # (program, values, the published gradients)

@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 
-from chainrule.cli import main
-from chainrule.expr import parse_program
+from chainrule.cli.main import main
+from chainrule.expr.program import parse_program
 from chainrule.verify.expression_answers import (
     graph_truth, judge_expression_answers, run_expression_impl,
 )

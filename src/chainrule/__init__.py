@@ -13,7 +13,7 @@ array([1. , 0.6])
 __version__ = "0.1.0"
 
 from chainrule import nn, optim
-from chainrule.engine import enable_grad, is_grad_enabled, no_grad
+from chainrule.autodiff.engine import enable_grad, is_grad_enabled, no_grad
 from chainrule.errors import (
     ChainruleError,
     GradcheckError,
@@ -23,11 +23,11 @@ from chainrule.errors import (
     SpecError,
 )
 from chainrule.finite import NonFiniteError
-from chainrule.graph import GraphTrace, explain_function, explain_graph
-from chainrule.ops import PRIMITIVES, Primitive
-from chainrule.spec import Spec, load_spec, parse_spec
-from chainrule.tensor import Tensor
-from chainrule.tensor_ops import (
+from chainrule.explain.graph import GraphTrace, explain_function, explain_graph
+from chainrule.autodiff.ops import PRIMITIVES, Primitive
+from chainrule.spec.network import Spec, load_spec, parse_spec
+from chainrule.autodiff.tensor import Tensor
+from chainrule.autodiff.tensor_ops import (
     cat,
     clamp,
     clip,
@@ -38,7 +38,7 @@ from chainrule.tensor_ops import (
     stack,
     where,
 )
-from chainrule.trace import Trace, explain
+from chainrule.explain.trace import Trace, explain
 from chainrule.verify.gradcheck import GradcheckReport, GradcheckWarning, gradcheck, gradcheck_spec
 
 __all__ = [

@@ -4,8 +4,8 @@ Jupyter, an LMS or MkDocs, which would run raw HTML in it; a spreadsheet runs a 
 starts with ``=``; a file name must not leave its folder.
 
 One function per target, used by every writer of that format: :func:`markdown_text`,
-:func:`csv_cell` (and :func:`csv_text`), :func:`file_stem`, :func:`terminal_text`. Only user text goes through them;
-the Markdown and LaTeX chainrule generates itself (``$…$`` math, ``**1a**``) is written as is.
+:func:`csv_cell` (and :func:`csv_text`), :func:`file_stem`, :func:`terminal_text`.
+Only user text goes through them; the Markdown and LaTeX chainrule generates itself (``$…$`` math, ``**1a**``) is written as is.
 """
 
 from __future__ import annotations

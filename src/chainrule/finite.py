@@ -3,8 +3,8 @@
 float64 overflows to inf past 1.8e308 and then gives NaN (inf − inf, 0·inf); a NumPy
 computation goes on silently. Where chainrule lets a computation overflow on purpose (inside
 ``np.errstate``), it checks the results with :func:`first_non_finite` and stops with one line
-naming the quantity and the element: training (:mod:`chainrule.train`) and a recorded step
-(:mod:`chainrule.trace`, so ``explain`` and ``verify`` too).
+naming the quantity and the element: training (:mod:`chainrule.train.loop`) and a recorded step
+(:mod:`chainrule.explain.trace`, so ``explain`` and ``verify`` too).
 """
 
 from __future__ import annotations

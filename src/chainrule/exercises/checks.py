@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.activation_table import ACTIVATION_TABLE
-from chainrule.spec import Spec
+from chainrule.tables.activations import ACTIVATION_TABLE
+from chainrule.spec.network import Spec
 from chainrule.verify.reference import forward_pass, initial_parameters
 
 SATURATED_Z = 2.0

@@ -4,8 +4,8 @@ A circuit (as in CS231n's "backprop intuitions" and micrograd's lecture) has 3�
 (``x``, ``y``, ``z``, ``w``) and 3–6 operations from ``+ − · /``, now and then ``max``,
 ``exp``, ``sigmoid`` or ``tanh``; every operation is one named statement (``q``, ``r``, …, the
 last one ``f``). The exercise's spec is an expression spec file (``expression``, ``at``:
-:func:`chainrule.expr.load_expression_spec`), and every answer is read off
-:func:`chainrule.graph.explain_graph` of the evaluated program: the engine's own numbers.
+:func:`chainrule.expr.program.load_expression_spec`), and every answer is read off
+:func:`chainrule.explain.graph.explain_graph` of the evaluated program: the engine's own numbers.
 
 Questions: every operation's value (``forward.q``), then every node's gradient ∂f/∂node
 (``gradients.x``) in backward order; ∂f/∂f = 1 is not asked. The mistakes a student makes on a
@@ -23,9 +23,9 @@ from chainrule.exercises import checks
 from chainrule.verify.circuit_mistakes import mistaken_steps
 from chainrule.exercises.levels import label
 from chainrule.exercises.model import Exercise, ExerciseError, Question
-from chainrule.graph import explain_graph
-from chainrule.graph_data import GraphTrace
-from chainrule.expr import evaluate, is_expression_spec, load_expression_spec
+from chainrule.explain.graph import explain_graph
+from chainrule.explain.graph_data import GraphTrace
+from chainrule.expr.program import evaluate, is_expression_spec, load_expression_spec
 
 INPUTS = ("x", "y", "z", "w")
 NAMES = ("q", "r", "s", "t", "u")  # the operations before the last, which is f

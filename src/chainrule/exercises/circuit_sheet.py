@@ -1,6 +1,6 @@
 """What the worksheets and keys say about a circuit (level ``circuit``): its statements, its
 nodes, the given values; the worked solution is the graph explanation
-(:meth:`chainrule.graph_data.GraphTrace.to_markdown` / ``to_latex``) of the circuit."""
+(:meth:`chainrule.explain.graph_data.GraphTrace.to_markdown` / ``to_latex``) of the circuit."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import re
 from chainrule.exercises.circuit import OUTPUT, statements, trace
 from chainrule.exercises.model import Exercise
 from chainrule.exercises.sheet import given, latex_questions
-from chainrule.graph_data import GraphTrace
-from chainrule.render.blocks import Equation
-from chainrule.render.graph_outline import graph_outline
-from chainrule.render.latex import latex_escape
+from chainrule.explain.graph_data import GraphTrace
+from chainrule.explain.render.blocks import Equation
+from chainrule.explain.render.graph_outline import graph_outline
+from chainrule.explain.render.latex import latex_escape
 
 INTRO = (f"The circuit computes {OUTPUT} from its inputs, one operation per line. Fill in the "
          f"forward pass (each node's value), then the backward pass: each node's gradient "

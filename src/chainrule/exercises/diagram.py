@@ -14,7 +14,7 @@ from html import escape
 
 import numpy as np
 
-from chainrule.notation import quantity, sub
+from chainrule.explain.notation import quantity, sub
 
 COLUMN, ROW, RADIUS, MARGIN = 150.0, 70.0, 17.0, 60.0
 LABEL_AT = 0.32  # where on an edge its weight is written, from the input unit

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.activation_table import ACTIVATION_TABLE
-from chainrule.loss_table import LOSS_TABLE
+from chainrule.tables.activations import ACTIVATION_TABLE
+from chainrule.tables.losses import LOSS_TABLE
 from chainrule.verify.reference import activate
 
 LEARNING_RATES = (0.5,)  # smaller rates hide several mistakes below the 4th decimal

@@ -20,7 +20,7 @@ from chainrule.exercises.levels import LEVELS, Level, describe, label, question_
 from chainrule.exercises.model import Exercise, ExerciseError, ProblemSet, Question
 from chainrule.nn.activations import ACTIVATIONS, unknown_name_message
 from chainrule.nn.losses import LOSSES
-from chainrule.spec import Spec, parse_spec
+from chainrule.spec.network import Spec, parse_spec
 from chainrule.verify.mistakes import applicable_mistakes, correct_step
 
 MAX_ATTEMPTS = 3000

@@ -25,7 +25,7 @@ import numpy as np
 from chainrule.exercises.checks import UNTOUCHED
 from chainrule.exercises.levels import split_key
 from chainrule.exercises.model import Exercise, ExerciseError, ProblemSet, Question
-from chainrule.spec import parse_spec
+from chainrule.spec.network import parse_spec
 from chainrule.verify.judging import WRITTEN
 from chainrule.exercises.catalogue import MISTAKES
 from chainrule.verify.mistakes import applicable_mistakes, correct_step

@@ -19,8 +19,8 @@ from chainrule.exercises.circuit import is_circuit
 from chainrule.exercises.diagram import latex_picture
 from chainrule.exercises.markdown import WORKING_EXTRA_DIGITS
 from chainrule.exercises.model import Exercise, ExerciseError, ProblemSet
-from chainrule.render.latex import latex_escape
-from chainrule.trace import explain
+from chainrule.explain.render.latex import latex_escape
+from chainrule.explain.trace import explain
 
 PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage[utf8]{inputenc}

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chainrule.notation import Symbol, parameter_symbol, partial, quantity
+from chainrule.explain.notation import Symbol, parameter_symbol, partial, quantity
 
 # The sections a level can ask, in the order the questions appear.
 SECTIONS = ("forward", "outputs", "loss", "deltas", "output_deltas", "gradients",

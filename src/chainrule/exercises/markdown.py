@@ -8,7 +8,7 @@ from chainrule.escape import markdown_text
 from chainrule.exercises.model import Exercise, ProblemSet
 from chainrule.exercises import circuit_sheet, sheet
 from chainrule.exercises.circuit import is_circuit
-from chainrule.trace import explain
+from chainrule.explain.trace import explain
 
 WORKING_EXTRA_DIGITS = 2  # the worked solutions show two digits more than the answers
 

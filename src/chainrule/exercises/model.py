@@ -20,7 +20,7 @@ from typing import Any
 
 from chainrule import inputs
 from chainrule.errors import ChainruleError, SpecError
-from chainrule.expr import is_expression_spec
+from chainrule.expr.program import is_expression_spec
 from chainrule.fileset import finish_interrupted
 
 SCHEMA = "chainrule.exercises/1"
@@ -144,7 +144,7 @@ def key_from_dict(data: Any, where: str = "key") -> ProblemSet:
 
 
 def _exercise(item: Any, where: str, number: int) -> Exercise:
-    from chainrule.spec import parse_spec
+    from chainrule.spec.network import parse_spec
 
     if not isinstance(item, dict):
         raise ExerciseError(f"{where}: expected an object with number, spec and questions")

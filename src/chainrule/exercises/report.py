@@ -13,7 +13,7 @@ from chainrule.exercises.circuit_sheet import CircuitWorking
 from chainrule.exercises.grade import StudentGrade
 from chainrule.exercises.summary import ClassGrade
 from chainrule.exercises.working import Working, equation_latex, equation_text
-from chainrule.trace import explain
+from chainrule.explain.trace import explain
 from chainrule.exercises.catalogue import MISTAKES
 
 WORKING_EXTRA_DIGITS = 2

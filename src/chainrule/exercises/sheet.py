@@ -7,8 +7,8 @@ import re
 from typing import Any
 
 from chainrule.exercises.model import Exercise, ProblemSet
-from chainrule.activation_table import ACTIVATION_TABLE
-from chainrule.loss_table import LOSS_TABLE
+from chainrule.tables.activations import ACTIVATION_TABLE
+from chainrule.tables.losses import LOSS_TABLE
 
 ACTIVATION_FORMULAS = {name: e.text(e.definition_latex) for name, e in ACTIVATION_TABLE.items()}
 
@@ -27,7 +27,7 @@ def matrix(values: Any) -> str:
 
 def network_text(spec: dict, latex: bool = False) -> str:
     """One paragraph: the architecture, activations, loss and learning rate (math in $…$)."""
-    from chainrule.render.latex import latex_escape
+    from chainrule.explain.render.latex import latex_escape
 
     def name(text: str) -> str:
         return latex_escape(text) if latex else text

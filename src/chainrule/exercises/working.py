@@ -1,17 +1,17 @@
 """The correct working of one question, step by step: equations of the explain trace.
 
 Every equation comes from the worked example :func:`chainrule.explain` renders
-(:mod:`chainrule.render.worked`), so a student's feedback shows the same steps, with the same
-numbers, as the answer key.
+(:mod:`chainrule.explain.render.worked`), so a student's feedback shows the same steps,
+with the same numbers, as the answer key.
 """
 
 from __future__ import annotations
 
 from chainrule.exercises.levels import split_key
-from chainrule.notation import parameter_symbol, partial, quantity
-from chainrule.render.blocks import Equation
-from chainrule.render.worked import outline
-from chainrule.trace import Trace
+from chainrule.explain.notation import parameter_symbol, partial, quantity
+from chainrule.explain.render.blocks import Equation
+from chainrule.explain.render.worked import outline
+from chainrule.explain.trace import Trace
 
 
 class Working:

@@ -2,8 +2,8 @@
 (formulas, derivatives, parameters, from-logits pairs) is in ``ACTIVATION_TABLE`` and
 ``LOSS_TABLE``."""
 
-from chainrule.activation_table import ACTIVATION_TABLE
-from chainrule.loss_table import LOSS_TABLE
+from chainrule.tables.activations import ACTIVATION_TABLE
+from chainrule.tables.losses import LOSS_TABLE
 from chainrule.nn.activations import ACTIVATIONS, get_activation
 from chainrule.nn.init import INITIALIZERS
 from chainrule.nn.layers import MLP, BIAS_MODES, LayerValues, Linear, Module, Parameter

@@ -1,8 +1,8 @@
 """Activation functions, by name as a network spec names them, built from
-:data:`chainrule.activation_table.ACTIVATION_TABLE`.
+:data:`chainrule.tables.activations.ACTIVATION_TABLE`.
 
 Each maps a tensor to a tensor through one primitive (or none, for ``identity``), so an
-explanation shows a single step with its derivative rule from :mod:`chainrule.ops`.
+explanation shows a single step with its derivative rule from :mod:`chainrule.autodiff.ops`.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 import difflib
 from typing import Any, Callable, Mapping
 
-from chainrule.activation_table import ACTIVATION_TABLE, LEAKY_RELU_SLOPE  # noqa: F401
+from chainrule.tables.activations import ACTIVATION_TABLE, LEAKY_RELU_SLOPE  # noqa: F401
 from chainrule.errors import SpecError
-from chainrule.ops import PRIMITIVES
-from chainrule.tensor import Tensor, apply
+from chainrule.autodiff.ops import PRIMITIVES
+from chainrule.autodiff.tensor import Tensor, apply
 
 Activation = Callable[[Tensor], Tensor]
 

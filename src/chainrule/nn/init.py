@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.activation_table import ACTIVATION_TABLE
+from chainrule.tables.activations import ACTIVATION_TABLE
 from chainrule.errors import SpecError
 from chainrule.nn.activations import unknown_name_message
 

@@ -11,13 +11,13 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from chainrule.activation_table import ACTIVATION_TABLE
+from chainrule.tables.activations import ACTIVATION_TABLE
 from chainrule.errors import ShapeError, SpecError
-from chainrule.fused import DENSE_ACTIVATIONS, dense_activation, linear
+from chainrule.autodiff.fused import DENSE_ACTIVATIONS, dense_activation, linear
 from chainrule.nn.activations import get_activation
 from chainrule.nn.init import as_rng, init_weight, resolve_init
-from chainrule.ops import PRIMITIVES
-from chainrule.tensor import Tensor, apply, record
+from chainrule.autodiff.ops import PRIMITIVES
+from chainrule.autodiff.tensor import Tensor, apply, record
 
 BIAS_MODES = ("per_unit", "shared_per_layer", "none")
 _LINEAR, _DENSE = PRIMITIVES["linear"], PRIMITIVES["dense"]
@@ -115,7 +115,7 @@ class Linear(Module):
         a = as_input(a, self.weight.dtype)
         if self.bias is None:
             return a @ self.weight
-        # One node for a @ W + b (see chainrule.fused): the same numbers, less bookkeeping.
+        # One node for a @ W + b (see chainrule.autodiff.fused): the same numbers, less bookkeeping.
         return apply(_LINEAR, a, self.weight, self.bias)
 
     def dense(self, a: Tensor, activation: str) -> tuple[Tensor, Tensor]:
@@ -124,7 +124,7 @@ class Linear(Module):
         For training: backward then passes one node per layer, with the gradients of the
         separate nodes bit for bit, but never through z, so ``z.grad`` stays unset. z is
         still a tensor of the graph (a ``linear`` node) for whoever computes with it.
-        ``activation`` is one of ``chainrule.fused.DENSE_ACTIVATIONS``; needs a bias.
+        ``activation`` is one of ``chainrule.autodiff.fused.DENSE_ACTIVATIONS``; needs a bias.
         """
         inputs = (a, self.weight, self.bias)
         z = record(_LINEAR, inputs, linear(a.data, self.weight.data, self.bias.data))

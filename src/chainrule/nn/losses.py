@@ -1,5 +1,5 @@
 """Loss functions with exact, documented formulas: the engine's computation of each entry of
-:data:`chainrule.loss_table.LOSS_TABLE`, which holds what each loss is (per example, its
+:data:`chainrule.tables.losses.LOSS_TABLE`, which holds what each loss is (per example, its
 derivative, its target, its from-logits pairs).
 
 Over a batch (a 2-D output, one row per example) the loss is the mean over examples;
@@ -13,10 +13,10 @@ from typing import Any, Callable
 import numpy as np
 
 from chainrule.errors import ShapeError, SpecError
-from chainrule.loss_table import FROM_LOGITS, LOSS_TABLE, REDUCTIONS, from_logits  # noqa: F401
+from chainrule.tables.losses import FROM_LOGITS, LOSS_TABLE, REDUCTIONS, from_logits  # noqa: F401
 from chainrule.nn.activations import unknown_name_message
-from chainrule.ops import PRIMITIVES
-from chainrule.tensor import Tensor, apply
+from chainrule.autodiff.ops import PRIMITIVES
+from chainrule.autodiff.tensor import Tensor, apply
 
 
 def _target(target: Any, output: Tensor) -> Tensor:
@@ -47,7 +47,7 @@ def _checked_reduction(reduction: str) -> str:
 
 
 def _squared_error(y: Tensor, target: Any, kind: str, reduction: str) -> Tensor:
-    # One node (see chainrule.fused): the same numbers as the composed expression
+    # One node (see chainrule.autodiff.fused): the same numbers as the composed expression
     # ((y - t) ** 2).sum(axis=-1) and its reduction, in a fraction of the time.
     return apply(PRIMITIVES["squared_error"], y, _target(target, y), kind=kind,
                  reduction=_checked_reduction(reduction))
@@ -83,7 +83,7 @@ def bce_with_logits(z: Tensor, target: Any, reduction: str = "mean") -> Tensor:
 
 def bce_with_softmax_logits(z: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """``bce(softmax(z), t)`` computed from the logits, as one node: finite for any finite z,
-    where ln(1 − softmaxₖ) would be ln 0 once a unit saturates (see chainrule.fused)."""
+    where ln(1 − softmaxₖ) would be ln 0 once a unit saturates (see chainrule.autodiff.fused)."""
     return apply(PRIMITIVES["softmax_bce"], z, _target(target, z),
                  reduction=_checked_reduction(reduction))
 
@@ -94,7 +94,7 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
     ``target`` is one-hot (same shape as the logits) or class indices (one integer per example).
     """
     # log_softmax, then one node for -(t * log_probs).sum(axis=-1) and its reduction
-    # (see chainrule.fused): the same numbers as the composed expression.
+    # (see chainrule.autodiff.fused): the same numbers as the composed expression.
     return apply(PRIMITIVES["nll"], logits.log_softmax(), one_hot_target(target, logits),
                  reduction=_checked_reduction(reduction))
 

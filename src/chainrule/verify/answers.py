@@ -33,7 +33,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from chainrule.errors import SpecError
-from chainrule.spec import Spec
+from chainrule.spec.network import Spec
 from chainrule.verify.answer_files import flatten, load_answers
 from chainrule.verify.judging import (
     WRITTEN, AnswerReport, AnswerRow, Cell, Truth, judge, network_truth,

@@ -1,5 +1,5 @@
 """The known mistakes of backpropagating a circuit by hand, each a whole alternative backward
-pass over the recorded graph (:func:`chainrule.graph.explain_graph`).
+pass over the recorded graph (:func:`chainrule.explain.graph.explain_graph`).
 
 The forward values are the engine's; the backward pass is redone, node by node in reverse
 topological order, with one rule changed. ∂f/∂f = 1 stays. Each node's gradient is, correctly,
@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from chainrule.graph_data import GraphNode, GraphTrace
+from chainrule.explain.graph_data import GraphNode, GraphTrace
 
 
 @dataclass(frozen=True)

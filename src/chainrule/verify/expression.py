@@ -1,12 +1,12 @@
 """``chainrule verify --expr``: an expression's gradients checked independent ways.
 
-The program (:mod:`chainrule.expr`) is interpreted once per method, each over its own
+The program (:mod:`chainrule.expr.program`) is interpreted once per method, each over its own
 numbers: the engine's reverse mode (the analytic values), central finite differences
 (:func:`chainrule.verify.gradcheck.gradcheck`), PyTorch autograd on torch tensors, and sympy's
 derivative of the closed form, evaluated exactly. The interpreter walks the parsed program and
 asks a *backend* how to add, multiply or call ``tanh``; a backend is a small table, so the
 functions a program may call and the ways they are checked cannot drift apart (a test checks
-that every backend covers :data:`chainrule.expr_functions.FUNCTIONS`).
+that every backend covers :data:`chainrule.expr.functions.FUNCTIONS`).
 
 At a kink (relu, leaky relu or abs at 0, a tie in max/min, sqrt at 0) the one-sided limits
 differ and the methods' conventions may too: PyTorch's are chainrule's and must still agree
@@ -22,9 +22,9 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from chainrule.errors import ChainruleError, MissingDependency
-from chainrule.expr import Program, evaluate
-from chainrule.expr_functions import FUNCTIONS
-from chainrule.expr_tree import Binary, Call, Expr, Name, Number, Unary
+from chainrule.expr.program import Program, evaluate
+from chainrule.expr.functions import FUNCTIONS
+from chainrule.expr.tree import Binary, Call, Expr, Name, Number, Unary
 from chainrule.verify.report import METHODS, TOLERANCES, ElementRow, _agrees, _json
 
 # Functions whose derivative jumps where their arguments tie or reach 0.
@@ -73,7 +73,7 @@ def _value(node: Expr, scope: dict[str, Any], backend: Backend) -> Any:
 
 
 def engine_backend() -> Backend:
-    from chainrule.tensor import Tensor
+    from chainrule.autodiff.tensor import Tensor
 
     return Backend(lambda v: Tensor(v, requires_grad=False),
                    {name: function.apply for name, function in FUNCTIONS.items()})
@@ -107,7 +107,7 @@ def sympy_backend():
     except ImportError:
         raise MissingDependency("sympy is not installed (pip install 'chainrule[symbolic]')") \
             from None
-    from chainrule.activation_table import LEAKY_RELU_SLOPE
+    from chainrule.tables.activations import LEAKY_RELU_SLOPE
 
     def number(value: float):
         return sympy.Rational(repr(float(value)))  # the decimal written, exactly
@@ -168,7 +168,7 @@ class ExpressionReport:
 
 def verify_expression(program: Program, at: Mapping[str, float]) -> ExpressionReport:
     """Every input's gradient by the engine, finite differences, PyTorch and sympy."""
-    from chainrule.tensor import Tensor
+    from chainrule.autodiff.tensor import Tensor
     from chainrule.verify.gradcheck import gradcheck
 
     evaluation = evaluate(program, at)  # checks the names and that every value is finite
@@ -273,7 +273,7 @@ def _has_kink(program: Program, at: Mapping[str, float]) -> bool:
 
     watched = Backend(engine.number, {name: watch(name, f) if name in KINKED else f
                                       for name, f in engine.functions.items()})
-    from chainrule.tensor import Tensor
+    from chainrule.autodiff.tensor import Tensor
 
     interpret(program, {n: Tensor(float(v), n) for n, v in at.items()}, watched)
     return any(kinks)

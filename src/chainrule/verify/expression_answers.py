@@ -1,15 +1,15 @@
 """Judging someone's numbers, or function, for an expression's graph: ``verify --expr ...
 --answers FILE`` and ``verify --expr ... --impl file.py:fn``.
 
-The source of truth is the engine's recorded graph (:func:`chainrule.graph.explain_graph` of
-:func:`chainrule.expr.evaluate`), the same numbers the ``circuit`` exercise level asks for.
+The source of truth is the engine's recorded graph (:func:`chainrule.explain.graph.explain_graph` of
+:func:`chainrule.expr.program.evaluate`), the same numbers the ``circuit`` exercise level asks for.
 Quantities are named as there:
 
 * ``forward.NAME``: the value of node NAME (an operation, an input or a constant);
 * ``gradients.NAME``: ∂output/∂NAME, for every node but a constant (``gradients.f`` is 1).
 
 Unnamed nodes are named by op and order (``mul1``, ``add2``, constants ``c1``:
-:mod:`chainrule.graph_names`), so ``f = a*b + a`` has ``forward.mul1``. A wrong gradient is
+:mod:`chainrule.explain.graph_names`), so ``f = a*b + a`` has ``forward.mul1``. A wrong gradient is
 named with the circuit mistake (:mod:`chainrule.verify.circuit_mistakes`) whose own backward
 pass gives the same number: a path of a reused node forgotten, the local derivative without
 the upstream gradient, ... Written answers are judged at the precision they were written with
@@ -29,9 +29,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from chainrule.expr import Program, evaluate
-from chainrule.graph import explain_graph
-from chainrule.graph_data import GraphTrace
+from chainrule.expr.program import Program, evaluate
+from chainrule.explain.graph import explain_graph
+from chainrule.explain.graph_data import GraphTrace
 from chainrule.verify.answers import checked_answers, judge_written
 from chainrule.verify.circuit_mistakes import CIRCUIT_MISTAKES, mistaken_steps
 from chainrule.verify.impl import (

@@ -27,12 +27,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from chainrule.engine import enable_grad, no_grad
+from chainrule.autodiff.engine import enable_grad, no_grad
 from chainrule.errors import GradcheckError
 from chainrule.nn.losses import output_loss
-from chainrule.render.numfmt import number
-from chainrule.spec import Spec, load_spec, parse_spec
-from chainrule.tensor import Tensor
+from chainrule.explain.render.numfmt import number
+from chainrule.spec.network import Spec, load_spec, parse_spec
+from chainrule.autodiff.tensor import Tensor
 
 TINY = np.finfo(np.float64).tiny  # keeps |a − n| / max(|a|, |n|) defined when both are 0
 

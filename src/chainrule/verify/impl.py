@@ -46,8 +46,8 @@ from typing import Any, Callable
 import numpy as np
 
 from chainrule.errors import ChainruleError
-from chainrule.render.numfmt import number
-from chainrule.spec import Spec
+from chainrule.explain.render.numfmt import number
+from chainrule.spec.network import Spec
 from chainrule.verify.channel import run_sandboxed
 from chainrule.verify.judging import AnswerReport, Cell, Tolerance, Truth, judge, network_truth
 from chainrule.verify.reference import as_spec, quantity_names

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.render.numfmt import number
-from chainrule.spec import Spec
+from chainrule.explain.render.numfmt import number
+from chainrule.spec.network import Spec
 from chainrule.verify.mistakes import applicable_mistakes, correct_step
 
 CORRECT, WRONG = "correct", "wrong"

@@ -25,12 +25,12 @@ from typing import Callable
 
 import numpy as np
 
-from chainrule.activation_table import ACTIVATION_TABLE, ActivationEntry
+from chainrule.tables.activations import ACTIVATION_TABLE, ActivationEntry
 from chainrule.errors import SpecError
 from chainrule.finite import NonFiniteError, element, first_non_finite, what_happened
-from chainrule.loss_table import LOSS_TABLE
+from chainrule.tables.losses import LOSS_TABLE
 from chainrule.nn.activations import unknown_name_message
-from chainrule.spec import Spec
+from chainrule.spec.network import Spec
 from chainrule.verify.reference import (
     CORRECT, Switches, as_spec, batch_size, derivative_layers, reference_step,
 )

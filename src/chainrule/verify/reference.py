@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.activation_table import LEAKY_RELU_SLOPE  # a parameter, not a formula
-from chainrule.spec import Spec, load_spec, parse_spec
+from chainrule.tables.activations import LEAKY_RELU_SLOPE  # a parameter, not a formula
+from chainrule.spec.network import Spec, load_spec, parse_spec
 
 # The names this module computes, each with its own formulas below (an independent computation,
 # deliberately not read from the activation and loss tables); tests assert they are the

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from chainrule.errors import ChainruleError, MissingDependency
-from chainrule.notation import element_key
-from chainrule.render.numfmt import number
-from chainrule.spec import Spec
-from chainrule.trace import explain
+from chainrule.explain.notation import element_key
+from chainrule.explain.render.numfmt import number
+from chainrule.spec.network import Spec
+from chainrule.explain.trace import explain
 
 SCHEMA = "chainrule.verify/1"
 METHODS = ("finite_differences", "torch", "symbolic")

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.activation_table import LEAKY_RELU_SLOPE
+from chainrule.tables.activations import LEAKY_RELU_SLOPE
 from chainrule.errors import ChainruleError, MissingDependency
-from chainrule.notation import element_key, parameter_symbol
-from chainrule.spec import Spec, load_spec, parse_spec
+from chainrule.explain.notation import element_key, parameter_symbol
+from chainrule.spec.network import Spec, load_spec, parse_spec
 
 MAX_PARAMETERS = 40  # parameter elements: beyond, the formulas are too long to read or print
 MAX_EXAMPLES = 4  # each example adds a full copy of the network to the loss expression

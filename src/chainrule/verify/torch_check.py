@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.activation_table import ACTIVATION_TABLE
+from chainrule.tables.activations import ACTIVATION_TABLE
 from chainrule.errors import MissingDependency
 from chainrule.nn.losses import from_logits
-from chainrule.render.numfmt import number
-from chainrule.spec import Spec, load_spec, parse_spec
-from chainrule.trace import Step, explain
+from chainrule.explain.render.numfmt import number
+from chainrule.spec.network import Spec, load_spec, parse_spec
+from chainrule.explain.trace import Step, explain
 
 INSTALL_HINT = "PyTorch is not installed: pip install 'chainrule[torch]'"
 

@@ -1,0 +1,287 @@
+"""``chainrule explain`` and ``chainrule verify``: what the command is about (a network, a
+saved model or an expression, its file read once), the step or graph it asks for, and where
+the text goes. cli.py parses and turns errors into one line; this does the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from chainrule.errors import ChainruleError
+
+MAX_TIMEOUT = 3600.0  # seconds for --impl: an hour is already more than any step needs
+MAX_OPTION_NUMBERS = 10_000  # numbers in --input or --target
+
+
+def _render(trace, args: argparse.Namespace, terminal: bool) -> str:
+    if args.format == "json":
+        return trace.to_json() + "\n"
+    options = {"precision": args.precision, "param": args.param, "only": args.only}
+    if args.symbolic and args.format in ("text", "markdown", "latex"):
+        from chainrule.verify.symbolic import symbolic_gradients
+
+        options["symbolic"] = symbolic_gradients(trace.spec)
+    elif args.symbolic:
+        raise ChainruleError("--symbolic: only for --format text, markdown or latex")
+    if args.format == "text":
+        from chainrule.explain.render.text import render_text
+
+        return render_text(trace, color=terminal, **options)
+    if args.format == "markdown":
+        from chainrule.explain.render.markdown import render_markdown
+
+        return render_markdown(trace, **options)
+    if args.format == "latex":
+        from chainrule.explain.render.latex import render_latex
+
+        return render_latex(trace, fragment=args.fragment, **options)
+    from chainrule.explain.render.html import render_html
+
+    return render_html(trace, fragment=args.fragment, **options)
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from chainrule.spec.network import check_explainable, load_spec
+
+    network, expression = _computation(args)
+    if expression is not None:
+        return _report(_verify_expression(args, *expression), args)
+    spec = load_spec(network) if isinstance(network, str) else network
+    check_explainable(spec, 1, "verify")
+    if args.answers:
+        from chainrule.verify.answers import judge_answers, load_answers
+
+        report = judge_answers(spec, load_answers(args.answers))
+    elif args.impl:
+        from chainrule.verify.impl import run_impl
+
+        _check_timeout(args)
+        report = run_impl(spec, args.impl, timeout=args.timeout, sandbox=args.sandbox)
+    else:
+        from chainrule.verify.report import verify
+
+        report = verify(spec)
+    return _report(report, args)
+
+
+def _verify_expression(args: argparse.Namespace, program, at: dict[str, float]):
+    """An expression's gradients checked independent ways, or someone's numbers (--answers)
+    or function (--impl) for its graph judged against the engine's."""
+    if args.answers:
+        from chainrule.verify.answers import load_answers
+        from chainrule.verify.expression_answers import judge_expression_answers
+
+        return judge_expression_answers(program, at, load_answers(args.answers))
+    if args.impl:
+        from chainrule.verify.expression_answers import run_expression_impl
+
+        _check_timeout(args)
+        return run_expression_impl(program, at, args.impl, timeout=args.timeout,
+                                   sandbox=args.sandbox)
+    from chainrule.verify.expression import verify_expression
+
+    return verify_expression(program, at)
+
+
+def _check_timeout(args: argparse.Namespace) -> None:
+    if not 0 < args.timeout <= MAX_TIMEOUT:
+        raise ChainruleError(f"--timeout: expected a number of seconds from 0 to "
+                             f"{MAX_TIMEOUT:g}, got {args.timeout:g}")
+
+
+def _computation(args: argparse.Namespace) -> tuple[Any, tuple | None]:
+    """What explain or verify is about, its file read once: ``(network, None)`` — a preset
+    name, a path not found (load_spec names it) or a parsed Spec — or ``(None, (program,
+    values))`` for ``--expr``/``--at`` or a spec file holding ``expression`` and ``at``."""
+    from chainrule.spec.network import PRESETS, parse_spec, read_spec_file
+
+    if args.expr is not None:
+        return None, _expression(args)
+    path = None if args.spec is None or args.spec in PRESETS else Path(args.spec)
+    if path is not None and (path.exists() or path.is_symlink()):
+        from chainrule.expr.program import is_expression_spec, load_expression_spec
+
+        data = read_spec_file(path)
+        if is_expression_spec(data):
+            return None, _expression(args, load_expression_spec(data, path))
+        network: Any = parse_spec(data, default_name=path.stem)
+    else:
+        network = args.spec or "seed"
+    if args.at is not None:
+        raise ChainruleError("--at: only with --expr or an expression spec file")
+    return network, None
+
+
+def _report(report, args: argparse.Namespace) -> int:
+    import json
+
+    if args.format == "json":
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        text = str(report)
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0 if report.ok else 1
+
+
+def _expression(args: argparse.Namespace, from_file: tuple | None = None) -> tuple:
+    """(program, values) of ``--expr``/``--at``, or of an expression spec file with ``--at``
+    overriding its values."""
+    from chainrule.expr.program import parse_at, parse_program
+
+    if from_file is None:
+        if args.spec is not None:
+            raise ChainruleError("--expr: give an expression or a spec file, not both")
+        if args.at is None:
+            raise ChainruleError("--expr: also give --at with the inputs' values, like "
+                                 "--at x=-2,y=5")
+        return (_with_option("--expr", parse_program, args.expr),
+                _with_option("--at", parse_at, args.at))
+    program, at = from_file
+    if args.at is not None:  # values typed on the command line win over the file's
+        at = {**at, **_with_option("--at", parse_at, args.at)}
+    return program, at
+
+
+def _numbers(text: str | None, option: str) -> list[float]:
+    from chainrule.inputs import plain_number
+
+    parts = [part for part in (text or "").split(",") if part.strip()]
+    if len(parts) > MAX_OPTION_NUMBERS:
+        raise ChainruleError(f"{option}: {len(parts):,} numbers; at most {MAX_OPTION_NUMBERS:,}")
+    values = []
+    for position, part in enumerate(parts, 1):
+        value = plain_number(part)
+        if value is None or value != value or abs(value) == float("inf"):
+            raise ChainruleError(f"{option}: number {position}, {part.strip()[:40]!r}, is not a "
+                                 f"finite decimal number (expected numbers separated by commas, "
+                                 f"like 0.5,-1.2e-3)")
+        values.append(value)
+    return values
+
+
+def _trained_step(args: argparse.Namespace):
+    """One step of a saved network on one example; inputs are standardised as in training."""
+    import numpy as np
+
+    from chainrule.train.checkpoint import load_model, standardized_input
+    from chainrule.tables.losses import LOSS_TABLE
+    from chainrule.explain.trace import explain
+
+    if args.input is None or args.target is None:
+        raise ChainruleError("--model: also give --input and --target for the step to explain")
+    model, meta = load_model(args.model)
+    extra = meta.get("extra") or {}
+    x = np.array(_numbers(args.input, "--input"))
+    if x.shape != (model.sizes[0],):
+        raise ChainruleError(f"--input: expected {model.sizes[0]} numbers for the network's "
+                             f"{model.sizes[0]} inputs ({args.model}), got {x.size}")
+    x = standardized_input(meta, x, "--input")
+    loss = extra.get("loss", "mse")
+    target = _numbers(args.target, "--target")
+    if not isinstance(loss, str) or loss not in LOSS_TABLE:
+        from chainrule.spec.validate import shown
+
+        raise ChainruleError(f"{args.model}: extra.loss: expected one of "
+                             f"{', '.join(LOSS_TABLE)}, got {shown(loss)}")
+    takes_classes = LOSS_TABLE[loss].target == "classes"
+    if takes_classes and len(target) == 1 and model.sizes[-1] > 1:
+        if target[0] != int(target[0]) or not 0 <= target[0] < model.sizes[-1]:
+            raise ChainruleError(f"--target: expected a class index from 0 to "
+                                 f"{model.sizes[-1] - 1}, got {target[0]:g}")
+        target = int(target[0])
+    elif len(target) != model.sizes[-1]:
+        classes = " (or one class index)" if takes_classes else ""
+        raise ChainruleError(f"--target: expected {model.sizes[-1]} numbers for the network's "
+                             f"{model.sizes[-1]} outputs{classes}, got {len(target)}")
+    if not args.lr > 0:
+        raise ChainruleError(f"--lr: expected a positive number, got {args.lr}")
+    return explain(model, input=x, target=target, loss=loss, learning_rate=args.lr,
+                   steps=args.steps)
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    from chainrule.spec.network import MAX_STEPS
+    from chainrule.explain.trace import explain
+
+    if not 0 <= args.precision <= 17:
+        raise ChainruleError(f"--precision: expected 0 to 17 digits, got {args.precision}")
+    if args.steps is not None and not 1 <= args.steps <= MAX_STEPS:
+        raise ChainruleError(f"--steps: expected 1 to {MAX_STEPS}, got {args.steps}")
+    if args.fragment and args.format not in ("latex", "html"):
+        raise ChainruleError("--fragment: only for --format latex or html")
+    if args.graph:
+        _refuse_layer_options(args, "--graph shows one step's graph, not its layers")
+    if args.model:
+        if args.expr is not None or args.spec is not None:
+            raise ChainruleError("--model: explains a saved network; give no spec or --expr")
+        trace = _trained_step(args)
+    else:
+        network, expression = _computation(args)
+        if expression is not None:
+            return _explain_expression(args, *expression)
+        trace = explain(network, steps=args.steps)
+    if args.graph:
+        return _write_graph(trace.graph, args)
+    _write(_render(trace, args, terminal=_colour()), args)
+    return 0
+
+
+def _colour() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def _write(text: str, args: argparse.Namespace) -> None:
+    if args.output:
+        from chainrule.files import write_atomically
+
+        write_atomically(Path(args.output), text)
+    else:
+        sys.stdout.write(text)
+
+
+def _explain_expression(args: argparse.Namespace, program, at: dict[str, float]) -> int:
+    """An expression's recorded graph, node by node (chainrule.explain.graph), in any format."""
+    from chainrule.expr.program import evaluate
+    from chainrule.explain.graph import explain_graph
+
+    _refuse_layer_options(args, "for a network's step, not an expression's graph",
+                          model=True)
+    evaluation = evaluate(program, at)
+    return _write_graph(explain_graph(evaluation.output, names=evaluation.names), args)
+
+
+def _refuse_layer_options(args: argparse.Namespace, why: str, model: bool = False) -> None:
+    """The options of the layer view have no meaning for a graph: one line, not ignored."""
+    options = [("--param", args.param), ("--only", args.only), ("--steps", args.steps),
+               ("--symbolic", args.symbolic or None)]
+    if model:
+        options.append(("--model", args.model))
+    for option, given in options:
+        if given is not None:
+            raise ChainruleError(f"{option}: {why}")
+
+
+def _write_graph(trace, args: argparse.Namespace) -> int:
+    """A recorded graph (chainrule.explain.graph_data.GraphTrace) in the chosen format."""
+    options: dict = {"precision": args.precision}
+    if args.format == "text":
+        options["color"] = _colour() and not args.output
+    elif args.format in ("latex", "html"):
+        options["fragment"] = args.fragment
+    text = trace.render(args.format, **options)
+    _write(text if text.endswith("\n") else text + "\n", args)
+    return 0
+
+
+def _with_option(option: str, parse, text: str):
+    """``parse(text)``, its error prefixed by the option it came from."""
+    from chainrule.errors import ExprError
+
+    try:
+        return parse(text)
+    except ExprError as error:
+        raise ExprError(f"{option}: {error}", line=error.line, column=error.column) from None

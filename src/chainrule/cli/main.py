@@ -1,0 +1,186 @@
+"""The command line: parse, call the library, render. Errors become one line and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+from chainrule import __version__
+from chainrule.errors import ChainruleError
+
+FORMATS = ("text", "markdown", "latex", "json", "html")
+# verify --impl's levels, strongest first (chainrule.verify.sandbox.LEVELS, not imported here
+# so that parsing stays fast; tests/test_impl_sandbox.py checks the two agree)
+SANDBOX_LEVELS = ("auto", "bubblewrap", "unshare", "basic")
+PHASES = ("forward", "backward", "update")
+
+
+# Commands whose parsers import their feature's modules: built in full only when chosen, so
+# `chainrule explain` does not pay for importing the training and exercise code.
+HEAVY_COMMANDS = {
+    "train": "train an MLP on real small data, with progress, plots and checkpoints",
+    "exercise": "backprop worksheets with answer keys, and grading that names the mistake",
+}
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chainrule",
+        description="A backpropagation workbench: every number of a training step, exact.",
+    )
+    parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    explain = commands.add_parser(
+        "explain", help="a training step worked out: every number, every chain-rule product",
+        description="Run a forward pass, backward pass and gradient-descent update and show "
+                    "every number, in the terminal or as Markdown, LaTeX, JSON or HTML.",
+    )
+    explain.add_argument("spec", nargs="?", default=None,
+                         help="a spec file (JSON, TOML or YAML) or a built-in network "
+                              "(default: seed)")
+    explain.add_argument("-f", "--format", choices=FORMATS, default="text",
+                         help="output format (default: text)")
+    explain.add_argument("-o", "--output", metavar="FILE",
+                         help="write to FILE (atomically) instead of standard output")
+    explain.add_argument("--precision", type=int, default=10, metavar="K",
+                         help="decimals shown (default 10); computation stays float64")
+    explain.add_argument("--param", metavar="NAME[I,J]",
+                         help="focus on one parameter element's derivation, e.g. W1[0,1] "
+                              "(0-based indices)")
+    explain.add_argument("--only", choices=PHASES, help="show one phase of the step")
+    explain.add_argument("--steps", type=int, metavar="N",
+                         help="record N gradient-descent steps (default: the spec's, or 1)")
+    explain.add_argument("--fragment", action="store_true",
+                         help="latex/html: a snippet to include rather than a whole document")
+    explain.add_argument("--model", metavar="FILE.npz",
+                         help="explain a step of a trained network (chainrule train --save)")
+    explain.add_argument("--input", metavar="X1,X2,...", help="with --model: the input")
+    explain.add_argument("--target", metavar="T1,... | CLASS",
+                         help="with --model: the target (values, or a class index)")
+    explain.add_argument("--lr", type=float, default=0.1,
+                         help="with --model: the learning rate of the step (default 0.1)")
+    explain.add_argument("--expr", metavar="PROGRAM",
+                         help='explain any computation\'s graph instead of a network: '
+                              '"q = x + y; f = q * z" (see docs/expressions.md)')
+    explain.add_argument("--at", metavar="NAME=VALUE,...",
+                         help="with --expr (or an expression spec file): the inputs' values, "
+                              "e.g. x=-2,y=5,z=-4")
+    explain.add_argument("--symbolic", action="store_true",
+                         help="show sympy's derivative of the closed-form loss beside each "
+                              "gradient (needs the symbolic extra)")
+    explain.add_argument("--graph", action="store_true",
+                         help="show a network's step as its recorded computational graph "
+                              "(every node and edge, as for --expr) instead of layers and units")
+    _verify_parser(commands)
+    for name, summary in HEAVY_COMMANDS.items():
+        if name != command:
+            commands.add_parser(name, help=summary)  # listed in --help; unused unless chosen
+        elif name == "train":
+            from chainrule.cli.train import add_train_parser
+
+            add_train_parser(commands)
+        else:
+            from chainrule.cli.exercise import add_exercise_parser
+
+            add_exercise_parser(commands)
+    return parser
+
+
+def _verify_parser(commands) -> None:
+    verify = commands.add_parser(
+        "verify", help="check gradients three independent ways, or diagnose someone's numbers",
+        description="Compare the engine's gradients with finite differences, PyTorch and "
+                    "sympy; or judge someone's answers (--answers) or backprop function "
+                    "(--impl) and name the mistake behind wrong numbers. Exit status 1 when "
+                    "anything disagrees.",
+    )
+    verify.add_argument("spec", nargs="?", default=None,
+                        help="a spec file or a built-in network (default: seed)")
+    verify.add_argument("-f", "--format", choices=("text", "json"), default="text")
+    given = verify.add_mutually_exclusive_group()
+    given.add_argument("--answers", metavar="FILE",
+                       help="someone's numbers (JSON, YAML or CSV: quantity -> value; for "
+                            "--expr: forward.NAME, gradients.NAME)")
+    given.add_argument("--impl", metavar="FILE.py:FUNCTION",
+                       help="someone's backprop function, run in a sandbox (for --expr: "
+                            "fn(values) -> {\"forward\": ..., \"gradients\": ...})")
+    verify.add_argument("--expr", metavar="PROGRAM",
+                        help='check an expression\'s gradients instead of a network\'s: '
+                             '"q = x + y; f = q * z"')
+    verify.add_argument("--at", metavar="NAME=VALUE,...",
+                        help="with --expr (or an expression spec file): the inputs' values")
+    verify.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="time limit for --impl (default 10)")
+    verify.add_argument("--sandbox", choices=SANDBOX_LEVELS, default="auto",
+                        help="with --impl: the sandbox to require (default auto: the strongest "
+                             "this machine has; see docs/security.md)")
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from chainrule.cli.explain import run_explain
+
+    return run_explain(args)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from chainrule.cli.explain import run_verify
+
+    return run_verify(args)
+
+
+def _exercise(args: argparse.Namespace) -> int:
+    from chainrule.cli.exercise import run_exercise
+
+    return run_exercise(args)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from chainrule.cli.train import run_train
+
+    return run_train(args)
+
+
+def _one_line(message: str, limit: int = 1000) -> str:
+    """An error as one line of bounded length, whatever text it quotes."""
+    message = " ".join(message.split("\n"))
+    return message if len(message) <= limit else message[:limit - 1] + "…"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser(next((a for a in argv if a in HEAVY_COMMANDS), None))
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return {"explain": _explain, "verify": _verify, "train": _train,
+                "exercise": _exercise}[args.command](args)
+    except ChainruleError as error:
+        print(f"chainrule: error: {_one_line(str(error))}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `chainrule explain | head`: the reader left, nothing to say
+        sys.stderr.close()
+        return 0
+    except OSError as error:
+        where = error.filename or ""
+        print(f"chainrule: error: {where}{': ' if where else ''}{error.strerror or error}",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except (RecursionError, MemoryError) as error:  # a limit missed: still one line
+        what = "nested too deeply" if isinstance(error, RecursionError) else "out of memory"
+        print(f"chainrule: error: the input is too large ({what}); see docs/limits.md",
+              file=sys.stderr)
+        return 2
+    except Exception as error:  # a bug: one line, and the traceback on request
+        if os.environ.get("CHAINRULE_TRACEBACK"):
+            raise
+        first = (str(error).strip().splitlines() or [""])[0][:200]
+        print(f"chainrule: internal error: {type(error).__name__}: {first} (this is a bug; "
+              f"set CHAINRULE_TRACEBACK=1 for the traceback and please report it)",
+              file=sys.stderr)
+        return 70

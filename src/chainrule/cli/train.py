@@ -1,0 +1,385 @@
+"""``chainrule train``: parse, build the network and data, call ``fit``, show progress.
+
+The library trains and never prints; this module owns the terminal: a progress bar (or a line
+per tenth of the run when the output is not a terminal), a summary table, the plot, and the
+signal handlers that turn Ctrl-C or SIGTERM into a clean stop with a checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from chainrule.tables.activations import ACTIVATION_TABLE
+from chainrule.errors import ChainruleError
+from chainrule.train.loop import Callback, ResumeMismatch
+
+# Every elementwise activation of the table: softmax belongs on an output layer only.
+HIDDEN_ACTIVATIONS = tuple(name for name, entry in ACTIVATION_TABLE.items() if entry.elementwise)
+
+
+def add_train_parser(commands) -> None:
+    train = commands.add_parser(
+        "train", help="train an MLP on real small data, with progress, plots and checkpoints",
+        description="Train a network on a built-in dataset or a CSV file. Ctrl-C (or SIGTERM) "
+                    "stops cleanly after the current batch and saves a checkpoint; --resume "
+                    "continues it, bit for bit.")
+    train.add_argument("spec", nargs="?", help="a spec file: its network, loss, optimizer "
+                                               "and seed (and its examples, without --data)")
+    net = train.add_argument_group("network")
+    net.add_argument("--arch", metavar="2-8-1", help="units per layer, input first")
+    net.add_argument("--activation", default="tanh", choices=HIDDEN_ACTIVATIONS,
+                     help="hidden-layer activation (default tanh); the output's follows the task")
+    net.add_argument("--loss", help="loss (default: cross_entropy or bce for classes, mse)")
+    net.add_argument("--init", default="auto", help="weight initialisation (default auto)")
+    data = train.add_argument_group("data")
+    data.add_argument("--data", help="xor, moons, circles, spirals, blobs, digits, iris, or a "
+                                     "CSV file")
+    data.add_argument("--target", help="the target column of a CSV file")
+    data.add_argument("--samples", type=int, help="examples drawn by a generator")
+    data.add_argument("--noise", type=float, help="noise of a generator")
+    data.add_argument("--classes", type=int, help="spiral arms or blob centres of a generator")
+    data.add_argument("--task", choices=("classification", "regression"),
+                      help="for a CSV file: how to read the target (default: guessed)")
+    data.add_argument("--validation", type=float, default=0.2, help="fraction (default 0.2)")
+    data.add_argument("--test", type=float, default=0.0, help="fraction (default 0)")
+    data.add_argument("--no-standardize", action="store_true",
+                      help="keep features as they are (default: standardise on the training split)")
+    opt = train.add_argument_group("optimisation")
+    opt.add_argument("--optimizer", choices=("sgd", "adam", "rmsprop"),
+                     help="default adam (or the spec's)")
+    opt.add_argument("--lr", type=float, help="learning rate (default: 0.01 adam/rmsprop, 0.1 sgd)")
+    opt.add_argument("--momentum", type=float, default=0.0)
+    opt.add_argument("--nesterov", action="store_true")
+    opt.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay")
+    opt.add_argument("--schedule", metavar="step:EVERY:GAMMA | cosine",
+                     help="learning-rate schedule, stepped per epoch")
+    opt.add_argument("--epochs", type=int, default=100)
+    opt.add_argument("--batch-size", type=int, default=32)
+    opt.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+                     help="stop when the validation loss has not improved for PATIENCE epochs")
+    opt.add_argument("--seed", type=int, default=0)
+    out = train.add_argument_group("output")
+    out.add_argument("--plot", metavar="FILE.png", help="loss/accuracy curves (+ boundary in 2-D)")
+    out.add_argument("--save", metavar="FILE.npz", help="write the trained network")
+    out.add_argument("--checkpoint", metavar="FILE.npz", default="checkpoint.npz",
+                     help="saved at every epoch end and on interruption (default checkpoint.npz)")
+    out.add_argument("--resume", metavar="FILE.npz", help="continue from a checkpoint")
+    out.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+class _Stopper:
+    """Turns SIGINT/SIGTERM into a request that a training callback honours after the batch."""
+
+    def __init__(self) -> None:
+        self.requested: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "_Stopper":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:  # a second Ctrl-C: the user insists
+            raise KeyboardInterrupt
+        self.requested = signal.Signals(signum).name
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _network(args: argparse.Namespace, dataset) -> tuple[list[int], list[str], str]:
+    """Layer sizes, activations and loss from --arch and the task."""
+    classification = dataset.task == "classification"
+    n_out = dataset.n_outputs
+    if args.arch:
+        try:
+            layers = [int(n) for n in args.arch.split("-")]
+        except ValueError:
+            raise ChainruleError(f"--arch: expected sizes like 2-8-1, got {args.arch!r}") from None
+    else:
+        layers = [dataset.x.shape[1], 16, 1 if classification and n_out == 2 else n_out]
+    if len(layers) < 2 or min(layers) < 1:
+        raise ChainruleError(f"--arch: expected at least two positive sizes, got {args.arch!r}")
+    if layers[0] != dataset.x.shape[1]:
+        raise ChainruleError(f"--arch: the input layer has {layers[0]} units but {dataset.name} "
+                             f"has {dataset.x.shape[1]} features")
+    binary = classification and n_out == 2 and layers[-1] == 1
+    if classification and not binary and layers[-1] != n_out:
+        raise ChainruleError(f"--arch: the output layer has {layers[-1]} units but "
+                             f"{dataset.name} has {n_out} classes (or 1 unit for 2 classes)")
+    if not classification and layers[-1] != n_out:
+        raise ChainruleError(f"--arch: the output layer has {layers[-1]} units but "
+                             f"{dataset.name} has {n_out} targets")
+    output, loss = (("sigmoid", "bce") if binary else ("softmax", "cross_entropy")
+                    if classification else ("identity", "mse"))
+    return layers, [args.activation] * (len(layers) - 2) + [output], args.loss or loss
+
+
+def _targets(dataset, loss: str, layers: list[int]) -> np.ndarray:
+    """Class indices for cross-entropy, a 0/1 column for one sigmoid unit, else as given."""
+    if dataset.task != "classification" or loss == "cross_entropy":
+        return dataset.y
+    if layers[-1] == 1:
+        return dataset.y.astype(float)[:, None]
+    from chainrule.train.data import one_hot
+
+    return one_hot(dataset.y, layers[-1])
+
+
+def _dataset(args: argparse.Namespace, spec):
+    from chainrule.train.data import Dataset, load_dataset
+
+    if args.data:
+        options = {k: v for k, v in (("classes", args.classes), ("task", args.task))
+                   if v is not None}
+        return load_dataset(args.data, target=args.target, n=args.samples, noise=args.noise,
+                            seed=args.seed, **options)
+    if spec is None:
+        raise ChainruleError("train: give --data (a dataset name or a CSV file) or a spec file")
+    x = np.atleast_2d(spec.inputs)
+    targets = np.asarray(spec.targets)
+    if targets.dtype.kind in "iu":
+        classes = tuple(str(k) for k in range(spec.layers[-1]))
+        return Dataset(spec.name, x, np.atleast_1d(targets), "classification", classes,
+                       tuple(f"x{i + 1}" for i in range(x.shape[1])), spec.description)
+    return Dataset(spec.name, x, np.atleast_2d(targets).astype(float), "regression", (),
+                   tuple(f"x{i + 1}" for i in range(x.shape[1])), spec.description)
+
+
+def _optimizer(args: argparse.Namespace, spec, params):
+    from chainrule.optim.optimizers import OPTIMIZERS
+
+    if spec is not None and args.optimizer is None and args.lr is None:
+        return spec.optimizer.build(params, spec.learning_rate)
+    name = args.optimizer or "adam"
+    lr = args.lr if args.lr is not None else (0.1 if name == "sgd" else 0.01)
+    options: dict[str, Any] = {"lr": lr, "weight_decay": args.weight_decay}
+    if name == "sgd":
+        options.update(momentum=args.momentum, nesterov=args.nesterov)
+    elif name == "rmsprop":
+        options.update(momentum=args.momentum)
+    try:
+        return OPTIMIZERS[name](params, **options)
+    except ValueError as error:
+        raise ChainruleError(f"--optimizer {name}: {error}") from None
+
+
+def _scheduler(text: str | None, optimizer, epochs: int):
+    if not text:
+        return None
+    from chainrule.optim.optimizers import CosineAnnealingLR, StepLR
+
+    parts = text.split(":")
+    try:
+        if parts[0] == "cosine" and len(parts) == 1:
+            return CosineAnnealingLR(optimizer, T_max=epochs)
+        if parts[0] == "step" and len(parts) == 3:
+            return StepLR(optimizer, step_size=int(parts[1]), gamma=float(parts[2]))
+    except ValueError:
+        pass
+    raise ChainruleError(f"--schedule: expected step:EVERY:GAMMA (e.g. step:50:0.5) or cosine, "
+                         f"got {text!r}")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from chainrule.train.data import Standardizer, split
+    from chainrule.nn import MLP
+    from chainrule.spec.network import load_spec
+    from chainrule.train.loop import fit
+
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            raise ChainruleError(f"--{name.replace('_', '-')}: expected a positive number, "
+                                 f"got {getattr(args, name)}")
+    from chainrule.train.checkpoint import MAX_EPOCHS
+
+    if args.epochs > MAX_EPOCHS:
+        raise ChainruleError(f"--epochs: expected at most {MAX_EPOCHS}, got {args.epochs}")
+    if args.plot:  # a bad path or a missing matplotlib fails now, not after the whole run
+        from chainrule.train.plot import plot_format
+
+        plot_format(args.plot)
+    spec = load_spec(args.spec) if args.spec else None
+    dataset = _dataset(args, spec)
+    if spec is not None:
+        layers, activations, loss = list(spec.layers), list(spec.activations), spec.loss
+    else:
+        layers, activations, loss = _network(args, dataset)
+    tiny = len(dataset.x) < 20  # XOR's four points: train on all, judge on all
+    parts = split(dataset, validation=0.0 if tiny else args.validation,
+                  test=0.0 if tiny else args.test, seed=args.seed)
+    scaler = None if args.no_standardize or tiny else Standardizer.fit(parts.train.x)
+    scale = (lambda x: x) if scaler is None else scaler.transform
+    model = spec.build_model() if spec is not None else MLP(layers, activations, init=args.init,
+                                                            seed=args.seed)
+    optimizer = _optimizer(args, spec, model.parameters())
+    scheduler = _scheduler(args.schedule, optimizer, args.epochs)
+    resume = _resume(args.resume, model, dataset.name) if args.resume else None
+    validation = None
+    if parts.validation is not None and len(parts.validation.x):
+        validation = (scale(parts.validation.x), _targets(parts.validation, loss, layers))
+    progress = _Progress(args.epochs, quiet=args.quiet)
+    extra = {"dataset": dataset.name, "loss": loss, "classes": list(dataset.classes),
+             **({"standardizer": scaler.state_dict()} if scaler is not None else {})}
+    started = time.perf_counter()
+    with _Stopper() as stopper:
+        try:
+            history = fit(model, scale(parts.train.x), _targets(parts.train, loss, layers),
+                          loss=loss, optimizer=optimizer, epochs=args.epochs,
+                          batch_size=args.batch_size, seed=args.seed, validation=validation,
+                          scheduler=scheduler, early_stopping=args.early_stopping,
+                          checkpoint=args.checkpoint, resume=resume,
+                          callbacks=[progress, _StopOnSignal(stopper)], extra=extra)
+        except ResumeMismatch as mismatch:  # raised before any training: say it in options
+            progress.close()
+            raise ChainruleError(_mismatch_message(args.resume, mismatch)) from None
+    progress.close()
+    elapsed = time.perf_counter() - started
+    sys.stdout.write(_summary(model, loss, parts, scale, layers, history, elapsed, args))
+    if args.save:
+        from chainrule.train.checkpoint import save_model
+
+        save_model(args.save, model, extra=extra)
+    if args.plot:
+        from chainrule.train.plot import plot_run
+
+        shown = parts.validation if validation is not None else parts.train
+        plot_run(args.plot, history, predict=lambda x: _predict(model, scale(x), layers),
+                 x=shown.x, y=shown.y if dataset.task == "classification" else None,
+                 title=f"{dataset.name}: {'-'.join(map(str, layers))} {activations[0]}")
+    if history.stop_reason == "interrupted":  # 128 + the signal's number, as shells expect
+        return 128 + getattr(signal, stopper.requested or "SIGINT").value
+    return 0
+
+
+def _resume(path: str, model, dataset: str) -> dict:
+    from chainrule.train.checkpoint import check_compatible, load_checkpoint
+
+    state = load_checkpoint(path)
+    check_compatible(state, model)
+    saved = state["extra"].get("dataset")
+    if saved is not None and saved != dataset:
+        raise ChainruleError(f"--resume {path}: the checkpoint was trained with --data "
+                             f"{saved}, this run has --data {dataset}")
+    return state
+
+
+# How a resume mismatch found by fit() reads in the options a user typed.
+_OPTIONS = {"seed": "--seed", "batch_size": "--batch-size"}
+
+
+def _mismatch_message(path: str, mismatch: ResumeMismatch) -> str:
+    if mismatch.field == "data":
+        return (f"--resume {path}: the checkpoint was trained on other data (--samples, "
+                "--noise, --classes, --validation, --test, --no-standardize or the CSV file "
+                "differ)")
+    option = _OPTIONS[mismatch.field]
+    return (f"--resume {path}: the checkpoint was trained with {option} {mismatch.saved}, "
+            f"this run has {option} {mismatch.ours}")
+
+
+def _predict(model, x: np.ndarray, layers: list[int]) -> np.ndarray:
+    from chainrule.autodiff.engine import no_grad
+
+    with no_grad():
+        out = model(x).data
+    return (out[:, 0] > 0.5).astype(int) if layers[-1] == 1 else out.argmax(axis=1)
+
+
+def _evaluate(model, loss: str, x: np.ndarray, y: np.ndarray, classes: bool,
+              layers: list[int]) -> tuple[float, float | None]:
+    from chainrule.autodiff.engine import no_grad
+    from chainrule.nn import output_loss
+
+    with no_grad():
+        last = model.forward_steps(x)[-1]
+        value = output_loss(loss, last.z, last.a, model.activations[-1], y).item()
+    if not classes:
+        return value, None
+    truth = y if y.ndim == 1 else (y[:, 0] > 0.5).astype(int) if y.shape[1] == 1 else y.argmax(1)
+    return value, float(np.mean(_predict(model, x, layers) == truth))
+
+
+class _StopOnSignal(Callback):
+    """A callback: when a signal arrived, ask ``fit`` to stop after this batch."""
+
+    def __init__(self, stopper: _Stopper) -> None:
+        self.stopper = stopper
+
+    def on_batch_end(self, epoch, step, loss, state) -> None:
+        if self.stopper.requested:
+            state.stop = True
+
+
+class _Progress(Callback):
+    """A rich progress bar on a terminal; elsewhere a plain line every tenth of the run."""
+
+    def __init__(self, epochs: int, quiet: bool) -> None:
+        self.epochs, self.quiet, self.bar, self.task = epochs, quiet, None, None
+        self.every = max(1, epochs // 10)
+        if not quiet and sys.stderr.isatty():
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeRemainingColumn)
+
+            self.bar = Progress(TextColumn("epoch"), MofNCompleteColumn(), BarColumn(),
+                                TextColumn("{task.fields[status]}"), TimeRemainingColumn(),
+                                transient=False)
+            self.bar.start()
+            self.task = self.bar.add_task("train", total=epochs, status="")
+
+    def on_epoch_end(self, epoch, logs, state) -> None:
+        status = _status(logs)
+        if self.bar is not None:
+            self.bar.update(self.task, completed=epoch, status=status)
+        elif not self.quiet and (epoch % self.every == 0 or epoch == self.epochs):
+            print(f"epoch {epoch}/{self.epochs}  {status}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _status(logs: dict) -> str:
+    parts = [f"loss {logs['loss']:.4f}"]
+    if logs.get("accuracy") is not None:
+        parts.append(f"acc {logs['accuracy']:.3f}")
+    if logs.get("val_loss") is not None:
+        parts.append(f"val_loss {logs['val_loss']:.4f}")
+    if logs.get("val_accuracy") is not None:
+        parts.append(f"val_acc {logs['val_accuracy']:.3f}")
+    if logs.get("samples_per_second"):
+        parts.append(f"{logs['samples_per_second']:,.0f} samples/s")
+    return "  ".join(parts)
+
+
+def _summary(model, loss, parts, scale, layers, history, elapsed, args) -> str:
+    classes = parts.train.task == "classification"
+    rows = []
+    for name, part in (("train", parts.train), ("validation", parts.validation),
+                       ("test", parts.test)):
+        if part is None or not len(part.x):
+            continue
+        value, accuracy = _evaluate(model, loss, scale(part.x), _targets(part, loss, layers),
+                                    classes, layers)
+        rows.append((name, len(part.x), value, accuracy))
+    lines = ["", f"{'split':<12}{'examples':>9}{'loss':>12}" + (f"{'accuracy':>10}" if classes
+                                                                 else "")]
+    for name, count, value, accuracy in rows:
+        acc = f"{accuracy:>10.2%}" if accuracy is not None else ""
+        lines.append(f"{name:<12}{count:>9}{value:>12.6f}{acc}")
+    epochs = history.epoch[-1] if history.epoch else 0
+    reason = {"interrupted": "interrupted; resume with --resume " + str(args.checkpoint),
+              "early_stopping": f"early stopping (best epoch {history.best_epoch})"}.get(
+        history.stop_reason, "completed")
+    lines += ["", f"epochs {epochs} ({reason}), {elapsed:.1f} s"]
+    if args.checkpoint:
+        lines.append(f"checkpoint: {args.checkpoint}")
+    return "\n".join(lines) + "\n"

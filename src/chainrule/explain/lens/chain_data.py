@@ -1,0 +1,66 @@
+"""The plain data of a chain-rule factorisation: factors, terms and expansions."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from chainrule.explain.notation import Symbol
+
+
+@dataclass
+class Factor:
+    symbol: str
+    latex: str
+    formula: str
+    formula_latex: str
+    value: float
+
+
+@dataclass
+class Term:
+    factors: list[Factor]
+    value: float
+
+
+@dataclass
+class Expansion:
+    """A quantity as a product of ``factors`` and/or a sum of ``terms``, with its value."""
+
+    key: str
+    symbol: str
+    latex: str
+    value: float
+    rule: str = ""  # the general form, e.g. "δ¹₁ = ∂a¹₁/∂z¹₁ · Σₖ w²₁ₖ δ²ₖ"
+    rule_latex: str = ""
+    factors: list[Factor] = field(default_factory=list)
+    terms: list[Term] = field(default_factory=list)
+    paths: int = 1
+    delta: str | None = None  # for a parameter: the key of the delta it rests on
+
+    def to_dict(self) -> dict:
+        """Plain data for JSON: empty fields left out, a non-finite number (a saturated unit's
+        ∂E/∂a can be ±inf) written as None, since JSON has no NaN or Infinity."""
+        return {k: _finite_or_none(v) for k, v in asdict(self).items()
+                if v is not None and not (isinstance(v, (str, list)) and not v)}
+
+
+def _finite_or_none(value):
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, list):
+        return [_finite_or_none(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    return value
+
+
+def factor(symbol: Symbol, formula: str, formula_latex: str, value: float) -> Factor:
+    return Factor(symbol.text, symbol.latex, formula, formula_latex, float(value))
+
+
+def product(factors: list[Factor]) -> float:
+    # A saturated unit can give ∞·0; the caller sees the NaN and writes the delta another way.
+    with np.errstate(invalid="ignore", over="ignore"):
+        return float(np.prod([f.value for f in factors]))

@@ -1,0 +1,279 @@
+"""The sections of a worked example, each a function adding blocks for one step."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule.tables.activations import ACTIVATION_TABLE
+from chainrule.tables.losses import LOSS_TABLE
+from chainrule.explain.notation import (
+    Symbol, parameter_symbol, parse_element_key, partial, quantity,
+)
+from chainrule.explain.render.blocks import Equation, Heading, Matrix, Paragraph
+from chainrule.explain.render.numfmt import number
+from chainrule.explain.trace import Step
+
+MAX_UNIT_EXPANSION = 8  # write zˡⱼ = Σᵢ aᵢwᵢⱼ + bⱼ term by term up to this fan-in
+MAX_LISTED = 48  # list per-unit equations of a batch up to this many; beyond, matrices only
+
+def _rows(values) -> np.ndarray:
+    return np.atleast_2d(np.asarray(values, dtype=float))
+
+
+def _examples(w, step: Step) -> list[int | None]:
+    """Example indices to write out unit by unit: all of one, or a small batch's."""
+    if not w.spec.batched:
+        return [None]
+    count = len(w.spec.inputs)
+    units = sum(w.spec.layers[1:])
+    return list(range(count)) if count * units <= MAX_LISTED else []
+
+
+def setup(w, step: Step) -> None:
+    spec = w.spec
+    when = "" if step.number == 1 else f" at the start of step {step.number}"
+    w.blocks.append(Heading("Network and data" + when))
+    sizes = ", ".join(f"{n}" for n in spec.layers)
+    w.blocks.append(Paragraph(
+        f"Layers of {sizes} units; each layer computes zˡ = aˡ⁻¹·Wˡ + bˡ and aˡ = f(zˡ), "
+        "with a⁰ the input and Wˡ of shape (units in, units out).",
+        rf"Layers of {sizes} units; each layer computes $z^{{l}} = a^{{l-1}} W^{{l}} + b^{{l}}$ "
+        r"and $a^{l} = f(z^{l})$, with $a^{0}$ the input and $W^{l}$ of shape (units in, units "
+        "out)."))
+    for name, values in step.parameters.items():
+        frozen = " (frozen)" if name in spec.frozen else ""
+        w.blocks.append(Matrix(Symbol(name, _upper_symbol(name)), values, frozen))
+    w.blocks.append(Matrix(Symbol("a0 (input)", r"a^{0}"), step.forward["a0"]))
+    targets = np.asarray(spec.targets)
+    if targets.dtype.kind in "iu":  # class indices, shown as the one-hot vectors they mean
+        classes = ", ".join(map(str, np.atleast_1d(targets)))
+        w.blocks.append(Matrix(Symbol("t (target)", "t"), one_hot(w), f"class {classes}"))
+    else:
+        w.blocks.append(Matrix(Symbol("t (target)", "t"), targets.astype(float)))
+
+
+def one_hot(w) -> np.ndarray:
+    targets = np.asarray(w.spec.targets)
+    if targets.dtype.kind in "iu":
+        return np.eye(w.spec.layers[-1])[targets]
+    return targets.astype(float)
+
+
+def _upper_symbol(name: str) -> str:
+    return rf"{name[0]}^{{{name[1:]}}}"
+
+
+def forward(w, step: Step) -> None:
+    w.blocks.append(Heading("Forward pass"))
+    for layer in range(1, w.depth + 1):
+        z, a = _rows(step.forward[f"z{layer}"]), _rows(step.forward[f"a{layer}"])
+        a_in = _rows(step.forward[f"a{layer - 1}"])
+        W = np.asarray(step.parameters[f"W{layer}"])
+        bias = step.parameters.get(f"b{layer}")
+        examples = _examples(w, step)
+        if not examples:
+            w.blocks.append(Matrix(Symbol(f"z{layer}", f"z^{{{layer}}}"), z,
+                                   "one row per example"))
+            w.blocks.append(Matrix(Symbol(f"a{layer}", f"a^{{{layer}}}"), a))
+            continue
+        for n in examples:
+            row = n or 0
+            for j in range(W.shape[1]):
+                w.blocks.append(_net_input(w, layer, j, n, a_in[row], W, bias, z[row, j]))
+            for j in range(W.shape[1]):
+                w.blocks.append(_activation(w, layer, j, n, z[row], a[row, j]))
+
+
+def _net_input(w, layer, j, n, a_in, W, bias, value) -> Equation:
+    parts_t, parts_l, nums_t, nums_l = [], [], [], []
+    for i in range(W.shape[0]):
+        a_s, w_s = quantity("a", layer - 1, i, example=n), quantity("w", layer, i, j)
+        parts_t.append(f"{a_s}{w_s}")
+        parts_l.append(f"{a_s.latex} {w_s.latex}")
+        nums_t.append(f"({number(a_in[i], w.p)})({number(W[i, j], w.p)})")
+        nums_l.append(rf"({w.num(a_in[i])[1]})({w.num(W[i, j])[1]})")
+    if bias is not None:
+        shared = w.spec.bias == "shared_per_layer"
+        b_s = quantity("b", layer) if shared else quantity("b", layer, j)
+        b_value = bias[0] if shared else bias[j]
+        parts_t.append(b_s.text)
+        parts_l.append(b_s.latex)
+        nums_t.append(number(b_value, w.p) if b_value >= 0 else f"({number(b_value, w.p)})")
+        nums_l.append(w.num(b_value)[1] if b_value >= 0 else f"({w.num(b_value)[1]})")
+    parts = [(" + ".join(parts_t), " + ".join(parts_l))]
+    if W.shape[0] <= MAX_UNIT_EXPANSION:
+        parts.append((" + ".join(nums_t), " + ".join(nums_l)))
+    parts.append(w.num(value))
+    return Equation(quantity("z", layer, j, example=n), parts)
+
+
+def _activation(w, layer, j, n, z_row, value) -> Equation:
+    activation = w.spec.activations[layer - 1]
+    entry = ACTIVATION_TABLE[activation]
+    name, name_l = entry.symbol, entry.symbol_latex
+    z_s = quantity("z", layer, j, example=n)
+    if activation == "softmax":
+        z_k = quantity("z", layer, "k", example=n)
+        symbolic = (f"e^{z_s} / Σₖ e^{z_k}",
+                    rf"\frac{{e^{{{z_s.latex}}}}}{{\sum_k e^{{{z_k.latex}}}}}")
+    else:
+        symbolic = (f"{name}({z_s})", rf"{name_l}({z_s.latex})")
+    plugged = (f"{name}({number(z_row[j], w.p)})", rf"{name_l}({w.num(z_row[j])[1]})")
+    parts = [symbolic] + ([plugged] if activation != "softmax" else []) + [w.num(value)]
+    return Equation(quantity("a", layer, j, example=n), parts)
+
+
+def loss(w, step: Step) -> None:
+    spec = w.spec
+    w.blocks.append(Heading("Loss"))
+    entry = LOSS_TABLE[spec.loss]
+    text, latex = entry.definition, entry.definition_latex
+    mean = " averaged over the batch" if spec.batched else ""
+    w.blocks.append(Paragraph(f"{text}{mean}, with a = a{w.depth} the output and t the target.",
+                              f"${latex}${mean}, with $a = a^{{{w.depth}}}$ the output and $t$ "
+                              "the target."))
+    E = Symbol("E", "E")
+    if spec.batched:
+        losses = step.example_losses
+        w.blocks.append(Matrix(Symbol("E per example", r"E^{(n)}"), losses))
+        listed = " + ".join(f"E{quantity('', None, example=n).text}" for n in range(len(losses)))
+        listed_l = " + ".join(f"E^{{({n + 1})}}" for n in range(len(losses)))
+        w.blocks.append(Equation(E, [(f"(1/{len(losses)})({listed})",
+                                      rf"\frac{{1}}{{{len(losses)}}}\bigl({listed_l}\bigr)"),
+                                     w.num(step.loss)]))
+    else:
+        w.blocks.append(Equation(E, [_loss_numbers(w, step), w.num(step.loss)]))
+
+
+def _loss_numbers(w, step: Step) -> tuple[str, str]:
+    """The loss with its numbers in, as the loss table's ``plugged`` template writes it."""
+    spec = w.spec
+    entry = LOSS_TABLE[spec.loss]
+    a = np.atleast_1d(step.forward[f"a{w.depth}"])
+    t = np.asarray(one_hot(w), dtype=float)
+    n = [number(v, w.p) for v in a]
+    m = [number(v, w.p) for v in t]
+    ln = [w.num(v)[1] for v in a]
+    lm = [w.num(v)[1] for v in t]
+    text = {"K": len(a), "nll": "", "squares": " + ".join(f"({x} − {y})²" for x, y in zip(n, m)),
+            "logs": " + ".join(f"{y} ln {x} + (1 − {y}) ln(1 − {x})" for x, y in zip(n, m))}
+    latex = {"K": len(a), "nll": "",
+             "squares": " + ".join(f"({x} - {y})^2" for x, y in zip(ln, lm)),
+             "logs": " + ".join(rf"{y} \ln {x} + (1 - {y}) \ln(1 - {x})"
+                                for x, y in zip(ln, lm))}
+    if entry.target == "classes":
+        t = np.atleast_1d(one_hot(w))
+        # ln softmax(z)ₖ is ln aₖ after a softmax layer; otherwise the output are the logits
+        if spec.activations[-1] == "softmax":
+            probabilities = a
+        else:
+            probabilities = np.exp(a - a.max()) / np.exp(a - a.max()).sum()
+        terms = [k for k in range(len(a)) if t[k] != 0]
+        text["nll"] = " ".join(f"−({number(t[k], w.p)}) ln({number(probabilities[k], w.p)})"
+                               for k in terms)
+        latex["nll"] = " ".join(rf"-({w.num(t[k])[1]}) \ln({w.num(probabilities[k])[1]})"
+                                for k in terms)
+    return entry.text(entry.plugged_text, **text), entry.text(entry.plugged_latex, **latex)
+
+
+def backward(w, step: Step) -> None:
+    w.blocks.append(Heading("Backward pass"))
+    w.blocks.append(Paragraph(
+        "Each delta δˡⱼ = ∂E/∂zˡⱼ is the local derivative of the unit times what flows back "
+        "into it: from the loss at the output, from every unit of the next layer elsewhere.",
+        r"Each delta $\delta^{l}_{j} = \partial E / \partial z^{l}_{j}$ is the local derivative "
+        "of the unit times what flows back into it: from the loss at the output, from every "
+        "unit of the next layer elsewhere."))
+    deltas = step.chain.deltas
+    listed = bool(_examples(w, step))
+    for layer in range(w.depth, 0, -1):
+        if listed:
+            for key, expansion in deltas.items():
+                if key.startswith(f"delta{layer}["):
+                    w.blocks.append(w.expansion(expansion))
+        else:
+            w.blocks.append(Matrix(Symbol(f"delta{layer}", rf"\delta^{{{layer}}}"),
+                                   step.backward[f"delta{layer}"], "one row per example"))
+
+
+def gradients(w, step: Step) -> None:
+    w.blocks.append(Heading("Gradients"))
+    chain = step.chain.parameters
+    if chain and len(chain) <= MAX_LISTED * 4:
+        w.blocks.append(Paragraph(
+            "Each gradient is the chain rule along every path from the parameter to the loss.",
+            "Each gradient is the chain rule along every path from the parameter to the loss."))
+        for key, expansion in chain.items():
+            w.blocks.append(w.expansion(expansion))
+            symbolic = w.symbolic_equation(step.number, expansion)
+            if symbolic is not None:
+                w.blocks.append(symbolic)
+    elif step.chain.omitted:
+        w.blocks.append(Paragraph(f"Per-element chains left out: {step.chain.omitted}.",
+                                  f"Per-element chains left out: {step.chain.omitted}."))
+    for name, grad in step.gradients.items():
+        w.blocks.append(Matrix(partial("E", Symbol(name, _upper_symbol(name))), grad))
+
+
+def update(w, step: Step) -> None:
+    spec, opt = w.spec, w.spec.optimizer
+    w.blocks.append(Heading("Update"))
+    rule = "θ ← θ − η·∂E/∂θ" if opt.plain else "θ ← θ − η·v, v the SGD velocity"
+    rule_l = (r"\theta \leftarrow \theta - \eta \frac{\partial E}{\partial \theta}" if opt.plain
+              else r"\theta \leftarrow \theta - \eta v")
+    w.blocks.append(Paragraph(f"{rule}, η = {spec.learning_rate:g}.",
+                              f"${rule_l}$, $\\eta = {spec.learning_rate:g}$."))
+    for name, before in step.parameters.items():
+        for index in np.ndindex(np.shape(before)):
+            w.blocks.append(update_equation(w, step, name, index))
+    for name, values in step.updated.items():
+        w.blocks.append(Matrix(Symbol(f"{name} (new)", _upper_symbol(name)), values))
+    change = step.loss_after - step.loss
+    direction = "lower" if change < 0 else "higher" if change > 0 else "unchanged"
+    w.blocks.append(Equation(Symbol("E after the update", r"E_{\text{after}}"),
+                             [w.num(step.loss_after)]))
+    w.blocks.append(Paragraph(f"The loss is {direction}: {number(change, w.p)}.",
+                              f"The loss is {direction}: ${w.num(change)[1]}$."))
+
+
+def update_equation(w, step: Step, name: str, index: tuple[int, ...]) -> Equation:
+    shared = name.startswith("b") and w.spec.bias == "shared_per_layer"
+    theta = parameter_symbol(name, index, shared)
+    old, new = step.parameters[name][index], step.updated[name][index]
+    grad = step.gradients[name][index]
+    if name in w.spec.frozen:
+        return Equation(theta, [("frozen, unchanged", r"\text{frozen, unchanged}"), w.num(new)])
+    if not w.spec.optimizer.plain:
+        return Equation(theta, [(f"{number(old, w.p)} − η·v", rf"{w.num(old)[1]} - \eta v"),
+                                w.num(new)], relation="←")
+    g = partial("E", theta)
+    eta = f"{w.spec.learning_rate:g}"
+    return Equation(theta, [
+        (f"{theta} − η·{g}", rf"{theta.latex} - \eta {g.latex}"),
+        (f"{number(old, w.p)} − {eta}·({number(grad, w.p)})",
+         rf"{w.num(old)[1]} - {eta} \cdot ({w.num(grad)[1]})"),
+        w.num(new)], relation="←")
+
+
+def focus(w, step: Step, key: str) -> None:
+    """One parameter element's derivation: its chain, the deltas it rests on, its update."""
+    expansion = step.chain.parameters[key]
+    name, index = parse_element_key(key)
+    layer = int(name[1:])
+    w.blocks.append(Heading(f"{expansion.symbol}: the derivation of one gradient"))
+    w.blocks.append(w.expansion(expansion))
+    symbolic = w.symbolic_equation(step.number, expansion)
+    if symbolic is not None:
+        w.blocks.append(symbolic)
+    for later in range(w.depth, layer - 1, -1):
+        for k, delta in step.chain.deltas.items():
+            if k.startswith(f"delta{later}[") and (later > layer or _same_unit(k, expansion)):
+                w.blocks.append(w.expansion(delta))
+    w.blocks.append(update_equation(w, step, name, index))
+
+
+def _same_unit(delta_key: str, expansion) -> bool:
+    if expansion.delta:
+        return delta_key == expansion.delta
+    unit = parse_element_key(expansion.key)[1][-1]
+    return parse_element_key(delta_key)[1][-1] == unit

@@ -1,0 +1,68 @@
+"""The worked example for the terminal: rich styling on a terminal, plain text elsewhere."""
+
+from __future__ import annotations
+
+import io
+
+from chainrule.explain.render.blocks import Equation, Heading, Matrix, Paragraph
+from chainrule.explain.render.numfmt import DEFAULT_PRECISION, array_lines
+from chainrule.explain.render.worked import outline
+from chainrule.explain.trace import Trace
+
+WIDTH = 100
+
+
+def render_text(trace: Trace, precision: int = DEFAULT_PRECISION, param: str | None = None,
+                only: str | None = None, color: bool = False, width: int = WIDTH,
+                symbolic=None) -> str:
+    """Aligned plain text; with ``color``, ANSI styles for a terminal (via rich)."""
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(file=io.StringIO(), width=width, force_terminal=color,
+                      color_system="standard" if color else None, highlight=False,
+                      emoji=False)
+    doc = outline(trace, precision, param, only, symbolic)
+    console.print(Text(doc.title, style="bold"))
+    console.print(Text(doc.subtitle, style="dim"))
+    for block in doc.blocks:
+        for line in _lines(block, width, precision):
+            # Equations keep their own line breaks; prose wraps at the console width.
+            line, soft_wrap = line if isinstance(line, tuple) else (line, True)
+            console.print(line, soft_wrap=soft_wrap)
+    return console.file.getvalue()
+
+
+def _lines(block, width: int, precision: int) -> list:
+    from rich.rule import Rule
+    from rich.text import Text
+
+    if isinstance(block, Heading):
+        style = "bold magenta" if block.level == 1 else "bold cyan"
+        return [Text(""), Rule(Text(block.text, style=style), align="left", characters="─")]
+    if isinstance(block, Paragraph):
+        return [(Text(block.text, style="italic"), False)]
+    if isinstance(block, Matrix):
+        label = f"  {block.symbol.text}" + (f" ({block.note})" if block.note else "")
+        rows = array_lines(block.values, precision)
+        pad = " " * (len(label) + 2)
+        return [Text(label, style="bold") + Text("  " + rows[0]),
+                *(Text(pad + row) for row in rows[1:])]
+    return _equation_lines(block, width)
+
+
+def _equation_lines(eq: Equation, width: int) -> list:
+    from rich.text import Text
+
+    lhs = f"  {eq.lhs.text} {eq.relation} "
+    parts = [text for text, _ in eq.parts]
+    one_line = lhs + " = ".join(parts)
+    if len(one_line) <= width:
+        line = Text(lhs, style="bold") + Text(" = ".join(parts[:-1]) + (" = " if parts[1:]
+                                                                             else ""))
+        return [line + Text(parts[-1], style="bold")]
+    indent = " " * (len(lhs) - 2) + "= "
+    lines = [Text(lhs, style="bold") + Text(parts[0])]
+    lines += [Text(indent + part, style="bold" if i == len(parts) - 1 else "")
+              for i, part in enumerate(parts[1:], 1)]
+    return lines

@@ -1,1 +1,0 @@
-"""Renderers: pure functions from a :class:`chainrule.trace.Trace` to text in one format."""
