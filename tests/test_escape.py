@@ -54,7 +54,7 @@ def _spec(name: str) -> dict:
 
 def test_explain_markdown_escapes_a_hostile_spec_name(tmp_path, capsys):
     name = "<img src=x onerror=alert(1)>|x"
-    text = cr.explain(_spec(name)).to_markdown()
+    text = cr.render(cr.explain(_spec(name)), "markdown")
     assert "<img" not in text and text.startswith("# &lt;img src=x onerror=alert(1)&gt;\\|x: ")
     assert "$" in text  # the math chainrule writes is untouched
     path = tmp_path / "net.json"
@@ -64,7 +64,7 @@ def test_explain_markdown_escapes_a_hostile_spec_name(tmp_path, capsys):
 
 
 def test_the_html_page_escapes_a_hostile_spec_name():
-    page = cr.explain(_spec("</script><img src=x onerror=alert(1)>")).to_html()
+    page = cr.render(cr.explain(_spec("</script><img src=x onerror=alert(1)>")), "html")
     data = re.findall(r'<script type="application/json"[^>]*>(.*?)</script>', page, re.S)
     assert data and all("</" not in block for block in data)  # the name cannot end the data
     outside = re.sub(r'<script type="application/json"[^>]*>.*?</script>', "", page, flags=re.S)

@@ -18,11 +18,11 @@ ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
 NETWORKS = {"seed": "seed", "softmax": str(ROOT / "examples" / "softmax.yaml")}
 FORMATS = {
-    "txt": lambda trace: trace.to_text(precision=6),
-    "md": lambda trace: trace.to_markdown(precision=6),
-    "tex": lambda trace: trace.to_latex(precision=6),
+    "txt": lambda trace: cr.render(trace, "text", precision=6),
+    "md": lambda trace: cr.render(trace, "markdown", precision=6),
+    "tex": lambda trace: cr.render(trace, "latex", precision=6),
     "json": lambda trace: trace.to_json(),
-    "html": lambda trace: _without_assets(trace.to_html(precision=6)),
+    "html": lambda trace: _without_assets(cr.render(trace, "html", precision=6)),
 }
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from chainrule.errors import ChainruleError
 from chainrule.explain.render.graph_page import SCRIPTS, STYLE, render_graph_html
-from chainrule.explain.render.numfmt import number
+from chainrule.explain.numfmt import number
 from tests.graph_fixtures import CS231N, HOSTILE, NETWORK, NEURON, REUSED, build, edges_of
 from tests.test_html import browser  # noqa: F401  (the shared Chromium fixture)
 

@@ -77,7 +77,7 @@ def test_golden(stem, build, suffix, request):
 
 
 def test_text_shows_every_number_of_the_circuit():
-    text = circuit().to_text(precision=2)
+    text = cr.render(circuit(), "text", precision=2)
     for line in ["q = x + y = (-2.00) + 5.00 = 3.00", "f = q · z = 3.00 · (-4.00) = -12.00",
                  "∂f/∂q = z = -4.00", "∂f/∂z = ∂f/∂f·∂f/∂z = (1.00)(3.00) = 3.00",
                  "∂f/∂y = ∂f/∂q·∂q/∂y = (-4.00)(1.00) = -4.00",
@@ -87,9 +87,9 @@ def test_text_shows_every_number_of_the_circuit():
 
 def test_precision_is_honoured_and_json_keeps_full_numbers():
     trace = neuron()
-    assert "f = x / y" not in trace.to_text()  # the names are the node's own
-    assert "= 0.731\n" in trace.to_text(precision=3)
-    assert "= 0.73105858\n" in trace.to_text(precision=8)
+    assert "f = x / y" not in cr.render(trace, "text")  # the names are the node's own
+    assert "= 0.731\n" in cr.render(trace, "text", precision=3)
+    assert "= 0.73105858\n" in cr.render(trace, "text", precision=8)
     assert json.loads(render_graph(trace, "json", precision=2))["nodes"][-1]["value"] == \
         pytest.approx(0.7310585786300049, rel=1e-15)
 
@@ -103,16 +103,16 @@ def test_render_graph_is_one_registry():
 
 
 def test_no_text_line_ends_in_white_space():
-    text = reused().to_text(precision=3, width=60)
+    text = cr.render(reused(), "text", precision=3, width=60)
     assert all(line == line.rstrip() for line in text.splitlines())
 
 
 def test_path_sums_in_every_format():
     trace = reused()
     assert "∂f/∂a = ∂f/∂add1·∂add1/∂a + ∂f/∂mul1·∂mul1/∂a = (6.0)(1.0) + (5.0)(2.0) = 16.0" \
-        in trace.to_text(precision=1)
+        in cr.render(trace, "text", precision=1)
     assert (r"\frac{\partial f}{\partial \mathrm{add1}} \frac{\partial \mathrm{add1}}"
-            r"{\partial a} + ") in trace.to_markdown(precision=1)
+            r"{\partial a} + ") in cr.render(trace, "markdown", precision=1)
 
 
 def test_vectors_show_the_vjp_passed_along_each_edge():
@@ -125,7 +125,7 @@ def test_vectors_show_the_vjp_passed_along_each_edge():
                                                                     [2.0, 0.25]]).T)
     np.testing.assert_allclose(trace["x"].grad, matmul.local[0].value, rtol=1e-15)
     assert trace["matmul1"].terms[0].local is None
-    text = trace.to_text(precision=3)
+    text = cr.render(trace, "text", precision=3)
     assert "g·J" in text and "∂loss/∂W" in text
 
 
@@ -160,7 +160,7 @@ def test_golden_json_validates():
 
 def test_schema_rejects_what_is_wrong():
     data = json.loads(circuit().to_json())
-    for broken in [{**data, "schema": "chainrule.explain.graph/2"},
+    for broken in [{**data, "schema": "chainrule.graph/2"},
                    {**data, "nodes": [{**data["nodes"][0], "kind": "leaf"}]},
                    {**data, "nodes": [{**data["nodes"][0], "op": "add"}]},
                    {**data, "extra": 1}]:
@@ -172,7 +172,7 @@ def test_non_finite_numbers_are_null():
     data = json.loads(cr.explain_graph(_named(x + 1.0, "f")).to_json())
     assert [n["value"] for n in data["nodes"]] == [None, 1.0, None]
     assert data["nodes"][0]["grad"] == 1.0
-    assert "inf" in cr.explain_graph(_named(x + 1.0, "f")).to_text()
+    assert "inf" in cr.render(cr.explain_graph(_named(x + 1.0, "f")), "text")
 
 
 # --- LaTeX and Markdown with the user's names ----------------------------------------------
@@ -188,7 +188,7 @@ def hostile() -> cr.GraphTrace:
 @needs_pdflatex
 @pytest.mark.parametrize("build", [circuit, neuron, reused, vector, hostile, micrograd])
 def test_latex_documents_compile(tmp_path, build):
-    log = compile_latex(tmp_path, build().to_latex(precision=4))
+    log = compile_latex(tmp_path, cr.render(build(), "latex", precision=4))
     assert "Overfull \\hbox" not in log
 
 
@@ -196,13 +196,13 @@ def test_latex_documents_compile(tmp_path, build):
 def test_latex_fragment_compiles_inside_a_document(tmp_path):
     from chainrule.explain.render.latex import PREAMBLE
 
-    fragment = circuit().to_latex(fragment=True)
+    fragment = cr.render(circuit(), "latex", fragment=True)
     assert "\\documentclass" not in fragment
     compile_latex(tmp_path, PREAMBLE + "\\begin{document}\n" + fragment + "\\end{document}\n")
 
 
 def test_names_are_escaped_in_markdown():
-    markdown = hostile().to_markdown(precision=2)
+    markdown = cr.render(hostile(), "markdown", precision=2)
     assert "<b>" not in markdown and "[link](javascript" not in markdown
     assert r"\mathrm{?b?" in markdown  # in math, only letters, digits and underscores
     assert "# The computation of f\\$\\*\\[link\\](javascript:), node by node" in markdown
@@ -211,7 +211,7 @@ def test_names_are_escaped_in_markdown():
 
 def test_terminal_text_has_no_control_characters():
     x = cr.Tensor(2.0, "x\x1b[2J")
-    text = cr.explain_graph(x * 3.0).to_text()
+    text = cr.render(cr.explain_graph(x * 3.0), "text")
     assert "\x1b" not in text and "x\\x1b[2J" in text
 
 

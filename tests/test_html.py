@@ -1,5 +1,5 @@
 """The HTML page: self-contained, and in headless Chromium it steps through the training step,
-shows chain rules, and writes the same digits as chainrule.explain.render.numfmt."""
+shows chain rules, and writes the same digits as chainrule.explain.numfmt."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 import chainrule as cr
 from chainrule.errors import ChainruleError
 from chainrule.explain.render.html import SCRIPTS, STYLE, render_html
-from chainrule.explain.render.numfmt import number
+from chainrule.explain.numfmt import number
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 THREE_CLASS = {"layers": [2, 3, 3], "activations": ["tanh", "softmax"], "loss": "cross_entropy",

@@ -31,13 +31,13 @@ def compile_latex(tmp_path: Path, source: str) -> str:
                                   "tanh.toml"])
 def test_documents_compile_without_overfull_lines(tmp_path, spec):
     source = spec if spec == "seed" else str(EXAMPLES / spec)
-    log = compile_latex(tmp_path, cr.explain(source, steps=2).to_latex())
+    log = compile_latex(tmp_path, cr.render(cr.explain(source, steps=2), "latex"))
     assert "Overfull \\hbox" not in log
 
 
 @needs_pdflatex
 def test_fragment_compiles_inside_a_document(tmp_path):
-    fragment = cr.explain("seed").to_latex(fragment=True, param="W1[0,1]")
+    fragment = cr.render(cr.explain("seed"), "latex", fragment=True, param="W1[0,1]")
     assert "\\documentclass" not in fragment
     compile_latex(tmp_path, PREAMBLE + "\\begin{document}\n" + fragment + "\\end{document}\n")
 
@@ -46,7 +46,7 @@ def test_fragment_compiles_inside_a_document(tmp_path):
 def test_user_text_is_escaped(tmp_path):
     spec = {"name": "50% of #1 & co_op {x} ~ $ → ok", "layers": [1, 1], "loss": "mse",
             "input": [1.0], "target": [0.0], "learning_rate": 0.1, "seed": 1}
-    compile_latex(tmp_path, cr.explain(spec).to_latex())
+    compile_latex(tmp_path, cr.render(cr.explain(spec), "latex"))
 
 
 def test_escape():
@@ -54,6 +54,6 @@ def test_escape():
 
 
 def test_seed_latex_states_the_chain_product():
-    tex = cr.explain("seed").to_latex(precision=4)
+    tex = cr.render(cr.explain("seed"), "latex", precision=4)
     assert r"\frac{\partial E}{\partial w^{1}_{11}}" in tex
     assert "(-0.0413)(0.2178)(0.5000)(0.2467)(0.5000)" in tex

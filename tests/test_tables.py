@@ -202,7 +202,7 @@ def test_symbolic_has_a_closed_form_for_every_name():
 def test_the_page_reads_the_activations_as_data():
     from chainrule.tables.activations import page_facts
 
-    page = cr.explain("seed").to_html()
+    page = cr.render(cr.explain("seed"), "html")
     match = re.search(r'data-activations="([^"]*)"', page)
     assert match
     import html

@@ -45,7 +45,7 @@ SEED_MUTATIONS = {
     "missing network": _delete("network"),
     "missing chain": _delete("chain"),
     "missing deltas": _delete("deltas"),
-    "wrong schema string": _set("schema", "chainrule.explain.trace/2"),
+    "wrong schema string": _set("schema", "chainrule.trace/2"),
     "string for the loss": _set("forward/loss", "0.000427"),
     "string in a gradient": _set("gradients/W1/0/1", "-0.0006"),
     "string for loss_after": _set("loss_after", "0.0004"),

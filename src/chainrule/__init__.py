@@ -10,7 +10,7 @@ Compute a training step with a reverse-mode autodiff engine on NumPy, and see ev
 array([1. , 0.6])
 """
 
-__version__ = "0.1.0"
+from chainrule.version import __version__
 
 from chainrule import nn, optim
 from chainrule.autodiff.engine import enable_grad, is_grad_enabled, no_grad
@@ -24,6 +24,7 @@ from chainrule.errors import (
 )
 from chainrule.finite import NonFiniteError
 from chainrule.explain.graph import GraphTrace, explain_function, explain_graph
+from chainrule.explain.render import render
 from chainrule.autodiff.ops import PRIMITIVES, Primitive
 from chainrule.spec.network import Spec, load_spec, parse_spec
 from chainrule.autodiff.tensor import Tensor
@@ -47,5 +48,5 @@ __all__ = [
     "ShapeError", "Spec", "SpecError", "Tensor", "Trace", "__version__", "cat", "clamp", "clip",
     "concatenate", "enable_grad", "explain", "explain_function", "explain_graph", "gradcheck",
     "gradcheck_spec", "is_grad_enabled", "load_spec", "maximum", "minimum", "nn", "no_grad",
-    "optim", "pad", "parse_spec", "stack", "where",
+    "optim", "pad", "parse_spec", "render", "stack", "where",
 ]

@@ -20,15 +20,16 @@ import contextlib
 import heapq
 import itertools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from chainrule.errors import GradError
 from chainrule.autodiff.ops import Primitive
 
-if TYPE_CHECKING:
-    from chainrule.autodiff.tensor import Tensor
+# "Tensor" in annotations is chainrule.autodiff.tensor.Tensor, not imported: the engine sits below the Tensor class
+# (tests/test_layers.py keeps the autodiff modules free of import circles).
+Tensor = Any
 
 _grad_enabled = True
 

@@ -21,13 +21,14 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import display
 from chainrule.autodiff import engine
 from chainrule.tables.activations import LEAKY_RELU_SLOPE
 from chainrule.autodiff.engine import Node
 from chainrule.errors import ChainruleError, ShapeError
 from chainrule.autodiff.ops import PRIMITIVES, Primitive, axes_of
 # maximum: a re-export
-from chainrule.autodiff.tensor_ops import TensorOps, either, maximum  # noqa: F401
+from chainrule.autodiff.tensor_ops import TensorOps, bind, either, maximum  # noqa: F401
 
 _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
 
@@ -144,10 +145,8 @@ class Tensor(TensorOps):
             extras.append(f"dtype={self.data.dtype.name}")
         return f"Tensor({', '.join([body, *extras])})"
 
-    def _repr_html_(self) -> str:
-        from chainrule.explain.render.notebook import tensor_html
-
-        return tensor_html(self)
+    def _repr_html_(self) -> str | None:  # Jupyter: the table chainrule.explain.render draws
+        return display.shown(self, "html")
 
     # --- gradients ---------------------------------------------------------------------------
 
@@ -338,3 +337,6 @@ def record(prim: Primitive, inputs: tuple[Tensor, ...], out: np.ndarray,
                 tensor._node = Node(prim, inputs, params, engine.next_seq())
                 break
     return tensor
+
+
+bind(Tensor, apply)  # the mixin's methods and tensor_ops' functions make tensors with these

@@ -15,17 +15,34 @@ evenly over tied maxima, as ``torch.amax`` and PyTorch's full ``max()`` do.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from chainrule.autodiff import tensor as _tensor  # a partly loaded module here: used at call time
 from chainrule.errors import ShapeError
 from chainrule.autodiff.ops import PRIMITIVES, axes_of
 from chainrule.autodiff.ops_shape import expanded_shape
 
-if TYPE_CHECKING:
-    from chainrule.autodiff.tensor import Tensor
+
+class _Core:
+    """The Tensor class and its ``apply``, handed over by :mod:`chainrule.autodiff.tensor`
+    once it has defined them (:func:`bind`): tensor.py builds Tensor on the mixin below, so
+    this module cannot import it back; the methods need the two only when called."""
+
+    Tensor: Any = None
+    apply: Any = None
+
+
+_core = _Core()
+
+
+def bind(tensor_class: type, apply: Any) -> None:
+    """Called once, by chainrule.autodiff.tensor, with its Tensor class and apply."""
+    _core.Tensor, _core.apply = tensor_class, apply
+
+# "Tensor" in annotations is chainrule.autodiff.tensor.Tensor, not imported: tensor.py builds Tensor on this mixin
+# (tests/test_layers.py keeps the autodiff modules free of import circles).
+Tensor = Any
 
 
 def either(dim: Any, axis: Any, op: str, default: Any = None, names=("dim", "axis")) -> Any:
@@ -49,7 +66,7 @@ def _sizes(sizes: tuple) -> tuple:
 
 
 def _constant(value: Any) -> "Tensor":
-    return value if isinstance(value, _tensor.Tensor) else _tensor.Tensor(value,
+    return value if isinstance(value, _core.Tensor) else _core.Tensor(value,
                                                                           requires_grad=False)
 
 
@@ -90,8 +107,8 @@ class TensorOps:
 
     # --- elementwise ---------------------------------------------------------------------------
 
-    def sqrt(self) -> "Tensor": return _tensor.apply(PRIMITIVES["sqrt"], self)
-    def abs(self) -> "Tensor": return _tensor.apply(PRIMITIVES["abs"], self)
+    def sqrt(self) -> "Tensor": return _core.apply(PRIMITIVES["sqrt"], self)
+    def abs(self) -> "Tensor": return _core.apply(PRIMITIVES["abs"], self)
 
     def clamp(self, min: float | None = None, max: float | None = None) -> "Tensor":
         return clamp(self, min, max)
@@ -114,29 +131,29 @@ class TensorOps:
     def amax(self, dim: Any = (), keepdim: bool = False, *, axis: Any = None,
              keepdims: bool | None = None) -> "Tensor":
         dims = either(dim, axis, "amax")
-        return _tensor.apply(PRIMITIVES["max"], self, axis=None if dims == () else dims,
+        return _core.apply(PRIMITIVES["max"], self, axis=None if dims == () else dims,
                              keepdims=_keep(keepdim, keepdims))
 
     def amin(self, dim: Any = (), keepdim: bool = False, *, axis: Any = None,
              keepdims: bool | None = None) -> "Tensor":
         dims = either(dim, axis, "amin")
-        return _tensor.apply(PRIMITIVES["min"], self, axis=None if dims == () else dims,
+        return _core.apply(PRIMITIVES["min"], self, axis=None if dims == () else dims,
                              keepdims=_keep(keepdim, keepdims))
 
     def argmax(self, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None,
                keepdims: bool | None = None) -> "Tensor":
-        return _tensor.apply(PRIMITIVES["argmax"], self, axis=either(dim, axis, "argmax"),
+        return _core.apply(PRIMITIVES["argmax"], self, axis=either(dim, axis, "argmax"),
                              keepdims=_keep(keepdim, keepdims))
 
     def argmin(self, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None,
                keepdims: bool | None = None) -> "Tensor":
-        return _tensor.apply(PRIMITIVES["argmin"], self, axis=either(dim, axis, "argmin"),
+        return _core.apply(PRIMITIVES["argmin"], self, axis=either(dim, axis, "argmin"),
                              keepdims=_keep(keepdim, keepdims))
 
     def var(self, dim: Any = None, *, correction: float | None = None, keepdim: bool = False,
             axis: Any = None, keepdims: bool | None = None, ddof: float | None = None):
         """PyTorch's ``correction`` (default 1: n − 1), or NumPy's ``ddof``."""
-        return _tensor.apply(PRIMITIVES["var"], self, axis=either(dim, axis, "var"),
+        return _core.apply(PRIMITIVES["var"], self, axis=either(dim, axis, "var"),
                              correction=either(correction, ddof, "var", 1,
                                                ("correction", "ddof")),
                              keepdims=_keep(keepdim, keepdims))
@@ -144,42 +161,42 @@ class TensorOps:
     def std(self, dim: Any = None, *, correction: float | None = None, keepdim: bool = False,
             axis: Any = None, keepdims: bool | None = None, ddof: float | None = None):
         """PyTorch's ``correction`` (default 1: n − 1), or NumPy's ``ddof``."""
-        return _tensor.apply(PRIMITIVES["std"], self, axis=either(dim, axis, "std"),
+        return _core.apply(PRIMITIVES["std"], self, axis=either(dim, axis, "std"),
                              correction=either(correction, ddof, "std", 1,
                                                ("correction", "ddof")),
                              keepdims=_keep(keepdim, keepdims))
 
     def logsumexp(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
                   keepdims: bool | None = None) -> "Tensor":
-        return _tensor.apply(PRIMITIVES["logsumexp"], self, axis=either(dim, axis, "logsumexp"),
+        return _core.apply(PRIMITIVES["logsumexp"], self, axis=either(dim, axis, "logsumexp"),
                              keepdims=_keep(keepdim, keepdims))
 
     def cumsum(self, dim: int | None = None, *, axis: int | None = None) -> "Tensor":
         dim = either(dim, axis, "cumsum")
         if dim is None:
             raise ShapeError("cumsum: give the axis to sum along, e.g. cumsum(0)")
-        return _tensor.apply(PRIMITIVES["cumsum"], self, axis=dim)
+        return _core.apply(PRIMITIVES["cumsum"], self, axis=dim)
 
     # --- shapes --------------------------------------------------------------------------------
 
     def flip(self, *dims: int) -> "Tensor":
-        return _tensor.apply(PRIMITIVES["flip"], self, axis=_sizes(dims))
+        return _core.apply(PRIMITIVES["flip"], self, axis=_sizes(dims))
 
     def repeat(self, *sizes: int) -> "Tensor":
-        return _tensor.apply(PRIMITIVES["repeat"], self, sizes=_sizes(sizes))
+        return _core.apply(PRIMITIVES["repeat"], self, sizes=_sizes(sizes))
 
     def expand(self, *sizes: int) -> "Tensor":
         sizes = _sizes(sizes)
         expanded_shape(self.data.shape, sizes)  # refuse a bad shape here, in one line
-        return _tensor.apply(PRIMITIVES["expand"], self, shape=sizes)
+        return _core.apply(PRIMITIVES["expand"], self, shape=sizes)
 
     def gather(self, dim: int, index: Any) -> "Tensor":
-        index = index.data if isinstance(index, _tensor.Tensor) else np.asarray(index)
+        index = index.data if isinstance(index, _core.Tensor) else np.asarray(index)
         # Tensor([[0], [2]]) holds floats (user data always does): whole numbers are indices
         if index.dtype.kind == "f" and np.all(np.isfinite(index)) and np.all(
                 index == np.round(index)):
             index = index.astype(np.int64)
-        return _tensor.apply(PRIMITIVES["gather"], self, index=index, axis=dim)
+        return _core.apply(PRIMITIVES["gather"], self, index=index, axis=dim)
 
     def squeeze(self, dim: Any = None) -> "Tensor":
         shape = self.data.shape
@@ -208,23 +225,23 @@ class TensorOps:
 def _compare(name: str, x: Any, y: Any):
     if y is None or isinstance(y, str):  # t == None is False, as in PyTorch
         return NotImplemented
-    return _tensor.apply(PRIMITIVES[name], x, y)
+    return _core.apply(PRIMITIVES[name], x, y)
 
 
 def _extreme(name: str, x: "Tensor", dim: Any, keepdim: bool, axis: Any, keepdims):
-    if isinstance(dim, _tensor.Tensor):  # torch.max(a, b): the elementwise one
+    if isinstance(dim, _core.Tensor):  # torch.max(a, b): the elementwise one
         return (maximum if name == "max" else minimum)(x, dim)
     keep = _keep(keepdim, keepdims)
     if dim is None:  # t.max(), or NumPy's t.max(axis=...): ties share the gradient evenly
-        return _tensor.apply(PRIMITIVES[name], x, axis=axis, keepdims=keep)
+        return _core.apply(PRIMITIVES[name], x, axis=axis, keepdims=keep)
     if axis is not None:
         raise ShapeError(f"{name}: got dim={dim!r} and axis={axis!r}; give one")
     # PyTorch's max(dim): the value at the index argmax returns, so the gradient goes there
-    indices = _tensor.apply(PRIMITIVES[f"arg{name}"], x, axis=dim, keepdims=True)
+    indices = _core.apply(PRIMITIVES[f"arg{name}"], x, axis=dim, keepdims=True)
     values = x.gather(dim, indices)
     if not keep:
         values = values.squeeze(dim)
-        indices = _tensor.Tensor._wrap(np.squeeze(indices.data, axes_of(dim, x.data.ndim, name)))
+        indices = _core.Tensor._wrap(np.squeeze(indices.data, axes_of(dim, x.data.ndim, name)))
     return MaxResult(values, indices)
 
 
@@ -233,16 +250,16 @@ def _extreme(name: str, x: "Tensor", dim: Any, keepdim: bool, axis: Any, keepdim
 
 def maximum(x: Any, y: Any) -> "Tensor":
     """Elementwise max of two tensors (or numbers), gradient split equally on ties."""
-    if not isinstance(x, _tensor.Tensor) and not isinstance(y, _tensor.Tensor):
+    if not isinstance(x, _core.Tensor) and not isinstance(y, _core.Tensor):
         x = _constant(x)
-    return _tensor.apply(PRIMITIVES["maximum"], x, y)
+    return _core.apply(PRIMITIVES["maximum"], x, y)
 
 
 def minimum(x: Any, y: Any) -> "Tensor":
     """Elementwise min of two tensors (or numbers), gradient split equally on ties."""
-    if not isinstance(x, _tensor.Tensor) and not isinstance(y, _tensor.Tensor):
+    if not isinstance(x, _core.Tensor) and not isinstance(y, _core.Tensor):
         x = _constant(x)
-    return _tensor.apply(PRIMITIVES["minimum"], x, y)
+    return _core.apply(PRIMITIVES["minimum"], x, y)
 
 
 def clamp(x: Any, min: float | None = None, max: float | None = None) -> "Tensor":
@@ -252,7 +269,7 @@ def clamp(x: Any, min: float | None = None, max: float | None = None) -> "Tensor
         if bound is not None and np.size(bound) != 1:
             raise ShapeError(f"clamp: {key} must be a number, got shape {np.shape(bound)}")
         bounds[key] = None if bound is None else float(np.asarray(bound).item())
-    return _tensor.apply(PRIMITIVES["clamp"], _constant(x), **bounds)
+    return _core.apply(PRIMITIVES["clamp"], _constant(x), **bounds)
 
 
 clip = clamp
@@ -260,17 +277,17 @@ clip = clamp
 
 def where(condition: Any, x: Any, y: Any) -> "Tensor":
     """x where ``condition`` holds, else y (broadcast together); the gradient follows."""
-    cond = condition.data if isinstance(condition, _tensor.Tensor) else np.asarray(condition)
+    cond = condition.data if isinstance(condition, _core.Tensor) else np.asarray(condition)
     if cond.dtype != np.bool_:
         raise ShapeError(f"where: the condition must be boolean (a comparison), got dtype "
                          f"{cond.dtype}")
-    if not isinstance(x, _tensor.Tensor) and not isinstance(y, _tensor.Tensor):
+    if not isinstance(x, _core.Tensor) and not isinstance(y, _core.Tensor):
         x = _constant(x)
-    return _tensor.apply(PRIMITIVES["where"], x, y, condition=cond)
+    return _core.apply(PRIMITIVES["where"], x, y, condition=cond)
 
 
 def _tensors(tensors: Sequence[Any], op: str) -> list["Tensor"]:
-    if isinstance(tensors, _tensor.Tensor) or not isinstance(tensors, (list, tuple)):
+    if isinstance(tensors, _core.Tensor) or not isinstance(tensors, (list, tuple)):
         raise ShapeError(f"{op}: expected a list or tuple of tensors")
     if not tensors:
         raise ShapeError(f"{op}: expected at least one tensor")
@@ -279,7 +296,7 @@ def _tensors(tensors: Sequence[Any], op: str) -> list["Tensor"]:
 
 def cat(tensors: Sequence[Any], dim: int | None = None, *, axis: int | None = None) -> "Tensor":
     """The tensors joined along an existing axis (``torch.cat``; also ``concatenate``)."""
-    return _tensor.apply(PRIMITIVES["cat"], *_tensors(tensors, "cat"),
+    return _core.apply(PRIMITIVES["cat"], *_tensors(tensors, "cat"),
                          axis=either(dim, axis, "cat", 0))
 
 
@@ -288,10 +305,10 @@ concatenate = cat
 
 def stack(tensors: Sequence[Any], dim: int | None = None, *, axis: int | None = None):
     """The tensors, of one shape, stacked along a new axis (``torch.stack``)."""
-    return _tensor.apply(PRIMITIVES["stack"], *_tensors(tensors, "stack"),
+    return _core.apply(PRIMITIVES["stack"], *_tensors(tensors, "stack"),
                          axis=either(dim, axis, "stack", 0))
 
 
 def pad(x: Any, pad: Sequence[int], value: float = 0.0) -> "Tensor":
     """``torch.nn.functional.pad`` in constant mode: (before, after) pairs, last axis first."""
-    return _tensor.apply(PRIMITIVES["pad"], _constant(x), pad=tuple(pad), value=float(value))
+    return _core.apply(PRIMITIVES["pad"], _constant(x), pad=tuple(pad), value=float(value))

@@ -272,7 +272,9 @@ def _write_graph(trace, args: argparse.Namespace) -> int:
         options["color"] = _colour() and not args.output
     elif args.format in ("latex", "html"):
         options["fragment"] = args.fragment
-    text = trace.render(args.format, **options)
+    from chainrule.explain.render import render
+
+    text = render(trace, args.format, **options)
     _write(text if text.endswith("\n") else text + "\n", args)
     return 0
 

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Sequence
 
-from chainrule import __version__
+from chainrule.version import __version__
 from chainrule.errors import ChainruleError
 
 FORMATS = ("text", "markdown", "latex", "json", "html")

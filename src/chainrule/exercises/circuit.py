@@ -18,14 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.errors import ChainruleError
 from chainrule.exercises import checks
 from chainrule.verify.circuit_mistakes import mistaken_steps
 from chainrule.exercises.levels import label
-from chainrule.exercises.model import Exercise, ExerciseError, Question
+from chainrule.exercises.model import Exercise, ExerciseError, Question, evaluate_circuit
 from chainrule.explain.graph import explain_graph
 from chainrule.explain.graph_data import GraphTrace
-from chainrule.expr.program import evaluate, is_expression_spec, load_expression_spec
+from chainrule.expr.program import is_expression_spec
 
 INPUTS = ("x", "y", "z", "w")
 NAMES = ("q", "r", "s", "t", "u")  # the operations before the last, which is f
@@ -92,11 +91,7 @@ def _given(rng: np.random.Generator, decimals: int) -> float:
 
 def trace(spec: dict[str, Any], where: str = "circuit") -> GraphTrace:
     """The graph explanation of a circuit spec; a bad spec is one :class:`ExerciseError`."""
-    try:
-        program, at = load_expression_spec(spec, where)
-        run = evaluate(program, at)
-    except ChainruleError as error:
-        raise ExerciseError(f"{where}: spec: {error}") from None
+    run = evaluate_circuit(spec, where)
     return explain_graph(run.output, names=run.names)
 
 

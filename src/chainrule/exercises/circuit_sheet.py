@@ -12,6 +12,7 @@ from chainrule.exercises.sheet import given, latex_questions
 from chainrule.explain.graph_data import GraphTrace
 from chainrule.explain.render.blocks import Equation
 from chainrule.explain.render.graph_outline import graph_outline
+from chainrule.explain.render import render
 from chainrule.explain.render.latex import latex_escape
 
 INTRO = (f"The circuit computes {OUTPUT} from its inputs, one operation per line. Fill in the "
@@ -60,13 +61,13 @@ def notebook_text(exercise: Exercise, precision: int) -> str:
 
 def worked_markdown(exercise: Exercise, digits: int) -> str:
     """The graph explanation as Markdown, its title dropped and its headings two levels down."""
-    text = trace(exercise.spec).to_markdown(precision=digits)
+    text = render(trace(exercise.spec), "markdown", precision=digits)
     body = text.split("\n", 1)[1].lstrip("\n")
     return re.sub(r"^(#+) ", lambda m: "##" + m.group(1) + " ", body, flags=re.M).rstrip()
 
 
 def worked_latex(exercise: Exercise, digits: int) -> str:
-    text = trace(exercise.spec).to_latex(precision=digits, fragment=True)
+    text = render(trace(exercise.spec), "latex", precision=digits, fragment=True)
     rest = text.split("\n", 1)[1]  # the first line is the explanation's \section* title
     rest = re.sub(r"^\\subsection\*", r"\\subsubsection*", rest, flags=re.M)
     return "\\subsection*{Worked solution}\n" + rest

@@ -45,7 +45,7 @@ def generate(level: str = "full", *, arch: str | Sequence[int] | None = None,
     loss = _loss(loss, chosen, activations)
     batch_size = _batch_size(batch_size, chosen)
     _check_numbers(seed, count, precision, decimals, learning_rate)
-    from chainrule import __version__
+    from chainrule.version import __version__
 
     options = {"arch": "-".join(map(str, layers)), "activations": list(activations),
                "loss": loss, "count": count, "decimals": decimals,
@@ -61,7 +61,7 @@ def generate(level: str = "full", *, arch: str | Sequence[int] | None = None,
 def _circuits(level: Level, *, arch, activation, loss, seed: int, count: int, precision: int,
               decimals: int, learning_rate, batch_size, title: str | None) -> ProblemSet:
     """A set of circuits (:mod:`chainrule.exercises.circuit`): no network options."""
-    from chainrule import __version__
+    from chainrule.version import __version__
     from chainrule.exercises import circuit
 
     given = {"arch": arch, "loss": loss, "learning_rate": learning_rate,

@@ -20,6 +20,7 @@ from chainrule.exercises.diagram import latex_picture
 from chainrule.exercises.markdown import WORKING_EXTRA_DIGITS
 from chainrule.exercises.model import Exercise, ExerciseError, ProblemSet
 from chainrule.explain.render.latex import latex_escape
+from chainrule.explain.render import render
 from chainrule.explain.trace import explain
 
 PREAMBLE = r"""\documentclass[11pt]{article}
@@ -81,7 +82,7 @@ def worked(exercise: Exercise, digits: int) -> str:
     """The explain trace as a LaTeX fragment, its title dropped and headings one level down."""
     if is_circuit(exercise.spec):
         return circuit_sheet.worked_latex(exercise, digits)
-    text = explain(exercise.spec).to_latex(precision=digits, fragment=True)
+    text = render(explain(exercise.spec), "latex", precision=digits, fragment=True)
     rest = text.split("\n", 1)[1]  # the first line is the trace's \section* title
     rest = re.sub(r"^\\subsection\*", r"\\subsubsection*", rest, flags=re.M)
     return "\\subsection*{Worked solution}\n" + rest

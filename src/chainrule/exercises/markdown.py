@@ -8,6 +8,7 @@ from chainrule.escape import markdown_text
 from chainrule.exercises.model import Exercise, ProblemSet
 from chainrule.exercises import circuit_sheet, sheet
 from chainrule.exercises.circuit import is_circuit
+from chainrule.explain.render import render
 from chainrule.explain.trace import explain
 
 WORKING_EXTRA_DIGITS = 2  # the worked solutions show two digits more than the answers
@@ -67,6 +68,6 @@ def worked(exercise: Exercise, digits: int) -> str:
     """The explain trace as Markdown, its title dropped and its headings two levels down."""
     if is_circuit(exercise.spec):
         return circuit_sheet.worked_markdown(exercise, digits)
-    text = explain(exercise.spec).to_markdown(precision=digits)
+    text = render(explain(exercise.spec), "markdown", precision=digits)
     body = text.split("\n", 1)[1].lstrip("\n")
     return re.sub(r"^(#+) ", lambda m: "##" + m.group(1) + " ", body, flags=re.M).rstrip()

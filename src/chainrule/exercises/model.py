@@ -143,6 +143,18 @@ def key_from_dict(data: Any, where: str = "key") -> ProblemSet:
                       generator=str(data.get("generator", "")))
 
 
+def evaluate_circuit(spec: dict[str, Any], where: str = "circuit"):
+    """A circuit's expression spec evaluated (:func:`chainrule.expr.program.evaluate`); a bad
+    spec is one :class:`ExerciseError` naming ``where``."""
+    from chainrule.expr.program import evaluate, load_expression_spec
+
+    try:
+        program, at = load_expression_spec(spec, where)
+        return evaluate(program, at)
+    except ChainruleError as error:
+        raise ExerciseError(f"{where}: spec: {error}") from None
+
+
 def _exercise(item: Any, where: str, number: int) -> Exercise:
     from chainrule.spec.network import parse_spec
 
@@ -152,9 +164,7 @@ def _exercise(item: Any, where: str, number: int) -> Exercise:
         raise ExerciseError(f"{where}: number: expected {number}, got {item.get('number')!r}")
     spec = item.get("spec")
     if is_expression_spec(spec):  # level circuit: an expression spec, checked by evaluating it
-        from chainrule.exercises.circuit import trace
-
-        trace(spec, where)
+        evaluate_circuit(spec, where)
     else:
         try:
             parse_spec(spec)

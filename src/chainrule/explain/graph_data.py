@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import display
 from chainrule.errors import ChainruleError
 from chainrule.explain.graph_formula import Bound, plugged, writes_number
 from chainrule.explain.notation import Symbol
@@ -174,25 +175,8 @@ class GraphTrace:
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
-    def render(self, fmt: str, **options: Any) -> str:
-        from chainrule.explain.render.graph import render_graph
-
-        return render_graph(self, fmt, **options)
-
-    def to_text(self, **options: Any) -> str:
-        return self.render("text", **options)
-
-    def to_markdown(self, **options: Any) -> str:
-        return self.render("markdown", **options)
-
-    def to_latex(self, **options: Any) -> str:
-        return self.render("latex", **options)
-
-    def to_html(self, **options: Any) -> str:
-        return self.render("html", **options)
-
-    def _repr_html_(self) -> str:  # Jupyter: the graph page as one embeddable block
-        return self.render("html", fragment=True)
+    def _repr_html_(self) -> str | None:  # Jupyter: the page chainrule.explain.render registers
+        return display.shown(self, "html")
 
     def __repr__(self) -> str:
         return f"GraphTrace(output={self.output!r}, {len(self.nodes)} nodes, value={self.value:g})"

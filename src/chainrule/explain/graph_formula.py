@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from chainrule.autodiff.op_table import Primitive
-from chainrule.explain.render.numfmt import number
+from chainrule.explain.numfmt import number
 
 # Words of plain-text formulas: ASCII and Greek letters and ℓ. Modifier letters, sub- and
 # superscripts (ᵀ, ᵢ, ²) end a word, so "yᵀ" is the variable y transposed.

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from chainrule.explain.lens.chain import Factorisation, factorise
+from chainrule import display
 from chainrule.autodiff.engine import no_grad
 from chainrule.explain.graph import explain_graph
 from chainrule.explain.graph_data import GraphTrace
@@ -108,31 +109,12 @@ class Trace:
 
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
-    def to_text(self, **options: Any) -> str:
-        from chainrule.explain.render.text import render_text
+    # Jupyter's display hooks: the page and the Markdown chainrule.explain.render registers
+    def _repr_markdown_(self) -> str | None:
+        return display.shown(self, "markdown")
 
-        return render_text(self, **options)
-
-    def to_markdown(self, **options: Any) -> str:
-        from chainrule.explain.render.markdown import render_markdown
-
-        return render_markdown(self, **options)
-
-    def to_latex(self, **options: Any) -> str:
-        from chainrule.explain.render.latex import render_latex
-
-        return render_latex(self, **options)
-
-    def to_html(self, **options: Any) -> str:
-        from chainrule.explain.render.html import render_html
-
-        return render_html(self, **options)
-
-    def _repr_markdown_(self) -> str:
-        return self.to_markdown()
-
-    def _repr_html_(self) -> str:
-        return self.to_html(fragment=True)
+    def _repr_html_(self) -> str | None:
+        return display.shown(self, "html")
 
 
 def network_summary(spec: Spec, steps: int) -> dict[str, Any]:

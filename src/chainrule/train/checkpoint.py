@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import __version__
+from chainrule.version import __version__
 from chainrule.train.checkpoint_meta import (MAX_EPOCHS, MAX_GLOBAL_STEP,  # noqa: F401
                                        check_parameter_headers, check_standardizer, read_meta,
                                        references)

@@ -54,7 +54,7 @@ def load_answers(path: str | Path) -> dict[str, Any]:
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"updated": {"W1": v}}`` → ``{"updated.W1": v}``; a trace's metadata is dropped."""
-    is_trace = not prefix and str(data.get("schema", "")).startswith("chainrule.explain.trace")
+    is_trace = not prefix and str(data.get("schema", "")).startswith("chainrule.trace/")
     out: dict[str, Any] = {}
     for key, value in data.items():
         name = f"{prefix}{key}"

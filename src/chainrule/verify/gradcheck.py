@@ -30,7 +30,7 @@ import numpy as np
 from chainrule.autodiff.engine import enable_grad, no_grad
 from chainrule.errors import GradcheckError
 from chainrule.nn.losses import output_loss
-from chainrule.explain.render.numfmt import number
+from chainrule.explain.numfmt import number
 from chainrule.spec.network import Spec, load_spec, parse_spec
 from chainrule.autodiff.tensor import Tensor
 

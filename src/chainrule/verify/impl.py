@@ -46,7 +46,7 @@ from typing import Any, Callable
 import numpy as np
 
 from chainrule.errors import ChainruleError
-from chainrule.explain.render.numfmt import number
+from chainrule.explain.numfmt import number
 from chainrule.spec.network import Spec
 from chainrule.verify.channel import run_sandboxed
 from chainrule.verify.judging import AnswerReport, Cell, Tolerance, Truth, judge, network_truth

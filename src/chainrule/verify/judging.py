@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.explain.render.numfmt import number
+from chainrule.explain.numfmt import number
 from chainrule.spec.network import Spec
 from chainrule.verify.mistakes import applicable_mistakes, correct_step
 

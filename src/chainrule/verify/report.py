@@ -16,7 +16,7 @@ import numpy as np
 
 from chainrule.errors import ChainruleError, MissingDependency
 from chainrule.explain.notation import element_key
-from chainrule.explain.render.numfmt import number
+from chainrule.explain.numfmt import number
 from chainrule.spec.network import Spec
 from chainrule.explain.trace import explain
 

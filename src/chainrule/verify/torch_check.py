@@ -20,7 +20,7 @@ import numpy as np
 from chainrule.tables.activations import ACTIVATION_TABLE
 from chainrule.errors import MissingDependency
 from chainrule.nn.losses import from_logits
-from chainrule.explain.render.numfmt import number
+from chainrule.explain.numfmt import number
 from chainrule.spec.network import Spec, load_spec, parse_spec
 from chainrule.explain.trace import Step, explain
 

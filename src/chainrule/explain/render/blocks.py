@@ -58,7 +58,7 @@ def latex_number(text: str) -> str:
 
 def latex_matrix(values, precision: int) -> str:
     """A vector or matrix as ``\\begin{bmatrix} … \\end{bmatrix}`` (a vector as one row)."""
-    from chainrule.explain.render.numfmt import number
+    from chainrule.explain.numfmt import number
 
     rows = np.atleast_2d(np.asarray(values, dtype=float))
     body = r" \\ ".join(" & ".join(latex_number(number(v, precision)) for v in row)

@@ -16,7 +16,7 @@ from chainrule.escape import markdown_text
 from chainrule.explain.graph_data import GraphTrace
 from chainrule.explain.render.blocks import Equation, Heading, Matrix, Paragraph, latex_matrix
 from chainrule.explain.render.graph_outline import graph_outline
-from chainrule.explain.render.numfmt import DEFAULT_PRECISION
+from chainrule.explain.numfmt import DEFAULT_PRECISION
 
 WIDTH = 100
 

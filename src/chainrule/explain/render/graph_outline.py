@@ -12,7 +12,7 @@ from chainrule.explain.notation import Symbol
 from chainrule.explain.render.blocks import (
     Equation, Heading, Matrix, Outline, Paragraph, latex_number,
 )
-from chainrule.explain.render.numfmt import number
+from chainrule.explain.numfmt import number
 
 ORDER = ("Gradients flow from {out} back to the inputs in reverse topological order: a node "
          "passes its gradient on only after every node that uses it has added its share, "

@@ -20,10 +20,10 @@ import itertools
 import json
 from typing import Any
 
-from chainrule import __version__
+from chainrule.version import __version__
 from chainrule.explain.render.graph_model import resolve
 from chainrule.explain.render.html import MAX_PRECISION, _asset, _attributes, _script_json
-from chainrule.explain.render.numfmt import number
+from chainrule.explain.numfmt import number
 from chainrule.errors import ChainruleError
 
 DEFAULT_PRECISION = 4

@@ -20,13 +20,13 @@ from importlib import resources
 from numbers import Integral
 from typing import Any
 
-from chainrule import __version__
+from chainrule.version import __version__
 
 from chainrule.tables import activations as activation_table
 
 from chainrule.tables import losses as loss_table
 from chainrule.errors import ChainruleError
-from chainrule.explain.render.numfmt import DEFAULT_PRECISION
+from chainrule.explain.numfmt import DEFAULT_PRECISION
 from chainrule.explain.render.text import render_text
 from chainrule.explain.trace import Trace
 

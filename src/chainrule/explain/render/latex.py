@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from chainrule.explain.render.blocks import Equation, Heading, Matrix, Paragraph, latex_matrix
-from chainrule.explain.render.numfmt import DEFAULT_PRECISION
+from chainrule.explain.numfmt import DEFAULT_PRECISION
 from chainrule.explain.render.worked import outline
 from chainrule.explain.trace import Trace
 

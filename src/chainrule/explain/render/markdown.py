@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chainrule.escape import markdown_text
 from chainrule.explain.render.blocks import Equation, Heading, Matrix, Paragraph, latex_matrix
-from chainrule.explain.render.numfmt import DEFAULT_PRECISION
+from chainrule.explain.numfmt import DEFAULT_PRECISION
 from chainrule.explain.render.worked import outline
 from chainrule.explain.trace import Trace
 

@@ -10,7 +10,7 @@ from chainrule.explain.notation import (
     Symbol, parameter_symbol, parse_element_key, partial, quantity,
 )
 from chainrule.explain.render.blocks import Equation, Heading, Matrix, Paragraph
-from chainrule.explain.render.numfmt import number
+from chainrule.explain.numfmt import number
 from chainrule.explain.trace import Step
 
 MAX_UNIT_EXPANSION = 8  # write zˡⱼ = Σᵢ aᵢwᵢⱼ + bⱼ term by term up to this fan-in

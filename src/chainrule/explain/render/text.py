@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from chainrule.explain.render.blocks import Equation, Heading, Matrix, Paragraph
-from chainrule.explain.render.numfmt import DEFAULT_PRECISION, array_lines
+from chainrule.explain.numfmt import DEFAULT_PRECISION, array_lines
 from chainrule.explain.render.worked import outline
 from chainrule.explain.trace import Trace
 

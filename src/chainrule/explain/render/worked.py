@@ -12,7 +12,7 @@ from chainrule.errors import ChainruleError
 from chainrule.explain.notation import Symbol
 from chainrule.explain.render import sections
 from chainrule.explain.render.blocks import Equation, Heading, Outline, latex_number
-from chainrule.explain.render.numfmt import DEFAULT_PRECISION, number
+from chainrule.explain.numfmt import DEFAULT_PRECISION, number
 from chainrule.explain.trace import Trace
 
 PHASES = ("forward", "backward", "update")

@@ -4,7 +4,7 @@
 // rendered trace, so top-level declarations here are private to that trace and visible to the
 // files loaded after this one.
 
-// --- numbers: the same digits as chainrule.explain.render.numfmt.number ---------------
+// --- numbers: the same digits as chainrule.explain.numfmt.number ---------------
 
 // JSON has no NaN or Infinity: the trace writes a non-finite number as null.
 const NOT_FINITE = "—";
