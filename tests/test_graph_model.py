@@ -41,3 +41,37 @@ def test_resolving_pairs_wires_and_sums_paths():
 def test_malformed_graphs_are_refused(graph, message):
     with pytest.raises(ChainruleError, match=message):
         render_graph_html(graph)
+
+
+def test_arrays_resolve_with_their_recorded_shares_and_elementwise_sums():
+    """A node used twice as an array: each wire's share is the vjp the trace records for that
+    use, and the path sum is their elementwise sum, equal to the node's gradient."""
+    import numpy as np
+
+    import chainrule as cr
+
+    x = cr.Tensor([1.0, -2.0, 3.0], "x")
+    f = (x * x).sum() + (x.tanh() * 2.0).sum()
+    f.name = "f"
+    view = resolve(cr.explain_graph(f).to_dict())
+    node = next(n for n in view["nodes"] if n["name"] == "x")
+    shares = [view["edges"][k]["contribution"] for k in node["out_edges"]]
+    assert len(shares) == 3  # x * x uses x twice, tanh once
+    np.testing.assert_allclose(node["path_sum"], np.sum(shares, axis=0), rtol=1e-15)
+    np.testing.assert_allclose(node["path_sum"],
+                               2 * x.data + 2 * (1 - np.tanh(x.data) ** 2), rtol=1e-12)
+    assert node["sum_differs"] is False
+    forged = cr.explain_graph(f).to_dict()
+    forged["nodes"][0]["grad"] = [0.0, 0.0, 0.0]
+    assert next(n for n in resolve(forged)["nodes"] if n["name"] == "x")["sum_differs"]
+
+
+def test_a_graph_too_large_for_a_page_is_one_line():
+    import numpy as np
+
+    import chainrule as cr
+
+    x = cr.Tensor(np.zeros((200, 200)), "x")
+    with pytest.raises(ChainruleError, match=r"graph: 160,004 numbers in values and gradients; "
+                                             r"a page shows at most 50,000"):
+        resolve(cr.explain_graph((x * 2.0).sum()).to_dict())

@@ -308,3 +308,65 @@ def test_two_fragments_share_a_page(open_graph):
     assert first.locator('[data-role="counter"]').inner_text() == "Step 2 of 10"
     assert second.locator('[data-role="counter"]').inner_text() == "Step 0 of 10"
     quiet(page)
+
+
+# --- graphs of arrays: a network's recorded step ---------------------------------------------
+
+def _brief(value, precision=4):
+    """What the diagram writes for a value: a number, a short array in full, else its shape."""
+    import numpy as np
+
+    array = np.asarray(value, dtype=float)
+    if array.ndim == 0:
+        return number(float(array), precision)
+    if array.size > 4:
+        return "[" + "×".join(map(str, array.shape)) + "]"
+    def text(a):
+        return ("[" + ", ".join(text(x) for x in a) + "]" if np.ndim(a)
+                else number(float(a), precision))
+    return text(array)
+
+
+ARRAY_GRAPHS = {
+    "seed step": lambda: __import__("chainrule").explain("seed").graph.to_dict(),
+    "batch of softmax": lambda: __import__("chainrule").explain({
+        "layers": [2, 3, 3], "activations": ["tanh", "softmax"], "loss": "cross_entropy",
+        "learning_rate": 0.5, "seed": 3, "inputs": [[0.5, -1.0], [2.0, 0.25]],
+        "targets": [2, 0]}).graph.to_dict(),
+}
+
+
+@pytest.mark.parametrize("size", VIEWPORTS.values(), ids=VIEWPORTS.keys())
+@pytest.mark.parametrize("which", ARRAY_GRAPHS)
+def test_a_graph_of_arrays_is_drawn_and_explained(open_graph, which, size):
+    """Values and gradients that are arrays are drawn (in full when short, by shape when
+    not), apart; a wire into an array explains its vector-Jacobian product, and a node's
+    panel lists its whole gradient."""
+    graph = ARRAY_GRAPHS[which]()
+    page = open_graph(render_graph_html(graph, precision=4), size)
+    labels = page.evaluate(LABELS)
+    for i, node in enumerate(graph["nodes"]):
+        [value] = [t for t in labels if "gp-value" in t["cls"] and t["node"] == str(i)]
+        assert value["text"] == _brief(node["value"]) and value["shown"], node["name"]
+    for n, a in enumerate(labels):
+        for b in labels[n + 1:]:
+            assert (a["right"] <= b["left"] + 0.5 or b["right"] <= a["left"] + 0.5 or
+                    a["bottom"] <= b["top"] + 0.5 or b["bottom"] <= a["top"] + 0.5), \
+                (a["text"], b["text"])
+    names = [node["name"] for node in graph["nodes"]]
+    w1 = names.index("W1")
+    page.locator(f'.gp-node[data-node="{w1}"]').first.focus()
+    page.keyboard.press("Enter")
+    panel = page.locator('[data-role="panel"]').inner_text()
+    grad = graph["nodes"][w1]["grad"]
+    shown = "[" + ", ".join("[" + ", ".join(number(x, 4) for x in row) + "]"
+                            for row in grad) + "]"
+    assert (f"∂E/∂W1 = ∂E/∂z1 · ∂z1/∂W1 = {shown} (the rule a0ᵀ @ g, with g = ∂E/∂z1)"
+            in panel)
+    page.locator(f'.gp-node[data-node="{names.index("z1")}"]').first.focus()
+    page.keyboard.press("Enter")
+    panel = page.locator('[data-role="panel"]').inner_text()
+    assert "a0 is a constant: no gradient goes back to it" in panel
+    assert "∂z1/∂W1 is a Jacobian, not one number: back along this wire goes g·J = " in panel
+    assert "The trace records" not in panel  # the paths' sum is the recorded gradient
+    quiet(page)

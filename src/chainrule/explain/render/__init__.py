@@ -51,7 +51,18 @@ def _tensor_html(tensor: Tensor) -> str:
     return tensor_html(tensor)
 
 
-display.register(Trace, "html", lambda trace: render(trace, "html", fragment=True))
+def _page(trace: Any) -> str:
+    """The page as one block for a notebook; what cannot be drawn (a graph too large for a
+    page) is one line there, as on the command line, not a traceback."""
+    try:
+        return render(trace, "html", fragment=True)
+    except ChainruleError as error:
+        import html
+
+        return f"<p><b>chainrule:</b> {html.escape(str(error))}</p>"
+
+
+display.register(Trace, "html", _page)
 display.register(Trace, "markdown", lambda trace: render(trace, "markdown"))
-display.register(GraphTrace, "html", lambda trace: render(trace, "html", fragment=True))
+display.register(GraphTrace, "html", _page)
 display.register(Tensor, "html", _tensor_html)

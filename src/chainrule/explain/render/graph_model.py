@@ -5,6 +5,11 @@ nodes have one, else by name, the latest node of that name: a reassigned name). 
 gives every wire an explicit source and target, pairs it with its local derivative, and
 computes its path contribution, ∂out/∂consumer · ∂consumer/∂input, from the trace's own
 numbers, so the page shows each term of a reused node's sum instead of trusting one total.
+
+A node's value and gradient may be arrays (a network's layers): nested lists, at most
+:data:`MAX_ELEMENTS` numbers in the whole graph. A wire into an array has no single local
+derivative (``kind`` "vjp"): its contribution is the vector-Jacobian product the trace
+records for that use (the node's ``terms``), and a path sum is the elementwise sum.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from chainrule.errors import ChainruleError
 from chainrule.autodiff.op_table import PRIMITIVES
 
 SCHEMA = "chainrule.graph/1"
+MAX_ELEMENTS = 50_000  # numbers of values and gradients in one page: what a browser lays out
 _OPERAND = re.compile(r"(?<![A-Za-zα-ω])([xy])(?![A-Za-zα-ω])")
 _INFIX = re.compile(r"^x (\S{1,2}) y$")
 _CALL = re.compile(r"^(\S{1,8}?)\(x\)$")
@@ -51,15 +57,73 @@ def resolve(graph: Any) -> dict[str, Any]:
             by_id[item["id"]] = index
         by_name[node["name"]] = index
     output = _output(graph.get("output"), by_id, by_name, len(nodes))
+    _check_size(nodes)
     for edge in edges:
         upstream, local = nodes[edge["target"]]["grad"], edge["local"]
-        product = upstream * local if upstream is not None and local is not None else None
-        edge["contribution"] = _finite(product)
+        if isinstance(upstream, float) and isinstance(local, float):
+            edge["contribution"] = _finite(upstream * local)
+        else:  # an array on either side: what the trace says went back along this use
+            recorded = nodes[edge["source"]]["recorded"].get(
+                (nodes[edge["target"]]["name"], edge["slot"]))
+            edge["contribution"] = recorded
     for node in nodes:
         terms = [edges[k]["contribution"] for k in node["out_edges"]]
-        node["path_sum"] = None if not terms or None in terms else _finite(math.fsum(terms))
+        node["path_sum"] = _path_sum(terms)
+        node["sum_differs"] = _differs(node["path_sum"], node["grad"])
         node.pop("input_names")
+        node.pop("recorded")
     return {"output": output, "nodes": nodes, "edges": edges}
+
+
+def _check_size(nodes: list[dict[str, Any]]) -> None:
+    count = sum(_size(node[key]) for node in nodes for key in ("value", "grad"))
+    if count > MAX_ELEMENTS:
+        raise ChainruleError(f"graph: {count:,} numbers in values and gradients; a page shows "
+                             f"at most {MAX_ELEMENTS:,} (see the text or JSON formats)")
+
+
+def _size(value: Any) -> int:
+    return sum(map(_size, value)) if isinstance(value, list) else 1
+
+
+def _path_sum(terms: list[Any]) -> Any:
+    """The uses' contributions added (elementwise for arrays); None if one is missing."""
+    if not terms or any(t is None for t in terms):
+        return None
+    if all(isinstance(t, float) for t in terms):
+        return _finite(math.fsum(terms))
+    import numpy as np
+
+    try:
+        arrays = [np.asarray(t, dtype=float) for t in terms]
+        total = np.sum(np.broadcast_arrays(*arrays), axis=0)
+    except ValueError:  # shapes that do not add up: no sum to show
+        return None
+    return _plain(total)
+
+
+def _differs(path_sum: Any, grad: Any) -> bool:
+    """Whether the paths' sum is not the gradient the trace records (to 1e-9 relative)."""
+    if path_sum is None or grad is None:
+        return False
+    import numpy as np
+
+    a, b = (np.asarray(v, dtype=float) for v in (path_sum, grad))
+    if a.shape != b.shape and a.size != b.size:
+        return True
+    a, b = a.reshape(-1), b.reshape(-1)
+    scale = np.maximum(1.0, np.abs(b))
+    return bool(np.any(~(np.abs(a - b) <= 1e-9 * scale)))
+
+
+def _plain(array: Any) -> Any:
+    """Nested lists of finite floats, None where not finite (a 0-d array: a float)."""
+    import numpy as np
+
+    array = np.asarray(array, dtype=float)
+    if array.ndim == 0:
+        return _finite(float(array))
+    return [_plain(row) for row in array]
 
 
 def _node(item: Any, index: int) -> dict[str, Any]:
@@ -78,9 +142,25 @@ def _node(item: Any, index: int) -> dict[str, Any]:
     names = [str(ref) for ref in refs]
     symbol, parts = _forms(op, len(refs))
     return {"name": name, "op": op, "leaf": op is None, "symbol": symbol, "forward": parts,
-            "value": _number(item.get("value"), f"{where}.value"),
-            "grad": _number(item.get("grad"), f"{where}.grad"),
+            "value": _numbers(item.get("value"), f"{where}.value"),
+            "grad": _numbers(item.get("grad"), f"{where}.grad"),
+            "recorded": _recorded(item.get("terms") or [], where),
             "refs": refs, "input_names": names, "in_edges": [], "out_edges": []}
+
+
+def _recorded(terms: Any, where: str) -> dict[tuple[str, int], Any]:
+    """(consumer, slot) → the contribution the trace records for that use of the node."""
+    if not isinstance(terms, list):
+        raise ChainruleError(f"{where}.terms: expected a list, got {type(terms).__name__}")
+    out = {}
+    for k, term in enumerate(terms):
+        if not isinstance(term, dict):
+            raise ChainruleError(f"{where}.terms[{k}]: expected an object")
+        slot = term.get("slot")
+        if isinstance(slot, int) and not isinstance(slot, bool):
+            out[str(term.get("from")), slot] = _numbers(term.get("contribution"),
+                                                        f"{where}.terms[{k}].contribution")
+    return out
 
 
 def _source(ref: Any, by_id: dict[Any, int], by_name: dict[str, int], where: str) -> int:
@@ -108,7 +188,7 @@ def _pair_locals(local: Any, names: list[str], where: str) -> list[dict[str, Any
         if match is not None:
             waiting.remove(match)
         paired.append(match or {"input": name, "formula": None, "latex": None, "local": None,
-                                "expression": None})
+                                "expression": None, "vjp": False})
     return paired
 
 
@@ -120,8 +200,10 @@ def _local(entry: Any, where: str) -> dict[str, Any]:
     for field, text in (("formula", formula), ("latex", latex), ("expression", expression)):
         if text is not None and not isinstance(text, str):
             raise ChainruleError(f"{where}.{field}: expected a string, got {text!r}")
+    vjp = entry.get("kind") == "vjp"  # no single number: value is what went back, g·J
     return {"input": str(entry.get("input")), "formula": formula, "latex": latex,
-            "expression": expression, "local": _number(entry.get("value"), f"{where}.value")}
+            "expression": expression, "vjp": vjp,
+            "local": None if vjp else _number(entry.get("value"), f"{where}.value")}
 
 
 def _output(ref: Any, by_id: dict[Any, int], by_name: dict[str, int], count: int) -> int:
@@ -132,6 +214,15 @@ def _output(ref: Any, by_id: dict[Any, int], by_name: dict[str, int], count: int
         if found is not None:
             return found
     raise ChainruleError(f"graph.output: {ref!r} is not a node of the graph")
+
+
+def _numbers(value: Any, where: str, depth: int = 0) -> Any:
+    """A number (as :func:`_number`) or nested lists of them, as a value or gradient."""
+    if not isinstance(value, list):
+        return _number(value, where)
+    if depth >= 32:
+        raise ChainruleError(f"{where}: nested deeper than 32 levels")
+    return [_numbers(v, f"{where}[{k}]", depth + 1) for k, v in enumerate(value)]
 
 
 def _number(value: Any, where: str) -> float | None:

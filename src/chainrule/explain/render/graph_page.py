@@ -118,5 +118,8 @@ def _fallback(view: dict[str, Any], precision: int, heading: str) -> str:
     )
 
 
-def _num(value: float | None, precision: int) -> str:
+def _num(value: Any, precision: int) -> str:
+    """A number, or an array (nested lists) as the page's scripts write one."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_num(v, precision) for v in value) + "]"
     return "—" if value is None else number(value, precision)

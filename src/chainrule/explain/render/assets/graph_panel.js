@@ -2,12 +2,22 @@
 // and the side panel that shows them for the selected node or wire. Every number comes from
 // the embedded graph; a term is the consumer's gradient times the wire's local derivative.
 
+const BRIEF_ELEMENTS = 4; // an array this long or shorter is written out on the diagram
+
 function wording(view, precision) {
   const nodes = view.nodes;
   const edges = view.edges;
   const out = nodes[view.output].name;
-  const fmt = (v) => formatNumber(v, precision);
+  // a number, or an array (nested lists) written as NumPy prints one: [[0.2, 0.4], [0.1, 0.3]]
+  const fmt = (v) => (Array.isArray(v) ? "[" + v.map(fmt).join(", ") + "]"
+    : formatNumber(v, precision));
   const wrap = (v) => (fmt(v).startsWith("-") ? "(" + fmt(v) + ")" : fmt(v)); // in a sum
+  // On the diagram: a number, a short array in full, a longer one by its shape (the panel
+  // shows every element).
+  const count = (v) => (Array.isArray(v) ? v.reduce((n, x) => n + count(x), 0) : 1);
+  const shape = (v) => (Array.isArray(v) ? [v.length].concat(v.length ? shape(v[0]) : []) : []);
+  const brief = (v) => (count(v) <= BRIEF_ELEMENTS || !Array.isArray(v) ? fmt(v)
+    : "[" + shape(v).join("×") + "]");
   const d = (i) => "∂" + out + "/∂" + nodes[i].name;
   const local = (k) => "∂" + nodes[edges[k].target].name + "/∂" + nodes[edges[k].source].name;
   const inputOf = (i, slot) => edges[nodes[i].in_edges[slot]].source;
@@ -25,6 +35,10 @@ function wording(view, precision) {
   // "∂f/∂q · ∂q/∂x = (-4.0000)(1.0000) = -4.0000"
   function term(k) {
     const e = edges[k];
+    if (e.vjp || e.local === null) { // a Jacobian, not a number: the rule's g·J, g = ∂out/∂target
+      return d(e.target) + " · " + local(k) + " = " + fmt(e.contribution) + " (the rule " +
+        (e.expression || "g·J") + ", with g = " + d(e.target) + ")";
+    }
     return d(e.target) + " · " + local(k) + " = (" + fmt(nodes[e.target].grad) + ")(" +
       fmt(e.local) + ") = " + fmt(e.contribution);
   }
@@ -40,28 +54,35 @@ function wording(view, precision) {
         out];
     }
     if (uses.length === 1) return [d(i) + " = " + term(uses[0])];
+    const numbers = uses.every((k) => !edges[k].vjp && edges[k].local !== null);
     const lines = [
       d(i) + " = " + uses.map((k) => d(edges[k].target) + " · " + local(k)).join(" + "),
-      "= " + uses.map((k) => "(" + fmt(nodes[edges[k].target].grad) + ")(" +
-        fmt(edges[k].local) + ")").join(" + "),
+    ].concat(numbers ? ["= " + uses.map((k) => "(" + fmt(nodes[edges[k].target].grad) + ")(" +
+      fmt(edges[k].local) + ")").join(" + ")] : []).concat([
       "= " + uses.map((k) => wrap(edges[k].contribution)).join(" + "),
       "= " + fmt(node.path_sum) + " (" + uses.length + " paths: " + node.name + " is used " +
         uses.length + " times)",
-    ];
+    ]);
     return lines.concat(mismatch(i));
   }
   function mismatch(i) {
     const node = nodes[i];
-    if (node.path_sum === null || node.grad === null) return [];
-    const scale = Math.max(1, Math.abs(node.grad));
-    if (Math.abs(node.path_sum - node.grad) <= 1e-9 * scale) return [];
+    if (!node.sum_differs) return [];
     return ["The trace records " + d(i) + " = " + fmt(node.grad) + "; its paths sum to " +
       fmt(node.path_sum) + "."];
   }
   function localLine(k) {
     const e = edges[k];
+    if (nodes[e.source].grad === null) {
+      return nodes[e.source].name + " is a constant: no gradient goes back to it";
+    }
     // The table's derivative in the node's names, then its number at the page's precision;
     // data without the expression falls back to its formula as written.
+    if (e.vjp) {
+      return local(k) + " is a Jacobian, not one number: back along this wire goes g·J = " +
+        fmt(e.contribution) + ", by the rule " + (e.expression || "g·J") + " with g = " +
+        d(e.target);
+    }
     if (e.expression) return local(k) + " = " + e.expression + " = " + fmt(e.local);
     const formula = e.formula || local(k) + " (no formula recorded)";
     return formula + "; here " + local(k) + " = " + fmt(e.local);
@@ -69,7 +90,7 @@ function wording(view, precision) {
   function wireName(k) {
     return nodes[edges[k].source].name + " → " + nodes[edges[k].target].name;
   }
-  return { fmt, d, local, forward, term, gradient, localLine, wireName };
+  return { fmt, brief, d, local, forward, term, gradient, localLine, wireName };
 }
 
 function nodeDescription(words, view, i) {

@@ -49,9 +49,10 @@ function bootGraph(root) {
 
   // --- the diagram
   const measure = measurer(svgRoot);
-  const texts = view.nodes.map((n) => ({ value: words.fmt(n.value), grad: words.fmt(n.grad) }));
+  const texts = view.nodes.map((n) => ({ value: words.brief(n.value),
+    grad: words.brief(n.grad) }));
   const fanOut = (k) => view.nodes[view.edges[k].source].out_edges.length > 1;
-  const terms = view.edges.map((e, k) => (fanOut(k) ? words.fmt(e.contribution) : null));
+  const terms = view.edges.map((e, k) => (fanOut(k) ? words.brief(e.contribution) : null));
   const shapes = view.nodes.map((n, i) => nodeShape(n, texts[i], measure));
   const layout = layoutGraph(view, shapes, terms, measure);
   svgRoot.replaceChildren();
