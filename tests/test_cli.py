@@ -17,8 +17,27 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
                           text=True, cwd=cwd, timeout=60)
 
 
-def test_explain_seed_prints_labelled_values():
+def test_explain_seed_shows_four_significant_digits_by_default():
+    """0.2000 and 0.0007123 alike: a small gradient keeps its digits, and the header says the
+    numbers are rounded for display."""
     result = run("explain")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "numbers computed in float64, shown to 4 significant digits" in " ".join(out.split())
+    for expected in ("a¹₁ = σ(z¹₁) = σ(0.2300) = 0.5572", "E = (0.6793 − 0.7000)² = 0.0004273",
+                     "∂E/∂W1  [[-0.0005555, -0.0006365]",
+                     "w¹₁₁ ← w¹₁₁ − η·∂E/∂w¹₁₁ = 0.2000 − 0.1·(-0.0005555) = 0.2001",
+                     "The loss is lower by 1.401e-05: 0.0004273 → 0.0004133."):
+        assert expected in out, expected
+    six = run("explain", "--sig", "6").stdout
+    assert "σ(0.230000) = 0.557248" in six
+    assert "shown to 6 significant digits" in " ".join(six.split())
+    both = run("explain", "--sig", "3", "--precision", "2")
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
+
+
+def test_explain_seed_prints_labelled_values():
+    result = run("explain", "--precision", "10")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for expected in ("a¹₁ = σ(z¹₁) = σ(0.2300000000) = 0.5572478546", "a²₁ = σ(z²₁)",
@@ -26,8 +45,10 @@ def test_explain_seed_prints_labelled_values():
                      "∂E/∂W1  [[-0.0005555079, -0.0006364886]",
                      "w¹₁₁ ← w¹₁₁ − η·∂E/∂w¹₁₁ = 0.2000000000 − 0.1·(-0.0005555079) = "
                      "0.2000555508", "b2 (new)  [0.1009006192]",
-                     "E after the update = 0.0004132980", "The loss is lower"):
-        assert expected in out, expected
+                     "E after the update = 0.0004132980",
+                     "The loss is lower by 0.0000140110: 0.0004273090 → 0.0004132980.",
+                     "shown to 10 decimals"):
+        assert expected in out or expected in " ".join(out.split()), expected
     assert "\x1b[" not in out  # no terminal styling when the output is a pipe
 
 

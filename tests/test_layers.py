@@ -29,7 +29,7 @@ import chainrule
 
 SRC = Path(chainrule.__file__).parent
 BASE = ("errors", "files", "fileset", "escape", "inputs", "finite", "version", "display",
-        "tables")
+        "words", "tables")
 LAYERS = [BASE, ("autodiff",), ("nn",), ("optim",), ("spec",), ("expr",), ("explain",),
           ("verify", "train"), ("exercises",), ("cli", "__init__", "__main__")]
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}

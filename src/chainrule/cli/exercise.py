@@ -13,6 +13,7 @@ from pathlib import Path
 
 from chainrule.errors import ChainruleError
 from chainrule.tables.losses import LOSS_NAMES
+from chainrule.words import plural
 
 GRADE_FORMATS = ("table", "markdown", "csv", "json")
 
@@ -106,8 +107,9 @@ def _new(args: argparse.Namespace) -> int:
     top = [p for p in written if p.parent == folder]
     nested = len(written) - len(top)
     questions = len(problem_set.questions)
-    print(f"{len(problem_set.exercises)} exercises, {questions} questions, answers to "
-          f"{problem_set.precision} decimals (level {problem_set.level}, seed {args.seed}):")
+    print(f"{plural(len(problem_set.exercises), 'exercise')}, {plural(questions, 'question')}, "
+          f"answers to {problem_set.precision} decimals (level {problem_set.level}, "
+          f"seed {args.seed}):")
     for path in top:
         print(f"  {path}")
     if nested:

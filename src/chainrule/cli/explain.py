@@ -207,8 +207,7 @@ def run_explain(args: argparse.Namespace) -> int:
     from chainrule.spec.network import MAX_STEPS
     from chainrule.explain.trace import explain
 
-    if not 0 <= args.precision <= 17:
-        raise ChainruleError(f"--precision: expected 0 to 17 digits, got {args.precision}")
+    args.precision = _digits(args)
     if args.steps is not None and not 1 <= args.steps <= MAX_STEPS:
         raise ChainruleError(f"--steps: expected 1 to {MAX_STEPS}, got {args.steps}")
     if args.fragment and args.format not in ("latex", "html"):
@@ -228,6 +227,28 @@ def run_explain(args: argparse.Namespace) -> int:
         return _write_graph(trace.graph, args)
     _write(_render(trace, args, terminal=_colour()), args)
     return 0
+
+
+def _digits(args: argparse.Namespace):
+    """The digits every number is shown with: ``--precision`` decimals, ``--sig``
+    significant digits, or by default 4 significant digits (the page: 4 decimals, which its
+    scripts write)."""
+    from chainrule.explain.numfmt import DEFAULT_SIGNIFICANT, Significant
+
+    if args.precision is not None:
+        if not 0 <= args.precision <= 17:
+            raise ChainruleError(f"--precision: expected 0 to 17 decimals, got {args.precision}")
+        return args.precision
+    if args.sig is not None:
+        if not 1 <= args.sig <= 17:
+            raise ChainruleError(f"--sig: expected 1 to 17 significant digits, got {args.sig}")
+        if args.format == "html":
+            raise ChainruleError("--sig: the page shows decimals; give --precision K")
+        return Significant(args.sig)
+    return PAGE_DECIMALS if args.format == "html" else DEFAULT_SIGNIFICANT
+
+
+PAGE_DECIMALS = 4  # the pages' default: their scripts write decimals
 
 
 def _colour() -> bool:

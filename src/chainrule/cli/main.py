@@ -44,8 +44,12 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
                          help="output format (default: text)")
     explain.add_argument("-o", "--output", metavar="FILE",
                          help="write to FILE (atomically) instead of standard output")
-    explain.add_argument("--precision", type=int, default=10, metavar="K",
-                         help="decimals shown (default 10); computation stays float64")
+    digits = explain.add_mutually_exclusive_group()
+    digits.add_argument("--sig", type=int, metavar="N",
+                        help="significant digits shown (default 4: 0.2000, 0.0007123); the "
+                             "computation stays float64")
+    digits.add_argument("--precision", type=int, metavar="K",
+                        help="decimals shown instead (0.2000, 0.0007 at 4)")
     explain.add_argument("--param", metavar="NAME[I,J]",
                          help="focus on one parameter element's derivation, e.g. W1[0,1] "
                               "(0-based indices)")

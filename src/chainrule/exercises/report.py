@@ -15,6 +15,7 @@ from chainrule.exercises.summary import ClassGrade
 from chainrule.exercises.working import Working, equation_latex, equation_text
 from chainrule.explain.trace import explain
 from chainrule.exercises.catalogue import MISTAKES
+from chainrule.words import plural
 
 WORKING_EXTRA_DIGITS = 2
 TOP_QUESTIONS = 10  # the summary's list of the questions most often missed
@@ -85,8 +86,9 @@ def result_text(judgement) -> str:
 
 def _key_line(class_grade: ClassGrade, source: str) -> str:
     ps = class_grade.problem_set
-    return (f"Graded against {source}: level {ps.level}, {len(ps.exercises)} exercises, "
-            f"{len(ps.questions)} questions, answers to {ps.precision} decimals "
+    return (f"Graded against {source}: level {ps.level}, "
+            f"{plural(len(ps.exercises), 'exercise')}, {plural(len(ps.questions), 'question')}, "
+            f"answers to {ps.precision} decimals "
             f"(close: one off in the last digit, {points(class_grade.close_credit)} point)")
 
 

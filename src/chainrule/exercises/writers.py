@@ -55,7 +55,7 @@ def write_worksheets(problem_set: ProblemSet, folder: str | Path, format: str = 
     old_key = _read(key_path) if key_path.is_file() else None
     if old_key is not None and not force and old_key != key_json:
         raise ExerciseError(f"{key_path}: holds the key of other exercises (perhaps handed "
-                            f"out already); choose another folder, or pass force to replace it")
+                            f"out already); choose another folder, or replace it with --force (force=True in Python)")
     files = _contents(problem_set, format)  # everything is made before anything is written
     files["answers-template.csv"] = template(problem_set)
     files["key.json"] = key_json  # last: a reader that sees the new key sees the new sheets

@@ -1,24 +1,59 @@
-"""How numbers are written: one place, so every format shows the same digits."""
+"""How numbers are written: one place, so every format shows the same digits.
+
+A precision is a number of decimals (an int: ``0.2000`` and ``0.0007`` at 4) or of
+significant digits (:class:`Significant`: ``0.2000`` and ``0.0007123`` at 4), which keeps a
+small gradient from showing one digit. Every renderer takes either and passes it here.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 DEFAULT_PRECISION = 10
 
 
-def number(value: float, precision: int = DEFAULT_PRECISION) -> str:
-    """Fixed-point with ``precision`` decimals; scientific where that would hide the value."""
+@dataclass(frozen=True)
+class Significant:
+    """``digits`` significant digits: fixed-point from 1e-4 to below 10^digits, scientific
+    outside (Python's ``#g``: 0.0007123, 12.35, 1.235e+04 at 4)."""
+
+    digits: int
+
+    def __str__(self) -> str:
+        return f"{self.digits} significant digits"
+
+
+Precision = int | Significant
+DEFAULT_SIGNIFICANT = Significant(4)  # what the command line shows unless told otherwise
+
+
+def rounding_note(precision: Precision) -> str:
+    """What a header says of the digits shown: "shown to 4 significant digits"."""
+    if isinstance(precision, Significant):
+        return f"shown to {precision}"
+    return f"shown to {precision} decimal{'s' if precision != 1 else ''}"
+
+
+def number(value: float, precision: Precision = DEFAULT_PRECISION) -> str:
+    """Fixed-point with ``precision`` decimals; scientific where that would hide the value.
+    With :class:`Significant` digits, that many significant digits."""
     value = float(value)
     if not np.isfinite(value):
         return {True: "inf", False: "-inf"}[value > 0] if np.isinf(value) else "nan"
+    if isinstance(precision, Significant):
+        if value == 0:
+            return "0." + "0" * max(precision.digits - 1, 1)
+        text = f"{value:#.{precision.digits}g}".replace(".e", "e")  # 1.e+01 → 1e+01
+        return text[:-1] if text.endswith(".") else text
     if value != 0 and abs(value) < 0.5 * 10.0**-precision:
         return f"{value:.{max(precision - 4, 2)}e}"
     text = f"{value:.{precision}f}"
     return "0." + "0" * precision if text.lstrip("-") == "0." + "0" * precision else text
 
 
-def array_lines(values: np.ndarray, precision: int = DEFAULT_PRECISION) -> list[str]:
+def array_lines(values: np.ndarray, precision: Precision = DEFAULT_PRECISION) -> list[str]:
     """A vector on one line, a matrix one row per line, columns aligned: ``[a, b]``."""
     array = np.atleast_1d(np.asarray(values, dtype=float))
     matrix = array.ndim > 1

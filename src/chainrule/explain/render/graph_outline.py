@@ -12,7 +12,7 @@ from chainrule.explain.notation import Symbol
 from chainrule.explain.render.blocks import (
     Equation, Heading, Matrix, Outline, Paragraph, latex_number,
 )
-from chainrule.explain.numfmt import number
+from chainrule.explain.numfmt import number, rounding_note
 
 ORDER = ("Gradients flow from {out} back to the inputs in reverse topological order: a node "
          "passes its gradient on only after every node that uses it has added its share, "
@@ -26,7 +26,7 @@ def graph_outline(trace: GraphTrace, precision: int) -> Outline:
     out = trace[trace.output]
     doc = Outline(f"The computation of {out.name}, node by node",
                   f"{len(trace.nodes)} nodes, inputs first; values in float64, gradients "
-                  "from the engine's backward pass")
+                  f"from the engine's backward pass, {rounding_note(precision)}")
     doc.blocks.append(Heading("Forward pass"))
     for node in trace.nodes:
         doc.blocks += _forward(node, precision)

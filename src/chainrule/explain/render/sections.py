@@ -40,6 +40,8 @@ def setup(w, step: Step) -> None:
         rf"Layers of {sizes} units; each layer computes $z^{{l}} = a^{{l-1}} W^{{l}} + b^{{l}}$ "
         r"and $a^{l} = f(z^{l})$, with $a^{0}$ the input and $W^{l}$ of shape (units in, units "
         "out)."))
+    if spec.weights is None and step.number == 1:
+        w.blocks.append(Paragraph(*_drawn(spec)))
     for name, values in step.parameters.items():
         frozen = " (frozen)" if name in spec.frozen else ""
         w.blocks.append(Matrix(Symbol(name, _upper_symbol(name)), values, frozen))
@@ -50,6 +52,20 @@ def setup(w, step: Step) -> None:
         w.blocks.append(Matrix(Symbol("t (target)", "t"), one_hot(w), f"class {classes}"))
     else:
         w.blocks.append(Matrix(Symbol("t (target)", "t"), targets.astype(float)))
+
+
+def _drawn(spec) -> tuple[str, str]:
+    """The sentence that says the weights were drawn, not given: how, and with which seed."""
+    from chainrule.nn.init import resolve_init
+
+    inits = sorted({resolve_init(spec.init, a) for a in spec.activations})
+    how = " and ".join(inits) + (" (the default for these activations)"
+                                 if spec.init == "auto" else "")
+    biases = "" if spec.biases is not None or spec.bias == "none" else " Biases start at 0."
+    text = (f"The spec gives no weights: they were drawn at random by {how}, seed "
+            f"{spec.seed}; the same seed draws the same numbers.{biases}")
+    latex = text.replace("_", r"\_")
+    return text, latex
 
 
 def one_hot(w) -> np.ndarray:
@@ -229,11 +245,16 @@ def update(w, step: Step) -> None:
     for name, values in step.updated.items():
         w.blocks.append(Matrix(Symbol(f"{name} (new)", _upper_symbol(name)), values))
     change = step.loss_after - step.loss
-    direction = "lower" if change < 0 else "higher" if change > 0 else "unchanged"
     w.blocks.append(Equation(Symbol("E after the update", r"E_{\text{after}}"),
                              [w.num(step.loss_after)]))
-    w.blocks.append(Paragraph(f"The loss is {direction}: {number(change, w.p)}.",
-                              f"The loss is {direction}: ${w.num(change)[1]}$."))
+    if change == 0:
+        w.blocks.append(Paragraph("The loss is unchanged.", "The loss is unchanged."))
+        return
+    direction = "lower" if change < 0 else "higher"
+    by, before, after = (w.num(abs(change)), w.num(step.loss), w.num(step.loss_after))
+    w.blocks.append(Paragraph(
+        f"The loss is {direction} by {by[0]}: {before[0]} → {after[0]}.",
+        f"The loss is {direction} by ${by[1]}$: ${before[1]} \\to {after[1]}$."))
 
 
 def update_equation(w, step: Step, name: str, index: tuple[int, ...]) -> Equation:

@@ -12,13 +12,13 @@ from chainrule.errors import ChainruleError
 from chainrule.explain.notation import Symbol
 from chainrule.explain.render import sections
 from chainrule.explain.render.blocks import Equation, Heading, Outline, latex_number
-from chainrule.explain.numfmt import DEFAULT_PRECISION, number
+from chainrule.explain.numfmt import DEFAULT_PRECISION, Precision, number, rounding_note
 from chainrule.explain.trace import Trace
 
 PHASES = ("forward", "backward", "update")
 
 class _Writer:
-    def __init__(self, trace: Trace, precision: int) -> None:
+    def __init__(self, trace: Trace, precision: Precision) -> None:
         self.trace, self.spec, self.p = trace, trace.spec, precision
         self.depth = len(self.spec.layers) - 1
         self.blocks: list = []
@@ -85,7 +85,7 @@ def describe(trace: Trace) -> tuple[str, str]:
     return title, subtitle
 
 
-def outline(trace: Trace, precision: int = DEFAULT_PRECISION, param: str | None = None,
+def outline(trace: Trace, precision: Precision = DEFAULT_PRECISION, param: str | None = None,
             only: str | None = None, symbolic=None) -> Outline:
     """Every block of the worked example; ``param`` focuses on one parameter element;
     ``symbolic`` (a :class:`chainrule.verify.symbolic.SymbolicResult`) adds each gradient's
@@ -97,6 +97,7 @@ def outline(trace: Trace, precision: int = DEFAULT_PRECISION, param: str | None 
     writer = _Writer(trace, precision)
     writer.symbolic = symbolic
     title, subtitle = describe(trace)
+    subtitle += f"; numbers computed in float64, {rounding_note(precision)}"
     for step in trace.steps:
         if len(trace.steps) > 1:
             writer.blocks.append(Heading(f"Step {step.number} of {len(trace.steps)}", 1))
