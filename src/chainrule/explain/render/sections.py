@@ -132,11 +132,24 @@ def _activation(w, layer, j, n, z_row, value) -> Equation:
         z_k = quantity("z", layer, "k", example=n)
         symbolic = (f"e^{z_s} / Σₖ e^{z_k}",
                     rf"\frac{{e^{{{z_s.latex}}}}}{{\sum_k e^{{{z_k.latex}}}}}")
-    else:
-        symbolic = (f"{name}({z_s})", rf"{name_l}({z_s.latex})")
+        parts = [symbolic] + _softmax_numbers(w, z_row, j) + [w.num(value)]
+        return Equation(quantity("a", layer, j, example=n), parts)
+    symbolic = (f"{name}({z_s})", rf"{name_l}({z_s.latex})")
     plugged = (f"{name}({number(z_row[j], w.p)})", rf"{name_l}({w.num(z_row[j])[1]})")
-    parts = [symbolic] + ([plugged] if activation != "softmax" else []) + [w.num(value)]
-    return Equation(quantity("a", layer, j, example=n), parts)
+    return Equation(quantity("a", layer, j, example=n), [symbolic, plugged, w.num(value)])
+
+
+def _softmax_numbers(w, z_row, j) -> list[tuple[str, str]]:
+    """e^(zⱼ) / Σₖ e^(zₖ) with the layer's numbers in, up to MAX_UNIT_EXPANSION units."""
+    if len(z_row) > MAX_UNIT_EXPANSION:
+        return []
+    def power(value, latex=False):
+        shown = w.num(value)[1] if latex else number(value, w.p)
+        return f"e^{{{shown}}}" if latex else f"e^{shown}" if value >= 0 else f"e^({shown})"
+    text = f"{power(z_row[j])} / ({' + '.join(power(z) for z in z_row)})"
+    latex = (rf"\frac{{{power(z_row[j], True)}}}"
+             rf"{{{' + '.join(power(z, True) for z in z_row)}}}")
+    return [(text, latex)]
 
 
 def loss(w, step: Step) -> None:
@@ -200,6 +213,15 @@ def backward(w, step: Step) -> None:
         r"Each delta $\delta^{l}_{j} = \partial E / \partial z^{l}_{j}$ is the local derivative "
         "of the unit times what flows back into it: from the loss at the output, from every "
         "unit of the next layer elsewhere."))
+    if w.spec.batched:
+        count = len(w.spec.inputs)
+        w.blocks.append(Paragraph(
+            f"E is the mean of the {count} examples' losses, so each example's δ already "
+            f"includes the 1/{count} of that mean; a parameter's gradient is then the plain sum "
+            "of its examples' shares.",
+            f"$E$ is the mean of the {count} examples' losses, so each example's $\\delta$ "
+            f"already includes the $1/{count}$ of that mean; a parameter's gradient is then the "
+            "plain sum of its examples' shares."))
     deltas = step.chain.deltas
     listed = bool(_examples(w, step))
     for layer in range(w.depth, 0, -1):
@@ -207,9 +229,52 @@ def backward(w, step: Step) -> None:
             for key, expansion in deltas.items():
                 if key.startswith(f"delta{layer}["):
                     w.blocks.append(w.expansion(expansion))
+            if layer == w.depth:
+                w.blocks += _shortcut(w, step)
         else:
             w.blocks.append(Matrix(Symbol(f"delta{layer}", rf"\delta^{{{layer}}}"),
                                    step.backward[f"delta{layer}"], "one row per example"))
+
+
+# The output activations and losses whose δᴸ = ∂E/∂aᴸ · ∂aᴸ/∂zᴸ simplifies to (a − t)/scale,
+# with the scale's words: the pairs a loss taken from the logits is computed as.
+_SHORTCUTS = {("softmax", "cross_entropy"): "softmax with cross-entropy",
+              ("sigmoid", "bce"): "sigmoid with binary cross-entropy"}
+
+
+def _shortcut(w, step: Step) -> list:
+    """The textbook shortcut δᴸⱼ = aᴸⱼ − tⱼ (over N examples and, for bce, K units), shown
+    after the chain-rule product it simplifies, with the same numbers."""
+    spec = w.spec
+    pair = _SHORTCUTS.get((spec.activations[-1], spec.loss))
+    if pair is None:
+        return []
+    depth, units = w.depth, spec.layers[-1]
+    scale = (len(spec.inputs) if spec.batched else 1) * (units if spec.loss == "bce" else 1)
+    divisor = (f"/{scale}", rf"/{scale}") if scale > 1 else ("", "")
+    blocks = [Paragraph(
+        f"For {pair} the product simplifies: δ{_sup(depth)}ⱼ = (a{_sup(depth)}ⱼ − tⱼ)"
+        f"{divisor[0]}, the same numbers without ∂E/∂a, which overflows when a unit saturates.",
+        f"For {pair} the product simplifies: $\\delta^{{{depth}}}_j = (a^{{{depth}}}_j - t_j)"
+        f"{divisor[1]}$, the same numbers without $\\partial E/\\partial a$, which overflows "
+        "when a unit saturates.")]
+    a, t = _rows(step.forward[f"a{depth}"]), _rows(one_hot(w))
+    for n in _examples(w, step):
+        row = n or 0
+        for j in range(units):
+            a_s, t_s = quantity("a", depth, j, example=n), quantity("t", None, j, example=n)
+            value = (a[row, j] - t[row, j]) / scale
+            numbers = (f"({number(a[row, j], w.p)} − {number(t[row, j], w.p)}){divisor[0]}",
+                       f"({w.num(a[row, j])[1]} - {w.num(t[row, j])[1]}){divisor[1]}")
+            blocks.append(Equation(quantity("delta", depth, j, example=n),
+                                   [(f"({a_s} − {t_s}){divisor[0]}",
+                                     f"({a_s.latex} - {t_s.latex}){divisor[1]}"),
+                                    numbers, w.num(value)]))
+    return blocks
+
+
+def _sup(layer: int) -> str:
+    return str(layer).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
 def gradients(w, step: Step) -> None:
