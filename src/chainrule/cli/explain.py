@@ -30,7 +30,7 @@ def _render(trace, args: argparse.Namespace, terminal: bool) -> str:
     if args.format == "text":
         from chainrule.explain.render.text import render_text
 
-        return render_text(trace, color=terminal, **options)
+        return render_text(trace, color=terminal, width=_width(args), **options)
     if args.format == "markdown":
         from chainrule.explain.render.markdown import render_markdown
 
@@ -251,6 +251,17 @@ def _digits(args: argparse.Namespace):
 PAGE_DECIMALS = 4  # the pages' default: their scripts write decimals
 
 
+def _width(args: argparse.Namespace) -> int:
+    """The terminal's width (or $COLUMNS); 100 columns for a file (-o) or a pipe."""
+    import shutil
+
+    from chainrule.explain.render.text import WIDTH
+
+    if args.output or ("COLUMNS" not in os.environ and not sys.stdout.isatty()):
+        return WIDTH
+    return max(40, shutil.get_terminal_size((WIDTH, 24)).columns)
+
+
 def _colour() -> bool:
     return sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
@@ -291,6 +302,7 @@ def _write_graph(trace, args: argparse.Namespace) -> int:
     options: dict = {"precision": args.precision}
     if args.format == "text":
         options["color"] = _colour() and not args.output
+        options["width"] = _width(args)
     elif args.format in ("latex", "html"):
         options["fragment"] = args.fragment
     from chainrule.explain.render import render

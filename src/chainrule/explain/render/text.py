@@ -7,6 +7,7 @@ import io
 from chainrule.explain.render.blocks import Equation, Heading, Matrix, Paragraph
 from chainrule.explain.numfmt import DEFAULT_PRECISION, array_lines
 from chainrule.explain.render.worked import outline
+from chainrule.explain.render.wrap import wrap_formula
 from chainrule.explain.trace import Trace
 
 WIDTH = 100
@@ -52,6 +53,8 @@ def _lines(block, width: int, precision: int) -> list:
 
 
 def _equation_lines(eq: Equation, width: int) -> list:
+    """One line if it fits; else each side of = on its own line, and a side longer than the
+    width broken at its operators (:mod:`chainrule.explain.render.wrap`)."""
     from rich.text import Text
 
     lhs = f"  {eq.lhs.text} {eq.relation} "
@@ -62,7 +65,11 @@ def _equation_lines(eq: Equation, width: int) -> list:
                                                                              else ""))
         return [line + Text(parts[-1], style="bold")]
     indent = " " * (len(lhs) - 2) + "= "
-    lines = [Text(lhs, style="bold") + Text(parts[0])]
-    lines += [Text(indent + part, style="bold" if i == len(parts) - 1 else "")
-              for i, part in enumerate(parts[1:], 1)]
+    lines = []
+    for i, part in enumerate(parts):
+        prefix = Text(lhs, style="bold") if i == 0 else Text(indent)
+        style = "bold" if i == len(parts) - 1 and i else ""
+        pieces = wrap_formula(part, max(width - len(prefix), 20), len(indent) + 2)
+        lines.append(prefix + Text(pieces[0], style=style))
+        lines += [Text(piece, style=style) for piece in pieces[1:]]
     return lines
