@@ -225,6 +225,13 @@ def run_explain(args: argparse.Namespace) -> int:
         trace = explain(network, steps=args.steps)
     if args.graph:
         return _write_graph(trace.graph, args)
+    if args.param is not None:  # any spelling (w¹₁₂, w1_12, W1[0,1]) to the one key
+        import numpy as np
+
+        from chainrule.explain.element_names import element_key
+
+        args.param = element_key(args.param, {name: np.shape(values)
+                                              for name, values in trace.parameters.items()})
     _write(_render(trace, args, terminal=_colour()), args)
     return 0
 

@@ -72,7 +72,8 @@ def given_lines(spec: dict) -> list[str]:
 def _target(spec: dict, target: Any) -> str:
     if isinstance(target, int):  # a class index
         one_hot = [1 if k == target else 0 for k in range(spec["layers"][-1])]
-        return rf"{matrix(one_hot)} \text{{ (class {target + 1})}}"
+        # 0-based, as explain and PyTorch's CrossEntropyLoss count classes
+        return rf"{matrix(one_hot)} \text{{ (class index {target}, from 0)}}"
     return matrix(target)
 
 

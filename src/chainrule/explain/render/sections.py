@@ -36,10 +36,14 @@ def setup(w, step: Step) -> None:
     sizes = ", ".join(f"{n}" for n in spec.layers)
     w.blocks.append(Paragraph(
         f"Layers of {sizes} units; each layer computes zˡ = aˡ⁻¹·Wˡ + bˡ and aˡ = f(zˡ), "
-        "with a⁰ the input and Wˡ of shape (units in, units out).",
+        "with a⁰ the input and Wˡ of shape (units in, units out). Units count from 1 as in "
+        "textbooks: w¹₁₂ joins unit 1 of layer 0 to unit 2 of layer 1, the element W1[0,1] "
+        "of NumPy's W1, which counts from 0.",
         rf"Layers of {sizes} units; each layer computes $z^{{l}} = a^{{l-1}} W^{{l}} + b^{{l}}$ "
         r"and $a^{l} = f(z^{l})$, with $a^{0}$ the input and $W^{l}$ of shape (units in, units "
-        "out)."))
+        r"out). Units count from 1 as in textbooks: $w^{1}_{12}$ joins unit 1 of layer 0 to "
+        r"unit 2 of layer 1, the element 	exttt{W1[0,1]} of NumPy's $W^{1}$, which counts "
+        "from 0."))
     if spec.weights is None and step.number == 1:
         w.blocks.append(Paragraph(*_drawn(spec)))
     for name, values in step.parameters.items():
@@ -49,7 +53,8 @@ def setup(w, step: Step) -> None:
     targets = np.asarray(spec.targets)
     if targets.dtype.kind in "iu":  # class indices, shown as the one-hot vectors they mean
         classes = ", ".join(map(str, np.atleast_1d(targets)))
-        w.blocks.append(Matrix(Symbol("t (target)", "t"), one_hot(w), f"class {classes}"))
+        w.blocks.append(Matrix(Symbol("t (target)", "t"), one_hot(w),
+                               f"class index {classes}, from 0"))
     else:
         w.blocks.append(Matrix(Symbol("t (target)", "t"), targets.astype(float)))
 
@@ -346,7 +351,8 @@ def focus(w, step: Step, key: str) -> None:
     expansion = step.chain.parameters[key]
     name, index = parse_element_key(key)
     layer = int(name[1:])
-    w.blocks.append(Heading(f"{expansion.symbol}: the derivation of one gradient"))
+    w.blocks.append(Heading(f"{expansion.symbol} ({key} in NumPy, from 0): the derivation of "
+                            "one gradient"))
     w.blocks.append(w.expansion(expansion))
     symbolic = w.symbolic_equation(step.number, expansion)
     if symbolic is not None:

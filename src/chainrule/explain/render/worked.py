@@ -7,11 +7,14 @@ matrix looks. An equation is written twice, plain text and LaTeX, from the notat
 
 from __future__ import annotations
 
+import numpy as np
+
 from chainrule.explain.lens.chain_data import Expansion, Factor
 from chainrule.errors import ChainruleError
 from chainrule.explain.notation import Symbol
 from chainrule.explain.render import sections
 from chainrule.explain.render.blocks import Equation, Heading, Outline, latex_number
+from chainrule.explain.element_names import element_key
 from chainrule.explain.numfmt import DEFAULT_PRECISION, Precision, number, rounding_note
 from chainrule.explain.trace import Trace
 
@@ -92,8 +95,10 @@ def outline(trace: Trace, precision: Precision = DEFAULT_PRECISION, param: str |
     closed-form derivative next to its chain-rule product in the first step."""
     if only is not None and only not in PHASES:
         raise ChainruleError(f"--only: expected one of {', '.join(PHASES)}, got {only!r}")
-    if param is not None and param not in trace.chain.parameters:
-        _unknown_param(trace, param)
+    if param is not None:
+        param = element_key(param, {n: np.shape(v) for n, v in trace.parameters.items()})
+        if param not in trace.chain.parameters:
+            _unknown_param(trace, param)
     writer = _Writer(trace, precision)
     writer.symbolic = symbolic
     title, subtitle = describe(trace)
