@@ -21,6 +21,10 @@ def _render(trace, args: argparse.Namespace, terminal: bool) -> str:
     if args.format == "json":
         return trace.to_json() + "\n"
     options = {"precision": args.precision, "param": args.param, "only": args.only}
+    if args.example is not None:
+        if args.format not in ("text", "markdown", "latex"):
+            raise ChainruleError("--example: only for --format text, markdown or latex")
+        options["example"] = args.example
     if args.symbolic and args.format in ("text", "markdown", "latex"):
         from chainrule.verify.symbolic import symbolic_gradients
 
@@ -296,7 +300,7 @@ def _explain_expression(args: argparse.Namespace, program, at: dict[str, float])
 def _refuse_layer_options(args: argparse.Namespace, why: str, model: bool = False) -> None:
     """The options of the layer view have no meaning for a graph: one line, not ignored."""
     options = [("--param", args.param), ("--only", args.only), ("--steps", args.steps),
-               ("--symbolic", args.symbolic or None)]
+               ("--symbolic", args.symbolic or None), ("--example", args.example)]
     if model:
         options.append(("--model", args.model))
     for option, given in options:

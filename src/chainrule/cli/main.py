@@ -74,6 +74,9 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     explain.add_argument("--symbolic", action="store_true",
                          help="show sympy's derivative of the closed-form loss beside each "
                               "gradient (needs the symbolic extra)")
+    explain.add_argument("--example", type=int, metavar="N",
+                         help="write out example N of a batch unit by unit, numbered from 1 "
+                              "as the text writes ⁽ᴺ⁾ (the others as matrices)")
     explain.add_argument("--graph", action="store_true",
                          help="show a network's step as its recorded computational graph "
                               "(every node and edge, as for --expr) instead of layers and units")

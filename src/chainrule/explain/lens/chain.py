@@ -24,7 +24,9 @@ from chainrule.explain.graph_data import GraphTrace
 from chainrule.explain.lens.local import activation_factor, loss_factor, softmax_factor
 from chainrule.explain.lens.mlp import dense_layers
 from chainrule.nn.losses import from_logits
-from chainrule.explain.notation import element_key, parameter_symbol, partial, quantity
+from chainrule.explain.notation import (
+    element_key, parameter_symbol, parse_element_key, partial, quantity,
+)
 
 MAX_CHAIN_ELEMENTS = 2000  # parameter elements × examples; beyond, no per-element chains
 
@@ -78,19 +80,9 @@ class _Network:
 def factorise(graph: GraphTrace, spec) -> Factorisation:
     """The layer view of a network's recorded step: every delta and parameter gradient."""
     net = _Network(graph, spec)
+    deltas, delta_values = _deltas(net)
     examples = net.a[0].shape[0]
-    sizes = net.sizes
     elements = sum(p.size for p in net.parameters.values()) * examples
-    deltas: dict[str, Expansion] = {}
-    delta_values = [None] * (net.depth + 1)
-    for layer in range(net.depth, 0, -1):
-        values = np.zeros((examples, sizes[layer]))
-        for n in range(examples):
-            for j in range(sizes[layer]):
-                expansion = _delta(net, layer, n, j, delta_values)
-                deltas[expansion.key] = expansion
-                values[n, j] = expansion.value
-        delta_values[layer] = values
     if elements > MAX_CHAIN_ELEMENTS:
         return Factorisation(deltas, {}, f"{elements} parameter elements × examples exceed "
                                          f"{MAX_CHAIN_ELEMENTS}; see the deltas instead")
@@ -100,6 +92,31 @@ def factorise(graph: GraphTrace, spec) -> Factorisation:
             expansion = _parameter(net, name, index, delta_values)
             params[expansion.key] = expansion
     return Factorisation(deltas, params)
+
+
+def expand_element(graph: GraphTrace, spec, key: str) -> Expansion:
+    """One parameter element's chain (``W1[3,4]``), for a network too large to list them all:
+    what ``--param`` and the largest gradients of a big layer show."""
+    net = _Network(graph, spec)
+    _, delta_values = _deltas(net)
+    name, index = parse_element_key(key)
+    return _parameter(net, name, index, delta_values)
+
+
+def _deltas(net: _Network) -> tuple[dict[str, Expansion], list]:
+    """Every δˡⱼ's expansion, output layer first, and their values by layer."""
+    examples = net.a[0].shape[0]
+    deltas: dict[str, Expansion] = {}
+    delta_values = [None] * (net.depth + 1)
+    for layer in range(net.depth, 0, -1):
+        values = np.zeros((examples, net.sizes[layer]))
+        for n in range(examples):
+            for j in range(net.sizes[layer]):
+                expansion = _delta(net, layer, n, j, delta_values)
+                deltas[expansion.key] = expansion
+                values[n, j] = expansion.value
+        delta_values[layer] = values
+    return deltas, delta_values
 
 
 def _delta_key(layer: int, n: int | None, j: int) -> str:

@@ -41,10 +41,10 @@ def latex_escape(text: str) -> str:
 
 
 def render_latex(trace: Trace, precision: int = DEFAULT_PRECISION, param: str | None = None,
-                 only: str | None = None, fragment: bool = False, symbolic=None) -> str:
+                 only: str | None = None, fragment: bool = False, symbolic=None, example: int | None = None) -> str:
     """A document that compiles with pdflatex; ``fragment`` gives the body alone (it needs
     amsmath, and ``\\setcounter{MaxMatrixCols}{20}`` for matrices wider than ten columns)."""
-    doc = outline(trace, precision, param, only, symbolic)
+    doc = outline(trace, precision, param, only, symbolic, example)
     steps = _has_steps(doc)
     return latex_document(doc, precision, fragment, lambda heading: "subsection*" if (
         heading.level == 1 or not steps) else "subsubsection*")

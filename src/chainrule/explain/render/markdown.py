@@ -10,8 +10,8 @@ from chainrule.explain.trace import Trace
 
 
 def render_markdown(trace: Trace, precision: int = DEFAULT_PRECISION, param: str | None = None,
-                    only: str | None = None, symbolic=None) -> str:
-    doc = outline(trace, precision, param, only, symbolic)
+                    only: str | None = None, symbolic=None, example: int | None = None) -> str:
+    doc = outline(trace, precision, param, only, symbolic, example)
     # The title holds the spec's name, which is the user's text; the rest is chainrule's own.
     lines = [f"# {markdown_text(doc.title)}", "", f"*{doc.subtitle}*"]
     # Sections are "##" headings, or "###" under "## Step n" headings when there are steps.

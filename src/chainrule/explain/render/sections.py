@@ -7,7 +7,7 @@ import numpy as np
 from chainrule.tables.activations import ACTIVATION_TABLE
 from chainrule.tables.losses import LOSS_TABLE
 from chainrule.explain.notation import (
-    Symbol, parameter_symbol, parse_element_key, partial, quantity,
+    Symbol, element_key, parameter_symbol, parse_element_key, partial, quantity,
 )
 from chainrule.explain.render.blocks import Equation, Heading, Matrix, Paragraph
 from chainrule.explain.numfmt import number
@@ -15,18 +15,48 @@ from chainrule.explain.trace import Step
 
 MAX_UNIT_EXPANSION = 8  # write zˡⱼ = Σᵢ aᵢwᵢⱼ + bⱼ term by term up to this fan-in
 MAX_LISTED = 48  # list per-unit equations of a batch up to this many; beyond, matrices only
+MAX_ELEMENTS = 192  # list per-element gradients and updates up to this many; beyond, the largest
+MAX_MATRIX = 256  # show a matrix in full up to this many numbers; beyond, a summary line
+LARGEST = 3  # elements shown of each parameter too large to list
 
 def _rows(values) -> np.ndarray:
     return np.atleast_2d(np.asarray(values, dtype=float))
 
 
 def _examples(w, step: Step) -> list[int | None]:
-    """Example indices to write out unit by unit: all of one, or a small batch's."""
-    if not w.spec.batched:
-        return [None]
-    count = len(w.spec.inputs)
+    """Example indices to write out unit by unit: all of one, a small batch's, or the one
+    ``--example`` asks for; none (matrices only) for layers too wide to list."""
     units = sum(w.spec.layers[1:])
+    if not w.spec.batched:
+        return [None] if units <= MAX_LISTED else []
+    if w.example is not None:
+        return [w.example] if units <= MAX_LISTED else []
+    count = len(w.spec.inputs)
     return list(range(count)) if count * units <= MAX_LISTED else []
+
+
+def matrix(w, symbol: Symbol, values, note: str = ""):
+    """A Matrix block, or for one too large to read a line that sums it up (the numbers
+    are all in ``--format json``)."""
+    values = np.asarray(values, dtype=float)
+    if values.size <= MAX_MATRIX:
+        return Matrix(symbol, values, note)
+    shape = "×".join(map(str, values.shape))
+    finite = values[np.isfinite(values)]
+    low, high = ((number(finite.min(), w.p), number(finite.max(), w.p)) if finite.size
+                 else ("—", "—"))
+    mean = number(float(np.mean(np.abs(finite))), w.p) if finite.size else "—"
+    text = (f"{symbol.text}: {shape} numbers, from {low} to {high}, mean |x| {mean} "
+            f"(all of them: --format json){' (' + note + ')' if note else ''}")
+    return Paragraph(text, f"${symbol.latex}$: {shape} numbers, from ${low}$ to ${high}$, "
+                           f"mean $|x|$ {mean}.")
+
+
+def largest(values, count: int = LARGEST) -> list[tuple[int, ...]]:
+    """The indices of the ``count`` largest |values|, largest first (ties: the first)."""
+    flat = np.abs(np.asarray(values, dtype=float)).ravel()
+    order = np.argsort(-flat, kind="stable")[:count]
+    return [tuple(int(i) for i in np.unravel_index(k, np.shape(values))) for k in order]
 
 
 def setup(w, step: Step) -> None:
@@ -48,8 +78,8 @@ def setup(w, step: Step) -> None:
         w.blocks.append(Paragraph(*_drawn(spec)))
     for name, values in step.parameters.items():
         frozen = " (frozen)" if name in spec.frozen else ""
-        w.blocks.append(Matrix(Symbol(name, _upper_symbol(name)), values, frozen))
-    w.blocks.append(Matrix(Symbol("a0 (input)", r"a^{0}"), step.forward["a0"]))
+        w.blocks.append(matrix(w, Symbol(name, _upper_symbol(name)), values, frozen))
+    w.blocks.append(matrix(w, Symbol("a0 (input)", r"a^{0}"), step.forward["a0"]))
     targets = np.asarray(spec.targets)
     if targets.dtype.kind in "iu":  # class indices, shown as the one-hot vectors they mean
         classes = ", ".join(map(str, np.atleast_1d(targets)))
@@ -93,9 +123,9 @@ def forward(w, step: Step) -> None:
         bias = step.parameters.get(f"b{layer}")
         examples = _examples(w, step)
         if not examples:
-            w.blocks.append(Matrix(Symbol(f"z{layer}", f"z^{{{layer}}}"), z,
-                                   "one row per example"))
-            w.blocks.append(Matrix(Symbol(f"a{layer}", f"a^{{{layer}}}"), a))
+            note = "one row per example" if w.spec.batched else ""
+            w.blocks.append(matrix(w, Symbol(f"z{layer}", f"z^{{{layer}}}"), z, note))
+            w.blocks.append(matrix(w, Symbol(f"a{layer}", f"a^{{{layer}}}"), a))
             continue
         for n in examples:
             row = n or 0
@@ -237,8 +267,9 @@ def backward(w, step: Step) -> None:
             if layer == w.depth:
                 w.blocks += _shortcut(w, step)
         else:
-            w.blocks.append(Matrix(Symbol(f"delta{layer}", rf"\delta^{{{layer}}}"),
-                                   step.backward[f"delta{layer}"], "one row per example"))
+            w.blocks.append(matrix(w, Symbol(f"delta{layer}", rf"\delta^{{{layer}}}"),
+                                   step.backward[f"delta{layer}"],
+                                   "one row per example" if w.spec.batched else ""))
 
 
 # The output activations and losses whose δᴸ = ∂E/∂aᴸ · ∂aᴸ/∂zᴸ simplifies to (a − t)/scale,
@@ -294,11 +325,17 @@ def gradients(w, step: Step) -> None:
             symbolic = w.symbolic_equation(step.number, expansion)
             if symbolic is not None:
                 w.blocks.append(symbolic)
-    elif step.chain.omitted:
-        w.blocks.append(Paragraph(f"Per-element chains left out: {step.chain.omitted}.",
-                                  f"Per-element chains left out: {step.chain.omitted}."))
+    else:
+        w.blocks.append(Paragraph(
+            f"Too many elements to list every chain ({_count(step.gradients)}); for each "
+            f"parameter its {LARGEST} largest gradients (any other: --param).",
+            f"Too many elements to list every chain ({_count(step.gradients)}); for each "
+            f"parameter its {LARGEST} largest gradients."))
+        for name, grad in step.gradients.items():
+            for index in largest(grad):
+                w.blocks.append(w.expansion(w.element(step, element_key(name, index))))
     for name, grad in step.gradients.items():
-        w.blocks.append(Matrix(partial("E", Symbol(name, _upper_symbol(name))), grad))
+        w.blocks.append(matrix(w, partial("E", Symbol(name, _upper_symbol(name))), grad))
 
 
 def update(w, step: Step) -> None:
@@ -309,11 +346,17 @@ def update(w, step: Step) -> None:
               else r"\theta \leftarrow \theta - \eta v")
     w.blocks.append(Paragraph(f"{rule}, η = {spec.learning_rate:g}.",
                               f"${rule_l}$, $\\eta = {spec.learning_rate:g}$."))
+    every = _count(step.parameters) <= MAX_ELEMENTS
+    if not every:
+        w.blocks.append(Paragraph(
+            f"For each parameter, its {LARGEST} largest changes (all of them: --format json).",
+            f"For each parameter, its {LARGEST} largest changes."))
     for name, before in step.parameters.items():
-        for index in np.ndindex(np.shape(before)):
+        change = np.asarray(step.updated[name]) - np.asarray(before)
+        for index in (np.ndindex(np.shape(before)) if every else largest(change)):
             w.blocks.append(update_equation(w, step, name, index))
     for name, values in step.updated.items():
-        w.blocks.append(Matrix(Symbol(f"{name} (new)", _upper_symbol(name)), values))
+        w.blocks.append(matrix(w, Symbol(f"{name} (new)", _upper_symbol(name)), values))
     change = step.loss_after - step.loss
     w.blocks.append(Equation(Symbol("E after the update", r"E_{\text{after}}"),
                              [w.num(step.loss_after)]))
@@ -325,6 +368,10 @@ def update(w, step: Step) -> None:
     w.blocks.append(Paragraph(
         f"The loss is {direction} by {by[0]}: {before[0]} → {after[0]}.",
         f"The loss is {direction} by ${by[1]}$: ${before[1]} \\to {after[1]}$."))
+
+
+def _count(arrays: dict) -> int:
+    return sum(int(np.size(v)) for v in arrays.values())
 
 
 def update_equation(w, step: Step, name: str, index: tuple[int, ...]) -> Equation:
@@ -348,7 +395,7 @@ def update_equation(w, step: Step, name: str, index: tuple[int, ...]) -> Equatio
 
 def focus(w, step: Step, key: str) -> None:
     """One parameter element's derivation: its chain, the deltas it rests on, its update."""
-    expansion = step.chain.parameters[key]
+    expansion = w.element(step, key)
     name, index = parse_element_key(key)
     layer = int(name[1:])
     w.blocks.append(Heading(f"{expansion.symbol} ({key} in NumPy, from 0): the derivation of "

@@ -15,7 +15,7 @@ WIDTH = 100
 
 def render_text(trace: Trace, precision: int = DEFAULT_PRECISION, param: str | None = None,
                 only: str | None = None, color: bool = False, width: int = WIDTH,
-                symbolic=None) -> str:
+                symbolic=None, example: int | None = None) -> str:
     """Aligned plain text; with ``color``, ANSI styles for a terminal (via rich)."""
     from rich.console import Console
     from rich.text import Text
@@ -23,7 +23,7 @@ def render_text(trace: Trace, precision: int = DEFAULT_PRECISION, param: str | N
     console = Console(file=io.StringIO(), width=width, force_terminal=color,
                       color_system="standard" if color else None, highlight=False,
                       emoji=False)
-    doc = outline(trace, precision, param, only, symbolic)
+    doc = outline(trace, precision, param, only, symbolic, example)
     console.print(Text(doc.title, style="bold"))
     console.print(Text(doc.subtitle, style="dim"))
     for block in doc.blocks:
@@ -47,6 +47,10 @@ def _lines(block, width: int, precision: int) -> list:
         label = f"  {block.symbol.text}" + (f" ({block.note})" if block.note else "")
         rows = array_lines(block.values, precision)
         pad = " " * (len(label) + 2)
+        if len(rows) == 1 and len(pad) + len(rows[0]) > width:  # a long vector: wrapped
+            pieces = wrap_formula(rows[0], max(width - len(pad), 20), len(pad) + 1)
+            return [Text(label, style="bold") + Text("  " + pieces[0]),
+                    *(Text(piece) for piece in pieces[1:])]
         return [Text(label, style="bold") + Text("  " + rows[0]),
                 *(Text(pad + row) for row in rows[1:])]
     return _equation_lines(block, width)

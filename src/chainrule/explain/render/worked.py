@@ -20,12 +20,23 @@ from chainrule.explain.trace import Trace
 
 PHASES = ("forward", "backward", "update")
 
+
 class _Writer:
-    def __init__(self, trace: Trace, precision: Precision) -> None:
+    def __init__(self, trace: Trace, precision: Precision, example: int | None = None) -> None:
         self.trace, self.spec, self.p = trace, trace.spec, precision
+        self.example = example  # the one example of a batch to write out (0-based), or None
         self.depth = len(self.spec.layers) - 1
         self.blocks: list = []
         self.symbolic = None
+
+    def element(self, step, key: str) -> Expansion:
+        """A parameter element's chain: the step's, or computed now for a network too
+        large to list them all (the lens over the step's graph)."""
+        if key in step.chain.parameters:
+            return step.chain.parameters[key]
+        from chainrule.explain.lens.chain import expand_element
+
+        return expand_element(step.graph, self.spec, key)
 
     def symbolic_equation(self, step_number: int, expansion: Expansion) -> Equation | None:
         """∂E/∂θ as sympy derived it from the closed-form loss (first step only)."""
@@ -89,17 +100,17 @@ def describe(trace: Trace) -> tuple[str, str]:
 
 
 def outline(trace: Trace, precision: Precision = DEFAULT_PRECISION, param: str | None = None,
-            only: str | None = None, symbolic=None) -> Outline:
-    """Every block of the worked example; ``param`` focuses on one parameter element;
-    ``symbolic`` (a :class:`chainrule.verify.symbolic.SymbolicResult`) adds each gradient's
-    closed-form derivative next to its chain-rule product in the first step."""
+            only: str | None = None, symbolic=None, example: int | None = None) -> Outline:
+    """Every block of the worked example; ``param`` (any spelling: W1[0,1], w¹₁₂) focuses
+    on one parameter element, anywhere in a network of any size; ``example`` writes out
+    example N of a batch unit by unit, numbered from 1 as the text writes ⁽ᴺ⁾; ``symbolic``
+    (a :class:`chainrule.verify.symbolic.SymbolicResult`) adds each gradient's closed-form
+    derivative next to its chain-rule product in the first step."""
     if only is not None and only not in PHASES:
         raise ChainruleError(f"--only: expected one of {', '.join(PHASES)}, got {only!r}")
     if param is not None:
         param = element_key(param, {n: np.shape(v) for n, v in trace.parameters.items()})
-        if param not in trace.chain.parameters:
-            _unknown_param(trace, param)
-    writer = _Writer(trace, precision)
+    writer = _Writer(trace, precision, _example(trace, example))
     writer.symbolic = symbolic
     title, subtitle = describe(trace)
     subtitle += f"; numbers computed in float64, {rounding_note(precision)}"
@@ -119,6 +130,19 @@ def outline(trace: Trace, precision: Precision = DEFAULT_PRECISION, param: str |
         if only in (None, "update"):
             sections.update(writer, step)
     return Outline(title, subtitle, writer.blocks)
+
+
+def _example(trace: Trace, example: int | None) -> int | None:
+    """``--example N`` (from 1, as the text numbers examples) as a 0-based row."""
+    if example is None:
+        return None
+    if not trace.spec.batched:
+        raise ChainruleError("--example: the network has one example, not a batch")
+    count = len(trace.spec.inputs)
+    if isinstance(example, bool) or not isinstance(example, int) or not 1 <= example <= count:
+        raise ChainruleError(f"--example: expected 1 to {count} (the batch's examples, "
+                             f"numbered from 1 as the text writes ⁽ⁿ⁾), got {example!r}")
+    return example - 1
 
 
 def _unknown_param(trace: Trace, param: str) -> None:
