@@ -191,3 +191,14 @@ def test_a_regression_loss_of_1e10_keeps_the_table_aligned(tmp_path):
     assert table[0].split() == ["split", "examples", "loss"]
     assert all(len(line.split()) == 3 and len(line) == len(table[0]) for line in table)
     assert "e+09" in table[1] or "e+10" in table[1], table
+
+
+def test_a_stop_at_an_epochs_last_batch_says_after_that_epoch(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    stop_at(monkeypatch, 4)  # epoch 2, step 2 of 2: the epoch completes, then the run stops
+    assert main([*TRAIN, "--save", "model.npz"]) == 130
+    out = capsys.readouterr().out
+    assert "epochs 2 (interrupted; no checkpoint to resume from" in out
+    assert out.endswith("saved model.npz is partial: training was interrupted after epoch 2; "
+                        "4 epochs were asked for\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]

@@ -91,7 +91,7 @@ def _problem(action: argparse.Action, value: Any) -> str | None:
     """Why ``value`` is not what the parser would have produced for ``action`` (None: fine)."""
     if value is None:
         return None
-    if isinstance(action, argparse._StoreTrueAction):
+    if action.nargs == 0:  # a flag (store_true): stored as true or false
         return None if type(value) is bool else "expected true or false"
     kind = action.type or str
     if kind is int and type(value) is not int:
