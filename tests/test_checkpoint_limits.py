@@ -245,7 +245,8 @@ TRAIN = ["train", "--data", "moons", "--samples", "60", "--arch", "2-4-1", "--ep
     (["--seed", "1"], "the checkpoint was trained with --seed 0, this run has --seed 1"),
     (["--batch-size", "8"],
      "the checkpoint was trained with --batch-size 32, this run has --batch-size 8"),
-    (["--samples", "80"], "the checkpoint was trained on other data (--samples, --noise"),
+    (["--samples", "80"], "the checkpoint was trained with --samples 60, this run has "
+                          "--samples 80"),
 ])
 def test_cli_resume_names_the_option_that_differs(tmp_path, capsys, monkeypatch, extra,
                                                   expected):
@@ -263,6 +264,34 @@ def test_cli_resume_names_the_option_that_differs(tmp_path, capsys, monkeypatch,
     assert not (tmp_path / "next.npz").exists()  # refused before any training
 
 
+def drop_stored_options(arrays):
+    """A checkpoint as chainrule wrote it before runs stored their options."""
+    meta = json.loads(str(arrays["meta"][()]))
+    del meta["extra"]["options"]
+    arrays["meta"] = np.array(json.dumps(meta))
+
+
+def test_cli_resume_of_an_older_checkpoint_still_checks_the_data(tmp_path, capsys,
+                                                                  monkeypatch):
+    # Without stored options every option is typed again, and other data are still found by
+    # the training loop's fingerprint of the examples.
+    monkeypatch.chdir(tmp_path)
+    assert main([*TRAIN, "--checkpoint", "run.npz"]) == 0
+    rewrite(tmp_path / "run.npz", drop_stored_options)
+    assert "options" not in load_checkpoint(tmp_path / "run.npz")["extra"]
+    capsys.readouterr()
+    args = [*TRAIN, "--epochs", "4", "--checkpoint", "next.npz", "--resume", "run.npz"]
+    args[args.index("60")] = "80"
+    assert main(args) == 2
+    assert capsys.readouterr().err == (
+        "chainrule: error: --resume run.npz: the checkpoint was trained on other data "
+        "(--samples, --noise, --classes, --validation, --test, --no-standardize or the CSV "
+        "file differ)\n")
+    assert not (tmp_path / "next.npz").exists()
+    args[args.index("80")] = "60"  # the same options typed again: it resumes
+    assert main(args) == 0 and load_checkpoint(tmp_path / "next.npz")["epoch"] == 4
+
+
 def test_cli_resume_with_another_dataset(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main([*TRAIN, "--checkpoint", "run.npz"]) == 0
@@ -270,9 +299,10 @@ def test_cli_resume_with_another_dataset(tmp_path, capsys, monkeypatch):
     args = [*TRAIN, "--resume", "run.npz", "--checkpoint", "next.npz"]
     args[2] = "circles"
     assert main(args) == 2
-    assert capsys.readouterr().err == ("chainrule: error: --resume run.npz: the checkpoint was "
-                                       "trained with --data moons, this run has --data "
-                                       "circles\n")
+    assert capsys.readouterr().err == (
+        "chainrule: error: --resume run.npz: the checkpoint was trained with --data moons, "
+        "this run has --data circles; a resumed run keeps the options that shape it (only "
+        "--epochs, --early-stopping, --plot, --save, --checkpoint, --quiet may change)\n")
 
 
 # --- training options checked before the run ---------------------------------------------------

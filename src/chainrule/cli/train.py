@@ -2,7 +2,10 @@
 
 The library trains and never prints; this module owns the terminal: a progress bar (or a line
 per tenth of the run when the output is not a terminal), a summary table, the plot, and the
-signal handlers that turn Ctrl-C or SIGTERM into a clean stop with a checkpoint.
+signal handlers that turn Ctrl-C or SIGTERM into a clean stop (:mod:`.train_output`).
+Which options a run has — defaults, those stored in a checkpoint, those typed beside
+``--resume`` — is :mod:`.train_options`' job. A checkpoint is written only where
+``--checkpoint`` says (a resumed run: where the stopped run wrote it).
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.cli.train_options import resolve, stored_options, train_actions
+from chainrule.cli.train_output import (Progress, StopOnSignal, Stopper, stopped_where,
+                                        summary_table)
 from chainrule.tables.activations import ACTIVATION_TABLE
 from chainrule.errors import ChainruleError
-from chainrule.train.loop import Callback, ResumeMismatch
+from chainrule.train.loop import ResumeMismatch
 
 # Every elementwise activation of the table: softmax belongs on an output layer only.
 HIDDEN_ACTIVATIONS = tuple(name for name, entry in ACTIVATION_TABLE.items() if entry.elementwise)
@@ -27,16 +33,17 @@ def add_train_parser(commands) -> None:
     train = commands.add_parser(
         "train", help="train an MLP on real small data, with progress, plots and checkpoints",
         description="Train a network on a built-in dataset or a CSV file. Ctrl-C (or SIGTERM) "
-                    "stops cleanly after the current batch and saves a checkpoint; --resume "
-                    "continues it, bit for bit.")
+                    "stops cleanly after the current batch (saving a checkpoint if --checkpoint "
+                    "names one); --resume FILE alone continues it, bit for bit: the run's "
+                    "options are stored in the checkpoint.")
     train.add_argument("spec", nargs="?", help="a spec file: its network, loss, optimizer "
                                                "and seed (and its examples, without --data)")
     net = train.add_argument_group("network")
     net.add_argument("--arch", metavar="2-8-1", help="units per layer, input first")
-    net.add_argument("--activation", default="tanh", choices=HIDDEN_ACTIVATIONS,
+    net.add_argument("--activation", choices=HIDDEN_ACTIVATIONS,
                      help="hidden-layer activation (default tanh); the output's follows the task")
     net.add_argument("--loss", help="loss (default: cross_entropy or bce for classes, mse)")
-    net.add_argument("--init", default="auto", help="weight initialisation (default auto)")
+    net.add_argument("--init", help="weight initialisation (default auto)")
     data = train.add_argument_group("data")
     data.add_argument("--data", help="xor, moons, circles, spirals, blobs, digits, iris, or a "
                                      "CSV file")
@@ -46,53 +53,32 @@ def add_train_parser(commands) -> None:
     data.add_argument("--classes", type=int, help="spiral arms or blob centres of a generator")
     data.add_argument("--task", choices=("classification", "regression"),
                       help="for a CSV file: how to read the target (default: guessed)")
-    data.add_argument("--validation", type=float, default=0.2, help="fraction (default 0.2)")
-    data.add_argument("--test", type=float, default=0.0, help="fraction (default 0)")
-    data.add_argument("--no-standardize", action="store_true",
+    data.add_argument("--validation", type=float, help="fraction (default 0.2)")
+    data.add_argument("--test", type=float, help="fraction (default 0)")
+    data.add_argument("--no-standardize", action="store_true", default=None,
                       help="keep features as they are (default: standardise on the training split)")
     opt = train.add_argument_group("optimisation")
     opt.add_argument("--optimizer", choices=("sgd", "adam", "rmsprop"),
                      help="default adam (or the spec's)")
     opt.add_argument("--lr", type=float, help="learning rate (default: 0.01 adam/rmsprop, 0.1 sgd)")
-    opt.add_argument("--momentum", type=float, default=0.0)
-    opt.add_argument("--nesterov", action="store_true")
-    opt.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay")
+    opt.add_argument("--momentum", type=float, help="default 0")
+    opt.add_argument("--nesterov", action="store_true", default=None)
+    opt.add_argument("--weight-decay", type=float, help="L2 weight decay (default 0)")
     opt.add_argument("--schedule", metavar="step:EVERY:GAMMA | cosine",
                      help="learning-rate schedule, stepped per epoch")
-    opt.add_argument("--epochs", type=int, default=100)
-    opt.add_argument("--batch-size", type=int, default=32)
+    opt.add_argument("--epochs", type=int, help="in all, counting a resumed run's (default 100)")
+    opt.add_argument("--batch-size", type=int, help="default 32")
     opt.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                      help="stop when the validation loss has not improved for PATIENCE epochs")
-    opt.add_argument("--seed", type=int, default=0)
+    opt.add_argument("--seed", type=int, help="default 0")
     out = train.add_argument_group("output")
     out.add_argument("--plot", metavar="FILE.png", help="loss/accuracy curves (+ boundary in 2-D)")
     out.add_argument("--save", metavar="FILE.npz", help="write the trained network")
-    out.add_argument("--checkpoint", metavar="FILE.npz", default="checkpoint.npz",
-                     help="saved at every epoch end and on interruption (default checkpoint.npz)")
-    out.add_argument("--resume", metavar="FILE.npz", help="continue from a checkpoint")
-    out.add_argument("--quiet", action="store_true", help="no progress output")
-
-
-class _Stopper:
-    """Turns SIGINT/SIGTERM into a request that a training callback honours after the batch."""
-
-    def __init__(self) -> None:
-        self.requested: str | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> "_Stopper":
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:  # a second Ctrl-C: the user insists
-            raise KeyboardInterrupt
-        self.requested = signal.Signals(signum).name
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+    out.add_argument("--checkpoint", metavar="FILE.npz",
+                     help="saved at every epoch end and on interruption (default: none)")
+    out.add_argument("--resume", metavar="FILE.npz",
+                     help="continue from a checkpoint, with the options stored in it")
+    out.add_argument("--quiet", action="store_true", default=None, help="no progress output")
 
 
 def _network(args: argparse.Namespace, dataset) -> tuple[list[int], list[str], str]:
@@ -193,8 +179,12 @@ def run_train(args: argparse.Namespace) -> int:
     from chainrule.train.data import Standardizer, split
     from chainrule.nn import MLP
     from chainrule.spec.network import load_spec
+    from chainrule.train.checkpoint import load_checkpoint
     from chainrule.train.loop import fit
 
+    # Read first: a resume's stored options decide the rest (the --plot check included).
+    state = load_checkpoint(args.resume) if args.resume else None
+    resolve(args, train_actions(add_train_parser), state)
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
             raise ChainruleError(f"--{name.replace('_', '-')}: expected a positive number, "
@@ -222,22 +212,24 @@ def run_train(args: argparse.Namespace) -> int:
                                                             seed=args.seed)
     optimizer = _optimizer(args, spec, model.parameters())
     scheduler = _scheduler(args.schedule, optimizer, args.epochs)
-    resume = _resume(args.resume, model, dataset.name) if args.resume else None
+    resume = _resume(args.resume, state, model, dataset.name) if state is not None else None
     validation = None
     if parts.validation is not None and len(parts.validation.x):
         validation = (scale(parts.validation.x), _targets(parts.validation, loss, layers))
-    progress = _Progress(args.epochs, quiet=args.quiet)
+    progress = Progress(args.epochs, quiet=args.quiet)
     extra = {"dataset": dataset.name, "loss": loss, "classes": list(dataset.classes),
              **({"standardizer": scaler.state_dict()} if scaler is not None else {})}
     started = time.perf_counter()
-    with _Stopper() as stopper:
+    with Stopper() as stopper:
+        stop = StopOnSignal(stopper)
         try:
             history = fit(model, scale(parts.train.x), _targets(parts.train, loss, layers),
                           loss=loss, optimizer=optimizer, epochs=args.epochs,
                           batch_size=args.batch_size, seed=args.seed, validation=validation,
                           scheduler=scheduler, early_stopping=args.early_stopping,
                           checkpoint=args.checkpoint, resume=resume,
-                          callbacks=[progress, _StopOnSignal(stopper)], extra=extra)
+                          callbacks=[progress, stop],
+                          extra={**extra, "options": stored_options(args)})
         except ResumeMismatch as mismatch:  # raised before any training: say it in options
             progress.close()
             raise ChainruleError(_mismatch_message(args.resume, mismatch)) from None
@@ -248,6 +240,10 @@ def run_train(args: argparse.Namespace) -> int:
         from chainrule.train.checkpoint import save_model
 
         save_model(args.save, model, extra=extra)
+        if history.stop_reason == "interrupted":  # the file looks like any finished model
+            where = stopped_where(stop.at, len(parts.train.x), args.batch_size)
+            sys.stdout.write(f"saved {args.save} is partial: training was interrupted {where}; "
+                             f"{args.epochs} epochs were asked for\n")
     if args.plot:
         from chainrule.train.plot import plot_run
 
@@ -260,10 +256,9 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resume(path: str, model, dataset: str) -> dict:
-    from chainrule.train.checkpoint import check_compatible, load_checkpoint
+def _resume(path: str, state: dict, model, dataset: str) -> dict:
+    from chainrule.train.checkpoint import check_compatible
 
-    state = load_checkpoint(path)
     check_compatible(state, model)
     saved = state["extra"].get("dataset")
     if saved is not None and saved != dataset:
@@ -308,58 +303,6 @@ def _evaluate(model, loss: str, x: np.ndarray, y: np.ndarray, classes: bool,
     return value, float(np.mean(_predict(model, x, layers) == truth))
 
 
-class _StopOnSignal(Callback):
-    """A callback: when a signal arrived, ask ``fit`` to stop after this batch."""
-
-    def __init__(self, stopper: _Stopper) -> None:
-        self.stopper = stopper
-
-    def on_batch_end(self, epoch, step, loss, state) -> None:
-        if self.stopper.requested:
-            state.stop = True
-
-
-class _Progress(Callback):
-    """A rich progress bar on a terminal; elsewhere a plain line every tenth of the run."""
-
-    def __init__(self, epochs: int, quiet: bool) -> None:
-        self.epochs, self.quiet, self.bar, self.task = epochs, quiet, None, None
-        self.every = max(1, epochs // 10)
-        if not quiet and sys.stderr.isatty():
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeRemainingColumn)
-
-            self.bar = Progress(TextColumn("epoch"), MofNCompleteColumn(), BarColumn(),
-                                TextColumn("{task.fields[status]}"), TimeRemainingColumn(),
-                                transient=False)
-            self.bar.start()
-            self.task = self.bar.add_task("train", total=epochs, status="")
-
-    def on_epoch_end(self, epoch, logs, state) -> None:
-        status = _status(logs)
-        if self.bar is not None:
-            self.bar.update(self.task, completed=epoch, status=status)
-        elif not self.quiet and (epoch % self.every == 0 or epoch == self.epochs):
-            print(f"epoch {epoch}/{self.epochs}  {status}", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
-def _status(logs: dict) -> str:
-    parts = [f"loss {logs['loss']:.4f}"]
-    if logs.get("accuracy") is not None:
-        parts.append(f"acc {logs['accuracy']:.3f}")
-    if logs.get("val_loss") is not None:
-        parts.append(f"val_loss {logs['val_loss']:.4f}")
-    if logs.get("val_accuracy") is not None:
-        parts.append(f"val_acc {logs['val_accuracy']:.3f}")
-    if logs.get("samples_per_second"):
-        parts.append(f"{logs['samples_per_second']:,.0f} samples/s")
-    return "  ".join(parts)
-
-
 def _summary(model, loss, parts, scale, layers, history, elapsed, args) -> str:
     classes = parts.train.task == "classification"
     rows = []
@@ -370,13 +313,11 @@ def _summary(model, loss, parts, scale, layers, history, elapsed, args) -> str:
         value, accuracy = _evaluate(model, loss, scale(part.x), _targets(part, loss, layers),
                                     classes, layers)
         rows.append((name, len(part.x), value, accuracy))
-    lines = ["", f"{'split':<12}{'examples':>9}{'loss':>12}" + (f"{'accuracy':>10}" if classes
-                                                                 else "")]
-    for name, count, value, accuracy in rows:
-        acc = f"{accuracy:>10.2%}" if accuracy is not None else ""
-        lines.append(f"{name:<12}{count:>9}{value:>12.6f}{acc}")
+    lines = ["", *summary_table(rows)]
     epochs = history.epoch[-1] if history.epoch else 0
-    reason = {"interrupted": "interrupted; resume with --resume " + str(args.checkpoint),
+    resume = (f"resume with --resume {args.checkpoint}" if args.checkpoint else
+              "no checkpoint to resume from: --checkpoint FILE.npz writes one")
+    reason = {"interrupted": f"interrupted; {resume}",
               "early_stopping": f"early stopping (best epoch {history.best_epoch})"}.get(
         history.stop_reason, "completed")
     lines += ["", f"epochs {epochs} ({reason}), {elapsed:.1f} s"]
