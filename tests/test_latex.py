@@ -103,3 +103,29 @@ def test_seed_latex_states_the_chain_product():
     tex = cr.render(cr.explain("seed"), "latex", precision=4)
     assert r"\frac{\partial E}{\partial w^{1}_{11}}" in tex
     assert "(-0.0413)(0.2178)(0.5000)(0.2467)(0.5000)" in tex
+
+
+def test_graph_names_with_underscores_are_one_word():
+    node = cr.Tensor(2.0, "step_size")
+    product = node * 3.0
+    product.name = "out"
+    tex = cr.render(cr.explain_graph(product), "latex")
+    assert r"\texttt{step\_size} &= 2" in tex and r"\mathrm{step\_size}" not in tex
+
+
+@needs_pdflatex
+def test_long_products_continue_on_the_next_line(tmp_path):
+    """At 17 decimals a chain's five factors are wider than the page: they break between
+    factors (``\\times`` starts the next line) instead of running off the margin."""
+    tex = cr.render(cr.explain("seed"), "latex", precision=17)
+    assert r"&\quad \times (" in tex
+    assert "Overfull \\hbox" not in compile_latex(tmp_path, tex)
+
+
+def test_math_width_counts_what_is_seen():
+    from chainrule.explain.render.latex_width import math_width
+
+    assert math_width(r"\frac{\partial E}{\partial w}") == math_width(r"\partial E") + 0.4
+    assert math_width("x^{2}") < math_width("x2")  # a script is smaller
+    assert math_width(r"\begin{bmatrix} 1 & 2 \end{bmatrix}") > math_width("12")
+    assert math_width("a - b") > math_width("-b") > math_width("b")

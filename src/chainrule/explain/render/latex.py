@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from chainrule.explain.render.blocks import Equation, Heading, Matrix, Paragraph, latex_matrix
+from chainrule.explain.render.latex_width import math_width
 from chainrule.explain.numfmt import DEFAULT_PRECISION
 from chainrule.explain.render.worked import outline
 from chainrule.explain.trace import Trace
@@ -96,10 +97,19 @@ def latex_document(doc, precision: int, fragment: bool = False,
             body += ["", rf"\{heading_command(block)}{{{latex_escape(block.text)}}}"]
         elif isinstance(block, Paragraph):
             body += ["", _escape_prose(block.latex)]
-    text = "\n".join(body) + "\n"
+    text = _typewriter_names("\n".join(body) + "\n")
     if fragment:
         return text
     return PREAMBLE + "\\begin{document}\n" + text + "\\end{document}\n"
+
+
+_UPRIGHT_SNAKE = re.compile(r"\\mathrm\{((?:[A-Za-z0-9?]|\\_)*\\_(?:[A-Za-z0-9?]|\\_)*)\}")
+
+
+def _typewriter_names(latex: str) -> str:
+    """A graph node named c_2 is ``\\mathrm{c\\_2}`` in the outline's math (Markdown's too);
+    pdflatex sets that as "c_ 2", so here it is ``\\texttt``, as such names are in prose."""
+    return _UPRIGHT_SNAKE.sub(r"\\texttt{\1}", latex)
 
 
 def _has_steps(doc) -> bool:
@@ -128,7 +138,7 @@ def _display(run: list, precision: int, width: float) -> str:
         if isinstance(block, Equation):
             rows.append(_equation_lines(block, budget))
     lines = [" \\\\\n".join(row) for row in rows]
-    return "\\begin{align*}\n" + " \\\\[0.4ex]\n".join(lines) + "\n\\end{align*}"
+    return "\\begin{align*}\n" + " \\\\[0.6ex]\n".join(lines) + "\n\\end{align*}"
 
 
 def _lhs(block) -> str:
@@ -154,120 +164,63 @@ def _side_by_side(matrices: list[str], budget: float) -> list[str]:
 
 def _equation_lines(eq: Equation, budget: float) -> list[str]:
     """lhs = first = second = value, as many steps to a line as fit; a step too long for a
-    line of its own is a sum continued at its plus signs."""
+    line of its own continues on further lines, at its plus signs or between its factors."""
     lines: list[str] = []
     for i, (_, latex) in enumerate(eq.parts):
         relation = eq.relation_latex if i == 0 else "="
-        chunks = _wrap_sum(latex, budget - 4)
+        chunks = _wrap(latex, budget - 4)
         if lines and len(chunks) == 1 and (
                 math_width(lines[-1]) + math_width(f" = {latex}") <= budget):
             lines[-1] += f" = {latex}"
             continue
         lines.append(f"{relation} {chunks[0]}")
-        lines += [rf"\quad + {chunk}" for chunk in chunks[1:]]
+        lines += [rf"\quad {chunk}" for chunk in chunks[1:]]
     return [f"{eq.lhs.latex if i == 0 else ''} &{line}" for i, line in enumerate(lines)]
 
 
-def _wrap_sum(latex: str, budget: float) -> list[str]:
-    """Split ``a + b + c`` at its top-level plus signs into lines of at most ``budget``."""
+def _wrap(latex: str, budget: float) -> list[str]:
+    """``a + b + c`` split at its top-level plus signs into lines of at most ``budget``, and
+    a product ``(a)(b)(c)`` too long for one line between its factors; each line after the
+    first starts with its operator (``+`` or ``\\times``)."""
     if math_width(latex) <= budget:
         return [latex]
-    terms, depth, start = [], 0, 0
+    lines: list[str] = []
+    for joiner, term in _pack(_split(latex, " + "), " + ", budget):
+        factors = _pack(_split(term, ")("), "", budget) if math_width(term) > budget else [
+            ("", term)]
+        for k, (_, factor) in enumerate(factors):
+            operator = (joiner if k == 0 else r"\times").strip()
+            lines.append(f"{operator} {factor}" if lines else factor)
+    return lines
+
+
+def _split(latex: str, at: str) -> list[str]:
+    """Pieces of ``latex`` between top-level occurrences of ``at`` (" + ", or ")(" between
+    two factors, which keep their parentheses)."""
+    pieces, depth, start = [], 0, 0
     for i, char in enumerate(latex):
         if char in "{(":  # a \bigl[ … \bigr] sum may be split across lines
             depth += 1
         elif char in "})":
             depth -= 1
-        elif depth == 0 and latex.startswith(" + ", i):
-            terms.append(latex[start:i])
-            start = i + 3
-    terms.append(latex[start:])
-    chunks = [terms[0]]
-    for term in terms[1:]:
-        if math_width(f"{chunks[-1]} + {term}") <= budget:
-            chunks[-1] += " + " + term
+        if at == " + " and depth == 0 and latex.startswith(at, i):
+            pieces.append(latex[start:i])
+            start = i + len(at)
+        elif at == ")(" and depth == 0 and char == ")" and latex.startswith(at, i):
+            pieces.append(latex[start:i + 1])
+            start = i + 1
+    return pieces + [latex[start:]]
+
+
+def _pack(pieces: list[str], joiner: str, budget: float) -> list[tuple[str, str]]:
+    """Pieces joined into lines while they fit: (the operator that starts the line, the line)."""
+    lines = [("", pieces[0])]
+    for piece in pieces[1:]:
+        if math_width(f"{lines[-1][1]}{joiner}{piece}") <= budget:
+            lines[-1] = (lines[-1][0], f"{lines[-1][1]}{joiner}{piece}")
         else:
-            chunks.append(term)
-    return chunks
-
-
-# math_width: roughly how wide math is, in units of a digit's width (half an em).
-_NO_WIDTH = {"left", "right", "bigl", "bigr", "Bigl", "Bigr", "big", "Big", "displaystyle",
-             "limits", "nolimits", "!"}
-_WIDE = {"quad": 2, "qquad": 4, "leftarrow": 2.2, "rightarrow": 2.2, "to": 2.2, "ln": 2,
-         "exp": 3, "log": 3, "max": 3, "sum": 1.6, "prod": 1.6, "cdots": 3, "ldots": 3,
-         "cdot": 1.2, "times": 2, ",": 0.35, ";": 0.55, ":": 0.45, " ": 0.7}
-_TEXT = {"text", "textrm", "texttt", "textit", "textbf"}
-_FRACTIONS = {"frac": 1.0, "dfrac": 1.0, "tfrac": 0.7}
-
-
-def math_width(latex: str) -> float:
-    width, i = 0.0, 0
-    while i < len(latex):
-        char = latex[i]
-        if char == "\\":
-            command = re.match(r"\\([a-zA-Z]+|.)", latex[i:])
-            name = command.group(1) if command else "\\"
-            i += len(command.group(0)) if command else 1
-            if name in _FRACTIONS:
-                top, i = _argument(latex, i)
-                bottom, i = _argument(latex, i)
-                width += _FRACTIONS[name] * max(math_width(top), math_width(bottom)) + 0.4
-            elif name in _TEXT:
-                text, i = _argument(latex, i)
-                width += 0.9 * len(text)
-            elif name == "begin":
-                width, i = width + _environment_width(latex, i)[0], _environment_width(latex, i)[1]
-            elif name not in _NO_WIDTH:
-                width += _WIDE.get(name, 1.1)
-        elif char in "^_":
-            script, i = _argument(latex, i + 1)
-            width += 0.7 * math_width(script)
-        elif char == "{":
-            group, i = _argument(latex, i)
-            width += math_width(group)
-        elif char in "+=<>" or (char == "-" and latex[i - 1:i + 2] == " - "):
-            width, i = width + 2.6, i + 1  # the sign and the space around it
-        elif char == "-":  # a minus sign, wider than a digit
-            width, i = width + 1.6, i + 1
-        elif char in " }&":
-            i += 1
-        elif char in "()[]|,.;":
-            width, i = width + 0.8, i + 1
-        else:
-            width, i = width + 1, i + 1
-    return width
-
-
-def _argument(latex: str, i: int) -> tuple[str, int]:
-    """The argument of a command at ``i``: a braced group, a command, or one character."""
-    while i < len(latex) and latex[i] == " ":
-        i += 1
-    if i >= len(latex):
-        return "", i
-    if latex[i] == "{":
-        depth = 0
-        for j in range(i, len(latex)):
-            depth += {"{": 1, "}": -1}.get(latex[j], 0)
-            if depth == 0:
-                return latex[i + 1:j], j + 1
-        return latex[i + 1:], len(latex)
-    command = re.match(r"\\([a-zA-Z]+|.)", latex[i:])
-    if command:
-        return command.group(0), i + len(command.group(0))
-    return latex[i], i + 1
-
-
-def _environment_width(latex: str, i: int) -> tuple[float, int]:
-    """A matrix: its widest cells column by column, the gaps between them and the brackets."""
-    name, i = _argument(latex, i)
-    end = latex.find(rf"\end{{{name}}}", i)
-    end = len(latex) if end < 0 else end
-    rows = [row.split("&") for row in latex[i:end].split(r"\\")]
-    columns = max(len(row) for row in rows)
-    widest = [max((math_width(row[c]) for row in rows if c < len(row)), default=0)
-              for c in range(columns)]
-    return sum(widest) + 2 * (columns - 1) + 2.5, end + len(rf"\end{{{name}}}")
+            lines.append((joiner or r"\times", piece))
+    return lines
 
 
 def _escape_prose(text: str) -> str:
