@@ -1,21 +1,39 @@
-"""The worked example as LaTeX: a complete document for pdflatex, or a fragment to include."""
+"""The worked example as LaTeX: a complete document for pdflatex, or a fragment to include.
+
+The equations of one section share one ``align*``, aligned at their = signs; an equation's
+steps share a line while they fit (a short chain reads ``lhs = rule = numbers = value``), and
+a long sum continues on further lines at its plus signs. Consecutive matrices sit side by side.
+Widths are estimated (:func:`math_width`, in units of about half an em) so that lines fit a
+page of 11pt text with 2 cm margins as well as this preamble's: a fragment pasted into another
+document stays within its margins.
+"""
 
 from __future__ import annotations
 
 import re
 
 from chainrule.explain.render.blocks import Equation, Heading, Matrix, Paragraph, latex_matrix
+from chainrule.explain.render.latex_width import math_width
 from chainrule.explain.numfmt import DEFAULT_PRECISION
 from chainrule.explain.render.worked import outline
 from chainrule.explain.trace import Trace
 
-PREAMBLE = r"""\documentclass[11pt]{article}
+PREAMBLE = r"""\documentclass[10pt,a4paper,fleqn]{article}
 \usepackage[utf8]{inputenc}
 \usepackage[T1]{fontenc}
 \usepackage{amsmath,amssymb}
-\usepackage[margin=2cm]{geometry}
+\usepackage[margin=1.8cm]{geometry}
 \allowdisplaybreaks
 \setcounter{MaxMatrixCols}{20}
+\setlength{\parindent}{0pt}
+\setlength{\parskip}{0.5ex}
+\setlength{\mathindent}{1.5em}
+\makeatletter
+\renewcommand\subsection{\@startsection{subsection}{2}{\z@}{-2.2ex \@plus -.5ex \@minus -.2ex}%
+  {0.8ex \@plus .2ex}{\normalfont\large\bfseries}}
+\renewcommand\subsubsection{\@startsection{subsubsection}{3}{\z@}{-1.8ex \@plus -.5ex \@minus
+  -.2ex}{0.6ex \@plus .2ex}{\normalfont\normalsize\bfseries}}
+\makeatother
 """
 
 # Text outside math: LaTeX's special characters, and the few Unicode symbols prose uses.
@@ -26,9 +44,21 @@ _ESCAPES = {
     "σ": r"$\sigma$", "δ": r"$\delta$", "∂": r"$\partial$", "←": r"$\leftarrow$",
     "—": "---", "–": "--", "…": r"\ldots{}", "×": r"$\times$",
 }
+# A name such as half_sse or leaky_relu is one word: in typewriter type its underscore joins
+# the parts (in italic or roman, \_ leaves a gap that reads as two words).
+_SNAKE_NAME = re.compile(r"(?<![\w\\])[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+(?!\w)")
 
 
 def latex_escape(text: str) -> str:
+    pieces = _SNAKE_NAME.split(text)
+    names = _SNAKE_NAME.findall(text)
+    out = [_escape_chars(pieces[0])]
+    for name, piece in zip(names, pieces[1:]):
+        out += [rf"\texttt{{{_escape_chars(name)}}}", _escape_chars(piece)]
+    return "".join(out)
+
+
+def _escape_chars(text: str) -> str:
     out = []
     for char in text:
         if char in _ESCAPES:
@@ -55,67 +85,142 @@ def latex_document(doc, precision: int, fragment: bool = False,
     """An outline (a title, a subtitle and blocks: headings, paragraphs, matrices, equations)
     as a LaTeX document, or its body alone; every explanation's LaTeX is written by this."""
     body = [rf"\section*{{{latex_escape(doc.title)}}}", rf"\emph{{{latex_escape(doc.subtitle)}}}"]
-    for block in doc.blocks:
+    run: list = []  # equations and matrices in a row: one display
+    for block in doc.blocks + [None]:
+        if isinstance(block, (Equation, Matrix)):
+            run.append(block)
+            continue
+        if run:
+            body.append(_display(run, precision, MAX_WIDTH["fragment" if fragment else "document"]))
+            run = []
         if isinstance(block, Heading):
             body += ["", rf"\{heading_command(block)}{{{latex_escape(block.text)}}}"]
         elif isinstance(block, Paragraph):
             body += ["", _escape_prose(block.latex)]
-        elif isinstance(block, Matrix):
-            note = rf"\quad\text{{({latex_escape(block.note)})}}" if block.note else ""
-            body.append(rf"\[ {block.symbol.latex} = {latex_matrix(block.values, precision)}"
-                        rf"{note} \]")
-        elif isinstance(block, Equation):
-            body.append(_align(block))
-    text = "\n".join(body) + "\n"
+    text = _typewriter_names("\n".join(body) + "\n")
     if fragment:
         return text
     return PREAMBLE + "\\begin{document}\n" + text + "\\end{document}\n"
+
+
+_UPRIGHT_SNAKE = re.compile(r"\\mathrm\{((?:[A-Za-z0-9?]|\\_)*\\_(?:[A-Za-z0-9?]|\\_)*)\}")
+
+
+def _typewriter_names(latex: str) -> str:
+    """A graph node named c_2 is ``\\mathrm{c\\_2}`` in the outline's math (Markdown's too);
+    pdflatex sets that as "c_ 2", so here it is ``\\texttt``, as such names are in prose."""
+    return _UPRIGHT_SNAKE.sub(r"\\texttt{\1}", latex)
 
 
 def _has_steps(doc) -> bool:
     return any(isinstance(b, Heading) and b.level == 1 for b in doc.blocks)
 
 
-def _align(eq: Equation) -> str:
-    """lhs = first \\\\ = second \\\\ = value: one step of the working per line, and a long
-    sum continued on further lines so that it stays within the page."""
-    lines = []
+# Units of math_width on one line: this preamble's page holds about 100 after the indent, a
+# page of 11pt text 17.6 cm wide about 91 (a fragment may be pasted into such a document).
+MAX_WIDTH = {"document": 95, "fragment": 86}
+
+
+def _display(run: list, precision: int, width: float) -> str:
+    """One ``align*`` for a run of equations and matrices, aligned at the relation; a little
+    space between equations, none between the lines of one."""
+    lhs_width = max(math_width(_lhs(block)) for block in run)
+    budget = width - lhs_width - 2
+    rows: list[list[str]] = []
+    matrices: list[str] = []
+    for block in run + [None]:
+        if isinstance(block, Matrix):
+            matrices.append(_matrix(block, precision))
+            continue
+        if matrices:
+            rows.append(_side_by_side(matrices, budget))
+            matrices = []
+        if isinstance(block, Equation):
+            rows.append(_equation_lines(block, budget))
+    lines = [" \\\\\n".join(row) for row in rows]
+    return "\\begin{align*}\n" + " \\\\[0.6ex]\n".join(lines) + "\n\\end{align*}"
+
+
+def _lhs(block) -> str:
+    return block.lhs.latex if isinstance(block, Equation) else block.symbol.latex
+
+
+def _matrix(block: Matrix, precision: int) -> str:
+    note = rf"\quad\text{{({latex_escape(block.note)})}}" if block.note else ""
+    return rf"{block.symbol.latex} &= {latex_matrix(block.values, precision)}{note}"
+
+
+def _side_by_side(matrices: list[str], budget: float) -> list[str]:
+    """Matrices two or three to a line while they fit; each line aligned at its first =."""
+    lines = [matrices[0]]
+    for matrix in matrices[1:]:
+        joined = lines[-1] + r" \qquad " + matrix.replace("&=", "=", 1)
+        if math_width(joined.split("&", 1)[1]) <= budget:
+            lines[-1] = joined
+        else:
+            lines.append(matrix)
+    return lines
+
+
+def _equation_lines(eq: Equation, budget: float) -> list[str]:
+    """lhs = first = second = value, as many steps to a line as fit; a step too long for a
+    line of its own continues on further lines, at its plus signs or between its factors."""
+    lines: list[str] = []
     for i, (_, latex) in enumerate(eq.parts):
         relation = eq.relation_latex if i == 0 else "="
-        chunks = _wrap_sum(latex)
-        lines.append(rf"{eq.lhs.latex if i == 0 else ''} &{relation} {chunks[0]}")
-        lines += [rf"&\quad + {chunk}" for chunk in chunks[1:]]
-    return "\\begin{align*}\n" + " \\\\\n".join(lines) + "\n\\end{align*}"
+        chunks = _wrap(latex, budget - 4)
+        if lines and len(chunks) == 1 and (
+                math_width(lines[-1]) + math_width(f" = {latex}") <= budget):
+            lines[-1] += f" = {latex}"
+            continue
+        lines.append(f"{relation} {chunks[0]}")
+        lines += [rf"\quad {chunk}" for chunk in chunks[1:]]
+    return [f"{eq.lhs.latex if i == 0 else ''} &{line}" for i, line in enumerate(lines)]
 
 
-MAX_LINE = 70  # visible characters of math per line, roughly, at 11pt with 2 cm margins
-
-
-def _visible_length(latex: str) -> int:
-    return len(re.sub(r"\\[a-zA-Z]+|[{}]", "", latex))
-
-
-def _wrap_sum(latex: str) -> list[str]:
-    """Split ``a + b + c`` at its top-level plus signs into lines of at most MAX_LINE."""
-    if _visible_length(latex) <= MAX_LINE:
+def _wrap(latex: str, budget: float) -> list[str]:
+    """``a + b + c`` split at its top-level plus signs into lines of at most ``budget``, and
+    a product ``(a)(b)(c)`` too long for one line between its factors; each line after the
+    first starts with its operator (``+`` or ``\\times``)."""
+    if math_width(latex) <= budget:
         return [latex]
-    terms, depth, start = [], 0, 0
+    lines: list[str] = []
+    for joiner, term in _pack(_split(latex, " + "), " + ", budget):
+        factors = _pack(_split(term, ")("), "", budget) if math_width(term) > budget else [
+            ("", term)]
+        for k, (_, factor) in enumerate(factors):
+            operator = (joiner if k == 0 else r"\times").strip()
+            lines.append(f"{operator} {factor}" if lines else factor)
+    return lines
+
+
+def _split(latex: str, at: str) -> list[str]:
+    """Pieces of ``latex`` between top-level occurrences of ``at`` (" + ", or ")(" between
+    two factors, which keep their parentheses)."""
+    pieces, depth, start = [], 0, 0
     for i, char in enumerate(latex):
         if char in "{(":  # a \bigl[ … \bigr] sum may be split across lines
             depth += 1
         elif char in "})":
             depth -= 1
-        elif depth == 0 and latex.startswith(" + ", i):
-            terms.append(latex[start:i])
-            start = i + 3
-    terms.append(latex[start:])
-    chunks = [terms[0]]
-    for term in terms[1:]:
-        if _visible_length(chunks[-1] + term) + 3 <= MAX_LINE:
-            chunks[-1] += " + " + term
+        if at == " + " and depth == 0 and latex.startswith(at, i):
+            pieces.append(latex[start:i])
+            start = i + len(at)
+        elif at == ")(" and depth == 0 and char == ")" and latex.startswith(at, i):
+            pieces.append(latex[start:i + 1])
+            start = i + 1
+    return pieces + [latex[start:]]
+
+
+def _pack(pieces: list[str], joiner: str, budget: float) -> list[tuple[str, str]]:
+    """Pieces joined into lines while they fit: (the operator that starts the line, the line)."""
+    lines = [("", pieces[0])]
+    for piece in pieces[1:]:
+        if math_width(f"{lines[-1][1]}{joiner}{piece}") <= budget:
+            lines[-1] = (lines[-1][0], f"{lines[-1][1]}{joiner}{piece}")
         else:
-            chunks.append(term)
-    return chunks
+            lines.append((joiner or r"\times", piece))
+    return lines
 
 
 def _escape_prose(text: str) -> str:
