@@ -205,10 +205,10 @@ function biasTag(ctx, view, name, j, x, y, d) {
   const g = svg("g", { class: "cr-bias", "data-param": key, tabindex: 0, role: "button",
     "aria-label": "bias " + text.replace(/^\+ |^shared /, "") + ", show its chain rule" },
   svg("title", {}, "Bias " + key + ": " + text + ". Click for its chain rule."),
-  svg("rect", { x: x - w / 2, y: y - 13, width: w, height: 19, rx: 4 }),
+  svg("rect", { x: x - w / 2, y: y - 14, width: w, height: 21, rx: 4 }),
   svg("text", { x, y: y + 1, "text-anchor": "middle" }, text));
   d.parts.push({ node: g, role: "bias", layer: Number(name.slice(1)) });
-  d.boxes.push({ x0: x - w / 2, x1: x + w / 2, y0: y - 13, y1: y + 6 });
+  d.box(x - w / 2, x + w / 2, y - 14, y + 7);
   return g;
 }
 
@@ -250,7 +250,8 @@ function placeEdgeLabel(ctx, view, key, src, dst, r, d, force) {
       const x0 = src.x + r, x1 = dst.x - r;
       const x = x0 + t * (x1 - x0);
       const y = src.y + ((x - src.x) / (dst.x - src.x)) * (dst.y - src.y) + side * (h / 2 + 3);
-      const box = { x0: x - m.w / 2 - 2, x1: x + m.w / 2 + 2, y0: y - h / 2 - 1, y1: y + h / 2 + 1 };
+      const box = { x0: x - m.w / 2 - 2, x1: x + m.w / 2 + 2, y0: y - h / 2 - 1,
+        y1: y + h / 2 + 1 };
       const clash = d.boxes.filter((b) => overlaps(b, box)).length;
       if (!best || clash < best.clash) best = { x, y, box, clash };
       if (!clash) break;

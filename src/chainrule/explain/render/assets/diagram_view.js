@@ -48,18 +48,18 @@ function diagramViewport(root, lay, geometry, onSelect) {
       zoomOut, zoomReset, zoomIn, zoomFit), scroller);
 
   let zoom = 1;
+  const fit = () => (scroller.clientWidth - 2) / lay.width; // "Fit" may go below ZOOMS[0]
   function setZoom(z, anchor) {
     const box = scroller.getBoundingClientRect();
     const at = anchor || { x: box.width / 2, y: box.height / 2 };
     const fx = (scroller.scrollLeft + at.x) / zoom, fy = (scroller.scrollTop + at.y) / zoom;
-    zoom = Math.min(ZOOMS[ZOOMS.length - 1], Math.max(ZOOMS[0], z));
+    zoom = Math.min(ZOOMS[ZOOMS.length - 1], Math.max(Math.min(ZOOMS[0], fit()), z));
     root.style.width = (lay.width * zoom).toFixed(1) + "px";
     root.style.height = (lay.height * zoom).toFixed(1) + "px";
     scroller.scrollLeft = fx * zoom - at.x;
     scroller.scrollTop = fy * zoom - at.y;
     zoomReset.textContent = Math.round(zoom * 100) + "%";
   }
-  const fit = () => (scroller.clientWidth - 2) / lay.width;
   const stepZoom = (dir) => setZoom(dir > 0 ? ZOOMS.find((z) => z > zoom + 1e-9) || zoom
     : [...ZOOMS].reverse().find((z) => z < zoom - 1e-9) || zoom);
   zoomIn.addEventListener("click", () => stepZoom(1));
