@@ -221,3 +221,64 @@ def test_long_numbers_still_place_every_label(open_at, precision):
         assert all(apart(a, b) for b in labels[n + 1:]), a["text"]
         assert all(apart(a, node) for node in found["nodes"]), a["text"]
     assert page.problems == []
+
+
+# Rules of the kind Jupyter's rendered-HTML styles apply to every output (and that broke the
+# header's facts, "Archi2-2-1ture:"): floated, narrow dt and dd, padded rows, tables laid out
+# fixed and striped, svg capped at the width, headings with margins.
+NOTEBOOK_CSS = """
+.jp-RenderedHTMLCommon { font-size: 14px; line-height: 1.7; padding-right: 20px; }
+.jp-RenderedHTMLCommon dl { margin: 1em 2em; }
+.jp-RenderedHTMLCommon dt { float: left; clear: left; width: 40px; font-weight: bold;
+  text-align: right; overflow: visible; white-space: nowrap; }
+.jp-RenderedHTMLCommon dd { float: left; margin-left: -20px; padding: 0 1em; width: 60px; }
+.jp-RenderedHTMLCommon p { margin: 0 0 1em; text-align: justify; }
+.jp-RenderedHTMLCommon h1, .jp-RenderedHTMLCommon h2:first-child { margin: 1.5em 0 1em;
+  padding: 4px; }
+.jp-RenderedHTMLCommon ol { padding-left: 2em; margin: 1em; }
+.jp-RenderedHTMLCommon li { margin: 0.5em 0; }
+.jp-RenderedHTMLCommon table { table-layout: fixed; width: 100%; margin-left: auto;
+  margin-right: auto; font-size: 12px; border: none; }
+.jp-RenderedHTMLCommon tr, .jp-RenderedHTMLCommon th, .jp-RenderedHTMLCommon td {
+  padding: 0.5em; line-height: normal; white-space: normal; max-width: none; }
+.jp-RenderedHTMLCommon tbody tr:nth-child(odd) { background: #f5f5f5; }
+.jp-RenderedHTMLCommon img, .jp-RenderedHTMLCommon svg { max-width: 100%; height: auto; }
+.jp-RenderedHTMLCommon pre { background: #eee; padding: 1em; }
+"""
+
+
+@pytest.mark.parametrize("size", VIEWPORTS.values(), ids=VIEWPORTS.keys())
+def test_page_keeps_its_layout_under_notebook_styles(traces, open_at, size):
+    html = ('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>nb</title>'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<style>{NOTEBOOK_CSS}</style></head><body>"
+            '<div class="jp-RenderedHTMLCommon jp-OutputArea-output">'
+            f"{traces['three_class']._repr_html_()}</div></body></html>")
+    page = open_at(html, size)
+    facts = page.evaluate("""() => [...document.querySelectorAll(".cr-facts div")].map((d) => {
+      const [t, v] = [d.querySelector("dt"), d.querySelector("dd")].map((n) => {
+        const range = document.createRange(); // the text's own box: it may overflow its dt
+        range.selectNodeContents(n);
+        const r = range.getBoundingClientRect();
+        return { text: n.textContent, left: r.left, right: r.right, top: r.top, bottom: r.bottom };
+      });
+      return { t, v };
+    })""")
+    assert [f["t"]["text"] for f in facts][:2] == ["Architecture", "Activations"]
+    for fact in facts:
+        term, value = fact["t"], fact["v"]
+        assert term["right"] <= value["left"] + 0.5, (term["text"], value["text"])
+    every = [f[k] for f in facts for k in "tv"]
+    for n, a in enumerate(every):
+        assert all(apart(a, b) for b in every[n + 1:]), a["text"]
+    found = page.evaluate(BOXES)
+    assert len([t for t in found["labels"] if t["key"]]) == 15
+    labels = found["labels"]
+    for n, a in enumerate(labels):
+        assert all(apart(a, b) for b in labels[n + 1:]), a["text"]
+        assert all(apart(a, node) for node in found["nodes"]), a["text"]
+    if size == VIEWPORTS["phone"]:
+        assert min(t["px"] for t in labels) >= 12
+    assert page.evaluate("document.documentElement.scrollWidth") <= size[0]
+    page.screenshot(path=SHOTS / f"explain-notebook-{size[0]}.png", full_page=True)
+    assert page.problems == []
