@@ -152,6 +152,7 @@ function drawEdges(ctx, view, lay, pos, d, force) {
   const geometry = { edges: [] };
   const maxW = Math.max(1e-12, ...view.paramNames().filter((n) => n[0] === "W")
     .flatMap((n) => view.rec.parameters[n].flat().map(Math.abs)));
+  const drawn = [];
   for (let l = 1; l <= view.depth; l++) {
     for (const src of pos[l - 1].filter((p) => p.j !== null)) {
       for (const dst of pos[l].filter((p) => p.j !== null)) {
@@ -160,14 +161,18 @@ function drawEdges(ctx, view, lay, pos, d, force) {
         d.parts.push({ node: g, role: "edge", layer: l });
         edges.append(g);
         geometry.edges.push({ key, a: { x: src.x, y: src.y }, b: { x: dst.x, y: dst.y } });
-        if (!lay.labelled) continue;
-        const text = placeEdgeLabel(ctx, view, key, src, dst, lay.r, d, force);
-        if (!text) continue;
-        text.classList.add(g.classList[1]); // the sign class (cr-pos, cr-neg), for its colour
-        d.parts.push({ node: text, role: "edge", layer: l });
-        labels.append(text);
+        drawn.push({ key, g, src, dst, l });
       }
     }
+  }
+  // Every line is known before the first label is placed, so each can keep off all of them.
+  for (const { key, g, src, dst, l } of lay.labelled ? drawn : []) {
+    const others = geometry.edges.filter((e) => e.key !== key);
+    const text = placeEdgeLabel(ctx, view, key, src, dst, lay.r, d, others, force);
+    if (!text) continue;
+    text.classList.add(g.classList[1]); // the sign class (cr-pos, cr-neg), for its colour
+    d.parts.push({ node: text, role: "edge", layer: l });
+    labels.append(text);
   }
   return [edges, labels, geometry];
 }
@@ -236,27 +241,30 @@ function hitArea(src, dst, half) {
 }
 
 // Try points along the edge, the label just above the line (then below), and keep the first
-// whose measured box overlaps no other label and no node. Not the midpoint: crossing edges
-// meet there, and it stays free to click. With `force` a label that found no free place goes
-// where it overlaps least; otherwise it is counted, and the columns widen.
+// whose measured box overlaps no other label and no node, and crosses no other edge's line;
+// failing that, the free one that crosses fewest lines (legible on its white halo). Not the
+// midpoint: crossing edges meet there, and it stays free to click. A label with no free place
+// is counted in `d.unplaced` (the columns then widen); with `force` it goes where it overlaps
+// least instead: a label is never dropped.
 const LABEL_AT = [0.4, 0.6, 0.3, 0.7, 0.35, 0.65, 0.25, 0.75, 0.2, 0.8, 0.15, 0.85, 0.45, 0.55];
 
-function placeEdgeLabel(ctx, view, key, src, dst, r, d, force) {
+function placeEdgeLabel(ctx, view, key, src, dst, r, d, others, force) {
   const text = ctx.fmt(view.element("parameters", key));
   const m = d.measure(text, "cr-edge-label", FONT), h = m.bottom - m.top;
+  const x0 = src.x + r, x1 = dst.x - r;
   let best = null;
   for (const t of LABEL_AT) {
     for (const side of [-1, 1]) {
-      const x0 = src.x + r, x1 = dst.x - r;
       const x = x0 + t * (x1 - x0);
       const y = src.y + ((x - src.x) / (dst.x - src.x)) * (dst.y - src.y) + side * (h / 2 + 3);
       const box = { x0: x - m.w / 2 - 2, x1: x + m.w / 2 + 2, y0: y - h / 2 - 1,
         y1: y + h / 2 + 1 };
       const clash = d.boxes.filter((b) => overlaps(b, box)).length;
-      if (!best || clash < best.clash) best = { x, y, box, clash };
-      if (!clash) break;
+      const crossed = others.filter((e) => segmentCrosses(e.a, e.b, box)).length;
+      const cost = clash * 1000 + crossed;
+      if (!best || cost < best.cost) best = { x, y, box, clash, crossed, cost };
     }
-    if (best.clash === 0) break;
+    if (best.cost === 0) break;
   }
   if (best.clash && !force) {
     d.unplaced += 1;
