@@ -56,6 +56,8 @@ def test_each_object_is_one_output(outputs, name):
 def test_trace_offers_html_and_markdown_in_one_output(outputs):
     data = outputs["seed"][0]["data"]
     assert data["text/html"].startswith('<div class="cr-fragment">')
+    # The text fallback (shown where scripts do not run) went into the page, not the cell.
+    assert "<pre>seed: a 2-2-1 network" in data["text/html"]
     assert data["text/markdown"].startswith("# seed")
     assert data["text/plain"].startswith("Trace(seed: 2-2-1")
 
