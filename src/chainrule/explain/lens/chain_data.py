@@ -17,11 +17,18 @@ class Factor:
     formula_latex: str
     value: float
 
+    def __repr__(self) -> str:
+        shown = f" = {self.formula}" if self.formula and self.formula != self.symbol else ""
+        return f"Factor({self.symbol}{shown} = {self.value:.6g})"
+
 
 @dataclass
 class Term:
     factors: list[Factor]
     value: float
+
+    def __repr__(self) -> str:
+        return f"Term({' · '.join(f.symbol for f in self.factors)} = {self.value:.6g})"
 
 
 @dataclass
@@ -38,6 +45,16 @@ class Expansion:
     terms: list[Term] = field(default_factory=list)
     paths: int = 1
     delta: str | None = None  # for a parameter: the key of the delta it rests on
+
+    def __repr__(self) -> str:
+        """One line, ``Expansion(W1[0,0]: ∂E/∂w¹₁₁ = -0.000556, 5 factors)``: the fields
+        (LaTeX, every factor) are in :meth:`to_dict` and the renderers."""
+        parts = [f"{len(self.factors)} factor{'s' * (len(self.factors) != 1)}"] * bool(
+            self.factors)
+        parts += [f"{len(self.terms)} term{'s' * (len(self.terms) != 1)}"] * bool(self.terms)
+        parts += [f"{self.paths} paths"] * (self.paths != 1)
+        return (f"Expansion({self.key}: {self.symbol} = {self.value:.6g}"
+                + "".join(", " + part for part in parts) + ")")
 
     def to_dict(self) -> dict:
         """Plain data for JSON: empty fields left out, a non-finite number (a saturated unit's

@@ -76,8 +76,9 @@ function boot(root) {
     steps = stepList(view, ctx.activations);
     shown = opts.only ? steps.filter((s) => s.phase === opts.only) : steps;
     reveal = revealIndex(steps);
-    diagram = buildDiagram(ctx, view, select);
+    diagram = buildDiagram(ctx, view, select, figure);
     figure.replaceChildren(diagram.node, legend);
+    diagram.mount(); // its zoom fits the region, now that it has a width
     timeline.replaceChildren(...shown.map((step, i) => el("li", { "data-phase": step.phase },
       el("button", { type: "button", class: "cr-pill", title: step.title,
         "aria-label": "Step " + (i + 1) + ": " + step.title, onclick: () => go(i) }, step.short))));
