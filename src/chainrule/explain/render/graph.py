@@ -32,7 +32,7 @@ def render_text(trace: GraphTrace, precision: int = DEFAULT_PRECISION, width: in
 
     console = Console(file=io.StringIO(), width=width, force_terminal=color,
                       color_system="standard" if color else None, highlight=False,
-                      emoji=False)
+                      emoji=False, force_jupyter=False)
     doc = graph_outline(trace, precision)
     console.print(Text(terminal_text(doc.title), style="bold"))
     console.print(Text(doc.subtitle, style="dim"))

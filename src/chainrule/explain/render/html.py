@@ -16,10 +16,9 @@ import html
 import itertools
 import json
 import re
-from contextlib import contextmanager
 from importlib import resources
 from numbers import Integral
-from typing import Any, Iterator
+from typing import Any
 
 from chainrule.tables import activations as activation_table
 from chainrule.tables import losses as loss_table
@@ -146,26 +145,10 @@ def _script(root_id: str) -> str:
 def _fallback(trace: Trace, precision: int, only: str | None) -> str:
     """What shows where scripts do not run (off, or an untrusted notebook): the text form,
     whole (a ``param`` focus is left to the page, which also copes without chains)."""
-    with _console_writes_to_its_file():
-        text = html.escape(render_text(trace, precision=int(precision), only=only))
+    # render_text's Console writes into its buffer even inside Jupyter (force_jupyter=False)
+    text = html.escape(render_text(trace, precision=int(precision), only=only))
     return (
         '<div class="cr-fallback"><p>This view draws the network with JavaScript, which is not '
         "running here (in Jupyter, trust the notebook). The same numbers as text:</p>"
         f"<pre>{text}</pre></div>"
     )
-
-
-@contextmanager
-def _console_writes_to_its_file() -> Iterator[None]:
-    """Inside Jupyter, rich's Console ignores the file it was given and displays every line
-    it prints as an output of the cell (94 of them above a seed network's page, and the page's
-    fallback came out empty). Its detection is switched off while the fallback is written, so
-    the text goes to the buffer ``render_text`` reads; ``render_text`` itself is unchanged."""
-    import rich.console
-
-    detect = rich.console._is_jupyter
-    rich.console._is_jupyter = lambda: False
-    try:
-        yield
-    finally:
-        rich.console._is_jupyter = detect

@@ -22,7 +22,7 @@ def render_text(trace: Trace, precision: int = DEFAULT_PRECISION, param: str | N
 
     console = Console(file=io.StringIO(), width=width, force_terminal=color,
                       color_system="standard" if color else None, highlight=False,
-                      emoji=False)
+                      emoji=False, force_jupyter=False)
     doc = outline(trace, precision, param, only, symbolic, example)
     console.print(Text(doc.title, style="bold"))
     console.print(Text(doc.subtitle, style="dim"))
