@@ -137,3 +137,16 @@ def test_missing_file_and_bad_option():
     assert "no-such.json: no such spec file (built-in networks: seed)" in result.stderr
     assert run("explain", "--format", "pdf").returncode == 2
     assert run("explain", "--precision", "40").returncode == 2
+
+
+def test_the_pages_show_four_significant_digits_by_default():
+    """The network page and the graph page take --sig like the text (their scripts write
+    significant digits as numfmt does: tests/test_html.py)."""
+    import re
+
+    for argv in (["explain", "-f", "html"],
+                 ["explain", "--expr", "f = x * y", "--at", "x=2,y=3", "-f", "html"]):
+        page = run(*argv).stdout
+        assert re.search(r'data-precision="4s"', page), argv
+    assert 'data-precision="6s"' in run("explain", "-f", "html", "--sig", "6").stdout
+    assert 'data-precision="3"' in run("explain", "-f", "html", "--precision", "3").stdout

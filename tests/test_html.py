@@ -15,7 +15,7 @@ import pytest
 import chainrule as cr
 from chainrule.errors import ChainruleError
 from chainrule.explain.render.html import SCRIPTS, STYLE, render_html
-from chainrule.explain.numfmt import number
+from chainrule.explain.numfmt import Significant, number
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 THREE_CLASS = {"layers": [2, 3, 3], "activations": ["tanh", "softmax"], "loss": "cross_entropy",
@@ -280,7 +280,8 @@ def test_two_fragments_share_a_page(seed, three_class, open_page):
     second.locator('[data-param="W2[2,1]"]').focus()
     page.keyboard.press("Enter")
     assert "∂E/∂w²₃₂" in second.locator(".cr-chain").inner_text()
-    assert "Chain rule for W2" not in first.locator(".cr-chain").inner_text()
+    assert "(W2[2,1] in NumPy" in second.locator(".cr-chain").inner_text()
+    assert "(W2[2,1] in NumPy" not in first.locator(".cr-chain").inner_text()
     assert problems == []
 
 
@@ -331,10 +332,15 @@ def test_javascript_numbers_match_numfmt(browser):
               5e-11, 4.9999999e-11, 123.456, -98765.4321, 1e21, 3e22, 2.0**-40, 1 / 3,
               math.inf, -math.inf, math.nan]
     values += list(rng.normal(size=40) * 10.0 ** rng.integers(-14, 8, size=40))
+    values += [9.9996, 0.00099995, 99999.5, 1234.5, 0.0001, 0.000099999, 1e-5, 12.0]
     cases = [(float(v), p) for v in values for p in (0, 1, 2, 4, 10, 17)]
     got = page.evaluate("(cases) => cases.map(([v, p]) => formatNumber(v, p))", cases)
+    # significant digits, as the pages show them by default (numfmt.Significant)
+    sig = [(float(v), n) for v in values for n in (1, 2, 4, 6, 17)]
+    got_sig = page.evaluate("(cases) => cases.map(([v, n]) => formatNumber(v, {sig: n}))", sig)
     page.close()
     assert got == [number(v, p) for v, p in cases]
+    assert got_sig == [number(v, Significant(n)) for v, n in sig]
 
 
 @pytest.mark.parametrize("spec", [
@@ -357,5 +363,6 @@ def test_other_networks_step_through_cleanly(spec, open_page):
     for edge in page.locator(".cr-edge").all()[:3]:
         edge.focus()
         page.keyboard.press("Enter")
-        assert "Chain rule for W" in text(page, "#chain")
+        assert "Chain rule for w" in text(page, "#chain")
+        assert " in NumPy, from 0)" in text(page, "#chain")
     assert problems == []

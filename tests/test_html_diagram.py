@@ -145,7 +145,7 @@ def test_clicking_each_edge_selects_its_weight(traces, open_at, which, size):
         assert page.locator(".cr-edge.is-selected").get_attribute("data-param") == key
         name, index = key[:2], key[3:-1].split(",")
         symbol = f"∂E/∂w{'¹²³'[int(name[1]) - 1]}"
-        assert f"Chain rule for {key}" in page.locator("#chain").inner_text()
+        assert f"({key} in NumPy, from 0)" in page.locator("#chain").inner_text()
         assert symbol in page.locator("#chain").inner_text(), index
     assert page.problems == []
 

@@ -242,8 +242,8 @@ def run_explain(args: argparse.Namespace) -> int:
 
 def _digits(args: argparse.Namespace):
     """The digits every number is shown with: ``--precision`` decimals, ``--sig``
-    significant digits, or by default 4 significant digits (the page: 4 decimals, which its
-    scripts write)."""
+    significant digits, or by default 4 significant digits (the pages too: their scripts
+    write both)."""
     from chainrule.explain.numfmt import DEFAULT_SIGNIFICANT, Significant
 
     if args.precision is not None:
@@ -253,13 +253,8 @@ def _digits(args: argparse.Namespace):
     if args.sig is not None:
         if not 1 <= args.sig <= 17:
             raise ChainruleError(f"--sig: expected 1 to 17 significant digits, got {args.sig}")
-        if args.format == "html":
-            raise ChainruleError("--sig: the page shows decimals; give --precision K")
         return Significant(args.sig)
-    return PAGE_DECIMALS if args.format == "html" else DEFAULT_SIGNIFICANT
-
-
-PAGE_DECIMALS = 4  # the pages' default: their scripts write decimals
+    return DEFAULT_SIGNIFICANT
 
 
 def _width(args: argparse.Namespace) -> int:

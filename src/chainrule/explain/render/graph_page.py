@@ -22,7 +22,9 @@ from typing import Any
 
 from chainrule.version import __version__
 from chainrule.explain.render.graph_model import resolve
-from chainrule.explain.render.html import MAX_PRECISION, _asset, _attributes, _script_json
+from chainrule.explain.render.html import (
+    _asset, _attributes, _script_json, check_precision, page_precision,
+)
 from chainrule.explain.numfmt import number
 from chainrule.errors import ChainruleError
 
@@ -41,10 +43,7 @@ def render_graph_html(graph: dict, *, precision: int = DEFAULT_PRECISION, fragme
 
     ``precision`` is the number of decimals shown; ``title`` defaults to the output's name.
     """
-    if isinstance(precision, bool) or not isinstance(precision, int) or not (
-            0 <= precision <= MAX_PRECISION):
-        raise ChainruleError(f"precision: expected 0 to {MAX_PRECISION} decimals, "
-                             f"got {precision!r}")
+    check_precision(precision)
     if title is not None and not isinstance(title, str):
         raise ChainruleError(f"title: expected a string, got {type(title).__name__}")
     view = resolve(graph)
@@ -54,7 +53,7 @@ def render_graph_html(graph: dict, *, precision: int = DEFAULT_PRECISION, fragme
     digest = hashlib.sha1(data.encode()).hexdigest()[:8]
     ids = f"gp-{digest}-{next(_fragments)}-" if fragment else "gp-"
     root_id = f"{ids}root"
-    attrs = {"class": "gp-root", "id": root_id, "data-precision": precision, "data-ids": ids,
+    attrs = {"class": "gp-root", "id": root_id, "data-precision": page_precision(precision), "data-ids": ids,
              "data-title": heading, "tabindex": "-1"}
     root = (
         f"<div {_attributes(attrs)}>\n"

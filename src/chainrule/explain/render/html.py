@@ -24,7 +24,7 @@ from chainrule.tables import activations as activation_table
 from chainrule.tables import losses as loss_table
 from chainrule.version import __version__
 from chainrule.errors import ChainruleError
-from chainrule.explain.numfmt import DEFAULT_PRECISION
+from chainrule.explain.numfmt import DEFAULT_PRECISION, Significant
 from chainrule.explain.render.text import render_text
 from chainrule.explain.trace import Trace
 
@@ -54,7 +54,7 @@ def render_html(trace: Trace, *, precision: int = DEFAULT_PRECISION, param: str 
         ids = f"cr-{hashlib.sha1(data.encode()).hexdigest()[:8]}-{next(_fragments)}-"
     root_id = f"{ids}root"
     attrs = {
-        "class": "cr-explain", "id": root_id, "data-precision": int(precision),
+        "class": "cr-explain", "id": root_id, "data-precision": page_precision(precision),
         "data-start-param": param, "data-only": only, "data-fragment": str(fragment).lower(),
         "data-ids": ids, "data-loss-formulas": _facts(loss_table.page_facts()),
         "data-activations": _facts(activation_table.page_facts()),
@@ -80,11 +80,27 @@ def render_html(trace: Trace, *, precision: int = DEFAULT_PRECISION, param: str 
     )
 
 
-def _check_options(trace: Trace, precision: Any, param: str | None, only: str | None) -> None:
+def check_precision(precision: Any) -> None:
+    """Decimals (an int, 0 to 17) or Significant digits (1 to 17), as every page takes."""
+    if isinstance(precision, Significant):
+        if not 1 <= precision.digits <= MAX_PRECISION:
+            raise ChainruleError(f"precision: expected 1 to {MAX_PRECISION} significant "
+                                 f"digits, got {precision.digits!r}")
+        return
     if isinstance(precision, bool) or not isinstance(precision, Integral) or not (
             0 <= precision <= MAX_PRECISION):
         raise ChainruleError(f"precision: expected 0 to {MAX_PRECISION} decimals, "
                              f"got {precision!r}")
+
+
+def page_precision(precision: Any) -> str:
+    """The page's data-precision: "4" for decimals, "4s" for significant digits (format.js
+    reads both)."""
+    return f"{precision.digits}s" if isinstance(precision, Significant) else str(int(precision))
+
+
+def _check_options(trace: Trace, precision: Any, param: str | None, only: str | None) -> None:
+    check_precision(precision)
     if only is not None and only not in PHASES:
         raise ChainruleError(f"only: expected one of {', '.join(PHASES)}, got {only!r}")
     if param is None:
@@ -146,7 +162,7 @@ def _fallback(trace: Trace, precision: int, only: str | None) -> str:
     """What shows where scripts do not run (off, or an untrusted notebook): the text form,
     whole (a ``param`` focus is left to the page, which also copes without chains)."""
     # render_text's Console writes into its buffer even inside Jupyter (force_jupyter=False)
-    text = html.escape(render_text(trace, precision=int(precision), only=only))
+    text = html.escape(render_text(trace, precision=precision, only=only))
     return (
         '<div class="cr-fallback"><p>This view draws the network with JavaScript, which is not '
         "running here (in Jupyter, trust the notebook). The same numbers as text:</p>"

@@ -6,7 +6,7 @@ const KEYS = { ArrowRight: 1, n: 1, ArrowLeft: -1, p: -1 };
 function boot(root) {
   const data = JSON.parse(root.querySelector("script.cr-trace").textContent);
   const opts = root.dataset;
-  const precision = Number(opts.precision);
+  const precision = parsePrecision(opts.precision);
   const ctx = {
     data, precision,
     fragment: opts.fragment === "true",
@@ -47,7 +47,8 @@ function boot(root) {
     el("h2", { class: "cr-worksheet-title" }, "Worksheet"),
     worksheet,
     el("p", { class: "cr-hint" }, "Keys: → or n for the next step, ← or p for the previous " +
-      "one, Home and End for the first and last. Numbers have " + precision + " decimals."),
+      "one, Home and End for the first and last. Numbers have " + describePrecision(precision) +
+      "."),
   );
 
   // The recorded training step (when several were) and the example of a batch.

@@ -9,9 +9,11 @@
 // JSON has no NaN or Infinity: the trace writes a non-finite number as null.
 const NOT_FINITE = "—";
 
+// `precision`: a number of decimals, or {sig: n} for n significant digits (numfmt.Significant).
 function formatNumber(value, precision) {
   if (value === null || value === undefined) return NOT_FINITE;
   if (!Number.isFinite(value)) return Number.isNaN(value) ? "nan" : value > 0 ? "inf" : "-inf";
+  if (typeof precision === "object") return significant(value, precision.sig);
   // Number("1e-p") is the correctly rounded 10^-p, as Python's 10.0 ** -p is.
   if (value !== 0 && Math.abs(value) < 0.5 * Number("1e-" + precision)) {
     return signOf(value) + scientific(Math.abs(value), Math.max(precision - 4, 2));
@@ -19,6 +21,30 @@ function formatNumber(value, precision) {
   const text = signOf(value) + fixed(Math.abs(value), precision);
   const zero = "0." + "0".repeat(precision);
   return text.replace(/^-+/, "") === zero ? zero : text;
+}
+
+// Python's f"{value:#.{n}g}": n significant digits, fixed-point for exponents -4 to n - 1,
+// else scientific (1.401e-05); the exponent taken after rounding, ties as Python breaks them.
+function significant(value, digits) {
+  if (value === 0) return "0." + "0".repeat(Math.max(digits - 1, 1));
+  const x = Math.abs(value);
+  const sci = scientific(x, digits - 1);
+  const exp = Number(sci.split("e")[1]);
+  const text = exp < -4 || exp >= digits ? sci.replace(".e", "e")
+    : fixed(x, digits - 1 - exp);
+  return signOf(value) + (text.endsWith(".") ? text.slice(0, -1) : text);
+}
+
+// A page's data-precision: "4" (decimals) or "4s" (significant digits).
+function parsePrecision(text) {
+  const s = String(text);
+  return s.endsWith("s") ? { sig: Number(s.slice(0, -1)) } : Number(s);
+}
+
+// "4 decimals" or "4 significant digits", as the page says how its numbers are rounded.
+function describePrecision(precision) {
+  return typeof precision === "object" ? precision.sig + " significant digits"
+    : precision + " decimals";
 }
 
 function signOf(value) {

@@ -6,7 +6,7 @@ const ZOOMS = [0.4, 0.5, 0.65, 0.8, 1, 1.25, 1.5, 2];
 
 function bootGraph(root) {
   const view = JSON.parse(root.querySelector(".gp-data").textContent);
-  const precision = Number(root.dataset.precision);
+  const precision = parsePrecision(root.dataset.precision);
   const ids = root.dataset.ids;
   const words = wording(view, precision);
   const fallback = root.querySelector(".gp-fallback");

@@ -30,7 +30,9 @@ function renderHeader(ctx) {
 // --- chain panel -----------------------------------------------------------------------------
 
 function renderChain(ctx, view, key) {
-  const out = [el("h3", {}, "Chain rule" + (key ? " for " + key : ""))];
+  // the textbook's symbol (units from 1) with NumPy's key (from 0) beside it, as the text
+  const out = [el("h3", {}, "Chain rule" + (key ? " for " + view.paramSymbol(key) + " (" + key +
+    " in NumPy, from 0)" : ""))];
   if (!key) {
     out.push(para("Select a weight (an edge) or a bias tag in the diagram — click it, or " +
       "Tab to it and press Enter — to see its gradient as a product of local derivatives."));
