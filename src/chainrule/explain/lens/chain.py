@@ -185,7 +185,7 @@ def _softmax_bce_mixing(z: np.ndarray, t: np.ndarray, j: int) -> float:
 def _delta_by_paths(net: _Network, layer: int, n: int, j: int, delta_values: list) -> Expansion:
     ex = net.example(n)
     activation = net.activations[layer - 1]
-    a, z = net.a[layer][n], net.z[layer][n]
+    a = net.a[layer][n]
     symbol = quantity("delta", layer, j, example=ex)
     key = _delta_key(layer, ex, j)
     output = layer == net.depth

@@ -12,7 +12,7 @@ import numpy as np
 from chainrule.explain.lens.chain_data import Expansion, Factor
 from chainrule.errors import ChainruleError
 from chainrule.explain.notation import Symbol
-from chainrule.explain.render import sections
+from chainrule.explain.render import sections, sections_backward
 from chainrule.explain.render.blocks import Equation, Heading, Outline, latex_number
 from chainrule.explain.element_names import element_key
 from chainrule.explain.numfmt import DEFAULT_PRECISION, Precision, number, rounding_note
@@ -118,17 +118,17 @@ def outline(trace: Trace, precision: Precision = DEFAULT_PRECISION, param: str |
         if len(trace.steps) > 1:
             writer.blocks.append(Heading(f"Step {step.number} of {len(trace.steps)}", 1))
         if param is not None:
-            sections.focus(writer, step, param)
+            sections_backward.focus(writer, step, param)
             continue
         if only in (None, "forward"):
             sections.setup(writer, step)
             sections.forward(writer, step)
             sections.loss(writer, step)
         if only in (None, "backward"):
-            sections.backward(writer, step)
-            sections.gradients(writer, step)
+            sections_backward.backward(writer, step)
+            sections_backward.gradients(writer, step)
         if only in (None, "update"):
-            sections.update(writer, step)
+            sections_backward.update(writer, step)
     return Outline(title, subtitle, writer.blocks)
 
 
