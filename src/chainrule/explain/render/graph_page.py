@@ -30,7 +30,7 @@ from chainrule.errors import ChainruleError
 
 DEFAULT_PRECISION = 4
 # One scope per rendered graph, in this order; graph_view.js (last) defines bootGraph().
-SCRIPTS = ("vendor/dagre.min.js", "format.js", "graph_draw.js", "graph_steps.js",
+SCRIPTS = ("vendor/dagre.min.js", "format.js", "pan.js", "graph_draw.js", "graph_steps.js",
            "graph_panel.js", "graph_view.js")
 STYLE = "graph.css"
 _fragments = itertools.count(1)  # two graphs in one notebook need distinct ids

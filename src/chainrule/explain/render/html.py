@@ -32,8 +32,8 @@ PHASES = ("forward", "backward", "update")
 MAX_PRECISION = 17  # as the command line allows: beyond, float64 digits are noise
 # The scripts share one scope per rendered trace, in this order: each may use what the files
 # before it define, and explain.js (last) defines boot().
-SCRIPTS = ("format.js", "steps.js", "narrate.js", "diagram_view.js", "diagram.js", "panels.js",
-           "explain.js")
+SCRIPTS = ("format.js", "pan.js", "steps.js", "narrate.js", "diagram_view.js", "diagram.js",
+           "panels.js", "explain.js")
 STYLE = "explain.css"
 _ELEMENT_KEY = re.compile(r"^([Wb]\d+)\[(\d+(?:,\d+)*)\]$")
 _fragments = itertools.count(1)  # two fragments of one trace in one notebook need distinct ids

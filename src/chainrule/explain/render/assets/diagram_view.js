@@ -75,33 +75,10 @@ function diagramViewport(root, lay, geometry, onSelect) {
   }, { passive: false });
 
   // Panning with a mouse drag; a touch pans natively, as the region scrolls.
-  let drag = null, dragged = false;
-  scroller.addEventListener("pointerdown", (event) => {
-    if (event.pointerType !== "mouse" || event.button !== 0) return;
-    drag = { x: event.clientX, y: event.clientY, left: scroller.scrollLeft,
-      top: scroller.scrollTop, id: event.pointerId };
-    dragged = false;
-  });
-  scroller.addEventListener("pointermove", (event) => {
-    if (!drag || event.pointerId !== drag.id) return;
-    const dx = event.clientX - drag.x, dy = event.clientY - drag.y;
-    if (!dragged && Math.hypot(dx, dy) < 5) return;
-    if (!dragged) scroller.setPointerCapture(drag.id);
-    dragged = true;
-    scroller.classList.add("is-panning");
-    scroller.scrollLeft = drag.left - dx;
-    scroller.scrollTop = drag.top - dy;
-  });
-  const endDrag = () => {
-    drag = null;
-    scroller.classList.remove("is-panning");
-    setTimeout(() => { dragged = false; }, 0);
-  };
-  scroller.addEventListener("pointerup", endDrag);
-  scroller.addEventListener("pointercancel", endDrag);
+  const pan = dragToPan(scroller);
 
   root.addEventListener("click", (event) => {
-    if (dragged) return;
+    if (pan.wasDragged()) return;
     // A value label or a bias tag names its parameter; anywhere else, the nearest edge.
     const own = event.target.closest("[data-label-for], .cr-bias[data-param]");
     if (own) {

@@ -126,9 +126,10 @@ function bootGraph(root) {
     if (focus) (selection.node !== undefined ? nodeEls[selection.node]
       : edgeEls[selection.edge]).focus({ preventScroll: true });
   }
-  let dragged = false;
+  // panning with a mouse drag (touch scrolls natively); a drag's pointer-up selects nothing
+  const pan = dragToPan(scroller);
   svgRoot.addEventListener("click", (event) => {
-    if (dragged) return;
+    if (pan.wasDragged()) return;
     const matrix = svgRoot.getScreenCTM();
     if (!matrix) return;
     const p = new DOMPoint(event.clientX, event.clientY).matrixTransform(matrix.inverse());
@@ -142,33 +143,6 @@ function bootGraph(root) {
   };
   nodeEls.forEach((g, i) => g.addEventListener("keydown", (e) => choose(e, { node: i })));
   edgeEls.forEach((g, k) => g.addEventListener("keydown", (e) => choose(e, { edge: k })));
-
-  // --- panning with a mouse drag (touch scrolls natively)
-  let drag = null;
-  scroller.addEventListener("pointerdown", (event) => {
-    if (event.pointerType !== "mouse" || event.button !== 0) return;
-    drag = { x: event.clientX, y: event.clientY, left: scroller.scrollLeft,
-      top: scroller.scrollTop, id: event.pointerId };
-    dragged = false;
-  });
-  scroller.addEventListener("pointermove", (event) => {
-    if (!drag || event.pointerId !== drag.id) return;
-    const dx = event.clientX - drag.x;
-    const dy = event.clientY - drag.y;
-    if (!dragged && Math.hypot(dx, dy) < 5) return;
-    if (!dragged) scroller.setPointerCapture(drag.id);
-    dragged = true;
-    scroller.classList.add("is-panning");
-    scroller.scrollLeft = drag.left - dx;
-    scroller.scrollTop = drag.top - dy;
-  });
-  const endDrag = () => {
-    drag = null;
-    scroller.classList.remove("is-panning");
-    setTimeout(() => { dragged = false; }, 0);
-  };
-  scroller.addEventListener("pointerup", endDrag);
-  scroller.addEventListener("pointercancel", endDrag);
 
   // --- keys: anywhere in this graph's root, so two graphs on one page stay apart
   root.addEventListener("keydown", (event) => {
