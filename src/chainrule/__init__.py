@@ -19,7 +19,7 @@ from importlib import import_module
 from typing import Any
 
 from chainrule import display
-from chainrule.version import __version__
+from chainrule.version import __version__  # noqa: F401 (public)
 
 # public name → the module that defines it (a subpackage's name: the subpackage itself)
 _EXPORTS = {

@@ -246,8 +246,9 @@ def _verdict(report, bad: list[str], unchecked: list[str]) -> str:
     """Every method agrees only where every method ran; else how many ran, and which."""
     ran = [TITLES[m] for m, how in report.methods.items() if how.startswith("ran")]
     if not report.ok:
-        return (f"verdict: DISAGREEMENT in {', '.join(bad) or 'forward values, deltas or the update'}"
-                if bad or not unchecked else "verdict: NOT VERIFIED")
+        where = ", ".join(bad) or "forward values, deltas or the update"
+        return f"verdict: DISAGREEMENT in {where}" if bad or not unchecked else \
+            "verdict: NOT VERIFIED"
     if len(ran) == len(report.methods):
         return "verdict: every method agrees"
     if len(ran) == 1:
