@@ -171,8 +171,7 @@ def _reference(trace, values: dict[str, float], details: dict[str, Any]) -> str:
     failures = [c for c in comparisons if not c.ok]
     details["reference"] = {"summary": f"{len(comparisons) - len(failures)} of "
                                        f"{len(comparisons)} quantities agree",
-                            "failures": [c.detail().replace("PyTorch", "reference")
-                                         for c in failures]}
+                            "failures": [c.detail("reference") for c in failures]}
     details["reference_ok"] = not failures
     return "ran (NumPy, the textbook backward pass)"
 

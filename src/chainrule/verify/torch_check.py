@@ -42,14 +42,15 @@ class Comparison:
     max_rel_error: float
     ok: bool
 
-    def detail(self) -> str:
-        """The worst element: ``backward.delta2[0]: chainrule 0.0123, PyTorch 0.0456``."""
+    def detail(self, other: str = "PyTorch") -> str:
+        """The worst element: ``backward.delta2[0]: chainrule 0.0123, PyTorch 0.0456``
+        (``other`` names the second computation: the NumPy reference in verify/report)."""
         c, t = self.chainrule, self.torch
         if c.shape != t.shape:
-            return f"{self.quantity}: shape {c.shape} in chainrule, {t.shape} in PyTorch"
+            return f"{self.quantity}: shape {c.shape} in chainrule, {t.shape} in {other}"
         index = np.unravel_index(np.argmax(_differences(c, t)), c.shape)
         at = f"[{', '.join(str(int(i)) for i in index)}]" if index else ""
-        return f"{self.quantity}{at}: chainrule {number(c[index])}, PyTorch {number(t[index])}"
+        return f"{self.quantity}{at}: chainrule {number(c[index])}, {other} {number(t[index])}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"quantity": self.quantity, "chainrule": _plain(self.chainrule),
