@@ -9,7 +9,10 @@ command once, back to back, in an order that rotates from round to round; a comm
 is its time over NumPy's *in the same round*, and the figures are medians over rounds. The
 source is byte-compiled first (``compileall``), as an installed package has it, and each
 command runs once untimed, so no timed run compiles or warms the disk cache for the first
-time. The package measured is this checkout's (``src/`` first on PYTHONPATH).
+time. The package measured is this checkout's (``src/`` first on PYTHONPATH). verify keeps
+sympy's values for a network between runs (verify/symbolic_cache.py), here in a temporary
+folder: ``verify seed`` reads them back from the untimed run, ``verify seed --no-cache``
+derives them afresh, as on a network verify has not seen.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,15 +37,20 @@ COMMANDS = {
     "version": (["-m", "chainrule", "--version"], "chainrule --version"),
     "explain": (["-m", "chainrule", "explain"], "chainrule explain > /dev/null"),
     "verify": (["-m", "chainrule", "verify", "seed"], "chainrule verify seed"),
+    # sympy derived afresh, as on a network verify has not seen (the line above reads sympy's
+    # values back from the untimed run: verify/symbolic_cache.py)
+    "verify_fresh": (["-m", "chainrule", "verify", "seed", "--no-cache"],
+                     "chainrule verify seed --no-cache"),
 }
-GOALS = {"explain": 1.5, "verify": 6.0}  # at most this many times BASELINE's time
+GOALS = {"explain": 1.5, "verify": 6.0, "verify_fresh": 6.0}  # at most × BASELINE's time
 
 
-def _environment() -> dict[str, str]:
+def _environment(cache: str) -> dict[str, str]:
     """This checkout first on the path; compiled bytecode read (not a private prefix, not
-    disabled); one BLAS thread, as in the rest of bench/."""
+    disabled); one BLAS thread, as in the rest of bench/; verify's cache in ``cache``."""
     env = {key: value for key, value in os.environ.items()
            if key not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    env["XDG_CACHE_HOME"] = cache
     env["PYTHONPATH"] = os.pathsep.join([str(SRC), *filter(None, [env.get("PYTHONPATH")])])
     env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     return env
@@ -64,7 +73,11 @@ def measure(rounds: int = 11, names: list[str] | None = None) -> dict[str, Any]:
     if BASELINE not in names:
         names.insert(0, BASELINE)
     compileall.compile_dir(str(SRC), quiet=1)
-    env = _environment()
+    with tempfile.TemporaryDirectory(prefix="chainrule-bench-cache-") as cache:
+        return _measure(rounds, names, _environment(cache))
+
+
+def _measure(rounds: int, names: list[str], env: dict[str, str]) -> dict[str, Any]:
     for name in names:  # untimed: bytecode written, files in the page cache
         _run(name, env)
     seconds: dict[str, list[float]] = {name: [] for name in names}
@@ -83,13 +96,13 @@ def measure(rounds: int = 11, names: list[str] | None = None) -> dict[str, Any]:
 
 
 def table(result: dict[str, Any]) -> str:
-    lines = [f"{'command':<32} {'median s':>9} {'× numpy':>8}  goal",
-             "-" * 60]
+    lines = [f"{'command':<34} {'median s':>9} {'× numpy':>8}  goal",
+             "-" * 62]
     for row in result["commands"].values():
         goal = row.get("goal_ratio")
         mark = "" if goal is None else (f"≤ {goal}×: " + ("met" if row["median_ratio"] <= goal
                                                          else "NOT met"))
-        lines.append(f"{row['shows']:<32} {row['median_s']:>9.3f} "
+        lines.append(f"{row['shows']:<34} {row['median_s']:>9.3f} "
                      f"{row['median_ratio']:>8.2f}  {mark}")
     lines.append(f"(medians over {result['rounds']} rounds; × numpy: the median of each "
                  "round's ratio)")

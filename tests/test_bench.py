@@ -56,6 +56,7 @@ def test_the_start_up_script_runs_every_command_beside_numpy():
         capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr
     for shown in ('python -c "import numpy"', "chainrule --version",
-                  "chainrule explain > /dev/null", "chainrule verify seed"):
+                  "chainrule explain > /dev/null", "chainrule verify seed",
+                  "chainrule verify seed --no-cache"):
         assert shown in done.stdout
     assert "≤ 1.5×" in done.stdout and "≤ 6.0×" in done.stdout

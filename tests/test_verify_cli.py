@@ -27,6 +27,31 @@ def test_seed_agrees_three_ways(capsys):
     assert why.startswith("  not run: PyTorch, not asked for (--torch adds it")
 
 
+def test_sympys_values_are_remembered_for_the_same_network(monkeypatch, capsys, tmp_path):
+    pytest.importorskip("sympy")
+    assert main(["verify"]) == 0
+    first = capsys.readouterr().out
+    assert "symbolic: ran (sympy)\n" in first
+    from chainrule.verify import symbolic
+
+    def no_sympy(*args, **kwargs):
+        raise AssertionError("derived again")
+
+    monkeypatch.setattr(symbolic, "symbolic_values", no_sympy)
+    assert main(["verify"]) == 0
+    second = capsys.readouterr().out
+    assert "symbolic: ran (sympy, in an earlier run on this same network: " in second
+    assert second.split("\nW1\n")[1] == first.split("\nW1\n")[1]  # the same table
+    assert main(["verify", "--no-cache"]) == 70  # the internal error of no_sympy: derived
+    assert "AssertionError: derived again" in capsys.readouterr().err
+    spec = tmp_path / "other.json"  # another weight: another network, derived again
+    spec.write_text(json.dumps({"layers": [2, 2, 1], "activations": "sigmoid", "loss": "sse",
+                                "input": [0.5, 0.3], "target": [0.7], "learning_rate": 0.1,
+                                "seed": 5}))
+    assert main(["verify", str(spec)]) == 70
+    assert "AssertionError: derived again" in capsys.readouterr().err
+
+
 def test_torch_on_request_makes_four(capsys):
     pytest.importorskip("torch")
     pytest.importorskip("sympy")

@@ -67,8 +67,17 @@ def run_verify(args: argparse.Namespace) -> int:
     else:
         from chainrule.verify.report import verify
 
-        report = verify(spec, torch=args.torch)
+        report = verify(spec, torch=args.torch, cache=None if args.no_cache else _cache())
     return _report(report, args)
+
+
+def _cache() -> Path | None:
+    """Where verify keeps sympy's values between runs: $XDG_CACHE_HOME/chainrule/symbolic."""
+    try:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except RuntimeError:  # no home directory: nothing kept
+        return None
+    return base / "chainrule" / "symbolic"
 
 
 def _verify_expression(args: argparse.Namespace, program, at: dict[str, float]):

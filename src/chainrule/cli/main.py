@@ -115,6 +115,9 @@ def _verify_parser(commands) -> None:
     verify.add_argument("--torch", action="store_true",
                         help="also check a network's step with PyTorch (seconds to import; "
                              "by default it runs only where sympy cannot)")
+    verify.add_argument("--no-cache", action="store_true",
+                        help="derive with sympy afresh, not from an earlier run on the same "
+                             "network (kept in $XDG_CACHE_HOME/chainrule/symbolic)")
     verify.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                         help="time limit for --impl (default 10)")
     verify.add_argument("--sandbox", choices=SANDBOX_LEVELS, default="auto",

@@ -14,6 +14,7 @@ reason, in the verdict too, and does not count as a disagreement; any method tha
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -106,9 +107,11 @@ class VerifyReport:
         return render_verify(self)
 
 
-def verify(spec: Spec, torch: bool = False) -> VerifyReport:
+def verify(spec: Spec, torch: bool = False, cache: Path | None = None) -> VerifyReport:
     """Check ``spec``'s first step element by element: finite differences, the NumPy
-    reference and sympy; PyTorch too with ``torch``, or where sympy cannot run."""
+    reference and sympy; PyTorch too with ``torch``, or where sympy cannot run. With a
+    ``cache`` folder, sympy's values for this same network are read back from an earlier
+    run when there was one (verify/symbolic_cache.py), and the report says so."""
     trace = explain(spec, steps=1)
     methods: dict[str, str] = {}
     values: dict[str, dict[str, float]] = {m: {} for m in NETWORK_METHODS}
@@ -129,10 +132,11 @@ def verify(spec: Spec, torch: bool = False) -> VerifyReport:
                                      "rtol": fd.rtol}
     methods["reference"] = _reference(trace, values["reference"], details)
     try:
-        from chainrule.verify.symbolic import symbolic_values
+        from chainrule.verify.symbolic_cache import symbolic_values
 
-        values["symbolic"] = symbolic_values(spec)
-        methods["symbolic"] = "ran (sympy)"
+        values["symbolic"], remembered = symbolic_values(spec, cache)
+        methods["symbolic"] = "ran (sympy)" if remembered is None else \
+            f"ran (sympy, in an earlier run on this same network: {remembered})"
     except ChainruleError as unavailable:  # not installed, or too large to expand
         methods["symbolic"] = f"not run: {unavailable}"
     if torch or not methods["symbolic"].startswith("ran"):
