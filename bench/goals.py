@@ -48,6 +48,12 @@ def check_goals(report: dict[str, Any]) -> list[dict[str, Any]]:
             goals.append(_goal(f"{where}: peak memory below PyTorch's",
                                f"{memory / 1e6:.1f} MB vs {theirs / 1e6:.1f} MB",
                                memory < theirs))
+    for name, row in report.get("startup", {}).get("commands", {}).items():
+        if "goal_ratio" in row:
+            goals.append(_goal(f"{row['shows']} ≤ {row['goal_ratio']}× `python -c \"import "
+                               f"numpy\"` (whole processes, round by round)",
+                               f"{row['median_ratio']:.2f}×",
+                               row["median_ratio"] <= row["goal_ratio"]))
     explain = report["cli_seconds"].get("explain")
     if explain is not None:
         seconds = explain["median"]

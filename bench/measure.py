@@ -1,19 +1,12 @@
-"""How the suite measures: interleaved step timings, phase timings, peak memory, matmul peak,
-and the wall time of a whole CLI process. Every figure is a median over repeats."""
+"""How the suite measures: interleaved step timings, phase timings, peak memory, matmul peak.
+Every figure is a median over repeats; whole CLI processes are timed by bench/startup.py."""
 
 from __future__ import annotations
 
-import atexit
 import gc
-import os
-import shutil
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 import tracemalloc
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -141,38 +134,3 @@ def matmul_peak(dtype: str, shapes: Sequence[tuple[int, int, int]], repeats: int
             best = min(best, time.perf_counter() - started)
         best_rate = max(best_rate, 2 * m * k * n / best)
     return best_rate
-
-
-def cli_wall(args: list[str], repeats: int) -> list[float]:
-    """Wall seconds of ``chainrule ARGS`` as a fresh process (imports included), one BLAS
-    thread as in the rest of the run, after one untimed run.
-
-    As an installed package would, the processes use compiled bytecode: the untimed run
-    writes it (under a temporary PYTHONPYCACHEPREFIX, so the source tree stays clean) even
-    where PYTHONDONTWRITEBYTECODE is set, which would otherwise recompile every module."""
-    script = Path(sys.executable).with_name("chainrule")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "chainrule"]
-    env = {key: value for key, value in os.environ.items()
-           if key != "PYTHONDONTWRITEBYTECODE"}
-    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               PYTHONPYCACHEPREFIX=_pycache_dir())
-    times = []
-    for run in range(repeats + 1):
-        started = time.perf_counter()
-        done = subprocess.run([*command, *args], capture_output=True, env=env)
-        if run > 0:
-            times.append(time.perf_counter() - started)
-        if done.returncode not in (0, 1):  # verify exits 1 when a method disagrees
-            raise RuntimeError(f"chainrule {' '.join(args)} failed: {done.stderr.decode()}")
-    return times
-
-
-def _pycache_dir() -> str:
-    global _PYCACHE
-    if _PYCACHE is None:
-        _PYCACHE = tempfile.mkdtemp(prefix="chainrule-bench-pycache-")
-        atexit.register(shutil.rmtree, _PYCACHE, ignore_errors=True)
-    return _PYCACHE
-
-
-_PYCACHE: str | None = None

@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from bench import measure
+from bench import measure, startup
 from bench.goals import check_goals
 from bench.impls import IMPLEMENTATIONS
 from bench.measure import buffers
@@ -46,7 +46,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, help="timed blocks per implementation")
     parser.add_argument("--threads", type=int, default=1, help="BLAS and PyTorch threads")
     parser.add_argument("--skip-cli", action="store_true",
-                        help="don't time `chainrule explain` and `chainrule verify`")
+                        help="don't time the command line's start-up (bench/startup.py)")
     parser.add_argument("--output", type=Path, help="the JSON file (default: bench/results/)")
     return parser.parse_args(argv)
 
@@ -160,11 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         results = [bench_network(net, dtype, args, peaks[dtype])
                    for net in networks for dtype in args.dtypes]
         machine_info = machine(args.threads)  # inside the limits: the thread counts in force
-    cli: dict[str, list[float]] = {}
-    if not args.skip_cli:
-        repeats = 1 if args.quick else 5
-        cli["explain"] = measure.cli_wall(["explain", "seed"], repeats)
-        cli["verify"] = measure.cli_wall(["verify", "seed"], max(1, repeats // 2))
+    # whole processes beside `python -c "import numpy"`, round by round (bench/startup.py)
+    started = None if args.skip_cli else startup.measure(2 if args.quick else 11)
+    cli = {} if started is None else {name: started["commands"][name]["seconds"]
+                                      for name in ("explain", "verify")}
     report = {
         "schema": "chainrule.bench/1", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": " ".join([Path(sys.executable).name, "bench/run.py", *(argv or sys.argv[1:])]),
@@ -172,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         "matmul_peak_flops": peaks, "results": results,
         "cli_seconds": {name: {"median": statistics.median(t), "samples": t}
                         for name, t in cli.items()},
+        **({} if started is None else {"startup": started}),
     }
     report["goals"] = check_goals(report)
     _write(report, args.output)
@@ -199,8 +199,9 @@ def _print(report: dict[str, Any]) -> None:
         for dtype, flops in report["matmul_peak_flops"].items()))
     print()
     print(table(report["results"]))
-    for name, t in report["cli_seconds"].items():
-        print(f"chainrule {name} seed (whole process): {t['median']:.3f} s median")
+    if "startup" in report:
+        print()
+        print(startup.table(report["startup"]))
     print()
     for goal in report["goals"]:
         mark = {True: "met", False: "NOT met", None: "n/a"}[goal["met"]]

@@ -47,3 +47,16 @@ def test_the_numpy_a_b_script_runs_and_names_both_times():
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("2-2-1 float32: chainrule ")
     assert " µs, numpy " in done.stdout and ", ratio " in done.stdout
+
+
+def test_the_start_up_script_runs_every_command_beside_numpy():
+    """One round only: that it runs and names each command, never how fast."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "startup.py"), "--rounds", "1"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    for shown in ('python -c "import numpy"', "chainrule --version",
+                  "chainrule explain > /dev/null", "chainrule verify seed",
+                  "chainrule verify seed --no-cache"):
+        assert shown in done.stdout
+    assert "≤ 1.5×" in done.stdout and "≤ 6.0×" in done.stdout

@@ -51,8 +51,11 @@ def _render(trace, args: argparse.Namespace, terminal: bool) -> str:
 def run_verify(args: argparse.Namespace) -> int:
     from chainrule.spec.network import check_explainable, load_spec
 
+    if args.torch and (args.answers or args.impl):
+        raise ChainruleError("--torch: checks the engine's gradients; not with "
+                             f"{'--answers' if args.answers else '--impl'}")
     network, expression = _computation(args)
-    if expression is not None:
+    if expression is not None:  # PyTorch is one of an expression's methods already
         return _report(_verify_expression(args, *expression), args)
     spec = load_spec(network) if isinstance(network, str) else network
     check_explainable(spec, 1, "verify")
@@ -68,8 +71,17 @@ def run_verify(args: argparse.Namespace) -> int:
     else:
         from chainrule.verify.report import verify
 
-        report = verify(spec)
+        report = verify(spec, torch=args.torch, cache=None if args.no_cache else _cache())
     return _report(report, args)
+
+
+def _cache() -> Path | None:
+    """Where verify keeps sympy's values between runs: $XDG_CACHE_HOME/chainrule/symbolic."""
+    try:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except RuntimeError:  # no home directory: nothing kept
+        return None
+    return base / "chainrule" / "symbolic"
 
 
 def _verify_expression(args: argparse.Namespace, program, at: dict[str, float]):

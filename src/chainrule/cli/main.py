@@ -98,10 +98,11 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
 def _verify_parser(commands) -> None:
     verify = commands.add_parser(
         "verify", help="check gradients three independent ways, or diagnose someone's numbers",
-        description="Compare the engine's gradients with finite differences, PyTorch and "
-                    "sympy; or judge someone's answers (--answers) or backprop function "
-                    "(--impl) and name the mistake behind wrong numbers. Exit status 1 when "
-                    "anything disagrees.",
+        description="Compare the engine's gradients with finite differences, the textbook "
+                    "step in NumPy and sympy (PyTorch with --torch, or where sympy cannot run); "
+                    "or judge someone's answers (--answers) or backprop function (--impl) and "
+                    "name the mistake behind wrong numbers. Exit status 1 when anything "
+                    "disagrees.",
     )
     verify.add_argument("spec", nargs="?", default=None,
                         help="a spec file or a built-in network (default: seed)")
@@ -118,6 +119,12 @@ def _verify_parser(commands) -> None:
                              '"q = x + y; f = q * z"')
     verify.add_argument("--at", metavar="NAME=VALUE,...",
                         help="with --expr (or an expression spec file): the inputs' values")
+    verify.add_argument("--torch", action="store_true",
+                        help="also check a network's step with PyTorch (seconds to import; "
+                             "by default it runs only where sympy cannot)")
+    verify.add_argument("--no-cache", action="store_true",
+                        help="derive with sympy afresh, not from an earlier run on the same "
+                             "network (kept in $XDG_CACHE_HOME/chainrule/symbolic)")
     verify.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                         help="time limit for --impl (default 10)")
     verify.add_argument("--sandbox", choices=SANDBOX_LEVELS, default="auto",

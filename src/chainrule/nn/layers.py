@@ -201,7 +201,10 @@ class MLP(Module):
             if given is not None and len(given) != depth:
                 raise ShapeError(f"{field}: expected {depth} entries (one per layer), "
                                  f"got {len(given)}")
-        rng = as_rng(seed)
+        # a generator only if a layer draws its weights: numpy.random is a tenth of the start-up
+        # of `chainrule explain`, whose networks give theirs (the draws are the same either way)
+        drawn = weights is None or any(weight is None for weight in weights)
+        rng = as_rng(seed) if drawn else seed
         self.layers = [
             Linear(n_in, n_out, weight=None if weights is None else weights[i],
                    bias=None if biases is None else biases[i], bias_mode=bias_mode, init=init,

@@ -1,15 +1,20 @@
-"""``chainrule verify``: the engine's gradients beside three independent computations.
+"""``chainrule verify``: the engine's gradients beside independent computations.
 
-For every parameter element: the analytic gradient (reverse mode), central finite differences,
-PyTorch autograd on the same network, and sympy's derivative of the closed-form loss. A method
-that cannot run here (torch or sympy not installed, a network too large for sympy) is named
-with the reason and does not count as a disagreement; any method that *disagrees* beyond its
-tolerance makes the report fail (exit status 1).
+For every parameter element: the analytic gradient (reverse mode) beside central finite
+differences, the textbook step in plain NumPy (:mod:`chainrule.verify.reference`, which also
+checks the forward values, deltas and update), sympy's derivative of the closed-form loss
+and, on request, PyTorch autograd on the same network. Three independent ways by default,
+in about a second: importing PyTorch takes seconds, so it runs only when asked for
+(``torch=True``, ``--torch``) or when sympy cannot run (not installed, a network too large
+for it), so that a third way still checks. A method that did not run is named with the
+reason, in the verdict too, and does not count as a disagreement; any method that
+*disagrees* beyond its tolerance makes the report fail (exit status 1).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,12 +26,15 @@ from chainrule.spec.network import Spec
 from chainrule.explain.trace import explain
 
 SCHEMA = "chainrule.verify/1"
-METHODS = ("finite_differences", "torch", "symbolic")
+METHODS = ("finite_differences", "torch", "symbolic")  # an expression's (verify/expression.py)
+NETWORK_METHODS = ("finite_differences", "reference", "symbolic", "torch")  # a network's
 TITLES = {"analytic": "analytic", "finite_differences": "finite diff.", "torch": "PyTorch",
-          "symbolic": "symbolic"}
+          "symbolic": "symbolic", "reference": "reference"}
 # Agreement with the analytic value: |x − a| ≤ atol + rtol·|a|. Finite differences carry
 # truncation and rounding error (gradcheck's own rule decides); the exact methods do not.
-TOLERANCES = {"torch": (1e-12, 1e-10), "symbolic": (1e-12, 1e-9)}
+TOLERANCES = {"torch": (1e-12, 1e-10), "symbolic": (1e-12, 1e-9), "reference": (1e-12, 1e-10)}
+NOT_ASKED = ("not asked for (--torch adds it: PyTorch takes seconds to import, so by default "
+             "it runs only where sympy cannot)")
 
 
 @dataclass
@@ -62,7 +70,8 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        return all(row.ok for row in self.rows) and self.details.get("torch_ok", True)
+        return all(row.ok for row in self.rows) and self.details.get("torch_ok", True) \
+            and self.details.get("reference_ok", True)
 
     def to_dict(self) -> dict[str, Any]:
         parameters: dict[str, list] = {}
@@ -70,7 +79,7 @@ class VerifyReport:
             name = row.key.split("[")[0]
             parameters.setdefault(name, []).append({
                 "element": row.key, "analytic": _json(row.analytic),
-                **{m: _json(row.values.get(m)) for m in METHODS},
+                **{m: _json(row.values.get(m)) for m in self.methods},
                 "worst_rel_error": _json(row.worst_rel_error), "ok": row.ok,
                 **({"kink": True} if row.kink else {}),
                 **({"unchecked": True} if row.unchecked else {}),
@@ -79,7 +88,8 @@ class VerifyReport:
                 "methods": self.methods, "tolerances": {
                     m: {"atol": a, "rtol": r} for m, (a, r) in TOLERANCES.items()},
                 "parameters": parameters,
-                **{k: v for k, v in self.details.items() if k != "torch_ok"}}
+                **{k: v for k, v in self.details.items()
+                   if k not in ("torch_ok", "reference_ok")}}
 
     @property
     def title(self) -> str:
@@ -97,11 +107,14 @@ class VerifyReport:
         return render_verify(self)
 
 
-def verify(spec: Spec) -> VerifyReport:
-    """Run every available method on ``spec``'s first step and compare element by element."""
+def verify(spec: Spec, torch: bool = False, cache: Path | None = None) -> VerifyReport:
+    """Check ``spec``'s first step element by element: finite differences, the NumPy
+    reference and sympy; PyTorch too with ``torch``, or where sympy cannot run. With a
+    ``cache`` folder, sympy's values for this same network are read back from an earlier
+    run when there was one (verify/symbolic_cache.py), and the report says so."""
     trace = explain(spec, steps=1)
     methods: dict[str, str] = {}
-    values: dict[str, dict[str, float]] = {m: {} for m in METHODS}
+    values: dict[str, dict[str, float]] = {m: {} for m in NETWORK_METHODS}
     kinks: set[str] = set()
     details: dict[str, Any] = {}
 
@@ -117,42 +130,72 @@ def verify(spec: Spec) -> VerifyReport:
             kinks.add(row.label)
     details["finite_differences"] = {"summary": fd.summary(), "eps": fd.eps, "atol": fd.atol,
                                      "rtol": fd.rtol}
+    methods["reference"] = _reference(trace, values["reference"], details)
     try:
-        from chainrule.verify.torch_check import torch_crosscheck
+        from chainrule.verify.symbolic_cache import symbolic_values
 
-        report = torch_crosscheck(spec)
-        methods["torch"] = f"ran (PyTorch {report.torch_version})"
-        for comparison in report.comparisons:
-            if comparison.quantity.startswith("gradients."):
-                name = comparison.quantity.split(".", 1)[1]
-                for index in np.ndindex(comparison.torch.shape):
-                    values["torch"][element_key(name, index)] = float(comparison.torch[index])
-        details["torch"] = {"summary": report.summary(),
-                            "failures": [c.detail() for c in report.failures]}
-        details["torch_ok"] = report.ok  # forward values and deltas count too
-    except MissingDependency as missing:
-        methods["torch"] = f"not run: {missing}"
-    try:
-        from chainrule.verify.symbolic import symbolic_gradients
-
-        result = symbolic_gradients(spec)
-        methods["symbolic"] = "ran (sympy)"
-        values["symbolic"] = {key: g.value for key, g in result.gradients.items()}
+        values["symbolic"], remembered = symbolic_values(spec, cache)
+        methods["symbolic"] = "ran (sympy)" if remembered is None else \
+            f"ran (sympy, in an earlier run on this same network: {remembered})"
     except ChainruleError as unavailable:  # not installed, or too large to expand
         methods["symbolic"] = f"not run: {unavailable}"
+    if torch or not methods["symbolic"].startswith("ran"):
+        methods["torch"] = _torch(spec, values["torch"], details)
+    else:
+        methods["torch"] = f"not run: {NOT_ASKED}"
 
     rows = []
     for name, grad in trace.gradients.items():
         for index in np.ndindex(grad.shape):
             key = element_key(name, index)
             analytic = float(grad[index])
-            found = {m: values[m].get(key) for m in METHODS if key in values[m]}
+            found = {m: values[m].get(key) for m in NETWORK_METHODS if key in values[m]}
             # A method that gave inf or NaN (an overflow of its own) cannot judge the element:
             # its cell says so, and it counts neither for nor against the analytic value.
             agrees = {m: _agrees(m, analytic, v, fd_ok.get(key, True)) for m, v in found.items()
                       if np.isfinite(v)}
             rows.append(ElementRow(key, analytic, found, agrees, key in kinks))
     return VerifyReport(trace.spec, rows, methods, details)
+
+
+def _reference(trace, values: dict[str, float], details: dict[str, Any]) -> str:
+    """The textbook step in NumPy: its gradients by element into ``values``, and every other
+    quantity (forward values, deltas, the update, the loss after it) compared as a whole."""
+    from chainrule.verify.reference import reference_step
+    from chainrule.verify.torch_check import compare, quantity_pairs
+
+    atol, rtol = TOLERANCES["reference"]
+    step = reference_step(trace.spec)
+    comparisons = [compare(name, ours, theirs, rtol, atol)
+                   for name, ours, theirs in quantity_pairs(trace.steps[0], step)]
+    for name, grad in step.items():
+        if name.startswith("gradients."):
+            for index in np.ndindex(grad.shape):
+                values[element_key(name.split(".", 1)[1], index)] = float(grad[index])
+    failures = [c for c in comparisons if not c.ok]
+    details["reference"] = {"summary": f"{len(comparisons) - len(failures)} of "
+                                       f"{len(comparisons)} quantities agree",
+                            "failures": [c.detail("reference") for c in failures]}
+    details["reference_ok"] = not failures
+    return "ran (NumPy, the textbook backward pass)"
+
+
+def _torch(spec: Spec, values: dict[str, float], details: dict[str, Any]) -> str:
+    try:
+        from chainrule.verify.torch_check import torch_crosscheck
+
+        report = torch_crosscheck(spec)
+    except MissingDependency as missing:
+        return f"not run: {missing}"
+    for comparison in report.comparisons:
+        if comparison.quantity.startswith("gradients."):
+            name = comparison.quantity.split(".", 1)[1]
+            for index in np.ndindex(comparison.torch.shape):
+                values[element_key(name, index)] = float(comparison.torch[index])
+    details["torch"] = {"summary": report.summary(),
+                        "failures": [c.detail() for c in report.failures]}
+    details["torch_ok"] = report.ok  # forward values and deltas count too
+    return f"ran (PyTorch {report.torch_version})"
 
 
 def _agrees(method: str, analytic: float, value: float, fd_ok: bool) -> bool:
@@ -167,11 +210,12 @@ def _json(value: float | None) -> float | None:
 
 
 def render_verify(report: VerifyReport, precision: int = 12) -> str:
-    """One table per parameter: analytic | finite diff. | PyTorch | symbolic | worst rel. err."""
-    ran = ["analytic", *[m for m in METHODS if report.methods.get(m, "").startswith("ran")]]
+    """One table per parameter: analytic | each method that ran | worst rel. err | verdict;
+    the verdict names the methods that ran and those that did not, with why."""
+    ran = ["analytic", *[m for m, how in report.methods.items() if how.startswith("ran")]]
     lines = [report.title, ""]
-    for method in METHODS:
-        lines.append(f"  {TITLES[method]}: {report.methods.get(method, 'not run')}")
+    for method, how in report.methods.items():
+        lines.append(f"  {TITLES[method]}: {how}")
     for name, rows in report.groups().items():
         header = ["element", *[TITLES[m] for m in ran], "worst rel. err", ""]
         table = [header]
@@ -186,16 +230,33 @@ def render_verify(report: VerifyReport, precision: int = 12) -> str:
         lines += ["  " + "  ".join(c.rjust(w) if i else c.ljust(w)
                                    for i, (c, w) in enumerate(zip(r, widths))).rstrip()
                   for r in table]
-    failures = getattr(report, "details", {}).get("torch", {}).get("failures", [])
-    lines += ["", *[f"PyTorch disagrees: {f}" for f in failures]]
+    details = getattr(report, "details", {})
+    lines.append("")
+    for method in ("reference", "torch"):
+        lines += [f"{TITLES[method]} disagrees: {f}"
+                  for f in details.get(method, {}).get("failures", [])]
     bad = [row.key for row in report.rows if not row.ok and not row.unchecked]
     unchecked = [row.key for row in report.rows if row.unchecked]
     if unchecked:
         lines.append(f"unchecked (no method gave a finite number): {', '.join(unchecked)}")
-    lines.append("verdict: every method agrees" if report.ok else
-                 f"verdict: DISAGREEMENT in {', '.join(bad) or 'forward values or deltas'}"
-                 if bad or not unchecked else "verdict: NOT VERIFIED")
+    lines.append(_verdict(report, bad, unchecked))
+    lines += [f"  not run: {TITLES[m]}, {how[len('not run: '):]}"
+              for m, how in report.methods.items() if not how.startswith("ran")]
     return "\n".join(lines).replace("\n\n\n", "\n\n") + "\n"
+
+
+def _verdict(report, bad: list[str], unchecked: list[str]) -> str:
+    """Every method agrees only where every method ran; else how many ran, and which."""
+    ran = [TITLES[m] for m, how in report.methods.items() if how.startswith("ran")]
+    if not report.ok:
+        where = ", ".join(bad) or "forward values, deltas or the update"
+        return f"verdict: DISAGREEMENT in {where}" if bad or not unchecked else \
+            "verdict: NOT VERIFIED"
+    if len(ran) == len(report.methods):
+        return "verdict: every method agrees"
+    if len(ran) == 1:
+        return f"verdict: the only method that ran agrees ({ran[0]})"
+    return f"verdict: the {len(ran)} methods that ran agree ({', '.join(ran)})"
 
 
 def _cell(value: float | None, precision: int) -> str:

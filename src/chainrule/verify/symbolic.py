@@ -83,6 +83,30 @@ def symbolic_gradients(source: Spec | str | Path | dict | None = None) -> Symbol
     Raises :class:`MissingDependency` without sympy, :class:`ChainruleError` beyond the size
     limits ``MAX_PARAMETERS`` and ``MAX_EXAMPLES``.
     """
+    sympy, elements, latex_names, loss, derivatives, (loss_value, *values) = _derive(source)
+    gradients = {
+        key: SymbolicGradient(
+            key=key, parameter=name, index=tuple(int(i) for i in index),
+            symbol_text=symbol.name, symbol_latex=latex_names[symbol],
+            text=_text(sympy, derivative), latex=_latex(sympy, derivative, latex_names),
+            value=value)
+        for (key, name, index, symbol, _), derivative, value in zip(elements, derivatives, values)
+    }
+    return SymbolicResult(loss_text=_text(sympy, loss), loss_value=loss_value,
+                          loss_latex=_latex(sympy, loss, latex_names), gradients=gradients)
+
+
+def symbolic_values(source: Spec | str | Path | dict | None = None) -> dict[str, float]:
+    """Every gradient's value, by element key (``"W1[0,1]"``), as :func:`symbolic_gradients`
+    computes it, without writing the formulas out: printing them is most of the time that
+    takes, and ``chainrule verify`` compares numbers only."""
+    _, elements, _, _, _, (_, *values) = _derive(source)
+    return {key: value for (key, *_), value in zip(elements, values)}
+
+
+def _derive(source: Spec | str | Path | dict | None) -> tuple:
+    """(sympy, elements, LaTeX names, loss, derivatives, [loss value, *gradient values]);
+    an element is (key, parameter name, index, Symbol, value), in named_parameters order."""
     sympy = _import_sympy()
     spec = source if isinstance(source, Spec) else (
         parse_spec(source) if isinstance(source, dict) else load_spec(source))
@@ -95,7 +119,7 @@ def symbolic_gradients(source: Spec | str | Path | dict | None = None) -> Symbol
     shared = spec.bias == "shared_per_layer"
     matrices: dict[str, np.ndarray] = {}  # parameter name → array of Symbols, same shape
     latex_names: dict[Any, str] = {}  # Symbol → w^{1}_{11}
-    elements = []  # (key, parameter name, index, Symbol, value), in named_parameters order
+    elements = []
     for name, values in params:
         matrices[name] = np.empty(values.shape, dtype=object)
         for index in np.ndindex(values.shape):
@@ -108,18 +132,9 @@ def symbolic_gradients(source: Spec | str | Path | dict | None = None) -> Symbol
     loss = sympy.Add(*per_example) / len(per_example)
     # Unsimplified on purpose: simplify() costs seconds, and the raw form shows the chain rule.
     derivatives = [sympy.diff(loss, symbol) for *_, symbol, _ in elements]
-    loss_value, *values = _evaluate(sympy, [e[3] for e in elements], [e[4] for e in elements],
-                                    [loss, *derivatives])
-    gradients = {
-        key: SymbolicGradient(
-            key=key, parameter=name, index=tuple(int(i) for i in index),
-            symbol_text=symbol.name, symbol_latex=latex_names[symbol],
-            text=_text(sympy, derivative), latex=_latex(sympy, derivative, latex_names),
-            value=value)
-        for (key, name, index, symbol, _), derivative, value in zip(elements, derivatives, values)
-    }
-    return SymbolicResult(loss_text=_text(sympy, loss), loss_value=loss_value,
-                          loss_latex=_latex(sympy, loss, latex_names), gradients=gradients)
+    values = _evaluate(sympy, [e[3] for e in elements], [e[4] for e in elements],
+                       [loss, *derivatives])
+    return sympy, elements, latex_names, loss, derivatives, values
 
 
 def _import_sympy() -> Any:

@@ -42,14 +42,15 @@ class Comparison:
     max_rel_error: float
     ok: bool
 
-    def detail(self) -> str:
-        """The worst element: ``backward.delta2[0]: chainrule 0.0123, PyTorch 0.0456``."""
+    def detail(self, other: str = "PyTorch") -> str:
+        """The worst element: ``backward.delta2[0]: chainrule 0.0123, PyTorch 0.0456``
+        (``other`` names the second computation: the NumPy reference in verify/report)."""
         c, t = self.chainrule, self.torch
         if c.shape != t.shape:
-            return f"{self.quantity}: shape {c.shape} in chainrule, {t.shape} in PyTorch"
+            return f"{self.quantity}: shape {c.shape} in chainrule, {t.shape} in {other}"
         index = np.unravel_index(np.argmax(_differences(c, t)), c.shape)
         at = f"[{', '.join(str(int(i)) for i in index)}]" if index else ""
-        return f"{self.quantity}{at}: chainrule {number(c[index])}, PyTorch {number(t[index])}"
+        return f"{self.quantity}{at}: chainrule {number(c[index])}, {other} {number(t[index])}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"quantity": self.quantity, "chainrule": _plain(self.chainrule),
@@ -116,7 +117,7 @@ def torch_crosscheck(spec_or_name_or_path: Spec | str | Path | dict, *, rtol: fl
     report = TorchReport(rtol=rtol, atol=atol, torch_version=str(torch.__version__))
     for step in trace.steps:
         prefix = "" if step.number == 1 else f"step{step.number}."
-        for quantity, expected, value in _pairs(step, twin.step()):
+        for quantity, expected, value in quantity_pairs(step, twin.step()):
             report.comparisons.append(compare(prefix + quantity, expected, value, rtol, atol))
     return report
 
@@ -143,8 +144,9 @@ def _differences(c: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(diff), np.inf, diff)
 
 
-def _pairs(step: Step, theirs: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    """(quantity, chainrule's value, PyTorch's value) in the trace's order."""
+def quantity_pairs(step: Step, theirs: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(quantity, chainrule's value, theirs) in the trace's order, for the quantities the
+    other computation has (PyTorch's twin here, the NumPy reference step in verify/report)."""
     ours = {**{f"forward.{k}": v for k, v in step.forward.items() if k != "a0"},
             **({"forward.example_losses": step.example_losses}
                if step.example_losses is not None else {}),
@@ -152,7 +154,7 @@ def _pairs(step: Step, theirs: dict[str, Any]) -> list[tuple[str, Any, Any]]:
             **{f"gradients.{k}": v for k, v in step.gradients.items()},
             **{f"updated.{k}": v for k, v in step.updated.items()},
             "loss_after": step.loss_after}
-    # dE_da{L} is left out where PyTorch has none: a{L} off the loss path (loss from logits)
+    # dE_da{L} is left out where the other has none: a{L} off the loss path (loss from logits)
     return [(name, value, theirs[name]) for name, value in ours.items() if name in theirs]
 
 
