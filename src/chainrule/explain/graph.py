@@ -16,7 +16,6 @@ is restored afterwards, so explaining twice, or before ``f.backward()``, changes
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Callable
 
 import numpy as np
@@ -94,6 +93,8 @@ def _parameter_names(fn: Callable[..., Any], count: int) -> list[str]:
     """The names of ``fn``'s first ``count`` positional parameters (``argN`` past them, for
     ``*args``, or for a callable whose signature Python cannot read)."""
     try:
+        import inspect  # explain(function, ...) only: a network's step goes without it
+
         parameters = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
         parameters = []

@@ -7,7 +7,6 @@ explanation shows a single step with its derivative rule from :mod:`chainrule.au
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, Callable, Mapping
 
 from chainrule.tables.activations import ACTIVATION_TABLE, LEAKY_RELU_SLOPE  # noqa: F401
@@ -53,6 +52,8 @@ def unknown_name_message(kind: str, name: object, known: Mapping[str, Any]) -> s
     text = repr(name)
     if len(text) > 60:  # quote a pasted megabyte as its start, not whole
         text = text[:59] + "…"
+    import difflib  # only for the error: explain's start-up goes without it
+
     close = difflib.get_close_matches(str(name)[:100], list(known), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"unknown {kind} {text}{hint}; expected one of: {', '.join(known)}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 from typing import Any, Mapping
 
@@ -59,6 +58,8 @@ def check_fields(data: dict, allowed: tuple[str, ...], prefix: str = "") -> None
     """Refuse an unknown (often misspelt) field, suggesting the closest known one."""
     for key in data:
         if key not in allowed:
+            import difflib  # only for the error
+
             close = difflib.get_close_matches(str(key)[:100], allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise SpecError(f"{prefix}{str(key)[:80]}: unknown field{hint}")
