@@ -66,13 +66,7 @@ function diagramViewport(root, lay, geometry, onSelect) {
   zoomOut.addEventListener("click", () => stepZoom(-1));
   zoomReset.addEventListener("click", () => setZoom(1));
   zoomFit.addEventListener("click", () => setZoom(fit()));
-  scroller.addEventListener("wheel", (event) => {
-    if (!event.ctrlKey) return;
-    event.preventDefault();
-    const box = scroller.getBoundingClientRect();
-    setZoom(zoom * (event.deltaY < 0 ? 1.1 : 1 / 1.1),
-      { x: event.clientX - box.left, y: event.clientY - box.top });
-  }, { passive: false });
+  wheelZoom(scroller, () => zoom, setZoom);
 
   // Panning with a mouse drag; a touch pans natively, as the region scrolls.
   const pan = dragToPan(scroller);

@@ -85,13 +85,7 @@ function bootGraph(root) {
   zoomOut.addEventListener("click", () => stepZoom(-1));
   zoomReset.addEventListener("click", () => setZoom(1));
   zoomFit.addEventListener("click", () => setZoom((scroller.clientWidth - 4) / layout.width));
-  scroller.addEventListener("wheel", (event) => {
-    if (!event.ctrlKey) return;
-    event.preventDefault();
-    const box = scroller.getBoundingClientRect();
-    setZoom(zoom * (event.deltaY < 0 ? 1.1 : 1 / 1.1),
-      { x: event.clientX - box.left, y: event.clientY - box.top });
-  }, { passive: false });
+  wheelZoom(scroller, () => zoom, setZoom);
 
   // --- stepping
   const steps = buildSteps(view);
