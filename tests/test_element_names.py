@@ -37,6 +37,12 @@ def test_a_wrong_element_is_one_line(text, message):
         element_key(text, SHAPES)
 
 
+@pytest.mark.parametrize("text", ["w1_" + "1" * 5000, "W1[" + "9" * 5000 + ",0]", "x" * 10**6])
+def test_a_huge_name_is_one_line(text):
+    with pytest.raises(ChainruleError, match=r"characters; an element name has at most 64"):
+        element_key(text, SHAPES)
+
+
 def test_run_together_digits_that_read_two_ways_are_refused():
     with pytest.raises(ChainruleError, match=r"could be w1_1,12 or w1_11,2; separate the units"):
         element_key("w1_112", {"W1": (12, 12)})
@@ -56,3 +62,5 @@ def test_the_cli_takes_a_textbook_spelling_for_every_format():
         assert done.returncode == 0, done.stderr
     done = run("explain", "--param", "w1_33")
     assert done.returncode == 2 and done.stderr.count("\n") == 1
+    done = run("explain", "--param", "w1_" + "1" * 5000)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and len(done.stderr) < 300

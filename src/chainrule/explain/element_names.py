@@ -24,11 +24,16 @@ _BOOK = re.compile(r"([wb])\^?\{?(\d+)\}?_?\{?(\d+(?:,\d+)?)\}?")
 _UNICODE = re.compile(r"([wb])([⁰¹²³⁴⁵⁶⁷⁸⁹]+)([₀₁₂₃₄₅₆₇₈₉]+(?:,[₀₁₂₃₄₅₆₇₈₉]+)?)")
 
 SPELLINGS = "W1[0,1] (NumPy, from 0) or w¹₁₂, w^1_{12}, w1_12 (textbook, from 1)"
+MAX_TEXT = 64  # characters: any real element name is far shorter (and int() of a huge digit
+               # run would be slow or refused)
 
 
 def element_key(text: str, shapes: dict[str, tuple[int, ...]]) -> str:
     """The key (``W1[0,1]``) of the element ``text`` names, given the parameters' shapes;
     one :class:`ChainruleError` line naming the spellings when it names none."""
+    if len(text) > MAX_TEXT:
+        raise ChainruleError(f"--param {text[:20]!r}…: {len(text):,} characters; an element "
+                             f"name has at most {MAX_TEXT}, like {SPELLINGS}")
     given = text.strip().replace(" ", "")
     if (m := _NUMPY.fullmatch(given)) is not None:
         letter, layer, first, second = m.groups()
