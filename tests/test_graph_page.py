@@ -15,6 +15,7 @@ from chainrule.explain.render.graph_page import SCRIPTS, STYLE, render_graph_htm
 from chainrule.explain.numfmt import number
 from tests.graph_fixtures import CS231N, HOSTILE, NETWORK, NEURON, REUSED, build, edges_of
 from tests.test_html import browser  # noqa: F401  (the shared Chromium fixture)
+from tests.page_helpers import assert_drag_pans
 
 GRAPHS = {"cs231n": CS231N, "reused": REUSED, "network": NETWORK, "neuron": NEURON}
 VIEWPORTS = {"laptop": (1280, 800), "phone": (390, 844)}
@@ -284,13 +285,7 @@ def test_phone_zooms_and_pans_the_diagram(open_graph):
     page.click('[data-role="zoom-in"]')
     assert float(svg.get_attribute("width")) == pytest.approx(width * 1.25, rel=1e-3)
     page.click('[data-role="zoom-reset"]')
-    box = scroller.bounding_box()
-    before = scroller.evaluate("(s) => s.scrollLeft")
-    page.mouse.move(box["x"] + 300, box["y"] + 40)
-    page.mouse.down()
-    page.mouse.move(box["x"] + 100, box["y"] + 40, steps=5)
-    page.mouse.up()
-    assert scroller.evaluate("(s) => s.scrollLeft") == pytest.approx(before + 200, abs=2)
+    assert_drag_pans(page, scroller)
     assert page.locator(".is-selected").count() == 0  # a drag is not a click
     quiet(page)
 

@@ -12,6 +12,7 @@ import pytest
 import chainrule as cr
 from chainrule.explain.render.html import render_html
 from tests.test_html import THREE_CLASS, browser  # noqa: F401  (the shared Chromium fixture)
+from tests.page_helpers import assert_drag_pans
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 NETWORKS = {"seed": "seed", "three_class": THREE_CLASS, "batch": EXAMPLES / "batch.json"}
@@ -198,13 +199,7 @@ def test_phone_zooms_and_pans_the_diagram(traces, open_at):
     page.click('[data-role="zoom-fit"]')
     assert svg.bounding_box()["width"] <= scroller.bounding_box()["width"]
     page.click('[data-role="zoom-reset"]')
-    box = scroller.bounding_box()
-    before = scroller.evaluate("(s) => s.scrollLeft")
-    page.mouse.move(box["x"] + 300, box["y"] + 40)
-    page.mouse.down()
-    page.mouse.move(box["x"] + 100, box["y"] + 40, steps=5)
-    page.mouse.up()
-    assert scroller.evaluate("(s) => s.scrollLeft") == pytest.approx(before + 200, abs=2)
+    assert_drag_pans(page, scroller)
     assert page.locator(".cr-edge.is-selected").count() == 0  # a drag is not a click
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert page.problems == []
