@@ -275,3 +275,23 @@ def test_the_dense_primitive_refuses_an_activation_it_cannot_read_off_its_output
         cr.PRIMITIVES["dense"].forward(x, w, b, activation="softmax")
     with pytest.raises(ValueError, match="with a slope ≥ 0"):
         cr.PRIMITIVES["dense"].forward(x, w, b, activation="leaky_relu", slope=-0.5)
+
+
+@pytest.mark.parametrize("kind", ["sse", "half_sse", "mse"])
+def test_squared_error_of_a_0d_output_matches_torch_and_differences(kind):
+    """A 0-d output is one unit of one example (it used to index shape[-1] of ()):
+    value and gradient as PyTorch's, and as central differences, with a random cotangent."""
+    torch = pytest.importorskip("torch")
+    from chainrule.nn.losses import get_loss
+
+    rng = np.random.default_rng(11)
+    y0, t0, w = rng.normal(), rng.normal(), rng.normal()
+    y = cr.Tensor(y0, "y")
+    (get_loss(kind)(y, t0) * w).backward()
+    scale = {"sse": 1.0, "half_sse": 0.5, "mse": 1.0}[kind]
+    yt = torch.tensor(y0, dtype=torch.float64, requires_grad=True)
+    (scale * (yt - t0) ** 2 * w).backward()
+    assert float(y.grad) == pytest.approx(float(yt.grad), rel=1e-12)
+    f = lambda v: float(get_loss(kind)(cr.Tensor(v), t0).data) * w  # noqa: E731
+    numeric = (f(y0 + 1e-6) - f(y0 - 1e-6)) / 2e-6
+    assert float(y.grad) == pytest.approx(numeric, rel=1e-6)
