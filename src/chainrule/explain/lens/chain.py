@@ -94,13 +94,18 @@ def factorise(graph: GraphTrace, spec) -> Factorisation:
     return Factorisation(deltas, params)
 
 
-def expand_element(graph: GraphTrace, spec, key: str) -> Expansion:
-    """One parameter element's chain (``W1[3,4]``), for a network too large to list them all:
-    what ``--param`` and the largest gradients of a big layer show."""
-    net = _Network(graph, spec)
-    _, delta_values = _deltas(net)
-    name, index = parse_element_key(key)
-    return _parameter(net, name, index, delta_values)
+class ElementChains:
+    """Parameter elements' chains on demand (``W1[3,4]``), for a network too large to list
+    them all: what ``--param`` and a big layer's largest gradients show. The deltas they
+    rest on are worked out once, however many elements are asked for."""
+
+    def __init__(self, graph: GraphTrace, spec) -> None:
+        self._net = _Network(graph, spec)
+        _, self._delta_values = _deltas(self._net)
+
+    def __call__(self, key: str) -> Expansion:
+        name, index = parse_element_key(key)
+        return _parameter(self._net, name, index, self._delta_values)
 
 
 def _deltas(net: _Network) -> tuple[dict[str, Expansion], list]:

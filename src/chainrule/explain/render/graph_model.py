@@ -20,6 +20,7 @@ from numbers import Real
 from typing import Any
 
 from chainrule.errors import ChainruleError
+from chainrule.explain.graph_data import plain
 from chainrule.autodiff.op_table import PRIMITIVES
 
 SCHEMA = "chainrule.graph/1"
@@ -99,7 +100,7 @@ def _path_sum(terms: list[Any]) -> Any:
         total = np.sum(np.broadcast_arrays(*arrays), axis=0)
     except ValueError:  # shapes that do not add up: no sum to show
         return None
-    return _plain(total)
+    return plain(total)
 
 
 def _differs(path_sum: Any, grad: Any) -> bool:
@@ -114,16 +115,6 @@ def _differs(path_sum: Any, grad: Any) -> bool:
     a, b = a.reshape(-1), b.reshape(-1)
     scale = np.maximum(1.0, np.abs(b))
     return bool(np.any(~(np.abs(a - b) <= 1e-9 * scale)))
-
-
-def _plain(array: Any) -> Any:
-    """Nested lists of finite floats, None where not finite (a 0-d array: a float)."""
-    import numpy as np
-
-    array = np.asarray(array, dtype=float)
-    if array.ndim == 0:
-        return _finite(float(array))
-    return [_plain(row) for row in array]
 
 
 def _node(item: Any, index: int) -> dict[str, Any]:

@@ -25,6 +25,7 @@ class _Writer:
     def __init__(self, trace: Trace, precision: Precision, example: int | None = None) -> None:
         self.trace, self.spec, self.p = trace, trace.spec, precision
         self.example = example  # the one example of a batch to write out (0-based), or None
+        self._chains: dict[int, object] = {}  # step number → its ElementChains, made once
         self.depth = len(self.spec.layers) - 1
         self.blocks: list = []
         self.symbolic = None
@@ -34,9 +35,11 @@ class _Writer:
         large to list them all (the lens over the step's graph)."""
         if key in step.chain.parameters:
             return step.chain.parameters[key]
-        from chainrule.explain.lens.chain import expand_element
+        if step.number not in self._chains:
+            from chainrule.explain.lens.chain import ElementChains
 
-        return expand_element(step.graph, self.spec, key)
+            self._chains[step.number] = ElementChains(step.graph, self.spec)
+        return self._chains[step.number](key)
 
     def symbolic_equation(self, step_number: int, expansion: Expansion) -> Equation | None:
         """∂E/∂θ as sympy derived it from the closed-form loss (first step only)."""
