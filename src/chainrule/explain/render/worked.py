@@ -146,12 +146,3 @@ def _example(trace: Trace, example: int | None) -> int | None:
         raise ChainruleError(f"--example: expected 1 to {count} (the batch's examples, "
                              f"numbered from 1 as the text writes ⁽ⁿ⁾), got {example!r}")
     return example - 1
-
-
-def _unknown_param(trace: Trace, param: str) -> None:
-    names = ", ".join(trace.gradients)
-    if trace.chain.omitted:
-        raise ChainruleError(f"--param {param}: per-element chains were left out "
-                             f"({trace.chain.omitted})")
-    raise ChainruleError(f"--param: no parameter element {param!r}; give a name and a "
-                         f"0-based index like W1[0,1] or b2[0] (parameters: {names})")
