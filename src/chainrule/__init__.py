@@ -53,11 +53,12 @@ def __getattr__(name: str) -> Any:
         loaded = import_module(module)
         value = loaded if module == f"{__name__}.{name}" else getattr(loaded, name)
     elif not name.startswith("_"):
-        from importlib.util import find_spec
-
-        if find_spec(f"{__name__}.{name}") is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = import_module(f"{__name__}.{name}")
+        try:
+            value = import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as missing:
+            if missing.name != f"{__name__}.{name}":  # the submodule exists; its import failed
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value

@@ -12,14 +12,15 @@ The limits are documented in docs/limits.md; tests/test_inputs.py pins each of t
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
-from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 
 from chainrule.errors import SpecError
+
+if TYPE_CHECKING:  # pathlib and json are imported where a file is read, not at start-up
+    from pathlib import Path
 
 # A spec, an answers file or a submission is a few kilobytes; a class's CSV a few hundred.
 MAX_FILE_BYTES = 8 * 2**20
@@ -45,7 +46,7 @@ def open_regular(path: str | Path, error: Error = SpecError, what: str = "file",
     writer) and checked with ``fstat`` on the open descriptor, so what is checked is what is
     read, even if the path is swapped meanwhile.
     """
-    path = Path(path)
+    path = os.fspath(path)
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
         fd = os.open(path, flags)
@@ -123,6 +124,8 @@ def parse_json(text: str, path: str | Path, error: Error = SpecError,
                as_text: bool = False) -> Any:
     """JSON with no key given twice, at most :data:`MAX_DEPTH` deep; ``as_text`` keeps
     every number as the text written (answers: the digits tell the precision)."""
+    import json
+
     def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: dict[str, Any] = {}
         for key, value in pairs:

@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chainrule.errors import ChainruleError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 MAX_TIMEOUT = 3600.0  # seconds for --impl: an hour is already more than any step needs
 MAX_OPTION_NUMBERS = 10_000  # numbers in --input or --target
@@ -77,6 +79,8 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def _cache() -> Path | None:
     """Where verify keeps sympy's values between runs: $XDG_CACHE_HOME/chainrule/symbolic."""
+    from pathlib import Path
+
     try:
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     except RuntimeError:  # no home directory: nothing kept
@@ -117,7 +121,11 @@ def _computation(args: argparse.Namespace) -> tuple[Any, tuple | None]:
 
     if args.expr is not None:
         return None, _expression(args)
-    path = None if args.spec is None or args.spec in PRESETS else Path(args.spec)
+    path = None
+    if args.spec is not None and args.spec not in PRESETS:
+        from pathlib import Path
+
+        path = Path(args.spec)
     if path is not None and (path.exists() or path.is_symlink()):
         from chainrule.expr.program import is_expression_spec, load_expression_spec
 
@@ -271,13 +279,13 @@ def _digits(args: argparse.Namespace):
 
 def _width(args: argparse.Namespace) -> int:
     """The terminal's width (or $COLUMNS); 100 columns for a file (-o) or a pipe."""
-    import shutil
-
     from chainrule.explain.render.text import WIDTH
 
     if args.output or ("COLUMNS" not in os.environ and not sys.stdout.isatty()):
         return WIDTH
-    return max(40, shutil.get_terminal_size((WIDTH, 24)).columns)
+    from chainrule.cli.terminal import columns
+
+    return max(40, columns(WIDTH))
 
 
 def _colour() -> bool:
@@ -288,7 +296,7 @@ def _write(text: str, args: argparse.Namespace) -> None:
     if args.output:
         from chainrule.files import write_atomically
 
-        write_atomically(Path(args.output), text)
+        write_atomically(args.output, text)
     else:
         sys.stdout.write(text)
 

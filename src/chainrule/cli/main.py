@@ -9,6 +9,7 @@ from typing import Sequence
 
 from chainrule.version import __version__
 from chainrule.errors import ChainruleError
+from chainrule.cli.terminal import columns
 
 FORMATS = ("text", "markdown", "latex", "json", "html")
 # verify --impl's levels, strongest first (chainrule.verify.sandbox.LEVELS, not imported here
@@ -17,23 +18,63 @@ SANDBOX_LEVELS = ("auto", "bubblewrap", "unshare", "basic")
 PHASES = ("forward", "backward", "update")
 
 
-# Commands whose parsers import their feature's modules: built in full only when chosen, so
-# `chainrule explain` does not pay for importing the training and exercise code.
-HEAVY_COMMANDS = {
+# Every command, with the line --help lists for it. Only the command chosen has its parser
+# built in full: argparse's add_argument costs about 0.1 ms, and the parsers of train and
+# exercise import their feature's modules, so `chainrule explain` pays for neither.
+COMMANDS = {
+    "explain": "a training step worked out: every number, every chain-rule product",
+    "verify": "check gradients three independent ways, or diagnose someone's numbers",
     "train": "train an MLP on real small data, with progress, plots and checkpoints",
     "exercise": "backprop worksheets with answer keys, and grading that names the mistake",
 }
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, sized to the terminal without importing shutil, as argparse's
+    own does each time it makes one (for every argument added)."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        if width is None:
+            width = columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The command named: the first argument that is not an option (the top-level parser
+    has only options of its own)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def _parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="chainrule",
+        prog="chainrule", formatter_class=_HelpFormatter,
         description="A backpropagation workbench: every number of a training step, exact.",
     )
     parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, summary in COMMANDS.items():
+        if name != command:
+            # listed in --help; unused unless chosen
+            commands.add_parser(name, help=summary, formatter_class=_HelpFormatter)
+        elif name == "explain":
+            _explain_parser(commands)
+        elif name == "verify":
+            _verify_parser(commands)
+        elif name == "train":
+            from chainrule.cli.train import add_train_parser
+
+            add_train_parser(commands)
+        else:
+            from chainrule.cli.exercise import add_exercise_parser
+
+            add_exercise_parser(commands)
+    return parser
+
+
+def _explain_parser(commands) -> None:
     explain = commands.add_parser(
-        "explain", help="a training step worked out: every number, every chain-rule product",
+        "explain", help=COMMANDS["explain"], formatter_class=_HelpFormatter,
         description="Run a forward pass, backward pass and gradient-descent update and show "
                     "every number, in the terminal or as Markdown, LaTeX, JSON or HTML.",
     )
@@ -80,24 +121,11 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     explain.add_argument("--graph", action="store_true",
                          help="show a network's step as its recorded computational graph "
                               "(every node and edge, as for --expr) instead of layers and units")
-    _verify_parser(commands)
-    for name, summary in HEAVY_COMMANDS.items():
-        if name != command:
-            commands.add_parser(name, help=summary)  # listed in --help; unused unless chosen
-        elif name == "train":
-            from chainrule.cli.train import add_train_parser
-
-            add_train_parser(commands)
-        else:
-            from chainrule.cli.exercise import add_exercise_parser
-
-            add_exercise_parser(commands)
-    return parser
 
 
 def _verify_parser(commands) -> None:
     verify = commands.add_parser(
-        "verify", help="check gradients three independent ways, or diagnose someone's numbers",
+        "verify", help=COMMANDS["verify"], formatter_class=_HelpFormatter,
         description="Compare the engine's gradients with finite differences, the textbook "
                     "step in NumPy and sympy (PyTorch with --torch, or where sympy cannot run); "
                     "or judge someone's answers (--answers) or backprop function (--impl) and "
@@ -164,7 +192,7 @@ def _one_line(message: str, limit: int = 1000) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = _parser(next((a for a in argv if a in HEAVY_COMMANDS), None))
+    parser = _parser(_chosen(argv))
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

@@ -7,7 +7,6 @@ the JSON form. The JSON is described in docs/graph-schema.md.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,6 +172,8 @@ class GraphTrace:
                 "nodes": [node.to_dict() for node in self.nodes]}
 
     def to_json(self, indent: int | None = 2) -> str:
+        import json
+
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
     def _repr_html_(self) -> str | None:  # Jupyter: the page chainrule.explain.render registers

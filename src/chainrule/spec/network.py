@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +21,9 @@ from chainrule.tables.losses import LOSS_TABLE
 from chainrule.nn.activations import unknown_name_message
 from chainrule.nn.init import INIT_NAMES
 from chainrule.nn.layers import BIAS_MODES, MLP
+if TYPE_CHECKING:
+    from pathlib import Path
+
 from chainrule.spec.validate import array, check_fields, kind, known_name, number, required, shown
 
 FIELDS = (
@@ -119,6 +121,8 @@ def load_spec(source: str | Path | None = None) -> Spec:
         source = "seed"
     if isinstance(source, str) and source in PRESETS:
         return parse_spec(PRESETS[source])
+    from pathlib import Path
+
     path = Path(source)
     if not path.exists() and not path.is_symlink():
         presets = ", ".join(PRESETS)
