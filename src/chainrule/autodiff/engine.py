@@ -79,7 +79,7 @@ class Node:
         return f"Node({self.prim.name!r}, {len(self.inputs)} inputs, seq={self.seq})"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # arrays: no elementwise ==
 class BackwardStep:
     """What an observer is told for each node: its upstream gradient and what it passed on."""
 

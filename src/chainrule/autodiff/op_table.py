@@ -20,7 +20,7 @@ Vjp = Callable[..., Array]
 Writing = tuple[str, tuple[str, ...], str, tuple[str, ...]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)  # one of each; __repr__ below
 class Primitive:
     """One operation: forward, a vjp per input, and how to write it down.
 

@@ -142,7 +142,7 @@ class GraphNode:
                 "params": dict(self.params)}
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)  # __repr__ below
 class GraphTrace:
     """Every node of a scalar computation, inputs first, with values, gradients, local
     derivatives and, where a node is used more than once, each path's share."""

@@ -31,7 +31,7 @@ from chainrule.autodiff.tensor import Tensor
 SCHEMA = "chainrule.trace/1"
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # arrays; __repr__ below
 class Step:
     """The numbers of one gradient-descent step."""
 
@@ -79,7 +79,7 @@ def _first(name: str) -> property:
     return property(lambda self: getattr(self.steps[0], name), doc=f"The first step's {name}.")
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # arrays; __repr__ below
 class Trace:
     """One or more recorded steps on one network; the first step's numbers at the top."""
 

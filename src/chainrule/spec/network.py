@@ -82,7 +82,7 @@ class OptimizerSpec:
                    nesterov=self.nesterov, weight_decay=self.weight_decay)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays: no elementwise ==
 class Spec:
     """A validated network spec. Inputs and targets are 2-D (example, unit) when ``batched``."""
 

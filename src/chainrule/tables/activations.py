@@ -28,7 +28,7 @@ import numpy as np
 Array = np.ndarray
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # an entry is itself: compared and hashed by identity
 class ActivationEntry:
     """One activation. ``derivative(z, a, **params)`` is ∂a/∂z of an elementwise activation
     (for softmax: the diagonal, ∂aⱼ/∂zⱼ), from the unit's net input z and activation a."""

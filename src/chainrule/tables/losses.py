@@ -27,7 +27,7 @@ REDUCTIONS = ("mean", "sum", "none")
 TARGET_KINDS = ("values", "classes", "probabilities")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # an entry is itself: compared and hashed by identity
 class LossEntry:
     """One loss. ``gradient(a, t)`` is ∂E/∂a of one example's loss, all K units at once."""
 

@@ -31,7 +31,7 @@ from chainrule.explain.notation import (
 MAX_CHAIN_ELEMENTS = 2000  # parameter elements × examples; beyond, no per-element chains
 
 
-@dataclass
+@dataclass(eq=False)  # of arrays: no elementwise ==
 class Factorisation:
     """Delta expansions and per-element parameter gradients of one step."""
 

@@ -9,7 +9,7 @@ import numpy as np
 from chainrule.explain.notation import Symbol
 
 
-@dataclass
+@dataclass(repr=False)
 class Factor:
     symbol: str
     latex: str
@@ -22,7 +22,7 @@ class Factor:
         return f"Factor({self.symbol}{shown} = {self.value:.6g})"
 
 
-@dataclass
+@dataclass(repr=False)
 class Term:
     factors: list[Factor]
     value: float
@@ -31,7 +31,7 @@ class Term:
         return f"Term({' · '.join(f.symbol for f in self.factors)} = {self.value:.6g})"
 
 
-@dataclass
+@dataclass(repr=False)
 class Expansion:
     """A quantity as a product of ``factors`` and/or a sum of ``terms``, with its value."""
 
