@@ -111,34 +111,36 @@ def verify(spec: Spec, torch: bool = False, cache: Path | None = None) -> Verify
     """Check ``spec``'s first step element by element: finite differences, the NumPy
     reference and sympy; PyTorch too with ``torch``, or where sympy cannot run. With a
     ``cache`` folder, sympy's values for this same network are read back from an earlier
-    run when there was one (verify/symbolic_cache.py), and the report says so."""
-    trace = explain(spec, steps=1)
+    run when there was one (verify/symbolic_cache.py), and the report says so. Otherwise
+    sympy derives them in a child process while this one runs the other checks
+    (verify/background.py): most of a first verify is sympy's import."""
+    from chainrule.verify.symbolic_cache import start_symbolic_values
+
     methods: dict[str, str] = {}
     values: dict[str, dict[str, float]] = {m: {} for m in NETWORK_METHODS}
     kinks: set[str] = set()
     details: dict[str, Any] = {}
-
-    from chainrule.verify.gradcheck import gradcheck_spec
-
-    fd = gradcheck_spec(spec)
-    methods["finite_differences"] = "ran"
-    fd_ok = {}
-    for row in fd.rows:
-        values["finite_differences"][row.label] = row.numeric
-        fd_ok[row.label] = row.status != "fail"
-        if row.status == "kink":
-            kinks.add(row.label)
-    details["finite_differences"] = {"summary": fd.summary(), "eps": fd.eps, "atol": fd.atol,
-                                     "rtol": fd.rtol}
-    methods["reference"] = _reference(trace, values["reference"], details)
+    symbolic = None
     try:
-        from chainrule.verify.symbolic_cache import symbolic_values
-
-        values["symbolic"], remembered = symbolic_values(spec, cache)
-        methods["symbolic"] = "ran (sympy)" if remembered is None else \
-            f"ran (sympy, in an earlier run on this same network: {remembered})"
-    except ChainruleError as unavailable:  # not installed, or too large to expand
+        symbolic = start_symbolic_values(spec, cache)
+    except ChainruleError as unavailable:  # not installed
         methods["symbolic"] = f"not run: {unavailable}"
+    try:
+        trace = explain(spec, steps=1)
+        fd_ok = _finite_differences(spec, values["finite_differences"], kinks, details)
+        methods["finite_differences"] = "ran"
+        methods["reference"] = _reference(trace, values["reference"], details)
+        if symbolic is not None:
+            try:
+                values["symbolic"], remembered = symbolic.result()
+                methods["symbolic"] = "ran (sympy)" if remembered is None else \
+                    f"ran (sympy, in an earlier run on this same network: {remembered})"
+            except ChainruleError as unavailable:  # too large to expand
+                methods["symbolic"] = f"not run: {unavailable}"
+    finally:
+        if symbolic is not None:
+            symbolic.cancel()  # an error above: the child's answer is not wanted
+    methods = {m: methods[m] for m in ("finite_differences", "reference", "symbolic")}
     if torch or not methods["symbolic"].startswith("ran"):
         methods["torch"] = _torch(spec, values["torch"], details)
     else:
@@ -156,6 +158,24 @@ def verify(spec: Spec, torch: bool = False, cache: Path | None = None) -> Verify
                       if np.isfinite(v)}
             rows.append(ElementRow(key, analytic, found, agrees, key in kinks))
     return VerifyReport(trace.spec, rows, methods, details)
+
+
+def _finite_differences(spec: Spec, values: dict[str, float], kinks: set[str],
+                        details: dict[str, Any]) -> dict[str, bool]:
+    """Central differences by element into ``values``; which elements they could judge (not
+    a failure of their own), and the kinks they straddled into ``kinks``."""
+    from chainrule.verify.gradcheck import gradcheck_spec
+
+    fd = gradcheck_spec(spec)
+    fd_ok = {}
+    for row in fd.rows:
+        values[row.label] = row.numeric
+        fd_ok[row.label] = row.status != "fail"
+        if row.status == "kink":
+            kinks.add(row.label)
+    details["finite_differences"] = {"summary": fd.summary(), "eps": fd.eps, "atol": fd.atol,
+                                     "rtol": fd.rtol}
+    return fd_ok
 
 
 def _reference(trace, values: dict[str, float], details: dict[str, Any]) -> str:

@@ -24,23 +24,35 @@ import numpy as np
 from chainrule.errors import MissingDependency
 from chainrule.spec.network import Spec
 from chainrule.tables.activations import LEAKY_RELU_SLOPE
-from chainrule.verify import symbolic
+from chainrule.verify import background, symbolic
 
 
 def symbolic_values(spec: Spec, folder: Path | None) -> tuple[dict[str, float], Path | None]:
     """(values by element key, the file they were read from or None if derived now)."""
+    return start_symbolic_values(spec, folder).result()
+
+
+def start_symbolic_values(spec: Spec, folder: Path | None) -> background.Pending:
+    """:func:`symbolic_values` on its way: read back at once, or derived in a child process
+    (verify/background.py) while the caller runs the other checks. Without sympy this raises
+    :class:`MissingDependency` at once, before any child is started."""
     key = _key(spec) if folder is not None else None
     path = None if key is None else folder / f"{key}.json"
     if path is not None:
         values = _read(path)
         if values is not None:
-            return values, path
+            return background.done((values, path))
+    return background.start(_derive, spec, None if path is None else str(path))
+
+
+def _derive(spec: Spec, path: str | None) -> tuple[dict[str, float], None]:
+    """sympy's values, kept in ``path`` for the next run on this network when there is one."""
     values = symbolic.symbolic_values(spec)
     if path is not None:
         try:
             from chainrule.files import write_atomically
 
-            folder.mkdir(parents=True, exist_ok=True)
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
             write_atomically(path, json.dumps({"values": values}))
         except OSError:  # a read-only home: nothing remembered, nothing wrong
             pass
