@@ -13,6 +13,14 @@ time. The package measured is this checkout's (``src/`` first on PYTHONPATH). ve
 sympy's values for a network between runs (verify/symbolic_cache.py), here in a temporary
 folder: ``verify seed`` reads them back from the untimed run, ``verify seed --no-cache``
 derives them afresh, as on a network verify has not seen.
+
+``--instructions`` counts instead of timing: each command once under valgrind's callgrind
+(``apt-get install valgrind``), with PYTHONHASHSEED=0 so that dicts and sets are laid out
+alike from run to run. The count of instructions a process executes hardly moves with the
+machine's load, so it shows a change of a few per cent that the timed medians cannot; the
+goals are still ratios of time, which the instructions only approximate (a cache miss costs
+more than an add). verify's child process (verify/background.py) is not followed: the
+``verify_fresh`` row counts the parent alone, so it is left out.
 """
 
 from __future__ import annotations
@@ -95,6 +103,50 @@ def _measure(rounds: int, names: list[str], env: dict[str, str]) -> dict[str, An
         for name in names}}
 
 
+def instructions(names: list[str] | None = None) -> dict[str, Any]:
+    """Instructions executed by one run of each command (callgrind), and their ratio to
+    BASELINE's; the figures are exact counts, so one run each suffices."""
+    import shutil
+
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind: apt-get install -y valgrind")
+    names = [n for n in (names or COMMANDS) if n != "verify_fresh"]
+    if BASELINE not in names:
+        names.insert(0, BASELINE)
+    compileall.compile_dir(str(SRC), quiet=1)
+    with tempfile.TemporaryDirectory(prefix="chainrule-bench-cache-") as cache:
+        env = {**_environment(cache), "PYTHONHASHSEED": "0"}
+        for name in names:
+            _run(name, env)  # as in the timed rounds: verify's cache filled first
+        counts = {name: _count(name, env, Path(cache)) for name in names}
+    return {"baseline": BASELINE, "commands": {
+        name: {"shows": COMMANDS[name][1], "instructions": count,
+               "ratio": count / counts[BASELINE],
+               **({"goal_ratio": GOALS[name]} if name in GOALS else {})}
+        for name, count in counts.items()}}
+
+
+def _count(name: str, env: dict[str, str], folder: Path) -> int:
+    out = folder / f"callgrind-{name}.out"
+    done = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                           sys.executable, *COMMANDS[name][0]], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, env=env, text=True)
+    for line in out.read_text().splitlines():
+        if line.startswith("summary:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"callgrind gave no count for {COMMANDS[name][1]}: "
+                       f"{done.stderr[-2000:]}")
+
+
+def instructions_table(result: dict[str, Any]) -> str:
+    lines = [f"{'command':<34} {'instructions':>14} {'× numpy':>8}", "-" * 58]
+    for row in result["commands"].values():
+        lines.append(f"{row['shows']:<34} {row['instructions']:>14,} {row['ratio']:>8.2f}")
+    lines.append("(one run each under callgrind, PYTHONHASHSEED=0; the goals are ratios of "
+                 "time)")
+    return "\n".join(lines)
+
+
 def table(result: dict[str, Any]) -> str:
     lines = [f"{'command':<34} {'median s':>9} {'× numpy':>8}  goal",
              "-" * 62]
@@ -114,9 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=11, help="timed rounds (default 11)")
     parser.add_argument("--commands", nargs="+", choices=list(COMMANDS), metavar="NAME",
                         help=f"a subset of: {', '.join(COMMANDS)} (numpy always runs)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="count instructions under callgrind instead of timing rounds")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds: expected at least 1")
+    if args.instructions:
+        print(instructions_table(instructions(args.commands)))
+        return 0
     print(table(measure(args.rounds, args.commands)))
     return 0
 

@@ -3,7 +3,7 @@
 Every import of a chainrule module is counted, at the top of a file or inside a function (a
 lazy import is still a dependency; it only runs later). Layers, lowest first::
 
-    base       errors, files, fileset, escape, inputs, finite, version, tables/
+    base       errors, frozen, files, fileset, escape, inputs, finite, version, tables/
     autodiff/  the op table, the engine, the Tensor
     nn/        layers, activations, losses, init
     optim/     optimizers and schedules
@@ -28,8 +28,8 @@ from pathlib import Path
 import chainrule
 
 SRC = Path(chainrule.__file__).parent
-BASE = ("errors", "files", "fileset", "escape", "inputs", "finite", "version", "display",
-        "words", "tables")
+BASE = ("errors", "frozen", "files", "fileset", "escape", "inputs", "finite", "version",
+        "display", "words", "tables")
 LAYERS = [BASE, ("autodiff",), ("nn",), ("optim",), ("spec",), ("expr",), ("explain",),
           ("verify", "train"), ("exercises",), ("cli", "__init__", "__main__")]
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}

@@ -82,3 +82,12 @@ def test_help_follows_columns(capsys, monkeypatch):
     assert all(len(line) <= 50 for line in narrow if "{" not in line)
     monkeypatch.setenv("COLUMNS", "not a number")
     assert columns(77) > 0
+
+
+def test_a_misspelt_command_is_named_with_every_command_it_could_be(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["explian"])
+    assert done.value.code == 2
+    error = capsys.readouterr().err
+    assert "invalid choice: 'explian'" in error
+    assert all(f"'{name}'" in error for name in cli.COMMANDS)

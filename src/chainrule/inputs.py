@@ -106,7 +106,8 @@ def read_text(path: str | Path, error: Error = SpecError, what: str = "file",
 # --- parsing ---------------------------------------------------------------------------------
 
 # A run of digits that is not part of a decimal fraction or an exponent: an integer.
-_DIGITS = re.compile(r"(?<![0-9.eE])[0-9]{%d,}(?![0-9.eE])" % (MAX_INTEGER_DIGITS + 1))
+# compiled (by re, which keeps it) when a file is first parsed, not at start-up
+_DIGITS = r"(?<![0-9.eE])[0-9]{%d,}(?![0-9.eE])" % (MAX_INTEGER_DIGITS + 1)
 
 
 def _integer(text: str) -> int:
@@ -154,7 +155,7 @@ def parse_toml(text: str, path: str | Path, error: Error = SpecError) -> Any:
     import tomllib
 
     check_nesting(text, path, error)
-    if _DIGITS.search(text):
+    if re.search(_DIGITS, text):
         raise error(f"{path}: an integer of more than {MAX_INTEGER_DIGITS} digits")
     try:
         data = tomllib.loads(text)
@@ -322,11 +323,11 @@ def _first_line(problem: BaseException) -> str:
 
 # --- numbers typed on the command line -------------------------------------------------------
 
-_PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_PLAIN_NUMBER = r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
 
 
 def plain_number(text: str) -> float | None:
     """``text`` as a float if it is written as a plain decimal number in ASCII digits, else
     None: Python's ``float`` also takes ``1_0``, Arabic-Indic digits, ``inf`` and ``nan``."""
     text = text.strip()
-    return float(text) if _PLAIN_NUMBER.fullmatch(text) else None
+    return float(text) if re.fullmatch(_PLAIN_NUMBER, text) else None

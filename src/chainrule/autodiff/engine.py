@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from chainrule.frozen import Frozen
 from chainrule.errors import GradError
 from chainrule.autodiff.ops import Primitive
 
@@ -79,8 +80,8 @@ class Node:
         return f"Node({self.prim.name!r}, {len(self.inputs)} inputs, seq={self.seq})"
 
 
-@dataclass(frozen=True, slots=True, eq=False)  # arrays: no elementwise ==
-class BackwardStep:
+@dataclass(slots=True, eq=False)  # arrays: no elementwise ==
+class BackwardStep(Frozen):
     """What an observer is told for each node: its upstream gradient and what it passed on."""
 
     tensor: "Tensor"

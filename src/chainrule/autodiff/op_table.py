@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from chainrule.frozen import Frozen
 from chainrule.errors import GradError, ShapeError
 
 Array = np.ndarray
@@ -20,8 +21,8 @@ Vjp = Callable[..., Array]
 Writing = tuple[str, tuple[str, ...], str, tuple[str, ...]]
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)  # one of each; __repr__ below
-class Primitive:
+@dataclass(slots=True, repr=False, eq=False)  # one of each; __repr__ below
+class Primitive(Frozen):
     """One operation: forward, a vjp per input, and how to write it down.
 
     ``differentiable=False`` marks a primitive whose result is boolean or integer

@@ -18,9 +18,10 @@ SANDBOX_LEVELS = ("auto", "bubblewrap", "unshare", "basic")
 PHASES = ("forward", "backward", "update")
 
 
-# Every command, with the line --help lists for it. Only the command chosen has its parser
-# built in full: argparse's add_argument costs about 0.1 ms, and the parsers of train and
-# exercise import their feature's modules, so `chainrule explain` pays for neither.
+# Every command, with the line --help lists for it. A command chosen has its parser built, and
+# no other: each costs argparse's formatters and translations, and the parsers of train and
+# exercise import their feature's modules, so `chainrule explain` pays for none of them.
+# Without a known command (--help, nothing, a misspelling) every command is listed.
 COMMANDS = {
     "explain": "a training step worked out: every number, every chain-rule product",
     "verify": "check gradients three independent ways, or diagnose someone's numbers",
@@ -53,22 +54,21 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, summary in COMMANDS.items():
-        if name != command:
-            # listed in --help; unused unless chosen
+    if command not in COMMANDS:
+        for name, summary in COMMANDS.items():
             commands.add_parser(name, help=summary, formatter_class=_HelpFormatter)
-        elif name == "explain":
-            _explain_parser(commands)
-        elif name == "verify":
-            _verify_parser(commands)
-        elif name == "train":
-            from chainrule.cli.train import add_train_parser
+    elif command == "explain":
+        _explain_parser(commands)
+    elif command == "verify":
+        _verify_parser(commands)
+    elif command == "train":
+        from chainrule.cli.train import add_train_parser
 
-            add_train_parser(commands)
-        else:
-            from chainrule.cli.exercise import add_exercise_parser
+        add_train_parser(commands)
+    else:
+        from chainrule.cli.exercise import add_exercise_parser
 
-            add_exercise_parser(commands)
+        add_exercise_parser(commands)
     return parser
 
 

@@ -14,14 +14,15 @@ from html import escape
 
 import numpy as np
 
+from chainrule.frozen import Frozen
 from chainrule.explain.notation import quantity, sub
 
 COLUMN, ROW, RADIUS, MARGIN = 150.0, 70.0, 17.0, 60.0
 LABEL_AT = 0.32  # where on an edge its weight is written, from the input unit
 
 
-@dataclass(frozen=True)
-class _Layout:
+@dataclass(unsafe_hash=True)
+class _Layout(Frozen):
     width: float
     height: float
     nodes: list[list[tuple[float, float]]]  # per layer, per unit: the centre

@@ -22,6 +22,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from chainrule.frozen import Frozen
 from chainrule.exercises.checks import UNTOUCHED
 from chainrule.exercises.levels import split_key
 from chainrule.exercises.model import Exercise, ExerciseError, ProblemSet, Question
@@ -35,8 +36,8 @@ NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
 
 
-@dataclass(frozen=True)
-class Judgement:
+@dataclass(unsafe_hash=True)
+class Judgement(Frozen):
     """One answer, judged."""
 
     question: Question

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from chainrule.frozen import Frozen
 from chainrule.explain.notation import Symbol, parameter_symbol, partial, quantity
 
 # The sections a level can ask, in the order the questions appear.
@@ -18,8 +19,8 @@ SECTIONS = ("forward", "outputs", "loss", "deltas", "output_deltas", "gradients"
             "output_gradients", "updated")
 
 
-@dataclass(frozen=True)
-class Level:
+@dataclass(unsafe_hash=True)
+class Level(Frozen):
     name: str
     summary: str  # one line, for --help and the docs
     sections: tuple[str, ...]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chainrule.frozen import Frozen
 from chainrule import inputs
 from chainrule.errors import ChainruleError, SpecError
 from chainrule.expr.program import is_expression_spec
@@ -31,8 +32,8 @@ class ExerciseError(ChainruleError, ValueError):
     names the file (and line, key or column) and what was expected."""
 
 
-@dataclass(frozen=True)
-class Question:
+@dataclass(unsafe_hash=True)
+class Question(Frozen):
     """One asked number."""
 
     id: str  # "3.gradients.W1[1,0]": exercise number, then the quantity as the trace names it
@@ -52,15 +53,15 @@ class Question:
         return int(self.id.split(".", 1)[0])
 
 
-@dataclass(frozen=True)
-class Exercise:
+@dataclass(unsafe_hash=True)
+class Exercise(Frozen):
     number: int  # from 1
     spec: dict[str, Any]  # the network, or the circuit (expression, at), as a spec file holds it
     questions: tuple[Question, ...]
 
 
-@dataclass(frozen=True)
-class ProblemSet:
+@dataclass(unsafe_hash=True)
+class ProblemSet(Frozen):
     """A whole set: what was asked for, and the exercises drawn."""
 
     title: str

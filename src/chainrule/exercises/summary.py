@@ -6,20 +6,21 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from chainrule.frozen import Frozen
 from chainrule.exercises.grade import STATUSES, Grader, StudentGrade
 from chainrule.exercises.model import ExerciseError, ProblemSet, Question
 from chainrule.exercises.catalogue import MISTAKES
 
 
-@dataclass(frozen=True)
-class QuestionSummary:
+@dataclass(unsafe_hash=True)
+class QuestionSummary(Frozen):
     question: Question
     counts: dict[str, int]  # status → students
     mistakes: tuple[tuple[str, int], ...]  # (mistake id, incorrect answers it explains)
 
 
-@dataclass(frozen=True)
-class MistakeSummary:
+@dataclass(unsafe_hash=True)
+class MistakeSummary(Frozen):
     id: str
     title: str
     students: int  # students diagnosed with it in at least one exercise

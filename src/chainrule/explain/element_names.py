@@ -19,9 +19,10 @@ from chainrule.errors import ChainruleError
 
 _FROM_SUP = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
 _FROM_SUB = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
-_NUMPY = re.compile(r"([Wb])(\d+)\s*\[\s*(\d+)\s*(?:(?:,|\]\s*\[)\s*(\d+)\s*)?\]")
-_BOOK = re.compile(r"([wb])\^?\{?(\d+)\}?_?\{?(\d+(?:,\d+)?)\}?")
-_UNICODE = re.compile(r"([wb])([⁰¹²³⁴⁵⁶⁷⁸⁹]+)([₀₁₂₃₄₅₆₇₈₉]+(?:,[₀₁₂₃₄₅₆₇₈₉]+)?)")
+# patterns, compiled (by re, which keeps them) the first time a name is read, not at start-up
+_NUMPY = r"([Wb])(\d+)\s*\[\s*(\d+)\s*(?:(?:,|\]\s*\[)\s*(\d+)\s*)?\]"
+_BOOK = r"([wb])\^?\{?(\d+)\}?_?\{?(\d+(?:,\d+)?)\}?"
+_UNICODE = r"([wb])([⁰¹²³⁴⁵⁶⁷⁸⁹]+)([₀₁₂₃₄₅₆₇₈₉]+(?:,[₀₁₂₃₄₅₆₇₈₉]+)?)"
 
 SPELLINGS = "W1[0,1] (NumPy, from 0) or w¹₁₂, w^1_{12}, w1_12 (textbook, from 1)"
 MAX_TEXT = 64  # characters: any real element name is far shorter (and int() of a huge digit
@@ -35,12 +36,12 @@ def element_key(text: str, shapes: dict[str, tuple[int, ...]]) -> str:
         raise ChainruleError(f"--param {text[:20]!r}…: {len(text):,} characters; an element "
                              f"name has at most {MAX_TEXT}, like {SPELLINGS}")
     given = text.strip().replace(" ", "")
-    if (m := _NUMPY.fullmatch(given)) is not None:
+    if (m := re.fullmatch(_NUMPY, given)) is not None:
         letter, layer, first, second = m.groups()
         index = (int(first),) if second is None else (int(first), int(second))
         return _checked(f"{letter}{layer}", index, shapes, text)
-    unicode = _UNICODE.fullmatch(given)
-    book = _BOOK.fullmatch(given)
+    unicode = re.fullmatch(_UNICODE, given)
+    book = re.fullmatch(_BOOK, given)
     if unicode is not None:
         letter = unicode.group(1)
         layer = unicode.group(2).translate(_FROM_SUP)

@@ -8,10 +8,11 @@ the JSON form. The JSON is described in docs/graph-schema.md.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from chainrule.frozen import Frozen
 from chainrule import display
 from chainrule.errors import ChainruleError
 from chainrule.explain.graph_formula import Bound, plugged, writes_number
@@ -25,8 +26,7 @@ def partial(top: str, top_latex: str, of: str, of_latex: str) -> Symbol:
     return Symbol(f"∂{top}/∂{of}", rf"\frac{{\partial {top_latex}}}{{\partial {of_latex}}}")
 
 
-@dataclass(frozen=True, slots=True)
-class Formula:
+class Formula(NamedTuple):
     """One table formula bound to a node, in text and in LaTeX."""
 
     text: Bound
@@ -37,8 +37,8 @@ class Formula:
                 "latex": self.latex.with_names(), "latex_numbers": self.latex.with_numbers()}
 
 
-@dataclass(frozen=True, slots=True, eq=False)  # arrays: no elementwise ==
-class Local:
+@dataclass(slots=True, eq=False)  # arrays: no elementwise ==
+class Local(Frozen):
     """∂node/∂input for one input (``slot``) of a node: the table's derivative for it.
 
     ``kind`` "derivative": node and input are scalars, ``value`` is the number ∂node/∂input.
@@ -86,8 +86,8 @@ def _bare(text: str) -> str:
     return text[1:-1] if text.startswith("(") else text
 
 
-@dataclass(frozen=True, slots=True, eq=False)  # arrays: no elementwise ==
-class Term:
+@dataclass(slots=True, eq=False)  # arrays: no elementwise ==
+class Term(Frozen):
     """One path's share of a node's gradient: consumer ``consumer`` used the node as its
     input ``slot`` and passed back ``contribution`` = ``upstream`` (∂output/∂consumer) times
     ``local`` (∂consumer/∂node; None for a vector-Jacobian product)."""
@@ -105,8 +105,8 @@ class Term:
                 "contribution": plain(self.contribution)}
 
 
-@dataclass(frozen=True, slots=True, eq=False)  # arrays: no elementwise ==
-class GraphNode:
+@dataclass(slots=True, eq=False)  # arrays: no elementwise ==
+class GraphNode(Frozen):
     """A tensor of the graph: an input (a leaf that wants a gradient), a constant, or an op.
 
     ``grad`` is ∂output/∂node (None for a constant): for an op node the engine's upstream
@@ -142,8 +142,8 @@ class GraphNode:
                 "params": dict(self.params)}
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # __repr__ below
-class GraphTrace:
+@dataclass(eq=False, repr=False)  # __repr__ below
+class GraphTrace(Frozen):
     """Every node of a scalar computation, inputs first, with values, gradients, local
     derivatives and, where a node is used more than once, each path's share."""
 

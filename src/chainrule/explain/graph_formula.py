@@ -11,7 +11,7 @@ table states, and a changed table entry changes every explanation with it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from chainrule.autodiff.op_table import Primitive
 from chainrule.explain.numfmt import number
@@ -27,8 +27,7 @@ _OPEN = ("(", "|", "{", "[")
 _CLOSE = (")", "|", "}", "]", ",")
 
 
-@dataclass(frozen=True, slots=True)
-class Bound:
+class Bound(NamedTuple):
     """A formula's pieces: literal text, or an int — the index of an operand in ``names``."""
 
     pieces: tuple[str | int, ...]

@@ -6,7 +6,7 @@ NumPy indices (``W1[0, 0]``) count from 0. An example in a batch is a superscrip
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _SUP = str.maketrans("0123456789()n", "⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾ⁿ")
 _SUB = str.maketrans("0123456789,ijkmn", "₀₁₂₃₄₅₆₇₈₉,ᵢⱼₖₘₙ")
@@ -30,8 +30,7 @@ def sub(*units: Unit) -> str:
     return joiner.join(parts).translate(_SUB)
 
 
-@dataclass(frozen=True)
-class Symbol:
+class Symbol(NamedTuple):
     """One quantity written both ways."""
 
     text: str

@@ -7,15 +7,14 @@ small gradient from showing one digit. Every renderer takes either and passes it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 DEFAULT_PRECISION = 10
 
 
-@dataclass(frozen=True)
-class Significant:
+class Significant(NamedTuple):
     """``digits`` significant digits: fixed-point from 1e-4 to below 10^digits, scientific
     outside (Python's ``#g``: 0.0007123, 12.35, 1.235e+04 at 4)."""
 

@@ -12,13 +12,14 @@ import operator
 from dataclasses import dataclass
 from typing import Callable
 
+from chainrule.frozen import Frozen
 from chainrule.tables.activations import LEAKY_RELU_SLOPE
 from chainrule.autodiff.tensor import Tensor
 from chainrule.autodiff.tensor_ops import maximum, minimum
 
 
-@dataclass(frozen=True)
-class Function:
+@dataclass(unsafe_hash=True)
+class Function(Frozen):
     """A callable name: its parameters (named in messages), how it is applied to tensors,
     what it computes, how many arguments must be given (``None``: all), and which parameters
     must be numbers written in the text (leaky relu's slope is a setting, not a node)."""

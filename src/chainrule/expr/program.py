@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.frozen import Frozen
 from chainrule.autodiff.engine import enable_grad
 from chainrule.errors import ExprError, SpecError
 from chainrule.expr.functions import FUNCTIONS, OPERATORS, Function
@@ -49,8 +50,8 @@ SPEC_FIELDS = ("name", "description", "expression", "at")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-@dataclass(frozen=True)
-class Step:
+@dataclass(unsafe_hash=True)
+class Step(Frozen):
     """One statement evaluated: the name it assigned (None for a bare last expression)."""
 
     name: str | None
@@ -58,8 +59,8 @@ class Step:
     statement: Statement
 
 
-@dataclass(frozen=True, eq=False)
-class Evaluation:
+@dataclass(eq=False)
+class Evaluation(Frozen):
     """A program evaluated at some values. ``names`` maps ``id(tensor)`` to a name for the
     graph explanation: each input leaf its ``at`` name, each other assigned tensor the name
     it was assigned last (``b = a`` renames a's tensor b). The ids stay valid as long as this

@@ -11,11 +11,12 @@ import ast
 from dataclasses import dataclass
 from typing import Union
 
+from chainrule.frozen import Frozen
 from chainrule.errors import ExprError
 
 
-@dataclass(frozen=True)
-class Number:
+@dataclass(unsafe_hash=True)
+class Number(Frozen):
     """A number written in the text; ``-2`` is one number, not the negation of 2."""
 
     value: float
@@ -23,23 +24,23 @@ class Number:
     end: int
 
 
-@dataclass(frozen=True)
-class Name:
+@dataclass(unsafe_hash=True)
+class Name(Frozen):
     id: str
     start: int
     end: int
 
 
-@dataclass(frozen=True)
-class Unary:
+@dataclass(unsafe_hash=True)
+class Unary(Frozen):
     op: str  # "-": unary + is dropped when parsing, as it computes nothing
     operand: "Expr"
     start: int
     end: int
 
 
-@dataclass(frozen=True)
-class Binary:
+@dataclass(unsafe_hash=True)
+class Binary(Frozen):
     op: str  # a key of chainrule.expr.functions.OPERATORS
     left: "Expr"
     right: "Expr"
@@ -47,8 +48,8 @@ class Binary:
     end: int
 
 
-@dataclass(frozen=True)
-class Call:
+@dataclass(unsafe_hash=True)
+class Call(Frozen):
     function: str  # a key of chainrule.expr.functions.FUNCTIONS
     args: tuple["Expr", ...]  # a numeric parameter (leaky relu's slope) is a Number
     start: int
@@ -58,8 +59,8 @@ class Call:
 Expr = Union[Number, Name, Unary, Binary, Call]
 
 
-@dataclass(frozen=True)
-class Statement:
+@dataclass(unsafe_hash=True)
+class Statement(Frozen):
     """``target = value``, or the bare last expression (``target`` None)."""
 
     target: str | None
@@ -68,8 +69,8 @@ class Statement:
     end: int
 
 
-@dataclass(frozen=True, eq=False)
-class Program:
+@dataclass(eq=False)
+class Program(Frozen):
     """A checked program: its text, its statements in order, and its inputs, the names read
     before any assignment (each with the offset where it is first read), in order of first
     use. The last statement is the output."""

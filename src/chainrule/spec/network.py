@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from chainrule.frozen import Frozen
 from chainrule import inputs
 from chainrule.tables.activations import ACTIVATION_TABLE
 from chainrule.errors import ShapeError, SpecError
@@ -61,8 +62,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-@dataclass(frozen=True)
-class OptimizerSpec:
+@dataclass(unsafe_hash=True)
+class OptimizerSpec(Frozen):
     """SGD with PyTorch's options; a plain step is θ ← θ − η·∂E/∂θ."""
 
     name: str = "sgd"
@@ -82,8 +83,8 @@ class OptimizerSpec:
                    nesterov=self.nesterov, weight_decay=self.weight_decay)
 
 
-@dataclass(frozen=True, eq=False)  # arrays: no elementwise ==
-class Spec:
+@dataclass(eq=False)  # arrays: no elementwise ==
+class Spec(Frozen):
     """A validated network spec. Inputs and targets are 2-D (example, unit) when ``batched``."""
 
     name: str

@@ -25,11 +25,13 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from chainrule.frozen import Frozen
+
 Array = np.ndarray
 
 
-@dataclass(frozen=True, eq=False)  # an entry is itself: compared and hashed by identity
-class ActivationEntry:
+@dataclass(eq=False)  # an entry is itself: compared and hashed by identity
+class ActivationEntry(Frozen):
     """One activation. ``derivative(z, a, **params)`` is ∂a/∂z of an elementwise activation
     (for softmax: the diagonal, ∂aⱼ/∂zⱼ), from the unit's net input z and activation a."""
 

@@ -21,14 +21,16 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from chainrule.frozen import Frozen
+
 Array = np.ndarray
 
 REDUCTIONS = ("mean", "sum", "none")
 TARGET_KINDS = ("values", "classes", "probabilities")
 
 
-@dataclass(frozen=True, eq=False)  # an entry is itself: compared and hashed by identity
-class LossEntry:
+@dataclass(eq=False)  # an entry is itself: compared and hashed by identity
+class LossEntry(Frozen):
     """One loss. ``gradient(a, t)`` is ∂E/∂a of one example's loss, all K units at once."""
 
     name: str

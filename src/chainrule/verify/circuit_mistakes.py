@@ -24,11 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from chainrule.frozen import Frozen
 from chainrule.explain.graph_data import GraphNode, GraphTrace
 
 
-@dataclass(frozen=True)
-class CircuitMistake:
+@dataclass(unsafe_hash=True)
+class CircuitMistake(Frozen):
     id: str
     title: str
     explanation: str

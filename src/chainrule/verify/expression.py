@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from chainrule.frozen import Frozen
 from chainrule.errors import ChainruleError, MissingDependency
 from chainrule.expr.program import Program, evaluate
 from chainrule.expr.functions import FUNCTIONS
@@ -31,8 +32,8 @@ from chainrule.verify.report import METHODS, TOLERANCES, ElementRow, _agrees, _j
 KINKED = {"relu", "leaky_relu", "abs", "max", "maximum", "min", "minimum", "sqrt"}
 
 
-@dataclass(frozen=True)
-class Backend:
+@dataclass(unsafe_hash=True)
+class Backend(Frozen):
     """How one method computes: a number, the operators and every callable function."""
 
     number: Callable[[float], Any]

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.frozen import Frozen
 from chainrule.errors import GradcheckError
 from chainrule.explain.numfmt import number
 
@@ -21,8 +22,8 @@ class GradcheckWarning(UserWarning):
     """The check had to change something to be meaningful (e.g. it ran in float64 on a copy)."""
 
 
-@dataclass(frozen=True)
-class GradcheckRow:
+@dataclass(unsafe_hash=True)
+class GradcheckRow(Frozen):
     """One element of one input: both derivatives, both errors and the verdict."""
 
     input: str

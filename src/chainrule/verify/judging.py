@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.frozen import Frozen
 from chainrule.explain.numfmt import number
 from chainrule.spec.network import Spec
 from chainrule.verify.mistakes import applicable_mistakes, correct_step
@@ -28,8 +29,8 @@ from chainrule.verify.mistakes import applicable_mistakes, correct_step
 CORRECT, WRONG = "correct", "wrong"
 
 
-@dataclass(frozen=True)
-class Tolerance:
+@dataclass(unsafe_hash=True)
+class Tolerance(Frozen):
     """|given − true| ≤ half_unit + rel·|true| + abs, half_unit from the written precision."""
 
     rel: float
@@ -45,8 +46,8 @@ class Tolerance:
 WRITTEN = Tolerance(rel=1e-10, abs=1e-14)
 
 
-@dataclass(frozen=True)
-class Truth:
+@dataclass(unsafe_hash=True)
+class Truth(Frozen):
     """What answers are judged against: the correct numbers by quantity, and each applicable
     mistake's (id → (mistake, its numbers)). A mistake is anything with ``id``, ``title``,
     ``explanation`` and ``formula``: a network :class:`~chainrule.verify.mistakes.Mistake` or a
@@ -65,8 +66,8 @@ def network_truth(spec: Spec) -> Truth:
                  {m.id: (m, m.compute(spec)) for m in applicable_mistakes(spec)})
 
 
-@dataclass(frozen=True)
-class Cell:
+@dataclass(unsafe_hash=True)
+class Cell(Frozen):
     """One answered element, or a whole answered array whose shape is wrong (``shape_note``)."""
 
     quantity: str  # the label shown: "updated.W1[0][1]"
@@ -78,8 +79,8 @@ class Cell:
     note: str = ""  # why the answer is wrong whatever its numbers: a shape, a non-finite value
 
 
-@dataclass(frozen=True)
-class AnswerRow:
+@dataclass(unsafe_hash=True)
+class AnswerRow(Frozen):
     """One line of the report."""
 
     quantity: str  # "updated.W1[0][1]", or "updated.b1" for a whole array of the wrong shape

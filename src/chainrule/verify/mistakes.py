@@ -25,6 +25,7 @@ from typing import Callable
 
 import numpy as np
 
+from chainrule.frozen import Frozen
 from chainrule.tables.activations import ACTIVATION_TABLE, ActivationEntry
 from chainrule.errors import SpecError
 from chainrule.finite import NonFiniteError, element, first_non_finite, what_happened
@@ -38,8 +39,8 @@ from chainrule.verify.reference import (
 Requirement = Callable[[Spec], "str | None"]
 
 
-@dataclass(frozen=True)
-class Mistake:
+@dataclass(unsafe_hash=True)
+class Mistake(Frozen):
     """One known mistake: what it is, in a student's words, and how to compute its step."""
 
     id: str  # snake_case, stable: used in reports and on the command line

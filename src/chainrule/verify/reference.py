@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.frozen import Frozen
 from chainrule.tables.activations import LEAKY_RELU_SLOPE  # a parameter, not a formula
 from chainrule.spec.network import Spec, load_spec, parse_spec
 
@@ -38,8 +39,8 @@ BATCH_MODES = ("mean", "sum", "mean_twice")
 BIAS_GRADIENT_MODES = ("sum_examples", "first_example", "sum_units")
 
 
-@dataclass(frozen=True)
-class Switches:
+@dataclass(unsafe_hash=True)
+class Switches(Frozen):
     """How the step is computed; the defaults are the correct step."""
 
     derivative: str = "correct"  # how f′(z) enters each delta (DERIVATIVE_MODES)

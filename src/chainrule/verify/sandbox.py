@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy
 
+from chainrule.frozen import Frozen
 from chainrule.errors import ChainruleError
 
 LEVELS = ("bubblewrap", "unshare", "basic")
@@ -49,8 +50,8 @@ class SandboxError(ChainruleError):
     """The sandbox cannot be set up as asked (a level not available here, a file too big)."""
 
 
-@dataclass(frozen=True)
-class Limits:
+@dataclass(unsafe_hash=True)
+class Limits(Frozen):
     """What the untrusted code may use. ``memory`` is the address space (RLIMIT_AS): NumPy
     with a single-threaded OpenBLAS starts in well under 200 MiB, so 1 GiB leaves room for
     any step on a teaching network while a runaway allocation fails with MemoryError."""

@@ -15,7 +15,7 @@ explains dense layers, and the next layer types bring lenses of their own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -27,8 +27,7 @@ from chainrule.explain.graph_data import GraphNode, GraphTrace
 _BY_PRIMITIVE = {e.primitive: e.name for e in ACTIVATION_TABLE.values() if e.primitive}
 
 
-@dataclass(frozen=True, eq=False)
-class DenseLayer:
+class DenseLayer(NamedTuple):
     """Layer ``index`` (from 1): its nodes and the activation they record."""
 
     index: int
@@ -44,8 +43,7 @@ class DenseLayer:
         return self.weight.value.shape[1]
 
 
-@dataclass(frozen=True, eq=False)
-class DenseNetwork:
+class DenseNetwork(NamedTuple):
     """The input node and the layers of a dense network, in order."""
 
     input: GraphNode

@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from chainrule.explain.notation import Symbol
 
 
-@dataclass
-class Heading:
+class Heading(NamedTuple):
     text: str
     level: int = 2
 
 
-@dataclass
-class Paragraph:
+class Paragraph(NamedTuple):
     text: str
     latex: str  # the same sentence for LaTeX (math in $…$)
 
 
-@dataclass
-class Equation:
+class Equation(NamedTuple):
     """lhs = parts[0] = parts[1] = …, each side as (text, latex)."""
 
     lhs: Symbol
