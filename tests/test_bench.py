@@ -6,6 +6,7 @@ Only that it runs: what it measures is for bench/README.md, never asserted in a 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -60,3 +61,21 @@ def test_the_start_up_script_runs_every_command_beside_numpy():
                   "chainrule verify seed --no-cache"):
         assert shown in done.stdout
     assert "≤ 1.5×" in done.stdout and "≤ 6.0×" in done.stdout
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_the_start_up_script_counts_instructions_exactly():
+    """Under callgrind with a fixed hash seed the count is the same on every run: that is
+    what makes it worth having beside the timed rounds."""
+    from bench import startup
+
+    first = startup.instructions(["version"])["commands"]
+    second = startup.instructions(["version"])["commands"]
+    assert set(first) == {"numpy", "version"}
+    for name in first:
+        assert first[name]["instructions"] > 10_000_000
+        assert abs(first[name]["instructions"] / second[name]["instructions"] - 1) < 0.01
+    assert first["numpy"]["ratio"] == 1.0
+    # `--version` imports neither NumPy nor the engine
+    assert first["version"]["ratio"] < 0.6
+    assert "× numpy" in startup.instructions_table({"commands": first})
