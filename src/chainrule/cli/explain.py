@@ -64,7 +64,7 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.answers:
         from chainrule.verify.answers import judge_answers, load_answers
 
-        report = judge_answers(spec, load_answers(args.answers))
+        report = judge_answers(spec, load_answers(args.answers), marking=args.marking)
     elif args.impl:
         from chainrule.verify.impl import run_impl
 

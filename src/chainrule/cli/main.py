@@ -16,6 +16,7 @@ FORMATS = ("text", "markdown", "latex", "json", "html")
 # so that parsing stays fast; tests/test_impl_sandbox.py checks the two agree)
 SANDBOX_LEVELS = ("auto", "bubblewrap", "unshare", "basic")
 PHASES = ("forward", "backward", "update")
+MARKINGS = ("carried-forward", "strict")  # chainrule.verify.judging.MARKINGS, not imported
 
 
 # Every command, with the line --help lists for it. A command chosen has its parser built, and
@@ -147,6 +148,11 @@ def _verify_parser(commands) -> None:
                              '"q = x + y; f = q * z"')
     verify.add_argument("--at", metavar="NAME=VALUE,...",
                         help="with --expr (or an expression spec file): the inputs' values")
+    verify.add_argument("--marking", choices=MARKINGS, default="carried-forward",
+                        help="with --answers for a network: judge each answer from the "
+                             "answerer's own earlier numbers, crediting what follows "
+                             "correctly from a slip (carried-forward, the default), or only "
+                             "answers right on their own (strict); rounding is never a mistake")
     verify.add_argument("--torch", action="store_true",
                         help="also check a network's step with PyTorch (seconds to import; "
                              "by default it runs only where sympy cannot)")

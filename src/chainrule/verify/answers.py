@@ -35,9 +35,8 @@ import numpy as np
 from chainrule.errors import SpecError
 from chainrule.spec.network import Spec
 from chainrule.verify.answer_files import flatten, load_answers
-from chainrule.verify.judging import (
-    WRITTEN, AnswerReport, AnswerRow, Cell, Truth, judge, network_truth,
-)
+from chainrule.verify.judging import WRITTEN, AnswerReport, AnswerRow, Cell, Truth, network_truth
+from chainrule.verify.marking import judge
 from chainrule.verify.reference import as_spec, quantity_names
 
 __all__ = ["AnswerReport", "AnswerRow", "judge_answers", "load_answers", "parse_number",
@@ -52,12 +51,13 @@ Unknown = Callable[[dict[str, np.ndarray], str], str]  # (quantities, a name not
 
 
 def judge_answers(spec: Spec | str | Path | dict, answers: Mapping[str, Any],
-                  source: str = "answers") -> AnswerReport:
+                  source: str = "answers", marking: str = "carried-forward") -> AnswerReport:
     """Judge ``answers`` against the correct step of ``spec`` and name the mistake behind the
-    wrong ones (see the module docstring for names, values and precision)."""
+    wrong ones (see the module docstring for names, values and precision; ``marking`` is
+    "carried-forward" or "strict", see chainrule.verify.marking)."""
     spec = as_spec(spec)
     answers = checked_answers(answers)
-    return judge_written(network_truth(spec), answers, source)
+    return judge_written(network_truth(spec), answers, source, marking=marking)
 
 
 def checked_answers(answers: Any) -> dict[str, Any]:
@@ -73,13 +73,14 @@ def checked_answers(answers: Any) -> dict[str, Any]:
 
 
 def judge_written(truth: Truth, answers: dict[str, Any], source: str,
-                  unknown: Unknown | None = None, example: str = EXAMPLE) -> AnswerReport:
+                  unknown: Unknown | None = None, example: str = EXAMPLE,
+                  marking: str = "carried-forward") -> AnswerReport:
     """Judge flat written ``answers`` against ``truth`` at the precision each was written with;
     ``unknown(values, name)`` words what is wrong with a name not in ``truth`` (a network's
     parameters and sections by default), ``example`` is a well-formed key for messages."""
     cells = [cell for key, value in answers.items()
              for cell in answer_cells(truth.values, key, value, unknown, example)]
-    return judge(truth, cells, WRITTEN, source, "at the precision given")
+    return judge(truth, cells, WRITTEN, source, "at the precision given", marking)
 
 
 def answer_cells(truth: dict[str, np.ndarray], key: str, value: Any,

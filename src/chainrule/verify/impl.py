@@ -49,7 +49,8 @@ from chainrule.errors import ChainruleError
 from chainrule.explain.numfmt import number
 from chainrule.spec.network import Spec
 from chainrule.verify.channel import run_sandboxed
-from chainrule.verify.judging import AnswerReport, Cell, Tolerance, Truth, judge, network_truth
+from chainrule.verify.judging import AnswerReport, Cell, Tolerance, Truth, network_truth
+from chainrule.verify.marking import judge
 from chainrule.verify.reference import as_spec, quantity_names
 from chainrule.verify.sandbox import DESCRIPTIONS, Limits, SandboxError
 

@@ -8,10 +8,20 @@ a :class:`Truth`, the correct numbers and every applicable catalogue mistake's, 
 (a network's step, or an expression's recorded graph), and a wrong cell is *explained* by each
 mistake whose own number it matches at the same tolerance.
 
-The diagnosis is the mistake that explains the most wrong answers; among those, the one that
-also agrees with the most answers judged correct (a mistake predicting that a right answer
-would be wrong is a worse explanation); ties keep catalogue order and are all reported in
-``candidates``.
+A network's answers are judged as examiners mark them (``marking="carried-forward"``, the
+default): each answer against what it should be *from the answerer's own earlier numbers*
+(chainrule.verify.carried), so one slip costs its own answer and what follows correctly from
+it is credited (status ``carried``); an answer worked from rounded numbers is ``rounded``, not a
+mistake; a truncated or last-digit slip is ``close``. ``marking="strict"`` credits only answers
+right on their own (rounding still is not a mistake). A mistake is named only if it explains
+wrong answers and contradicts none of the credited ones (under it they would have come out
+otherwise); where no single mistake explains them all, pairs are tried; the diagnosis is the
+one explaining the most, and ties are all reported in ``candidates``.
+
+Without a step's rules (an expression's graph), each answer is judged against the correct
+number alone, and the diagnosis is the mistake that explains the most wrong answers; among
+those, the one that also agrees with the most answers judged correct; ties keep catalogue
+order and are all reported in ``candidates``.
 """
 
 from __future__ import annotations
@@ -26,7 +36,9 @@ from chainrule.explain.numfmt import number
 from chainrule.spec.network import Spec
 from chainrule.verify.mistakes import applicable_mistakes, correct_step
 
-CORRECT, WRONG = "correct", "wrong"
+CORRECT, ROUNDED, CARRIED, CLOSE, WRONG = "correct", "rounded", "carried", "close", "wrong"
+CREDITED = (CORRECT, ROUNDED, CARRIED)  # statuses that earn the answer's marks
+MARKINGS = ("carried-forward", "strict")
 
 
 @dataclass(unsafe_hash=True)
@@ -58,12 +70,17 @@ class Truth(Frozen):
     values: dict[str, np.ndarray]
     variants: dict[str, tuple[Any, dict[str, np.ndarray]]]
     at: dict[str, float] | None = None  # an expression's inputs
+    spec: Spec | None = None  # a network's: its step's rules judge answers carried forward
+
+    @property
+    def ruled(self) -> bool:
+        return self.spec is not None
 
 
 def network_truth(spec: Spec) -> Truth:
     """The correct step of ``spec`` and every catalogue mistake that can be made on it."""
     return Truth("network", spec.name, correct_step(spec),
-                 {m.id: (m, m.compute(spec)) for m in applicable_mistakes(spec)})
+                 {m.id: (m, m.compute(spec)) for m in applicable_mistakes(spec)}, spec=spec)
 
 
 @dataclass(unsafe_hash=True)
@@ -114,41 +131,87 @@ class AnswerReport:
     sandbox: dict[str, str] | None = None  # for code that ran: {"level", "description"}
     subject: str = "network"  # or "expression": the JSON key and the header's word
     at: dict[str, float] | None = None  # an expression's inputs, shown after it
+    diagnoses: tuple = ()  # the mistakes named together (two for a pair), diagnosis first
+    marking: str = "correct value only"  # "carried-forward" or "strict" for a network
+    first_wrong: dict[str, Any] | None = None  # the first answer not credited, in step order
+    uncertain: str = ""  # why no mistake is named although some would explain answers
 
     @property
     def ok(self) -> bool:
-        return all(row.status == CORRECT for row in self.rows)
+        return all(row.status in (CORRECT, ROUNDED) for row in self.rows)
 
     @property
     def wrong(self) -> list[AnswerRow]:
         return [row for row in self.rows if row.status == WRONG]
 
+    def count(self, status: str) -> int:
+        return sum(1 for row in self.rows if row.status == status)
+
     @property
     def unexplained(self) -> list[str]:
-        if self.diagnosis is None:
+        named = {m.id for m in self.diagnoses} or \
+            ({self.diagnosis.id} if self.diagnosis is not None else set())
+        if not named:
             return [row.quantity for row in self.wrong]
-        return [row.quantity for row in self.wrong if self.diagnosis.id not in row.mistakes]
+        return [row.quantity for row in self.wrong if not named & set(row.mistakes)]
 
     @property
     def verdict(self) -> str:
         total, wrong = len(self.rows), len(self.wrong)
-        if not wrong:
-            return f"All {total} answers are correct." if total > 1 else "The answer is correct."
+        if wrong:
+            text = self._wrong_verdict(total, wrong)
+        elif self.count(ROUNDED) and not self.count(CARRIED) and not self.count(CLOSE):
+            rounded = self.count(ROUNDED)
+            return (f"All {total} answers are right: {total - rounded} as they are, "
+                    f"{rounded} from the rounded numbers before "
+                    f"{'it' if rounded == 1 else 'them'} (rounding is not a mistake).")
+        else:
+            text = f"All {total} answers are correct." if total > 1 else \
+                "The answer is correct."
+        return " ".join([text, *self._credit_sentences()])
+
+    def _wrong_verdict(self, total: int, wrong: int) -> str:
         head = f"{wrong} of {total} answers {'is' if wrong == 1 else 'are'} wrong"
+        if self.first_wrong is not None and self.count(CARRIED):
+            head += f", the first {self.first_wrong['quantity']}"
         if self.diagnosis is None:
-            return head + (", and no mistake in the catalogue explains "
+            text = head + (", and no mistake in the catalogue explains "
                            f"{'it' if wrong == 1 else 'them'}.")
-        m = self.diagnosis
+            return text + (f" {self.uncertain}" if self.uncertain else "")
+        named = self.diagnoses or (self.diagnosis,)
         which = ("it" if wrong == 1 else "all of them") if self.explained == wrong else \
             f"{self.explained} of them"
-        text = (f"{head}; the known mistake {m.id} ({m.title}) explains {which}: "
-                f"{m.explanation}")
-        others = [c for c in self.candidates if c != m.id]
+        if len(named) == 1:
+            m = named[0]
+            text = (f"{head}; the known mistake {m.id} ({m.title}) explains {which}: "
+                    f"{m.explanation}")
+        else:
+            text = (f"{head}; two known mistakes together explain {which}: "
+                    + "; ".join(f"{m.id} ({m.title}): {m.explanation.rstrip('.')}"
+                                for m in named) + ".")
+        ids = {m.id for m in named} | {" + ".join(m.id for m in named)}
+        others = [c for c in self.candidates if c not in ids]
         if others:
             text += f" (These numbers fit {', '.join(others)} equally well.)"
         if self.explained < wrong:
             text += f" Not explained: {', '.join(self.unexplained)}."
         return text
+
+    def _credit_sentences(self) -> list[str]:
+        out = []
+        carried, rounded, close = self.count(CARRIED), self.count(ROUNDED), self.count(CLOSE)
+        if carried:
+            out.append(f"{carried} {'answer follows' if carried == 1 else 'answers follow'} "
+                       "correctly from the earlier numbers given, and "
+                       f"{'is' if carried == 1 else 'are'} credited (error carried forward).")
+        if rounded:
+            out.append(f"{rounded} {'answer is' if rounded == 1 else 'answers are'} right from "
+                       "the rounded numbers before "
+                       f"{'it' if rounded == 1 else 'them'}: rounding is not a mistake.")
+        if close:
+            out.append(f"{close} {'answer is' if close == 1 else 'answers are'} close: "
+                       "off in the last digits written (see the notes).")
+        return out
 
     def __str__(self) -> str:
         header = ("quantity", "given", "expected", "result")
@@ -182,15 +245,17 @@ class AnswerReport:
                 "rows": [row.to_dict() for row in self.rows], "diagnosis": diagnosis,
                 "candidates": list(self.candidates), "unexplained": self.unexplained,
                 "notes": list(self.notes), "verdict": self.verdict,
+                "marking": self.marking, "diagnoses": [m.id for m in self.diagnoses],
+                "first_wrong": self.first_wrong, "uncertain": self.uncertain,
+                "statuses": {status: self.count(status)
+                             for status in (CORRECT, ROUNDED, CARRIED, CLOSE, WRONG)},
                 **({"sandbox": dict(self.sandbox)} if self.sandbox else {})}
 
 
-def judge(truth: Truth | Spec, cells: list[Cell], tolerance: Tolerance, source: str,
-          precision: str) -> AnswerReport:
-    """Judge every cell against the correct numbers and explain the wrong ones by mistakes;
-    a Spec stands for its :func:`network_truth`."""
-    if isinstance(truth, Spec):
-        truth = network_truth(truth)
+def judge_plain(truth: Truth, cells: list[Cell], tolerance: Tolerance, source: str,
+                precision: str) -> AnswerReport:
+    """Every cell against the correct number alone, the wrong ones explained by whole-step
+    mistakes (for a truth without rules: an expression's graph)."""
     variants = truth.variants
     rows, agreements = [], []
     for cell in cells:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -259,16 +259,17 @@ def update(spec: Spec, name: str, theta: np.ndarray, grad: np.ndarray,
     return theta + switches.update_sign * rate * step
 
 
-def _bias_gradient(spec: Spec, delta: np.ndarray, mode: str) -> np.ndarray:
+def _bias_gradient(spec: Spec, delta: np.ndarray, n: int, switches: Switches) -> np.ndarray:
+    mode = switches.bias_gradient
     if spec.batched:
         rows = delta[0] if mode == "first_example" else delta.sum(axis=0)
     else:
         rows = delta
     if spec.bias == "shared_per_layer":  # one bias for the layer: its units' deltas add up
-        return np.atleast_1d(rows.sum())
-    if mode == "sum_units" and not spec.batched:  # np.sum(delta, axis=0) of one example
-        return np.full_like(rows, rows.sum())
-    return rows
+        rows = np.atleast_1d(rows.sum())
+    elif mode == "sum_units" and not spec.batched:  # np.sum(delta, axis=0) of one example
+        rows = np.full_like(rows, rows.sum())
+    return rows / n if switches.batch == "mean_twice" else rows
 
 
 def reference_step(spec: Spec, switches: Switches = CORRECT) -> dict[str, np.ndarray]:
@@ -277,65 +278,134 @@ def reference_step(spec: Spec, switches: Switches = CORRECT) -> dict[str, np.nda
     A mistaken step may diverge (a saturated output, ln 0 after the update): such numbers
     come out as ±inf or NaN, as the mistaken code would print them, without warnings.
     """
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        return _step(spec, switches)
+    return evaluate(step_rules(spec, switches), start_values(spec))
 
 
-def _step(spec: Spec, switches: Switches) -> dict[str, np.ndarray]:
+# --- the step as rules: each quantity from the quantities it is computed from ----------------
+
+
+@dataclass(eq=False)
+class Rule(Frozen):
+    """How one quantity of the step is computed: ``compute`` of the ``parents``' values, in
+    order. The step is its rules applied in turn; someone's earlier numbers put in place of
+    the parents give what that quantity should be *from their numbers* (error carried
+    forward, chainrule.verify.judging)."""
+
+    parents: tuple[str, ...]
+    compute: Callable[..., np.ndarray]
+
+    def __call__(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            return np.asarray(self.compute(*(values[p] for p in self.parents)))
+
+
+def start_values(spec: Spec) -> dict[str, np.ndarray]:
+    """What a step starts from: the parameters and the input (``forward.a0``)."""
+    out = {f"parameters.{k}": v.copy() for k, v in initial_parameters(spec).items()}
+    out["forward.a0"] = np.asarray(spec.inputs, dtype=float).copy()
+    return out
+
+
+def evaluate(rules: dict[str, Rule], start: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every quantity: ``start``'s, then each rule's, a parent always before its child, in
+    the rules' order (a mistake may make a delta depend on a gradient, written later)."""
+    values = dict(start)
+
+    def value(name: str) -> np.ndarray:
+        if name not in values:
+            rule = rules[name]
+            for parent in rule.parents:
+                value(parent)
+            values[name] = rule(values)
+        return values[name]
+
+    for name in rules:
+        value(name)
+    return {**start, **{name: values[name] for name in rules}}
+
+
+def step_rules(spec: Spec, switches: Switches = CORRECT) -> dict[str, Rule]:
+    """The rule of every quantity the step computes, in the order the step computes them
+    (``forward.z1`` … ``loss_after``); the names are those of :func:`reference_step`."""
     params = initial_parameters(spec)
-    x, t = np.asarray(spec.inputs, dtype=float), one_hot(spec)
-    depth, n = len(spec.layers) - 1, batch_size(spec)
-    out: dict[str, np.ndarray] = {f"parameters.{k}": v.copy() for k, v in params.items()}
-    out["forward.a0"] = x.copy()
-    layers = forward_pass(spec, params, x)
-    for l, (z, a) in enumerate(layers, 1):
-        out[f"forward.z{l}"], out[f"forward.a{l}"] = z, a
-    z_last, a_last = layers[-1]
-    out["forward.loss"] = np.asarray(np.mean(example_losses(spec, z_last, a_last, t)))
+    t, depth, n = one_hot(spec), len(spec.layers) - 1, batch_size(spec)
+    rules: dict[str, Rule] = {}
+    for l, name in enumerate(spec.activations, 1):
+        biased = f"b{l}" in params
+        rules[f"forward.z{l}"] = Rule(
+            (f"forward.a{l - 1}", f"parameters.W{l}") + ((f"parameters.b{l}",) if biased else ()),
+            lambda a, w, b=None: a @ w if b is None else a @ w + b)
+        rules[f"forward.a{l}"] = Rule((f"forward.z{l}",), lambda z, name=name: activate(name, z))
+    last = (f"forward.z{depth}", f"forward.a{depth}")
+    rules["forward.loss"] = Rule(last, lambda z, a: np.mean(example_losses(spec, z, a, t)))
 
     # δ of the mean loss carries 1/N; the "sum" mistake leaves it out.
     scale = switches.loss_factor * (1.0 if switches.batch == "sum" else 1.0 / n)
-    dE_da, fused_delta = output_error(spec, z_last, a_last, t)
-    out[f"backward.dE_da{depth}"] = scale * dE_da
-    if fused_delta is not None:
-        delta = scale * fused_delta
-    elif (spec.loss, spec.activations[-1]) == ("bce", "softmax") and \
-            switches.derivative == "correct":
+    rules[f"backward.dE_da{depth}"] = Rule(last, lambda z, a: scale * output_error(spec, z, a, t)[0])
+    rules[f"backward.delta{depth}"] = Rule(last + (f"backward.dE_da{depth}",),
+                                           lambda z, a, g: _output_delta(spec, z, a, g, t, scale,
+                                                                         switches))
+    for l in range(depth, 0, -1):
+        a_prev, delta = f"forward.a{l - 1}", f"backward.delta{l}"
+        rules[f"gradients.W{l}"] = Rule((a_prev, delta), lambda a, d: _weight_gradient(a, d, n, switches))
+        if f"b{l}" in params:
+            rules[f"gradients.b{l}"] = Rule((delta,), lambda d: _bias_gradient(spec, d, n, switches))
+        if l > 1:
+            weights = (f"parameters.W{l}",) + (
+                (f"gradients.W{l}",) if switches.updated_weights_in_backward else ())
+            rules[f"backward.delta{l - 1}"] = Rule(
+                (delta, *weights, f"forward.z{l - 1}", f"forward.a{l - 1}"),
+                _hidden_delta(spec, l, switches))
+    for name in params:
+        rules[f"updated.{name}"] = Rule((f"parameters.{name}", f"gradients.{name}"),
+                                        lambda theta, g, name=name: update(spec, name, theta, g,
+                                                                           switches))
+    x = np.asarray(spec.inputs, dtype=float)
+    updated = tuple(f"updated.{name}" for name in params)
+    rules["loss_after"] = Rule(updated, lambda *new: mean_loss(spec, dict(zip(params, new)), x, t))
+    return _in_step_order(rules, params)
+
+
+def _output_delta(spec: Spec, z, a, dE_da, t, scale: float, switches: Switches) -> np.ndarray:
+    """δ_L: straight from the logits where the loss is taken from them (a_L − t), else the
+    activation's derivative applied to ∂E/∂a_L."""
+    last = spec.activations[-1]
+    if fused_output(spec):
+        error = a - t if last == "softmax" else (a - t) / a.shape[-1]  # a = softmax(z), σ(z)
+        return scale * error
+    if (spec.loss, last) == ("bce", "softmax") and switches.derivative == "correct":
         # the textbook product ∂E/∂a · softmax′ is inf · 0 once a unit saturates; the same
         # delta from the logits is finite (a mistaken derivative keeps the textbook path)
-        delta = scale * softmax_bce_delta(z_last, t)
-    else:
-        delta = backward_activation(spec.activations[-1], z_last, a_last, scale * dE_da,
-                                    switches.derivative)
-    gradients: dict[str, np.ndarray] = {}
-    for l in range(depth, 0, -1):
-        out[f"backward.delta{l}"] = delta
-        a_prev = x if l == 1 else layers[l - 2][1]
-        grad_w = np.outer(a_prev, delta) if a_prev.ndim == 1 else a_prev.T @ delta
-        if switches.batch == "mean_twice":
-            grad_w = grad_w / n
-        gradients[f"W{l}"] = grad_w
-        if f"b{l}" in params:
-            grad_b = _bias_gradient(spec, delta, switches.bias_gradient)
-            gradients[f"b{l}"] = grad_b / n if switches.batch == "mean_twice" else grad_b
-        if l == 1:
-            break
-        weights = params[f"W{l}"]
-        if switches.updated_weights_in_backward:
-            weights = update(spec, f"W{l}", weights, grad_w, CORRECT)
-        upstream = delta @ (weights if switches.transposed_weights else weights.T)
-        z, a = layers[l - 2]
-        delta = backward_activation(spec.activations[l - 2], z, a, upstream,
-                                    switches.derivative)
+        return scale * softmax_bce_delta(z, t)
+    return backward_activation(last, z, a, dE_da, switches.derivative)
 
-    updated = {name: update(spec, name, params[name], gradients[name], switches)
-               for name in params}
-    for name in params:
-        out[f"gradients.{name}"] = gradients[name]
-    for name in params:
-        out[f"updated.{name}"] = updated[name]
-    out["loss_after"] = mean_loss(spec, updated, x, t)
-    return out
+
+def _hidden_delta(spec: Spec, l: int, switches: Switches) -> Callable[..., np.ndarray]:
+    """δ_{l−1} = f′(z_{l−1}) ⊙ (δ_l W_lᵀ), from δ_l, W_l (and ∂E/∂W_l, for the mistake that
+    updates W_l first), z_{l−1} and a_{l−1}."""
+    def compute(delta, weights, *rest):
+        if switches.updated_weights_in_backward:
+            grad_w, *rest = rest
+            weights = update(spec, f"W{l}", weights, grad_w, CORRECT)
+        z, a = rest
+        upstream = delta @ (weights if switches.transposed_weights else weights.T)
+        return backward_activation(spec.activations[l - 2], z, a, upstream, switches.derivative)
+    return compute
+
+
+def _weight_gradient(a_prev, delta, n: int, switches: Switches) -> np.ndarray:
+    grad = np.outer(a_prev, delta) if np.ndim(a_prev) == 1 else a_prev.T @ delta
+    return grad / n if switches.batch == "mean_twice" else grad
+
+
+def _in_step_order(rules: dict[str, Rule], params: dict) -> dict[str, Rule]:
+    """forward, the loss, backward (∂E/∂a_L, then the deltas from the output down), the
+    gradients and the updates in the parameters' order, the loss after: the order of the
+    trace's JSON (every parent still comes before its child)."""
+    order = [k for k in rules if k.startswith("forward.")]
+    order += [k for k in rules if k.startswith("backward.")]
+    order += [f"gradients.{name}" for name in params] + [f"updated.{name}" for name in params]
+    return {k: rules[k] for k in order + ["loss_after"]}
 
 
 def quantity_names(values: dict[str, Any], section: str) -> list[str]:

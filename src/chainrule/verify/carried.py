@@ -1,0 +1,104 @@
+"""What each answer should be *from the answerer's own earlier numbers*.
+
+A step is its rules (:func:`chainrule.verify.reference.step_rules`): each quantity computed
+from the quantities before it. :func:`predictions` applies them to someone's answers: every
+quantity is computed from its parents as they were given (the correct numbers where a parent
+was not answered), and that prediction is what the answer should have been. An early slip
+then costs only its own answer; an answer that follows correctly from it is right *from their
+numbers*, as examiners mark error carried forward. Applied with a mistake's rules, the same
+predictions say which answers the mistake explains and which it contradicts.
+
+Numbers written to a few decimals carry their rounding into what follows. :func:`spread` is
+how far a prediction can move when every given parent moves within half a unit of its last
+written digit, so an answer worked from rounded numbers, or with more digits kept on the
+calculator than written, is judged right rather than a mistake.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.verify.reference import Rule
+
+# Perturbations tried per quantity when measuring how rounding spreads; beyond, the spread
+# is not measured (numbers worked by hand are far fewer).
+MAX_PERTURBED = 2_000
+
+
+class Given:
+    """Someone's numbers laid over the correct step: per quantity, which elements they gave
+    (``mask``), the numbers, and half a unit of each one's last written digit."""
+
+    def __init__(self, truth: dict[str, np.ndarray]) -> None:
+        self._truth = truth
+        self.mask: dict[str, np.ndarray] = {}
+        self.numbers: dict[str, np.ndarray] = {}
+        self.halves: dict[str, np.ndarray] = {}
+
+    def add(self, key: str, index: tuple[int, ...], numbers: Any, halves: Any) -> None:
+        if key not in self.mask:
+            shape = np.shape(self._truth[key])
+            self.mask[key] = np.zeros(shape, dtype=bool)
+            self.numbers[key] = np.zeros(shape)
+            self.halves[key] = np.zeros(shape)
+        self.mask[key][index] = True
+        self.numbers[key][index] = numbers
+        self.halves[key][index] = halves
+
+    def over(self, key: str, computed: np.ndarray) -> np.ndarray:
+        """``computed`` with the given elements of ``key`` in place."""
+        if key not in self.mask:
+            return computed
+        return np.where(self.mask[key], self.numbers[key], computed)
+
+
+def predictions(rules: dict[str, Rule], start: dict[str, np.ndarray],
+                given: Given) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(each ruled quantity as computed from its parents, with the given numbers in place of
+    the parents given; the values used: predictions overlaid with the given numbers)."""
+    values = {key: given.over(key, np.asarray(v, dtype=float)) for key, v in start.items()}
+    predicted: dict[str, np.ndarray] = {}
+
+    def value(name: str) -> np.ndarray:
+        if name not in values:
+            rule = rules[name]
+            for parent in rule.parents:
+                value(parent)
+            predicted[name] = rule(values)
+            values[name] = given.over(name, predicted[name])
+        return values[name]
+
+    for name in rules:
+        value(name)
+    return predicted, values
+
+
+def spread(rule: Rule, values: dict[str, np.ndarray], given: Given) -> np.ndarray:
+    """How far ``rule``'s result can move, element by element, when each given parent number
+    moves by half a unit of its last digit (a linear estimate: ½·|f(p + h) − f(p − h)| summed
+    over the parents' given elements). Zeros where nothing given is rounded, or beyond
+    :data:`MAX_PERTURBED` perturbations."""
+    base = rule(values)
+    total = np.zeros(np.shape(base))
+    moved = [(p, i) for p in rule.parents if p in given.mask
+             for i in _indices(given.mask[p] & (given.halves[p] > 0))]
+    if not moved or len(moved) > MAX_PERTURBED:
+        return total
+    for parent, index in moved:
+        h = given.halves[parent][index]
+        up, down = dict(values), dict(values)
+        up[parent], down[parent] = values[parent].copy(), values[parent].copy()
+        up[parent][index] += h
+        down[parent][index] -= h
+        change = np.abs(rule(up) - rule(down)) / 2
+        total = total + np.where(np.isfinite(change), change, 0.0)
+    return total
+
+
+def _indices(flags: np.ndarray) -> list[tuple[int, ...]]:
+    """The indices where ``flags`` is true (``()`` for a true 0-d array)."""
+    if flags.ndim == 0:
+        return [()] if bool(flags) else []
+    return [tuple(int(i) for i in index) for index in zip(*np.nonzero(flags))]
