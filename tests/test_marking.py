@@ -186,3 +186,22 @@ def test_the_command_line_marks_carried_forward_unless_told_strict(tmp_path):
     bad = subprocess.run(base + ["--marking", "lenient"], capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode == 2 and "invalid choice: 'lenient'" in bad.stderr
+
+
+def test_blanks_decimal_commas_and_typographic_minus_signs_are_read_as_grade_reads_them():
+    values = reference_step(SEED)
+    w00 = f"{values['updated.W1'][0, 0]:.6f}"
+    report = judge_answers("seed", {
+        "updated.W1[0][0]": w00.replace(".", ","),            # 0,200056
+        "gradients.b2[0]": f"{values['gradients.b2'][0]:.6f}".replace("-", "\u2212"),
+        "gradients.W2[0][0]": "",                            # left blank
+        "updated.b2[0]": None})
+    found = statuses(report)
+    assert found["updated.W1[0][0]"] == "correct" and found["gradients.b2[0]"] == "correct"
+    assert found["gradients.W2[0][0]"] == found["updated.b2[0]"] == "blank"
+    assert report.diagnosis is None and report.first_wrong is None and not report.ok
+    assert "2 answers were left blank" in report.verdict
+    from chainrule.exercises.grade import parse_value
+
+    assert parse_value("0,2001") == ("0,2001", 0.2001) and parse_value("\u22120.5")[1] == -0.5
+    assert parse_value("") is None and parse_value("...") is None

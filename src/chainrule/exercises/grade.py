@@ -16,7 +16,6 @@ number is that mistake, not a slip: it is counted incorrect.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -27,13 +26,12 @@ from chainrule.exercises.checks import UNTOUCHED
 from chainrule.exercises.levels import split_key
 from chainrule.exercises.model import Exercise, ExerciseError, ProblemSet, Question
 from chainrule.spec.network import parse_spec
+from chainrule.verify.answers import is_blank, plain_number
 from chainrule.verify.judging import WRITTEN
 from chainrule.exercises.catalogue import MISTAKES
 from chainrule.verify.mistakes import applicable_mistakes, correct_step
 
 STATUSES = ("correct", "close", "incorrect", "unanswered")
-NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
 
 
 @dataclass(unsafe_hash=True)
@@ -244,8 +242,9 @@ def _pick(values: dict[str, np.ndarray], keys: list[str], where: str) -> dict[st
 
 
 def parse_value(value: Any) -> tuple[str, float | None] | None:
-    """(text as written, its number or None if it is not one), or None for no answer."""
-    if value is None or value is Ellipsis:
+    """(text as written, its number or None if it is not one), or None for no answer; a
+    written number is read as verify reads it (chainrule.verify.answers.plain_number)."""
+    if is_blank(value):
         return None
     if isinstance(value, (bool, np.bool_)):
         return str(value), None
@@ -254,14 +253,8 @@ def parse_value(value: Any) -> tuple[str, float | None] | None:
         text = repr(number) if isinstance(value, (float, np.floating)) else str(int(value))
         return text, number if np.isfinite(number) else None
     text = str(value).strip()
-    if not text or text == "..." or text.lower() in ("null", "none", "~"):
-        return None
-    plain = text.replace("−", "-").replace(" ", "")
-    if DECIMAL_COMMA.fullmatch(plain):  # 0,4523: a decimal comma
-        plain = plain.replace(",", ".")
-    if NUMBER.fullmatch(plain):
-        return text, float(plain)
-    return text, None
+    plain = plain_number(text)
+    return text, None if plain is None else float(plain)
 
 
 def _known(problem_set: ProblemSet) -> str:

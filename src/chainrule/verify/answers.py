@@ -35,7 +35,9 @@ import numpy as np
 from chainrule.errors import SpecError
 from chainrule.spec.network import Spec
 from chainrule.verify.answer_files import flatten, load_answers
-from chainrule.verify.judging import WRITTEN, AnswerReport, AnswerRow, Cell, Truth, network_truth
+from chainrule.verify.judging import (
+    BLANK_NOTE, WRITTEN, AnswerReport, AnswerRow, Cell, Truth, network_truth,
+)
 from chainrule.verify.marking import judge
 from chainrule.verify.reference import as_spec, quantity_names
 
@@ -45,6 +47,10 @@ __all__ = ["AnswerReport", "AnswerRow", "judge_answers", "load_answers", "parse_
 PARAMETER_SECTIONS = ("parameters", "gradients", "updated")
 SECTIONS = ("updated", "gradients", "forward", "backward", "parameters")  # suggestion order
 NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")  # 0,4523: one comma and no point
+MINUS_SIGNS = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2012": "-", "\ufe63": "-",
+                             "\uff0d": "-"})  # −, –, ‒, ﹣, －: as printed or typed
+BLANKS = ("", "...", "…", "?", "-", "null", "none", "~", "n/a")  # an answer left out
 KEY = re.compile(r"(?P<name>[^\[\]]*?)\s*(?P<index>(?:\[[^\[\]]*\]\s*)*)")
 EXAMPLE = "updated.W1[0][1]"  # a well-formed network key, for messages
 Unknown = Callable[[dict[str, np.ndarray], str], str]  # (quantities, a name not among them)
@@ -88,13 +94,16 @@ def answer_cells(truth: dict[str, np.ndarray], key: str, value: Any,
     """The cells of one answer: one per element, or one for a whole array of the wrong shape."""
     quantity, index = parse_key(truth, key, unknown, example)
     expected = np.asarray(truth[quantity])[index]
+    label = quantity + "".join(f"[{i}]" for i in index)
+    if is_blank(value):  # left out: not credited, and no mistake is read into it
+        return [Cell(label, quantity, index, "(blank)", np.full(np.shape(expected), np.nan),
+                     np.zeros(np.shape(expected)), BLANK_NOTE)]
     texts, halves = _texts(value, key)
     values = np.zeros(texts.shape)
     for sub in np.ndindex(texts.shape):
         values[sub] = float(texts[sub])
     if expected.ndim == 0 and texts.size == 1:  # a number in brackets is still the number
         texts, values, halves = texts.reshape(()), values.reshape(()), halves.reshape(())
-    label = quantity + "".join(f"[{i}]" for i in index)
     if texts.shape != expected.shape:
         note = f"shape {texts.shape}, expected {expected.shape}"
         return [Cell(label, quantity, index, _shown(texts), values, halves, note)]
@@ -143,10 +152,26 @@ def parse_number(value: Any, where: str) -> tuple[str, float]:
         return repr(float(value)) if isinstance(value, (float, np.floating)) else \
             str(int(value)), 0.0
     if isinstance(value, (str, Decimal)):
-        text = str(value).strip().replace("−", "-")  # a typographic minus, as printed
-        if NUMBER.fullmatch(text):
+        text = plain_number(str(value))
+        if text is not None:
             return text, 0.5 * 10.0 ** Decimal(text).as_tuple().exponent
     raise SpecError(f"answers: {where}: expected a number, got {value!r}")
+
+
+def is_blank(value: Any) -> bool:
+    """Whether an answer was left out: nothing, an empty cell, "...", "?", "null"."""
+    return value is None or value is Ellipsis or (
+        isinstance(value, str) and value.strip().lower() in BLANKS)
+
+
+def plain_number(text: str) -> str | None:
+    """A written number as Python reads it, or None: spaces dropped, a typographic minus
+    (− – ‒) as "-", a decimal comma (0,4523; one comma and no point) as a point. The digits
+    written are kept, so the precision is the one written."""
+    plain = text.strip().translate(MINUS_SIGNS).replace(" ", "").replace("\u00a0", "")
+    if DECIMAL_COMMA.fullmatch(plain):
+        plain = plain.replace(",", ".")
+    return plain if NUMBER.fullmatch(plain) else None
 
 
 def _texts(value: Any, key: str) -> tuple[np.ndarray, np.ndarray]:

@@ -37,6 +37,8 @@ from chainrule.spec.network import Spec
 from chainrule.verify.mistakes import applicable_mistakes, correct_step
 
 CORRECT, ROUNDED, CARRIED, CLOSE, WRONG = "correct", "rounded", "carried", "close", "wrong"
+BLANK = "blank"  # left out: not credited, not wrong
+BLANK_NOTE = "no answer given"
 CREDITED = (CORRECT, ROUNDED, CARRIED)  # statuses that earn the answer's marks
 MARKINGS = ("carried-forward", "strict")
 
@@ -160,11 +162,14 @@ class AnswerReport:
         total, wrong = len(self.rows), len(self.wrong)
         if wrong:
             text = self._wrong_verdict(total, wrong)
-        elif self.count(ROUNDED) and not self.count(CARRIED) and not self.count(CLOSE):
+        elif self.count(ROUNDED) and not any(self.count(s) for s in (CARRIED, CLOSE, BLANK)):
             rounded = self.count(ROUNDED)
             return (f"All {total} answers are right: {total - rounded} as they are, "
                     f"{rounded} from the rounded numbers before "
                     f"{'it' if rounded == 1 else 'them'} (rounding is not a mistake).")
+        elif self.count(BLANK) or self.count(CLOSE):
+            credited = sum(self.count(s) for s in CREDITED)
+            text = f"No answer is wrong; {credited} of {total} are credited."
         else:
             text = f"All {total} answers are correct." if total > 1 else \
                 "The answer is correct."
@@ -211,6 +216,9 @@ class AnswerReport:
         if close:
             out.append(f"{close} {'answer is' if close == 1 else 'answers are'} close: "
                        "off in the last digits written (see the notes).")
+        blank = self.count(BLANK)
+        if blank:
+            out.append(f"{blank} {'answer was' if blank == 1 else 'answers were'} left blank.")
         return out
 
     def __str__(self) -> str:
@@ -248,7 +256,7 @@ class AnswerReport:
                 "marking": self.marking, "diagnoses": [m.id for m in self.diagnoses],
                 "first_wrong": self.first_wrong, "uncertain": self.uncertain,
                 "statuses": {status: self.count(status)
-                             for status in (CORRECT, ROUNDED, CARRIED, CLOSE, WRONG)},
+                             for status in (CORRECT, ROUNDED, CARRIED, CLOSE, WRONG, BLANK)},
                 **({"sandbox": dict(self.sandbox)} if self.sandbox else {})}
 
 

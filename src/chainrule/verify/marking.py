@@ -29,7 +29,8 @@ import numpy as np
 from chainrule.spec.network import Spec
 from chainrule.verify.carried import Given, predictions, spread
 from chainrule.verify.judging import (
-    CARRIED, CLOSE, CORRECT, CREDITED, MARKINGS, ROUNDED, WRONG, AnswerReport, AnswerRow, Cell,
+    BLANK, BLANK_NOTE, CARRIED, CLOSE, CORRECT, CREDITED, MARKINGS, ROUNDED, WRONG, AnswerReport,
+    AnswerRow, Cell,
     Tolerance, Truth, judge_plain, network_truth,
 )
 from chainrule.verify.reference import CORRECT as CORRECT_SWITCHES
@@ -123,6 +124,8 @@ class _Marker:
     def status(self, cell: Cell, slipped: set[str]) -> str:
         """The cell's status; ``slipped``: the quantities judged so far with an answer that
         is not right on its own (wrong, close, or carried from a slip before it)."""
+        if cell.note == BLANK_NOTE:
+            return BLANK
         if cell.note or not np.all(np.isfinite(cell.value)):
             return WRONG
         if self._exact(cell, np.asarray(self.truth.values[cell.key])[cell.index]):
@@ -159,7 +162,7 @@ class _Marker:
         slipped: set[str] = set()
         for i in self.step_order:  # parents before children, so a slip is known when used
             statuses[i] = self.status(self.cells[i], slipped)
-            if statuses[i] not in (CORRECT, ROUNDED):
+            if statuses[i] not in (CORRECT, ROUNDED, BLANK):
                 slipped.add(self.cells[i].key)
         fits = [tuple(mid for mid, reading in self.variants.items()
                       if self._fits(cell, reading)) for cell in self.cells]
@@ -176,7 +179,8 @@ class _Marker:
         rows = [self._row(cell, status, fit, note)
                 for cell, status, fit, note in zip(self.cells, statuses, fits, notes_by_cell)]
         later = [i for i in self.step_order]
-        first = next((n for n, i in enumerate(later) if statuses[i] not in CREDITED), None)
+        first = next((n for n, i in enumerate(later) if statuses[i] not in (*CREDITED, BLANK)),
+                     None)
         first_wrong = None
         if first is not None:
             cell = self.cells[later[first]]
