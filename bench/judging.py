@@ -3,6 +3,7 @@
     .venv/bin/python bench/judging.py              # the table
     .venv/bin/python bench/judging.py --json       # machine output, one entry per case too
     .venv/bin/python bench/judging.py --show pair  # each case of a category, and why not
+    .venv/bin/python bench/judging.py --no-grade   # verify --answers only
 
 The cases come from tests/judging_cases.py (seeded: ``--seed``), their answers from the
 independent student model (tests/student_model.py). Each runs through
@@ -23,6 +24,12 @@ A verdict **agrees** with the teacher when all three hold:
 
 Answers chainrule refuses (a SpecError, e.g. for a blank or a decimal comma) are a
 disagreement for that case, not a crash.
+
+The worksheet grader (``chainrule exercise grade``, chainrule.exercises.grade) is measured
+beside it on every sheet it can express: all answers written with one number of decimals (the
+key's precision; sheets written with every digit are left out). Its key is a one-exercise
+problem set asking the sheet's quantities with chainrule's own answers; its statuses
+``correct`` and ``close`` credit; its diagnosis is the named mistake; it has no first_wrong.
 """
 
 from __future__ import annotations
@@ -37,8 +44,11 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chainrule.errors import ChainruleError
+from chainrule.exercises.grade import Grader
+from chainrule.exercises.model import Exercise, ProblemSet, Question
 from chainrule.verify.answers import judge_answers
-from tests.judging_cases import CATEGORIES, Case, generate_cases
+from chainrule.verify.mistakes import correct_step
+from tests.judging_cases import CATEGORIES, Case, generate_cases, network_data
 
 CREDITED = ("correct", "carried", "close")  # row statuses that give credit
 
@@ -82,39 +92,113 @@ def judge_case(case: Case) -> tuple[bool, list[str], dict[str, Any] | None]:
     return agrees, why, report
 
 
-def measure(seed: int = 0) -> dict[str, Any]:
-    """Every case judged; per-category counts and shares, and each case's outcome."""
+# --- the worksheet grader (chainrule exercise grade) ------------------------------------------
+
+
+def written_decimals(answers: dict[str, str]) -> int | None:
+    """The one number of decimals every written answer has (blanks aside), or None: the
+    grader asks every question at one precision, so only such sheets can be graded."""
+    counts = set()
+    for text in answers.values():
+        text = text.strip().replace(",", ".")
+        if text:
+            counts.add(len(text.partition(".")[2]) if "e" not in text.lower() else -1)
+    return counts.pop() if len(counts) == 1 and -1 not in counts else None
+
+
+def _question_id(key: str) -> str:
+    """``gradients.W1[0][1]`` → ``1.gradients.W1[0,1]`` (exercise 1's question)."""
+    name, _, rest = key.partition("[")
+    return "1." + name + (f"[{rest.rstrip(']').replace('][', ',')}]" if rest else "")
+
+
+def grade_case(case: Case) -> tuple[bool, list[str], dict[str, Any] | None] | None:
+    """The case graded as a one-exercise worksheet, its key asking the case's quantities at
+    the sheet's precision; None when a sheet cannot be a worksheet (mixed precision)."""
+    decimals = written_decimals(case.answers)
+    if decimals is None or decimals > 12:
+        return None
+    truth = correct_step(case.spec)
+    questions = []
+    for i, key in enumerate(case.asked):
+        name, _, rest = key.partition("[")
+        index = tuple(int(j) for j in rest.rstrip("]").split("][")) if rest else ()
+        qid = _question_id(key)
+        questions.append(Question(id=qid, label=f"q{i}", quantity=qid[2:], symbol=key,
+                                  latex=key, prompt=key, prompt_latex=key,
+                                  answer=float(truth[name][index])))
+    problem_set = ProblemSet(title="bench", level="bench", precision=decimals, seed=0,
+                             options={}, exercises=(Exercise(1, network_data()[case.network],
+                                                             tuple(questions)),))
+    try:
+        grade = Grader(problem_set).grade({_question_id(k): v for k, v in case.answers.items()})
+    except ChainruleError as error:
+        return False, [f"refused: {str(error).splitlines()[0]}"], None
+    exercise = grade.exercises[0]
+    by_id = {_question_id(key): key for key in case.asked}
+    report = {"rows": [{"quantity": by_id[j.question.id], "status": j.status}
+                       for j in exercise.judgements],
+              "diagnosis": None if exercise.diagnosis is None else {"id": exercise.diagnosis}}
+    agrees, why = agreement(case, report)
+    return agrees, why, report
+
+
+# --- the measurement ---------------------------------------------------------------------------
+
+
+def measure(seed: int = 0, grader: bool = True) -> dict[str, Any]:
+    """Every case judged (and graded); per-category counts and shares, each case's outcome."""
     outcomes = []
     for case in generate_cases(seed):
         agrees, why, report = judge_case(case)
-        outcomes.append({"category": case.category, "network": case.network,
-                         "what": case.what, "agrees": agrees, "why": why,
-                         "teacher": case.verdict.to_dict(),
-                         "diagnosis": None if report is None else report["diagnosis"] and
-                         report["diagnosis"]["id"]})
-    categories = {}
-    for category in CATEGORIES:
-        mine = [o for o in outcomes if o["category"] == category]
+        outcome = {"category": case.category, "network": case.network, "what": case.what,
+                   "teacher": case.verdict.to_dict(),
+                   "verify": {"agrees": agrees, "why": why,
+                              "named": None if report is None else
+                              sorted(named_mistakes(report))}}
+        graded = grade_case(case) if grader else None
+        if graded is not None:
+            outcome["grade"] = {"agrees": graded[0], "why": graded[1],
+                                "named": None if graded[2] is None else
+                                sorted(named_mistakes(graded[2]))}
+        outcomes.append(outcome)
+    judges = ("verify", "grade") if grader else ("verify",)
+    categories = {category: _counts([o for o in outcomes if o["category"] == category], judges)
+                  for category in CATEGORIES}
+    return {"schema": "chainrule.bench.judging/1", "seed": seed, "judges": list(judges),
+            "categories": categories, "total": _counts(outcomes, judges), "cases": outcomes}
+
+
+def _counts(outcomes: list[dict], judges: tuple[str, ...]) -> dict[str, Any]:
+    counts = {}
+    for judge in judges:
+        mine = [o[judge] for o in outcomes if judge in o]
         agreed = sum(o["agrees"] for o in mine)
-        categories[category] = {"cases": len(mine), "agree": agreed,
-                                "share": agreed / len(mine) if mine else None}
-    agreed = sum(o["agrees"] for o in outcomes)
-    return {"schema": "chainrule.bench.judging/1", "seed": seed, "categories": categories,
-            "total": {"cases": len(outcomes), "agree": agreed,
-                      "share": agreed / len(outcomes) if outcomes else None},
-            "cases": outcomes}
+        counts[judge] = {"cases": len(mine), "agree": agreed,
+                         "share": agreed / len(mine) if mine else None}
+    return counts
 
 
 def table(result: dict[str, Any]) -> str:
-    lines = [f"{'category':<22} {'cases':>5} {'agree':>5} {'share':>6}", "-" * 41]
+    judges = result["judges"]
+    titles = {"verify": "verify --answers", "grade": "exercise grade"}
+    head = f"{'':<22}" + "".join(f" {titles[j]:^21}" for j in judges)
+    sub = f"{'category':<22}" + f" {'cases':>6} {'agree':>6} {'share':>7}" * len(judges)
+    width = len(sub)
+    lines = [head, sub, "-" * width]
     rows = [*result["categories"].items(), ("total", result["total"])]
     for name, row in rows:
         if name == "total":
-            lines.append("-" * 41)
-        share = "—" if row["share"] is None else f"{row['share']:.0%}"
-        lines.append(f"{name:<22} {row['cases']:>5} {row['agree']:>5} {share:>6}")
+            lines.append("-" * width)
+        cells = ""
+        for judge in judges:
+            r = row[judge]
+            share = "—" if r["share"] is None else f"{r['share']:.0%}"
+            cells += f" {r['cases']:>6} {r['agree']:>6} {share:>7}"
+        lines.append(f"{name:<22}{cells}")
     lines.append(f"(seed {result['seed']}; agree: the careful teacher's credit, named "
-                 "mistakes and first wrong answer all match)")
+                 "mistakes and first wrong answer all match; exercise grade: only sheets "
+                 "written at one precision)")
     return "\n".join(lines)
 
 
@@ -128,8 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="machine output")
     parser.add_argument("--show", choices=CATEGORIES, metavar="CATEGORY",
                         help="list each case of one category with the disagreement")
+    parser.add_argument("--no-grade", action="store_true",
+                        help="judge with verify only, not the worksheet grader too")
     args = parser.parse_args(argv)
-    result = measure(args.seed)
+    result = measure(args.seed, grader=not args.no_grade)
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return 0
@@ -137,9 +223,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.show:
         print()
         for o in result["cases"]:
-            if o["category"] == args.show:
-                mark = "agree" if o["agrees"] else "DISAGREE: " + " | ".join(o["why"])
-                print(f"{o['network']:<20} {o['what']}\n    {mark}")
+            if o["category"] != args.show:
+                continue
+            print(f"{o['network']:<20} {o['what']}")
+            for judge in result["judges"]:
+                if judge in o:
+                    mark = "agree" if o[judge]["agrees"] else \
+                        "DISAGREE: " + " | ".join(o[judge]["why"])
+                    print(f"    {judge:<6} {mark}")
     return 0
 
 

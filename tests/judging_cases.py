@@ -49,9 +49,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import copy
+
 import numpy as np
 
 import chainrule
+from chainrule.spec.network import PRESETS
 from tests import student_model as sm
 from tests.student_model import Student
 
@@ -66,14 +69,17 @@ UPDATE = ("gradient_ascent", "learning_rate_twice", "learning_rate_missing",
           "biases_not_updated")
 
 
-def _spec(**fields) -> chainrule.Spec:
-    return chainrule.parse_spec(fields, default_name=fields.get("name", "network"))
-
-
 def networks() -> dict[str, chainrule.Spec]:
-    """Nine small networks a person works by hand (the seed first)."""
+    """Ten small networks a person works by hand (the seed first), parsed by chainrule."""
+    return {name: chainrule.parse_spec(data, default_name=name)
+            for name, data in network_data().items()}
+
+
+def network_data() -> dict[str, dict[str, Any]]:
+    """The networks as spec files hold them (what the worksheet grader's key stores)."""
+    _spec = dict
     return {
-        "seed": chainrule.load_spec("seed"),
+        "seed": copy.deepcopy(PRESETS["seed"]),
         "softmax_ce_232": _spec(
             name="softmax_ce_232", layers=[2, 3, 2], activations=["sigmoid", "softmax"],
             loss="cross_entropy", weights=[[[0.1, -0.2, 0.4], [0.3, 0.5, -0.1]],
@@ -120,6 +126,11 @@ def networks() -> dict[str, chainrule.Spec]:
             weights=[[[0.1, 0.3], [0.2, 0.4]], [[0.5, -0.6], [0.7, 0.8]], [[0.9], [-0.2]]],
             biases=[[0.1, 0.1], [0.2, 0.2], [0.3]], input=[1.0, -1.0], target=[0.8],
             learning_rate=0.5),
+        "softmax_sse_223": _spec(  # a softmax whose Jacobian is multiplied in (no fusion)
+            name="softmax_sse_223", layers=[2, 2, 3], activations=["tanh", "softmax"],
+            loss="sse", weights=[[[0.4, -0.3], [0.6, 0.2]], [[0.5, -0.4, 0.3], [0.2, 0.7, -0.6]]],
+            biases=[[0.1, -0.1], [0.0, 0.2, -0.2]], input=[0.9, 0.4], target=[0.0, 1.0, 0.0],
+            learning_rate=0.5),
     }
 
 
@@ -148,6 +159,12 @@ class Case:
     spec: chainrule.Spec = field(repr=False)
     answers: dict[str, str] = field(repr=False)
     verdict: Verdict = field(repr=False)
+    keys: tuple[str, ...] | None = None  # the quantities asked, when not the answers' own keys
+
+    @property
+    def asked(self) -> list[str]:
+        """The quantities the sheet asks for, as chainrule names them (indices from 0)."""
+        return list(self.keys) if self.keys is not None else list(self.answers)
 
     def key(self) -> tuple:
         """Everything that identifies the case, for comparing two generations."""
@@ -381,7 +398,8 @@ def _conventions(name, spec, teacher, rng, count):
                                 one_based=convention == "one_based_names")
         out.append(Case("convention", name, f"{convention}, layout {layout}, decimals "
                         f"{decimals}", spec, sheet, Verdict(frozenset(sheet),
-                                                            reason=sm.CONVENTIONS[convention])))
+                                                            reason=sm.CONVENTIONS[convention]),
+                        keys=tuple(keys)))
     return out
 
 

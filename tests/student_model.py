@@ -176,7 +176,7 @@ def output_error(spec, a: np.ndarray, t: np.ndarray) -> np.ndarray:
             "cross_entropy": lambda: -t / a}[spec.loss]()
 
 
-def _slope_layer(spec, mistakes: set[str]) -> int | None:
+def _slope_layer(spec) -> int | None:
     """The layer whose f′ the student leaves out under derivative_missing_one_layer."""
     depth = len(spec.layers) - 1
     if not fused(spec) and spec.activations[-1] != "identity":
@@ -251,7 +251,7 @@ def _work(spec, student: Student, mistakes: set[str], conventions: set[str]):
         factor *= 2.0
     scale = factor / (1 if per_example else batch)
     write(f"backward.dE_da{depth}", scale * output_error(spec, a_out, t))
-    skip = _slope_layer(spec, mistakes) if "derivative_missing_one_layer" in mistakes else None
+    skip = _slope_layer(spec) if "derivative_missing_one_layer" in mistakes else None
     if fused(spec):
         units = 1 if spec.loss == "cross_entropy" else spec.layers[-1]
         delta = scale * (a_out - t) / units
@@ -375,10 +375,12 @@ def typographic_minus(sheet: dict[str, str]) -> dict[str, str]:
 
 
 def digit_typo(sheet: dict[str, str], key: str, rng: np.random.Generator) -> dict[str, str]:
-    """One digit of ``key``'s answer changed (a copying slip), never the sign or the point."""
+    """One digit of ``key``'s answer changed (a copying slip), never the sign or the point,
+    nor the last digit (one off there is what a rounding slip looks like)."""
     text = sheet[key]
-    places = [i for i, c in enumerate(text) if c.isdigit() and c != "0"] or \
+    digits = [i for i, c in enumerate(text) if c.isdigit()][:-1] or \
         [i for i, c in enumerate(text) if c.isdigit()]
+    places = [i for i in digits if text[i] != "0"] or digits
     place = int(rng.choice(places))
     new = str((int(text[place]) + int(rng.integers(1, 9))) % 10)
     return {**sheet, key: text[:place] + new + text[place + 1:]}
