@@ -25,6 +25,10 @@ How a careful teacher marks each category:
   mistake gives the very same sheet (the sheet cannot tell them apart, e.g. updates only:
   gradient_ascent = loss_derivative_sign), the case is ``ambiguous`` and naming any of them
   agrees.
+* ``rounded_mistake``: one catalogue mistake made by a student who rounds every number to 3
+  or 4 decimals as it is written. Credited: the answers a correct student rounding the same
+  way writes. Named: that mistake (ambiguous when another mistake, rounded alike, gives the
+  same sheet).
 * ``uncatalogued_mistake``: one mistake the catalogue does not have
   (student_model.UNCATALOGUED). Credited as above; named: nothing, "no known mistake" is the
   right answer (a catalogue id would mislead the student).
@@ -59,7 +63,7 @@ from tests import student_model as sm
 from tests.student_model import Student
 
 CATEGORIES = ("correct", "rounding", "truncation", "carried_forward", "single_mistake",
-              "uncatalogued_mistake", "pair", "convention", "noise")
+              "rounded_mistake", "uncatalogued_mistake", "pair", "convention", "noise")
 # The backward-pass and the update-stage mistakes pairs are drawn from.
 BACKWARD = ("loss_derivative_sign", "derivative_of_z", "derivative_of_activation_value",
             "missing_activation_derivative", "softmax_diagonal_jacobian", "dropped_factor_two",
@@ -353,6 +357,38 @@ def _single(name, spec, teacher, rng, count):
     return out
 
 
+def _rounded_mistake(name, spec, teacher, rng, count):
+    """A catalogue mistake made by a student who rounds every number to 3 or 4 decimals."""
+    out, names = [], list(teacher.singles)
+    for i in rng.permutation(len(names)):
+        if len(out) >= count:
+            break
+        mistake, decimals = names[i], int(rng.choice([3, 4]))
+        values = _step_or_none(spec, Student(mistakes=(mistake,), round_to=decimals))
+        if values is None:
+            continue
+        layout = _layout(rng)
+        keys = sm.sheet_keys(values, layout)
+        sheet = sm.answer_sheet(values, keys, decimals)
+        right = sm.answer_sheet(sm.work(spec, Student(round_to=decimals)), keys, decimals)
+        credited = frozenset(k for k in keys if sheet[k] == right[k])
+        if credited == set(keys):
+            continue  # rounded away: nothing of the mistake is left on this sheet
+        same = []
+        for other in names:
+            alike = _step_or_none(spec, Student(mistakes=(other,), round_to=decimals))
+            if other != mistake and alike is not None and \
+                    sm.answer_sheet(alike, keys, decimals) == sheet:
+                same.append(frozenset({other}))
+        reason = f"{mistake}, rounded working" if not same else \
+            f"the sheet cannot tell {mistake} from " + ", ".join(next(iter(s)) for s in same)
+        out.append(Case("rounded_mistake", name, f"{mistake}, every intermediate rounded to "
+                        f"{decimals}, layout {layout}", spec, sheet,
+                        Verdict(credited, frozenset({mistake}), ambiguous=bool(same),
+                                alternatives=tuple(same), reason=reason)))
+    return out
+
+
 def _uncatalogued(name, spec, teacher, rng, count):
     out = []
     for mistake in sm.UNCATALOGUED:
@@ -429,5 +465,6 @@ def _noise(name, spec, teacher, rng, count):
 
 MAKERS = {"correct": _correct, "rounding": _rounded("rounding", False),
           "truncation": _rounded("truncation", True), "carried_forward": _carried,
-          "single_mistake": _single, "uncatalogued_mistake": _uncatalogued, "pair": _pairs,
+          "single_mistake": _single, "rounded_mistake": _rounded_mistake,
+          "uncatalogued_mistake": _uncatalogued, "pair": _pairs,
           "convention": _conventions, "noise": _noise}
