@@ -23,7 +23,9 @@ A verdict **agrees** with the teacher when all three hold:
    ``forward.z1``). Today's report has no such key, so such a case cannot agree yet.
 
 Answers chainrule refuses (a SpecError, e.g. for a blank or a decimal comma) are a
-disagreement for that case, not a crash.
+disagreement for that case, not a crash. Beside agreement, ``credit`` is the finer share of
+*answers* credited (or not) as the teacher does, over all the category's answers (a refused
+sheet gets none right): rounding drift may cost a case its agreement by one answer of thirty.
 
 The worksheet grader (``chainrule exercise grade``, chainrule.exercises.grade) is measured
 beside it on every sheet it can express: all answers written with one number of decimals (the
@@ -81,6 +83,15 @@ def agreement(case: Case, report: dict[str, Any]) -> tuple[bool, list[str]]:
         if given not in (verdict.first_wrong, verdict.first_wrong.split("[")[0]):
             why.append(f"first_wrong {given!r}, teacher {verdict.first_wrong}")
     return not why, why
+
+
+def answers_credited_alike(case: Case, report: dict[str, Any] | None) -> int:
+    """How many answers the report credits (or not) as the teacher does; none if refused.
+    A finer figure than agreement: rounding drift may cost a case by one answer of thirty."""
+    if report is None:
+        return 0
+    status = {row["quantity"]: row["status"] in CREDITED for row in report["rows"]}
+    return sum(status.get(key) == (key in case.verdict.credited) for key in case.answers)
 
 
 def judge_case(case: Case) -> tuple[bool, list[str], dict[str, Any] | None]:
@@ -153,14 +164,17 @@ def measure(seed: int = 0, grader: bool = True) -> dict[str, Any]:
         agrees, why, report = judge_case(case)
         outcome = {"category": case.category, "network": case.network, "what": case.what,
                    "teacher": case.verdict.to_dict(),
+                   "answers": len(case.answers),
                    "verify": {"agrees": agrees, "why": why,
                               "named": None if report is None else
-                              sorted(named_mistakes(report))}}
+                              sorted(named_mistakes(report)),
+                              "credited_alike": answers_credited_alike(case, report)}}
         graded = grade_case(case) if grader else None
         if graded is not None:
             outcome["grade"] = {"agrees": graded[0], "why": graded[1],
                                 "named": None if graded[2] is None else
-                                sorted(named_mistakes(graded[2]))}
+                                sorted(named_mistakes(graded[2])),
+                                "credited_alike": answers_credited_alike(case, graded[2])}
         outcomes.append(outcome)
     judges = ("verify", "grade") if grader else ("verify",)
     categories = {category: _counts([o for o in outcomes if o["category"] == category], judges)
@@ -172,18 +186,23 @@ def measure(seed: int = 0, grader: bool = True) -> dict[str, Any]:
 def _counts(outcomes: list[dict], judges: tuple[str, ...]) -> dict[str, Any]:
     counts = {}
     for judge in judges:
-        mine = [o[judge] for o in outcomes if judge in o]
-        agreed = sum(o["agrees"] for o in mine)
+        mine = [o for o in outcomes if judge in o]
+        agreed = sum(o[judge]["agrees"] for o in mine)
+        answers = sum(o["answers"] for o in mine)
+        alike = sum(o[judge]["credited_alike"] for o in mine)
         counts[judge] = {"cases": len(mine), "agree": agreed,
-                         "share": agreed / len(mine) if mine else None}
+                         "share": agreed / len(mine) if mine else None,
+                         "answers": answers, "credited_alike": alike,
+                         "credit_share": alike / answers if answers else None}
     return counts
 
 
 def table(result: dict[str, Any]) -> str:
     judges = result["judges"]
     titles = {"verify": "verify --answers", "grade": "exercise grade"}
-    head = f"{'':<22}" + "".join(f" {titles[j]:^21}" for j in judges)
-    sub = f"{'category':<22}" + f" {'cases':>6} {'agree':>6} {'share':>7}" * len(judges)
+    head = f"{'':<22}" + "".join(f" {titles[j]:^29}" for j in judges)
+    sub = f"{'category':<22}" + f" {'cases':>6} {'agree':>6} {'share':>7} {'credit':>7}" \
+        * len(judges)
     width = len(sub)
     lines = [head, sub, "-" * width]
     rows = [*result["categories"].items(), ("total", result["total"])]
@@ -194,11 +213,13 @@ def table(result: dict[str, Any]) -> str:
         for judge in judges:
             r = row[judge]
             share = "—" if r["share"] is None else f"{r['share']:.0%}"
-            cells += f" {r['cases']:>6} {r['agree']:>6} {share:>7}"
+            credit = "—" if r["credit_share"] is None else f"{r['credit_share']:.0%}"
+            cells += f" {r['cases']:>6} {r['agree']:>6} {share:>7} {credit:>7}"
         lines.append(f"{name:<22}{cells}")
-    lines.append(f"(seed {result['seed']}; agree: the careful teacher's credit, named "
-                 "mistakes and first wrong answer all match; exercise grade: only sheets "
-                 "written at one precision)")
+    lines.append(f"(seed {result['seed']}; agree: cases where the teacher's credit, named "
+                 "mistakes and first wrong answer all match;\n credit: answers credited or "
+                 "not as the teacher does (a refused sheet: none); exercise grade: only\n "
+                 "sheets written at one precision)")
     return "\n".join(lines)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.judging import CREDITED, agreement, measure
+from bench.judging import CREDITED, agreement, answers_credited_alike, measure
 from chainrule.verify.mistakes import MISTAKES, correct_step, mistaken_step
 from tests import student_model as sm
 from tests.judging_cases import CATEGORIES, Case, generate_cases, networks
@@ -210,6 +210,7 @@ def _perfect_report(case: Case) -> dict:
 def test_agreement_can_be_reached_and_can_fail(cases):
     for case in cases:  # a perfect judge agrees everywhere: 100 % is reachable
         assert agreement(case, _perfect_report(case)) == (True, [])
+        assert answers_credited_alike(case, _perfect_report(case)) == len(case.answers)
     assert "carried" in CREDITED and "close" in CREDITED
     for case in cases[:40]:  # and each of the three conditions can fail on its own
         report = _perfect_report(case)
