@@ -280,7 +280,7 @@ def _correct(name, spec, teacher, rng, count):
 def _rounded(category, truncate):
     def make(name, spec, teacher, rng, count):
         out = []
-        for d in (3, 4)[:count] if count <= 2 else [3, 4] * (count // 2):
+        for d in [3, 4] * max(1, count // 2):
             layout = _layout(rng, ("full", "backward", "gradients", "updates"))
             values = sm.work(spec, Student(round_to=d, truncate=truncate))
             keys = sm.sheet_keys(values, layout)
@@ -313,6 +313,8 @@ def _carried(name, spec, teacher, rng, count):
         decimals = _decimals(rng, (4, 5, 6))
         keys = sm.sheet_keys(values, layout)
         slipped = quantity + "".join(f"[{j}]" for j in index)
+        if _right(values, teacher.correct, slipped, decimals):
+            continue  # the slip is below the digits written: nothing to see
         out.append(Case("carried_forward", name,
                         f"slip at {slipped} (leading digit {step:+d}), layout {layout}, "
                         f"decimals {decimals}", spec, sm.answer_sheet(values, keys, decimals),

@@ -233,11 +233,11 @@ def test_agreement_can_be_reached_and_can_fail(cases):
 # is a regression of judging (or a change of the cases, which must then be argued).
 FLOOR = {
     "verify": {"correct": (20, 20), "rounding": (1, 20), "truncation": (0, 20),
-               "carried_forward": (0, 20), "single_mistake": (106, 106),
+               "carried_forward": (0, 19), "single_mistake": (106, 106),
                "rounded_mistake": (9, 20), "uncatalogued_mistake": (12, 19), "pair": (0, 30),
                "convention": (0, 22), "noise": (20, 40)},
     "grade": {"correct": (15, 15), "rounding": (19, 20), "truncation": (12, 20),
-              "carried_forward": (0, 20), "single_mistake": (105, 106),
+              "carried_forward": (0, 19), "single_mistake": (105, 106),
               "rounded_mistake": (15, 20), "uncatalogued_mistake": (10, 19), "pair": (0, 30),
               "convention": (0, 22), "noise": (40, 40)},
 }
