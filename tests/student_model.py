@@ -2,13 +2,14 @@
 
 It is the measuring instrument's half that makes answers (tests/judging_cases.py is the other
 half, the careful teacher's verdicts). It must not share chainrule's arithmetic, or a bug in
-chainrule's reference step would be reproduced here and never measured: chainrule is used only
-to *read* a spec (layers, activations, loss, weights, biases, inputs, targets, learning_rate,
-batched, bias). Everything else is written again below, the way it is taught::
+chainrule's reference step would be reproduced here and never measured: it imports nothing of
+chainrule and only reads the fields of a spec chainrule parsed (layers, activations, loss,
+weights, biases, inputs, targets, learning_rate, batched, bias). Everything else is written
+again below, the way it is taught::
 
     z_l = a_{l−1}·W_l + b_l,  a_l = f(z_l),  E = mean over the batch of the example's loss
-    δ_L = f′(z_L) ⊙ ∂E/∂a_L  (δ_L = (a_L − t)/K from the logits for softmax + cross-entropy
-                              (K = 1 there) and sigmoid + bce), each δ carrying 1/N
+    δ_L = f′(z_L) ⊙ ∂E/∂a_L, each δ carrying the 1/N of the mean; straight from the logits
+          δ_L = a_L − t for softmax + cross-entropy, (a_L − t)/K for sigmoid + bce (K units)
     δ_l = f′(z_l) ⊙ (δ_{l+1} W_{l+1}ᵀ),  ∂E/∂W_l = a_{l−1}ᵀ δ_l,  ∂E/∂b_l = Σₙ δ_l[n]
     θ ← θ − η·∂E/∂θ,  then the loss again with the new parameters
 
