@@ -12,9 +12,8 @@ the public report only (``report.to_dict()``), so a later chainrule is measured 
 
 A verdict **agrees** with the teacher when all three hold:
 
-1. *credit*: the answers whose row ``status`` is credited (``correct`` today; ``carried`` and
-   ``close``, which a later version may add, count as credited too) are exactly the answers
-   the teacher credits;
+1. *credit*: the answers whose row ``status`` is credited (``correct``, ``rounded``,
+   ``carried`` and ``close``) are exactly the answers the teacher credits;
 2. *mistakes*: the mistakes named (the report's ``diagnoses`` list when it has one, else
    ``{diagnosis.id}``, or none when ``diagnosis`` is null) are the teacher's set, or, on a sheet
    the teacher calls ambiguous, one of the equally right alternatives;
@@ -52,7 +51,7 @@ from chainrule.verify.answers import judge_answers
 from chainrule.verify.mistakes import correct_step
 from tests.judging_cases import CATEGORIES, Case, generate_cases, network_data
 
-CREDITED = ("correct", "carried", "close")  # row statuses that give credit
+CREDITED = ("correct", "rounded", "carried", "close")  # row statuses that give credit
 
 
 def named_mistakes(report: dict[str, Any]) -> frozenset[str]:
@@ -80,6 +79,8 @@ def agreement(case: Case, report: dict[str, Any]) -> tuple[bool, list[str]]:
                    f"{sorted(verdict.mistakes) or 'none'}{others}")
     if verdict.first_wrong is not None:
         given = report.get("first_wrong")
+        if isinstance(given, dict):  # {"quantity": ..., "given": ..., "expected": ...}
+            given = given.get("quantity")
         if given not in (verdict.first_wrong, verdict.first_wrong.split("[")[0]):
             why.append(f"first_wrong {given!r}, teacher {verdict.first_wrong}")
     return not why, why

@@ -187,6 +187,28 @@ def _right(values: dict, correct: dict, key: str, decimals: int | None) -> bool:
     return abs(given - true) <= half + 1e-10 * abs(true) + 1e-14
 
 
+def _follows(spec, numbers: dict[str, float], written: float, key: str,
+             decimals: int | None) -> bool:
+    """Whether ``written`` (the answer to ``key``) is what correct working gives from the
+    sheet's other ``numbers`` (copied where they are on the sheet, worked out where not)."""
+    copied: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    shapes = {name: np.shape(value) for name, value in sm.work(spec).items()}
+    for k, number in numbers.items():
+        if k == key:
+            continue
+        name, _, rest = k.partition("[")
+        index = tuple(int(i) for i in rest.rstrip("]").split("][")) if rest else ()
+        mask, values = copied.setdefault(name, (np.zeros(shapes[name], bool),
+                                                np.zeros(shapes[name])))
+        mask[index], values[index] = True, number
+    worked = _step_or_none(spec, Student(copied=copied))
+    if worked is None:
+        return False
+    true = sm.element(worked, key)
+    half = 0.0 if decimals is None else 0.5 * 10.0 ** -decimals
+    return abs(written - true) <= half + 1e-9 * abs(true) + 1e-13
+
+
 def _sheet_numbers(values: dict, keys: list[str], decimals: int | None) -> tuple[str, ...]:
     return tuple(sm.written(sm.element(values, k), decimals) for k in keys)
 
@@ -211,7 +233,14 @@ class _Teacher:
                 self.singles[mistake] = values
 
     def credited(self, values: dict, keys: list[str], decimals: int | None) -> frozenset[str]:
-        return frozenset(k for k in keys if _right(values, self.correct, k, decimals))
+        """The answers a teacher marking error carried forward credits: each one that is
+        what correct working gives *from the student's own numbers before it on this sheet*
+        (the correct numbers where the sheet has none), at the precision written. The
+        student's numbers are taken as they worked with them (every digit, or rounded where
+        they rounded): the teacher follows their working, not their rounding."""
+        worked = {k: sm.element(values, k) for k in keys}
+        written = {k: float(sm.written(worked[k], decimals)) for k in keys}
+        return frozenset(k for k in keys if _follows(self.spec, worked, written[k], k, decimals))
 
     @property
     def pairs(self) -> dict[frozenset[str], dict]:
@@ -372,8 +401,7 @@ def _rounded_mistake(name, spec, teacher, rng, count):
         layout = _layout(rng)
         keys = sm.sheet_keys(values, layout)
         sheet = sm.answer_sheet(values, keys, decimals)
-        right = sm.answer_sheet(sm.work(spec, Student(round_to=decimals)), keys, decimals)
-        credited = frozenset(k for k in keys if sheet[k] == right[k])
+        credited = teacher.credited(values, keys, decimals)
         if credited == set(keys):
             continue  # rounded away: nothing of the mistake is left on this sheet
         same = []

@@ -26,7 +26,7 @@ momentum, weight decay, frozen parameters, initialised weights, bce on softmax.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any, Callable
 
@@ -84,6 +84,9 @@ class Student:
     truncate: bool = False  # with round_to: chopped instead of rounded
     slip: Slip | None = None  # one arithmetic slip, everything after it worked from it
     conventions: tuple[str, ...] = ()  # from CONVENTIONS
+    # numbers already on the sheet, copied instead of worked out: quantity → (mask, numbers);
+    # what a teacher marking error carried forward works from
+    copied: dict | None = field(default=None, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         unknown = set(self.mistakes) - set(CATALOGUED) - set(UNCATALOGUED)
@@ -107,6 +110,9 @@ class _Paper:
             value[index] = new(value[index]) if callable(new) else new
         if self.student.round_to is not None:
             value = rounded(value, self.student.round_to, self.student.truncate)
+        copied = (self.student.copied or {}).get(name)
+        if copied is not None:
+            value = np.where(copied[0], copied[1], value)
         self.values[name] = value
         return value
 

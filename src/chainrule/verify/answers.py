@@ -24,6 +24,7 @@ A malformed answer raises :class:`~chainrule.errors.SpecError` naming the answer
 from __future__ import annotations
 
 import difflib
+from dataclasses import replace
 import math
 import re
 from decimal import Decimal
@@ -84,9 +85,57 @@ def judge_written(truth: Truth, answers: dict[str, Any], source: str,
     """Judge flat written ``answers`` against ``truth`` at the precision each was written with;
     ``unknown(values, name)`` words what is wrong with a name not in ``truth`` (a network's
     parameters and sections by default), ``example`` is a well-formed key for messages."""
-    cells = [cell for key, value in answers.items()
-             for cell in answer_cells(truth.values, key, value, unknown, example)]
-    return judge(truth, cells, WRITTEN, source, "at the precision given", marking)
+    try:
+        cells = [cell for key, value in answers.items()
+                 for cell in answer_cells(truth.values, key, value, unknown, example)]
+    except SpecError:  # unreadable as chainrule names things; perhaps in another convention
+        if truth.spec is None:
+            raise
+        report = _in_a_convention(truth, answers, source, unknown, example, marking, None)
+        if report is None:
+            raise
+        return report
+    report = judge(truth, cells, WRITTEN, source, "at the precision given", marking)
+    if truth.spec is None or report.ok:
+        return report
+    return _in_a_convention(truth, answers, source, unknown, example, marking, report)
+
+
+def _as_written(truth: dict[str, np.ndarray], written: str, key: str, label: str) -> str:
+    """A row's label as the sheet wrote it: the written key, then any element index the
+    reading added to it (a whole array answered at once)."""
+    name, index = parse_key(truth, key)
+    return written.strip() + label[len(name + "".join(f"[{i}]" for i in index)):]
+
+
+def _in_a_convention(truth: Truth, answers: dict[str, Any], source: str, unknown, example,
+                     marking: str, report: AnswerReport | None) -> AnswerReport | None:
+    """The report under the convention (chainrule.verify.conventions) that credits the most
+    answers, if one credits more than chainrule's own reading (``report``; None where the
+    sheet cannot be read chainrule's way), saying which it was."""
+    from chainrule.verify.conventions import DESCRIPTIONS, readings, scaled
+    from chainrule.verify.judging import CREDITED
+
+    def credited(r: AnswerReport | None) -> int:
+        return -1 if r is None else sum(1 for row in r.rows if row.status in CREDITED)
+
+    best, name = report, None
+    for convention, keyed, scale in readings(truth.spec, answers):
+        try:  # rows keep the names as written ("W1[1][2]" read as W1[0][1])
+            cells = [replace(scaled(cell, scale),
+                             quantity=_as_written(truth.values, as_given, key, cell.quantity))
+                     for (key, value), as_given in zip(keyed.items(), answers)
+                     for cell in answer_cells(truth.values, key, value, unknown, example)]
+        except SpecError:  # the sheet cannot be read this way (an index out of range)
+            continue
+        other = judge(truth, cells, WRITTEN, source, "at the precision given", marking)
+        # a convention reads a sheet worked correctly in it: no answer left wrong
+        if not other.wrong and credited(other) > credited(best):
+            best, name = other, convention
+    if name is not None:
+        best.notes.insert(0, f"Read in another book's convention: {DESCRIPTIONS[name]}.")
+        best.convention = name
+    return best
 
 
 def answer_cells(truth: dict[str, np.ndarray], key: str, value: Any,

@@ -102,3 +102,43 @@ def _indices(flags: np.ndarray) -> list[tuple[int, ...]]:
     if flags.ndim == 0:
         return [()] if bool(flags) else []
     return [tuple(int(i) for i in index) for index in zip(*np.nonzero(flags))]
+
+
+def unwritten_spread(rules: dict[str, Rule], start: dict[str, np.ndarray], given: Given,
+                     half: float) -> dict[str, np.ndarray]:
+    """How far each prediction can move when every number worked but *not written* (a
+    quantity the sheet does not ask for) was rounded to ``half`` as a calculator would: one
+    pair of predictions per unwritten element, each moved by ±``half`` (a linear estimate,
+    as :func:`spread`). Empty where ``half`` is 0 or beyond :data:`MAX_PERTURBED`."""
+    if half <= 0:
+        return {}
+    base = predictions(rules, start, given)[0]
+    unwritten = [(name, index) for name in rules if name not in given.mask
+                 for index in _indices(np.ones(np.shape(base[name]), dtype=bool))]
+    if not unwritten or 2 * len(unwritten) > MAX_PERTURBED:
+        return {}
+    total = {name: np.zeros(np.shape(value)) for name, value in base.items()}
+    for name, index in unwritten:
+        moved = []
+        for sign in (1.0, -1.0):
+            nudged = _Nudged(given, name, index, base[name], sign * half)
+            moved.append(predictions(rules, start, nudged)[0])
+        for key in total:
+            if key == name:
+                continue
+            change = np.abs(moved[0][key] - moved[1][key]) / 2
+            total[key] = total[key] + np.where(np.isfinite(change), change, 0.0)
+    return total
+
+
+class _Nudged(Given):
+    """``given`` with one more element in place: an unwritten number moved by ``by``."""
+
+    def __init__(self, given: Given, name: str, index: tuple[int, ...], value: np.ndarray,
+                 by: float) -> None:
+        self.mask, self.numbers, self.halves = dict(given.mask), dict(given.numbers), \
+            dict(given.halves)
+        mask, numbers = np.zeros(np.shape(value), dtype=bool), np.array(value, dtype=float)
+        mask[index], numbers[index] = True, numbers[index] + by
+        self.mask[name], self.numbers[name] = mask, numbers
+        self.halves[name] = np.zeros(np.shape(value))

@@ -137,6 +137,7 @@ class AnswerReport:
     marking: str = "correct value only"  # "carried-forward" or "strict" for a network
     first_wrong: dict[str, Any] | None = None  # the first answer not credited, in step order
     uncertain: str = ""  # why no mistake is named although some would explain answers
+    convention: str | None = None  # another book's convention the answers were read in
 
     @property
     def ok(self) -> bool:
@@ -255,6 +256,7 @@ class AnswerReport:
                 "notes": list(self.notes), "verdict": self.verdict,
                 "marking": self.marking, "diagnoses": [m.id for m in self.diagnoses],
                 "first_wrong": self.first_wrong, "uncertain": self.uncertain,
+                "convention": self.convention,
                 "statuses": {status: self.count(status)
                              for status in (CORRECT, ROUNDED, CARRIED, CLOSE, WRONG, BLANK)},
                 **({"sandbox": dict(self.sandbox)} if self.sandbox else {})}

@@ -21,13 +21,12 @@ reported with what it should have been and how many later answers followed from 
 from __future__ import annotations
 
 from dataclasses import fields
-from itertools import combinations
 from typing import Any
 
 import numpy as np
 
 from chainrule.spec.network import Spec
-from chainrule.verify.carried import Given, predictions, spread
+from chainrule.verify.carried import Given, predictions, spread, unwritten_spread
 from chainrule.verify.judging import (
     BLANK, BLANK_NOTE, CARRIED, CLOSE, CORRECT, CREDITED, MARKINGS, ROUNDED, WRONG, AnswerReport,
     AnswerRow, Cell,
@@ -60,23 +59,31 @@ def judge(truth: Truth | Spec, cells: list[Cell], tolerance: Tolerance, source: 
 
 class _Reading:
     """One way the step could have been worked (correct, or with a mistake) applied to the
-    given numbers: each ruled answer's prediction, and how far rounding spreads it."""
+    given numbers: each ruled answer's prediction, and how far rounding spreads it (the
+    given numbers' rounding, and ``unwritten``: that of numbers worked but not written)."""
 
-    def __init__(self, rules, start, given: Given, truth: dict[str, np.ndarray]) -> None:
+    def __init__(self, rules, start, given: Given, truth: dict[str, np.ndarray],
+                 unwritten: dict[str, np.ndarray] | None = None) -> None:
         self.rules, self.given, self.truth = rules, given, truth
         self.predicted, self.used = predictions(rules, start, given)
         self._spreads: dict[str, np.ndarray] = {}
+        self.unwritten = unwritten or {}
 
     def prediction(self, cell: Cell) -> np.ndarray:
         source = self.predicted if cell.key in self.predicted else self.truth
         return np.asarray(source[cell.key])[cell.index]
 
-    def spread(self, cell: Cell) -> np.ndarray:
+    def spread(self, cell: Cell, unwritten: bool = True) -> np.ndarray:
+        """How far rounding spreads the prediction: of the given numbers it is worked from,
+        and with ``unwritten``, of the numbers worked but not written as well."""
         if cell.key not in self.rules:
             return np.zeros(np.shape(np.asarray(self.truth[cell.key])[cell.index]))
         if cell.key not in self._spreads:
             self._spreads[cell.key] = spread(self.rules[cell.key], self.used, self.given)
-        return np.asarray(self._spreads[cell.key])[cell.index]
+        given = np.asarray(self._spreads[cell.key])[cell.index]
+        if not unwritten or cell.key not in self.unwritten:
+            return given
+        return given + np.asarray(self.unwritten[cell.key])[cell.index]
 
 
 class _Marker:
@@ -94,14 +101,20 @@ class _Marker:
         spec = truth.spec
         self.start = start_values(spec)
         self.rules = step_rules(spec)
-        self.correct = _Reading(self.rules, self.start, self.given, truth.values)
-        self.variants = {mid: _Reading(step_rules(spec, mistake.switches), self.start,
-                                       self.given, truth.values)
+        # numbers worked but not written were rounded as those written were (a calculator)
+        halves = [float(h) for c in self.cells if not c.note for h in np.ravel(c.half_unit)]
+        self.unwritten = unwritten_spread(self.rules, self.start, self.given,
+                                          float(np.median(halves)) if halves else 0.0)
+        self.correct = self._reading(self.rules)
+        self.variants = {mid: self._reading(step_rules(spec, mistake.switches))
                          for mid, (mistake, _) in truth.variants.items()}
+
+    def _reading(self, rules) -> _Reading:
+        return _Reading(rules, self.start, self.given, self.truth.values, self.unwritten)
 
     # --- one answer ------------------------------------------------------------------------
 
-    def _fits(self, cell: Cell, reading: _Reading) -> bool:
+    def _fits(self, cell: Cell, reading: _Reading, unwritten: bool = True) -> bool:
         """Whether ``cell`` is what ``reading`` predicts from the numbers given before it, at
         the precision written, give or take how far their rounding spreads."""
         given = np.ravel(cell.value)
@@ -110,7 +123,7 @@ class _Marker:
                 or not np.all(np.isfinite(given)):
             return False
         allowed = self.tolerance.allowed(np.ravel(cell.half_unit), target) + \
-            np.ravel(reading.spread(cell))
+            np.ravel(reading.spread(cell, unwritten))
         return bool(np.all(np.abs(given - target) <= allowed))
 
     def _exact(self, cell: Cell, target: Any) -> bool:
@@ -128,12 +141,19 @@ class _Marker:
             return BLANK
         if cell.note or not np.all(np.isfinite(cell.value)):
             return WRONG
+        after_slip = cell.key in self.rules and \
+            any(p in slipped for p in self.rules[cell.key].parents)
+        follows = cell.key in self.rules and self._fits(cell, self.correct)
         if self._exact(cell, np.asarray(self.truth.values[cell.key])[cell.index]):
+            # the right number is credited even where it does not follow from a wrong number
+            # before it: that number is more often miscopied onto the sheet than worked with
             return CORRECT
-        if cell.key in self.rules and self._fits(cell, self.correct):
-            if not any(p in slipped for p in self.rules[cell.key].parents):
-                return ROUNDED
-            return CARRIED if self.marking == "carried-forward" else WRONG
+        if follows:
+            if after_slip:
+                return CARRIED if self.marking == "carried-forward" else WRONG
+            # right only if the numbers worked but not written were rounded too: it may be,
+            # and it is no mistake, but the sheet cannot show it
+            return ROUNDED if self._fits(cell, self.correct, unwritten=False) else CLOSE
         return WRONG
 
     def _close(self, cell: Cell) -> str:
@@ -168,6 +188,9 @@ class _Marker:
                       if self._fits(cell, reading)) for cell in self.cells]
         notes_by_cell = [cell.note for cell in self.cells]
         for i, cell in enumerate(self.cells):
+            if statuses[i] == CLOSE:
+                notes_by_cell[i] = ("right if the numbers worked before it but not written "
+                                    "were rounded as the ones written")
             if statuses[i] == WRONG and not fits[i] and not cell.note:
                 why = self._close(cell)
                 if why:
@@ -248,14 +271,18 @@ class _Marker:
         credited one, and how many they explain."""
         spec = self.truth.spec
         ranked = sorted(singles, key=lambda mid: -singles[mid][0])[:MAX_PAIRED]
+        # one of the two explains some wrong answer; the other may explain none alone (an
+        # ascent that undoes a flipped sign leaves the right updates)
         found: dict[tuple[str, str], list[int]] = {}
-        for first, second in combinations(ranked, 2):
+        pairs = {tuple(sorted((a, b), key=list(self.variants).index))
+                 for a in ranked for b in self.variants if a != b}
+        for first, second in sorted(pairs, key=lambda p: [list(self.variants).index(m)
+                                                          for m in p]):
             switches = _combined(self.truth.variants[first][0].switches,
                                  self.truth.variants[second][0].switches)
             if switches is None:
                 continue
-            reading = _Reading(step_rules(spec, switches), self.start, self.given,
-                               self.truth.values)
+            reading = self._reading(step_rules(spec, switches))
             explains = [i for i in wrong if self._fits(self.cells[i], reading)]
             if explains and not self._contradicts(reading, credited):
                 found[(first, second)] = explains
