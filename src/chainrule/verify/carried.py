@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.verify.reference import Rule
+from chainrule.verify.reference import Rule, evaluate
 
 # Perturbations tried per quantity when measuring how rounding spreads; beyond, the spread
 # is not measured (numbers worked by hand are far fewer).
@@ -58,20 +58,9 @@ def predictions(rules: dict[str, Rule], start: dict[str, np.ndarray],
                 given: Given) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(each ruled quantity as computed from its parents, with the given numbers in place of
     the parents given; the values used: predictions overlaid with the given numbers)."""
-    values = {key: given.over(key, np.asarray(v, dtype=float)) for key, v in start.items()}
     predicted: dict[str, np.ndarray] = {}
-
-    def value(name: str) -> np.ndarray:
-        if name not in values:
-            rule = rules[name]
-            for parent in rule.parents:
-                value(parent)
-            predicted[name] = rule(values)
-            values[name] = given.over(name, predicted[name])
-        return values[name]
-
-    for name in rules:
-        value(name)
+    start = {key: np.asarray(value, dtype=float) for key, value in start.items()}
+    values = evaluate(rules, start, given.over, predicted)
     return predicted, values
 
 

@@ -306,22 +306,31 @@ def start_values(spec: Spec) -> dict[str, np.ndarray]:
     return out
 
 
-def evaluate(rules: dict[str, Rule], start: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def evaluate(rules: dict[str, Rule], start: dict[str, np.ndarray],
+             over: Callable[[str, np.ndarray], np.ndarray] | None = None,
+             computed: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Every quantity: ``start``'s, then each rule's, a parent always before its child, in
-    the rules' order (a mistake may make a delta depend on a gradient, written later)."""
-    values = dict(start)
+    the rules' order (a mistake may make a delta depend on a gradient, written later).
+
+    ``over(name, value)`` may put other numbers in place of a value once it is computed
+    (someone's answers: chainrule.verify.carried), and ``computed`` then receives each rule's
+    own result, before they were put in place."""
+    values = {key: value if over is None else over(key, value) for key, value in start.items()}
 
     def value(name: str) -> np.ndarray:
         if name not in values:
             rule = rules[name]
             for parent in rule.parents:
                 value(parent)
-            values[name] = rule(values)
+            result = rule(values)
+            if computed is not None:
+                computed[name] = result
+            values[name] = result if over is None else over(name, result)
         return values[name]
 
     for name in rules:
         value(name)
-    return {**start, **{name: values[name] for name in rules}}
+    return {**{key: values[key] for key in start}, **{name: values[name] for name in rules}}
 
 
 def step_rules(spec: Spec, switches: Switches = CORRECT) -> dict[str, Rule]:
