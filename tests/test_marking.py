@@ -161,7 +161,9 @@ def test_truncation_and_a_last_digit_slip_are_close_not_mistakes():
     truncated.rows = [r for r in truncated.rows if r.quantity == key]
     assert truncated.rows[0].status == "close", str(truncated)
     assert truncated.rows[0].note.startswith("truncated rather than rounded")
-    slipped = judge_answers("seed", {"gradients.W2[0][0]": f"{values['gradients.W2'][0, 0] + 2e-6:.6f}"})
+    # away from zero: chopping cannot make a number larger
+    off = f"{values['gradients.W2'][0, 0] - 2e-6:.6f}"
+    slipped = judge_answers("seed", {"gradients.W2[0][0]": off})
     assert slipped.rows[0].status == "close" and "last digit" in slipped.rows[0].note
     assert slipped.diagnosis is None
 
@@ -210,3 +212,22 @@ def test_blanks_decimal_commas_and_typographic_minus_signs_are_read_as_grade_rea
 
     assert parse_value("0,2001") == ("0,2001", 0.2001) and parse_value("\u22120.5")[1] == -0.5
     assert parse_value("") is None and parse_value("...") is None
+
+
+def test_chopped_working_is_named_as_truncation_not_as_a_mistake():
+    values = sheet()
+    # worked from the chopped numbers, each chopped again as it is written
+    w = {k: np.array(v, dtype=float) for k, v in SEED.build_model().state_dict().items()}
+    x, t = np.array(SEED.inputs, float), np.array(SEED.targets, float)
+    chop = lambda v: np.trunc(np.asarray(v, dtype=float) * 1e4) / 1e4  # noqa: E731
+    z1 = chop(x @ w["W1"] + w["b1"]); a1 = chop(1 / (1 + np.exp(-z1)))  # noqa: E702
+    z2 = chop(a1 @ w["W2"] + w["b2"]); a2 = chop(1 / (1 + np.exp(-z2)))  # noqa: E702
+    d2 = chop(2 * (a2 - t) * a2 * (1 - a2)); d1 = chop((d2 @ w["W2"].T) * a1 * (1 - a1))  # noqa
+    chopped = {"forward.z1": z1, "forward.a1": a1, "forward.z2": z2, "forward.a2": a2,
+               "backward.delta2": d2, "backward.delta1": d1,
+               "gradients.W1": chop(np.outer(x, d1)), "gradients.W2": chop(np.outer(a1, d2))}
+    assert any(not np.allclose(chopped[k], np.round(values[k], 4)) for k in chopped)
+    report = judge_answers("seed", as_answers(chopped, 4))
+    assert report.diagnosis is None and not report.wrong, str(report)
+    assert "close" in statuses(report).values()
+    assert any("truncated" in note for note in report.notes)

@@ -98,7 +98,40 @@ def judge_written(truth: Truth, answers: dict[str, Any], source: str,
     report = judge(truth, cells, WRITTEN, source, "at the precision given", marking)
     if truth.spec is None or report.ok:
         return report
-    return _in_a_convention(truth, answers, source, unknown, example, marking, report)
+    report = _in_a_convention(truth, answers, source, unknown, example, marking, report)
+    return _as_truncated(truth, cells, source, marking, report)
+
+
+def _as_truncated(truth: Truth, cells: list[Cell], source: str, marking: str,
+                  report: AnswerReport) -> AnswerReport:
+    """The report for numbers chopped rather than rounded, if that is what they look like:
+    every answer not credited is smaller in size than the correct number, and judged to a
+    whole unit of its last digit (chopping's error) rather than half of one, every answer is
+    then credited and no mistake named. Answers credited only so are ``close``, noted as
+    truncated; otherwise ``report`` as it is."""
+    from dataclasses import replace as with_
+
+    from chainrule.verify.judging import CLOSE, CREDITED
+
+    missed = [row for row in report.rows if row.status not in CREDITED and row.status != "blank"]
+    if report.convention or not missed or any(
+            row.note.startswith("shape") or not isinstance(row.expected, float) or
+            abs(float(plain_number(row.given) or "nan")) > abs(row.expected) for row in missed):
+        return report
+    chopped = [with_(cell, half_unit=cell.half_unit * 2) for cell in cells]
+    other = judge(truth, chopped, WRITTEN, source, "at the precision given", marking)
+    if other.wrong or other.diagnosis is not None:
+        return report
+    credited = {row.quantity for row in report.rows if row.status in CREDITED}
+    report.rows = [row if row.quantity in credited or row.status == "blank" else
+                   with_(row, status=CLOSE, mistakes=(), note="truncated rather than rounded")
+                   for row in other.rows]
+    report.diagnosis, report.diagnoses, report.candidates = None, (), ()
+    report.explained, report.first_wrong, report.uncertain = 0, None, ""
+    report.notes = ["The numbers look chopped (truncated), not rounded: each is judged to a "
+                    "whole unit of its last digit."] + [
+        f"{row.quantity}: {row.note}." for row in report.rows if row.note]
+    return report
 
 
 def _as_written(truth: dict[str, np.ndarray], written: str, key: str, label: str) -> str:

@@ -81,7 +81,8 @@ def spread(rule: Rule, values: dict[str, np.ndarray], given: Given) -> np.ndarra
         up[parent], down[parent] = values[parent].copy(), values[parent].copy()
         up[parent][index] += h
         down[parent][index] -= h
-        change = np.abs(rule(up) - rule(down)) / 2
+        with np.errstate(invalid="ignore", over="ignore"):  # an overflowed step: no spread
+            change = np.abs(rule(up) - rule(down)) / 2
         total = total + np.where(np.isfinite(change), change, 0.0)
     return total
 
@@ -115,7 +116,8 @@ def unwritten_spread(rules: dict[str, Rule], start: dict[str, np.ndarray], given
         for key in total:
             if key == name:
                 continue
-            change = np.abs(moved[0][key] - moved[1][key]) / 2
+            with np.errstate(invalid="ignore", over="ignore"):
+                change = np.abs(moved[0][key] - moved[1][key]) / 2
             total[key] = total[key] + np.where(np.isfinite(change), change, 0.0)
     return total
 
