@@ -98,7 +98,8 @@ def judge_written(truth: Truth, answers: dict[str, Any], source: str,
     report = judge(truth, cells, WRITTEN, source, "at the precision given", marking)
     if truth.spec is None or report.ok:
         return report
-    report = _in_a_convention(truth, answers, source, unknown, example, marking, report)
+    if report.diagnosis is None:  # a mistake named consistently: no convention reads it right
+        report = _in_a_convention(truth, answers, source, unknown, example, marking, report)
     return _as_truncated(truth, cells, source, marking, report)
 
 

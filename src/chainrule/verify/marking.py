@@ -266,6 +266,9 @@ class _Marker:
     def _contradicts(self, reading: _Reading, credited: list[int]) -> list[int]:
         return [i for i in credited if not self._fits(self.cells[i], reading)]
 
+    def _contradicts_any(self, reading: _Reading, credited: list[int]) -> bool:
+        return any(not self._fits(self.cells[i], reading) for i in credited)
+
     def _pairs(self, singles: dict, wrong: list[int], credited: list[int]):
         """The pairs of mistakes explaining the most wrong answers without contradicting a
         credited one, and how many they explain."""
@@ -284,7 +287,7 @@ class _Marker:
                 continue
             reading = self._reading(step_rules(spec, switches))
             explains = [i for i in wrong if self._fits(self.cells[i], reading)]
-            if explains and not self._contradicts(reading, credited):
+            if explains and not self._contradicts_any(reading, credited):
                 found[(first, second)] = explains
         best = max((len(e) for e in found.values()), default=0)
         pairs = [pair for pair, e in found.items() if len(e) == best]
