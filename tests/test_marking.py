@@ -231,3 +231,9 @@ def test_chopped_working_is_named_as_truncation_not_as_a_mistake():
     assert report.diagnosis is None and not report.wrong, str(report)
     assert "close" in statuses(report).values()
     assert any("truncated" in note for note in report.notes)
+
+
+def test_an_element_left_blank_in_a_row_is_blank_too():
+    a1 = reference_step(SEED)["forward.a1"]
+    report = judge_answers("seed", {"forward.a1": [f"{a1[0]:.4f}", ""]})
+    assert statuses(report) == {"forward.a1[0]": "correct", "forward.a1[1]": "blank"}

@@ -52,6 +52,7 @@ DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")  # 0,4523: one comma and no point
 MINUS_SIGNS = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2012": "-", "\ufe63": "-",
                              "\uff0d": "-"})  # −, –, ‒, ﹣, －: as printed or typed
 BLANKS = ("", "...", "…", "?", "-", "null", "none", "~", "n/a")  # an answer left out
+BLANK_TEXT = "(blank)"  # how a blank answer is shown
 KEY = re.compile(r"(?P<name>[^\[\]]*?)\s*(?P<index>(?:\[[^\[\]]*\]\s*)*)")
 EXAMPLE = "updated.W1[0][1]"  # a well-formed network key, for messages
 Unknown = Callable[[dict[str, np.ndarray], str], str]  # (quantities, a name not among them)
@@ -110,8 +111,6 @@ def _as_truncated(truth: Truth, cells: list[Cell], source: str, marking: str,
     whole unit of its last digit (chopping's error) rather than half of one, every answer is
     then credited and no mistake named. Answers credited only so are ``close``, noted as
     truncated; otherwise ``report`` as it is."""
-    from dataclasses import replace as with_
-
     from chainrule.verify.judging import CLOSE, CREDITED
 
     missed = [row for row in report.rows if row.status not in CREDITED and row.status != "blank"]
@@ -119,13 +118,13 @@ def _as_truncated(truth: Truth, cells: list[Cell], source: str, marking: str,
             row.note.startswith("shape") or not isinstance(row.expected, float) or
             abs(float(plain_number(row.given) or "nan")) > abs(row.expected) for row in missed):
         return report
-    chopped = [with_(cell, half_unit=cell.half_unit * 2) for cell in cells]
+    chopped = [replace(cell, half_unit=cell.half_unit * 2) for cell in cells]
     other = judge(truth, chopped, WRITTEN, source, "at the precision given", marking)
     if other.wrong or other.diagnosis is not None:
         return report
     credited = {row.quantity for row in report.rows if row.status in CREDITED}
     report.rows = [row if row.quantity in credited or row.status == "blank" else
-                   with_(row, status=CLOSE, mistakes=(), note="truncated rather than rounded")
+                   replace(row, status=CLOSE, mistakes=(), note="truncated rather than rounded")
                    for row in other.rows]
     report.diagnosis, report.diagnoses, report.candidates = None, (), ()
     report.explained, report.first_wrong, report.uncertain = 0, None, ""
@@ -179,19 +178,20 @@ def answer_cells(truth: dict[str, np.ndarray], key: str, value: Any,
     expected = np.asarray(truth[quantity])[index]
     label = quantity + "".join(f"[{i}]" for i in index)
     if is_blank(value):  # left out: not credited, and no mistake is read into it
-        return [Cell(label, quantity, index, "(blank)", np.full(np.shape(expected), np.nan),
+        return [Cell(label, quantity, index, BLANK_TEXT, np.full(np.shape(expected), np.nan),
                      np.zeros(np.shape(expected)), BLANK_NOTE)]
     texts, halves = _texts(value, key)
     values = np.zeros(texts.shape)
     for sub in np.ndindex(texts.shape):
-        values[sub] = float(texts[sub])
+        values[sub] = np.nan if texts[sub] == BLANK_TEXT else float(texts[sub])
     if expected.ndim == 0 and texts.size == 1:  # a number in brackets is still the number
         texts, values, halves = texts.reshape(()), values.reshape(()), halves.reshape(())
     if texts.shape != expected.shape:
         note = f"shape {texts.shape}, expected {expected.shape}"
         return [Cell(label, quantity, index, _shown(texts), values, halves, note)]
     return [Cell(label + "".join(f"[{i}]" for i in sub), quantity, index + sub, texts[sub],
-                 values[sub], halves[sub]) for sub in np.ndindex(expected.shape)]
+                 values[sub], halves[sub], BLANK_NOTE if texts[sub] == BLANK_TEXT else "")
+            for sub in np.ndindex(expected.shape)]
 
 
 def parse_key(truth: dict[str, np.ndarray], key: Any, unknown: Unknown | None = None,
@@ -269,6 +269,8 @@ def _texts(value: Any, key: str) -> tuple[np.ndarray, np.ndarray]:
                 raise SpecError(f"answers: {_q(key)}: rows of different lengths at "
                                 f"{path or 'the top'}")
             return [pair for pair, _ in walked], (len(walked), *next(iter(shapes), ()))
+        if is_blank(item):  # one element left out of a row: blank, as a whole answer would be
+            return [BLANK_TEXT, 0.0], ()
         return list(parse_number(item, _q(key) + (f" element {path}" if path else ""))), ()
 
     pairs = np.array(walk(value, "")[0], dtype=object)
