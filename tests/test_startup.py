@@ -91,3 +91,10 @@ def test_a_misspelt_command_is_named_with_every_command_it_could_be(capsys):
     error = capsys.readouterr().err
     assert "invalid choice: 'explian'" in error
     assert all(f"'{name}'" in error for name in cli.COMMANDS)
+
+
+def test_the_command_line_offers_the_markings_verify_has():
+    # spelled out in cli/main.py so that parsing imports nothing of verify
+    from chainrule.verify.judging import MARKINGS
+
+    assert cli.MARKINGS == MARKINGS

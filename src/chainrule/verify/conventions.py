@@ -16,6 +16,7 @@ which most answers are credited, and says which it was.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any, Iterator
 
 from chainrule.spec.network import Spec
@@ -54,8 +55,6 @@ def scaled(cell, scale: Scale | None):
     """``cell`` with its numbers scaled, if its quantity is among the scale's sections."""
     if scale is None or not cell.key.startswith(scale[0]):
         return cell
-    from dataclasses import replace
-
     factor = scale[1]
     return replace(cell, value=cell.value * factor, half_unit=cell.half_unit * abs(factor))
 
