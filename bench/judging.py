@@ -30,7 +30,8 @@ The worksheet grader (``chainrule exercise grade``, chainrule.exercises.grade) i
 beside it on every sheet it can express: all answers written with one number of decimals (the
 key's precision; sheets written with every digit are left out). Its key is a one-exercise
 problem set asking the sheet's quantities with chainrule's own answers; its statuses
-``correct`` and ``close`` credit; its diagnosis is the named mistake; it has no first_wrong.
+``correct``, ``carried`` and ``close`` credit; its diagnoses are the named mistakes, and its
+``first_wrong`` the exercise's.
 """
 
 from __future__ import annotations
@@ -143,14 +144,19 @@ def grade_case(case: Case) -> tuple[bool, list[str], dict[str, Any] | None] | No
                              options={}, exercises=(Exercise(1, network_data()[case.network],
                                                              tuple(questions)),))
     try:
-        grade = Grader(problem_set).grade({_question_id(k): v for k, v in case.answers.items()})
+        # a worksheet's answers are to its questions: a sheet in another book's numbering
+        # (one-based names) answers the same questions in the same order
+        grade = Grader(problem_set).grade({_question_id(k): v for k, v in
+                                           zip(case.asked, case.answers.values())})
     except ChainruleError as error:
         return False, [f"refused: {str(error).splitlines()[0]}"], None
     exercise = grade.exercises[0]
-    by_id = {_question_id(key): key for key in case.asked}
+    by_id = {_question_id(key): written for key, written in zip(case.asked, case.answers)}
+    first = exercise.first_wrong
     report = {"rows": [{"quantity": by_id[j.question.id], "status": j.status}
                        for j in exercise.judgements],
-              "diagnosis": None if exercise.diagnosis is None else {"id": exercise.diagnosis}}
+              "diagnoses": list(exercise.diagnoses),
+              "first_wrong": None if first is None else {"quantity": by_id[first["id"]]}}
     agrees, why = agreement(case, report)
     return agrees, why, report
 

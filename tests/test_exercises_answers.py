@@ -123,15 +123,15 @@ def graded(key):
 
 def test_csv_is_a_gradebook(graded):
     rows = list(csv.reader(io.StringIO(export.to_csv(graded))))
-    assert rows[0][:10] == ["student", "points", "max_points", "score", "correct", "close",
-                            "incorrect", "unanswered", "mistakes", "1a"]
+    assert rows[0][:11] == ["student", "points", "max_points", "score", "correct", "carried",
+                            "close", "incorrect", "unanswered", "mistakes", "1a"]
     assert rows[1][:4] == ["ann", "8", "8", "1.0000"]
-    assert rows[2][:4] == ["bob", "7", "8", "0.8750"] and rows[2][10] == "incorrect"
+    assert rows[2][:4] == ["bob", "7", "8", "0.8750"] and rows[2][11] == "incorrect"
 
 
 def test_json_has_every_answer_and_the_working_of_missed_questions(graded):
     data = json.loads(export.to_json(graded))
-    assert data["schema"] == "chainrule.grades/1" and data["summary"]["students"] == 2
+    assert data["schema"] == "chainrule.grades/2" and data["summary"]["students"] == 2
     bob = data["students"][1]
     wrong = bob["answers"][1]
     assert wrong["status"] == "incorrect" and wrong["mistakes"] == []

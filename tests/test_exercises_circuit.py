@@ -234,7 +234,7 @@ def test_network_options_and_an_edited_key_are_refused(problem_set):
     from chainrule.exercises import Grader
 
     with pytest.raises(ExerciseError, match=r"was the key edited\?"):
-        Grader(key_from_dict(data)).table(1)
+        Grader(key_from_dict(data)).truth(1)
     data = json.loads(problem_set.to_json())
     data["exercises"][0]["spec"]["expression"] = "f = x.__class__"
     with pytest.raises(ExerciseError, match=r"exercises\[0\]: spec: .*attribute access"):

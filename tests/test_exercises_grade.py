@@ -50,10 +50,10 @@ def test_the_key_graded_against_itself_scores_100_percent(level):
 def test_answers_of_each_mistake_are_diagnosed_as_that_mistake(level):
     problem_set = generate(level, seed=2, count=1, activation="sigmoid")
     exercise = problem_set.exercises[0]
-    grader = Grader(problem_set)
+    strict, carried = Grader(problem_set, marking="strict"), Grader(problem_set)
     for mistake in applicable_mistakes(exercise.spec):
-        grade = grader.grade(rounded(problem_set, mistaken(mistake.id)))
-        judged = grade.exercises[0]
+        answers = rounded(problem_set, mistaken(mistake.id))
+        judged = strict.grade(answers).exercises[0]
         wrong = [j for j in judged.judgements if j.status != "correct"]
         if not wrong:  # the mistake changes nothing asked at this level (an update, say)
             continue
@@ -61,10 +61,21 @@ def test_answers_of_each_mistake_are_diagnosed_as_that_mistake(level):
         assert all(j.status == "incorrect" for j in wrong), mistake.id
         assert all(mistake.id in j.mistakes for j in wrong), mistake.id
         # the diagnosis is the mistake, or one that gives exactly the same numbers here
-        same = grader.grade(rounded(problem_set, mistaken(judged.diagnosis)))
+        same = strict.grade(rounded(problem_set, mistaken(judged.diagnosis)))
         assert judged.diagnosis == mistake.id or \
-            [j.given for j in same.judgements] == [j.given for j in grade.judgements]
+            [j.given for j in same.judgements] == [j.given for j in judged.judgements]
         assert all(j.mistakes[0] == judged.diagnosis for j in wrong)
+        # carried forward: the same diagnosis; what follows rightly from a wrong answer is
+        # credited, and the rest are the mistake's
+        forward = carried.grade(answers).exercises[0]
+        assert forward.diagnoses == judged.diagnoses, mistake.id
+        for before, after in zip(judged.judgements, forward.judgements):
+            assert after.status == before.status or (
+                before.status == "incorrect" and after.status == "carried"), mistake.id
+            assert after.status != "incorrect" or after.mistakes[0] == forward.diagnosis
+        assert forward.first_wrong is not None
+        first = next(j for j in forward.judgements if j.status == "incorrect")
+        assert forward.first_wrong["label"] == first.question.label
 
 
 def test_a_wrong_method_never_lands_on_the_right_answer(full):
@@ -137,16 +148,24 @@ def a_mistake_one_unit_away():
 def test_a_close_answer_that_is_the_diagnosed_mistake_is_incorrect():
     problem_set, mistake_id, answers, position = a_mistake_one_unit_away()
     q = problem_set.exercises[0].questions[position]
-    alone = grade_answers(problem_set, {q.id: answers[q.id]})
-    assert alone.exercises[0].judgements[position].status == "close"
-    grade = grade_answers(problem_set, answers)
+    # alone, the number is the mistake's exactly (within half a unit), which says more than
+    # being within two units of the right one
+    alone = grade_answers(problem_set, {q.id: answers[q.id]}).exercises[0]
+    assert alone.judgements[position].status == "incorrect"
+    assert mistake_id in alone.judgements[position].mistakes
+    strict = Grader(problem_set, marking="strict")
+    grade = strict.grade(answers)
     judged = grade.exercises[0]
-    same = grade_answers(problem_set, rounded(problem_set, mistaken(judged.diagnosis)))
+    same = strict.grade(rounded(problem_set, mistaken(judged.diagnosis)))
     assert judged.diagnosis == mistake_id or [j.given for j in same.judgements] == [
         j.given for j in grade.judgements]
     judgement = judged.judgements[position]
     assert judgement.status == "incorrect" and judgement.mistakes[0] == judged.diagnosis
     assert grade.count("close") == 0
+    # carried forward, it is wrong or follows from the wrong answers before it: never close
+    forward = grade_answers(problem_set, answers)
+    assert forward.exercises[0].judgements[position].status in ("incorrect", "carried")
+    assert forward.count("close") == 0 and forward.exercises[0].diagnoses == judged.diagnoses
 
 
 def test_unknown_or_repeated_questions_are_errors(full):
@@ -210,3 +229,24 @@ def test_a_class_from_files(full, tmp_path):
     graded = grade_class(key, submissions)
     assert [s.student for s in graded.students] == ["ann", "bob"]
     assert graded.students[0].score == 1.0 and graded.students[1].count("unanswered") == 36
+
+
+def test_the_documented_example_of_the_rules():
+    """docs/exercises.md, "The rules": with 4 decimals and the answer −0.004164."""
+    from chainrule.exercises.grade import Grader as G
+    from chainrule.verify.judging import Truth
+
+    class OneNumber(G):  # the rules on one number, whatever network would give it
+        def truth(self, number):
+            return Truth("expression", "f", {"forward.f": np.asarray(-0.004164)}, {})
+
+    from chainrule.exercises.model import Exercise, ProblemSet, Question
+
+    q = Question("1.forward.f", "1a", "forward.f", "f", "f", "f", "f", -0.004164)
+    ps = ProblemSet("t", "circuit", 4, 0, {}, (Exercise(1, {}, (q,)),))
+    grader = OneNumber(ps)
+    expected = {"-0.0042": "correct", "-0.00416": "correct", "-0.0041": "close",
+                "-0.0043": "close", "-0.004": "close", "-0.0045": "incorrect",
+                "-0.0039": "incorrect"}
+    got = {given: grader.grade({"1a": given}).judgements[0].status for given in expected}
+    assert got == expected

@@ -66,7 +66,7 @@ def test_the_checking_cell_reports_a_deliberately_wrong_answer(worksheet, tmp_pa
     assert text.startswith("Exercise 1: 1 of 18 correct, 1 close, 15 not answered yet.")
     lines = {line.split()[0]: line for line in text.splitlines()[1:]}
     assert lines[right.label].rstrip().endswith("correct")
-    assert "close: one off in the last digit" in lines[slip.label]
+    assert "close: off in the last digit" in lines[slip.label]
     assert "wrong: this is the number you get from a known mistake, " \
            f"{MISTAKES['gradient_ascent'].title}" in lines[wrong.label]
     assert "<table>" in output.data["text/html"]

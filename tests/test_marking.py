@@ -208,10 +208,7 @@ def test_blanks_decimal_commas_and_typographic_minus_signs_are_read_as_grade_rea
     assert found["gradients.W2[0][0]"] == found["updated.b2[0]"] == "blank"
     assert report.diagnosis is None and report.first_wrong is None and not report.ok
     assert "2 answers were left blank" in report.verdict
-    from chainrule.exercises.grade import parse_value
-
-    assert parse_value("0,2001") == ("0,2001", 0.2001) and parse_value("\u22120.5")[1] == -0.5
-    assert parse_value("") is None and parse_value("...") is None
+    # exercise grade reads answers with verify's own reading (test_exercises_grade)
 
 
 def test_chopped_working_is_named_as_truncation_not_as_a_mistake():

@@ -93,7 +93,12 @@ def test_a_rounded_answer_is_judged_at_its_precision(tmp_path, capsys):
     assert code == 0, report
     assert rows(report)["gradients.y"] == ("correct", pytest.approx(-1 / 9), [])
     assert report["rows"][1]["tolerance"] == pytest.approx(0.005, rel=1e-6)
-    off = answers_file(tmp_path, {"forward.f": "0.334", "gradients.y": "-0.12"}, "off.json")
+    near = answers_file(tmp_path, {"forward.f": "0.334", "gradients.y": "-0.12"}, "near.json")
+    code, report = verify_json(capsys, *expr, "--answers", near)
+    assert code == 1 and report["wrong"] == 0 and not report["ok"]
+    assert [row["status"] for row in report["rows"]] == ["close", "close"]
+    assert report["rows"][0]["note"] == "off in the last digit written"
+    off = answers_file(tmp_path, {"forward.f": "0.337", "gradients.y": "-0.15"}, "off.json")
     code, report = verify_json(capsys, *expr, "--answers", off)
     assert code == 1 and report["wrong"] == 2
     assert rows(report)["forward.f"][0] == "wrong"

@@ -65,10 +65,12 @@ def add_exercise_parser(commands) -> None:
                      help="replace a key.json of other exercises in DIR")
     grade = sub.add_parser(
         "grade", help="grade answers against a key: per question, a score, the mistakes",
-        description="Judge every answer at the precision asked (correct, close: one off in "
-                    "the last digit, incorrect, unanswered), name the catalogue mistake behind "
-                    "each wrong number, show the correct working, and summarise a class. "
-                    "Exit status 0 whatever the answers.")
+        description="Judge every answer at the precision asked, from the student's own "
+                    "earlier answers (correct; carried: right from a wrong earlier answer; "
+                    "close: off in the last digit or truncated; incorrect; unanswered), name "
+                    "the catalogue mistake behind the wrong numbers and where they began, "
+                    "show the correct working, and summarise a class. Exit status 0 whatever "
+                    "the answers.")
     grade.add_argument("key", help="key.json (or the folder holding it)")
     grade.add_argument("answers", nargs="+",
                        help="answers files (JSON, YAML, CSV, a filled-in worksheet.ipynb) or "
@@ -83,6 +85,12 @@ def add_exercise_parser(commands) -> None:
                        help="also write one Markdown feedback file per student into DIR")
     grade.add_argument("--close-credit", type=float, default=0.5, metavar="C",
                        help="points for a close answer, 0 to 1 (default 0.5)")
+    from chainrule.verify.judging import MARKINGS  # exercise's commands all need numpy
+
+    grade.add_argument("--marking", choices=MARKINGS, default="carried-forward",
+                       help="credit an answer right from the student's own wrong earlier "
+                            "answers (carried-forward, the default: error carried forward, "
+                            "as examiners mark), or only answers right on their own (strict)")
 
 
 def run_exercise(args: argparse.Namespace) -> int:
@@ -128,7 +136,8 @@ def _grade(args: argparse.Namespace) -> int:
                              f"got {args.close_credit}")
     problem_set = load_key(args.key)
     submissions = load_submissions(args.answers, problem_set)
-    graded = grade_class(problem_set, submissions, args.close_credit, source=args.key)
+    graded = grade_class(problem_set, submissions, args.close_credit, source=args.key,
+                         marking=args.marking)
     if args.format == "table":
         text = report.table(graded, args.key, args.details)
     elif args.format == "markdown":

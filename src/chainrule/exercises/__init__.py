@@ -31,9 +31,11 @@ from chainrule.exercises.writers import FORMATS, write_worksheets
 
 
 def grade_answers(problem_set: ProblemSet, answers: Mapping[str, Any],
-                  student: str = "student", close_credit: float = 0.5) -> StudentGrade:
-    """One student's answers (question id or label → value) judged against the key."""
-    return Grader(problem_set, close_credit).grade(answers, student)
+                  student: str = "student", close_credit: float = 0.5,
+                  marking: str = "carried-forward") -> StudentGrade:
+    """One student's answers (question id or label → value) judged against the key;
+    ``marking`` is "carried-forward" or "strict" (see :class:`Grader`)."""
+    return Grader(problem_set, close_credit, marking=marking).grade(answers, student)
 
 
 __all__ = [

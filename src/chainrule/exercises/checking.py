@@ -72,11 +72,13 @@ class Feedback:
             return self.problem
         judgements = [j for e in self.exercises for j in e.judgements]
         correct = sum(j.status == "correct" for j in judgements)
+        carried = sum(j.status == "carried" for j in judgements)
         close = sum(j.status == "close" for j in judgements)
         open_ = sum(j.status == "unanswered" for j in judgements)
         where = (f"Exercise {self.exercises[0].exercise.number}" if len(self.exercises) == 1
                  else "All exercises")
         text = f"{where}: {correct} of {len(judgements)} correct"
+        text += f", {carried} right from a wrong earlier answer" if carried else ""
         text += f", {close} close" if close else ""
         return text + (f", {open_} not answered yet" if open_ else "") + "."
 
@@ -92,7 +94,8 @@ class Feedback:
         return "\n".join(out)
 
     def _repr_html_(self) -> str:
-        colours = {"correct": "#1a7f37", "close": "#9a6700", "wrong": "#cf222e",
+        colours = {"correct": "#1a7f37", "follows": "#0969da", "close": "#9a6700",
+                   "wrong": "#cf222e",
                    "not answered yet": "#57606a"}
         rows = "".join(
             f"<tr><td><b>{html.escape(label)}</b></td><td>{html.escape(symbol)}</td>"
@@ -106,8 +109,11 @@ class Feedback:
 def _verdict(j: Judgement) -> tuple[str, str]:
     if j.status == "correct":
         return "correct", ""
+    if j.status == "carried":
+        return "follows", ("right from your earlier answers, but one of them is wrong: "
+                           "correct it, then work this again")
     if j.status == "close":
-        return "close", "one off in the last digit: check how you rounded"
+        return "close", f"{j.note or 'off in the last digit'}: check how you rounded"
     if j.status == "unanswered":
         return "not answered yet", ""
     if j.note:
@@ -115,6 +121,5 @@ def _verdict(j: Judgement) -> tuple[str, str]:
     if not j.mistakes:
         return "wrong", "no known mistake gives this number: check each step"
     mistake = MISTAKES[j.mistakes[0]]
-    how = "up to rounding, this" if j.slip else "this"
-    return "wrong", f"{how} is the number you get from a known mistake, {mistake.title}: " \
+    return "wrong", f"this is the number you get from a known mistake, {mistake.title}: " \
                     f"{mistake.explanation}"

@@ -12,28 +12,29 @@ import json
 from pathlib import Path
 
 from chainrule.escape import csv_text, file_stem
+from chainrule.exercises.grade import NOT_CREDITED, STATUSES
 from chainrule.exercises.model import ExerciseError
 from chainrule.exercises.report import Workings, student_markdown
 from chainrule.exercises.summary import ClassGrade
 from chainrule.exercises.working import equation_text
 from chainrule.files import write_atomically
 
-SCHEMA = "chainrule.grades/1"
+SCHEMA = "chainrule.grades/2"
 
 
 def to_csv(class_grade: ClassGrade) -> str:
     """A gradebook: one row per student, the score, then one column per question holding its
-    result (``correct``, ``close``, ``incorrect: derivative_of_z``, ``unanswered``)."""
+    result (``correct``, ``carried``, ``close``, ``incorrect: derivative_of_z``,
+    ``unanswered``)."""
     questions = class_grade.problem_set.questions
-    rows: list[list] = [["student", "points", "max_points", "score", "correct", "close",
-                         "incorrect", "unanswered", "mistakes", *(q.label for q in questions)]]
+    rows: list[list] = [["student", "points", "max_points", "score", *STATUSES, "mistakes",
+                         *(q.label for q in questions)]]
     for s in class_grade.students:
         results = []
         for j in s.judgements:
             results.append(j.status + (f": {j.mistakes[0]}" if j.mistakes else ""))
         rows.append([s.student, f"{s.points:g}", s.max_points, f"{s.score:.4f}",
-                     *(s.count(k) for k in ("correct", "close", "incorrect", "unanswered")),
-                     " ".join(s.diagnoses), *results])
+                     *(s.count(k) for k in STATUSES), " ".join(s.diagnoses), *results])
     return csv_text(rows)
 
 
@@ -49,21 +50,23 @@ def to_dict(class_grade: ClassGrade) -> dict:
                 entry = {"id": q.id, "label": q.label, "quantity": q.quantity,
                          "symbol": q.symbol, "given": j.given, "answer": q.answer,
                          "rounded": q.rounded(ps.precision), "status": j.status,
-                         "points": j.points, "mistakes": list(j.mistakes), "slip": j.slip,
-                         "note": j.note}
+                         "points": j.points, "mistakes": list(j.mistakes), "note": j.note}
                 answers.append(entry)
         students.append({
             "student": s.student, "points": s.points, "max_points": s.max_points,
             "score": s.score,
-            "counts": {k: s.count(k) for k in ("correct", "close", "incorrect", "unanswered")},
-            "diagnoses": {str(e.exercise.number): e.diagnosis for e in s.exercises
-                          if e.diagnosis},
+            "counts": {k: s.count(k) for k in STATUSES},
+            # per exercise: the mistake, or the two together, behind the wrong answers
+            "diagnoses": {str(e.exercise.number): list(e.diagnoses) for e in s.exercises
+                          if e.diagnoses},
+            "first_wrong": {str(e.exercise.number): e.first_wrong for e in s.exercises
+                            if e.first_wrong is not None},
             "answers": answers})
     return {
         "schema": SCHEMA,
         "key": {"title": ps.title, "level": ps.level, "precision": ps.precision,
                 "seed": ps.seed, "exercises": len(ps.exercises), "questions": len(ps.questions)},
-        "close_credit": class_grade.close_credit,
+        "close_credit": class_grade.close_credit, "marking": class_grade.marking,
         "students": students,
         "summary": {
             "students": len(class_grade.students), "mean_score": class_grade.mean_score,
@@ -73,7 +76,7 @@ def to_dict(class_grade: ClassGrade) -> dict:
             # the correct working of every question someone did not get right, once
             "working": {q.question.id: [equation_text(eq) for eq in workings.steps(
                 q.question.exercise, q.question.quantity)]
-                for q in class_grade.questions() if q.counts["incorrect"] or q.counts["close"]},
+                for q in class_grade.questions() if any(q.counts[k] for k in NOT_CREDITED)},
             "mistakes": [{"id": m.id, "title": m.title, "students": m.students,
                           "answers": m.answers} for m in class_grade.mistakes()],
         },

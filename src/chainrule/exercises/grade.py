@@ -1,37 +1,49 @@
-"""Grading answers against a key, at the precision asked, and naming the mistake behind them.
+"""Grading answers against a key, as verify judges them (chainrule.verify.marking).
 
-With d decimals asked and u = 10⁻ᵈ (plus a hair for float error, as in verify's judging):
+Every answer is judged at the precision asked (d decimals: half a unit, ½·10⁻ᵈ, plus a hair
+for float error), and a network's from the student's own earlier answers, as examiners mark
+error carried forward:
 
-* **correct**: |given − answer| ≤ ½u, i.e. the answer rounded right (more digits are fine);
-* **close**: |given − answer| ≤ 1½u, one off in the last digit asked: a rounding slip;
+* **correct**: the right number, or right from the rounded numbers it was worked from
+  (rounding is not a mistake): 1 point;
+* **carried**: right from earlier answers that were wrong (``marking="carried-forward"``, the
+  default: 1 point; ``"strict"`` counts it incorrect). The exercise says which answer was the
+  first wrong one, what it should have been and how many followed from it;
+* **close**: off only in the last digit asked, or truncated rather than rounded, and no
+  mistake explains it: ``close_credit`` points;
 * **incorrect**: anything else, a text that is not a number included;
 * **unanswered**: no answer (an empty cell, ``...`` in the notebook).
 
-A wrong answer is explained by each catalogue mistake whose own number it is: exactly (within
-½u) or with a rounding slip (within 1½u). An exercise's diagnosis is the mistake explaining the
-most incorrect answers, then agreeing with the most correct ones, then catalogue order (the rule
-of :mod:`chainrule.verify.judging`). A "close" answer that is exactly the diagnosed mistake's
-number is that mistake, not a slip: it is counted incorrect.
+A wrong answer lists the catalogue mistakes that give it from the student's earlier numbers;
+an exercise's diagnosis is the mistake (or the two mistakes together) explaining the most
+wrong answers without contradicting a credited one. A circuit has no step's rules: each
+answer is judged against its correct number alone, and its mistake by its own number.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
 
 from chainrule.frozen import Frozen
-from chainrule.exercises.checks import UNTOUCHED
 from chainrule.exercises.levels import split_key
 from chainrule.exercises.model import Exercise, ExerciseError, ProblemSet, Question
 from chainrule.spec.network import parse_spec
-from chainrule.verify.answers import is_blank, plain_number
-from chainrule.verify.judging import WRITTEN
+from chainrule.verify.answers import judge_written
+from chainrule.verify import judging
+from chainrule.verify.judging import MARKINGS, Truth, network_truth
 from chainrule.exercises.catalogue import MISTAKES
-from chainrule.verify.mistakes import applicable_mistakes, correct_step
 
-STATUSES = ("correct", "close", "incorrect", "unanswered")
+CORRECT, CARRIED, CLOSE, INCORRECT, UNANSWERED = (
+    "correct", "carried", "close", "incorrect", "unanswered")
+STATUSES = (CORRECT, CARRIED, CLOSE, INCORRECT, UNANSWERED)
+NOT_CREDITED = (CLOSE, INCORRECT)  # shown with the correct working
+ROUNDED_NOTE = "right from the rounded numbers it was worked from"
+# verify's statuses, as a worksheet's
+_STATUS = {judging.CORRECT: CORRECT, judging.ROUNDED: CORRECT, judging.CARRIED: CARRIED,
+           judging.CLOSE: CLOSE, judging.WRONG: INCORRECT, judging.BLANK: UNANSWERED}
 
 
 @dataclass(unsafe_hash=True)
@@ -42,16 +54,23 @@ class Judgement(Frozen):
     given: str | None  # as written; None when unanswered
     status: str  # one of STATUSES
     points: float
-    mistakes: tuple[str, ...] = ()  # catalogue ids whose number this is, best first
-    slip: bool = False  # the best mistake matches only up to one unit in the last digit
-    note: str = ""  # "not a number", ...
+    mistakes: tuple[str, ...] = ()  # catalogue ids giving this number, the diagnosis first
+    note: str = ""  # "not a number", "from the numbers given before it: 0.1234", ...
 
 
 @dataclass
 class ExerciseGrade:
     exercise: Exercise
     judgements: list[Judgement]
-    diagnosis: str | None  # the mistake id explaining most incorrect answers
+    diagnoses: tuple[str, ...] = ()  # the mistake (or the two together) behind the answers
+    first_wrong: dict[str, Any] | None = None  # {"label", "symbol", "given", "expected",
+    #                                            "followed"}: where the errors began
+    uncertain: str = ""  # why no mistake is named although some would explain answers
+    convention: str | None = None  # another book's convention the answers were read in
+
+    @property
+    def diagnosis(self) -> str | None:
+        return self.diagnoses[0] if self.diagnoses else None
 
 
 @dataclass
@@ -81,30 +100,26 @@ class StudentGrade:
     @property
     def diagnoses(self) -> list[str]:
         """The diagnosed mistakes, most exercises first (then catalogue order)."""
-        found = [e.diagnosis for e in self.exercises if e.diagnosis]
+        found = [m for e in self.exercises for m in e.diagnoses]
         order = list(MISTAKES)
         return sorted(set(found), key=lambda m: (-found.count(m), order.index(m)))
 
 
-@dataclass
-class _Table:
-    """What grading one exercise needs, computed once: correct and mistaken numbers."""
-
-    correct: dict[str, float]
-    mistaken: dict[str, dict[str, float]] = field(default_factory=dict)  # id → key → value
-
-
 class Grader:
-    """Grades answers against a problem set; every network's step is computed once."""
+    """Grades answers against a problem set; every exercise's truth is computed once."""
 
     def __init__(self, problem_set: ProblemSet, close_credit: float = 0.5,
-                 source: str = "key") -> None:
+                 source: str = "key", marking: str = "carried-forward") -> None:
         if not 0.0 <= close_credit <= 1.0:
             raise ExerciseError(f"close_credit: expected a number from 0 to 1, "
                                 f"got {close_credit!r}")
+        if marking not in MARKINGS:
+            raise ExerciseError(f"marking: expected one of {', '.join(MARKINGS)}, "
+                                f"got {marking!r}")
         self.problem_set, self.close_credit, self.source = problem_set, close_credit, source
-        self.unit = 10.0 ** -problem_set.precision
-        self._tables: dict[int, _Table] = {}
+        self.marking = marking
+        self.half_unit = 0.5 * 10.0 ** -problem_set.precision
+        self._truths: dict[int, Truth] = {}
 
     def grade(self, answers: Mapping[str, Any], student: str = "student",
               source: str = "answers") -> StudentGrade:
@@ -119,142 +134,71 @@ class Grader:
                 raise ExerciseError(f"{source}: question {question.label} "
                                     f"({question.id}) is answered twice")
             given[question.id] = value
-        return StudentGrade(student, [self._exercise(e, given)
+        return StudentGrade(student, [self._exercise(e, given, source)
                                       for e in self.problem_set.exercises])
 
-    def _exercise(self, exercise: Exercise, given: dict[str, Any]) -> ExerciseGrade:
-        table = self.table(exercise.number)
-        first = [self._judge(q, given.get(q.id), table) for q in exercise.questions]
-        diagnosis = self._diagnosis(first, table)
-        final = [self._settle(j, diagnosis, table) for j in first]
-        return ExerciseGrade(exercise, final, diagnosis)
+    def _exercise(self, exercise: Exercise, given: dict[str, Any],
+                  source: str) -> ExerciseGrade:
+        truth = self.truth(exercise.number)
+        answers = {q.quantity: given.get(q.id) for q in exercise.questions}  # None: blank
+        report = judge_written(truth, answers, source, marking=self.marking,
+                               asked=self.half_unit)
+        ids = tuple(m.id for m in report.diagnoses) or (
+            (report.diagnosis.id,) if report.diagnosis is not None else ())
+        # one row per answer, in the order given (a convention's rows keep the names)
+        judgements = [self._judgement(q, row, ids)
+                      for q, row in zip(exercise.questions, report.rows)]
+        first = None
+        if report.first_wrong is not None:
+            at = [row.quantity for row in report.rows].index(report.first_wrong["quantity"])
+            q = exercise.questions[at]
+            first = {"label": q.label, "symbol": q.symbol, "id": q.id,
+                     "given": report.first_wrong["given"],
+                     "expected": report.first_wrong["expected"],
+                     "followed": report.first_wrong["followed"]}
+        return ExerciseGrade(exercise, judgements, ids, first, report.uncertain,
+                             report.convention)
 
-    def _judge(self, question: Question, value: Any, table: _Table) -> Judgement:
-        parsed = parse_value(value)
-        if parsed is None:
-            return Judgement(question, None, "unanswered", 0.0)
-        text, number = parsed
-        if number is None:
-            return Judgement(question, text, "incorrect", 0.0, note="not a number")
-        answer = table.correct[question.quantity]
-        distance = abs(number - answer)
-        if distance <= self._allowed(0.5, answer):
-            return Judgement(question, text, "correct", 1.0)
-        if distance <= self._allowed(1.5, answer):
-            return Judgement(question, text, "close", self.close_credit)
-        exact, slips = self._fits(question.quantity, number, table)
-        return Judgement(question, text, "incorrect", 0.0, tuple(exact or slips),
-                         slip=not exact and bool(slips))
+    def _judgement(self, question: Question, row, diagnoses: tuple[str, ...]) -> Judgement:
+        status = _STATUS[row.status]
+        if status == UNANSWERED:
+            return Judgement(question, None, UNANSWERED, 0.0)
+        points = {CORRECT: 1.0, CARRIED: 1.0, CLOSE: self.close_credit}.get(status, 0.0)
+        note = ROUNDED_NOTE if row.status == judging.ROUNDED else row.note
+        mistakes = tuple(sorted(row.mistakes, key=lambda m: m not in diagnoses))
+        return Judgement(question, row.given, status, points, mistakes, note)
 
-    def _fits(self, key: str, number: float, table: _Table) -> tuple[list[str], list[str]]:
-        exact, slips = [], []
-        for mistake_id, values in table.mistaken.items():
-            value = values[key]
-            if not _touched(value, table.correct[key]):
-                continue
-            distance = abs(number - value)
-            if distance <= self._allowed(0.5, value):
-                exact.append(mistake_id)
-            elif distance <= self._allowed(1.5, value):
-                slips.append(mistake_id)
-        return exact, slips
-
-    def _allowed(self, units: float, true: float) -> float:
-        return float(WRITTEN.allowed(units * self.unit, true))
-
-    def _diagnosis(self, judgements: list[Judgement], table: _Table) -> str | None:
-        scores = {}
-        for mistake_id, values in table.mistaken.items():
-            explained = sum(1 for j in judgements if mistake_id in j.mistakes)
-            agreeing = sum(1 for j in judgements if j.status == "correct" and abs(
-                values[j.question.quantity] - table.correct[j.question.quantity])
-                <= self._allowed(0.5, table.correct[j.question.quantity]))
-            if explained:
-                scores[mistake_id] = (explained, agreeing)
-        if not scores:
-            return None
-        best = max(scores.values())
-        return next(m for m, score in scores.items() if score == best)
-
-    def _settle(self, judgement: Judgement, diagnosis: str | None, table: _Table) -> Judgement:
-        """Put the diagnosis first among the mistakes, and turn a "close" answer that is the
-        diagnosed mistake's own number into that mistake."""
-        if diagnosis is None:
-            return judgement
-        key = judgement.question.quantity
-        if judgement.status == "close":
-            value = table.mistaken[diagnosis][key]
-            number = parse_value(judgement.given)[1]
-            if _touched(value, table.correct[key]) and \
-                    abs(number - value) <= self._allowed(0.5, value):
-                return Judgement(judgement.question, judgement.given, "incorrect", 0.0,
-                                 (diagnosis,))
-        if diagnosis in judgement.mistakes[1:]:
-            rest = tuple(m for m in judgement.mistakes if m != diagnosis)
-            return Judgement(judgement.question, judgement.given, judgement.status,
-                             judgement.points, (diagnosis, *rest), judgement.slip,
-                             judgement.note)
-        return judgement
-
-    def table(self, number: int) -> _Table:
-        """The correct and mistaken answers of exercise ``number``; a damaged key is refused."""
-        if number not in self._tables:
+    def truth(self, number: int) -> Truth:
+        """What exercise ``number`` is judged against; a damaged or edited key is refused."""
+        if number not in self._truths:
             exercise = self.problem_set.exercises[number - 1]
-            keys = [q.quantity for q in exercise.questions]
-            correct_values, mistakes = _steps(exercise.spec)
-            correct = _pick(correct_values, keys, f"{self.source}: exercise {number}")
+            truth = _truth(exercise.spec)
+            where = f"{self.source}: exercise {number}"
             for q in exercise.questions:
-                if abs(q.answer - correct[q.quantity]) > 1e-9 * (1.0 + abs(q.answer)):
+                name, index = split_key(q.quantity)
+                try:
+                    value = float(np.asarray(truth.values[name])[index])
+                except (KeyError, IndexError, ValueError):
+                    raise ExerciseError(f"{where}: no quantity {q.quantity!r} in this "
+                                        f"network") from None
+                if abs(q.answer - value) > 1e-9 * (1.0 + abs(q.answer)):
                     raise ExerciseError(
                         f"{self.source}: question {q.label} ({q.id}): the key's answer "
-                        f"{q.answer!r} is not what its network gives ({correct[q.quantity]!r});"
-                        f" was the key edited?")
-            mistaken = {m: _pick(values, keys, "") for m, values in mistakes.items()}
-            self._tables[number] = _Table(correct, mistaken)
-        return self._tables[number]
+                        f"{q.answer!r} is not what its network gives ({value!r}); was the "
+                        f"key edited?")
+            self._truths[number] = truth
+        return self._truths[number]
 
 
-def _steps(spec: dict) -> tuple[dict, dict[str, dict]]:
-    """The correct quantities of an exercise's spec, and each applicable mistake's."""
+def _truth(spec: dict) -> Truth:
+    """A network's step with its rules, or a circuit's recorded graph."""
     from chainrule.exercises import circuit
-    from chainrule.verify.circuit_mistakes import mistaken_steps
 
     if circuit.is_circuit(spec):
-        return circuit.correct_step(spec), mistaken_steps(circuit.trace(spec))
-    parsed = parse_spec(spec)
-    return correct_step(parsed), {m.id: m.compute(parsed) for m in applicable_mistakes(parsed)}
+        from chainrule.verify.expression_answers import recorded_truth
 
-
-def _touched(value: float, correct: float) -> bool:
-    """Whether a mistake changes this answer at all (a diverged step counts as no number)."""
-    return bool(np.isfinite(value)) and abs(value - correct) > UNTOUCHED * (1.0 + abs(correct))
-
-
-def _pick(values: dict[str, np.ndarray], keys: list[str], where: str) -> dict[str, float]:
-    picked = {}
-    for key in keys:
-        name, index = split_key(key)
-        try:
-            picked[key] = float(np.asarray(values[name])[index])
-        except (KeyError, IndexError, ValueError):
-            raise ExerciseError(f"{where}: no quantity {key!r} in this network") from None
-    return picked
-
-
-def parse_value(value: Any) -> tuple[str, float | None] | None:
-    """(text as written, its number or None if it is not one), or None for no answer; a
-    written number is read as verify reads it (chainrule.verify.answers.plain_number)."""
-    if is_blank(value):
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return str(value), None
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        number = float(value)
-        text = repr(number) if isinstance(value, (float, np.floating)) else str(int(value))
-        return text, number if np.isfinite(number) else None
-    text = str(value).strip()
-    plain = plain_number(text)
-    return text, None if plain is None else float(plain)
+        return recorded_truth(circuit.trace(spec), "circuit", dict(spec.get("at", {})))
+    return network_truth(parse_spec(spec))
 
 
 def _known(problem_set: ProblemSet) -> str:

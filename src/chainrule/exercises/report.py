@@ -10,7 +10,7 @@ from __future__ import annotations
 from chainrule.escape import markdown_text, terminal_text
 from chainrule.exercises import circuit
 from chainrule.exercises.circuit_sheet import CircuitWorking
-from chainrule.exercises.grade import StudentGrade
+from chainrule.exercises.grade import NOT_CREDITED, STATUSES, ExerciseGrade, StudentGrade
 from chainrule.exercises.summary import ClassGrade
 from chainrule.exercises.working import Working, equation_latex, equation_text
 from chainrule.explain.trace import explain
@@ -67,8 +67,7 @@ def points(value: float) -> str:
 
 def headline(student: StudentGrade, name: str | None = None) -> str:
     """``ann: 7 of 8 points (88%): …``; ``name`` is the student's name as shown (escaped)."""
-    counts = ", ".join(f"{student.count(s)} {s}" for s in ("correct", "close", "incorrect",
-                                                          "unanswered") if student.count(s))
+    counts = ", ".join(f"{student.count(s)} {s}" for s in STATUSES if student.count(s))
     name = student.student if name is None else name
     return (f"{name}: {points(student.points)} of {student.max_points} points "
             f"({percent(student.score)}): {counts}")
@@ -77,11 +76,16 @@ def headline(student: StudentGrade, name: str | None = None) -> str:
 def result_text(judgement) -> str:
     text = judgement.status
     if judgement.mistakes:
-        text += ": " + judgement.mistakes[0] + (" (with a rounding slip)" if judgement.slip
-                                                else "")
+        text += ": " + judgement.mistakes[0]
     elif judgement.note:
         text += f": {judgement.note}"
     return text
+
+
+MARKING_WORDS = {
+    "carried-forward": "error carried forward: an answer right from the student's own earlier "
+                       "answers earns its point",
+    "strict": "strict: only answers right on their own earn points"}
 
 
 def _key_line(class_grade: ClassGrade, source: str) -> str:
@@ -89,7 +93,36 @@ def _key_line(class_grade: ClassGrade, source: str) -> str:
     return (f"Graded against {source}: level {ps.level}, "
             f"{plural(len(ps.exercises), 'exercise')}, {plural(len(ps.questions), 'question')}, "
             f"answers to {ps.precision} decimals "
-            f"(close: one off in the last digit, {points(class_grade.close_credit)} point)")
+            f"(close: off in the last digit or truncated, {points(class_grade.close_credit)} "
+            f"point; marked {MARKING_WORDS[class_grade.marking]})")
+
+
+def diagnosis_text(exercise: ExerciseGrade, code=str) -> str:
+    """``diagnosis a (title). explanation`` for one mistake or two together; "" for none.
+    ``code`` marks a mistake's id (Markdown's backticks)."""
+    named = [MISTAKES[m] for m in exercise.diagnoses]
+    if not named:
+        return exercise.uncertain
+    if len(named) == 1:
+        m = named[0]
+        return f"diagnosis {code(m.id)} ({m.title}). {m.explanation}"
+    return "diagnosis: two mistakes together. " + " ".join(
+        f"{code(m.id)} ({m.title}): {m.explanation}" for m in named)
+
+
+def first_wrong_text(exercise: ExerciseGrade, escape=str) -> str:
+    """Where the errors began, when later answers were credited as following from it."""
+    first = exercise.first_wrong
+    if first is None or not first["followed"]:
+        return ""
+    expected = first["expected"]
+    shown = "no number" if expected is None else (
+        f"{expected:.10g}" if isinstance(expected, float) else str(expected))
+    return (f"The first wrong answer is {first['label']} {first['symbol']}: "
+            f"{escape(str(first['given']))} given, {shown} expected; "
+            f"{plural(first['followed'], 'later answer')} "
+            f"{'follows' if first['followed'] == 1 else 'follow'} correctly from the "
+            f"wrong numbers and {'is' if first['followed'] == 1 else 'are'} credited.")
 
 
 # --- terminal table ------------------------------------------------------------------------------
@@ -114,36 +147,40 @@ def _student_text(student: StudentGrade, class_grade: ClassGrade,
     out = [headline(student)]
     for exercise in student.exercises:
         diagnosis = exercise.diagnosis
-        out.append(f"  Exercise {exercise.exercise.number}" + (
-            f": diagnosis {diagnosis} ({MISTAKES[diagnosis].title}). "
-            f"{MISTAKES[diagnosis].explanation}" if diagnosis else ""))
+        said = diagnosis_text(exercise)
+        out.append(f"  Exercise {exercise.exercise.number}" + (f": {said}" if said else ""))
+        first = first_wrong_text(exercise)
+        if first:
+            out.append(f"  {first}")
         rows = [["question", "quantity", "given", "answer", "result"]]
         rows += [[j.question.label, j.question.symbol, j.given or "", j.question.rounded(
             precision), result_text(j)] for j in exercise.judgements]
         out += _table(rows, "    ")
         for j in exercise.judgements:
-            if j.status in ("incorrect", "close"):
-                out += [f"    {j.question.label} {j.question.symbol}: {_why(j, diagnosis)}"]
+            if j.status in NOT_CREDITED:
+                out += [f"    {j.question.label} {j.question.symbol}: "
+                        f"{_why(j, exercise.diagnoses)}"]
                 out += [f"        {equation_text(e)}"
                         for e in workings.steps(exercise.exercise.number, j.question.quantity)]
     return out
 
 
-def _why(judgement, diagnosis: str | None, escape=str) -> str:
-    """Why an answer is not correct; a mistake other than the exercise's diagnosis (already
+def _why(judgement, diagnoses: tuple[str, ...], escape=str) -> str:
+    """Why an answer is not credited; a mistake other than the exercise's diagnosis (already
     explained above the answers) is explained here; ``escape`` shows the student's text."""
     if judgement.status == "close":
-        return "one off in the last digit: a rounding slip. The correct working:"
+        return f"close ({judgement.note or 'off in the last digit'}). The correct working:"
     if judgement.mistakes:
         m = MISTAKES[judgement.mistakes[0]]
-        slip = ", up to a rounding slip" if judgement.slip else ""
         also = (f" (also fits: {', '.join(judgement.mistakes[1:])})"
                 if len(judgement.mistakes) > 1 else "")
-        explanation = "" if m.id == diagnosis else f" {m.explanation}"
-        return f"the number of the known mistake {m.id}{slip}{also}.{explanation} " \
+        explanation = "" if m.id in diagnoses else f" {m.explanation}"
+        return f"the number of the known mistake {m.id}{also}.{explanation} " \
                f"The correct working:"
+    if judgement.note == "not a number":
+        return f"{escape(repr(judgement.given))} is not a number. The correct working:"
     if judgement.note:
-        return f"{escape(repr(judgement.given))} is {judgement.note}. The correct working:"
+        return f"no known mistake gives this number ({judgement.note}). The correct working:"
     return "no known mistake gives this number. The correct working:"
 
 
@@ -161,13 +198,11 @@ def _class_text(class_grade: ClassGrade) -> list[str]:
 
 
 def _student_rows(class_grade: ClassGrade) -> list[list[str]]:
-    rows = [["student", "points", "score", "correct", "close", "incorrect", "unanswered",
-             "mistakes"]]
+    rows = [["student", "points", "score", *STATUSES, "mistakes"]]
     total = len(class_grade.problem_set.questions)
     for s in class_grade.students:
         rows.append([s.student, f"{points(s.points)}/{total}", percent(s.score),
-                     *(str(s.count(k)) for k in ("correct", "close", "incorrect", "unanswered")),
-                     ", ".join(s.diagnoses)])
+                     *(str(s.count(k)) for k in STATUSES), ", ".join(s.diagnoses)])
     return rows
 
 
@@ -223,17 +258,20 @@ def student_markdown(student: StudentGrade, class_grade: ClassGrade, workings: W
     out = [f"{h} {name}", "", headline(student, name) + ".", ""]
     for exercise in student.exercises:
         out += [f"{h}# Exercise {exercise.exercise.number}", ""]
-        if exercise.diagnosis:
-            m = MISTAKES[exercise.diagnosis]
-            out += [f"Diagnosis: **{m.title}** (`{m.id}`). {m.explanation}", ""]
+        said = diagnosis_text(exercise, code=lambda text: f"`{text}`")
+        if said:
+            out += [said[0].upper() + said[1:], ""]
+        first = first_wrong_text(exercise, markdown_text)
+        if first:
+            out += [first, ""]
         rows = [["question", "quantity", "given", "answer", "result"]]
         rows += [[f"**{j.question.label}**", f"${j.question.latex}$", j.given or "",
                   j.question.rounded(precision), result_text(j)] for j in exercise.judgements]
         out += _md_table(rows, user=(2,)) + [""]
         for j in exercise.judgements:
-            if j.status in ("incorrect", "close"):
+            if j.status in NOT_CREDITED:
                 out += [f"**{j.question.label}** ${j.question.latex}$: "
-                        f"{_why(j, exercise.diagnosis, markdown_text)}", ""]
+                        f"{_why(j, exercise.diagnoses, markdown_text)}", ""]
                 out += [f"- ${equation_latex(e)}$"
                         for e in workings.steps(exercise.exercise.number, j.question.quantity)]
                 out.append("")

@@ -32,6 +32,7 @@ class ClassGrade:
     problem_set: ProblemSet
     students: list[StudentGrade]
     close_credit: float
+    marking: str = "carried-forward"
 
     @property
     def mean_score(self) -> float:
@@ -69,12 +70,13 @@ class ClassGrade:
 
 
 def grade_class(problem_set: ProblemSet, submissions: Mapping[str, tuple[str, Mapping[str, Any]]],
-                close_credit: float = 0.5, source: str = "key") -> ClassGrade:
+                close_credit: float = 0.5, source: str = "key",
+                marking: str = "carried-forward") -> ClassGrade:
     """Grade every student: ``submissions`` maps a student to (where the answers came
-    from, the answers)."""
+    from, the answers); ``marking`` as :class:`~chainrule.exercises.grade.Grader` takes it."""
     if not submissions:
         raise ExerciseError("answers: no students to grade")
-    grader = Grader(problem_set, close_credit, source)
+    grader = Grader(problem_set, close_credit, source, marking)
     students = [grader.grade(answers, student, where)
                 for student, (where, answers) in submissions.items()]
-    return ClassGrade(problem_set, students, close_credit)
+    return ClassGrade(problem_set, students, close_credit, marking)

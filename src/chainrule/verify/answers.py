@@ -29,7 +29,7 @@ import math
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 import numpy as np
 
@@ -53,6 +53,7 @@ MINUS_SIGNS = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2012": "-", "\ufe6
                              "\uff0d": "-"})  # −, –, ‒, ﹣, －: as printed or typed
 BLANKS = ("", "...", "…", "?", "-", "null", "none", "~", "n/a")  # an answer left out
 BLANK_TEXT = "(blank)"  # how a blank answer is shown
+NOT_A_NUMBER = "not a number"  # a worksheet's answer that is not one (a wrong answer)
 KEY = re.compile(r"(?P<name>[^\[\]]*?)\s*(?P<index>(?:\[[^\[\]]*\]\s*)*)")
 EXAMPLE = "updated.W1[0][1]"  # a well-formed network key, for messages
 Unknown = Callable[[dict[str, np.ndarray], str], str]  # (quantities, a name not among them)
@@ -82,30 +83,64 @@ def checked_answers(answers: Any) -> dict[str, Any]:
 
 def judge_written(truth: Truth, answers: dict[str, Any], source: str,
                   unknown: Unknown | None = None, example: str = EXAMPLE,
-                  marking: str = "carried-forward") -> AnswerReport:
+                  marking: str = "carried-forward", asked: float | None = None) -> AnswerReport:
     """Judge flat written ``answers`` against ``truth`` at the precision each was written with;
     ``unknown(values, name)`` words what is wrong with a name not in ``truth`` (a network's
-    parameters and sections by default), ``example`` is a well-formed key for messages."""
+    parameters and sections by default), ``example`` is a well-formed key for messages.
+
+    ``asked``: a worksheet's answers, judged to this half unit whatever was written (the
+    precision the worksheet asked for); its names are the key's own, so no other book's
+    numbering is read into them, and an answer that is not a number is a wrong answer, not
+    an error."""
+    read = _Reading(unknown, example, asked)
     try:
         cells = [cell for key, value in answers.items()
-                 for cell in answer_cells(truth.values, key, value, unknown, example)]
+                 for cell in read.cells(truth.values, key, value)]
     except SpecError:  # unreadable as chainrule names things; perhaps in another convention
         if truth.spec is None:
             raise
-        report = _in_a_convention(truth, answers, source, unknown, example, marking, None)
+        report = _in_a_convention(truth, answers, source, read, marking, None)
         if report is None:
             raise
         return report
-    report = judge(truth, cells, WRITTEN, source, "at the precision given", marking)
+    report = judge(truth, cells, WRITTEN, source, read.precision, marking)
     if truth.spec is None or report.ok:
         return report
     if report.diagnosis is None:  # a mistake named consistently: no convention reads it right
-        report = _in_a_convention(truth, answers, source, unknown, example, marking, report)
-    return _as_truncated(truth, cells, source, marking, report)
+        report = _in_a_convention(truth, answers, source, read, marking, report)
+    return _as_truncated(truth, cells, source, marking, report, read.precision)
+
+
+class _Reading(NamedTuple):
+    """How a sheet's answers are read into cells (see :func:`judge_written`)."""
+
+    unknown: Unknown | None
+    example: str
+    asked: float | None
+
+    def cells(self, truth: dict[str, np.ndarray], key: str, value: Any) -> list[Cell]:
+        cells = answer_cells(truth, key, value, self.unknown, self.example,
+                             numbers_only=self.asked is None)
+        if self.asked is None:
+            return cells
+        return [replace(cell, half_unit=np.full(np.shape(cell.half_unit), self.asked))
+                for cell in cells]
+
+    @property
+    def precision(self) -> str:
+        if self.asked is None:
+            return "at the precision given"
+        return f"to {float(Decimal(self.asked * 2).normalize()):g} (as asked)"
+
+
+# At least this many answers, all smaller in size than they should be, before a sheet is read
+# as chopped: one alone is as likely a mistake's number (marking names a single truncated
+# answer "close" when no mistake explains it).
+CHOPPED_EVIDENCE = 2
 
 
 def _as_truncated(truth: Truth, cells: list[Cell], source: str, marking: str,
-                  report: AnswerReport) -> AnswerReport:
+                  report: AnswerReport, precision: str) -> AnswerReport:
     """The report for numbers chopped rather than rounded, if that is what they look like:
     every answer not credited is smaller in size than the correct number, and judged to a
     whole unit of its last digit (chopping's error) rather than half of one, every answer is
@@ -114,12 +149,12 @@ def _as_truncated(truth: Truth, cells: list[Cell], source: str, marking: str,
     from chainrule.verify.judging import CLOSE, CREDITED
 
     missed = [row for row in report.rows if row.status not in CREDITED and row.status != "blank"]
-    if report.convention or not missed or any(
+    if report.convention or len(missed) < CHOPPED_EVIDENCE or any(
             row.note.startswith("shape") or not isinstance(row.expected, float) or
             abs(float(plain_number(row.given) or "nan")) > abs(row.expected) for row in missed):
         return report
     chopped = [replace(cell, half_unit=cell.half_unit * 2) for cell in cells]
-    other = judge(truth, chopped, WRITTEN, source, "at the precision given", marking)
+    other = judge(truth, chopped, WRITTEN, source, precision, marking)
     if other.wrong or other.diagnosis is not None:
         return report
     credited = {row.quantity for row in report.rows if row.status in CREDITED}
@@ -141,7 +176,7 @@ def _as_written(truth: dict[str, np.ndarray], written: str, key: str, label: str
     return written.strip() + label[len(name + "".join(f"[{i}]" for i in index)):]
 
 
-def _in_a_convention(truth: Truth, answers: dict[str, Any], source: str, unknown, example,
+def _in_a_convention(truth: Truth, answers: dict[str, Any], source: str, read: _Reading,
                      marking: str, report: AnswerReport | None) -> AnswerReport | None:
     """The report under the convention (chainrule.verify.conventions) that credits the most
     answers, if one credits more than chainrule's own reading (``report``; None where the
@@ -153,15 +188,16 @@ def _in_a_convention(truth: Truth, answers: dict[str, Any], source: str, unknown
         return -1 if r is None else sum(1 for row in r.rows if row.status in CREDITED)
 
     best, name = report, None
-    for convention, keyed, scale in readings(truth.spec, answers):
+    for convention, keyed, scale in readings(truth.spec, answers,
+                                             renamed=read.asked is None):
         try:  # rows keep the names as written ("W1[1][2]" read as W1[0][1])
             cells = [replace(scaled(cell, scale),
                              quantity=_as_written(truth.values, as_given, key, cell.quantity))
                      for (key, value), as_given in zip(keyed.items(), answers)
-                     for cell in answer_cells(truth.values, key, value, unknown, example)]
+                     for cell in read.cells(truth.values, key, value)]
         except SpecError:  # the sheet cannot be read this way (an index out of range)
             continue
-        other = judge(truth, cells, WRITTEN, source, "at the precision given", marking)
+        other = judge(truth, cells, WRITTEN, source, read.precision, marking)
         # a convention reads a sheet worked correctly in it: no answer left wrong
         if not other.wrong and credited(other) > credited(best):
             best, name = other, convention
@@ -172,15 +208,25 @@ def _in_a_convention(truth: Truth, answers: dict[str, Any], source: str, unknown
 
 
 def answer_cells(truth: dict[str, np.ndarray], key: str, value: Any,
-                 unknown: Unknown | None = None, example: str = EXAMPLE) -> list[Cell]:
-    """The cells of one answer: one per element, or one for a whole array of the wrong shape."""
+                 unknown: Unknown | None = None, example: str = EXAMPLE,
+                 numbers_only: bool = True) -> list[Cell]:
+    """The cells of one answer: one per element, or one for a whole array of the wrong shape.
+    A value that is not a number is a SpecError, or with ``numbers_only`` False (a worksheet's
+    answer), a wrong answer noted "not a number"."""
     quantity, index = parse_key(truth, key, unknown, example)
     expected = np.asarray(truth[quantity])[index]
     label = quantity + "".join(f"[{i}]" for i in index)
     if is_blank(value):  # left out: not credited, and no mistake is read into it
         return [Cell(label, quantity, index, BLANK_TEXT, np.full(np.shape(expected), np.nan),
                      np.zeros(np.shape(expected)), BLANK_NOTE)]
-    texts, halves = _texts(value, key)
+    try:
+        texts, halves = _texts(value, key)
+    except SpecError:
+        if numbers_only:
+            raise
+        return [Cell(label, quantity, index, str(value).strip(),
+                     np.full(np.shape(expected), np.nan), np.zeros(np.shape(expected)),
+                     NOT_A_NUMBER)]
     values = np.zeros(texts.shape)
     for sub in np.ndindex(texts.shape):
         values[sub] = np.nan if texts[sub] == BLANK_TEXT else float(texts[sub])

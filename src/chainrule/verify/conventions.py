@@ -37,16 +37,18 @@ _BACKWARD = ("backward.delta", "backward.dE_da")
 Scale = tuple[tuple[str, ...], float]  # (the sections changed, the factor on their numbers)
 
 
-def readings(spec: Spec, answers: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any],
-                                                                   Scale | None]]:
+def readings(spec: Spec, answers: dict[str, Any], renamed: bool = True
+             ) -> Iterator[tuple[str, dict[str, Any], Scale | None]]:
     """(convention, the answers' keys as chainrule names them, how their numbers scale) for
-    every convention the sheet could be written in. A scale multiplies a number and half a
-    unit of its last digit alike, so the precision stays the one written."""
+    every convention the sheet could be written in; ``renamed`` False: the names are
+    chainrule's own (a worksheet's key), so they are not read as another numbering. A scale
+    multiplies a number and half a unit of its last digit alike, so the precision stays the
+    one written."""
     if any(key.startswith(_DELTAS) for key in answers):
         yield "err_sign", answers, (_DELTAS, -1.0)
     if spec.batched and any(key.startswith(_BACKWARD) for key in answers):
         yield "per_example_deltas", answers, (_BACKWARD, 1.0 / len(spec.inputs))
-    shifted = _one_based(answers)
+    shifted = _one_based(answers) if renamed else None
     if shifted is not None:
         yield "one_based", shifted, None
 

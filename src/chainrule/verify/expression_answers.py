@@ -49,11 +49,17 @@ def graph_truth(program: Program, at: Mapping[str, float]) -> Truth:
     values a mistake leaves alone are the correct ones)."""
     evaluation = evaluate(program, at)  # names every problem with the program or the values
     graph = explain_graph(evaluation.output, names=evaluation.names)
+    inputs = {name: float(at[name]) for name in program.inputs}
+    return recorded_truth(graph, _title(program), inputs)
+
+
+def recorded_truth(graph: GraphTrace, title: str, inputs: dict[str, float]) -> Truth:
+    """The :class:`Truth` of a recorded graph: its nodes' values and gradients, and each
+    applicable circuit mistake's (a worksheet's circuit is judged by it too)."""
     values = graph_values(graph)
     variants = {mid: (CIRCUIT_MISTAKES[mid], {**values, **_arrays(numbers)})
                 for mid, numbers in mistaken_steps(graph).items()}
-    inputs = {name: float(at[name]) for name in program.inputs}
-    return Truth("expression", _title(program), values, variants, inputs)
+    return Truth("expression", title, values, variants, inputs)
 
 
 def graph_values(graph: GraphTrace) -> dict[str, np.ndarray]:

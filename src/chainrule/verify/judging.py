@@ -98,6 +98,31 @@ class Cell(Frozen):
     note: str = ""  # why the answer is wrong whatever its numbers: a shape, a non-finite value
 
 
+# An answer within this many units of its last written digit of what it should be is
+# "close" (a slip of the last digit, or truncation) when no mistake explains it,
+CLOSE_UNITS = 2
+CLOSE_DIGITS = 2  # if the number has at least this many significant digits at that precision
+
+
+def close_reason(cell: Cell, target: Any, spread: float = 0.0) -> str:
+    """Why ``cell``, not ``target`` at its precision, is still close ("" if it is not):
+    truncated rather than rounded, or off in the last digit written (give or take ``spread``,
+    how far the rounding of the numbers it was worked from spreads ``target``)."""
+    half = float(np.max(np.ravel(cell.half_unit))) if np.size(cell.half_unit) else 0.0
+    if half <= 0 or np.size(cell.value) != 1 or np.size(target) != 1:
+        return ""
+    given, target = float(np.ravel(cell.value)[0]), float(np.ravel(target)[0])
+    unit = 2 * half
+    if not np.isfinite(target) or abs(target) < 10 ** (CLOSE_DIGITS - 1) * unit:
+        return ""  # too few digits at this precision for a last one
+    difference = target - given
+    if 0 < abs(difference) < unit and np.sign(difference) == np.sign(target):
+        return "truncated rather than rounded"
+    if abs(difference) <= CLOSE_UNITS * unit + spread:
+        return "off in the last digit written"
+    return ""
+
+
 @dataclass(unsafe_hash=True)
 class AnswerRow(Frozen):
     """One line of the report."""
@@ -276,14 +301,18 @@ def judge_plain(truth: Truth, cells: list[Cell], tolerance: Tolerance, source: s
         agreements.append((right, set(fits)))
         allowed = None if cell.note or np.ndim(expected) else \
             float(tolerance.allowed(cell.half_unit, expected))
-        note = cell.note
-        if note.startswith("shape") and _matches(cell, expected, tolerance):
+        note, status = cell.note, CORRECT if right else WRONG
+        if note == BLANK_NOTE:
+            status = BLANK
+        elif note.startswith("shape") and _matches(cell, expected, tolerance):
             note += "; the numbers themselves are right"
+        elif status == WRONG and not fits and not note:
+            note = close_reason(cell, expected)
+            status = CLOSE if note else WRONG
         rows.append(AnswerRow(
             quantity=cell.quantity, given=cell.given,
             expected=float(expected) if np.ndim(expected) == 0 else expected.tolist(),
-            status=CORRECT if right else WRONG, mistakes=() if right else fits,
-            note=note, tolerance=allowed))
+            status=status, mistakes=() if right else fits, note=note, tolerance=allowed))
 
     scores = {}
     for mid in variants:

@@ -21,7 +21,7 @@ reported with what it should have been and how many later answers followed from 
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -29,18 +29,16 @@ from chainrule.spec.network import Spec
 from chainrule.verify.carried import Given, predictions, spread, unwritten_spread
 from chainrule.verify.judging import (
     BLANK, BLANK_NOTE, CARRIED, CLOSE, CORRECT, CREDITED, MARKINGS, ROUNDED, WRONG, AnswerReport,
-    AnswerRow, Cell,
-    Tolerance, Truth, judge_plain, network_truth,
+    AnswerRow, Cell, Tolerance, Truth, close_reason, judge_plain, network_truth,
 )
 from chainrule.verify.reference import CORRECT as CORRECT_SWITCHES
 from chainrule.verify.reference import Switches, start_values, step_rules
 
-# An answer within this many units of its last written digit of what it should be is
-# "close" (a slip of the last digit, or truncation) when no mistake explains it.
-CLOSE_UNITS = 2
-CLOSE_SHARE = 0.02  # and no further from it than this share of its size
 # How many mistakes explaining an answer are combined in pairs (the pairs grow as its square).
 MAX_PAIRED = 12
+# A mistake's number this close to the correct one (relative and absolute) is the same number
+# computed another way: float error, not a change the mistake made.
+UNCHANGED = 1e-9
 
 
 def judge(truth: Truth | Spec, cells: list[Cell], tolerance: Tolerance, source: str,
@@ -126,6 +124,19 @@ class _Marker:
             np.ravel(reading.spread(cell, unwritten))
         return bool(np.all(np.abs(given - target) <= allowed))
 
+    def _touches(self, cell: Cell, *mistakes: str) -> bool:
+        """Whether any of ``mistakes``, made throughout the step, changes ``cell``'s number: a
+        mistake that leaves an answer as it is explains nothing about it (it still fits)."""
+        if cell.note:
+            return True  # a wrong shape's numbers are compared as they are
+        right = np.asarray(self.truth.values[cell.key], dtype=float)[cell.index]
+        for mid in mistakes:
+            mine = np.asarray(self.truth.variants[mid][1][cell.key], dtype=float)[cell.index]
+            if mine.shape != right.shape or not np.allclose(
+                    mine, right, rtol=UNCHANGED, atol=UNCHANGED, equal_nan=True):
+                return True
+        return False
+
     def _exact(self, cell: Cell, target: Any) -> bool:
         """``target`` at the precision written, without any spread of rounding."""
         given, target = np.ravel(cell.value), np.ravel(np.asarray(target, dtype=float))
@@ -158,22 +169,8 @@ class _Marker:
 
     def _close(self, cell: Cell) -> str:
         """Why a wrong answer is only close ("" if it is not): truncated, or the last digit."""
-        half = float(np.max(np.ravel(cell.half_unit))) if np.size(cell.half_unit) else 0.0
-        if half <= 0 or np.size(cell.value) != 1:
-            return ""
-        given = float(np.ravel(cell.value)[0])
-        target = float(np.ravel(self.correct.prediction(cell))[0])
-        unit = 2 * half
-        if not np.isfinite(target):
-            return ""
-        difference = target - given
-        if abs(difference) > CLOSE_SHARE * abs(target):  # too few digits for a last one
-            return ""
-        if 0 < abs(difference) < unit and np.sign(difference) == np.sign(target):
-            return "truncated rather than rounded"
-        if abs(difference) <= CLOSE_UNITS * unit + float(np.max(self.correct.spread(cell))):
-            return "off in the last digit written"
-        return ""
+        return close_reason(cell, self.correct.prediction(cell),
+                            float(np.max(self.correct.spread(cell))))
 
     # --- the whole answer sheet ------------------------------------------------------------
 
@@ -185,13 +182,16 @@ class _Marker:
             if statuses[i] not in (CORRECT, ROUNDED, BLANK):
                 slipped.add(self.cells[i].key)
         fits = [tuple(mid for mid, reading in self.variants.items()
-                      if self._fits(cell, reading)) for cell in self.cells]
+                      if self._touches(cell, mid) and self._fits(cell, reading))
+                for cell in self.cells]
         notes_by_cell = [cell.note for cell in self.cells]
         for i, cell in enumerate(self.cells):
             if statuses[i] == CLOSE:
                 notes_by_cell[i] = ("right if the numbers worked before it but not written "
                                     "were rounded as the ones written")
-            if statuses[i] == WRONG and not fits[i] and not cell.note:
+            # wrong, and not only for following a slip under strict marking
+            if statuses[i] == WRONG and not fits[i] and not cell.note and not (
+                    cell.key in self.rules and self._fits(cell, self.correct)):
                 why = self._close(cell)
                 if why:
                     statuses[i], notes_by_cell[i] = CLOSE, why
@@ -221,8 +221,10 @@ class _Marker:
     def _row(self, cell: Cell, status: str, fits: tuple[str, ...], note: str) -> AnswerRow:
         expected = np.asarray(self.truth.values[cell.key])[cell.index]
         from_given = self.correct.prediction(cell)
-        differs = cell.key in self.rules and not cell.note and not np.allclose(
-            from_given, expected, rtol=1e-12, atol=0, equal_nan=True)
+        # what follows from the given numbers, where it is another number at the precision
+        # written than the correct one
+        differs = cell.key in self.rules and not cell.note and not self._exact(
+            _Written(np.asarray(from_given, dtype=float), cell.half_unit), expected)
         if status == CARRIED or (status in (WRONG, CLOSE) and differs):
             note = "; ".join(filter(None, [note, "from the numbers given before it: "
                                            + _shown_value(from_given)]))
@@ -286,7 +288,8 @@ class _Marker:
             if switches is None:
                 continue
             reading = self._reading(step_rules(spec, switches))
-            explains = [i for i in wrong if self._fits(self.cells[i], reading)]
+            explains = [i for i in wrong if self._touches(self.cells[i], first, second)
+                        and self._fits(self.cells[i], reading)]
             if explains and not self._contradicts_any(reading, credited):
                 found[(first, second)] = explains
         best = max((len(e) for e in found.values()), default=0)
@@ -303,6 +306,13 @@ class _Marker:
                 f"{len(against)} answer{'s' if len(against) != 1 else ''} that "
                 f"{'are' if len(against) != 1 else 'is'} right ({shown}"
                 f"{', …' if len(against) > 3 else ''}): no diagnosis is certain.")
+
+
+class _Written(NamedTuple):
+    """Numbers as if written at a cell's precision (what :meth:`_Marker._exact` reads)."""
+
+    value: np.ndarray
+    half_unit: np.ndarray
 
 
 def _combined(a: Switches, b: Switches) -> Switches | None:
