@@ -401,7 +401,12 @@ def _rounded_mistake(name, spec, teacher, rng, count):
         layout = _layout(rng)
         keys = sm.sheet_keys(values, layout)
         sheet = sm.answer_sheet(values, keys, decimals)
-        credited = teacher.credited(values, keys, decimals)
+        # credited: what follows from the sheet's numbers, and what the mistake left as the
+        # same student without it writes (worked from rounded numbers the sheet does not show)
+        without = _step_or_none(spec, Student(round_to=decimals))
+        plain = {} if without is None else sm.answer_sheet(without, keys, decimals)
+        credited = teacher.credited(values, keys, decimals) | frozenset(
+            k for k in keys if plain.get(k) == sheet[k])
         if credited == set(keys):
             continue  # rounded away: nothing of the mistake is left on this sheet
         same = []

@@ -39,21 +39,19 @@ LEAKY_SLOPE = 0.01  # leaky relu's slope below 0, as chainrule documents it (doc
 CATALOGUED = (
     "gradient_ascent", "loss_derivative_sign", "derivative_of_z",
     "derivative_of_activation_value", "missing_activation_derivative",
-    "softmax_diagonal_jacobian", "dropped_factor_two", "doubled_factor_two", "sum_over_batch",
-    "mean_over_batch", "transposed_weights", "updated_weights_in_backward", "bias_not_summed",
-    "bias_summed_over_units", "learning_rate_twice", "learning_rate_missing",
-    "biases_not_updated",
+    "missing_output_derivative", "missing_hidden_derivative", "softmax_diagonal_jacobian",
+    "extra_output_derivative", "log_base_ten", "dropped_factor_two", "doubled_factor_two",
+    "sum_over_batch", "mean_over_batch", "transposed_weights", "swapped_weight_indices",
+    "updated_weights_in_backward", "bias_not_summed", "bias_summed_over_units",
+    "learning_rate_twice", "learning_rate_missing", "biases_not_updated", "stale_loss_after",
 )
-# Mistakes students make that the catalogue does not have yet (issue 14): a careful teacher
-# says "a mistake, but none of the known ones", so chainrule should name none of its ids.
+# Mistakes students make that the catalogue does not have: a careful teacher says "a mistake,
+# but none of the known ones", so chainrule should name none of its ids.
 UNCATALOGUED = {
-    "derivative_missing_one_layer": "f′ left out at one layer only (the output layer when it "
-                                    "has one, else the last hidden layer)",
-    "swapped_gradient_indices": "∂E/∂w_ij written at w_ji in the first square layer "
-                                "(δ_i·a_j instead of a_i·δ_j), and the update made with it",
-    "extra_output_slope": "an extra s(1 − s) multiplied into the fused delta a_L − t of "
-                          "softmax + cross-entropy or sigmoid + bce",
-    "log10_for_ln": "log10 instead of ln in the loss (forward.loss, loss_after)",
+    "net_input_in_gradient": "∂E/∂W_l = z_{l−1}ᵀ δ_l: the net input of the layer before in "
+                             "place of its activation (layers l ≥ 2)",
+    "bias_gradient_times_input": "∂E/∂b_l = δ_l times the mean of the layer's input, as if "
+                                 "the bias were a weight on a_{l−1}",
 }
 # Other books' conventions: a careful teacher credits them.
 CONVENTIONS = {
@@ -183,13 +181,16 @@ def output_error(spec, a: np.ndarray, t: np.ndarray) -> np.ndarray:
             "cross_entropy": lambda: -t / a}[spec.loss]()
 
 
-def _slope_layer(spec) -> int | None:
-    """The layer whose f′ the student leaves out under derivative_missing_one_layer."""
+def _skipped_layers(spec, mistakes: set[str]) -> set[int]:
+    """The layers whose f′ this student leaves out (missing_output_derivative: the output's
+    alone; missing_hidden_derivative: every hidden layer's)."""
     depth = len(spec.layers) - 1
-    if not fused(spec) and spec.activations[-1] != "identity":
-        return depth
-    hidden = [l for l in range(1, depth) if spec.activations[l - 1] != "identity"]
-    return hidden[-1] if hidden else None
+    skipped = set()
+    if "missing_output_derivative" in mistakes:
+        skipped.add(depth)
+    if "missing_hidden_derivative" in mistakes:
+        skipped |= set(range(1, depth))
+    return skipped
 
 
 def _times_slope(name: str, z: np.ndarray, a: np.ndarray, g: np.ndarray,
@@ -236,7 +237,7 @@ def _work(spec, student: Student, mistakes: set[str], conventions: set[str]):
     b = {} if spec.bias == "none" else \
         {l: np.asarray(v, dtype=float) for l, v in enumerate(spec.biases, 1)}
     x, t, eta = np.asarray(spec.inputs, dtype=float), targets(spec), spec.learning_rate
-    log = np.log10 if "log10_for_ln" in mistakes else np.log
+    log = np.log10 if "log_base_ten" in mistakes else np.log
 
     def forward(W, b, prefix):
         a, layers = x, []
@@ -258,29 +259,34 @@ def _work(spec, student: Student, mistakes: set[str], conventions: set[str]):
         factor *= 2.0
     scale = factor / (1 if per_example else batch)
     write(f"backward.dE_da{depth}", scale * output_error(spec, a_out, t))
-    skip = _slope_layer(spec) if "derivative_missing_one_layer" in mistakes else None
+    skipped = _skipped_layers(spec, mistakes)
     if fused(spec):
         units = 1 if spec.loss == "cross_entropy" else spec.layers[-1]
         delta = scale * (a_out - t) / units
-        if "extra_output_slope" in mistakes:
+        if "extra_output_derivative" in mistakes:
             delta = delta * a_out * (1 - a_out)
     else:
         delta = _times_slope(spec.activations[-1], z_out, a_out,
-                             paper.values[f"backward.dE_da{depth}"], mistakes, skip == depth)
-    swapped = next((l for l in W if W[l].shape[0] == W[l].shape[1]), None) \
-        if "swapped_gradient_indices" in mistakes else None
+                             paper.values[f"backward.dE_da{depth}"], mistakes, depth in skipped)
+    swapped = {l for l in W if W[l].shape[0] == W[l].shape[1] > 1} \
+        if "swapped_weight_indices" in mistakes else set()
     again = "mean_over_batch" in mistakes or "per_example_deltas" in conventions
 
     grads = {}
     for l in range(depth, 0, -1):
         delta = write(f"backward.delta{l}", delta)
         a_prev = x if l == 1 else layers[l - 2][1]
+        if l > 1 and "net_input_in_gradient" in mistakes:
+            a_prev = layers[l - 2][0]
         grad_w = a_prev.T @ delta if spec.batched else np.outer(a_prev, delta)
         grad_w = grad_w / batch if again else grad_w
-        grads[f"W{l}"] = write(f"gradients.W{l}", grad_w.T if l == swapped else grad_w)
+        grads[f"W{l}"] = write(f"gradients.W{l}", grad_w.T if l in swapped else grad_w)
         if l in b:
             rows = (delta[0] if "bias_not_summed" in mistakes else np.sum(delta, axis=0)) \
                 if spec.batched else delta
+            if "bias_gradient_times_input" in mistakes:
+                layer_input = x if l == 1 else layers[l - 2][1]
+                rows = rows * float(np.mean(layer_input))
             if spec.bias == "shared_per_layer":
                 rows = np.array([np.sum(rows)])
             elif "bias_summed_over_units" in mistakes and not spec.batched:
@@ -294,7 +300,8 @@ def _work(spec, student: Student, mistakes: set[str], conventions: set[str]):
         upstream = write(f"working.upstream{l - 1}",
                          delta @ (weights if "transposed_weights" in mistakes else weights.T))
         z, a = layers[l - 2]
-        delta = _times_slope(spec.activations[l - 2], z, a, upstream, mistakes, skip == l - 1)
+        delta = _times_slope(spec.activations[l - 2], z, a, upstream, mistakes,
+                             l - 1 in skipped)
 
     sign = 1.0 if "gradient_ascent" in mistakes else -1.0
     rate = eta ** (2 if "learning_rate_twice" in mistakes else
@@ -305,8 +312,11 @@ def _work(spec, student: Student, mistakes: set[str], conventions: set[str]):
         if l in b:
             new_b[l] = write(f"updated.b{l}", b[l].copy() if "biases_not_updated" in mistakes
                              else b[l] + sign * rate * grads[f"b{l}"])
-    after = forward(new_W, new_b, "working.after.")
-    write("loss_after", mean_loss(spec, after[-1][1], t, log))
+    if "stale_loss_after" in mistakes:  # the loss before the step, copied from above
+        write("loss_after", paper.values["forward.loss"])
+    else:
+        after = forward(new_W, new_b, "working.after.")
+        write("loss_after", mean_loss(spec, after[-1][1], t, log))
 
     values = paper.values
     if "err_sign" in conventions:  # the book's Err = −δ, written on the sheet as such

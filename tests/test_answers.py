@@ -172,9 +172,9 @@ STUDENT = textwrap.dedent('''
         return e / e.sum(axis=-1, keepdims=True)
 
 
-    def back(name, z, a, g):
+    def back(name, z, a, g, layer):
         """g times the derivative of the activation at z (the Jacobian, for softmax)."""
-        if MISTAKE == "missing_activation_derivative":
+        if MISTAKE == "missing_activation_derivative" or MISTAKE == f"missing_{{layer}}_derivative":
             return g
         if MISTAKE == "derivative_of_z":
             a = z
@@ -190,6 +190,9 @@ STUDENT = textwrap.dedent('''
 
 
     def loss(y, t):
+        if LOSS == "cross_entropy":  # t one-hot
+            log = np.log10 if MISTAKE == "log_base_ten" else np.log
+            return float(np.mean(-np.sum(t * log(y), axis=-1)))
         squares = np.sum((y - t) ** 2, axis=-1)
         return float(np.mean(squares if LOSS == "sse" else squares / 2))
 
@@ -207,7 +210,12 @@ STUDENT = textwrap.dedent('''
         two = 2.0 if LOSS == "sse" else 1.0
         two = {{"dropped_factor_two": two / 2, "doubled_factor_two": two * 2}}.get(MISTAKE, two)
         per = 1 if MISTAKE == "sum_over_batch" else n
-        d2 = back(OUTPUT, z2, y, two * error / per)
+        if LOSS == "cross_entropy":  # from the logits: y - t, no slope to multiply in
+            d2 = error / per
+            if MISTAKE == "extra_output_derivative":
+                d2 = d2 * y * (1 - y)
+        else:
+            d2 = back(OUTPUT, z2, y, two * error / per, "output")
         gW2 = h.T @ d2 if batch else np.outer(h, d2)
         gb2 = d2.sum(axis=0) if batch else d2
 
@@ -215,8 +223,12 @@ STUDENT = textwrap.dedent('''
                 "learning_rate_missing": 1.0}}.get(MISTAKE, learning_rate)
         sign = +1 if MISTAKE == "gradient_ascent" else -1
         W2_back = W2 - learning_rate * gW2 if MISTAKE == "updated_weights_in_backward" else W2
-        d1 = back(HIDDEN, z1, h, d2 @ (W2_back if MISTAKE == "transposed_weights" else W2_back.T))
+        d1 = back(HIDDEN, z1, h, d2 @ (W2_back if MISTAKE == "transposed_weights" else W2_back.T),
+                  "hidden")
         gW1 = x.T @ d1 if batch else np.outer(x, d1)
+        if MISTAKE == "swapped_weight_indices":  # dE/dw_ij written as d_i * a_j
+            gW1 = gW1.T if gW1.shape[0] == gW1.shape[1] else gW1
+            gW2 = gW2.T if gW2.shape[0] == gW2.shape[1] else gW2
         if not batch:
             if MISTAKE == "bias_summed_over_units":  # one number, broadcast to every unit
                 gb1, gb2 = np.sum(d1, axis=0) + 0 * d1, np.sum(d2, axis=0) + 0 * d2
@@ -233,11 +245,11 @@ STUDENT = textwrap.dedent('''
         if MISTAKE == "biases_not_updated":
             new["b1"], new["b2"] = b1, b2
         y_after = f(OUTPUT, f(HIDDEN, x @ new["W1"] + new["b1"]) @ new["W2"] + new["b2"])
-        return {{"gradients": grads, "updated": new, "loss": loss(y, t),
-                "loss_after": loss(y_after, t)}}
+        after = loss(y, t) if MISTAKE == "stale_loss_after" else loss(y_after, t)
+        return {{"gradients": grads, "updated": new, "loss": loss(y, t), "loss_after": after}}
 ''')
 
-STUDENT_SPECS = ["seed", "batch.json", "square", "softmax_sse"]
+STUDENT_SPECS = ["seed", "batch.json", "square", "softmax_sse", "softmax.yaml"]
 STUDENT_CASES = [(name, m.id) for name in STUDENT_SPECS for m in applicable_mistakes(FIXED[name])]
 
 
@@ -251,7 +263,10 @@ def run_student(spec, mistake: str | None) -> dict:
     exec(student_source(spec, mistake), namespace)
     params = {k[len("parameters."):]: v.copy() for k, v in correct_step(spec).items()
               if k.startswith("parameters.")}
-    return namespace["step"](params, np.asarray(spec.inputs, float), spec.targets,
+    targets = np.asarray(spec.targets)
+    if targets.dtype.kind in "iu":  # a class index: one-hot, as the student writes it
+        targets = np.eye(spec.layers[-1])[targets]
+    return namespace["step"](params, np.asarray(spec.inputs, float), targets,
                              spec.learning_rate)
 
 

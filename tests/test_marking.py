@@ -234,3 +234,35 @@ def test_an_element_left_blank_in_a_row_is_blank_too():
     a1 = reference_step(SEED)["forward.a1"]
     report = judge_answers("seed", {"forward.a1": [f"{a1[0]:.4f}", ""]})
     assert statuses(report) == {"forward.a1[0]": "correct", "forward.a1[1]": "blank"}
+
+
+MAZUR = {"name": "mazur", "layers": [2, 2, 2], "activations": "sigmoid", "loss": "half_sse",
+         "bias": "shared_per_layer", "weights": [[[0.15, 0.25], [0.2, 0.3]],
+                                                 [[0.4, 0.5], [0.45, 0.55]]],
+         "biases": [[0.35], [0.6]], "input": [0.05, 0.1], "target": [0.01, 0.99],
+         "learning_rate": 0.5, "frozen": ["b1", "b2"]}
+# Mazur's "A step by step backpropagation example" (2015), as published: w1..w8 updated, the
+# total error before and after the step
+MAZUR_POST = {"forward.loss": "0.298371109",
+              "updated.W2[0][0]": "0.35891648", "updated.W2[1][0]": "0.408666186",
+              "updated.W2[0][1]": "0.511301270", "updated.W2[1][1]": "0.561370121",
+              "updated.W1[0][0]": "0.149780716", "updated.W1[1][0]": "0.19956143",
+              "updated.W1[0][1]": "0.24975114", "updated.W1[1][1]": "0.29950229",
+              "loss_after": "0.291027924"}
+
+
+def test_mazurs_numbers_read_as_two_computations():
+    report = judge_answers(MAZUR, MAZUR_POST)
+    found = statuses(report)
+    assert found["loss_after"] == "wrong"
+    assert all(status == "correct" for key, status in found.items() if key != "loss_after")
+    # the loss after is the step's with updated weights in the backward pass, but his updated
+    # weights are the correct step's: no single way of working gives them all
+    assert report.diagnosis is None
+    assert report.two_computations == {"mistake": "updated_weights_in_backward",
+                                       "answers": ["loss_after"]}
+    assert "two computations" in report.verdict
+    assert report.to_dict()["two_computations"]["mistake"] == "updated_weights_in_backward"
+    # and the number it should have been, from his own updated weights
+    row = next(r for r in report.rows if r.quantity == "loss_after")
+    assert row.expected == pytest.approx(0.2910277737, abs=1e-10)

@@ -163,6 +163,7 @@ def _as_truncated(truth: Truth, cells: list[Cell], source: str, marking: str,
                    for row in other.rows]
     report.diagnosis, report.diagnoses, report.candidates = None, (), ()
     report.explained, report.first_wrong, report.uncertain = 0, None, ""
+    report.two_computations = None
     report.notes = ["The numbers look chopped (truncated), not rounded: each is judged to a "
                     "whole unit of its last digit."] + [
         f"{row.quantity}: {row.note}." for row in report.rows if row.note]

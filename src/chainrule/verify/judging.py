@@ -163,6 +163,9 @@ class AnswerReport:
     first_wrong: dict[str, Any] | None = None  # the first answer not credited, in step order
     uncertain: str = ""  # why no mistake is named although some would explain answers
     convention: str | None = None  # another book's convention the answers were read in
+    # {"mistake": id, "answers": [quantity, ...]}: wrong answers a mistake gives worked from
+    # the start but not from the numbers before them, so the sheet mixes two computations
+    two_computations: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -281,7 +284,7 @@ class AnswerReport:
                 "notes": list(self.notes), "verdict": self.verdict,
                 "marking": self.marking, "diagnoses": [m.id for m in self.diagnoses],
                 "first_wrong": self.first_wrong, "uncertain": self.uncertain,
-                "convention": self.convention,
+                "convention": self.convention, "two_computations": self.two_computations,
                 "statuses": {status: self.count(status)
                              for status in (CORRECT, ROUNDED, CARRIED, CLOSE, WRONG, BLANK)},
                 **({"sandbox": dict(self.sandbox)} if self.sandbox else {})}

@@ -196,6 +196,10 @@ class _Marker:
                 if why:
                     statuses[i], notes_by_cell[i] = CLOSE, why
         diagnoses, candidates, explained, uncertain, together = self._diagnose(statuses, fits)
+        two = None if diagnoses else self._two_computations(statuses, fits)
+        if two is not None:
+            uncertain = " ".join(filter(None, [uncertain, _two_computations_text(
+                self.truth.variants[two["mistake"]][0], two["answers"])]))
         ids = tuple(m.id for m in diagnoses)
         fits = [f + tuple(m for m in ids if m not in f) if i in together else f
                 for i, f in enumerate(fits)]
@@ -216,7 +220,8 @@ class _Marker:
             diagnosis=diagnoses[0] if diagnoses else None, candidates=candidates,
             explained=explained, source=source, precision=precision, notes=notes,
             subject=self.truth.subject, at=self.truth.at, diagnoses=tuple(diagnoses),
-            marking=self.marking, first_wrong=first_wrong, uncertain=uncertain)
+            marking=self.marking, first_wrong=first_wrong, uncertain=uncertain,
+            two_computations=two)
 
     def _row(self, cell: Cell, status: str, fits: tuple[str, ...], note: str) -> AnswerRow:
         expected = np.asarray(self.truth.values[cell.key])[cell.index]
@@ -296,6 +301,27 @@ class _Marker:
         pairs = [pair for pair, e in found.items() if len(e) == best]
         return pairs, best, set(found[pairs[0]]) if pairs else set()
 
+    def _two_computations(self, statuses: list[str], fits: list[tuple[str, ...]]
+                          ) -> dict[str, Any] | None:
+        """Wrong answers that no mistake gives from the numbers before them, but one gives
+        worked from the start: the sheet's numbers come from two computations (Mazur's loss
+        after the step is the step's with updated weights in the backward pass, while his
+        updated weights are the correct step's). The mistake matching the most such answers,
+        and which they are; None if there are none."""
+        lone = [i for i, s in enumerate(statuses) if s == WRONG and not fits[i]
+                and not self.cells[i].note]
+        found: dict[str, list[str]] = {}
+        for i in lone:
+            cell = self.cells[i]
+            for mid, (_, values) in self.truth.variants.items():
+                if self._touches(cell, mid) and \
+                        self._exact(cell, np.asarray(values[cell.key])[cell.index]):
+                    found.setdefault(mid, []).append(cell.quantity)
+        if not found:
+            return None
+        mid = max(found, key=lambda m: len(found[m]))  # ties: catalogue order
+        return {"mistake": mid, "answers": found[mid]}
+
     def _uncertain(self, singles: dict) -> str:
         if not singles:
             return ""
@@ -313,6 +339,15 @@ class _Written(NamedTuple):
 
     value: np.ndarray
     half_unit: np.ndarray
+
+
+def _two_computations_text(mistake: Any, answers: list[str]) -> str:
+    one = len(answers) == 1
+    return (f"{', '.join(answers)} {'is' if one else 'are'} what {mistake.id} "
+            f"({mistake.title.lower()}) gives worked from the start, but not what follows "
+            f"from the numbers given before {'it' if one else 'them'}: the numbers read as two "
+            f"computations, {'this one' if one else 'these'} from a step with that mistake and "
+            f"the rest from another.")
 
 
 def _combined(a: Switches, b: Switches) -> Switches | None:

@@ -33,7 +33,7 @@ from chainrule.tables.losses import LOSS_TABLE
 from chainrule.nn.activations import unknown_name_message
 from chainrule.spec.network import Spec
 from chainrule.verify.reference import (
-    CORRECT, Switches, as_spec, batch_size, derivative_layers, reference_step,
+    CORRECT, Switches, as_spec, batch_size, derivative_layers, fused_output, reference_step,
 )
 
 Requirement = Callable[[Spec], "str | None"]
@@ -121,6 +121,37 @@ def _in_terms_of_a(a: str = "a", each: str = "{symbol}′ = {form}") -> str:
                                  form=e.text(e.derivative_text, a=a)) for e in entries)
 
 
+def _slopes(spec: Spec) -> tuple[bool, bool]:
+    """(whether the output layer's delta multiplies in a slope, whether a hidden one's does)."""
+    depth = len(spec.layers) - 1
+    with_slope = [l for l in derivative_layers(spec) if spec.activations[l - 1] in _WITH_SLOPE]
+    return depth in with_slope, any(l < depth for l in with_slope)
+
+
+def _one_of_two(output: bool) -> Requirement:
+    """The output's (or the hidden layers') derivative left out, the other kept: both must
+    multiply one in, or it is missing_activation_derivative."""
+    def requirement(spec: Spec) -> str | None:
+        has_output, has_hidden = _slopes(spec)
+        if not has_output:
+            return "the output layer multiplies in no slope (taken from the logits, or linear)"
+        if not has_hidden:
+            return "no hidden layer multiplies in a slope"
+        return None
+    return requirement
+
+
+def _square_weights(spec: Spec) -> str | None:
+    if any(rows == cols > 1 for rows, cols in zip(spec.layers, spec.layers[1:])):
+        return None
+    return "no weight matrix is square: w_ij and w_ji cannot both be written"
+
+
+def _fused(spec: Spec) -> str | None:
+    return None if fused_output(spec) else \
+        "the loss is not taken from the logits (softmax + cross_entropy, sigmoid + bce)"
+
+
 def _losses(*names: str) -> Requirement:
     unknown = set(names) - set(LOSS_TABLE)
     if unknown:  # a catalogue entry naming a loss the table lost: fail at import, not silently
@@ -204,11 +235,31 @@ CATALOGUE = (
              "without multiplying by the activation's slope.",
              "δ_L = ∂E/∂a_L, δ_l = δ_{l+1} W_{l+1}ᵀ (no ⊙ f′(z_l))",
              _slope_layers(*_WITH_SLOPE), derivative="missing"),
+    _mistake("missing_output_derivative", "Activation derivative left out at the output",
+             "The output layer's delta skips the factor f′(z_L) (δ_L = ∂E/∂a_L), though the "
+             "hidden layers multiply theirs in.",
+             "δ_L = ∂E/∂a_L; δ_l = f′(z_l) ⊙ (δ_{l+1} W_{l+1}ᵀ) as usual",
+             _one_of_two(output=True), derivative="missing", derivative_at="output"),
+    _mistake("missing_hidden_derivative", "Activation derivative left out in the hidden layers",
+             "The error was passed back through the weights without multiplying by the hidden "
+             "layers' slope f′(z_l), though the output layer's delta has it.",
+             "δ_l = δ_{l+1} W_{l+1}ᵀ for l < L; δ_L = f′(z_L) ⊙ ∂E/∂a_L as usual",
+             _one_of_two(output=False), derivative="missing", derivative_at="hidden"),
     _mistake("softmax_diagonal_jacobian", "Softmax derivative taken as s(1 − s)",
              "Each softmax output depends on every input, but the derivative was taken as "
              "sᵢ(1 − sᵢ) per unit, leaving out the −sᵢsⱼ cross terms.",
              "δ_l = a_l(1 − a_l) ⊙ g instead of a_l ⊙ (g − Σⱼ gⱼ a_lⱼ)",
              _slope_layers(*_NOT_ELEMENTWISE), derivative="softmax_diagonal"),
+    _mistake("extra_output_derivative", "Output slope multiplied into a − t",
+             "With the loss taken from the logits, δ_L = a_L − t already contains the "
+             "activation's derivative, but it was multiplied by a(1 − a) once more.",
+             "δ_L = (a_L − t) ⊙ a_L(1 − a_L) instead of a_L − t", _fused,
+             extra_output_derivative=True),
+    _mistake("log_base_ten", "Logarithm to base 10 in the loss",
+             "The loss was computed with log₁₀ (a calculator's log key) where it needs the "
+             "natural logarithm ln, so its value is ln 10 ≈ 2.303 times too small.",
+             "E = −Σ t·log₁₀ y (…) instead of −Σ t·ln y: forward.loss and loss_after ÷ ln 10",
+             _losses("cross_entropy", "bce"), loss_log="log10"),
     _mistake("dropped_factor_two", "Factor 2 of the squared error dropped",
              "The derivative of (y − t)² is 2(y − t), but the 2 was dropped, as if the loss "
              "were ½(y − t)².",
@@ -232,6 +283,11 @@ CATALOGUE = (
              "because the matrices are square, and gives each hidden unit another unit's error.",
              "δ_l = f′(z_l) ⊙ (δ_{l+1} W_{l+1}) instead of δ_{l+1} W_{l+1}ᵀ",
              _square_backward_weights, transposed_weights=True),
+    _mistake("swapped_weight_indices", "Indices of the weight gradient swapped",
+             "The gradient ∂E/∂w_ij was written as δ_i·a_j instead of a_i·δ_j, so each square "
+             "weight matrix got its gradient transposed, and the update made with it.",
+             "∂E/∂W_l = (a_{l−1}ᵀ δ_l)ᵀ for every square W_l", _square_weights,
+             transposed_gradients=True),
     _mistake("updated_weights_in_backward", "Backward pass through already-updated weights",
              "Each layer's weights were updated before its error was sent further back, so the "
              "hidden deltas use the new weights instead of those of the forward pass.",
@@ -258,6 +314,10 @@ CATALOGUE = (
     _mistake("biases_not_updated", "Biases not updated",
              "Only the weights were updated; the biases kept their old values.",
              "b ← b (W ← W − η·∂E/∂W as usual)", _biases, update_biases=False),
+    _mistake("stale_loss_after", "Loss after the step not recomputed",
+             "The loss after the update is a stale number: the loss before it, copied, where "
+             "the forward pass should have been run again with the updated parameters.",
+             "loss_after = E(θ) instead of E(θ − η·∂E/∂θ)", _updates, stale_loss_after=True),
 )
 
 MISTAKES: dict[str, Mistake] = {mistake.id: mistake for mistake in CATALOGUE}

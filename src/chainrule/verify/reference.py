@@ -32,6 +32,7 @@ from chainrule.verify.reference_math import (  # noqa: F401 (ACTIVATION_NAMES, L
 )
 
 DERIVATIVE_MODES = ("correct", "at_z", "at_activation", "missing", "softmax_diagonal")
+DERIVATIVE_LAYERS = ("every", "output", "hidden")  # where a mistaken derivative is made
 BATCH_MODES = ("mean", "sum", "mean_twice")
 BIAS_GRADIENT_MODES = ("sum_examples", "first_example", "sum_units")
 
@@ -41,6 +42,7 @@ class Switches(Frozen):
     """How the step is computed; the defaults are the correct step."""
 
     derivative: str = "correct"  # how f′(z) enters each delta (DERIVATIVE_MODES)
+    derivative_at: str = "every"  # the layers it enters so: DERIVATIVE_LAYERS
     loss_factor: float = 1.0  # multiplies the output error: ½ drops a 2, 2 adds one, −1 flips
     batch: str = "mean"  # "sum": no 1/N in the deltas; "mean_twice": gradients divided by N again
     bias_gradient: str = "sum_examples"  # BIAS_GRADIENT_MODES
@@ -49,6 +51,10 @@ class Switches(Frozen):
     update_sign: float = -1.0  # −1 descends; +1 climbs
     learning_rate_power: int = 1  # η¹; 2 applies η twice, 0 leaves it out
     update_biases: bool = True
+    transposed_gradients: bool = False  # ∂E/∂w_ij written at w_ji (square weights: δ_i·a_j)
+    extra_output_derivative: bool = False  # f′(z_L) multiplied into the fused δ_L = a_L − t
+    loss_log: str = "ln"  # "log10": the loss's logarithm taken to base 10 (its value only)
+    stale_loss_after: bool = False  # the loss after the step is the loss before it
 
 
 CORRECT = Switches()
@@ -214,7 +220,8 @@ def step_rules(spec: Spec, switches: Switches = CORRECT) -> dict[str, Rule]:
             lambda a, w, b=None: a @ w if b is None else a @ w + b)
         rules[f"forward.a{l}"] = Rule((f"forward.z{l}",), lambda z, name=name: activate(name, z))
     last = (f"forward.z{depth}", f"forward.a{depth}")
-    rules["forward.loss"] = Rule(last, lambda z, a: np.mean(example_losses(spec, z, a, t)))
+    base = np.log(10.0) if switches.loss_log == "log10" else 1.0  # log₁₀ x = ln x / ln 10
+    rules["forward.loss"] = Rule(last, lambda z, a: np.mean(example_losses(spec, z, a, t)) / base)
 
     # δ of the mean loss carries 1/N; the "sum" mistake leaves it out.
     scale = switches.loss_factor * (1.0 if switches.batch == "sum" else 1.0 / n)
@@ -239,22 +246,37 @@ def step_rules(spec: Spec, switches: Switches = CORRECT) -> dict[str, Rule]:
                                                                            switches))
     x = np.asarray(spec.inputs, dtype=float)
     updated = tuple(f"updated.{name}" for name in params)
-    rules["loss_after"] = Rule(updated, lambda *new: mean_loss(spec, dict(zip(params, new)), x, t))
+    if switches.stale_loss_after:  # the forward pass not run again after the update
+        rules["loss_after"] = Rule(("forward.loss",), lambda loss: loss)
+    else:
+        rules["loss_after"] = Rule(updated, lambda *new: mean_loss(
+            spec, dict(zip(params, new)), x, t) / base)
     return _in_step_order(rules, params)
+
+
+def derivative_mode(switches: Switches, output: bool) -> str:
+    """How f′(z) enters the delta of the output layer (``output``) or of a hidden one."""
+    where = switches.derivative_at
+    if where == "every" or (where == "output") == output:
+        return switches.derivative
+    return "correct"
 
 
 def _output_delta(spec: Spec, z, a, dE_da, t, scale: float, switches: Switches) -> np.ndarray:
     """δ_L: straight from the logits where the loss is taken from them (a_L − t), else the
     activation's derivative applied to ∂E/∂a_L."""
     last = spec.activations[-1]
+    mode = derivative_mode(switches, output=True)
     if fused_output(spec):
         error = a - t if last == "softmax" else (a - t) / a.shape[-1]  # a = softmax(z), σ(z)
+        if switches.extra_output_derivative:  # the slope a(1 − a) on top of a − t
+            error = error * a * (1.0 - a)
         return scale * error
-    if (spec.loss, last) == ("bce", "softmax") and switches.derivative == "correct":
+    if (spec.loss, last) == ("bce", "softmax") and mode == "correct":
         # the textbook product ∂E/∂a · softmax′ is inf · 0 once a unit saturates; the same
         # delta from the logits is finite (a mistaken derivative keeps the textbook path)
         return scale * softmax_bce_delta(z, t)
-    return backward_activation(last, z, a, dE_da, switches.derivative)
+    return backward_activation(last, z, a, dE_da, mode)
 
 
 def _hidden_delta(spec: Spec, l: int, switches: Switches) -> Callable[..., np.ndarray]:
@@ -266,12 +288,15 @@ def _hidden_delta(spec: Spec, l: int, switches: Switches) -> Callable[..., np.nd
             weights = update(spec, f"W{l}", weights, grad_w, CORRECT)
         z, a = rest
         upstream = delta @ (weights if switches.transposed_weights else weights.T)
-        return backward_activation(spec.activations[l - 2], z, a, upstream, switches.derivative)
+        return backward_activation(spec.activations[l - 2], z, a, upstream,
+                                   derivative_mode(switches, output=False))
     return compute
 
 
 def _weight_gradient(a_prev, delta, n: int, switches: Switches) -> np.ndarray:
     grad = np.outer(a_prev, delta) if np.ndim(a_prev) == 1 else a_prev.T @ delta
+    if switches.transposed_gradients and grad.shape[0] == grad.shape[1]:
+        grad = grad.T  # w_ij given δ_i·a_j: only a square matrix can be written so
     return grad / n if switches.batch == "mean_twice" else grad
 
 
