@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -139,3 +140,72 @@ def test_impl_refuses_specs_it_cannot_express(tmp_path):
 EXTRA_SEED = {"layers": [2, 2, 1], "activations": "sigmoid", "loss": "sse",
               "weights": [[[0.2, 0.4], [0.1, 0.3]], [[0.5], [0.6]]], "biases": [[0.1, 0.2], [0.1]],
               "input": [0.5, 0.3], "target": [0.7], "learning_rate": 0.1}
+
+
+# --- a step of any depth, returning its intermediates ----------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+DEEP_STEP = '''
+import numpy as np
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid")
+SLIP = {slip!r}  # the layer whose tanh' is left out, or None
+
+
+def f(name, z):
+    return {{"relu": lambda: np.maximum(z, 0), "tanh": lambda: np.tanh(z),
+            "sigmoid": lambda: 1 / (1 + np.exp(-z))}}[name]()
+
+
+def slope(name, z, a):
+    return {{"relu": lambda: (z > 0) * 1.0, "tanh": lambda: 1 - a ** 2,
+            "sigmoid": lambda: a * (1 - a)}}[name]()
+
+
+def step(params, x, t, learning_rate):
+    depth = len(ACTIVATIONS)
+    a, forward = x, {{}}
+    for l in range(1, depth + 1):
+        z = a @ params[f"W{{l}}"] + params[f"b{{l}}"]
+        a = f(ACTIVATIONS[l - 1], z)
+        forward[f"z{{l}}"], forward[f"a{{l}}"] = z, a
+    delta = a - t  # sigmoid + bce from the logits
+    backward, grads = {{}}, {{}}
+    for l in range(depth, 0, -1):
+        backward[f"delta{{l}}"] = delta
+        before = x if l == 1 else forward[f"a{{l - 1}}"]
+        grads[f"W{{l}}"], grads[f"b{{l}}"] = np.outer(before, delta), delta
+        if l > 1:
+            up = delta @ params[f"W{{l}}"].T
+            name = ACTIVATIONS[l - 2]
+            z, a = forward[f"z{{l - 1}}"], forward[f"a{{l - 1}}"]
+            delta = up if l - 1 == SLIP else up * slope(name, z, a)
+    return {{"forward": forward, "backward": backward, "gradients": grads,
+            "updated": {{k: params[k] - learning_rate * g for k, g in grads.items()}}}}
+'''
+
+
+def test_a_deep_step_returning_intermediates_is_judged_to_the_first_that_parts(tmp_path):
+    path = tmp_path / "deep.py"
+    path.write_text(DEEP_STEP.format(slip=None))
+    assert run_impl(cr.load_spec(EXAMPLES / "deep.json"), f"{path}:step").ok
+    path.write_text(DEEP_STEP.format(slip=2))  # tanh' left out at layer 2 only
+    report = run_impl(cr.load_spec(EXAMPLES / "deep.json"), f"{path}:step")
+    assert not report.ok
+    # the forward pass and the output's delta are right; the error begins at δ²
+    assert report.first_wrong["quantity"].startswith("backward.delta2")
+    statuses = {row.quantity: row.status for row in report.rows}
+    assert all(s == "correct" for q, s in statuses.items() if q.startswith("forward."))
+    assert all(s == "correct" for q, s in statuses.items() if q.startswith("backward.delta3"))
+    # what follows from the wrong δ² is worked right: carried, not blamed again
+    assert statuses["gradients.W2[0][0]"] == "carried"
+    assert report.diagnosis is None or report.diagnosis.id != "missing_activation_derivative"
+
+
+def test_an_intermediate_the_network_has_not_is_one_line(tmp_path):
+    path = tmp_path / "bad.py"
+    path.write_text("def step(params, x, t, learning_rate):\n"
+                    "    return {'forward': {'z9': 1.0}}\n")
+    with pytest.raises(ImplError, match=r'step\(\)\["forward"\]\["z9"\]: no forward quantity '
+                                        r"z9 \(this network has z1, a1, z2, a2, loss\)"):
+        run_impl(cr.load_spec("seed"), f"{path}:step")

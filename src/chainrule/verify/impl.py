@@ -21,7 +21,10 @@ The function's signature::
 * ``x``, ``t``: the spec's input and target, 1-D for one example, 2-D (example, unit) for a
   batch; a cross-entropy target may be integer class indices;
 * returns a dict with any of ``"gradients": {name: array}``, ``"updated": {name: array}``,
-  ``"loss": float`` (the loss before the update) and ``"loss_after": float``.
+  ``"loss": float`` (the loss before the update) and ``"loss_after": float``, and of the
+  intermediates ``"forward": {"z1": ..., "a1": ..., ...}`` and ``"backward": {"delta1": ...,
+  "dE_da2": ...}`` (named as in the trace, any depth): the report's ``first_wrong`` is then
+  the first quantity, in the step's order, where the function's numbers part from chainrule's.
 
 Numbers are judged to ``|given − true| ≤ 1e-6·|true| + 1e-10`` (:data:`IMPL_TOLERANCE`):
 loose enough for any float64 implementation, tight enough that every catalogue mistake is
@@ -56,6 +59,8 @@ from chainrule.verify.sandbox import DESCRIPTIONS, Limits, SandboxError
 
 IMPL_TOLERANCE = Tolerance(rel=1e-6, abs=1e-10)
 PARAMETER_KEYS = ("gradients", "updated")
+# intermediates a function may return too: the first that is off is where the error begins
+INTERMEDIATE_KEYS = ("forward", "backward")
 SCALAR_KEYS = {"loss": "forward.loss", "loss_after": "loss_after"}
 
 
@@ -183,8 +188,9 @@ def _one_line(text: str, width: int = 500) -> str:
 
 def _cells(truth: dict[str, np.ndarray], returned: dict[str, Any], who: str,
            parameters: list[str]) -> list[Cell]:
-    expected_keys = ", ".join(f'"{k}"' for k in (*PARAMETER_KEYS, *SCALAR_KEYS))
-    unknown = [key for key in returned if key not in PARAMETER_KEYS and key not in SCALAR_KEYS]
+    keys = (*INTERMEDIATE_KEYS, *PARAMETER_KEYS, *SCALAR_KEYS)
+    expected_keys = ", ".join(f'"{k}"' for k in keys)
+    unknown = [key for key in returned if key not in keys]
     if unknown:
         raise ImplError(f"{who} returned unknown key \"{unknown[0]}\" (expected "
                         f"{expected_keys})")
@@ -197,13 +203,16 @@ def _cells(truth: dict[str, np.ndarray], returned: dict[str, Any], who: str,
                 raise ImplError(f"{who}[\"{key}\"] is a dict, expected a number")
             cells += array_cells(truth, SCALAR_KEYS[key], item["array"])
             continue
+        names = parameters if key in PARAMETER_KEYS else [
+            n for n in quantity_names(truth, key) if n != "a0"]  # a0 is the input, given
         if "mapping" not in item:
             raise ImplError(f"{who}[\"{key}\"] is an array, expected a dict "
-                            f"{{name: array}} with names {', '.join(parameters)}")
+                            f"{{name: array}} with names {', '.join(names)}")
         for name, value in item["mapping"].items():
-            if name not in parameters:
-                raise ImplError(f"{who}[\"{key}\"][\"{name}\"]: no parameter {name} (this "
-                                f"network has {', '.join(parameters)})")
+            if name not in names:
+                what = "parameter" if key in PARAMETER_KEYS else f"{key} quantity"
+                raise ImplError(f"{who}[\"{key}\"][\"{name}\"]: no {what} {name} (this "
+                                f"network has {', '.join(names)})")
             cells += array_cells(truth, f"{key}.{name}", value)
     return cells
 

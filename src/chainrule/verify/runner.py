@@ -115,7 +115,7 @@ def values_arguments(request: dict[str, Any], np: Any) -> tuple:
 
 # How the function is called, and what its result is described as in a message.
 CALLS = {
-    "step": (step_arguments, '"gradients", "updated" and/or "loss"'),
+    "step": (step_arguments, '"gradients", "updated", "loss", "forward" and/or "backward"'),
     "values": (values_arguments, '"forward" and/or "gradients"'),
 }
 
