@@ -88,8 +88,8 @@ def test_impl_syntax_error_and_import_error(tmp_path):
 @pytest.mark.parametrize("returned, message", [
     ("[1, 2]", "step() returned list, expected a dict with \"gradients\", \"updated\""),
     ("{}", "step() returned an empty dict"),
-    ("{'update': {}}", "step() returned unknown key \"update\" (expected \"gradients\", "
-                       "\"updated\", \"loss\", \"loss_after\")"),
+    ("{'update': {}}", "step() returned unknown key \"update\" (expected \"forward\", "
+                       "\"backward\", \"gradients\", \"updated\", \"loss\", \"loss_after\")"),
     ("{'updated': {'W3': params['W1']}}", "step()[\"updated\"][\"W3\"]: no parameter W3 "
                                           "(this network has W1, b1, W2, b2)"),
     ("{'gradients': params['W1']}", "step()[\"gradients\"] is an array, expected a dict"),
