@@ -53,10 +53,14 @@ def _render(trace, args: argparse.Namespace, terminal: bool) -> str:
 def run_verify(args: argparse.Namespace) -> int:
     from chainrule.spec.network import check_explainable, load_spec
 
-    if args.torch and (args.answers or args.impl):
-        raise ChainruleError("--torch: checks the engine's gradients; not with "
-                             f"{'--answers' if args.answers else '--impl'}")
+    given = next((flag for flag, value in (("--answers", args.answers), ("--impl", args.impl),
+                                           ("--tensors", args.tensors)) if value), None)
+    if args.torch and given:
+        raise ChainruleError(f"--torch: checks the engine's gradients; not with {given}")
     network, expression = _computation(args)
+    if expression is not None and args.tensors:
+        raise ChainruleError("--tensors: checks a network's step; an expression's numbers are "
+                             "checked with --answers")
     if expression is not None:  # PyTorch is one of an expression's methods already
         return _report(_verify_expression(args, *expression), args)
     spec = load_spec(network) if isinstance(network, str) else network
@@ -65,6 +69,10 @@ def run_verify(args: argparse.Namespace) -> int:
         from chainrule.verify.answers import judge_answers, load_answers
 
         report = judge_answers(spec, load_answers(args.answers), marking=args.marking)
+    elif args.tensors:
+        from chainrule.verify.tensors import check_tensors, load_tensors
+
+        report = check_tensors(spec, load_tensors(args.tensors), source=args.tensors)
     elif args.impl:
         from chainrule.verify.impl import run_impl
 

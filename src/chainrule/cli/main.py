@@ -140,6 +140,10 @@ def _verify_parser(commands) -> None:
     given.add_argument("--answers", metavar="FILE",
                        help="someone's numbers (JSON, YAML or CSV: quantity -> value; for "
                             "--expr: forward.NAME, gradients.NAME)")
+    given.add_argument("--tensors", metavar="FILE",
+                       help="someone's intermediate tensors (.npz or JSON: z1, a1, dz1, dW1, "
+                            "db1, loss, … or chainrule's names), each against chainrule's: "
+                            "exact, close, max |diff|, the first that is off")
     given.add_argument("--impl", metavar="FILE.py:FUNCTION",
                        help="someone's backprop function, run in a sandbox (for --expr: "
                             "fn(values) -> {\"forward\": ..., \"gradients\": ...})")
