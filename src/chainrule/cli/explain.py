@@ -57,6 +57,8 @@ def run_verify(args: argparse.Namespace) -> int:
                                            ("--tensors", args.tensors)) if value), None)
     if args.torch and given:
         raise ChainruleError(f"--torch: checks the engine's gradients; not with {given}")
+    if args.layer:
+        return _report(_layer_function(args), args)
     network, expression = _computation(args)
     if expression is not None and args.tensors:
         raise ChainruleError("--tensors: checks a network's step; an expression's numbers are "
@@ -83,6 +85,20 @@ def run_verify(args: argparse.Namespace) -> int:
 
         report = verify(spec, torch=args.torch, cache=None if args.no_cache else _cache())
     return _report(report, args)
+
+
+def _layer_function(args: argparse.Namespace):
+    """``--layer NAME --impl FILE.py[:FUNCTION]``: a CS231n-style layer function judged."""
+    from chainrule.verify.layer_functions import check_layer_function
+
+    if not args.impl:
+        raise ChainruleError("--layer: needs --impl FILE.py[:FUNCTION], the function to judge")
+    if args.spec or args.expr:
+        raise ChainruleError("--layer: judges a layer function on its own inputs; give no "
+                             "network or --expr")
+    _check_timeout(args)
+    return check_layer_function(args.layer, args.impl, timeout=args.timeout,
+                                sandbox=args.sandbox)
 
 
 def _cache() -> Path | None:

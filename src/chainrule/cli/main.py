@@ -147,6 +147,10 @@ def _verify_parser(commands) -> None:
     given.add_argument("--impl", metavar="FILE.py:FUNCTION",
                        help="someone's backprop function, run in a sandbox (for --expr: "
                             "fn(values) -> {\"forward\": ..., \"gradients\": ...})")
+    verify.add_argument("--layer", metavar="NAME",
+                        help="with --impl FILE.py[:FUNCTION]: judge a CS231n-style layer "
+                             "function instead of a step (affine_forward, affine_backward, "
+                             "relu_forward, relu_backward, softmax_loss, svm_loss)")
     verify.add_argument("--expr", metavar="PROGRAM",
                         help='check an expression\'s gradients instead of a network\'s: '
                              '"q = x + y; f = q * z"')

@@ -6,8 +6,9 @@ A standalone script (standard library and NumPy only, no chainrule import), run 
 * stdin: one JSON object ``{"file", "function", "call", ..., "site", "work", "channel",
   "nonce"}``; ``site`` holds NumPy, ``channel`` is the fd of the result pipe; ``call`` says
   how the function is called (:data:`CALLS`): ``"step"`` (a network's training step, with
-  ``"params", "x", "t", "t_integer", "learning_rate"``; the default) or ``"values"`` (an
-  expression's gradients, with ``"values"``, the inputs by name);
+  ``"params", "x", "t", "t_integer", "learning_rate"``; the default), ``"values"`` (an
+  expression's gradients, with ``"values"``, the inputs by name) or ``"layer"`` (a CS231n-style
+  layer function, with ``"args"`` and the names of the outputs judged, ``"returns"``);
 * the result pipe: the nonce, a newline, then ``{"ok": true, "result": {...}}`` or
   ``{"ok": false, "error": "one line"}`` and a newline, written once, after which the
   process ends at once (no ``atexit`` handler of the user's runs). Everything the user's
@@ -92,11 +93,14 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         raise Failure(f"no function {name!r} in {os.path.basename(path)}{known}")
     if not callable(function):
         raise Failure(f"{name!r} is {type(function).__name__}, not a function")
-    arguments, returns = CALLS[request.get("call", "step")]
+    call = request.get("call", "step")
+    arguments, returns = CALLS[call]
     try:
         result = function(*arguments(request, np))
     except BaseException as error:  # the user's exception, reported as one line
         raise Failure(f"{name}() raised {describe(error, path)}") from None
+    if call == "layer":
+        result = outputs(result, name, request["returns"])
     return encode(result, name, returns)
 
 
@@ -113,10 +117,32 @@ def values_arguments(request: dict[str, Any], np: Any) -> tuple:
     return ({str(key): float(value) for key, value in request["values"].items()},)
 
 
+def layer_arguments(request: dict[str, Any], np: Any) -> tuple:
+    """A layer function's arguments (CS231n's ``affine_backward(dout, cache)``): each an
+    array (``{"array": nested list, "integer": bool}``) or a tuple of them (a cache)."""
+    def decode(item: dict[str, Any]) -> Any:
+        if "tuple" in item:
+            return tuple(decode(part) for part in item["tuple"])
+        return np.array(item["array"], dtype=int if item.get("integer") else float)
+    return tuple(decode(item) for item in request["args"])
+
+
+def outputs(result: Any, name: str, returns: list[str]) -> dict[str, Any]:
+    """A layer function's outputs by name: its tuple's first ``len(returns)`` items (a cache
+    after them is the function's own business), or the one value it returns."""
+    many = isinstance(result, tuple) or (isinstance(result, list) and len(returns) > 1)
+    items = list(result) if many else [result]
+    if len(items) < len(returns):
+        raise Failure(f"{name}() returned {len(items)} value{'s' if len(items) != 1 else ''}, "
+                      f"expected {', '.join(returns)}")
+    return dict(zip(returns, items))
+
+
 # How the function is called, and what its result is described as in a message.
 CALLS = {
     "step": (step_arguments, '"gradients", "updated", "loss", "forward" and/or "backward"'),
     "values": (values_arguments, '"forward" and/or "gradients"'),
+    "layer": (layer_arguments, "its outputs"),
 }
 
 

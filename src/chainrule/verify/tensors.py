@@ -112,8 +112,8 @@ class TensorReport:
 
     def __str__(self) -> str:
         header = ("name", "quantity", "shape", "exact", "close", "max |diff|", "result")
-        lines = [(r.name, r.quantity, _shape(r.shape, r.expected_shape), _yes(r.exact),
-                  _yes(r.close), "—" if r.max_diff is None else f"{r.max_diff:.3g}",
+        lines = [(r.name, r.quantity, shape_text(r.shape, r.expected_shape), yes(r.exact),
+                  yes(r.close), "—" if r.max_diff is None else f"{r.max_diff:.3g}",
                   r.status + (f" ({', '.join(r.mistakes)})" if r.mistakes else ""))
                  for r in self.rows]
         widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
@@ -309,12 +309,13 @@ def _known(truth: Mapping[str, Any]) -> str:
     return ", ".join(keys[:6]) + (", …; or z1, a1, dz1, dW1, db1, loss" if len(keys) > 6 else "")
 
 
-def _shape(shape: tuple, expected: tuple) -> str:
+def shape_text(shape: tuple, expected: tuple) -> str:
+    """``2×3``, or ``1×2 ≠ 2×1`` when it is not the shape expected."""
     text = "×".join(map(str, shape)) or "()"
     return text if shape == expected else f"{text} ≠ {'×'.join(map(str, expected)) or '()'}"
 
 
-def _yes(flag: bool) -> str:
+def yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
 

@@ -1,0 +1,273 @@
+"""Someone's CS231n-style layer functions, run in the sandbox and judged against the engine.
+
+``check_layer_function("affine_backward", "layers.py:affine_backward")`` calls the function
+(in the same sandbox as ``--impl``, docs/security.md) on random inputs with a random upstream
+gradient ``dout`` (never all ones, which would hide a transposed or permuted gradient), and
+compares each output with chainrule's engine on the same inputs: exact, close (1e-6
+relative, :data:`~chainrule.verify.impl.IMPL_TOLERANCE`), max |diff|, shape; a wrong output
+is named with the layer mistake (:data:`LAYER_FUNCTIONS`' own) whose numbers it has.
+
+The functions, as the CS231n assignments (``cs231n/layers.py``) write them:
+
+* ``affine_forward(x, w, b) -> (out, cache)``: x of shape (N, d₁, …, d_k) is read as (N, D);
+* ``affine_backward(dout, cache) -> (dx, dw, db)`` with ``cache = (x, w, b)``;
+* ``relu_forward(x) -> (out, cache)``, ``relu_backward(dout, cache) -> dx`` with ``cache = x``;
+* ``softmax_loss(x, y) -> (loss, dx)`` and ``svm_loss(x, y) -> (loss, dx)``: scores x of
+  shape (N, C), y the classes (integers), the loss the mean over the N examples.
+
+Every truth is the engine's: a forward built from Tensor operations and ``backward(dout)``, so
+the numbers come from the op table's vjps, as an explanation's do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from chainrule.errors import ChainruleError
+from chainrule.verify.impl import IMPL_TOLERANCE, ImplError, call_sandboxed, parse_target
+from chainrule.verify.sandbox import DESCRIPTIONS, Limits
+from chainrule.verify.tensors import shape_text, yes
+
+N, DIMS, CLASSES = 4, (2, 3), 5  # examples, an example's shape (D = 6), outputs or classes
+SEED = 0
+
+
+def _tensor(value: np.ndarray):
+    from chainrule.autodiff.tensor import Tensor
+
+    return Tensor(np.array(value, dtype=float))
+
+
+def _affine(x, w, b, dout):
+    X, W, B = _tensor(x), _tensor(w), _tensor(b)
+    out = X.reshape(len(x), -1) @ W + B
+    out.backward(dout)
+    return {"out": out.data, "dx": X.grad, "dw": W.grad, "db": B.grad}
+
+
+def _relu(x, dout):
+    X = _tensor(x)
+    out = X.relu()
+    out.backward(dout)
+    return {"out": out.data, "dx": X.grad}
+
+
+def _softmax(x, y):
+    from chainrule.nn.losses import cross_entropy
+
+    X = _tensor(x)
+    loss = cross_entropy(X, y)
+    loss.backward()
+    return {"loss": loss.data, "dx": X.grad}
+
+
+def _svm(x, y):
+    X = _tensor(x)
+    correct = X.gather(1, y.reshape(-1, 1))
+    others = 1.0 - np.eye(x.shape[1])[y]  # the margins of the other classes only
+    margins = (X - correct + 1.0).relu() * others
+    loss = margins.sum() / len(x)
+    loss.backward()
+    return {"loss": loss.data, "dx": X.grad}
+
+
+@dataclass(frozen=True)
+class LayerMistake:
+    id: str
+    title: str
+    output: str  # the output it changes
+    compute: Callable[[dict[str, np.ndarray], dict[str, Any]], np.ndarray]  # (truth, inputs)
+
+
+@dataclass(frozen=True)
+class LayerFunction:
+    """One function: how it is called, what it returns, its truth and its known mistakes."""
+
+    name: str
+    arguments: tuple[str, ...]  # as passed: "cache" is a tuple of the inputs named in cache
+    cache: tuple[str, ...]
+    returns: tuple[str, ...]  # the outputs judged, in the order returned
+    truth: Callable[[dict[str, Any]], dict[str, np.ndarray]]
+    mistakes: tuple[LayerMistake, ...] = ()
+    scores: bool = False  # x is a score matrix (N, C), not an affine layer's input (N, d₁, …)
+
+    def inputs(self, drawn: dict[str, Any]) -> dict[str, Any]:
+        """The drawn inputs as this function's arguments name them."""
+        return {**drawn, "x": drawn["scores"]} if self.scores else dict(drawn)
+
+
+def _scale(factor: float, key: str) -> Callable:
+    return lambda truth, inputs: truth[key] * factor
+
+
+LAYER_FUNCTIONS: dict[str, LayerFunction] = {f.name: f for f in (
+    LayerFunction("affine_forward", ("x", "w", "b"), (), ("out",),
+                  lambda i: _affine(i["x"], i["w"], i["b"], i["dout"]),
+                  (LayerMistake("bias_left_out", "b not added", "out",
+                                lambda t, i: t["out"] - i["b"]),)),
+    LayerFunction("affine_backward", ("dout", "cache"), ("x", "w", "b"), ("dx", "dw", "db"),
+                  lambda i: _affine(i["x"], i["w"], i["b"], i["dout"]),
+                  (LayerMistake("db_summed_over_outputs", "db summed over axis 1, not 0", "db",
+                                lambda t, i: i["dout"].sum(axis=1)),
+                   LayerMistake("db_mean_over_examples", "db averaged over the examples", "db",
+                                _scale(1 / N, "db")),
+                   LayerMistake("dw_averaged_again", "dw divided by N again", "dw",
+                                _scale(1 / N, "dw")))),
+    LayerFunction("relu_forward", ("x",), (), ("out",),
+                  lambda i: _relu(i["x"], i["dout"]), scores=True),
+    LayerFunction("relu_backward", ("dout", "cache"), ("x",), ("dx",),
+                  lambda i: _relu(i["x"], i["dout"]), scores=True, mistakes=
+                  (LayerMistake("relu_mask_without_upstream", "the mask (x > 0) alone, not "
+                                "dout times it", "dx",
+                                lambda t, i: (i["x"] > 0).astype(float)),
+                   LayerMistake("relu_upstream_unmasked", "dout passed through unmasked", "dx",
+                                lambda t, i: i["dout"]))),
+    LayerFunction("softmax_loss", ("x", "y"), (), ("loss", "dx"),
+                  lambda i: _softmax(i["x"], i["y"]),
+                  (LayerMistake("dx_not_averaged", "dx without the 1/N of the mean loss", "dx",
+                                _scale(N, "dx")),), scores=True),
+    LayerFunction("svm_loss", ("x", "y"), (), ("loss", "dx"),
+                  lambda i: _svm(i["x"], i["y"]),
+                  (LayerMistake("dx_not_averaged", "dx without the 1/N of the mean loss", "dx",
+                                _scale(N, "dx")),), scores=True),
+)}
+
+
+def layer_inputs(seed: int = SEED) -> dict[str, Any]:
+    """Random inputs every function is called on (the same for a seed), no ties in relu or
+    the margins: |x| ≥ 0.05 everywhere."""
+    rng = np.random.default_rng(seed)
+
+    def away_from_zero(shape):
+        values = rng.uniform(0.05, 1.0, shape)
+        return values * rng.choice([-1.0, 1.0], shape)
+
+    d = int(np.prod(DIMS))
+    return {"x": away_from_zero((N, *DIMS)), "scores": away_from_zero((N, CLASSES)),
+            "w": rng.normal(0, 0.5, (d, CLASSES)),
+            "b": rng.normal(0, 0.5, CLASSES), "dout": rng.normal(0, 1.0, (N, CLASSES)),
+            "y": rng.integers(0, CLASSES, N)}
+
+
+@dataclass
+class OutputRow:
+    name: str
+    shape: tuple[int, ...]
+    expected_shape: tuple[int, ...]
+    exact: bool
+    close: bool
+    max_diff: float | None
+    mistake: LayerMistake | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape),
+                "expected_shape": list(self.expected_shape), "exact": self.exact,
+                "close": self.close, "max_diff": self.max_diff,
+                "mistake": None if self.mistake is None else
+                {"id": self.mistake.id, "title": self.mistake.title}}
+
+
+@dataclass
+class LayerReport:
+    function: str
+    target: str
+    rows: list[OutputRow]
+    sandbox: dict[str, str]
+
+    @property
+    def ok(self) -> bool:
+        return all(row.close for row in self.rows)
+
+    def __str__(self) -> str:
+        header = ("output", "shape", "exact", "close", "max |diff|", "known mistake")
+        lines = [(r.name, shape_text(r.shape, r.expected_shape), yes(r.exact), yes(r.close),
+                  "—" if r.max_diff is None else f"{r.max_diff:.3g}",
+                  "" if r.mistake is None else f"{r.mistake.id}: {r.mistake.title}")
+                 for r in self.rows]
+        widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
+        out = [f"{self.target} as {self.function} (random inputs and upstream gradient, to "
+               f"{IMPL_TOLERANCE.rel:g} relative)", f"sandbox: {self.sandbox['description']}"]
+        out += ["  " + "  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
+                for line in [header, *lines]]
+        wrong = [r for r in self.rows if not r.close]
+        out.append("")
+        out.append(f"All {len(self.rows)} outputs agree with the engine's." if not wrong else
+                   f"First off: {wrong[0].name}" + (
+                       f", which is the known mistake {wrong[0].mistake.id} "
+                       f"({wrong[0].mistake.title})." if wrong[0].mistake else
+                       ": no known mistake of this function gives its numbers."))
+        return "\n".join(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"function": self.function, "target": self.target, "ok": self.ok,
+                "outputs": [row.to_dict() for row in self.rows], "sandbox": self.sandbox}
+
+
+def check_layer_function(function: str, target: str | Path, timeout: float = 10.0,
+                         sandbox: str = "auto", limits: Limits = Limits(),
+                         seed: int = SEED) -> LayerReport:
+    """Run ``target`` (``file.py:name``; ``file.py`` alone means the function named
+    ``function``) as the layer function ``function`` and judge its outputs."""
+    if function not in LAYER_FUNCTIONS:
+        raise ChainruleError(f"layer function {function!r}: expected one of "
+                             f"{', '.join(LAYER_FUNCTIONS)}")
+    layer = LAYER_FUNCTIONS[function]
+    text = str(target)
+    if ":" not in text.rpartition("/")[2]:
+        text += f":{function}"
+    path, name = parse_target(text)
+    inputs = layer.inputs(layer_inputs(seed))
+    truth = layer.truth(inputs)
+    args = []
+    for argument in layer.arguments:
+        if argument == "cache":
+            args.append({"tuple": [_encoded(inputs[k]) for k in layer.cache]}
+                        if len(layer.cache) > 1 else _encoded(inputs[layer.cache[0]]))
+        else:
+            args.append(_encoded(inputs[argument]))
+    request = {"function": name, "call": "layer", "args": args, "returns": list(layer.returns)}
+    returned, level = call_sandboxed(request, path, text, timeout, sandbox, limits)
+    rows = []
+    for output in layer.returns:
+        item = returned.get(output, {})
+        if "array" not in item:
+            raise ImplError(f"{text}: {name}() returned no array for {output}")
+        encoded = item["array"]
+        got = np.array(encoded["values"], dtype=float).reshape(encoded["shape"])
+        rows.append(_row(output, got, np.asarray(truth[output], dtype=float), layer, truth,
+                         inputs))
+    return LayerReport(function, text, rows, {"level": level,
+                                              "description": DESCRIPTIONS[level]})
+
+
+def _row(output: str, got: np.ndarray, expected: np.ndarray, layer: LayerFunction,
+         truth: dict, inputs: dict) -> OutputRow:
+    if expected.ndim == 0 and got.size == 1:
+        got = got.reshape(())
+    shaped = got.shape == expected.shape
+    close = shaped and bool(np.all(np.isfinite(got))) and _near(got, expected)
+    diff = float(np.max(np.abs(got - expected))) if shaped and got.size else None
+    mistake = None
+    if not close:
+        for m in layer.mistakes:
+            if m.output != output:
+                continue
+            theirs = np.asarray(m.compute(truth, inputs), dtype=float)
+            if got.shape == theirs.shape and _near(got, theirs):
+                mistake = m
+                break
+    return OutputRow(output, tuple(got.shape), tuple(expected.shape),
+                     bool(shaped and np.array_equal(got, expected)), close, diff, mistake)
+
+
+def _near(got: np.ndarray, expected: np.ndarray) -> bool:
+    return bool(np.all(np.abs(got - expected) <= IMPL_TOLERANCE.allowed(0.0, expected)))
+
+
+def _encoded(value: np.ndarray) -> dict[str, Any]:
+    array = np.asarray(value)
+    return {"array": array.tolist(), "integer": array.dtype.kind in "iu"}
