@@ -39,7 +39,7 @@ from chainrule.verify.answer_files import flatten, load_answers
 from chainrule.verify.judging import (
     BLANK_NOTE, WRITTEN, AnswerReport, AnswerRow, Cell, Truth, network_truth,
 )
-from chainrule.verify.marking import judge
+from chainrule.verify.marking import MAX_PAIRED_WRONG, judge
 from chainrule.verify.reference import as_spec, quantity_names
 
 __all__ = ["AnswerReport", "AnswerRow", "judge_answers", "load_answers", "parse_number",
@@ -104,8 +104,8 @@ def judge_written(truth: Truth, answers: dict[str, Any], source: str,
             raise
         return report
     report = judge(truth, cells, WRITTEN, source, read.precision, marking)
-    if truth.spec is None or report.ok:
-        return report
+    if truth.spec is None or report.ok or len(report.wrong) > MAX_PAIRED_WRONG:
+        return report  # (beyond the bound, no other reading is worth its minutes)
     if report.diagnosis is None:  # a mistake named consistently: no convention reads it right
         report = _in_a_convention(truth, answers, source, read, marking, report)
     return _as_truncated(truth, cells, source, marking, report, read.precision)

@@ -73,6 +73,9 @@ class Truth(Frozen):
     variants: dict[str, tuple[Any, dict[str, np.ndarray]]]
     at: dict[str, float] | None = None  # an expression's inputs
     spec: Spec | None = None  # a network's: its step's rules judge answers carried forward
+    # what marking computes once per truth and reuses for every sheet (a class's sheets ask
+    # the same quantities): not part of what the truth is
+    memo: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property
     def ruled(self) -> bool:

@@ -21,6 +21,7 @@ reported with what it should have been and how many later answers followed from 
 from __future__ import annotations
 
 from dataclasses import fields
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -36,6 +37,11 @@ from chainrule.verify.reference import Switches, start_values, step_rules
 
 # How many mistakes explaining an answer are combined in pairs (the pairs grow as its square).
 MAX_PAIRED = 12
+# Beyond this many wrong answers no pair of mistakes is tried (nor, in answers.py, another
+# book's convention or a chopped reading): such a sheet is not one slip or two, and the search
+# would cost minutes (a 21,606-answer sheet of noise: 442 s before this bound, 6 s after).
+MAX_PAIRED_WRONG = 2_000
+MEMO_LAYOUTS = 64  # sheets of different layouts whose unwritten spread a truth keeps
 # A mistake's number this close to the correct one (relative and absolute) is the same number
 # computed another way: float error, not a change the mistake made.
 UNCHANGED = 1e-9
@@ -61,11 +67,29 @@ class _Reading:
     given numbers' rounding, and ``unwritten``: that of numbers worked but not written)."""
 
     def __init__(self, rules, start, given: Given, truth: dict[str, np.ndarray],
-                 unwritten: dict[str, np.ndarray] | None = None) -> None:
-        self.rules, self.given, self.truth = rules, given, truth
-        self.predicted, self.used = predictions(rules, start, given)
-        self._spreads: dict[str, np.ndarray] = {}
-        self.unwritten = unwritten or {}
+                 unwritten: Callable[[], dict[str, np.ndarray]],
+                 spreads: dict[str, np.ndarray] | None = None) -> None:
+        self.rules, self.start, self.given, self.truth = rules, start, given, truth
+        self._predicted: tuple | None = None
+        # how far the given numbers' rounding spreads each quantity (computed on first use,
+        # or given: two mistakes together take the larger of each one's)
+        self._spreads: dict[str, np.ndarray] = {} if spreads is None else spreads
+        self._unwritten = unwritten
+
+    @property
+    def predicted(self) -> dict[str, np.ndarray]:
+        if self._predicted is None:  # made when first asked: most readings never are
+            self._predicted = predictions(self.rules, self.start, self.given)
+        return self._predicted[0]
+
+    @property
+    def used(self) -> dict[str, np.ndarray]:
+        self.predicted
+        return self._predicted[1]
+
+    @property
+    def unwritten(self) -> dict[str, np.ndarray]:
+        return self._unwritten()
 
     def prediction(self, cell: Cell) -> np.ndarray:
         source = self.predicted if cell.key in self.predicted else self.truth
@@ -74,14 +98,64 @@ class _Reading:
     def spread(self, cell: Cell, unwritten: bool = True) -> np.ndarray:
         """How far rounding spreads the prediction: of the given numbers it is worked from,
         and with ``unwritten``, of the numbers worked but not written as well."""
-        if cell.key not in self.rules:
-            return np.zeros(np.shape(np.asarray(self.truth[cell.key])[cell.index]))
-        if cell.key not in self._spreads:
-            self._spreads[cell.key] = spread(self.rules[cell.key], self.used, self.given)
-        given = np.asarray(self._spreads[cell.key])[cell.index]
-        if not unwritten or cell.key not in self.unwritten:
-            return given
-        return given + np.asarray(self.unwritten[cell.key])[cell.index]
+        return np.asarray(self.spread_of(cell.key, unwritten))[cell.index]
+
+    def spread_of(self, key: str, unwritten: bool = True) -> np.ndarray:
+        """:meth:`spread` for every element of quantity ``key``."""
+        if key not in self.rules:
+            return np.zeros(np.shape(self.truth[key]))
+        if key not in self._spreads:
+            self._spreads[key] = self.own_spread(key)
+        if not unwritten or key not in self.unwritten:
+            return self._spreads[key]
+        return self._spreads[key] + self.unwritten[key]
+
+    def own_spread(self, key: str) -> np.ndarray:
+        return spread(self.rules[key], self.used, self.given)
+
+    def prediction_of(self, key: str) -> np.ndarray:
+        """:meth:`prediction` for every element of quantity ``key``."""
+        return np.asarray(self.predicted[key] if key in self.predicted else self.truth[key],
+                          dtype=float)
+
+
+class _Larger(dict):
+    """The spread of two readings' given numbers, the larger of the two, element by element:
+    a pair of mistakes is judged with a spread each of them has already computed (the spread
+    is a linear estimate of rounding, and computing it afresh for each pair dominated the
+    marking of a large sheet)."""
+
+    def __init__(self, first: _Reading, second: _Reading) -> None:
+        super().__init__()
+        self._first, self._second = first, second
+
+    def __missing__(self, key: str) -> np.ndarray:
+        self[key] = np.maximum(self._first.spread_of(key, unwritten=False),
+                               self._second.spread_of(key, unwritten=False))
+        return self[key]
+
+    def __contains__(self, key: object) -> bool:  # every key has one, made on first use
+        return True
+
+
+class _Readings(Mapping):
+    """Each mistake's reading by id, made on first access (in the truth's order)."""
+
+    def __init__(self, ids, make: Callable[[str], _Reading]) -> None:
+        self._ids, self._make, self._made = list(ids), make, {}
+
+    def __getitem__(self, mid: str) -> _Reading:
+        if mid not in self._made:
+            if mid not in self._ids:
+                raise KeyError(mid)
+            self._made[mid] = self._make(mid)
+        return self._made[mid]
+
+    def __iter__(self):
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
 
 class _Marker:
@@ -99,16 +173,35 @@ class _Marker:
         spec = truth.spec
         self.start = start_values(spec)
         self.rules = step_rules(spec)
-        # numbers worked but not written were rounded as those written were (a calculator)
-        halves = [float(h) for c in self.cells if not c.note for h in np.ravel(c.half_unit)]
-        self.unwritten = unwritten_spread(self.rules, self.start, self.given,
-                                          float(np.median(halves)) if halves else 0.0)
+        self._unwritten: dict[str, np.ndarray] | None = None
         self.correct = self._reading(self.rules)
-        self.variants = {mid: self._reading(step_rules(spec, mistake.switches))
-                         for mid, (mistake, _) in truth.variants.items()}
+        # each mistake's reading is made when first needed: a sheet with nothing wrong needs none
+        self.variants = _Readings(truth.variants, lambda mid: self._reading(
+            step_rules(spec, truth.variants[mid][0].switches)))
 
-    def _reading(self, rules) -> _Reading:
-        return _Reading(rules, self.start, self.given, self.truth.values, self.unwritten)
+    def unwritten(self) -> dict[str, np.ndarray]:
+        """How far the rounding of numbers worked but not written spreads each quantity:
+        they are taken to be rounded as those written were (a calculator), at the sheet's
+        median half unit. A linear estimate, so it is taken at the correct numbers of the
+        elements given: the same for every sheet asking the same quantities, computed once
+        per truth and layout (a class's sheets), when first needed."""
+        if self._unwritten is None:
+            halves = [float(h) for c in self.cells if not c.note for h in np.ravel(c.half_unit)]
+            half = float(np.median(halves)) if halves else 0.0
+            layout = (half, tuple(sorted((key, mask.tobytes())
+                                         for key, mask in self.given.mask.items())))
+            memo = self.truth.memo.setdefault("unwritten", {})
+            if layout not in memo:
+                if len(memo) >= MEMO_LAYOUTS:
+                    memo.clear()
+                memo[layout] = unwritten_spread(self.rules, self.start,
+                                                self.given.at(self.truth.values), half)
+            self._unwritten = memo[layout]
+        return self._unwritten
+
+    def _reading(self, rules, spreads: dict | None = None) -> _Reading:
+        return _Reading(rules, self.start, self.given, self.truth.values, self.unwritten,
+                        spreads)
 
     # --- one answer ------------------------------------------------------------------------
 
@@ -123,6 +216,49 @@ class _Marker:
         allowed = self.tolerance.allowed(np.ravel(cell.half_unit), target) + \
             np.ravel(reading.spread(cell, unwritten))
         return bool(np.all(np.abs(given - target) <= allowed))
+
+    def _fits_many(self, among: list[int], reading: _Reading, mistakes: tuple[str, ...] = (),
+                   unwritten: bool = True) -> list[int]:
+        """The cells of ``among`` (indices) that :meth:`_fits` ``reading`` and, with
+        ``mistakes``, that one of them :meth:`_touches`: the same tests, a quantity's elements
+        at once (a sheet of thousands of answers is marked in seconds, not minutes)."""
+        groups: dict[str, list[int]] = {}
+        for i in among:
+            cell = self.cells[i]
+            if cell.note:
+                if not mistakes and self._fits(cell, reading, unwritten):
+                    groups.setdefault("", []).append(i)  # a wrong shape: one by one
+                continue
+            groups.setdefault(cell.key, []).append(i)
+        found = list(groups.pop("", []))
+        for key, members in groups.items():
+            cells = [self.cells[i] for i in members]
+            pick = _picker(cells, np.ndim(self.truth.values[key]))
+            given = np.array([float(c.value) for c in cells])
+            half = np.array([float(c.half_unit) for c in cells])
+            target = pick(reading.prediction_of(key))
+            allowed = self.tolerance.allowed(half, target) + pick(reading.spread_of(key,
+                                                                                  unwritten))
+            with np.errstate(invalid="ignore"):
+                ok = np.isfinite(target) & np.isfinite(given) & (np.abs(given - target) <= allowed)
+            if mistakes:
+                ok &= pick(self._touched(key, mistakes)).astype(bool)
+            found += [i for i, flag in zip(members, ok) if flag]
+        return sorted(found)
+
+    def _touched(self, key: str, mistakes: tuple[str, ...]) -> np.ndarray:
+        """Which elements of ``key`` any of ``mistakes`` changes (:meth:`_touches`), kept in
+        the truth's memo: it is the same for every sheet."""
+        memo = self.truth.memo.setdefault("touched", {})
+        if (mistakes, key) not in memo:
+            right = np.asarray(self.truth.values[key], dtype=float)
+            flags = np.zeros(np.shape(right), dtype=bool)
+            for mid in mistakes:
+                mine = np.asarray(self.truth.variants[mid][1][key], dtype=float)
+                flags |= mine.shape != right.shape or ~np.isclose(
+                    mine, right, rtol=UNCHANGED, atol=UNCHANGED, equal_nan=True)
+            memo[mistakes, key] = flags
+        return memo[mistakes, key]
 
     def _touches(self, cell: Cell, *mistakes: str) -> bool:
         """Whether any of ``mistakes``, made throughout the step, changes ``cell``'s number: a
@@ -152,14 +288,13 @@ class _Marker:
             return BLANK
         if cell.note or not np.all(np.isfinite(cell.value)):
             return WRONG
-        after_slip = cell.key in self.rules and \
-            any(p in slipped for p in self.rules[cell.key].parents)
-        follows = cell.key in self.rules and self._fits(cell, self.correct)
         if self._exact(cell, np.asarray(self.truth.values[cell.key])[cell.index]):
             # the right number is credited even where it does not follow from a wrong number
             # before it: that number is more often miscopied onto the sheet than worked with
             return CORRECT
-        if follows:
+        after_slip = cell.key in self.rules and \
+            any(p in slipped for p in self.rules[cell.key].parents)
+        if cell.key in self.rules and self._fits(cell, self.correct):
             if after_slip:
                 return CARRIED if self.marking == "carried-forward" else WRONG
             # right only if the numbers worked but not written were rounded too: it may be,
@@ -181,9 +316,15 @@ class _Marker:
             statuses[i] = self.status(self.cells[i], slipped)
             if statuses[i] not in (CORRECT, ROUNDED, BLANK):
                 slipped.add(self.cells[i].key)
-        fits = [tuple(mid for mid, reading in self.variants.items()
-                      if self._touches(cell, mid) and self._fits(cell, reading))
-                for cell in self.cells]
+        # only answers not credited are explained (a credited row names no mistake)
+        open_ = [i for i, s in enumerate(statuses) if s in (WRONG, CLOSE)]
+        fitting: dict[int, list[str]] = {i: [] for i in open_}
+        for mid in self.variants if open_ else ():
+            touched = [i for i in open_ if self.cells[i].note or
+                       self._touched(self.cells[i].key, (mid,))[self.cells[i].index]]
+            for i in self._fits_many(touched, self.variants[mid], (mid,)) if touched else ():
+                fitting[i].append(mid)
+        fits = [tuple(fitting.get(i, ())) for i in range(len(self.cells))]
         notes_by_cell = [cell.note for cell in self.cells]
         for i, cell in enumerate(self.cells):
             if statuses[i] == CLOSE:
@@ -233,8 +374,11 @@ class _Marker:
         if status == CARRIED or (status in (WRONG, CLOSE) and differs):
             note = "; ".join(filter(None, [note, "from the numbers given before it: "
                                            + _shown_value(from_given)]))
-        allowed = None if cell.note or np.ndim(expected) else \
-            float(self.tolerance.allowed(cell.half_unit, expected) + self.correct.spread(cell))
+        # the largest difference accepted: at the precision written, and for an answer not
+        # right as it stands, give or take the spread of the numbers it was worked from
+        allowed = None if cell.note or np.ndim(expected) else float(
+            self.tolerance.allowed(cell.half_unit, expected) +
+            (0.0 if status == CORRECT else self.correct.spread(cell)))
         if cell.note.startswith("shape") and self._exact(cell, expected):
             note += "; the numbers themselves are right"
         return AnswerRow(quantity=cell.quantity, given=cell.given,
@@ -259,7 +403,7 @@ class _Marker:
         best = max(consistent.values(), default=0)
         named: list[str] = [mid for mid, e in consistent.items() if e == best]
         together: set[int] = set()
-        if best < len(wrong):
+        if best < len(wrong) <= MAX_PAIRED_WRONG:
             pairs, pair_best, together = self._pairs(singles, wrong, credited)
             if pair_best > best:
                 named, best = [" + ".join(p) for p in pairs], pair_best
@@ -271,10 +415,8 @@ class _Marker:
         return mistakes, tuple(named), best, "", together
 
     def _contradicts(self, reading: _Reading, credited: list[int]) -> list[int]:
-        return [i for i in credited if not self._fits(self.cells[i], reading)]
-
-    def _contradicts_any(self, reading: _Reading, credited: list[int]) -> bool:
-        return any(not self._fits(self.cells[i], reading) for i in credited)
+        fitting = set(self._fits_many(credited, reading))
+        return [i for i in credited if i not in fitting]
 
     def _pairs(self, singles: dict, wrong: list[int], credited: list[int]):
         """The pairs of mistakes explaining the most wrong answers without contradicting a
@@ -292,10 +434,10 @@ class _Marker:
                                  self.truth.variants[second][0].switches)
             if switches is None:
                 continue
-            reading = self._reading(step_rules(spec, switches))
-            explains = [i for i in wrong if self._touches(self.cells[i], first, second)
-                        and self._fits(self.cells[i], reading)]
-            if explains and not self._contradicts_any(reading, credited):
+            reading = self._reading(step_rules(spec, switches), _Larger(
+                self.variants[first], self.variants[second]))
+            explains = self._fits_many(wrong, reading, (first, second))
+            if explains and not self._contradicts(reading, credited):
                 found[(first, second)] = explains
         best = max((len(e) for e in found.values()), default=0)
         pairs = [pair for pair, e in found.items() if len(e) == best]
@@ -310,13 +452,23 @@ class _Marker:
         and which they are; None if there are none."""
         lone = [i for i, s in enumerate(statuses) if s == WRONG and not fits[i]
                 and not self.cells[i].note]
-        found: dict[str, list[str]] = {}
+        groups: dict[str, list[int]] = {}
         for i in lone:
-            cell = self.cells[i]
-            for mid, (_, values) in self.truth.variants.items():
-                if self._touches(cell, mid) and \
-                        self._exact(cell, np.asarray(values[cell.key])[cell.index]):
-                    found.setdefault(mid, []).append(cell.quantity)
+            groups.setdefault(self.cells[i].key, []).append(i)
+        found: dict[str, list[str]] = {}
+        for mid, (_, values) in self.truth.variants.items():
+            for key, members in groups.items():  # a quantity's elements at once
+                cells = [self.cells[i] for i in members]
+                pick = _picker(cells, np.ndim(self.truth.values[key]))
+                given = np.array([float(c.value) for c in cells])
+                target = pick(np.asarray(values[key], dtype=float))
+                allowed = self.tolerance.allowed(np.array([float(c.half_unit) for c in cells]),
+                                                 target)
+                with np.errstate(invalid="ignore"):
+                    ok = np.isfinite(target) & (np.abs(given - target) <= allowed) & \
+                        pick(self._touched(key, (mid,))).astype(bool)
+                found.setdefault(mid, []).extend(c.quantity for c, flag in zip(cells, ok) if flag)
+        found = {mid: answers for mid, answers in found.items() if answers}
         if not found:
             return None
         mid = max(found, key=lambda m: len(found[m]))  # ties: catalogue order
@@ -332,6 +484,15 @@ class _Marker:
                 f"{len(against)} answer{'s' if len(against) != 1 else ''} that "
                 f"{'are' if len(against) != 1 else 'is'} right ({shown}"
                 f"{', …' if len(against) > 3 else ''}): no diagnosis is certain.")
+
+
+def _picker(cells: list[Cell], ndim: int) -> Callable[[np.ndarray], np.ndarray]:
+    """A function picking each cell's element of a quantity with ``ndim`` axes, as a 1-D
+    array in the cells' order."""
+    if ndim == 0:
+        return lambda array: np.full(len(cells), float(np.asarray(array)))
+    index = tuple(np.array([c.index[axis] for c in cells], dtype=int) for axis in range(ndim))
+    return lambda array: np.asarray(array)[index]
 
 
 class _Written(NamedTuple):
