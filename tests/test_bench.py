@@ -79,3 +79,15 @@ def test_the_start_up_script_counts_instructions_exactly():
     # `--version` imports neither NumPy nor the engine
     assert first["version"]["ratio"] < 0.6
     assert "× numpy" in startup.instructions_table({"commands": first})
+
+
+def test_the_marking_script_times_every_case_once():
+    import bench.marking as marking
+
+    result = marking.measure(repeats=1)
+    assert result["schema"] == "chainrule.bench.marking/1"
+    assert set(result["cases"]) == {"grade_right", "grade_mistake", "sheet_8-8-8-4_mistake",
+                                    "sheet_8-8-8-4_noise", "sheet_2-100-100-1_mistake",
+                                    "sheet_2-100-100-1_noise"}
+    assert result["cases"]["sheet_2-100-100-1_noise"]["answers"] == 21606
+    assert all(row["seconds"] > 0 for row in result["cases"].values())

@@ -68,8 +68,10 @@ class _Reading:
 
     def __init__(self, rules, start, given: Given, truth: dict[str, np.ndarray],
                  unwritten: Callable[[], dict[str, np.ndarray]],
-                 spreads: dict[str, np.ndarray] | None = None) -> None:
+                 spreads: dict[str, np.ndarray] | None = None,
+                 base: "_Reading | None" = None) -> None:
         self.rules, self.start, self.given, self.truth = rules, start, given, truth
+        self.base = base  # the correct reading, whose spreads a mistake's may share
         self._predicted: tuple | None = None
         # how far the given numbers' rounding spreads each quantity (computed on first use,
         # or given: two mistakes together take the larger of each one's)
@@ -111,6 +113,16 @@ class _Reading:
         return self._spreads[key] + self.unwritten[key]
 
     def own_spread(self, key: str) -> np.ndarray:
+        """The spread of ``key``'s rule at this reading's numbers; a mistake's rule that is
+        the correct one's function (the same result from the same numbers: most rules of
+        most mistakes) takes the correct reading's spread rather than perturbing again."""
+        base = self.base
+        if base is not None and key in base.rules:
+            with np.errstate(all="ignore"):
+                mine, right = self.rules[key](base.used), base.rules[key](base.used)
+            if np.shape(mine) == np.shape(right) and np.allclose(
+                    mine, right, rtol=UNCHANGED, atol=UNCHANGED, equal_nan=True):
+                return base.spread_of(key, unwritten=False)
         return spread(self.rules[key], self.used, self.given)
 
     def prediction_of(self, key: str) -> np.ndarray:
@@ -201,7 +213,7 @@ class _Marker:
 
     def _reading(self, rules, spreads: dict | None = None) -> _Reading:
         return _Reading(rules, self.start, self.given, self.truth.values, self.unwritten,
-                        spreads)
+                        spreads, getattr(self, "correct", None))
 
     # --- one answer ------------------------------------------------------------------------
 
