@@ -39,7 +39,8 @@ from chainrule.verify.answer_files import flatten, load_answers
 from chainrule.verify.judging import (
     BLANK_NOTE, WRITTEN, AnswerReport, AnswerRow, Cell, Truth, network_truth,
 )
-from chainrule.verify.marking import MAX_PAIRED_WRONG, judge
+from chainrule.verify.diagnosis import MAX_PAIRED_WRONG
+from chainrule.verify.marking import judge
 from chainrule.verify.reference import as_spec, quantity_names
 
 __all__ = ["AnswerReport", "AnswerRow", "judge_answers", "load_answers", "parse_number",
