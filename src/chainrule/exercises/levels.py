@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from chainrule.frozen import Frozen
-from chainrule.explain.notation import Symbol, parameter_symbol, partial, quantity
+from chainrule.explain.notation import Symbol, element_symbol, parameter_symbol, quantity
 
 # The sections a level can ask, in the order the questions appear.
 SECTIONS = ("forward", "outputs", "loss", "deltas", "output_deltas", "gradients",
@@ -95,15 +95,14 @@ def describe(key: str, batched: bool, shared_bias: bool,
     """(symbol, prompt, prompt in LaTeX) of one question, units and examples from 1."""
     name, index = split_key(key)
     section, _, what = name.partition(".")
+    symbol = element_symbol(name, index, batched, shared_bias)
     if name == "forward.loss":
-        symbol = Symbol("E", "E")
         tail = " (the mean over the batch)" if batched else ""
         return symbol, f"the loss E{tail}", f"the loss $E${tail}"
     if section in ("forward", "backward"):
         letter = "delta" if what.startswith("delta") else what[0]
         layer = int(what[len(letter):] if letter == "delta" else what[1:])
         example, unit = (index[0], index[1]) if batched else (None, index[0])
-        symbol = quantity(letter, layer, unit, example=example)
         of = f" of example {example + 1}" if example is not None else ""
         words = {"z": "the net input", "a": "the activation", "delta": "the delta"}[letter]
         if letter == "a" and layer == softmax_layer:
@@ -115,9 +114,7 @@ def describe(key: str, batched: bool, shared_bias: bool,
                 f"{words} ${symbol.latex}{extra_latex}${of}")
     theta = parameter_symbol(what, index, shared_bias and what.startswith("b"))
     if section == "gradients":
-        symbol = partial("E", theta)
         return symbol, f"the gradient {symbol.text}", f"the gradient ${symbol.latex}$"
-    symbol = Symbol(f"{theta.text} (updated)", rf"{theta.latex}\ \text{{(updated)}}")
     return (symbol, f"the updated {theta.text}, after one step of gradient descent",
             f"the updated ${theta.latex}$, after one step of gradient descent")
 

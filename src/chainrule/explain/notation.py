@@ -78,3 +78,30 @@ def parse_element_key(key: str) -> tuple[str, tuple[int, ...]]:
     """``W1[0,1]`` → ("W1", (0, 1)); the inverse of :func:`element_key`."""
     name, _, rest = key.partition("[")
     return name, tuple(int(i) for i in rest.rstrip("]").split(","))
+
+
+def element_symbol(name: str, index: tuple[int, ...], batched: bool = False,
+                   shared_bias: bool = False) -> Symbol | None:
+    """The textbook symbol of one element of a step's quantity, as worksheets print it:
+    ``forward.z1`` (0,) → z¹₁, ``backward.delta2`` (0,) → δ²₁ (an example of a batch as
+    a superscript: z¹⁽²⁾₁), ``gradients.W1`` (0, 1) → ∂E/∂w¹₁₂, ``updated.b2`` (0,) →
+    b²₁ (updated), ``forward.loss`` → E; None for a quantity without one (``loss_after``)."""
+    section, _, what = name.partition(".")
+    if name == "forward.loss":
+        return Symbol("E", "E")
+    if section in ("forward", "backward"):
+        letter = "delta" if what.startswith("delta") else what[:1]
+        if letter not in ("z", "a", "delta"):
+            return None
+        layer = int(what[len(letter):])
+        example, unit = (index[0], index[1]) if batched else (None, index[0])
+        return quantity(letter, layer, unit, example=example)
+    if section not in ("gradients", "updated", "parameters"):
+        return None
+    theta = parameter_symbol(what, index, shared_bias and what.startswith("b"))
+    if section == "gradients":
+        return partial("E", theta)
+    if section == "updated":
+        return Symbol(f"{theta.text} (updated)", rf"{theta.latex}\ \text{{(updated)}}")
+    return theta
+

@@ -65,9 +65,17 @@ def judge_answers(spec: Spec | str | Path | dict, answers: Mapping[str, Any],
     """Judge ``answers`` against the correct step of ``spec`` and name the mistake behind the
     wrong ones (see the module docstring for names, values and precision; ``marking`` is
     "carried-forward" or "strict", see chainrule.verify.marking)."""
+    from chainrule.verify.symbols import read_symbols
+
     spec = as_spec(spec)
-    answers = checked_answers(answers)
-    return judge_written(network_truth(spec), answers, source, marking=marking)
+    truth = network_truth(spec)
+    answers, read = read_symbols(spec, truth.values, checked_answers(answers))
+    report = judge_written(truth, answers, source, marking=marking)
+    if read:  # named as a worksheet prints them (δ²₁, ∂E/∂w¹₁₂): say how they were read
+        shown = ", ".join(f"{symbol} as {name}" for symbol, name in read[:4])
+        report.notes.insert(0, f"Read the worksheet's symbols: {shown}"
+                               f"{', …' if len(read) > 4 else ''}.")
+    return report
 
 
 def checked_answers(answers: Any) -> dict[str, Any]:
