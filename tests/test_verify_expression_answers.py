@@ -282,3 +282,19 @@ def test_a_timeout_out_of_range_is_refused(tmp_path, capsys):
     path = impl(tmp_path, "def step(values):\n    return {}\n")
     assert one_line_error(capsys, *CS231N, "--impl", path, "--timeout", "0").startswith(
         "--timeout: expected a number of seconds from 0 to 3600")
+
+
+def test_a_mistake_that_would_change_a_right_gradient_is_not_named():
+    program = parse_program("q = a * b; f = q * c")  # ∂f/∂a = b·c = 12, ∂f/∂b = a·c = 8
+    at = {"a": 2, "b": 3, "c": 4}
+    # ∂f/∂a as the local derivative alone (b = 3) fits local_without_upstream, but that
+    # mistake would also have made ∂f/∂b = a = 2, which the answers have right
+    report = judge_expression_answers(program, at, {"gradients.a": "3", "gradients.b": "8"})
+    assert report.diagnosis is None and report.wrong[0].quantity == "gradients.a"
+    assert "local_without_upstream" in report.wrong[0].mistakes
+    assert report.uncertain.startswith("local_without_upstream would explain 1 of them, but "
+                                       "would also have changed 1 answer that is right "
+                                       "(gradients.b)")
+    # with ∂f/∂b made the same way, it explains both and is named
+    both = judge_expression_answers(program, at, {"gradients.a": "3", "gradients.b": "2"})
+    assert both.diagnosis.id == "local_without_upstream" and both.explained == 2

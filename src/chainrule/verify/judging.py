@@ -19,9 +19,10 @@ otherwise); where no single mistake explains them all, pairs are tried; the diag
 one explaining the most, and ties are all reported in ``candidates``.
 
 Without a step's rules (an expression's graph), each answer is judged against the correct
-number alone, and the diagnosis is the mistake that explains the most wrong answers; among
-those, the one that also agrees with the most answers judged correct; ties keep catalogue
-order and are all reported in ``candidates``.
+number alone (``close`` too), and the diagnosis is the mistake that explains the most wrong
+answers without changing a right one; ties keep catalogue order and are all reported in
+``candidates``; where every mistake that explains answers would also change right ones, none
+is named and ``uncertain`` says why.
 """
 
 from __future__ import annotations
@@ -320,22 +321,35 @@ def judge_plain(truth: Truth, cells: list[Cell], tolerance: Tolerance, source: s
             expected=float(expected) if np.ndim(expected) == 0 else expected.tolist(),
             status=status, mistakes=() if right else fits, note=note, tolerance=allowed))
 
-    scores = {}
+    # a mistake is named only if it explains wrong answers and would have left every right
+    # one as it is (it fits them too); the most explained first, then catalogue order
+    scores, against = {}, {}
     for mid in variants:
         explained = sum(1 for right, fits in agreements if not right and mid in fits)
-        agreeing = sum(1 for right, fits in agreements if right and mid in fits)
-        if explained:
-            scores[mid] = (explained, agreeing)
-    diagnosis, candidates, explained = None, (), 0
+        changed = [row.quantity for row, (right, fits) in zip(rows, agreements)
+                   if right and mid not in fits]
+        if explained and not changed:
+            scores[mid] = explained
+        elif explained:
+            against[mid] = (explained, changed)
+    diagnosis, candidates, explained, uncertain = None, (), 0, ""
     if scores:
         best = max(scores.values())
         candidates = tuple(mid for mid, score in scores.items() if score == best)
-        diagnosis, explained = variants[candidates[0]][0], best[0]
+        diagnosis, explained = variants[candidates[0]][0], best
+    elif against:
+        mid = max(against, key=lambda m: against[m][0])
+        count, changed = against[mid]
+        uncertain = (f"{mid} would explain {count} of them, but would also have changed "
+                     f"{len(changed)} answer{'s' if len(changed) != 1 else ''} that "
+                     f"{'are' if len(changed) != 1 else 'is'} right "
+                     f"({', '.join(changed[:3])}{', …' if len(changed) > 3 else ''}): no "
+                     f"diagnosis is certain.")
     notes = [f"{row.quantity}: {row.note}." for row in rows if row.note]
     return AnswerReport(network=truth.name, rows=rows, diagnosis=diagnosis,
                         candidates=candidates, explained=explained, source=source,
                         precision=precision, notes=notes, subject=truth.subject,
-                        at=truth.at)
+                        at=truth.at, uncertain=uncertain)
 
 
 def _select(values: dict[str, np.ndarray], cell: Cell) -> np.ndarray:
