@@ -250,3 +250,28 @@ def test_the_documented_example_of_the_rules():
                 "-0.0039": "incorrect"}
     got = {given: grader.grade({"1a": given}).judgements[0].status for given in expected}
     assert got == expected
+
+
+def test_one_slip_costs_one_answer_and_the_report_says_where_it_began(full):
+    from chainrule.exercises import report
+    from chainrule.exercises.summary import grade_class
+
+    exercise = full.exercises[0]
+    answers = rounded(full, exercise=1)
+    slipped = next(q for q in exercise.questions if q.quantity == "gradients.b2[0]")
+    update = next(q for q in exercise.questions if q.quantity == "updated.b2[0]")
+    lr = exercise.spec["learning_rate"]
+    answers[slipped.id] = f"{slipped.answer + 0.01:.4f}"
+    answers[update.id] = f"{update.answer - lr * 0.01:.4f}"  # worked from the slip
+    graded = grade_class(full, {"ann": ("a", answers)})
+    ann = graded.students[0]
+    judged = {j.question.id: j for j in ann.exercises[0].judgements}
+    assert judged[slipped.id].status == "incorrect"
+    assert judged[update.id].status == "carried" and judged[update.id].points == 1.0
+    assert ann.exercises[0].first_wrong["label"] == slipped.label
+    text = report.table(graded, "key.json")
+    assert (f"The first wrong answer is {slipped.label} {slipped.symbol}: "
+            f"{answers[slipped.id]} given, {slipped.rounded(4)} expected; 1 later answer "
+            f"follows correctly") in text
+    strict = grade_class(full, {"ann": ("a", answers)}, marking="strict").students[0]
+    assert {j.question.id: j.status for j in strict.judgements}[update.id] == "incorrect"

@@ -41,6 +41,7 @@ CORRECT, CARRIED, CLOSE, INCORRECT, UNANSWERED = (
 STATUSES = (CORRECT, CARRIED, CLOSE, INCORRECT, UNANSWERED)
 NOT_CREDITED = (CLOSE, INCORRECT)  # shown with the correct working
 ROUNDED_NOTE = "right from the rounded numbers it was worked from"
+CARRIED_NOTE = "right from the wrong answers before it (error carried forward)"
 # verify's statuses, as a worksheet's
 _STATUS = {judging.CORRECT: CORRECT, judging.ROUNDED: CORRECT, judging.CARRIED: CARRIED,
            judging.CLOSE: CLOSE, judging.WRONG: INCORRECT, judging.BLANK: UNANSWERED}
@@ -164,7 +165,8 @@ class Grader:
         if status == UNANSWERED:
             return Judgement(question, None, UNANSWERED, 0.0)
         points = {CORRECT: 1.0, CARRIED: 1.0, CLOSE: self.close_credit}.get(status, 0.0)
-        note = ROUNDED_NOTE if row.status == judging.ROUNDED else row.note
+        note = {judging.ROUNDED: ROUNDED_NOTE, judging.CARRIED: CARRIED_NOTE}.get(row.status,
+                                                                               row.note)
         mistakes = tuple(sorted(row.mistakes, key=lambda m: m not in diagnoses))
         return Judgement(question, row.given, status, points, mistakes, note)
 

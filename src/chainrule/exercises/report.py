@@ -110,14 +110,15 @@ def diagnosis_text(exercise: ExerciseGrade, code=str) -> str:
         f"{code(m.id)} ({m.title}): {m.explanation}" for m in named)
 
 
-def first_wrong_text(exercise: ExerciseGrade, escape=str) -> str:
-    """Where the errors began, when later answers were credited as following from it."""
+def first_wrong_text(exercise: ExerciseGrade, precision: int, escape=str) -> str:
+    """Where the errors began, when later answers were credited as following from it; the
+    number it should have been at the precision asked."""
     first = exercise.first_wrong
     if first is None or not first["followed"]:
         return ""
     expected = first["expected"]
     shown = "no number" if expected is None else (
-        f"{expected:.10g}" if isinstance(expected, float) else str(expected))
+        f"{expected:.{precision}f}" if isinstance(expected, float) else str(expected))
     return (f"The first wrong answer is {first['label']} {first['symbol']}: "
             f"{escape(str(first['given']))} given, {shown} expected; "
             f"{plural(first['followed'], 'later answer')} "
@@ -149,7 +150,7 @@ def _student_text(student: StudentGrade, class_grade: ClassGrade,
         diagnosis = exercise.diagnosis
         said = diagnosis_text(exercise)
         out.append(f"  Exercise {exercise.exercise.number}" + (f": {said}" if said else ""))
-        first = first_wrong_text(exercise)
+        first = first_wrong_text(exercise, precision)
         if first:
             out.append(f"  {first}")
         rows = [["question", "quantity", "given", "answer", "result"]]
@@ -261,7 +262,7 @@ def student_markdown(student: StudentGrade, class_grade: ClassGrade, workings: W
         said = diagnosis_text(exercise, code=lambda text: f"`{text}`")
         if said:
             out += [said[0].upper() + said[1:], ""]
-        first = first_wrong_text(exercise, markdown_text)
+        first = first_wrong_text(exercise, precision, markdown_text)
         if first:
             out += [first, ""]
         rows = [["question", "quantity", "given", "answer", "result"]]
