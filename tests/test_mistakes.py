@@ -150,7 +150,9 @@ def test_every_mistake_computes_on_any_spec_or_says_why_not(spec, mistake_id):
     assert set(values) == set(correct)
     for key, value in values.items():
         assert np.shape(value) == np.shape(correct[key]), key
-        if key.startswith(("forward.", "parameters.")):  # a mistake is made after the forward
+        # a mistake is made after the forward pass, but for one in the loss's own value
+        if key.startswith(("forward.", "parameters.")) and not (
+                key == "forward.loss" and "loss" in mistake.sites):
             np.testing.assert_array_equal(value, correct[key])
 
 
@@ -238,3 +240,47 @@ def test_required_catalogue():
                 "updated_weights_in_backward", "bias_not_summed", "learning_rate_twice",
                 "learning_rate_missing", "biases_not_updated"}
     assert required <= set(MISTAKES)
+
+
+def test_every_rule_of_the_step_has_a_kind_of_node():
+    from chainrule.verify.reference import RULE_KINDS, step_rules
+
+    for spec in FIXED.values():
+        kinds = {rule.kind for rule in step_rules(spec).values()}
+        assert kinds <= set(RULE_KINDS) and "" not in kinds
+
+
+# where the fixed networks have no such node: a hidden softmax, a batch from the logits
+SITE_SPECS = [cr.parse_spec(data, name) for name, data in {
+    "hidden_softmax": {"layers": [2, 3, 1], "activations": ["softmax", "sigmoid"],
+                       "loss": "sse", "weights": [[[0.1, -0.2, 0.3], [0.4, 0.1, -0.3]],
+                                                  [[0.2], [-0.5], [0.3]]],
+                       "biases": [[0.0, 0.1, -0.1], [0.1]], "input": [0.6, -0.4],
+                       "target": [1.0], "learning_rate": 0.5},
+    "batch_logits": {"layers": [2, 2, 3], "activations": ["tanh", "softmax"],
+                     "loss": "cross_entropy", "weights": [[[0.3, -0.2], [0.1, 0.4]],
+                                                         [[0.2, -0.1, 0.3], [0.5, 0.2, -0.4]]],
+                     "biases": [[0.0, 0.1], [0.1, 0.0, -0.1]],
+                     "inputs": [[0.6, -0.4], [0.2, 0.9]], "targets": [2, 0],
+                     "learning_rate": 0.5},
+}.items()]
+
+
+@pytest.mark.parametrize("mistake", CATALOGUE, ids=lambda m: m.id)
+def test_a_mistake_acts_exactly_at_the_kinds_of_node_it_names(mistake):
+    """Its sites are the kinds of the step's graph whose rules compute otherwise from the same
+    numbers, on the fixed networks it can be made on: where on the graph it acts."""
+    from chainrule.verify.reference import step_rules
+
+    acted = set()
+    for spec in [*FIXED.values(), *SITE_SPECS]:
+        if not mistake.applies(spec):
+            continue
+        values = correct_step(spec)
+        right, wrong = step_rules(spec), step_rules(spec, mistake.switches)
+        for key, rule in wrong.items():
+            mine, theirs = rule(values), right[key](values)
+            if np.shape(mine) != np.shape(theirs) or not np.allclose(
+                    mine, theirs, rtol=1e-9, atol=1e-12, equal_nan=True):
+                acted.add(rule.kind)
+    assert acted == set(mistake.sites)

@@ -277,7 +277,8 @@ class AnswerReport:
             m = self.diagnosis
             diagnosis = {"id": m.id, "title": m.title, "explanation": m.explanation,
                          "formula": m.formula, "explains": self.explained,
-                         "wrong": len(self.wrong)}
+                         "wrong": len(self.wrong),
+                         **({"sites": list(m.sites)} if getattr(m, "sites", None) else {})}
         return {self.subject: self.network,
                 **({"at": dict(self.at)} if self.at is not None else {}),
                 "source": self.source, "precision": self.precision,

@@ -157,6 +157,23 @@ def reference_step(spec: Spec, switches: Switches = CORRECT) -> dict[str, np.nda
 
 # --- the step as rules: each quantity from the quantities it is computed from ----------------
 
+# The kinds of node in the step's graph, named for what they compute rather than for a dense
+# layer: a catalogue mistake says at which kinds it acts (Mistake.sites), and a layer type
+# brings rules of these kinds (a convolution's net input is "linear", its kernel's gradient a
+# "weight_gradient").
+RULE_KINDS = {
+    "linear": "a layer's net input from its input and parameters (z = a·W + b)",
+    "activation": "a layer's activation of its net input (a = f(z))",
+    "loss": "the loss of the output",
+    "loss_gradient": "the loss's gradient with respect to the output (∂E/∂a_L)",
+    "output_delta": "the output layer's delta (∂E/∂z_L)",
+    "backprop": "a delta sent back through a layer's weights and activation (δ_{l−1})",
+    "weight_gradient": "a weight's gradient from a layer's input and delta",
+    "bias_gradient": "a bias's gradient from a layer's delta",
+    "update": "a parameter after the optimizer's step",
+    "loss_after": "the loss after the step",
+}
+
 
 @dataclass(eq=False)
 class Rule(Frozen):
@@ -167,6 +184,7 @@ class Rule(Frozen):
 
     parents: tuple[str, ...]
     compute: Callable[..., np.ndarray]
+    kind: str = ""  # what the node computes, whatever the layer (RULE_KINDS)
 
     def __call__(self, values: dict[str, np.ndarray]) -> np.ndarray:
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
@@ -217,40 +235,45 @@ def step_rules(spec: Spec, switches: Switches = CORRECT) -> dict[str, Rule]:
         biased = f"b{l}" in params
         rules[f"forward.z{l}"] = Rule(
             (f"forward.a{l - 1}", f"parameters.W{l}") + ((f"parameters.b{l}",) if biased else ()),
-            lambda a, w, b=None: a @ w if b is None else a @ w + b)
-        rules[f"forward.a{l}"] = Rule((f"forward.z{l}",), lambda z, name=name: activate(name, z))
+            lambda a, w, b=None: a @ w if b is None else a @ w + b, "linear")
+        rules[f"forward.a{l}"] = Rule((f"forward.z{l}",), lambda z, name=name: activate(name, z),
+                                      "activation")
     last = (f"forward.z{depth}", f"forward.a{depth}")
     base = np.log(10.0) if switches.loss_log == "log10" else 1.0  # log₁₀ x = ln x / ln 10
-    rules["forward.loss"] = Rule(last, lambda z, a: np.mean(example_losses(spec, z, a, t)) / base)
+    rules["forward.loss"] = Rule(last, lambda z, a: np.mean(example_losses(spec, z, a, t)) / base,
+                                 "loss")
 
     # δ of the mean loss carries 1/N; the "sum" mistake leaves it out.
     scale = switches.loss_factor * (1.0 if switches.batch == "sum" else 1.0 / n)
-    rules[f"backward.dE_da{depth}"] = Rule(last, lambda z, a: scale * output_error(spec, z, a, t)[0])
-    rules[f"backward.delta{depth}"] = Rule(last + (f"backward.dE_da{depth}",),
-                                           lambda z, a, g: _output_delta(spec, z, a, g, t, scale,
-                                                                         switches))
+    rules[f"backward.dE_da{depth}"] = Rule(
+        last, lambda z, a: scale * output_error(spec, z, a, t)[0], "loss_gradient")
+    rules[f"backward.delta{depth}"] = Rule(
+        last + (f"backward.dE_da{depth}",),
+        lambda z, a, g: _output_delta(spec, z, a, g, t, scale, switches), "output_delta")
     for l in range(depth, 0, -1):
         a_prev, delta = f"forward.a{l - 1}", f"backward.delta{l}"
-        rules[f"gradients.W{l}"] = Rule((a_prev, delta), lambda a, d: _weight_gradient(a, d, n, switches))
+        rules[f"gradients.W{l}"] = Rule(
+            (a_prev, delta), lambda a, d: _weight_gradient(a, d, n, switches), "weight_gradient")
         if f"b{l}" in params:
-            rules[f"gradients.b{l}"] = Rule((delta,), lambda d: _bias_gradient(spec, d, n, switches))
+            rules[f"gradients.b{l}"] = Rule(
+                (delta,), lambda d: _bias_gradient(spec, d, n, switches), "bias_gradient")
         if l > 1:
             weights = (f"parameters.W{l}",) + (
                 (f"gradients.W{l}",) if switches.updated_weights_in_backward else ())
             rules[f"backward.delta{l - 1}"] = Rule(
                 (delta, *weights, f"forward.z{l - 1}", f"forward.a{l - 1}"),
-                _hidden_delta(spec, l, switches))
+                _hidden_delta(spec, l, switches), "backprop")
     for name in params:
         rules[f"updated.{name}"] = Rule((f"parameters.{name}", f"gradients.{name}"),
                                         lambda theta, g, name=name: update(spec, name, theta, g,
-                                                                           switches))
+                                                                           switches), "update")
     x = np.asarray(spec.inputs, dtype=float)
     updated = tuple(f"updated.{name}" for name in params)
     if switches.stale_loss_after:  # the forward pass not run again after the update
-        rules["loss_after"] = Rule(("forward.loss",), lambda loss: loss)
+        rules["loss_after"] = Rule(("forward.loss",), lambda loss: loss, "loss_after")
     else:
         rules["loss_after"] = Rule(updated, lambda *new: mean_loss(
-            spec, dict(zip(params, new)), x, t) / base)
+            spec, dict(zip(params, new)), x, t) / base, "loss_after")
     return _in_step_order(rules, params)
 
 
