@@ -126,8 +126,14 @@ def test_hostile_files_are_refused_before_reading(tmp_path):
     (tmp_path / "t.txt").write_text("1")
     with pytest.raises(SpecError, match=r"expected an .npz"):
         load_tensors(tmp_path / "t.txt")
-    with pytest.raises(SpecError, match=r"cannot read it"):
+    with pytest.raises(SpecError, match=r"missing.npz"):
         load_tensors(tmp_path / "missing.npz")
+    (tmp_path / "deep.json").write_text('{"z1": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(SpecError, match=r"deep.json.*(deep|nest)"):
+        load_tensors(tmp_path / "deep.json")
+    (tmp_path / "twice.json").write_text('{"z1": [1, 2], "z1": [3, 4]}')
+    with pytest.raises(SpecError, match=r"twice.json.*given twice"):
+        load_tensors(tmp_path / "twice.json")
 
 
 def test_the_command_line(tmp_path, capsys):

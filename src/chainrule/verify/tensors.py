@@ -29,7 +29,7 @@ read) or a JSON mapping of name to nested lists; :data:`MAX_TENSOR_BYTES` and
 
 from __future__ import annotations
 
-import json
+import io
 import re
 import zipfile
 from dataclasses import dataclass
@@ -195,44 +195,35 @@ class TensorChecker:
 
 
 def load_tensors(path: str | Path) -> dict[str, np.ndarray]:
-    """The tensors of an ``.npz`` or ``.json`` file, by name; one SpecError for a bad file."""
-    path = Path(path)
-    where = str(path)
-    try:
-        size = path.stat().st_size
-    except OSError as error:
-        raise SpecError(f"{where}: cannot read it ({error.strerror or error})") from None
-    if not path.is_file():
-        raise SpecError(f"{where}: not a regular file; expected an .npz or .json of tensors")
-    if size > MAX_TENSOR_BYTES:
-        raise SpecError(f"{where}: {size} bytes, more than the {MAX_TENSOR_BYTES} a tensors "
-                        f"file may have")
-    if path.suffix.lower() == ".npz":
-        return _load_npz(path)
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise SpecError(f"{where}: invalid JSON: {error}") from None
-        if not isinstance(data, dict):
-            raise SpecError(f"{where}: expected a mapping from name to numbers, got "
-                            f"{type(data).__name__}")
-        out = {}
-        for name, value in data.items():
-            array = _numbers(value)
-            if array is None:
-                raise SpecError(f"{where}: {name!r}: not a number or a (nested) list of "
-                                f"numbers")
-            out[name] = array
-        _check_total(where, sum(a.size for a in out.values()))
-        return out
-    raise SpecError(f"{where}: expected an .npz (numpy.savez) or a .json file of tensors")
+    """The tensors of an ``.npz`` or ``.json`` file, by name; one SpecError for a bad file.
+    Read as every file given to chainrule is (:mod:`chainrule.inputs`: a regular file, its
+    size checked first; JSON at most 32 levels deep, no key twice)."""
+    from chainrule import inputs
+
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npz":
+        return _load_npz(str(path), inputs.read_bytes(path, what="tensors file",
+                                                      limit=MAX_TENSOR_BYTES))
+    if suffix != ".json":
+        raise SpecError(f"{path}: expected an .npz (numpy.savez) or a .json file of tensors")
+    data = inputs.parse_json(inputs.read_text(path, what="tensors file"), path)
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: expected a mapping from name to numbers, got "
+                        f"{type(data).__name__}")
+    out = {}
+    for name, value in data.items():
+        array = _numbers(value)
+        if array is None:
+            raise SpecError(f"{path}: {name!r}: not a number or a (nested) list of numbers")
+        out[name] = array
+    _check_total(str(path), sum(a.size for a in out.values()))
+    return out
 
 
-def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    where, total, out = str(path), 0, {}
+def _load_npz(where: str, data: bytes) -> dict[str, np.ndarray]:
+    total, out = 0, {}
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
             for member in archive.namelist():
                 name = member[:-4] if member.endswith(".npy") else member
                 with archive.open(member) as f:
@@ -244,9 +235,9 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
                     raise SpecError(f"{where}: {name!r}: dtype {dtype}, expected numbers")
                 total += int(np.prod(shape, dtype=np.int64))
                 _check_total(where, total)
-            with np.load(path, allow_pickle=False) as data:
-                for name in data.files:
-                    out[name] = np.asarray(data[name], dtype=float)
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            for name in arrays.files:
+                out[name] = np.asarray(arrays[name], dtype=float)
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
         raise SpecError(f"{where}: not a readable .npz ({error})") from None
     return out
