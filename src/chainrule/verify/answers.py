@@ -101,7 +101,7 @@ def judge_written(truth: Truth, answers: dict[str, Any], source: str,
     precision the worksheet asked for); its names are the key's own, so no other book's
     numbering is read into them, and an answer that is not a number is a wrong answer, not
     an error."""
-    read = _Reading(unknown, example, asked)
+    read = _SheetReading(unknown, example, asked)
     try:
         cells = [cell for key, value in answers.items()
                  for cell in read.cells(truth.values, key, value)]
@@ -120,8 +120,9 @@ def judge_written(truth: Truth, answers: dict[str, Any], source: str,
     return _as_truncated(truth, cells, source, marking, report, read.precision)
 
 
-class _Reading(NamedTuple):
-    """How a sheet's answers are read into cells (see :func:`judge_written`)."""
+class _SheetReading(NamedTuple):
+    """How a sheet's answers are read into cells (see :func:`judge_written`); not a way of
+    working the step, which is a :class:`chainrule.verify.readings.Reading`."""
 
     unknown: Unknown | None
     example: str
@@ -186,7 +187,7 @@ def _as_written(truth: dict[str, np.ndarray], written: str, key: str, label: str
     return written.strip() + label[len(name + "".join(f"[{i}]" for i in index)):]
 
 
-def _in_a_convention(truth: Truth, answers: dict[str, Any], source: str, read: _Reading,
+def _in_a_convention(truth: Truth, answers: dict[str, Any], source: str, read: _SheetReading,
                      marking: str, report: AnswerReport | None) -> AnswerReport | None:
     """The report under the convention (chainrule.verify.conventions) that credits the most
     answers, if one credits more than chainrule's own reading (``report``; None where the

@@ -28,9 +28,10 @@ from typing import Any, Callable
 import numpy as np
 
 from chainrule.errors import ChainruleError
+from chainrule.frozen import Frozen
 from chainrule.verify.impl import IMPL_TOLERANCE, ImplError, call_sandboxed, parse_target
 from chainrule.verify.sandbox import DESCRIPTIONS, Limits
-from chainrule.verify.tensors import shape_text, yes
+from chainrule.verify.tensors import compared, shape_text, yes
 
 N, DIMS, CLASSES = 4, (2, 3), 5  # examples, an example's shape (D = 6), outputs or classes
 SEED = 0
@@ -75,16 +76,16 @@ def _svm(x, y):
     return {"loss": loss.data, "dx": X.grad}
 
 
-@dataclass(frozen=True)
-class LayerMistake:
+@dataclass(eq=False)
+class LayerMistake(Frozen):
     id: str
     title: str
     output: str  # the output it changes
     compute: Callable[[dict[str, np.ndarray], dict[str, Any]], np.ndarray]  # (truth, inputs)
 
 
-@dataclass(frozen=True)
-class LayerFunction:
+@dataclass(eq=False)
+class LayerFunction(Frozen):
     """One function: how it is called, what it returns, its truth and its known mistakes."""
 
     name: str
@@ -246,26 +247,16 @@ def check_layer_function(function: str, target: str | Path, timeout: float = 10.
 
 def _row(output: str, got: np.ndarray, expected: np.ndarray, layer: LayerFunction,
          truth: dict, inputs: dict) -> OutputRow:
-    if expected.ndim == 0 and got.size == 1:
-        got = got.reshape(())
-    shaped = got.shape == expected.shape
-    close = shaped and bool(np.all(np.isfinite(got))) and _near(got, expected)
-    diff = float(np.max(np.abs(got - expected))) if shaped and got.size else None
+    got, exact, close, diff = compared(got, expected)
     mistake = None
     if not close:
         for m in layer.mistakes:
-            if m.output != output:
-                continue
-            theirs = np.asarray(m.compute(truth, inputs), dtype=float)
-            if got.shape == theirs.shape and _near(got, theirs):
+            if m.output == output and compared(got, np.asarray(m.compute(truth, inputs),
+                                                               dtype=float))[2]:
                 mistake = m
                 break
-    return OutputRow(output, tuple(got.shape), tuple(expected.shape),
-                     bool(shaped and np.array_equal(got, expected)), close, diff, mistake)
-
-
-def _near(got: np.ndarray, expected: np.ndarray) -> bool:
-    return bool(np.all(np.abs(got - expected) <= IMPL_TOLERANCE.allowed(0.0, expected)))
+    return OutputRow(output, tuple(got.shape), tuple(expected.shape), exact, close, diff,
+                     mistake)
 
 
 def _encoded(value: np.ndarray) -> dict[str, Any]:

@@ -41,7 +41,9 @@ import numpy as np
 from chainrule.errors import SpecError
 from chainrule.spec.network import Spec
 from chainrule.verify.impl import IMPL_TOLERANCE
-from chainrule.verify.judging import CARRIED, CORRECT, WRONG, AnswerReport, Cell, network_truth
+from chainrule.verify.judging import (
+    CARRIED, CLOSE, CORRECT, ROUNDED, WRONG, AnswerReport, Cell, network_truth,
+)
 from chainrule.verify.marking import judge
 from chainrule.verify.reference import as_spec
 
@@ -279,17 +281,27 @@ def _cells(key: str, array: np.ndarray, expected: np.ndarray) -> list[Cell]:
             for index in np.ndindex(expected.shape)]
 
 
+def compared(got: np.ndarray, expected: np.ndarray) -> tuple[np.ndarray, bool, bool,
+                                                              float | None]:
+    """(``got``, a one-element array read as a number where ``expected`` is one; exact: equal
+    bit for bit; close: every element finite and within :data:`IMPL_TOLERANCE` of
+    ``expected``'s; the largest |difference|, None for another shape). A shape is never
+    reshaped into the one expected: another shape is neither exact nor close."""
+    if expected.ndim == 0 and got.size == 1:
+        got = got.reshape(())
+    if got.shape != expected.shape:
+        return got, False, False, None
+    with np.errstate(invalid="ignore"):
+        close = bool(np.all(np.isfinite(got)) and np.all(
+            np.abs(got - expected) <= IMPL_TOLERANCE.allowed(0.0, expected)))
+        diff = float(np.max(np.abs(got - expected))) if got.size else None
+    return got, bool(np.array_equal(got, expected)), close, diff
+
+
 def _row(name: str, key: str, array: np.ndarray, expected: np.ndarray, rows) -> TensorRow:
-    same = array.size == expected.size
-    if expected.ndim == 0 and array.size == 1:
-        array = array.reshape(())
-    shaped = array.shape == expected.shape
-    diff = float(np.max(np.abs(array - expected))) if shaped and array.size else None
+    array, exact, close, diff = compared(array, expected)
     statuses = {row.status for row in rows}
-    status = next((s for s in (WRONG, "close", CARRIED, "rounded") if s in statuses), CORRECT)
-    exact = bool(shaped and np.array_equal(array, expected))
-    close = bool(shaped and same and np.all(np.abs(array - expected) <= IMPL_TOLERANCE.allowed(
-        0.0, expected)))
+    status = next((s for s in (WRONG, CLOSE, CARRIED, ROUNDED) if s in statuses), CORRECT)
     mistakes = tuple(dict.fromkeys(m for row in rows for m in row.mistakes))
     return TensorRow(name, key, tuple(np.shape(array)), tuple(expected.shape), exact, close,
                      diff, status, mistakes)
