@@ -45,7 +45,8 @@ How a careful teacher marks each category:
   answer (that one not credited, no mistake named, no first_wrong: nothing was carried).
 
 A teacher compares *values*: "credited" is computed from the student model's own correct
-step at the precision written, never from chainrule.
+step at the precision written, never from chainrule (the teacher: tests/judging_teacher.py;
+the ten networks: tests/judging_networks.py; this module draws the cases).
 """
 
 from __future__ import annotations
@@ -53,13 +54,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import copy
-
 import numpy as np
 
 import chainrule
-from chainrule.spec.network import PRESETS
 from tests import student_model as sm
+from tests.judging_networks import network_data, networks  # noqa: F401 (public here too)
+from tests.judging_teacher import Teacher, differs, right, step_or_none
 from tests.student_model import Student
 
 CATEGORIES = ("correct", "rounding", "truncation", "carried_forward", "single_mistake",
@@ -71,71 +71,6 @@ BACKWARD = ("loss_derivative_sign", "derivative_of_z", "derivative_of_activation
             "bias_summed_over_units", "bias_not_summed")
 UPDATE = ("gradient_ascent", "learning_rate_twice", "learning_rate_missing",
           "biases_not_updated")
-
-
-def networks() -> dict[str, chainrule.Spec]:
-    """Ten small networks a person works by hand (the seed first), parsed by chainrule."""
-    return {name: chainrule.parse_spec(data, default_name=name)
-            for name, data in network_data().items()}
-
-
-def network_data() -> dict[str, dict[str, Any]]:
-    """The networks as spec files hold them (what the worksheet grader's key stores)."""
-    _spec = dict
-    return {
-        "seed": copy.deepcopy(PRESETS["seed"]),
-        "softmax_ce_232": _spec(
-            name="softmax_ce_232", layers=[2, 3, 2], activations=["sigmoid", "softmax"],
-            loss="cross_entropy", weights=[[[0.1, -0.2, 0.4], [0.3, 0.5, -0.1]],
-                                           [[0.2, -0.3], [0.4, 0.1], [-0.5, 0.6]]],
-            biases=[[0.0, 0.1, -0.1], [0.05, -0.05]], input=[1.0, 0.5], target=1,
-            learning_rate=0.5),
-        "tanh_bce_321": _spec(
-            name="tanh_bce_321", layers=[3, 2, 1], activations=["tanh", "sigmoid"], loss="bce",
-            weights=[[[0.2, -0.1], [0.4, 0.3], [-0.5, 0.2]], [[0.7], [-0.4]]],
-            biases=[[0.1, -0.2], [0.3]], input=[1.0, 0.5, -1.0], target=[1.0],
-            learning_rate=0.1),
-        "batched_mse_221": _spec(
-            name="batched_mse_221", layers=[2, 2, 1], activations="sigmoid", loss="mse",
-            weights=[[[0.15, 0.25], [0.2, 0.3]], [[0.4], [0.5]]], biases=[[0.35, 0.35], [0.6]],
-            inputs=[[0.05, 0.1], [0.5, 0.9], [1.0, 0.2]], targets=[[0.01], [0.99], [0.5]],
-            learning_rate=0.5),
-        "leaky_half_231": _spec(
-            name="leaky_half_231", layers=[2, 3, 1], activations=["leaky_relu", "identity"],
-            loss="half_sse", weights=[[[0.5, -0.4, 0.3], [0.2, 0.6, -0.7]], [[0.3], [0.8],
-                                                                             [-0.5]]],
-            biases=[[0.1, 0.0, 0.2], [-0.1]], input=[1.0, 2.0], target=[0.5],
-            learning_rate=0.1),
-        "mazur_222": _spec(
-            name="mazur_222", layers=[2, 2, 2], activations="sigmoid", loss="half_sse",
-            bias="shared_per_layer", weights=[[[0.15, 0.25], [0.2, 0.3]],
-                                              [[0.4, 0.5], [0.45, 0.55]]],
-            biases=[[0.35], [0.6]], input=[0.05, 0.1], target=[0.01, 0.99],
-            learning_rate=0.5),
-        "batched_relu_ce_223": _spec(
-            name="batched_relu_ce_223", layers=[2, 2, 3], activations=["relu", "softmax"],
-            loss="cross_entropy", weights=[[[0.6, -0.3], [0.2, 0.8]],
-                                           [[0.5, -0.2, 0.1], [-0.4, 0.3, 0.7]]],
-            biases=[[0.1, 0.05], [0.0, 0.1, -0.1]],
-            inputs=[[1.0, 0.5], [0.2, 1.5], [0.8, 0.1], [1.2, 1.0]], targets=[0, 2, 1, 2],
-            learning_rate=0.2),
-        "nobias_tanh_332": _spec(
-            name="nobias_tanh_332", layers=[3, 3, 2], activations=["tanh", "sigmoid"],
-            loss="sse", bias="none", weights=[[[0.3, -0.2, 0.1], [0.5, 0.4, -0.3],
-                                                [-0.1, 0.2, 0.6]],
-                                               [[0.4, -0.6], [0.2, 0.3], [-0.5, 0.1]]],
-            input=[0.8, -0.4, 0.6], target=[0.2, 0.9], learning_rate=0.3),
-        "deep_sigmoid_2221": _spec(
-            name="deep_sigmoid_2221", layers=[2, 2, 2, 1], activations="sigmoid", loss="sse",
-            weights=[[[0.1, 0.3], [0.2, 0.4]], [[0.5, -0.6], [0.7, 0.8]], [[0.9], [-0.2]]],
-            biases=[[0.1, 0.1], [0.2, 0.2], [0.3]], input=[1.0, -1.0], target=[0.8],
-            learning_rate=0.5),
-        "softmax_sse_223": _spec(  # a softmax whose Jacobian is multiplied in (no fusion)
-            name="softmax_sse_223", layers=[2, 2, 3], activations=["tanh", "softmax"],
-            loss="sse", weights=[[[0.4, -0.3], [0.6, 0.2]], [[0.5, -0.4, 0.3], [0.2, 0.7, -0.6]]],
-            biases=[[0.1, -0.1], [0.0, 0.2, -0.2]], input=[0.9, 0.4], target=[0.0, 1.0, 0.0],
-            learning_rate=0.5),
-    }
 
 
 @dataclass(frozen=True)
@@ -176,112 +111,12 @@ class Case:
                 repr(self.verdict.to_dict()))
 
 
-# --- the teacher's eye -----------------------------------------------------------------------
-
-
-def _right(values: dict, correct: dict, key: str, decimals: int | None) -> bool:
-    """Whether the student's written answer for ``key`` is the correct number, as written."""
-    given = float(sm.written(sm.element(values, key), decimals))
-    true = sm.element(correct, key)
-    half = 0.0 if decimals is None else 0.5 * 10.0 ** -decimals
-    return abs(given - true) <= half + 1e-10 * abs(true) + 1e-14
-
-
-def _follows(spec, numbers: dict[str, float], written: float, key: str,
-             decimals: int | None) -> bool:
-    """Whether ``written`` (the answer to ``key``) is what correct working gives from the
-    sheet's other ``numbers`` (copied where they are on the sheet, worked out where not)."""
-    copied: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    shapes = {name: np.shape(value) for name, value in sm.work(spec).items()}
-    for k, number in numbers.items():
-        if k == key:
-            continue
-        name, _, rest = k.partition("[")
-        index = tuple(int(i) for i in rest.rstrip("]").split("][")) if rest else ()
-        mask, values = copied.setdefault(name, (np.zeros(shapes[name], bool),
-                                                np.zeros(shapes[name])))
-        mask[index], values[index] = True, number
-    worked = _step_or_none(spec, Student(copied=copied))
-    if worked is None:
-        return False
-    true = sm.element(worked, key)
-    half = 0.0 if decimals is None else 0.5 * 10.0 ** -decimals
-    return abs(written - true) <= half + 1e-9 * abs(true) + 1e-13
-
-
-def _sheet_numbers(values: dict, keys: list[str], decimals: int | None) -> tuple[str, ...]:
-    return tuple(sm.written(sm.element(values, k), decimals) for k in keys)
-
-
-def _step_or_none(spec, student: Student) -> dict | None:
-    try:
-        return sm.work(spec, student)
-    except (FloatingPointError, ValueError):
-        return None
-
-
-class _Teacher:
-    """One network's correct working and every catalogued single mistake's, from the student
-    model (a mistake that changes nothing on the network is left out)."""
-
-    def __init__(self, spec) -> None:
-        self.spec, self.correct = spec, sm.work(spec)
-        self.singles = {}
-        for mistake in sm.CATALOGUED:
-            values = _step_or_none(spec, Student(mistakes=(mistake,)))
-            if values is not None and _differs(values, self.correct):
-                self.singles[mistake] = values
-
-    def credited(self, values: dict, keys: list[str], decimals: int | None) -> frozenset[str]:
-        """The answers a teacher marking error carried forward credits: each one that is
-        what correct working gives *from the student's own numbers before it on this sheet*
-        (the correct numbers where the sheet has none), at the precision written. The
-        student's numbers are taken as they worked with them (every digit, or rounded where
-        they rounded): the teacher follows their working, not their rounding."""
-        worked = {k: sm.element(values, k) for k in keys}
-        written = {k: float(sm.written(worked[k], decimals)) for k in keys}
-        return frozenset(k for k in keys if _follows(self.spec, worked, written[k], k, decimals))
-
-    @property
-    def pairs(self) -> dict[frozenset[str], dict]:
-        """Every two catalogued mistakes made together (computed on first use)."""
-        if not hasattr(self, "_pairs"):
-            self._pairs = {}
-            names = list(self.singles)
-            for i, first in enumerate(names):
-                for second in names[i + 1:]:
-                    values = _step_or_none(self.spec, Student(mistakes=(first, second)))
-                    if values is not None:
-                        self._pairs[frozenset({first, second})] = values
-        return self._pairs
-
-    def same_sheet(self, values: dict, keys: list[str], decimals: int | None,
-                   pairs: bool = False) -> list[frozenset[str]]:
-        """The catalogued single mistakes (and with ``pairs``, two at once) whose sheet is
-        this one, number for number."""
-        numbers = _sheet_numbers(values, keys, decimals)
-        found = [frozenset({m}) for m, v in self.singles.items()
-                 if _sheet_numbers(v, keys, decimals) == numbers]
-        if pairs:
-            found += [both for both, v in self.pairs.items()
-                      if _sheet_numbers(v, keys, decimals) == numbers]
-        return found
-
-
-def _differs(values: dict, correct: dict) -> bool:
-    return any(not np.allclose(v, correct[k], rtol=1e-9, atol=1e-12)
-               for k, v in values.items() if not k.startswith("working."))
-
-
-# --- the generator ---------------------------------------------------------------------------
-
-
 def generate_cases(seed: int = 0, per_network: int = 2) -> list[Case]:
     """Every case, in a fixed order; the same ``seed`` gives the same cases."""
     rng = np.random.default_rng(seed)
     cases: list[Case] = []
     for name, spec in networks().items():
-        teacher = _Teacher(spec)
+        teacher = Teacher(spec)
         for category in CATEGORIES:
             cases += MAKERS[category](name, spec, teacher, rng, per_network)
     return cases
@@ -335,14 +170,14 @@ def _carried(name, spec, teacher, rng, count):
         if quantity.startswith("forward.a") and spec.activations[0] in ("sigmoid", "softmax"):
             step = -1  # keep a probability below 1
         student = Student(slip=(quantity, index, sm.leading_digit_slip(step)))
-        values = _step_or_none(spec, student)
+        values = step_or_none(spec, student)
         if values is None:
             continue
         layout = "full" if quantity.startswith("forward") else _layout(rng, ("full", "backward"))
         decimals = _decimals(rng, (4, 5, 6))
         keys = sm.sheet_keys(values, layout)
         slipped = quantity + "".join(f"[{j}]" for j in index)
-        if _right(values, teacher.correct, slipped, decimals):
+        if right(values, teacher.correct, slipped, decimals):
             continue  # the slip is below the digits written: nothing to see
         out.append(Case("carried_forward", name,
                         f"slip at {slipped} (leading digit {step:+d}), layout {layout}, "
@@ -354,8 +189,8 @@ def _carried(name, spec, teacher, rng, count):
 
 def _mistaken(name, spec, teacher, student, rng, category, named, what):
     """A case for a mistaken student, or None when the sheet shows nothing of the mistake."""
-    values = _step_or_none(spec, student)
-    if values is None or not _differs(values, teacher.correct):
+    values = step_or_none(spec, student)
+    if values is None or not differs(values, teacher.correct):
         return None
     for _ in range(6):  # a layout on which the mistake (each of a pair) shows
         layout, decimals = _layout(rng), _decimals(rng, (4, 5, 6))
@@ -395,7 +230,7 @@ def _rounded_mistake(name, spec, teacher, rng, count):
         if len(out) >= count:
             break
         mistake, decimals = names[i], int(rng.choice([3, 4]))
-        values = _step_or_none(spec, Student(mistakes=(mistake,), round_to=decimals))
+        values = step_or_none(spec, Student(mistakes=(mistake,), round_to=decimals))
         if values is None:
             continue
         layout = _layout(rng)
@@ -403,7 +238,7 @@ def _rounded_mistake(name, spec, teacher, rng, count):
         sheet = sm.answer_sheet(values, keys, decimals)
         # credited: what follows from the sheet's numbers, and what the mistake left as the
         # same student without it writes (worked from rounded numbers the sheet does not show)
-        without = _step_or_none(spec, Student(round_to=decimals))
+        without = step_or_none(spec, Student(round_to=decimals))
         plain = {} if without is None else sm.answer_sheet(without, keys, decimals)
         credited = teacher.credited(values, keys, decimals) | frozenset(
             k for k in keys if plain.get(k) == sheet[k])
@@ -411,7 +246,7 @@ def _rounded_mistake(name, spec, teacher, rng, count):
             continue  # rounded away: nothing of the mistake is left on this sheet
         same = []
         for other in names:
-            alike = _step_or_none(spec, Student(mistakes=(other,), round_to=decimals))
+            alike = step_or_none(spec, Student(mistakes=(other,), round_to=decimals))
             if other != mistake and alike is not None and \
                     sm.answer_sheet(alike, keys, decimals) == sheet:
                 same.append(frozenset({other}))
@@ -446,7 +281,7 @@ def _pairs(name, spec, teacher, rng, count):
         if len(out) >= count + 1:
             break
         student = Student(mistakes=(a, b))
-        values = _step_or_none(spec, student)
+        values = step_or_none(spec, student)
         if values is None:
             continue
         case = _mistaken(name, spec, teacher, student, rng, "pair", {a, b}, f"{a} + {b}")
