@@ -58,6 +58,7 @@ import numpy as np
 
 import chainrule
 from tests import student_model as sm
+from tests import student_sheet
 from tests.judging_networks import network_data, networks  # noqa: F401 (public here too)
 from tests.judging_teacher import Teacher, differs, right, step_or_none
 from tests.student_model import Student
@@ -134,9 +135,9 @@ def _correct(name, spec, teacher, rng, count):
     out = []
     for _ in range(count):
         layout, decimals = _layout(rng), _decimals(rng)
-        keys = sm.sheet_keys(teacher.correct, layout)
+        keys = student_sheet.sheet_keys(teacher.correct, layout)
         out.append(Case("correct", name, f"layout {layout}, decimals {decimals}", spec,
-                        sm.answer_sheet(teacher.correct, keys, decimals),
+                        student_sheet.answer_sheet(teacher.correct, keys, decimals),
                         Verdict(frozenset(keys), reason="correct working")))
     return out
 
@@ -147,10 +148,10 @@ def _rounded(category, truncate):
         for d in [3, 4] * max(1, count // 2):
             layout = _layout(rng, ("full", "backward", "gradients", "updates"))
             values = sm.work(spec, Student(round_to=d, truncate=truncate))
-            keys = sm.sheet_keys(values, layout)
+            keys = student_sheet.sheet_keys(values, layout)
             word = "chopped" if truncate else "rounded"
             out.append(Case(category, name, f"every intermediate {word} to {d}, layout {layout}",
-                            spec, sm.answer_sheet(values, keys, d, truncate),
+                            spec, student_sheet.answer_sheet(values, keys, d, truncate),
                             Verdict(frozenset(keys), reason=f"correct method, {word} working")))
         return out
     return make
@@ -169,19 +170,19 @@ def _carried(name, spec, teacher, rng, count):
         step = int(rng.choice([1, 2, -1]))
         if quantity.startswith("forward.a") and spec.activations[0] in ("sigmoid", "softmax"):
             step = -1  # keep a probability below 1
-        student = Student(slip=(quantity, index, sm.leading_digit_slip(step)))
+        student = Student(slip=(quantity, index, student_sheet.leading_digit_slip(step)))
         values = step_or_none(spec, student)
         if values is None:
             continue
         layout = "full" if quantity.startswith("forward") else _layout(rng, ("full", "backward"))
         decimals = _decimals(rng, (4, 5, 6))
-        keys = sm.sheet_keys(values, layout)
+        keys = student_sheet.sheet_keys(values, layout)
         slipped = quantity + "".join(f"[{j}]" for j in index)
         if right(values, teacher.correct, slipped, decimals):
             continue  # the slip is below the digits written: nothing to see
         out.append(Case("carried_forward", name,
                         f"slip at {slipped} (leading digit {step:+d}), layout {layout}, "
-                        f"decimals {decimals}", spec, sm.answer_sheet(values, keys, decimals),
+                        f"decimals {decimals}", spec, student_sheet.answer_sheet(values, keys, decimals),
                         Verdict(frozenset(keys) - {slipped}, first_wrong=slipped,
                                 reason="one slip, worked correctly from it")))
     return out
@@ -194,7 +195,7 @@ def _mistaken(name, spec, teacher, student, rng, category, named, what):
         return None
     for _ in range(6):  # a layout on which the mistake (each of a pair) shows
         layout, decimals = _layout(rng), _decimals(rng, (4, 5, 6))
-        keys = sm.sheet_keys(values, layout)
+        keys = student_sheet.sheet_keys(values, layout)
         credited = teacher.credited(values, keys, decimals)
         same = [s for s in teacher.same_sheet(values, keys, decimals, category == "pair")
                 if s != frozenset(named)]
@@ -208,7 +209,7 @@ def _mistaken(name, spec, teacher, student, rng, category, named, what):
     reason = what if not same else (f"the sheet cannot tell {' + '.join(sorted(named))} from "
                                     + ", ".join(" + ".join(sorted(s)) for s in same))
     return Case(category, name, f"{what}, layout {layout}, decimals {decimals}", spec,
-                sm.answer_sheet(values, keys, decimals),
+                student_sheet.answer_sheet(values, keys, decimals),
                 Verdict(credited, frozenset(named), ambiguous=bool(same),
                         alternatives=alternatives, reason=reason))
 
@@ -234,12 +235,12 @@ def _rounded_mistake(name, spec, teacher, rng, count):
         if values is None:
             continue
         layout = _layout(rng)
-        keys = sm.sheet_keys(values, layout)
-        sheet = sm.answer_sheet(values, keys, decimals)
+        keys = student_sheet.sheet_keys(values, layout)
+        sheet = student_sheet.answer_sheet(values, keys, decimals)
         # credited: what follows from the sheet's numbers, and what the mistake left as the
         # same student without it writes (worked from rounded numbers the sheet does not show)
         without = step_or_none(spec, Student(round_to=decimals))
-        plain = {} if without is None else sm.answer_sheet(without, keys, decimals)
+        plain = {} if without is None else student_sheet.answer_sheet(without, keys, decimals)
         credited = teacher.credited(values, keys, decimals) | frozenset(
             k for k in keys if plain.get(k) == sheet[k])
         if credited == set(keys):
@@ -248,7 +249,7 @@ def _rounded_mistake(name, spec, teacher, rng, count):
         for other in names:
             alike = step_or_none(spec, Student(mistakes=(other,), round_to=decimals))
             if other != mistake and alike is not None and \
-                    sm.answer_sheet(alike, keys, decimals) == sheet:
+                    student_sheet.answer_sheet(alike, keys, decimals) == sheet:
                 same.append(frozenset({other}))
         reason = f"{mistake}, rounded working" if not same else \
             f"the sheet cannot tell {mistake} from " + ", ".join(next(iter(s)) for s in same)
@@ -299,8 +300,8 @@ def _conventions(name, spec, teacher, rng, count):
         layout = _layout(rng) if convention == "one_based_names" else \
             _layout(rng, ("full", "backward"))
         decimals = _decimals(rng, (4, 5, 6))
-        keys = sm.sheet_keys(values, layout)
-        sheet = sm.answer_sheet(values, keys, decimals,
+        keys = student_sheet.sheet_keys(values, layout)
+        sheet = student_sheet.answer_sheet(values, keys, decimals,
                                 one_based=convention == "one_based_names")
         out.append(Case("convention", name, f"{convention}, layout {layout}, decimals "
                         f"{decimals}", spec, sheet, Verdict(frozenset(sheet),
@@ -313,20 +314,20 @@ def _noise(name, spec, teacher, rng, count):
     out = []
     for noise in ("blank", "decimal_commas", "typographic_minus", "digit_typo"):
         layout, decimals = _layout(rng), _decimals(rng, (4, 5, 6))
-        keys = sm.sheet_keys(teacher.correct, layout)
-        sheet = sm.answer_sheet(teacher.correct, keys, decimals)
+        keys = student_sheet.sheet_keys(teacher.correct, layout)
+        sheet = student_sheet.answer_sheet(teacher.correct, keys, decimals)
         target = keys[int(rng.integers(len(keys)))]
         credited = frozenset(keys)
         if noise == "blank":
-            sheet, credited = sm.blank(sheet, target), credited - {target}
+            sheet, credited = student_sheet.blank(sheet, target), credited - {target}
         elif noise == "decimal_commas":
-            sheet = sm.decimal_commas(sheet)
+            sheet = student_sheet.decimal_commas(sheet)
         elif noise == "typographic_minus":
             if not any(v.startswith("-") for v in sheet.values()):
                 continue
-            sheet = sm.typographic_minus(sheet)
+            sheet = student_sheet.typographic_minus(sheet)
         else:
-            sheet, credited = sm.digit_typo(sheet, target, rng), credited - {target}
+            sheet, credited = student_sheet.digit_typo(sheet, target, rng), credited - {target}
         where = f" at {target}" if noise in ("blank", "digit_typo") else ""
         out.append(Case("noise", name, f"{noise}{where}, layout {layout}, decimals {decimals}",
                         spec, sheet, Verdict(credited, reason=f"correct working, {noise}")))

@@ -8,13 +8,14 @@ from __future__ import annotations
 import numpy as np
 
 from tests import student_model as sm
+from tests import student_sheet
 from tests.student_model import Student
 
 
 def right(values: dict, correct: dict, key: str, decimals: int | None) -> bool:
     """Whether the student's written answer for ``key`` is the correct number, as written."""
-    given = float(sm.written(sm.element(values, key), decimals))
-    true = sm.element(correct, key)
+    given = float(student_sheet.written(student_sheet.element(values, key), decimals))
+    true = student_sheet.element(correct, key)
     half = 0.0 if decimals is None else 0.5 * 10.0 ** -decimals
     return abs(given - true) <= half + 1e-10 * abs(true) + 1e-14
 
@@ -36,13 +37,13 @@ def follows(spec, numbers: dict[str, float], written: float, key: str,
     worked = step_or_none(spec, Student(copied=copied))
     if worked is None:
         return False
-    true = sm.element(worked, key)
+    true = student_sheet.element(worked, key)
     half = 0.0 if decimals is None else 0.5 * 10.0 ** -decimals
     return abs(written - true) <= half + 1e-9 * abs(true) + 1e-13
 
 
 def sheet_numbers(values: dict, keys: list[str], decimals: int | None) -> tuple[str, ...]:
-    return tuple(sm.written(sm.element(values, k), decimals) for k in keys)
+    return tuple(student_sheet.written(student_sheet.element(values, k), decimals) for k in keys)
 
 
 def step_or_none(spec, student: Student) -> dict | None:
@@ -70,8 +71,8 @@ class Teacher:
         (the correct numbers where the sheet has none), at the precision written. The
         student's numbers are taken as they worked with them (every digit, or rounded where
         they rounded): the teacher follows their working, not their rounding."""
-        worked = {k: sm.element(values, k) for k in keys}
-        written = {k: float(sm.written(worked[k], decimals)) for k in keys}
+        worked = {k: student_sheet.element(values, k) for k in keys}
+        written = {k: float(student_sheet.written(worked[k], decimals)) for k in keys}
         return frozenset(k for k in keys if follows(self.spec, worked, written[k], k, decimals))
 
     @property

@@ -19,6 +19,7 @@ import pytest
 from bench.judging import CREDITED, agreement, answers_credited_alike, measure
 from chainrule.verify.mistakes import MISTAKES, correct_step, mistaken_step
 from tests import student_model as sm
+from tests import student_sheet
 from tests.judging_cases import CATEGORIES, Case, generate_cases, networks
 from tests.student_model import Student
 
@@ -93,8 +94,8 @@ def test_rounding_rounds_every_number_as_it_is_written(decimals, truncate):
     for key, value in values.items():  # every intermediate a whole number of units
         np.testing.assert_allclose(np.asarray(value) / unit, np.round(np.asarray(value) / unit),
                                    atol=1e-6, err_msg=key)
-    keys = sm.sheet_keys(values, "full")
-    sheet = sm.answer_sheet(values, keys, decimals, truncate)
+    keys = student_sheet.sheet_keys(values, "full")
+    sheet = student_sheet.answer_sheet(values, keys, decimals, truncate)
     assert all(len(text.partition(".")[2]) == decimals for text in sheet.values())
     # worked from the rounded numbers: a¹ is σ of the rounded z¹, then rounded itself
     z = values["forward.z1"]
@@ -110,13 +111,13 @@ def test_rounding_rounds_every_number_as_it_is_written(decimals, truncate):
 def test_rounding_is_half_away_from_zero_and_chopping_is_toward_zero():
     assert sm.rounded(np.array([0.285, -0.285, 0.2849]), 2).tolist() == [0.29, -0.29, 0.28]
     assert sm.rounded(np.array([0.289, -0.289]), 2, truncate=True).tolist() == [0.28, -0.28]
-    assert sm.written(-0.00004, 4) == "0.0000" and sm.written(-0.0004, 4) == "-0.0004"
+    assert student_sheet.written(-0.00004, 4) == "0.0000" and student_sheet.written(-0.0004, 4) == "-0.0004"
 
 
 def test_a_slip_is_carried_forward():
     spec = NETWORKS["seed"]
     correct = sm.work(spec)
-    slip = sm.leading_digit_slip(1)
+    slip = student_sheet.leading_digit_slip(1)
     values = sm.work(spec, Student(slip=("forward.z1", (0,), slip)))
     z1 = values["forward.z1"]
     assert z1[0] == pytest.approx(slip(correct["forward.z1"][0])) == pytest.approx(0.33)
@@ -152,17 +153,17 @@ def test_conventions_change_only_what_the_book_writes_differently():
         elif key.startswith(("gradients", "updated", "loss_after")):
             np.testing.assert_allclose(han[key], correct[key], rtol=1e-12)
             np.testing.assert_allclose(per[key], correct[key], rtol=1e-12)
-    keys = sm.sheet_keys(correct, "updates")
-    assert "updated.W1[2][2]" in sm.answer_sheet(correct, keys, 4, one_based=True)
+    keys = student_sheet.sheet_keys(correct, "updates")
+    assert "updated.W1[2][2]" in student_sheet.answer_sheet(correct, keys, 4, one_based=True)
 
 
 def test_sheet_noise():
     rng = np.random.default_rng(0)
     sheet = {"gradients.b1[0]": "-0.0011", "updated.b1[0]": "0.1001"}
-    assert sm.blank(sheet, "updated.b1[0]")["updated.b1[0]"] == ""
-    assert sm.decimal_commas(sheet)["updated.b1[0]"] == "0,1001"
-    assert sm.typographic_minus(sheet)["gradients.b1[0]"] == "−0.0011"
-    typo = sm.digit_typo(sheet, "updated.b1[0]", rng)["updated.b1[0]"]
+    assert student_sheet.blank(sheet, "updated.b1[0]")["updated.b1[0]"] == ""
+    assert student_sheet.decimal_commas(sheet)["updated.b1[0]"] == "0,1001"
+    assert student_sheet.typographic_minus(sheet)["gradients.b1[0]"] == "−0.0011"
+    typo = student_sheet.digit_typo(sheet, "updated.b1[0]", rng)["updated.b1[0]"]
     assert typo != "0.1001" and len(typo) == 6 and abs(float(typo) - 0.1001) > 0.00015
 
 
