@@ -68,9 +68,9 @@ def test_the_rules_are_the_step():
                                       "loss": "cross_entropy", "input": [0.3, -0.2],
                                       "target": 1, "learning_rate": 0.5, "seed": 1})):
         for mistake in [None, *applicable_mistakes(spec)]:
-            switches = () if mistake is None else (mistake.switches,)
-            step = reference_step(spec, *switches)
-            again = evaluate(step_rules(spec, *switches), start_values(spec))
+            altered = () if mistake is None else (mistake.alterations,)
+            step = reference_step(spec, *altered)
+            again = evaluate(step_rules(spec, *altered), start_values(spec))
             assert list(step) == list(again)
             assert all(np.array_equal(step[k], again[k]) for k in step)
 
@@ -266,3 +266,25 @@ def test_mazurs_numbers_read_as_two_computations():
     # and the number it should have been, from his own updated weights
     row = next(r for r in report.rows if r.quantity == "loss_after")
     assert row.expected == pytest.approx(0.2910277737, abs=1e-10)
+
+
+def test_per_example_deltas_are_a_convention_not_two_mistakes_that_cancel():
+    """Deltas without the batch mean's 1/N and gradients divided by N give the right
+    gradients: that is sum_over_batch and mean_over_batch made together (they alter different
+    kinds of node, so they combine), and it is also a book's convention; the convention, which
+    leaves no answer wrong, is read, not the pair."""
+    from chainrule.verify.mistakes import correct_step
+
+    spec = cr.parse_spec({"layers": [2, 2, 1], "activations": ["sigmoid", "sigmoid"],
+                          "loss": "mse", "inputs": [[0.1, 0.5], [0.7, -0.2], [0.3, 0.9]],
+                          "targets": [[1.0], [0.0], [1.0]], "learning_rate": 0.5, "seed": 3})
+    pair = MISTAKES["sum_over_batch"].alterations.combined(
+        MISTAKES["mean_over_batch"].alterations)
+    both, right = reference_step(spec, pair), correct_step(spec)
+    for key in right:
+        factor = 3.0 if key.startswith("backward.") else 1.0
+        np.testing.assert_allclose(both[key], factor * right[key], rtol=1e-12, atol=1e-15)
+    answers = {k: v for k, v in both.items() if not k.startswith(("parameters.", "forward.a0"))}
+    report = judge_answers(spec, as_answers(answers, 8))
+    assert report.convention == "per_example_deltas" and report.diagnosis is None, str(report)
+    assert not report.wrong

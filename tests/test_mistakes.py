@@ -277,7 +277,7 @@ def test_a_mistake_acts_exactly_at_the_kinds_of_node_it_names(mistake):
         if not mistake.applies(spec):
             continue
         values = correct_step(spec)
-        right, wrong = step_rules(spec), step_rules(spec, mistake.switches)
+        right, wrong = step_rules(spec), step_rules(spec, mistake.alterations)
         for key, rule in wrong.items():
             mine, theirs = rule(values), right[key](values)
             if np.shape(mine) != np.shape(theirs) or not np.allclose(

@@ -74,8 +74,8 @@ def test_a_wrong_reference_quantity_fails_the_report(monkeypatch, capsys):
 
     step = reference.reference_step
 
-    def wrong_update(spec, switches=reference.CORRECT):
-        out = step(spec, switches)
+    def wrong_update(spec, alterations=reference.CORRECT):
+        out = step(spec, alterations)
         out["updated.W1"] = out["updated.W1"] + 1.0
         return out
 

@@ -9,15 +9,13 @@ report says why no diagnosis is certain, or that the numbers read as two computa
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Any
 
 import numpy as np
 
 from chainrule.verify.judging import CREDITED, WRONG
 from chainrule.verify.readings import LargerSpread, Reading, picker
-from chainrule.verify.reference import CORRECT as CORRECT_SWITCHES
-from chainrule.verify.reference import Switches, step_rules
+from chainrule.verify.reference import step_rules
 
 # How many mistakes explaining an answer are combined in pairs (the pairs grow as its square).
 MAX_PAIRED = 12
@@ -76,15 +74,17 @@ class Diagnoser:
         # one of the two explains some wrong answer; the other may explain none alone (an
         # ascent that undoes a flipped sign leaves the right updates)
         found: dict[tuple[str, str], list[int]] = {}
+        # a pair altering what a single mistake alters is that mistake, already tried
+        singles_made = {variant[0].alterations for variant in marker.truth.variants.values()}
         pairs = {tuple(sorted((a, b), key=list(marker.variants).index))
                  for a in ranked for b in marker.variants if a != b}
         for first, second in sorted(pairs, key=lambda p: [list(marker.variants).index(mid)
                                                           for mid in p]):
-            switches = _combined(marker.truth.variants[first][0].switches,
-                                 marker.truth.variants[second][0].switches)
-            if switches is None:
+            one, two = (marker.truth.variants[mid][0].alterations for mid in (first, second))
+            both = one.combined(two)
+            if both is None or both in singles_made:  # one part two ways; or one mistake
                 continue
-            reading = marker.reading(step_rules(spec, switches), LargerSpread(
+            reading = marker.reading(step_rules(spec, both), LargerSpread(
                 marker.variants[first], marker.variants[second]))
             explains = marker.fits_many(wrong, reading, (first, second))
             if explains and not self._contradicts(reading, credited):
@@ -146,13 +146,3 @@ def two_computations_text(mistake: Any, answers: list[str]) -> str:
             f"computations, {'this one' if one else 'these'} from a step with that mistake and "
             f"the rest from another.")
 
-
-def _combined(a: Switches, b: Switches) -> Switches | None:
-    """Both mistakes' switches at once; None where they set the same switch two ways."""
-    merged = {}
-    for f in fields(Switches):
-        default, one, two = (getattr(s, f.name) for s in (CORRECT_SWITCHES, a, b))
-        if one != default and two != default and one != two:
-            return None
-        merged[f.name] = one if one != default else two
-    return Switches(**merged)

@@ -278,7 +278,8 @@ class AnswerReport:
             diagnosis = {"id": m.id, "title": m.title, "explanation": m.explanation,
                          "formula": m.formula, "explains": self.explained,
                          "wrong": len(self.wrong),
-                         **({"sites": list(m.sites)} if getattr(m, "sites", None) else {})}
+                         **({"sites": list(m.sites), "alters": m.alterations.as_dict()}
+                            if getattr(m, "alterations", None) else {})}
         return {self.subject: self.network,
                 **({"at": dict(self.at)} if self.at is not None else {}),
                 "source": self.source, "precision": self.precision,

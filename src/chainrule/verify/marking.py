@@ -69,7 +69,7 @@ class _Marker:
         self.correct = self.reading(self.rules)
         # each mistake's reading is made when first needed: a sheet with nothing wrong needs none
         self.variants = Readings(truth.variants, lambda mid: self.reading(
-            step_rules(spec, truth.variants[mid][0].switches)))
+            step_rules(spec, truth.variants[mid][0].alterations)))
 
     def unwritten(self) -> dict[str, np.ndarray]:
         """How far the rounding of numbers worked but not written spreads each quantity:

@@ -1,8 +1,8 @@
 """A catalogue of known backpropagation mistakes, each an honest alternative computation.
 
-Every :class:`Mistake` is one switch of the NumPy reference step
-(:mod:`chainrule.verify.reference`), so its numbers are what a student's code making exactly
-that mistake prints, for any spec: every activation and loss, one example or a batch, every
+Every :class:`Mistake` alters parts of kinds of node of the NumPy reference step's graph
+(:mod:`chainrule.verify.alterations`, :mod:`chainrule.verify.reference`), so its numbers are
+what a student's code making exactly that mistake prints, for any spec: every activation and loss, one example or a batch, every
 bias mode. A mistake that cannot be made on a network (a transposed non-square matrix, a
 batch mistake on one example) says so: ``applies(spec)`` is False and ``why_not(spec)`` tells
 why. Only the forward values are shared; everything downstream of the mistake changes.
@@ -19,7 +19,7 @@ step equals plain SGD), Nesterov and weight decay rules. Frozen parameters are n
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -32,9 +32,9 @@ from chainrule.finite import NonFiniteError, element, first_non_finite, what_hap
 from chainrule.tables.losses import LOSS_TABLE
 from chainrule.nn.activations import unknown_name_message
 from chainrule.spec.network import Spec
+from chainrule.verify.alterations import Alterations
 from chainrule.verify.reference import (
-    CORRECT, RULE_KINDS, Switches, as_spec, batch_size, derivative_layers, fused_output,
-    reference_step,
+    as_spec, batch_size, derivative_layers, fused_output, reference_step,
 )
 
 Requirement = Callable[[Spec], "str | None"]
@@ -48,11 +48,16 @@ class Mistake(Frozen):
     title: str
     explanation: str  # one sentence a student understands
     formula: str  # the variant, as written in docs/mistakes.md
-    switches: Switches
+    # the parts of kinds of node it computes otherwise (alterations.RULE_KINDS): a mistake
+    # of any layer whose rules are of those kinds
+    alterations: Alterations
     requirement: Requirement  # why the mistake cannot be made on a spec, or None
-    # the kinds of node of the step's graph it computes otherwise (reference.RULE_KINDS):
-    # where on the graph it acts, whatever the layers (tests check it against the rules)
-    sites: tuple[str, ...] = ()
+
+    @property
+    def sites(self) -> tuple[str, ...]:
+        """The kinds of node of the step's graph it computes otherwise: where on the graph it
+        acts, whatever the layers (tests check it against the rules)."""
+        return self.alterations.sites
 
     def why_not(self, spec: Spec | str | Path | dict) -> str | None:
         """Why this mistake cannot be made on ``spec``, or None when it can."""
@@ -68,7 +73,7 @@ class Mistake(Frozen):
         if reason is not None:
             raise SpecError(f"mistake {self.id}: does not apply to network "
                             f"{spec.name!r}: {reason}")
-        return reference_step(spec, self.switches)
+        return reference_step(spec, self.alterations)
 
 
 # --- when a mistake can be made --------------------------------------------------------------
@@ -207,133 +212,135 @@ def _biases(spec: Spec) -> str | None:
     return None if _trainable(spec, "b") else "every bias is frozen"
 
 
+def _derivative(mode: str) -> dict[str, str]:
+    """f′(z) taken ``mode`` wherever it enters a delta: the output layer's and those sent back."""
+    return {"output_delta.derivative": mode, "backprop.derivative": mode}
+
+
 def _mistake(id: str, title: str, explanation: str, formula: str, requirement: Requirement,
-             sites: tuple[str, ...], **switches) -> Mistake:
-    unknown = set(sites) - set(RULE_KINDS)
-    if unknown:  # an entry naming a kind of node the step has not: fail at import
-        raise ValueError(f"mistake {id}: no kind {sorted(unknown)} in reference.RULE_KINDS")
-    return Mistake(id, title, explanation, formula, replace(CORRECT, **switches), requirement,
-                   tuple(sites))
+             alters: dict[str, object]) -> Mistake:
+    """An entry: its ``alters`` are ``{"kind.part": value}`` (a typo fails at import)."""
+    return Mistake(id, title, explanation, formula, Alterations.of(alters), requirement)
 
 
 CATALOGUE = (
     _mistake("gradient_ascent", "Update along the gradient",
              "The update adds η·∂E/∂θ instead of subtracting it, so the step climbs the loss "
              "instead of descending it.",
-             "θ ← θ + η·∂E/∂θ", _updates, sites=("update",), update_sign=1.0),
+             "θ ← θ + η·∂E/∂θ", _updates, alters={"update.sign": 1.0}),
     _mistake("loss_derivative_sign", "Output error written t − y",
              "The output error was computed as t − y instead of y − t, which flips the sign of "
              "every delta and gradient, so the update climbs the loss.",
              "∂E/∂a_L (or δ_L from the logits) with the opposite sign, e.g. 2(t − y)",
-             _always, sites=("loss_gradient", "output_delta"), loss_factor=-1.0),
+             _always, alters={"loss_gradient.factor": -1.0, "output_delta.factor": -1.0}),
     _mistake("derivative_of_z", "Activation derivative evaluated at z",
              f"The derivative written in terms of the activation ({_in_terms_of_a()}) was "
              "evaluated with the net input z in place of the activation a.",
              f"δ_l = {_in_terms_of_a('z_l', each='({form}) ⊙ (…) for {name}')}, softmax "
              "s(g − Σ g·s) with s := z_l",
-             _slope_layers(*_OF_A), sites=("output_delta", "backprop"), derivative="at_z"),
+             _slope_layers(*_OF_A), alters=_derivative("at_z")),
     _mistake("derivative_of_activation_value", "Activation derivative applied to a",
              "The derivative was computed as σ′(a) = σ(a)(1 − σ(a)) from the activation a, "
              "where it needs the net input z (σ′(z) = a(1 − a)).",
              "δ_l = f′(a_l) ⊙ (…) instead of f′(z_l) ⊙ (…), e.g. σ(a)(1 − σ(a)), "
              "1 − tanh²(a)",
              _slope_layers(*_OF_A),
-             sites=("output_delta", "backprop"), derivative="at_activation"),
+             alters=_derivative("at_activation")),
     _mistake("missing_activation_derivative", "Activation derivative left out",
              "The deltas skip the factor f′(z): the error was passed back through the weights "
              "without multiplying by the activation's slope.",
              "δ_L = ∂E/∂a_L, δ_l = δ_{l+1} W_{l+1}ᵀ (no ⊙ f′(z_l))",
              _slope_layers(*_WITH_SLOPE),
-             sites=("output_delta", "backprop"), derivative="missing"),
+             alters=_derivative("missing")),
     _mistake("missing_output_derivative", "Activation derivative left out at the output",
              "The output layer's delta skips the factor f′(z_L) (δ_L = ∂E/∂a_L), though the "
              "hidden layers multiply theirs in.",
              "δ_L = ∂E/∂a_L; δ_l = f′(z_l) ⊙ (δ_{l+1} W_{l+1}ᵀ) as usual",
              _one_of_two(output=True),
-             sites=("output_delta",), derivative="missing", derivative_at="output"),
+             alters={"output_delta.derivative": "missing"}),
     _mistake("missing_hidden_derivative", "Activation derivative left out in the hidden layers",
              "The error was passed back through the weights without multiplying by the hidden "
              "layers' slope f′(z_l), though the output layer's delta has it.",
              "δ_l = δ_{l+1} W_{l+1}ᵀ for l < L; δ_L = f′(z_L) ⊙ ∂E/∂a_L as usual",
              _one_of_two(output=False),
-             sites=("backprop",), derivative="missing", derivative_at="hidden"),
+             alters={"backprop.derivative": "missing"}),
     _mistake("softmax_diagonal_jacobian", "Softmax derivative taken as s(1 − s)",
              "Each softmax output depends on every input, but the derivative was taken as "
              "sᵢ(1 − sᵢ) per unit, leaving out the −sᵢsⱼ cross terms.",
              "δ_l = a_l(1 − a_l) ⊙ g instead of a_l ⊙ (g − Σⱼ gⱼ a_lⱼ)",
              _slope_layers(*_NOT_ELEMENTWISE),
-             sites=("output_delta", "backprop"), derivative="softmax_diagonal"),
+             alters=_derivative("softmax_diagonal")),
     _mistake("extra_output_derivative", "Output slope multiplied into a − t",
              "With the loss taken from the logits, δ_L = a_L − t already contains the "
              "activation's derivative, but it was multiplied by a(1 − a) once more.",
              "δ_L = (a_L − t) ⊙ a_L(1 − a_L) instead of a_L − t", _fused,
-             sites=("output_delta",), extra_output_derivative=True),
+             alters={"output_delta.extra_derivative": True}),
     _mistake("log_base_ten", "Logarithm to base 10 in the loss",
              "The loss was computed with log₁₀ (a calculator's log key) where it needs the "
              "natural logarithm ln, so its value is ln 10 ≈ 2.303 times too small.",
              "E = −Σ t·log₁₀ y (…) instead of −Σ t·ln y: forward.loss and loss_after ÷ ln 10",
-             _losses("cross_entropy", "bce"), sites=("loss", "loss_after"), loss_log="log10"),
+             _losses("cross_entropy", "bce"), alters={"loss.log": "log10"}),
     _mistake("dropped_factor_two", "Factor 2 of the squared error dropped",
              "The derivative of (y − t)² is 2(y − t), but the 2 was dropped, as if the loss "
              "were ½(y − t)².",
              "∂E/∂a_L = (y − t) for sse, (y − t)/K for mse (K outputs)",
-             _losses("sse", "mse"), sites=("loss_gradient",), loss_factor=0.5),
+             _losses("sse", "mse"), alters={"loss_gradient.factor": 0.5}),
     _mistake("doubled_factor_two", "Half squared error differentiated as squared error",
              "The loss ½(y − t)² has derivative y − t, but it was differentiated as 2(y − t), "
              "as if the ½ were not there.",
              "∂E/∂a_L = 2(y − t) for half_sse", _losses("half_sse"),
-             sites=("loss_gradient",), loss_factor=2.0),
+             alters={"loss_gradient.factor": 2.0}),
     _mistake("sum_over_batch", "Batch gradients summed, not averaged",
              "The loss is the mean over the batch, but the per-example gradients were added up "
              "without dividing by the batch size, so they are N times too large.",
              "δ_l without the 1/N; ∂E/∂W_l = Σₙ a_{l−1}[n]ᵀ δ_l[n]", _batch,
-             sites=("loss_gradient", "output_delta"), batch="sum"),
+             alters={"loss_gradient.batch": "sum", "output_delta.batch": "sum"}),
     _mistake("mean_over_batch", "Batch gradients averaged twice",
              "The deltas already carry the 1/N of the mean loss, and the gradients were divided "
              "by the batch size again, so they are N times too small.",
              "∂E/∂W_l = (1/N)·a_{l−1}ᵀ δ_l, ∂E/∂b_l = (1/N)·Σₙ δ_l[n]", _batch,
-             sites=("weight_gradient", "bias_gradient"), batch="mean_twice"),
+             alters={"weight_gradient.batch": "mean_twice", "bias_gradient.batch": "mean_twice"}),
     _mistake("transposed_weights", "Weights not transposed in the backward pass",
              "The error was sent back through W instead of its transpose Wᵀ, which only runs "
              "because the matrices are square, and gives each hidden unit another unit's error.",
              "δ_l = f′(z_l) ⊙ (δ_{l+1} W_{l+1}) instead of δ_{l+1} W_{l+1}ᵀ",
-             _square_backward_weights, sites=("backprop",), transposed_weights=True),
+             _square_backward_weights, alters={"backprop.weights": "as_is"}),
     _mistake("swapped_weight_indices", "Indices of the weight gradient swapped",
              "The gradient ∂E/∂w_ij was written as δ_i·a_j instead of a_i·δ_j, so each square "
              "weight matrix got its gradient transposed, and the update made with it.",
              "∂E/∂W_l = (a_{l−1}ᵀ δ_l)ᵀ for every square W_l", _square_weights,
-             sites=("weight_gradient",), transposed_gradients=True),
+             alters={"weight_gradient.indices": "ji"}),
     _mistake("updated_weights_in_backward", "Backward pass through already-updated weights",
              "Each layer's weights were updated before its error was sent further back, so the "
              "hidden deltas use the new weights instead of those of the forward pass.",
              "δ_l = f′(z_l) ⊙ (δ_{l+1} W′_{l+1}ᵀ), W′_{l+1} = W_{l+1} − η·∂E/∂W_{l+1}",
-             _hidden_layers, sites=("backprop",), updated_weights_in_backward=True),
+             _hidden_layers, alters={"backprop.weights_from": "updated"}),
     _mistake("bias_not_summed", "Bias gradient from the first example only",
              "Over a batch the bias gradient adds up the deltas of all examples, but only the "
              "first example's delta was used.",
              "∂E/∂b_l = δ_l[0] instead of Σₙ δ_l[n]", _batch_biases,
-             sites=("bias_gradient",), bias_gradient="first_example"),
+             alters={"bias_gradient.sum": "first_example"}),
     _mistake("bias_summed_over_units", "Bias gradient summed over the units",
              "For one example, np.sum(delta, axis=0) adds up the deltas of all units, so every "
              "bias of the layer got the same step instead of its own delta.",
              "∂E/∂b_l[j] = Σₖ δ_l[k] for every unit j, instead of δ_l[j]",
-             _per_unit_biases_one_example, sites=("bias_gradient",), bias_gradient="sum_units"),
+             _per_unit_biases_one_example, alters={"bias_gradient.sum": "units"}),
     _mistake("learning_rate_twice", "Learning rate applied twice",
              "The step was multiplied by the learning rate twice, η²·∂E/∂θ instead of "
              "η·∂E/∂θ.",
-             "θ ← θ − η²·∂E/∂θ", _learning_rate_not_one, sites=("update",), learning_rate_power=2),
+             "θ ← θ − η²·∂E/∂θ", _learning_rate_not_one, alters={"update.rate_power": 2}),
     _mistake("learning_rate_missing", "Learning rate left out",
              "The update subtracts the whole gradient ∂E/∂θ without multiplying it by the "
              "learning rate η.",
-             "θ ← θ − ∂E/∂θ", _learning_rate_not_one, sites=("update",), learning_rate_power=0),
+             "θ ← θ − ∂E/∂θ", _learning_rate_not_one, alters={"update.rate_power": 0}),
     _mistake("biases_not_updated", "Biases not updated",
              "Only the weights were updated; the biases kept their old values.",
-             "b ← b (W ← W − η·∂E/∂W as usual)", _biases, sites=("update",), update_biases=False),
+             "b ← b (W ← W − η·∂E/∂W as usual)", _biases, alters={"update.biases": False}),
     _mistake("stale_loss_after", "Loss after the step not recomputed",
              "The loss after the update is a stale number: the loss before it, copied, where "
              "the forward pass should have been run again with the updated parameters.",
              "loss_after = E(θ) instead of E(θ − η·∂E/∂θ)", _updates,
-             sites=("loss_after",), stale_loss_after=True),
+             alters={"loss_after.recomputed": False}),
 )
 
 MISTAKES: dict[str, Mistake] = {mistake.id: mistake for mistake in CATALOGUE}
@@ -353,7 +360,7 @@ def correct_step(spec: Spec | str | Path | dict) -> dict[str, np.ndarray]:
     A non-finite number (an identity network of 1e200 weights overflows) is a NonFiniteError
     naming it: the right answer to judge against must be a number. ``dE_da{L}`` is left out:
     after a saturated sigmoid or softmax it is ±inf in truth (the loss is taken from z)."""
-    step = reference_step(as_spec(spec), CORRECT)
+    step = reference_step(as_spec(spec))
     for key, values in step.items():
         found = None if ".dE_da" in key else first_non_finite(values)
         if found is not None:

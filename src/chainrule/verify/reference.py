@@ -1,4 +1,4 @@
-"""One training step in plain NumPy, written the way it is taught — with switches for mistakes.
+"""One training step in plain NumPy, written the way it is taught — with the parts a mistake alters.
 
 This is chainrule's second, independent computation of a step: no autodiff engine, only the
 textbook backward pass, layer by layer::
@@ -8,9 +8,10 @@ textbook backward pass, layer by layer::
     ∂E/∂W_l = a_{l−1}ᵀ δ_l,   ∂E/∂b_l = Σₙ δ_l[n]
     θ ← θ − η·∂E/∂θ
 
-Each field of :class:`Switches` turns on one known mistake, so the variants in
-:mod:`chainrule.verify.mistakes` are honest alternative computations, not perturbed numbers.
-With the default switches the numbers are those of ``chainrule.explain`` (tested to 1e-12).
+Each rule has a kind of node and is written in the named parts of its kind
+(:mod:`chainrule.verify.alterations`); a known mistake alters parts of kinds, so the variants
+in :mod:`chainrule.verify.mistakes` are honest alternative computations, not perturbed
+numbers. With no alteration the numbers are those of ``chainrule.explain`` (tested to 1e-12).
 
 Quantities are named as in the trace's JSON: ``forward.z1``, ``backward.delta1``,
 ``gradients.W1``, ``updated.b2``, ``loss_after``, plus ``parameters.W1`` (before the update).
@@ -26,39 +27,11 @@ import numpy as np
 
 from chainrule.frozen import Frozen
 from chainrule.spec.network import Spec, load_spec, parse_spec
+from chainrule.verify.alterations import CORRECT, RULE_KINDS, Alterations
 from chainrule.verify.reference_math import (  # noqa: F401 (ACTIVATION_NAMES, LOSS_NAMES: public)
     ACTIVATION_NAMES, LOSS_NAMES, activate, backward_activation, example_losses, output_error,
     softmax_bce_delta,
 )
-
-DERIVATIVE_MODES = ("correct", "at_z", "at_activation", "missing", "softmax_diagonal")
-DERIVATIVE_LAYERS = ("every", "output", "hidden")  # where a mistaken derivative is made
-BATCH_MODES = ("mean", "sum", "mean_twice")
-BIAS_GRADIENT_MODES = ("sum_examples", "first_example", "sum_units")
-
-
-@dataclass(unsafe_hash=True)
-class Switches(Frozen):
-    """How the step is computed; the defaults are the correct step."""
-
-    derivative: str = "correct"  # how f′(z) enters each delta (DERIVATIVE_MODES)
-    derivative_at: str = "every"  # the layers it enters so: DERIVATIVE_LAYERS
-    loss_factor: float = 1.0  # multiplies the output error: ½ drops a 2, 2 adds one, −1 flips
-    batch: str = "mean"  # "sum": no 1/N in the deltas; "mean_twice": gradients divided by N again
-    bias_gradient: str = "sum_examples"  # BIAS_GRADIENT_MODES
-    transposed_weights: bool = False  # send errors back through W instead of Wᵀ
-    updated_weights_in_backward: bool = False  # update W_{l+1} before computing δ_l with it
-    update_sign: float = -1.0  # −1 descends; +1 climbs
-    learning_rate_power: int = 1  # η¹; 2 applies η twice, 0 leaves it out
-    update_biases: bool = True
-    transposed_gradients: bool = False  # ∂E/∂w_ij written at w_ji (square weights: δ_i·a_j)
-    extra_output_derivative: bool = False  # f′(z_L) multiplied into the fused δ_L = a_L − t
-    loss_log: str = "ln"  # "log10": the loss's logarithm taken to base 10 (its value only)
-    stale_loss_after: bool = False  # the loss after the step is the loss before it
-
-
-CORRECT = Switches()
-
 
 def as_spec(source: Spec | str | Path | dict | None) -> Spec:
     """A :class:`Spec` from a Spec, a decoded spec dict, a file path or a built-in name."""
@@ -120,59 +93,44 @@ def mean_loss(spec: Spec, params: dict[str, np.ndarray], x: np.ndarray,
 
 
 def update(spec: Spec, name: str, theta: np.ndarray, grad: np.ndarray,
-           switches: Switches) -> np.ndarray:
+           how: dict[str, Any] | None = None) -> np.ndarray:
     """The spec's first SGD step for one parameter (PyTorch's rule: weight decay adds λθ;
-    on the first step the momentum buffer is the gradient itself, Nesterov adds μ·buffer)."""
-    if name in spec.frozen or (name.startswith("b") and not switches.update_biases):
+    on the first step the momentum buffer is the gradient itself, Nesterov adds μ·buffer),
+    with the ``update`` parts ``how`` (the correct ones by default)."""
+    how = how or CORRECT.parts("update")
+    if name in spec.frozen or (name.startswith("b") and not how["biases"]):
         return theta.copy()
     opt = spec.optimizer
     step = grad + opt.weight_decay * theta if opt.weight_decay else grad
     if opt.momentum and opt.nesterov:
         step = step + opt.momentum * step
-    rate = spec.learning_rate ** switches.learning_rate_power
-    return theta + switches.update_sign * rate * step
+    rate = spec.learning_rate ** how["rate_power"]
+    return theta + how["sign"] * rate * step
 
 
-def _bias_gradient(spec: Spec, delta: np.ndarray, n: int, switches: Switches) -> np.ndarray:
-    mode = switches.bias_gradient
+def _bias_gradient(spec: Spec, delta: np.ndarray, n: int, how: dict[str, Any]) -> np.ndarray:
+    mode = how["sum"]
     if spec.batched:
         rows = delta[0] if mode == "first_example" else delta.sum(axis=0)
     else:
         rows = delta
     if spec.bias == "shared_per_layer":  # one bias for the layer: its units' deltas add up
         rows = np.atleast_1d(rows.sum())
-    elif mode == "sum_units" and not spec.batched:  # np.sum(delta, axis=0) of one example
+    elif mode == "units" and not spec.batched:  # np.sum(delta, axis=0) of one example
         rows = np.full_like(rows, rows.sum())
-    return rows / n if switches.batch == "mean_twice" else rows
+    return rows / n if how["batch"] == "mean_twice" else rows
 
 
-def reference_step(spec: Spec, switches: Switches = CORRECT) -> dict[str, np.ndarray]:
-    """Every quantity of the spec's first step, by name, computed with ``switches``.
+def reference_step(spec: Spec, alterations: Alterations = CORRECT) -> dict[str, np.ndarray]:
+    """Every quantity of the spec's first step, by name, computed with ``alterations``.
 
     A mistaken step may diverge (a saturated output, ln 0 after the update): such numbers
     come out as ±inf or NaN, as the mistaken code would print them, without warnings.
     """
-    return evaluate(step_rules(spec, switches), start_values(spec))
+    return evaluate(step_rules(spec, alterations), start_values(spec))
 
 
 # --- the step as rules: each quantity from the quantities it is computed from ----------------
-
-# The kinds of node in the step's graph, named for what they compute rather than for a dense
-# layer: a catalogue mistake says at which kinds it acts (Mistake.sites), and a layer type
-# brings rules of these kinds (a convolution's net input is "linear", its kernel's gradient a
-# "weight_gradient").
-RULE_KINDS = {
-    "linear": "a layer's net input from its input and parameters (z = a·W + b)",
-    "activation": "a layer's activation of its net input (a = f(z))",
-    "loss": "the loss of the output",
-    "loss_gradient": "the loss's gradient with respect to the output (∂E/∂a_L)",
-    "output_delta": "the output layer's delta (∂E/∂z_L)",
-    "backprop": "a delta sent back through a layer's weights and activation (δ_{l−1})",
-    "weight_gradient": "a weight's gradient from a layer's input and delta",
-    "bias_gradient": "a bias's gradient from a layer's delta",
-    "update": "a parameter after the optimizer's step",
-    "loss_after": "the loss after the step",
-}
 
 
 @dataclass(eq=False)
@@ -184,7 +142,9 @@ class Rule(Frozen):
 
     parents: tuple[str, ...]
     compute: Callable[..., np.ndarray]
-    kind: str = ""  # what the node computes, whatever the layer (RULE_KINDS)
+    # what the node computes, whatever the layer (alterations.RULE_KINDS): a layer type
+    # brings rules of these kinds, written in their parts, and so takes their mistakes
+    kind: str = ""
 
     def __call__(self, values: dict[str, np.ndarray]) -> np.ndarray:
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
@@ -225,11 +185,13 @@ def evaluate(rules: dict[str, Rule], start: dict[str, np.ndarray],
     return {**{key: values[key] for key in start}, **{name: values[name] for name in rules}}
 
 
-def step_rules(spec: Spec, switches: Switches = CORRECT) -> dict[str, Rule]:
+def step_rules(spec: Spec, alterations: Alterations = CORRECT) -> dict[str, Rule]:
     """The rule of every quantity the step computes, in the order the step computes them
-    (``forward.z1`` … ``loss_after``); the names are those of :func:`reference_step`."""
+    (``forward.z1`` … ``loss_after``); the names are those of :func:`reference_step`. Each
+    rule is written in the parts of its kind, as ``alterations`` leave them."""
     params = initial_parameters(spec)
     t, depth, n = one_hot(spec), len(spec.layers) - 1, batch_size(spec)
+    how = {kind: alterations.parts(kind) for kind in RULE_KINDS}
     rules: dict[str, Rule] = {}
     for l, name in enumerate(spec.activations, 1):
         biased = f"b{l}" in params
@@ -239,60 +201,63 @@ def step_rules(spec: Spec, switches: Switches = CORRECT) -> dict[str, Rule]:
         rules[f"forward.a{l}"] = Rule((f"forward.z{l}",), lambda z, name=name: activate(name, z),
                                       "activation")
     last = (f"forward.z{depth}", f"forward.a{depth}")
-    base = np.log(10.0) if switches.loss_log == "log10" else 1.0  # log₁₀ x = ln x / ln 10
-    rules["forward.loss"] = Rule(last, lambda z, a: np.mean(example_losses(spec, z, a, t)) / base,
-                                 "loss")
+    rules["forward.loss"] = Rule(last, lambda z, a: np.mean(example_losses(spec, z, a, t))
+                                 / _log_base(how["loss"]), "loss")
 
-    # δ of the mean loss carries 1/N; the "sum" mistake leaves it out.
-    scale = switches.loss_factor * (1.0 if switches.batch == "sum" else 1.0 / n)
     rules[f"backward.dE_da{depth}"] = Rule(
-        last, lambda z, a: scale * output_error(spec, z, a, t)[0], "loss_gradient")
+        last, lambda z, a: _error_scale(how["loss_gradient"], n)
+        * output_error(spec, z, a, t)[0], "loss_gradient")
     rules[f"backward.delta{depth}"] = Rule(
         last + (f"backward.dE_da{depth}",),
-        lambda z, a, g: _output_delta(spec, z, a, g, t, scale, switches), "output_delta")
+        lambda z, a, g: _output_delta(spec, z, a, g, t, n, how["output_delta"]), "output_delta")
     for l in range(depth, 0, -1):
         a_prev, delta = f"forward.a{l - 1}", f"backward.delta{l}"
         rules[f"gradients.W{l}"] = Rule(
-            (a_prev, delta), lambda a, d: _weight_gradient(a, d, n, switches), "weight_gradient")
+            (a_prev, delta), lambda a, d: _weight_gradient(a, d, n, how["weight_gradient"]),
+            "weight_gradient")
         if f"b{l}" in params:
             rules[f"gradients.b{l}"] = Rule(
-                (delta,), lambda d: _bias_gradient(spec, d, n, switches), "bias_gradient")
+                (delta,), lambda d: _bias_gradient(spec, d, n, how["bias_gradient"]),
+                "bias_gradient")
         if l > 1:
+            backprop = how["backprop"]
             weights = (f"parameters.W{l}",) + (
-                (f"gradients.W{l}",) if switches.updated_weights_in_backward else ())
+                (f"gradients.W{l}",) if backprop["weights_from"] == "updated" else ())
             rules[f"backward.delta{l - 1}"] = Rule(
                 (delta, *weights, f"forward.z{l - 1}", f"forward.a{l - 1}"),
-                _hidden_delta(spec, l, switches), "backprop")
+                _hidden_delta(spec, l, backprop), "backprop")
     for name in params:
         rules[f"updated.{name}"] = Rule((f"parameters.{name}", f"gradients.{name}"),
-                                        lambda theta, g, name=name: update(spec, name, theta, g,
-                                                                           switches), "update")
+                                        lambda theta, g, name=name: update(
+                                            spec, name, theta, g, how["update"]), "update")
     x = np.asarray(spec.inputs, dtype=float)
     updated = tuple(f"updated.{name}" for name in params)
-    if switches.stale_loss_after:  # the forward pass not run again after the update
+    if not how["loss_after"]["recomputed"]:  # the forward pass not run again after the update
         rules["loss_after"] = Rule(("forward.loss",), lambda loss: loss, "loss_after")
     else:
         rules["loss_after"] = Rule(updated, lambda *new: mean_loss(
-            spec, dict(zip(params, new)), x, t) / base, "loss_after")
+            spec, dict(zip(params, new)), x, t) / _log_base(how["loss"]), "loss_after")
     return _in_step_order(rules, params)
 
 
-def derivative_mode(switches: Switches, output: bool) -> str:
-    """How f′(z) enters the delta of the output layer (``output``) or of a hidden one."""
-    where = switches.derivative_at
-    if where == "every" or (where == "output") == output:
-        return switches.derivative
-    return "correct"
+def _log_base(loss: dict[str, Any]) -> float:
+    """What a log-loss in natural logarithms is divided by: log₁₀ x = ln x / ln 10."""
+    return float(np.log(10.0)) if loss["log"] == "log10" else 1.0
 
 
-def _output_delta(spec: Spec, z, a, dE_da, t, scale: float, switches: Switches) -> np.ndarray:
+def _error_scale(how: dict[str, Any], n: int) -> float:
+    """What multiplies the output error: its factor, and the 1/N of the mean loss (which the
+    "sum" batch leaves out)."""
+    return how["factor"] * (1.0 if how["batch"] == "sum" else 1.0 / n)
+
+
+def _output_delta(spec: Spec, z, a, dE_da, t, n: int, how: dict[str, Any]) -> np.ndarray:
     """δ_L: straight from the logits where the loss is taken from them (a_L − t), else the
     activation's derivative applied to ∂E/∂a_L."""
-    last = spec.activations[-1]
-    mode = derivative_mode(switches, output=True)
+    last, mode, scale = spec.activations[-1], how["derivative"], _error_scale(how, n)
     if fused_output(spec):
         error = a - t if last == "softmax" else (a - t) / a.shape[-1]  # a = softmax(z), σ(z)
-        if switches.extra_output_derivative:  # the slope a(1 − a) on top of a − t
+        if how["extra_derivative"]:  # the slope a(1 − a) on top of a − t
             error = error * a * (1.0 - a)
         return scale * error
     if (spec.loss, last) == ("bce", "softmax") and mode == "correct":
@@ -302,25 +267,24 @@ def _output_delta(spec: Spec, z, a, dE_da, t, scale: float, switches: Switches) 
     return backward_activation(last, z, a, dE_da, mode)
 
 
-def _hidden_delta(spec: Spec, l: int, switches: Switches) -> Callable[..., np.ndarray]:
+def _hidden_delta(spec: Spec, l: int, how: dict[str, Any]) -> Callable[..., np.ndarray]:
     """δ_{l−1} = f′(z_{l−1}) ⊙ (δ_l W_lᵀ), from δ_l, W_l (and ∂E/∂W_l, for the mistake that
     updates W_l first), z_{l−1} and a_{l−1}."""
     def compute(delta, weights, *rest):
-        if switches.updated_weights_in_backward:
+        if how["weights_from"] == "updated":
             grad_w, *rest = rest
-            weights = update(spec, f"W{l}", weights, grad_w, CORRECT)
+            weights = update(spec, f"W{l}", weights, grad_w)
         z, a = rest
-        upstream = delta @ (weights if switches.transposed_weights else weights.T)
-        return backward_activation(spec.activations[l - 2], z, a, upstream,
-                                   derivative_mode(switches, output=False))
+        upstream = delta @ (weights if how["weights"] == "as_is" else weights.T)
+        return backward_activation(spec.activations[l - 2], z, a, upstream, how["derivative"])
     return compute
 
 
-def _weight_gradient(a_prev, delta, n: int, switches: Switches) -> np.ndarray:
+def _weight_gradient(a_prev, delta, n: int, how: dict[str, Any]) -> np.ndarray:
     grad = np.outer(a_prev, delta) if np.ndim(a_prev) == 1 else a_prev.T @ delta
-    if switches.transposed_gradients and grad.shape[0] == grad.shape[1]:
+    if how["indices"] == "ji" and grad.shape[0] == grad.shape[1]:
         grad = grad.T  # w_ij given δ_i·a_j: only a square matrix can be written so
-    return grad / n if switches.batch == "mean_twice" else grad
+    return grad / n if how["batch"] == "mean_twice" else grad
 
 
 def _in_step_order(rules: dict[str, Rule], params: dict) -> dict[str, Rule]:

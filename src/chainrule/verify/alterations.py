@@ -1,0 +1,159 @@
+"""The kinds of node in a training step's graph, the parts of each kind's rule, and the
+alterations of those parts that make the catalogue's mistakes (chainrule.verify.mistakes).
+
+A rule of the step (chainrule.verify.reference.Rule) computes one quantity from its parents;
+its kind says what it computes, whatever the layer: a dense layer's net input and a
+convolution's are both ``linear``, a weight matrix's gradient and a kernel's both
+``weight_gradient``. Each kind's rule is written in a few named *parts*, the choices a
+student makes in writing it: how the activation's derivative enters a delta, which way the
+weights are used to send an error back, the sign of the update. The correct step takes every
+part at its first value, below.
+
+A mistake is a set of :class:`Alteration`\\ s, each one part of one kind given another value,
+and acts on every rule of that kind (``Alterations.parts(kind)``): the mistakes are defined on
+the graph's kinds of node, not on a dense layer, and a layer type whose rules are of these
+kinds and read their parts takes the mistakes with them. Two mistakes made together are the
+union of their alterations (:meth:`Alterations.combined`), refused where they give one part
+two values.
+
+>>> from chainrule.verify.alterations import Alterations
+>>> Alterations.of({"update.sign": 1.0}).parts("update")["sign"]
+1.0
+>>> Alterations.of({"update.sign": 1.0}).sites
+('update',)
+>>> Alterations.of({"loss.log": "log10"}).sites
+('loss', 'loss_after')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from chainrule.frozen import Frozen
+
+DERIVATIVE_MODES = ("correct", "at_z", "at_activation", "missing", "softmax_diagonal")
+
+
+@dataclass(eq=False)
+class Kind(Frozen):
+    """A kind of node: what it computes, and the parts of its rule a mistake may alter, each
+    with its correct value and what it means."""
+
+    description: str
+    parts: Mapping[str, tuple[Any, str]]
+    # other kinds whose parts this kind's rule is written in too (the loss after the step is
+    # the loss computed again): an alteration of theirs acts here as well
+    reads: tuple[str, ...] = ()
+
+
+RULE_KINDS: dict[str, Kind] = {
+    "linear": Kind("a layer's net input from its input and parameters (z = a·W + b)", {}),
+    "activation": Kind("a layer's activation of its net input (a = f(z))", {}),
+    "loss": Kind("the loss of the output", {
+        "log": ("ln", "the logarithm of a log-loss: ln, or log10 (a calculator's log key)")}),
+    "loss_gradient": Kind("the loss's gradient with respect to the output (∂E/∂a_L)", {
+        "factor": (1.0, "what multiplies the output error: −1 is t − y, ½ drops a 2"),
+        "batch": ("mean", "mean: the 1/N of the mean loss; sum: left out")}),
+    "output_delta": Kind("the output layer's delta (∂E/∂z_L)", {
+        "factor": (1.0, "what multiplies the error taken from the logits, a − t"),
+        "batch": ("mean", "mean: the 1/N of the mean loss; sum: left out"),
+        "derivative": ("correct", "how f′(z_L) enters: " + ", ".join(DERIVATIVE_MODES)),
+        "extra_derivative": (False, "True: a(1 − a) multiplied into a − t once more")}),
+    "backprop": Kind("a delta sent back through a layer's weights and activation (δ_{l−1})", {
+        "derivative": ("correct", "how f′(z_{l−1}) enters: " + ", ".join(DERIVATIVE_MODES)),
+        "weights": ("transposed", "how the weights send the error back: transposed (Wᵀ), "
+                                  "or as_is, as in the forward pass"),
+        "weights_from": ("forward", "forward: the weights of the forward pass; updated: "
+                                    "the weights after their update")}),
+    "weight_gradient": Kind("a weight's gradient from a layer's input and delta", {
+        "batch": ("mean", "mean: the deltas' 1/N only; mean_twice: divided by N again"),
+        "indices": ("ij", "ij: ∂E/∂w_ij at w_ij; ji: written at w_ji (a square matrix)")}),
+    "bias_gradient": Kind("a bias's gradient from a layer's delta", {
+        "batch": ("mean", "mean: the deltas' 1/N only; mean_twice: divided by N again"),
+        "sum": ("examples", "what is added up: the examples' deltas, the first_example's "
+                            "only, or the units' (for one example)")}),
+    "update": Kind("a parameter after the optimizer's step", {
+        "sign": (-1.0, "−1 descends, +1 climbs"),
+        "rate_power": (1, "the power of η: 1, 2 (applied twice) or 0 (left out)"),
+        "biases": (True, "False: the biases keep their values")}),
+    "loss_after": Kind("the loss after the step", {
+        "recomputed": (True, "False: the loss before the step, copied")}, reads=("loss",)),
+}
+
+
+@dataclass(unsafe_hash=True)
+class Alteration(Frozen):
+    """One part of one kind's rule, given another value than the correct step's."""
+
+    kind: str
+    part: str
+    value: Any
+
+    def __post_init__(self) -> None:
+        kind = RULE_KINDS.get(self.kind)
+        if kind is None or self.part not in kind.parts:  # a catalogue typo fails at import
+            raise ValueError(f"alteration {self.kind}.{self.part}: no such kind of node or "
+                             "part in alterations.RULE_KINDS")
+        if self.value == kind.parts[self.part][0]:
+            raise ValueError(f"alteration {self.kind}.{self.part}: {self.value!r} is the "
+                             "correct value, not an alteration")
+
+    def __str__(self) -> str:
+        return f"{self.kind}.{self.part} = {self.value}"
+
+
+@dataclass(unsafe_hash=True)
+class Alterations(Frozen):
+    """The alterations a step is computed with: none is the correct step."""
+
+    items: frozenset[Alteration] = frozenset()
+
+    @classmethod
+    def of(cls, alters: Mapping[str, Any]) -> "Alterations":
+        """From ``{"kind.part": value}``: ``Alterations.of({"backprop.weights": "as_is"})``."""
+        made = []
+        for key, value in alters.items():
+            kind, _, part = key.partition(".")
+            made.append(Alteration(kind, part, value))
+        return cls(frozenset(made))
+
+    def parts(self, kind: str) -> dict[str, Any]:
+        """Every part of ``kind``'s rule: the correct value unless altered."""
+        out = {part: correct for part, (correct, _) in RULE_KINDS[kind].parts.items()}
+        out.update((a.part, a.value) for a in self.items if a.kind == kind)
+        return out
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds of node altered, in RULE_KINDS's order."""
+        altered = {a.kind for a in self.items}
+        return tuple(kind for kind in RULE_KINDS if kind in altered)
+
+    @property
+    def sites(self) -> tuple[str, ...]:
+        """The kinds of node that compute otherwise, in RULE_KINDS's order: those altered and
+        those written in an altered kind's parts (``Kind.reads``). Where on the graph it acts."""
+        altered = set(self.kinds)
+        return tuple(name for name, kind in RULE_KINDS.items()
+                     if name in altered or altered.intersection(kind.reads))
+
+    def combined(self, other: "Alterations") -> "Alterations | None":
+        """Both sets at once; None where they give one part two values."""
+        mine = {(a.kind, a.part): a.value for a in self.items}
+        for a in other.items:
+            if mine.get((a.kind, a.part), a.value) != a.value:
+                return None
+        return Alterations(self.items | other.items)
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"kind.part": value}``, sorted: for reports' JSON."""
+        return {f"{a.kind}.{a.part}": a.value
+                for a in sorted(self.items, key=lambda a: (list(RULE_KINDS).index(a.kind),
+                                                           a.part))}
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+CORRECT = Alterations()
