@@ -56,10 +56,12 @@ CREDITED = ("correct", "rounded", "carried", "close")  # row statuses that give 
 
 
 def named_mistakes(report: dict[str, Any]) -> frozenset[str]:
-    if "diagnoses" in report:
-        return frozenset(report["diagnoses"])
-    diagnosis = report.get("diagnosis")
-    return frozenset() if diagnosis is None else frozenset({diagnosis["id"]})
+    """The catalogue ids named; a mistake made in one layer only as ``id@layerL``."""
+    diagnosis = report.get("diagnosis") or {}
+    ids = report["diagnoses"] if "diagnoses" in report else \
+        ([diagnosis["id"]] if diagnosis else [])
+    layer = report.get("layer") or diagnosis.get("layer")
+    return frozenset(f"{m}@layer{layer}" if layer else m for m in ids)
 
 
 def agreement(case: Case, report: dict[str, Any]) -> tuple[bool, list[str]]:
@@ -155,7 +157,7 @@ def grade_case(case: Case) -> tuple[bool, list[str], dict[str, Any] | None] | No
     first = exercise.first_wrong
     report = {"rows": [{"quantity": by_id[j.question.id], "status": j.status}
                        for j in exercise.judgements],
-              "diagnoses": list(exercise.diagnoses),
+              "diagnoses": list(exercise.diagnoses), "layer": exercise.layer,
               "first_wrong": None if first is None else {"quantity": by_id[first["id"]]}}
     agrees, why = agreement(case, report)
     return agrees, why, report

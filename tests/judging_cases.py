@@ -37,6 +37,11 @@ How a careful teacher marks each category:
   A sheet on which one of the two leaves no trace (one alone gives the same numbers) is not
   generated; one that other mistakes reproduce (a single, or another pair: on updates only,
   loss_derivative_sign + X = gradient_ascent + X) is ambiguous, and naming those agrees.
+* ``confined_mistake``: one catalogue mistake made in one layer only (its delta, its gradients
+  and its parameters' updates), the other layers worked right, where that is neither the
+  correct step nor the mistake made throughout. Credited as above; named: the mistake and
+  its layer (``derivative_of_z@layer1``); another mistake, whole or in one layer, giving the
+  same sheet is an alternative.
 * ``convention``: another book's convention, worked correctly: per-example deltas without the
   1/N with averaged gradients; Han, Kamber & Pei's Err = −δ on the deltas; indices from 1
   (``W1[1][2]`` for w¹₁₂). Everything credited, no mistake named.
@@ -64,7 +69,9 @@ from tests.judging_teacher import Teacher, differs, right, step_or_none
 from tests.student_model import Student
 
 CATEGORIES = ("correct", "rounding", "truncation", "carried_forward", "single_mistake",
-              "rounded_mistake", "uncatalogued_mistake", "pair", "convention", "noise")
+              "rounded_mistake", "uncatalogued_mistake", "pair", "confined_mistake",
+              "convention", "noise")
+LATER_CATEGORIES = ("confined_mistake",)  # added after the first measurements (see below)
 # The backward-pass and the update-stage mistakes pairs are drawn from.
 BACKWARD = ("loss_derivative_sign", "derivative_of_z", "derivative_of_activation_value",
             "missing_activation_derivative", "softmax_diagonal_jacobian", "dropped_factor_two",
@@ -115,11 +122,15 @@ class Case:
 def generate_cases(seed: int = 0, per_network: int = 2) -> list[Case]:
     """Every case, in a fixed order; the same ``seed`` gives the same cases."""
     rng = np.random.default_rng(seed)
+    # a category added later draws from its own stream, so the earlier categories' cases
+    # stay the very same sheets (and their figures comparable before and after)
+    later = {category: np.random.default_rng([seed, i])
+             for i, category in enumerate(LATER_CATEGORIES, 1)}
     cases: list[Case] = []
     for name, spec in networks().items():
         teacher = Teacher(spec)
         for category in CATEGORIES:
-            cases += MAKERS[category](name, spec, teacher, rng, per_network)
+            cases += MAKERS[category](name, spec, teacher, later.get(category, rng), per_network)
     return cases
 
 
@@ -197,7 +208,8 @@ def _mistaken(name, spec, teacher, student, rng, category, named, what):
         layout, decimals = _layout(rng), _decimals(rng, (4, 5, 6))
         keys = student_sheet.sheet_keys(values, layout)
         credited = teacher.credited(values, keys, decimals)
-        same = [s for s in teacher.same_sheet(values, keys, decimals, category == "pair")
+        same = [s for s in teacher.same_sheet(values, keys, decimals, category == "pair",
+                                              category == "confined_mistake")
                 if s != frozenset(named)]
         if len(credited) < len(keys) and not any(s < frozenset(named) for s in same):
             break
@@ -291,6 +303,20 @@ def _pairs(name, spec, teacher, rng, count):
     return out
 
 
+def _confined(name, spec, teacher, rng, count):
+    """A catalogue mistake made in one layer only, the other layers worked right."""
+    made, out = list(teacher.confined), []
+    for i in rng.permutation(len(made)):
+        if len(out) >= count:
+            break
+        mistake, _, layer = made[i].partition("@layer")
+        case = _mistaken(name, spec, teacher, Student(mistakes=(mistake,), layer=int(layer)),
+                         rng, "confined_mistake", {made[i]}, f"{mistake} in layer {layer} only")
+        if case is not None:
+            out.append(case)
+    return out
+
+
 def _conventions(name, spec, teacher, rng, count):
     out = []
     for convention in sm.CONVENTIONS:
@@ -337,5 +363,5 @@ def _noise(name, spec, teacher, rng, count):
 MAKERS = {"correct": _correct, "rounding": _rounded("rounding", False),
           "truncation": _rounded("truncation", True), "carried_forward": _carried,
           "single_mistake": _single, "rounded_mistake": _rounded_mistake,
-          "uncatalogued_mistake": _uncatalogued, "pair": _pairs,
+          "uncatalogued_mistake": _uncatalogued, "pair": _pairs, "confined_mistake": _confined,
           "convention": _conventions, "noise": _noise}

@@ -88,15 +88,32 @@ class Teacher:
                         self._pairs[frozenset({first, second})] = values
         return self._pairs
 
+    @property
+    def confined(self) -> dict[str, dict]:
+        """Every catalogued mistake made in one layer only, ``id@layerL``, where that is
+        another step than the mistake made throughout (computed on first use)."""
+        if not hasattr(self, "_confined"):
+            self._confined = {}
+            for mistake, whole in self.singles.items():
+                for layer in range(1, len(self.spec.layers)):
+                    values = step_or_none(self.spec, Student(mistakes=(mistake,), layer=layer))
+                    if values is not None and differs(values, self.correct) and \
+                            differs(values, whole):
+                        self._confined[f"{mistake}@layer{layer}"] = values
+        return self._confined
+
     def same_sheet(self, values: dict, keys: list[str], decimals: int | None,
-                   pairs: bool = False) -> list[frozenset[str]]:
-        """The catalogued single mistakes (and with ``pairs``, two at once) whose sheet is
-        this one, number for number."""
+                   pairs: bool = False, confined: bool = False) -> list[frozenset[str]]:
+        """The catalogued single mistakes (with ``pairs``, two at once; with ``confined``,
+        one made in one layer only) whose sheet is this one, number for number."""
         numbers = sheet_numbers(values, keys, decimals)
         found = [frozenset({m}) for m, v in self.singles.items()
                  if sheet_numbers(v, keys, decimals) == numbers]
         if pairs:
             found += [both for both, v in self.pairs.items()
+                      if sheet_numbers(v, keys, decimals) == numbers]
+        if confined:
+            found += [frozenset({key}) for key, v in self.confined.items()
                       if sheet_numbers(v, keys, decimals) == numbers]
         return found
 

@@ -71,6 +71,9 @@ class Student:
     keeps every digit (a calculator's memory)."""
 
     mistakes: tuple[str, ...] = ()  # ids from CATALOGUED or UNCATALOGUED, any number of them
+    # its mistakes made in this layer only: the layer's delta, its gradients and its
+    # parameters' updates (the loss, of no layer, is worked right); None: in every layer
+    layer: int | None = None
     round_to: int | None = None  # every number written rounded to this many decimals
     truncate: bool = False  # with round_to: chopped instead of rounded
     slip: Slip | None = None  # one arithmetic slip, everything after it worked from it
@@ -169,15 +172,15 @@ def output_error(spec, a: np.ndarray, t: np.ndarray) -> np.ndarray:
             "cross_entropy": lambda: -t / a}[spec.loss]()
 
 
-def _skipped_layers(spec, mistakes: set[str]) -> set[int]:
+def _skipped_layers(spec, at) -> set[int]:
     """The layers whose f′ this student leaves out (missing_output_derivative: the output's
-    alone; missing_hidden_derivative: every hidden layer's)."""
+    alone; missing_hidden_derivative: every hidden layer's); ``at(l)``: the mistakes made
+    in layer l."""
     depth = len(spec.layers) - 1
     skipped = set()
-    if "missing_output_derivative" in mistakes:
+    if "missing_output_derivative" in at(depth):
         skipped.add(depth)
-    if "missing_hidden_derivative" in mistakes:
-        skipped |= set(range(1, depth))
+    skipped |= {l for l in range(1, depth) if "missing_hidden_derivative" in at(l)}
     return skipped
 
 
@@ -225,7 +228,11 @@ def _work(spec, student: Student, mistakes: set[str], conventions: set[str]):
     b = {} if spec.bias == "none" else \
         {l: np.asarray(v, dtype=float) for l, v in enumerate(spec.biases, 1)}
     x, t, eta = np.asarray(spec.inputs, dtype=float), targets(spec), spec.learning_rate
-    log = np.log10 if "log_base_ten" in mistakes else np.log
+
+    def at(l: int) -> set[str]:  # the mistakes made in layer l (0: the loss, of no layer)
+        return mistakes if student.layer in (None, l) else set()
+
+    log = np.log10 if "log_base_ten" in at(0) else np.log
 
     def forward(W, b, prefix):
         a, layers = x, []
@@ -239,68 +246,70 @@ def _work(spec, student: Student, mistakes: set[str], conventions: set[str]):
     z_out, a_out = layers[-1]
     write("forward.loss", mean_loss(spec, a_out, t, log))
 
-    per_example = "sum_over_batch" in mistakes or "per_example_deltas" in conventions
-    factor = -1.0 if "loss_derivative_sign" in mistakes else 1.0
-    if "dropped_factor_two" in mistakes and spec.loss in ("sse", "mse"):  # 2(y − t) → y − t
+    output = at(depth)
+    per_example = "sum_over_batch" in output or "per_example_deltas" in conventions
+    factor = -1.0 if "loss_derivative_sign" in output else 1.0
+    if "dropped_factor_two" in output and spec.loss in ("sse", "mse"):  # 2(y − t) → y − t
         factor *= 0.5
-    if "doubled_factor_two" in mistakes and spec.loss == "half_sse":  # y − t → 2(y − t)
+    if "doubled_factor_two" in output and spec.loss == "half_sse":  # y − t → 2(y − t)
         factor *= 2.0
     scale = factor / (1 if per_example else batch)
     write(f"backward.dE_da{depth}", scale * output_error(spec, a_out, t))
-    skipped = _skipped_layers(spec, mistakes)
+    skipped = _skipped_layers(spec, at)
     if fused(spec):
         units = 1 if spec.loss == "cross_entropy" else spec.layers[-1]
         delta = scale * (a_out - t) / units
-        if "extra_output_derivative" in mistakes:
+        if "extra_output_derivative" in output:
             delta = delta * a_out * (1 - a_out)
     else:
         delta = _times_slope(spec.activations[-1], z_out, a_out,
-                             paper.values[f"backward.dE_da{depth}"], mistakes, depth in skipped)
-    swapped = {l for l in W if W[l].shape[0] == W[l].shape[1] > 1} \
-        if "swapped_weight_indices" in mistakes else set()
-    again = "mean_over_batch" in mistakes or "per_example_deltas" in conventions
+                             paper.values[f"backward.dE_da{depth}"], output, depth in skipped)
+    swapped = {l for l in W if W[l].shape[0] == W[l].shape[1] > 1
+               and "swapped_weight_indices" in at(l)}
+
+    def again(l: int) -> bool:  # the gradients of layer l divided by N once more
+        return "mean_over_batch" in at(l) or "per_example_deltas" in conventions
 
     grads = {}
     for l in range(depth, 0, -1):
         delta = write(f"backward.delta{l}", delta)
         a_prev = x if l == 1 else layers[l - 2][1]
-        if l > 1 and "net_input_in_gradient" in mistakes:
+        if l > 1 and "net_input_in_gradient" in at(l):
             a_prev = layers[l - 2][0]
         grad_w = a_prev.T @ delta if spec.batched else np.outer(a_prev, delta)
-        grad_w = grad_w / batch if again else grad_w
+        grad_w = grad_w / batch if again(l) else grad_w
         grads[f"W{l}"] = write(f"gradients.W{l}", grad_w.T if l in swapped else grad_w)
         if l in b:
-            rows = (delta[0] if "bias_not_summed" in mistakes else np.sum(delta, axis=0)) \
+            rows = (delta[0] if "bias_not_summed" in at(l) else np.sum(delta, axis=0)) \
                 if spec.batched else delta
-            if "bias_gradient_times_input" in mistakes:
+            if "bias_gradient_times_input" in at(l):
                 layer_input = x if l == 1 else layers[l - 2][1]
                 rows = rows * float(np.mean(layer_input))
             if spec.bias == "shared_per_layer":
                 rows = np.array([np.sum(rows)])
-            elif "bias_summed_over_units" in mistakes and not spec.batched:
+            elif "bias_summed_over_units" in at(l) and not spec.batched:
                 rows = np.full(rows.shape, np.sum(rows))
-            grads[f"b{l}"] = write(f"gradients.b{l}", rows / batch if again else rows)
+            grads[f"b{l}"] = write(f"gradients.b{l}", rows / batch if again(l) else rows)
         if l == 1:
             break
-        weights = W[l]
-        if "updated_weights_in_backward" in mistakes:
+        weights, below = W[l], at(l - 1)  # δ_{l−1}: layer l − 1's delta
+        if "updated_weights_in_backward" in below:
             weights = write(f"working.W{l}_new", W[l] - eta * grads[f"W{l}"])
         upstream = write(f"working.upstream{l - 1}",
-                         delta @ (weights if "transposed_weights" in mistakes else weights.T))
+                         delta @ (weights if "transposed_weights" in below else weights.T))
         z, a = layers[l - 2]
-        delta = _times_slope(spec.activations[l - 2], z, a, upstream, mistakes,
-                             l - 1 in skipped)
+        delta = _times_slope(spec.activations[l - 2], z, a, upstream, below, l - 1 in skipped)
 
-    sign = 1.0 if "gradient_ascent" in mistakes else -1.0
-    rate = eta ** (2 if "learning_rate_twice" in mistakes else
-                   0 if "learning_rate_missing" in mistakes else 1)
     new_W, new_b = {}, {}
     for l in range(1, depth + 1):
+        sign = 1.0 if "gradient_ascent" in at(l) else -1.0
+        rate = eta ** (2 if "learning_rate_twice" in at(l) else
+                       0 if "learning_rate_missing" in at(l) else 1)
         new_W[l] = write(f"updated.W{l}", W[l] + sign * rate * grads[f"W{l}"])
         if l in b:
-            new_b[l] = write(f"updated.b{l}", b[l].copy() if "biases_not_updated" in mistakes
+            new_b[l] = write(f"updated.b{l}", b[l].copy() if "biases_not_updated" in at(l)
                              else b[l] + sign * rate * grads[f"b{l}"])
-    if "stale_loss_after" in mistakes:  # the loss before the step, copied from above
+    if "stale_loss_after" in at(0):  # the loss before the step, copied from above
         write("loss_after", paper.values["forward.loss"])
     else:
         after = forward(new_W, new_b, "working.after.")

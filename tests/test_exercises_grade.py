@@ -275,3 +275,25 @@ def test_one_slip_costs_one_answer_and_the_report_says_where_it_began(full):
             f"follows correctly") in text
     strict = grade_class(full, {"ann": ("a", answers)}, marking="strict").students[0]
     assert {j.question.id: j.status for j in strict.judgements}[update.id] == "incorrect"
+
+
+def test_a_mistake_made_in_one_layer_is_graded_with_its_layer(full):
+    from chainrule.exercises import export, report
+    from chainrule.verify.mistakes import MISTAKES
+    from chainrule.verify.reference import as_spec, reference_step
+
+    confined = MISTAKES["gradient_ascent"].confined(1)
+
+    def values(exercise, question):
+        name, index = split_key(question.quantity)
+        step = reference_step(as_spec(exercise.spec), confined.alterations)
+        return float(np.asarray(step[name])[index])
+
+    graded = grade_class(full, {"ann": ("a", rounded(full, values))})
+    exercise = graded.students[0].exercises[0]
+    assert exercise.diagnoses == ("gradient_ascent",) and exercise.layer == 1
+    wrong = [j.question.quantity for j in exercise.judgements if j.status == "incorrect"]
+    assert wrong and all(q.startswith(("updated.W1", "updated.b1")) for q in wrong)
+    assert "(Update along the gradient, in layer 1 only)" in report.diagnosis_text(exercise)
+    layers = export.to_dict(graded)["students"][0]["diagnosis_layers"]
+    assert layers == {str(e.exercise.number): 1 for e in graded.students[0].exercises}

@@ -199,7 +199,11 @@ def test_a_deep_step_returning_intermediates_is_judged_to_the_first_that_parts(t
     assert all(s == "correct" for q, s in statuses.items() if q.startswith("backward.delta3"))
     # what follows from the wrong δ² is worked right: carried, not blamed again
     assert statuses["gradients.W2[0][0]"] == "carried"
-    assert report.diagnosis is None or report.diagnosis.id != "missing_activation_derivative"
+    # the slope left out in layer 2 only: made throughout it would have changed δ¹ too
+    # (missing_hidden_derivative needs a slope at the output, which bce from the logits has not)
+    assert report.diagnosis.id == "missing_activation_derivative"
+    assert report.diagnosis.layer == 2
+    assert report.candidates == ("missing_activation_derivative@layer2",)
 
 
 def test_an_intermediate_the_network_has_not_is_one_line(tmp_path):

@@ -50,6 +50,22 @@ def test_each_catalogue_mistake_is_chainrules_mistaken_step(name, mistake):
     assert not _same(sm.work(spec, Student(mistakes=(mistake,))), mistaken_step(spec, mistake))
 
 
+CONFINED = [(name, m, layer) for name, m in MADE
+            for layer in range(1, len(NETWORKS[name].layers))]
+
+
+@pytest.mark.parametrize("name, mistake, layer", CONFINED)
+def test_a_mistake_made_in_one_layer_is_chainrules_confined_step(name, mistake, layer):
+    """The model's mistake made in one layer only (its delta, gradients and updates) is
+    chainrule's mistake confined to that layer's rules (Mistake.confined)."""
+    from chainrule.verify.reference import reference_step
+
+    spec = NETWORKS[name]
+    confined = MISTAKES[mistake].confined(layer)
+    assert not _same(sm.work(spec, Student(mistakes=(mistake,), layer=layer)),
+                     reference_step(spec, confined.alterations))
+
+
 def test_every_modelled_catalogue_mistake_is_checked_on_some_network():
     assert set(sm.CATALOGUED) <= set(MISTAKES)
     assert {m for _, m in MADE} == set(sm.CATALOGUED)
@@ -245,11 +261,11 @@ FLOOR = {  # seed 0, with the teacher marking error carried forward (tests/judgi
     "verify": {"correct": (20, 20), "rounding": (20, 20), "truncation": (19, 20),
                "carried_forward": (20, 20), "single_mistake": (140, 145),
                "rounded_mistake": (15, 20), "uncatalogued_mistake": (19, 19), "pair": (26, 30),
-               "convention": (22, 22), "noise": (39, 39)},
+               "confined_mistake": (19, 20), "convention": (22, 22), "noise": (39, 39)},
     "grade": {"correct": (14, 14), "rounding": (20, 20), "truncation": (19, 20),
               "carried_forward": (20, 20), "single_mistake": (140, 145),
               "rounded_mistake": (15, 20), "uncatalogued_mistake": (19, 19), "pair": (26, 30),
-              "convention": (22, 22), "noise": (39, 39)},
+              "confined_mistake": (19, 20), "convention": (22, 22), "noise": (39, 39)},
 }
 
 

@@ -19,10 +19,11 @@ SEED = cr.load_spec("seed")
 
 
 def sheet(round_to: int | None = None, slip: tuple[str, int, float] | None = None,
-          ascend: bool = False, bias_summed: bool = False, eta_twice: bool = False):
+          ascend: bool | int = False, bias_summed: bool = False, eta_twice: bool = False):
     """The seed step worked by a student: every intermediate written (and, with
     ``round_to``, rounded as it is written and used rounded); ``slip`` adds a number to one
-    element of one quantity, and everything after is worked from the slipped value."""
+    element of one quantity, and everything after is worked from the slipped value;
+    ``ascend`` a layer's number: only that layer's parameters climb."""
     w = {k: np.array(v, dtype=float) for k, v in SEED.build_model().state_dict().items()}
     x, t, eta = np.array(SEED.inputs, float), np.array(SEED.targets, float), SEED.learning_rate
     out: dict[str, np.ndarray] = {}
@@ -50,7 +51,8 @@ def sheet(round_to: int | None = None, slip: tuple[str, int, float] | None = Non
          "b2": write("gradients.b2", d2)}
     rate = eta * eta if eta_twice else eta
     for name in ("W1", "W2", "b1", "b2"):
-        write(f"updated.{name}", w[name] + rate * g[name] if ascend else w[name] - rate * g[name])
+        climbs = ascend is True or (ascend is not False and name.endswith(str(ascend)))
+        write(f"updated.{name}", w[name] + rate * g[name] if climbs else w[name] - rate * g[name])
     return out
 
 
@@ -288,3 +290,21 @@ def test_per_example_deltas_are_a_convention_not_two_mistakes_that_cancel():
     report = judge_answers(spec, as_answers(answers, 8))
     assert report.convention == "per_example_deltas" and report.diagnosis is None, str(report)
     assert not report.wrong
+
+
+def test_a_mistake_made_in_one_layer_only_is_named_with_its_layer():
+    """W1 and b1 climb, W2 and b2 descend: gradient_ascent made throughout would have changed
+    the right updates of layer 2, so it is not named; made in layer 1 only, it explains every
+    wrong answer and contradicts none."""
+    report = judge_answers("seed", as_answers(sheet(ascend=1), 8))
+    found = statuses(report)
+    assert {q for q, s in found.items() if s == "wrong"} == {
+        "updated.W1[0][0]", "updated.W1[0][1]", "updated.W1[1][0]", "updated.W1[1][1]",
+        "updated.b1[0]", "updated.b1[1]"}
+    assert report.diagnosis.id == "gradient_ascent" and report.diagnosis.layer == 1
+    assert report.candidates == ("gradient_ascent@layer1",)
+    assert "(Update along the gradient, in layer 1 only) explains all of them" in report.verdict
+    data = report.to_dict()["diagnosis"]
+    assert data["layer"] == 1 and data["alters"] == {"update.sign": 1.0}
+    # climbing in layer 2 only is another reading, and the sheet is not it
+    assert judge_answers("seed", as_answers(sheet(ascend=2), 8)).diagnosis.layer == 2

@@ -59,6 +59,9 @@ def to_dict(class_grade: ClassGrade) -> dict:
             # per exercise: the mistake, or the two together, behind the wrong answers
             "diagnoses": {str(e.exercise.number): list(e.diagnoses) for e in s.exercises
                           if e.diagnoses},
+            # per exercise: the one layer its mistake is made in, where it is made in one
+            "diagnosis_layers": {str(e.exercise.number): e.layer for e in s.exercises
+                                 if e.layer is not None},
             "first_wrong": {str(e.exercise.number): e.first_wrong for e in s.exercises
                             if e.first_wrong is not None},
             "answers": answers})

@@ -68,6 +68,7 @@ class ExerciseGrade:
     #                                            "followed"}: where the errors began
     uncertain: str = ""  # why no mistake is named although some would explain answers
     convention: str | None = None  # another book's convention the answers were read in
+    layer: int | None = None  # the one layer the diagnosis's mistake is made in, if it is
 
     @property
     def diagnosis(self) -> str | None:
@@ -158,7 +159,7 @@ class Grader:
                      "expected": report.first_wrong["expected"],
                      "followed": report.first_wrong["followed"]}
         return ExerciseGrade(exercise, judgements, ids, first, report.uncertain,
-                             report.convention)
+                             report.convention, getattr(report.diagnosis, "layer", None))
 
     def _judgement(self, question: Question, row, diagnoses: tuple[str, ...]) -> Judgement:
         status = _STATUS[row.status]

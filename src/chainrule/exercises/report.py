@@ -103,6 +103,8 @@ def diagnosis_text(exercise: ExerciseGrade, code=str) -> str:
     named = [MISTAKES[m] for m in exercise.diagnoses]
     if not named:
         return exercise.uncertain
+    if exercise.layer is not None:  # made in one layer only: its title says which
+        named = [m.confined(exercise.layer) for m in named]
     if len(named) == 1:
         m = named[0]
         return f"diagnosis {code(m.id)} ({m.title}). {m.explanation}"
@@ -147,7 +149,6 @@ def _student_text(student: StudentGrade, class_grade: ClassGrade,
     precision = class_grade.problem_set.precision
     out = [headline(student)]
     for exercise in student.exercises:
-        diagnosis = exercise.diagnosis
         said = diagnosis_text(exercise)
         out.append(f"  Exercise {exercise.exercise.number}" + (f": {said}" if said else ""))
         first = first_wrong_text(exercise, precision)

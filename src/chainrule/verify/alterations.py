@@ -27,7 +27,7 @@ two values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from chainrule.frozen import Frozen
@@ -89,6 +89,7 @@ class Alteration(Frozen):
     kind: str
     part: str
     value: Any
+    layer: int | None = None  # made in this layer's rules only (None: in every layer)
 
     def __post_init__(self) -> None:
         kind = RULE_KINDS.get(self.kind)
@@ -100,7 +101,11 @@ class Alteration(Frozen):
                              "correct value, not an alteration")
 
     def __str__(self) -> str:
-        return f"{self.kind}.{self.part} = {self.value}"
+        where = "" if self.layer is None else f" in layer {self.layer}"
+        return f"{self.kind}.{self.part} = {self.value}{where}"
+
+    def acts_in(self, kind: str, layer: int) -> bool:
+        return self.kind == kind and (self.layer is None or self.layer == layer)
 
 
 @dataclass(unsafe_hash=True)
@@ -118,11 +123,23 @@ class Alterations(Frozen):
             made.append(Alteration(kind, part, value))
         return cls(frozenset(made))
 
-    def parts(self, kind: str) -> dict[str, Any]:
-        """Every part of ``kind``'s rule: the correct value unless altered."""
+    def parts(self, kind: str, layer: int = 0) -> dict[str, Any]:
+        """Every part of ``kind``'s rule in ``layer`` (0: a rule of no layer, the loss): the
+        correct value unless altered there."""
         out = {part: correct for part, (correct, _) in RULE_KINDS[kind].parts.items()}
-        out.update((a.part, a.value) for a in self.items if a.kind == kind)
+        out.update((a.part, a.value) for a in self.items if a.acts_in(kind, layer))
         return out
+
+    def confined(self, layer: int) -> "Alterations":
+        """The same alterations made in one layer's rules only: a mistake made in one layer
+        (σ′ of z in layer 1, the other layers right)."""
+        return Alterations(frozenset(replace(a, layer=layer) for a in self.items))
+
+    @property
+    def layer(self) -> int | None:
+        """The one layer the alterations are confined to, or None."""
+        layers = {a.layer for a in self.items}
+        return layers.pop() if len(layers) == 1 else None
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -140,6 +157,8 @@ class Alterations(Frozen):
 
     def combined(self, other: "Alterations") -> "Alterations | None":
         """Both sets at once; None where they give one part two values."""
+        if {a.layer for a in self.items} | {a.layer for a in other.items} != {None}:
+            return None  # (a mistake confined to a layer is not paired)
         mine = {(a.kind, a.part): a.value for a in self.items}
         for a in other.items:
             if mine.get((a.kind, a.part), a.value) != a.value:

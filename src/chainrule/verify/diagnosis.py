@@ -3,7 +3,8 @@
 A catalogue mistake explains a wrong answer when its own rules, applied to the numbers given
 before it, give that answer (the marker's readings). It is named only if it contradicts no
 credited answer (under the mistake that answer would have come out otherwise); where no
-single mistake explains every wrong answer, pairs are tried; where none is consistent, the
+single mistake explains every wrong answer, each mistake made in one layer only is tried
+(its alterations confined to that layer's rules), then pairs; where none is consistent, the
 report says why no diagnosis is certain, or that the numbers read as two computations.
 """
 
@@ -19,9 +20,10 @@ from chainrule.verify.reference import step_rules
 
 # How many mistakes explaining an answer are combined in pairs (the pairs grow as its square).
 MAX_PAIRED = 12
-# Beyond this many wrong answers no pair of mistakes is tried (nor, in answers.py, another
-# book's convention or a chopped reading): such a sheet is not one slip or two, and the search
-# would cost minutes (a 21,606-answer sheet of noise: 442 s before this bound, 10 s after).
+# Beyond this many wrong answers no mistake in one layer or pair of mistakes is tried (nor, in
+# answers.py, another book's convention or a chopped reading): such a sheet is not one slip or
+# two, and the search would cost minutes (a 21,606-answer sheet of noise: 442 s before this
+# bound, 10 s after).
 MAX_PAIRED_WRONG = 2_000
 
 
@@ -49,21 +51,49 @@ class Diagnoser:
         best = max(consistent.values(), default=0)
         named: list[str] = [mid for mid, e in consistent.items() if e == best]
         together: set[int] = set()
+        if best < len(wrong) <= MAX_PAIRED_WRONG:  # a mistake made in one layer only
+            confined, confined_best, explained = self._confined(wrong, credited, best)
+            if confined_best > best:
+                named, best, together = confined, confined_best, explained
         if best < len(wrong) <= MAX_PAIRED_WRONG:
-            pairs, pair_best, together = self._pairs(singles, wrong, credited)
+            pairs, pair_best, explained = self._pairs(singles, wrong, credited)
             if pair_best > best:
-                named, best = [" + ".join(p) for p in pairs], pair_best
-            else:
-                together = set()
+                named, best, together = [" + ".join(p) for p in pairs], pair_best, explained
         if not named:
             return [], (), 0, self._uncertain(singles), set()
-        mistakes = [marker.truth.variants[mid][0] for mid in named[0].split(" + ")]
+        mistakes = [marker.variant(mid)[0] for mid in named[0].split(" + ")]
         return mistakes, tuple(named), best, "", together
 
     def _contradicts(self, reading: Reading, credited: list[int]) -> list[int]:
         marker = self.marker
         fitting = set(marker.fits_many(credited, reading))
         return [i for i in credited if i not in fitting]
+
+    def _confined(self, wrong: list[int], credited: list[int], beat: int):
+        """The mistakes made in one layer's rules only (the others worked right) explaining
+        the most wrong answers, more than ``beat``, without contradicting a credited one, and
+        how many they explain: tried for every mistake (made throughout, one may explain no
+        answer: an error of layer 1 only reaches the updates otherwise than made in every
+        layer)."""
+        marker = self.marker
+        spec = marker.truth.spec
+        found: dict[str, list[int]] = {}
+        for mid in marker.variants:
+            for layer in range(1, len(spec.layers)):
+                key = marker.truth.variants[mid][0].confined(layer).key
+                # the same as made throughout, or as none; or it changes too few wrong answers
+                # to explain more than ``beat`` of them
+                if marker.variant(key) is None or marker.touched_count(wrong, (key,)) <= beat:
+                    continue
+                # (its rules not altered take the correct reading's spread: Reading.base)
+                reading = marker.reading(step_rules(spec, marker.variant(key)[0].alterations))
+                explains = marker.fits_many(wrong, reading, (key,))
+                # (the credited answers are checked only for a reading that could be named)
+                if len(explains) > beat and not self._contradicts(reading, credited):
+                    found[key], beat = explains, len(explains) - 1  # ties are kept
+        best = max((len(e) for e in found.values()), default=0)
+        named = [key for key, e in found.items() if len(e) == best]
+        return named, best, set(found[named[0]]) if named else set()
 
     def _pairs(self, singles: dict, wrong: list[int], credited: list[int]):
         """The pairs of mistakes explaining the most wrong answers without contradicting a

@@ -227,7 +227,7 @@ class AnswerReport:
             text = (f"{head}; two known mistakes together explain {which}: "
                     + "; ".join(f"{m.id} ({m.title}): {m.explanation.rstrip('.')}"
                                 for m in named) + ".")
-        ids = {m.id for m in named} | {" + ".join(m.id for m in named)}
+        ids = {getattr(m, "key", m.id) for m in named} | {" + ".join(m.id for m in named)}
         others = [c for c in self.candidates if c not in ids]
         if others:
             text += f" (These numbers fit {', '.join(others)} equally well.)"
@@ -279,7 +279,8 @@ class AnswerReport:
                          "formula": m.formula, "explains": self.explained,
                          "wrong": len(self.wrong),
                          **({"sites": list(m.sites), "alters": m.alterations.as_dict()}
-                            if getattr(m, "alterations", None) else {})}
+                            if getattr(m, "alterations", None) else {}),
+                         **({"layer": m.layer} if getattr(m, "layer", None) else {})}
         return {self.subject: self.network,
                 **({"at": dict(self.at)} if self.at is not None else {}),
                 "source": self.source, "precision": self.precision,

@@ -26,12 +26,13 @@ import numpy as np
 from chainrule.spec.network import Spec
 from chainrule.verify.carried import Given, unwritten_spread
 from chainrule.verify.diagnosis import Diagnoser, two_computations_text
+from chainrule.verify.mistakes import split_key
 from chainrule.verify.readings import UNCHANGED, Reading, Readings, picker
 from chainrule.verify.judging import (
     BLANK, BLANK_NOTE, CARRIED, CLOSE, CORRECT, CREDITED, MARKINGS, ROUNDED, WRONG, AnswerReport,
     AnswerRow, Cell, Tolerance, Truth, close_reason, judge_plain, network_truth,
 )
-from chainrule.verify.reference import start_values, step_rules
+from chainrule.verify.reference import reference_step, start_values, step_rules
 
 MEMO_LAYOUTS = 64  # sheets of different layouts whose unwritten spread a truth keeps
 
@@ -138,6 +139,25 @@ class _Marker:
             found += [i for i, flag in zip(members, ok) if flag]
         return sorted(found)
 
+    def variant(self, mid: str) -> tuple[Any, dict[str, np.ndarray]] | None:
+        """(the mistake, its step) of a catalogue id, or of a mistake made in one layer only
+        (``derivative_of_z@layer1``, made when first asked and kept in the truth's memo; None
+        where it is the mistake made throughout, or changes nothing)."""
+        if mid in self.truth.variants:
+            return self.truth.variants[mid]
+        memo = self.truth.memo.setdefault("confined", {})
+        if mid not in memo:
+            whole, layer = split_key(mid)
+            mistake, throughout = self.truth.variants[whole]
+            confined = mistake.confined(layer)
+            values = reference_step(self.truth.spec, confined.alterations)
+            same = any(all(np.array_equal(values[k], other[k], equal_nan=True) or (
+                np.shape(values[k]) == np.shape(other[k]) and np.allclose(
+                    values[k], other[k], rtol=UNCHANGED, atol=UNCHANGED, equal_nan=True))
+                for k in other) for other in (throughout, self.truth.values))
+            memo[mid] = None if same else (confined, values)
+        return memo[mid]
+
     def touched(self, key: str, mistakes: tuple[str, ...]) -> np.ndarray:
         """Which elements of ``key`` any of ``mistakes`` changes (:meth:`_touches`), kept in
         the truth's memo: it is the same for every sheet."""
@@ -146,11 +166,17 @@ class _Marker:
             right = np.asarray(self.truth.values[key], dtype=float)
             flags = np.zeros(np.shape(right), dtype=bool)
             for mid in mistakes:
-                mine = np.asarray(self.truth.variants[mid][1][key], dtype=float)
+                mine = np.asarray(self.variant(mid)[1][key], dtype=float)
                 flags |= mine.shape != right.shape or ~np.isclose(
                     mine, right, rtol=UNCHANGED, atol=UNCHANGED, equal_nan=True)
             memo[mistakes, key] = flags
         return memo[mistakes, key]
+
+    def touched_count(self, among: list[int], mistakes: tuple[str, ...]) -> int:
+        """How many cells of ``among`` one of ``mistakes`` changes the number of: the most
+        answers it can explain."""
+        return sum(1 for i in among if self.cells[i].note or
+                   self.touched(self.cells[i].key, mistakes)[self.cells[i].index])
 
     def _touches(self, cell: Cell, *mistakes: str) -> bool:
         """Whether any of ``mistakes``, made throughout the step, changes ``cell``'s number: a
@@ -159,7 +185,7 @@ class _Marker:
             return True  # a wrong shape's numbers are compared as they are
         right = np.asarray(self.truth.values[cell.key], dtype=float)[cell.index]
         for mid in mistakes:
-            mine = np.asarray(self.truth.variants[mid][1][cell.key], dtype=float)[cell.index]
+            mine = np.asarray(self.variant(mid)[1][cell.key], dtype=float)[cell.index]
             if mine.shape != right.shape or not np.allclose(
                     mine, right, rtol=UNCHANGED, atol=UNCHANGED, equal_nan=True):
                 return True

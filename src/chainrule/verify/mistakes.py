@@ -19,7 +19,7 @@ step equals plain SGD), Nesterov and weight decay rules. Frozen parameters are n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -38,6 +38,13 @@ from chainrule.verify.reference import (
 )
 
 Requirement = Callable[[Spec], "str | None"]
+LAYER_MARK = "@layer"  # derivative_of_z@layer1: the mistake made in layer 1 only (Mistake.key)
+
+
+def split_key(key: str) -> tuple[str, int | None]:
+    """(the catalogue id, the one layer it is made in or None) of a :attr:`Mistake.key`."""
+    mid, mark, layer = key.rpartition(LAYER_MARK)
+    return (mid, int(layer)) if mark and layer.isdigit() else (key, None)
 
 
 @dataclass(unsafe_hash=True)
@@ -52,6 +59,23 @@ class Mistake(Frozen):
     # of any layer whose rules are of those kinds
     alterations: Alterations
     requirement: Requirement  # why the mistake cannot be made on a spec, or None
+
+    @property
+    def layer(self) -> int | None:
+        """The one layer a mistake is made in (:meth:`confined`), or None: in every layer."""
+        return self.alterations.layer
+
+    @property
+    def key(self) -> str:
+        """How it is named among a report's candidates: the id, and for a mistake made in one
+        layer only, the layer (``derivative_of_z@layer1``)."""
+        return self.id if self.layer is None else f"{self.id}{LAYER_MARK}{self.layer}"
+
+    def confined(self, layer: int) -> "Mistake":
+        """The mistake made in one layer's rules only (the other layers worked right): the
+        same id, its title saying where."""
+        return replace(self, title=f"{self.title}, in layer {layer} only",
+                       alterations=self.alterations.confined(layer))
 
     @property
     def sites(self) -> tuple[str, ...]:

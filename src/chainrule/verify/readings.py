@@ -1,7 +1,7 @@
 """The ways a step could have been worked, applied to someone's numbers (chainrule.verify.marking).
 
 A :class:`Reading` is one set of the step's rules (correct, or with a catalogue mistake's
-switches) evaluated with the given numbers in place of the quantities they give: each answer's
+alterations) evaluated with the given numbers in place of the quantities they give: each answer's
 prediction from the numbers before it, and how far rounding spreads that prediction (the given
 numbers' rounding, and that of numbers worked but not written). Everything is computed when
 first asked: most readings of a sheet are never needed.

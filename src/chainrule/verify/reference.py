@@ -145,6 +145,7 @@ class Rule(Frozen):
     # what the node computes, whatever the layer (alterations.RULE_KINDS): a layer type
     # brings rules of these kinds, written in their parts, and so takes their mistakes
     kind: str = ""
+    layer: int = 0  # the layer whose quantity it computes (0: none, the loss)
 
     def __call__(self, values: dict[str, np.ndarray]) -> np.ndarray:
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
@@ -191,52 +192,55 @@ def step_rules(spec: Spec, alterations: Alterations = CORRECT) -> dict[str, Rule
     rule is written in the parts of its kind, as ``alterations`` leave them."""
     params = initial_parameters(spec)
     t, depth, n = one_hot(spec), len(spec.layers) - 1, batch_size(spec)
-    how = {kind: alterations.parts(kind) for kind in RULE_KINDS}
+    how = alterations.parts  # how(kind, layer): the parts a rule of that layer is written in
     rules: dict[str, Rule] = {}
     for l, name in enumerate(spec.activations, 1):
         biased = f"b{l}" in params
         rules[f"forward.z{l}"] = Rule(
             (f"forward.a{l - 1}", f"parameters.W{l}") + ((f"parameters.b{l}",) if biased else ()),
-            lambda a, w, b=None: a @ w if b is None else a @ w + b, "linear")
+            lambda a, w, b=None: a @ w if b is None else a @ w + b, "linear", l)
         rules[f"forward.a{l}"] = Rule((f"forward.z{l}",), lambda z, name=name: activate(name, z),
-                                      "activation")
+                                      "activation", l)
     last = (f"forward.z{depth}", f"forward.a{depth}")
-    rules["forward.loss"] = Rule(last, lambda z, a: np.mean(example_losses(spec, z, a, t))
-                                 / _log_base(how["loss"]), "loss")
+    base = _log_base(how("loss"))
+    rules["forward.loss"] = Rule(last, lambda z, a: np.mean(example_losses(spec, z, a, t)) / base,
+                                 "loss")
 
+    error = _error_scale(how("loss_gradient", depth), n)
     rules[f"backward.dE_da{depth}"] = Rule(
-        last, lambda z, a: _error_scale(how["loss_gradient"], n)
-        * output_error(spec, z, a, t)[0], "loss_gradient")
+        last, lambda z, a: error * output_error(spec, z, a, t)[0], "loss_gradient", depth)
+    output = how("output_delta", depth)
     rules[f"backward.delta{depth}"] = Rule(
         last + (f"backward.dE_da{depth}",),
-        lambda z, a, g: _output_delta(spec, z, a, g, t, n, how["output_delta"]), "output_delta")
+        lambda z, a, g: _output_delta(spec, z, a, g, t, n, output), "output_delta", depth)
     for l in range(depth, 0, -1):
         a_prev, delta = f"forward.a{l - 1}", f"backward.delta{l}"
         rules[f"gradients.W{l}"] = Rule(
-            (a_prev, delta), lambda a, d: _weight_gradient(a, d, n, how["weight_gradient"]),
-            "weight_gradient")
+            (a_prev, delta), lambda a, d, w=how("weight_gradient", l): _weight_gradient(
+                a, d, n, w), "weight_gradient", l)
         if f"b{l}" in params:
             rules[f"gradients.b{l}"] = Rule(
-                (delta,), lambda d: _bias_gradient(spec, d, n, how["bias_gradient"]),
-                "bias_gradient")
-        if l > 1:
-            backprop = how["backprop"]
+                (delta,), lambda d, b=how("bias_gradient", l): _bias_gradient(spec, d, n, b),
+                "bias_gradient", l)
+        if l > 1:  # δ_{l−1}: a rule of layer l − 1, whose delta it is
+            backprop = how("backprop", l - 1)
             weights = (f"parameters.W{l}",) + (
                 (f"gradients.W{l}",) if backprop["weights_from"] == "updated" else ())
             rules[f"backward.delta{l - 1}"] = Rule(
                 (delta, *weights, f"forward.z{l - 1}", f"forward.a{l - 1}"),
-                _hidden_delta(spec, l, backprop), "backprop")
+                _hidden_delta(spec, l, backprop), "backprop", l - 1)
     for name in params:
-        rules[f"updated.{name}"] = Rule((f"parameters.{name}", f"gradients.{name}"),
-                                        lambda theta, g, name=name: update(
-                                            spec, name, theta, g, how["update"]), "update")
+        rules[f"updated.{name}"] = Rule(
+            (f"parameters.{name}", f"gradients.{name}"),
+            lambda theta, g, name=name, u=how("update", int(name[1:])): update(
+                spec, name, theta, g, u), "update", int(name[1:]))
     x = np.asarray(spec.inputs, dtype=float)
     updated = tuple(f"updated.{name}" for name in params)
-    if not how["loss_after"]["recomputed"]:  # the forward pass not run again after the update
+    if not how("loss_after")["recomputed"]:  # the forward pass not run again after the update
         rules["loss_after"] = Rule(("forward.loss",), lambda loss: loss, "loss_after")
     else:
         rules["loss_after"] = Rule(updated, lambda *new: mean_loss(
-            spec, dict(zip(params, new)), x, t) / _log_base(how["loss"]), "loss_after")
+            spec, dict(zip(params, new)), x, t) / base, "loss_after")
     return _in_step_order(rules, params)
 
 
