@@ -16,6 +16,7 @@ import numpy as np
 
 from chainrule.verify.judging import CREDITED, WRONG
 from chainrule.verify.readings import LargerSpread, Reading, picker
+from chainrule.verify.mistakes import confined_key
 from chainrule.verify.reference import step_rules
 
 # How many mistakes explaining an answer are combined in pairs (the pairs grow as its square).
@@ -80,7 +81,7 @@ class Diagnoser:
         found: dict[str, list[int]] = {}
         for mid in marker.variants:
             for layer in range(1, len(spec.layers)):
-                key = marker.truth.variants[mid][0].confined(layer).key
+                key = confined_key(mid, layer)
                 # the same as made throughout, or as none; or it changes too few wrong answers
                 # to explain more than ``beat`` of them
                 if marker.variant(key) is None or marker.touched_count(wrong, (key,)) <= beat:

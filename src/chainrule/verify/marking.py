@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule.spec.network import Spec
+from chainrule.verify.alterations import CORRECT as CORRECT_STEP
 from chainrule.verify.carried import Given, unwritten_spread
 from chainrule.verify.diagnosis import Diagnoser, two_computations_text
 from chainrule.verify.mistakes import split_key
@@ -150,6 +151,10 @@ class _Marker:
             whole, layer = split_key(mid)
             mistake, throughout = self.truth.variants[whole]
             confined = mistake.confined(layer)
+            acted = self._acted(confined.alterations)
+            if not acted or acted == self._acted(mistake.alterations):
+                memo[mid] = None  # its rules are all in that layer, or none are
+                return None
             values = reference_step(self.truth.spec, confined.alterations)
             same = any(all(np.array_equal(values[k], other[k], equal_nan=True) or (
                 np.shape(values[k]) == np.shape(other[k]) and np.allclose(
@@ -157,6 +162,12 @@ class _Marker:
                 for k in other) for other in (throughout, self.truth.values))
             memo[mid] = None if same else (confined, values)
         return memo[mid]
+
+    def _acted(self, alterations) -> set[str]:
+        """The rules whose parts ``alterations`` change (no number computed)."""
+        return {name for name, rule in self.rules.items()
+                if alterations.parts(rule.kind, rule.layer) != CORRECT_STEP.parts(rule.kind,
+                                                                                rule.layer)}
 
     def touched(self, key: str, mistakes: tuple[str, ...]) -> np.ndarray:
         """Which elements of ``key`` any of ``mistakes`` changes (:meth:`_touches`), kept in

@@ -41,6 +41,11 @@ Requirement = Callable[[Spec], "str | None"]
 LAYER_MARK = "@layer"  # derivative_of_z@layer1: the mistake made in layer 1 only (Mistake.key)
 
 
+def confined_key(mistake_id: str, layer: int) -> str:
+    """The :attr:`Mistake.key` of a mistake made in ``layer`` only."""
+    return f"{mistake_id}{LAYER_MARK}{layer}"
+
+
 def split_key(key: str) -> tuple[str, int | None]:
     """(the catalogue id, the one layer it is made in or None) of a :attr:`Mistake.key`."""
     mid, mark, layer = key.rpartition(LAYER_MARK)
@@ -69,7 +74,7 @@ class Mistake(Frozen):
     def key(self) -> str:
         """How it is named among a report's candidates: the id, and for a mistake made in one
         layer only, the layer (``derivative_of_z@layer1``)."""
-        return self.id if self.layer is None else f"{self.id}{LAYER_MARK}{self.layer}"
+        return self.id if self.layer is None else confined_key(self.id, self.layer)
 
     def confined(self, layer: int) -> "Mistake":
         """The mistake made in one layer's rules only (the other layers worked right): the
