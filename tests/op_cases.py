@@ -278,6 +278,57 @@ def stacking(draw):
     return inputs, {"axis": draw(st.integers(-len(shape) - 1, len(shape)))}
 
 
+def _conv_geometry(draw, d):
+    """(kernel, stride, padding, dilation, sizes) with at least one output position."""
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(d))
+    stride = tuple(draw(st.integers(1, 2)) for _ in range(d))
+    padding = tuple(draw(st.integers(0, 1)) for _ in range(d))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(d))
+    sizes = tuple(max(draw(st.integers(2, 6)), dl * (k - 1) + 1 - 2 * p)
+                  for k, p, dl in zip(kernel, padding, dilation))
+    return kernel, stride, padding, dilation, sizes
+
+
+def convolution(draw):
+    d = draw(st.sampled_from([1, 2]))
+    kernel, stride, padding, dilation, sizes = _conv_geometry(draw, d)
+    groups = draw(st.sampled_from([1, 2]))
+    c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    n = draw(st.integers(1, 2))
+    x = arrays(draw, (n, c_in) + sizes)
+    w = arrays(draw, (c_out, c_in // groups) + kernel)
+    as_given = (lambda v: v[0]) if d == 1 and draw(st.booleans()) else (lambda v: v)
+    return [x, w], {"stride": as_given(stride), "padding": as_given(padding),
+                    "dilation": as_given(dilation), "groups": groups}
+
+
+def pooling(draw, distinct_values=False):
+    d = draw(st.sampled_from([1, 2]))
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(d))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(d))
+    padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
+    sizes = tuple(draw(st.integers(max(1, k - 2 * p), 6)) for k, p in zip(kernel, padding))
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) + sizes
+    # max pooling: no two values equal, so no tie sits within a finite difference's step
+    x = distinct(draw, shape) if distinct_values else arrays(draw, shape)
+    return [x], {"kernel_size": kernel, "stride": draw(st.sampled_from([stride, None])),
+                 "padding": padding}
+
+
+def batch_normalised(draw):
+    shape = draw(st.sampled_from([(4, 3), (2, 2, 3), (2, 3, 2, 2), (3, 1, 4)]))
+    x = arrays(draw, shape)
+    assume(np.all(x.var(axis=(0,) + tuple(range(2, x.ndim))) > 0.05))  # σ away from √ε
+    weight, bias = arrays(draw, (shape[1],)), arrays(draw, (shape[1],))
+    return [x, weight, bias], {"eps": draw(st.sampled_from([1e-5, 1e-3, 0.1]))}
+
+
+def dropped(draw):
+    x = arrays(draw, draw(SHAPES))
+    mask = arrays(draw, x.shape, st.sampled_from([0.0, 1.0]))
+    return [x, mask], {"p": draw(st.sampled_from([0.0, 0.2, 0.5, 1.0]))}
+
+
 CASES = {
     "add": binary, "sub": binary, "mul": binary, "div": division, "pow": power,
     "neg": unary, "exp": unary, "tanh": unary, "sigmoid": unary, "softplus": unary,
@@ -295,6 +346,8 @@ CASES = {
     "gather": gathering, "cat": concatenation, "stack": stacking,
     "linear": linear, "dense": dense, "squared_error": squared_error, "nll": nll,
     "softmax_bce": softmax_bce,
+    "conv": convolution, "max_pool": lambda draw: pooling(draw, distinct_values=True),
+    "avg_pool": pooling, "batch_norm": batch_normalised, "dropout": dropped,
 }
 
 # The primitives whose vjps the gradient tests check (comparisons and argmax have none).

@@ -81,6 +81,16 @@ SMOOTH = {
             {"reduction": "sum"}),
     "softmax_bce": ([np.random.default_rng(5).normal(size=(2, 3)),
                      np.random.default_rng(6).uniform(size=(2, 3))], {"reduction": "mean"}),
+    # the convolutional primitives (chainrule.autodiff.ops_conv)
+    "conv": ([np.random.default_rng(7).normal(size=s) for s in ((2, 2, 5, 4), (3, 2, 2, 3))],
+             {"stride": (2, 1), "padding": 1, "dilation": 1, "groups": 1}),
+    "max_pool": ([np.random.default_rng(8).permutation(32).reshape(1, 2, 4, 4) * 0.1],
+                 {"kernel_size": 2, "stride": 1, "padding": 0}),  # no ties
+    "avg_pool": ([np.random.default_rng(9).normal(size=(2, 1, 5))],
+                 {"kernel_size": 3, "stride": 2, "padding": 1}),
+    "batch_norm": ([np.random.default_rng(10).normal(size=s) for s in ((4, 3), (3,), (3,))],
+                   {"eps": 1e-5}),
+    "dropout": ([normal(2, 3), np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])], {"p": 0.25}),
 }
 
 

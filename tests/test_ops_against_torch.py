@@ -96,6 +96,14 @@ TORCH = {
     "squared_error": _squared_error,
     "nll": lambda log_probs, t, reduction: _reduced(-(t * log_probs).sum(-1), reduction),
     "softmax_bce": lambda z, t, reduction: _reduced(_softmax_bce(z, t), reduction),
+    "conv": lambda x, w, **params: (F.conv1d if x.ndim == 3 else F.conv2d)(x, w, **params),
+    "max_pool": lambda x, kernel_size, stride, padding: (
+        F.max_pool1d if x.ndim == 3 else F.max_pool2d)(x, kernel_size, stride, padding),
+    "avg_pool": lambda x, kernel_size, stride, padding: (
+        F.avg_pool1d if x.ndim == 3 else F.avg_pool2d)(x, kernel_size, stride, padding),
+    "batch_norm": lambda x, weight, bias, eps: F.batch_norm(x, None, None, weight, bias,
+                                                           training=True, eps=eps),
+    "dropout": lambda x, mask, p: x * mask / (1 - p) if p < 1 else x * mask * 0.0,
 }
 
 

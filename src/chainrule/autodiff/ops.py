@@ -30,7 +30,8 @@ module assembles the table by importing them all, so no import runs back up:
 transpose, getitem), :mod:`chainrule.autodiff.ops_elementwise` (sqrt, abs, clamp,
 minimum, where, the comparisons), :mod:`chainrule.autodiff.ops_reduce` (max, min, argmax, argmin,
 var, std, logsumexp, cumsum), :mod:`chainrule.autodiff.ops_shape` (pad, flip, repeat, expand,
-gather, cat, stack) and :mod:`chainrule.autodiff.fused` (linear, dense, squared_error, nll). The
+gather, cat, stack), :mod:`chainrule.autodiff.fused` (linear, dense, squared_error, nll) and
+:mod:`chainrule.autodiff.ops_conv` (conv, max_pool, avg_pool, batch_norm, dropout). The
 rules that make big arrays (matrix products, relu) write them into reused arrays from
 :mod:`chainrule.autodiff.buffers`.
 """
@@ -43,6 +44,7 @@ from chainrule.autodiff import ops_elementwise as _elementwise  # noqa: F401
 from chainrule.autodiff import ops_reduce as _reduce  # noqa: F401
 from chainrule.autodiff import ops_shape as _shape  # noqa: F401
 from chainrule.autodiff import fused as _fused  # noqa: F401
+from chainrule.autodiff import ops_conv as _conv  # noqa: F401
 # (isort: on)
 from chainrule.autodiff.op_table import PRIMITIVES, Array, Primitive, Vjp, axes_of, no_gradient
 from chainrule.autodiff.ops_basic import matmul, stable_sigmoid

@@ -1,0 +1,371 @@
+"""The primitives of convolutional networks: convolution, max and average pooling, batch
+normalisation and dropout. Their entries join :data:`chainrule.autodiff.ops.PRIMITIVES`.
+
+Semantics and layouts are PyTorch's, and tests/test_ops_against_torch.py holds them to it:
+
+* Inputs are (N, C, *spatial), one or two spatial axes (NCL, NCHW): ``conv`` is
+  ``torch.nn.functional.conv1d``/``conv2d`` without the bias (a layer adds it): a
+  cross-correlation, ``out[n, o, p] = Σ_c Σ_k W[o, c, k] · x_pad[n, g·C/G + c, s·p + d·k]``,
+  with ``stride`` s, zero ``padding``, ``dilation`` d and ``groups`` G. W is
+  (C_out, C_in / G, *kernel).
+* ``max_pool`` is ``max_pool1d``/``max_pool2d`` (padding with −∞, stride = kernel by
+  default). The gradient goes to the one input each window's maximum was taken from; where a
+  window has tied maxima, to the first in the window's row-major order, as PyTorch's CPU
+  kernel does (it keeps a new value only if it is strictly greater). Windows that overlap
+  add their gradients.
+* ``avg_pool`` is ``avg_pool1d``/``avg_pool2d`` with ``count_include_pad=True`` (PyTorch's
+  default): each window's mean, zero padding counted.
+* ``batch_norm`` is ``batch_norm(x, None, None, weight, bias, training=True, eps=eps)``:
+  each channel normalised over every other axis with the batch's mean and its *biased*
+  variance, then scaled and shifted. Its gradient is the three-term formula
+  ∂E/∂x = γ/(m·σ) · (m·g − Σg − x̂·Σ(g·x̂)). The running statistics (updated with the
+  unbiased variance) are the layer's business, not the primitive's.
+* ``dropout(x, mask)`` is inverted dropout with the mask given as a second, constant input:
+  ``x · mask / (1 − p)``, so the mask is drawn once (from an explicit seed), is a node of the
+  graph an explanation can show, and the same mask serves the backward pass.
+
+Everything is vectorised: a window view of the padded input (``sliding_window_view``) and one
+matrix product per group; the loops run over a kernel's offsets (9 for 3 × 3), never over
+pixels.
+"""
+
+from __future__ import annotations
+
+from itertools import product
+from typing import Any, Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from chainrule.errors import ShapeError
+from chainrule.autodiff.op_table import _define
+
+Array = np.ndarray
+
+
+# --- geometry --------------------------------------------------------------------------------
+
+
+def _tuple(value: Any, d: int, name: str, op: str, low: int) -> tuple[int, ...]:
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * d
+    if len(values) != d or any(isinstance(v, bool) or not isinstance(v, (int, np.integer))
+                               or v < low for v in values):
+        raise ShapeError(f"{op}: {name} must be an integer ≥ {low} or {d} of them, got "
+                         f"{value!r}")
+    return tuple(int(v) for v in values)
+
+
+def _spatial(x: Array, op: str) -> int:
+    if x.ndim not in (3, 4):
+        raise ShapeError(f"{op}: expected an input (N, C, L) or (N, C, H, W), got shape "
+                         f"{x.shape}")
+    return x.ndim - 2
+
+
+def _out_sizes(sizes, kernel, stride, padding, dilation, op: str) -> tuple[int, ...]:
+    out = []
+    for n, k, s, p, d in zip(sizes, kernel, stride, padding, dilation):
+        extent = d * (k - 1) + 1
+        if n + 2 * p < extent:
+            spans = f"spans {extent} (dilated)" if d > 1 else f"is {extent}"
+            raise ShapeError(f"{op}: the kernel {spans} but the padded input is {n + 2 * p} "
+                             f"(size {n}, padding {p})")
+        out.append((n + 2 * p - extent) // s + 1)
+    return tuple(out)
+
+
+def _windows(x: Array, kernel, stride, padding, dilation, fill: float = 0.0) -> Array:
+    """(N, C, *out, *kernel): each output position's window of the padded input (a view)."""
+    d = len(kernel)
+    xp = np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in padding], constant_values=fill)
+    extent = [dl * (k - 1) + 1 for k, dl in zip(kernel, dilation)]
+    view = sliding_window_view(xp, extent, axis=tuple(range(2, 2 + d)))
+    steps = (slice(None), slice(None)) + tuple(slice(None, None, s) for s in stride) + \
+        tuple(slice(None, None, dl) for dl in dilation)
+    return view[steps]
+
+
+def _scatter(cols: Array, shape, kernel, stride, padding, dilation) -> Array:
+    """The adjoint of :func:`_windows`: (N, C, *out, *kernel) added back into an input of
+    ``shape``, one kernel offset at a time (the padding cropped)."""
+    d = len(kernel)
+    padded = np.zeros(shape[:2] + tuple(n + 2 * p for n, p in zip(shape[2:], padding)),
+                      dtype=cols.dtype)
+    out = cols.shape[2:2 + d]
+    for offset in product(*(range(k) for k in kernel)):
+        where = (slice(None), slice(None)) + tuple(
+            slice(i * dl, i * dl + s * (o - 1) + 1, s)
+            for i, dl, s, o in zip(offset, dilation, stride, out))
+        padded[where] += cols[(Ellipsis,) + offset]
+    return padded[(slice(None), slice(None)) + tuple(slice(p, p + n)
+                                                     for p, n in zip(padding, shape[2:]))]
+
+
+class _Conv:
+    """A convolution's checked geometry: the sizes, and the (G, rows, cols) matrices."""
+
+    def __init__(self, x: Array, w: Array, stride, padding, dilation, groups) -> None:
+        op = {3: "conv1d", 4: "conv2d"}.get(x.ndim, "conv")
+        d = _spatial(x, op)
+        if w.ndim != x.ndim:
+            raise ShapeError(f"{op}: expected a weight (C_out, C_in/groups{', k' * d}), got "
+                             f"shape {w.shape} for an input of shape {x.shape}")
+        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+            raise ShapeError(f"{op}: groups must be an integer ≥ 1, got {groups!r}")
+        self.groups = g = int(groups)
+        c_in, c_out = x.shape[1], w.shape[0]
+        if c_in % g or c_out % g or w.shape[1] * g != c_in:
+            raise ShapeError(f"{op}: the input has {c_in} channels and the weight "
+                             f"{tuple(w.shape)} expects {w.shape[1]} × {g} group(s) "
+                             f"(C_out {c_out} must divide by the groups too)")
+        self.kernel = tuple(w.shape[2:])
+        self.stride = _tuple(stride, d, "stride", op, 1)
+        self.padding = _tuple(padding, d, "padding", op, 0)
+        self.dilation = _tuple(dilation, d, "dilation", op, 1)
+        self.out = _out_sizes(x.shape[2:], self.kernel, self.stride, self.padding,
+                              self.dilation, op)
+        self.x_shape, self.w_shape = x.shape, w.shape
+        self.n, self.d = x.shape[0], d
+
+    def columns(self, x: Array) -> Array:
+        """im2col: (G, N·P, C/G·K), P output positions, K kernel elements."""
+        g, n, d = self.groups, self.n, self.d
+        cols = _windows(x, self.kernel, self.stride, self.padding, self.dilation)
+        cols = cols.reshape((n, g, -1) + cols.shape[2:])  # (N, G, C/G, *out, *kernel)
+        order = (1, 0) + tuple(range(3, 3 + d)) + (2,) + tuple(range(3 + d, 3 + 2 * d))
+        return cols.transpose(order).reshape(g, n * int(np.prod(self.out)), -1)
+
+    def kernels(self, w: Array) -> Array:
+        """(G, C/G·K, C_out/G)."""
+        return w.reshape(self.groups, w.shape[0] // self.groups, -1).transpose(0, 2, 1)
+
+    def to_output(self, rows: Array) -> Array:
+        """(G, N·P, C_out/G) → (N, C_out, *out)."""
+        g, n, d = self.groups, self.n, self.d
+        out = rows.reshape((g, n) + self.out + (-1,))
+        order = (1, 0, 2 + d) + tuple(range(2, 2 + d))
+        return out.transpose(order).reshape((n, self.w_shape[0]) + self.out)
+
+    def from_output(self, grad: Array) -> Array:
+        """(N, C_out, *out) → (G, N·P, C_out/G), the inverse of :meth:`to_output`."""
+        g, n, d = self.groups, self.n, self.d
+        grad = grad.reshape((n, g, -1) + self.out)
+        order = (1, 0) + tuple(range(3, 3 + d)) + (2,)
+        return grad.transpose(order).reshape(g, n * int(np.prod(self.out)), -1)
+
+
+def conv(x: Array, w: Array, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+         groups: int = 1) -> Array:
+    geometry = _Conv(x, w, stride, padding, dilation, groups)
+    return geometry.to_output(np.matmul(geometry.columns(x), geometry.kernels(w)))
+
+
+def _conv_vjp(g: Array, out: Array, wanted, x: Array, w: Array, stride: Any = 1,
+              padding: Any = 0, dilation: Any = 1, groups: int = 1):
+    geometry = _Conv(x, w, stride, padding, dilation, groups)
+    rows = geometry.from_output(g)  # (G, N·P, C_out/G)
+    dx = dw = None
+    if wanted[0]:  # the full convolution of g with the flipped kernel, as a scatter
+        cols = np.matmul(rows, geometry.kernels(w).transpose(0, 2, 1))  # (G, N·P, C/G·K)
+        n, d, grp = geometry.n, geometry.d, geometry.groups
+        cols = cols.reshape((grp, n) + geometry.out + (x.shape[1] // grp,) + geometry.kernel)
+        order = (1, 0, 2 + d) + tuple(range(2, 2 + d)) + tuple(range(3 + d, 3 + 2 * d))
+        cols = cols.transpose(order).reshape((n, x.shape[1]) + geometry.out + geometry.kernel)
+        dx = _scatter(cols, x.shape, geometry.kernel, geometry.stride, geometry.padding,
+                      geometry.dilation)
+    if wanted[1]:  # the correlation of the input with g
+        grad = np.matmul(geometry.columns(x).transpose(0, 2, 1), rows)  # (G, C/G·K, C_out/G)
+        dw = grad.transpose(0, 2, 1).reshape(w.shape)
+    return dx, dw
+
+
+def _conv_input(g, out, x, w, **params):
+    return _conv_vjp(g, out, (True, False), x, w, **params)[0]
+
+
+def _conv_weight(g, out, x, w, **params):
+    return _conv_vjp(g, out, (False, True), x, w, **params)[1]
+
+
+# --- pooling ----------------------------------------------------------------------------------
+
+
+def _pool_geometry(x: Array, kernel_size, stride, padding, op: str):
+    d = _spatial(x, op)
+    name = f"{op}{d}d"
+    kernel = _tuple(kernel_size, d, "kernel_size", name, 1)
+    stride = kernel if stride is None or stride == () else _tuple(stride, d, "stride", name, 1)
+    padding = _tuple(padding, d, "padding", name, 0)
+    if any(2 * p > k for p, k in zip(padding, kernel)):
+        raise ShapeError(f"{name}: padding {padding} must be at most half the kernel "
+                         f"{kernel} (PyTorch's rule)")
+    out = _out_sizes(x.shape[2:], kernel, stride, padding, (1,) * d, name)
+    return kernel, stride, padding, out
+
+
+def max_pool(x: Array, kernel_size: Any = 2, stride: Any = None, padding: Any = 0) -> Array:
+    kernel, stride, padding, _ = _pool_geometry(x, kernel_size, stride, padding, "max_pool")
+    windows = _windows(x, kernel, stride, padding, (1,) * len(kernel), fill=-np.inf)
+    return windows.reshape(windows.shape[:2 + len(kernel)] + (-1,)).max(axis=-1)
+
+
+def _max_pool_grad(g: Array, out: Array, x: Array, kernel_size: Any = 2, stride: Any = None,
+                   padding: Any = 0) -> Array:
+    kernel, stride, padding, sizes = _pool_geometry(x, kernel_size, stride, padding,
+                                                    "max_pool")
+    d = len(kernel)
+    windows = _windows(x, kernel, stride, padding, (1,) * d, fill=-np.inf)
+    first = windows.reshape(windows.shape[:2 + d] + (-1,)).argmax(axis=-1)  # the first max
+    offsets = np.unravel_index(first, kernel)
+    grid = np.indices(first.shape, sparse=True)
+    where = tuple(grid[:2]) + tuple(grid[2 + a] * stride[a] + offsets[a] for a in range(d))
+    padded = np.zeros(x.shape[:2] + tuple(n + 2 * p for n, p in zip(x.shape[2:], padding)),
+                      dtype=g.dtype)
+    np.add.at(padded, where, g)
+    return padded[(slice(None), slice(None)) + tuple(slice(p, p + n)
+                                                     for p, n in zip(padding, x.shape[2:]))]
+
+
+def avg_pool(x: Array, kernel_size: Any = 2, stride: Any = None, padding: Any = 0) -> Array:
+    kernel, stride, padding, _ = _pool_geometry(x, kernel_size, stride, padding, "avg_pool")
+    windows = _windows(x, kernel, stride, padding, (1,) * len(kernel))
+    return windows.mean(axis=tuple(range(-len(kernel), 0)))
+
+
+def _avg_pool_grad(g: Array, out: Array, x: Array, kernel_size: Any = 2, stride: Any = None,
+                   padding: Any = 0) -> Array:
+    kernel, stride, padding, _ = _pool_geometry(x, kernel_size, stride, padding, "avg_pool")
+    share = g / float(np.prod(kernel))
+    cols = np.broadcast_to(share.reshape(share.shape + (1,) * len(kernel)),
+                           share.shape + kernel)
+    return _scatter(cols, x.shape, kernel, stride, padding, (1,) * len(kernel))
+
+
+# --- batch normalisation and dropout ------------------------------------------------------------
+
+
+def _channel_view(x: Array, op: str = "batch_norm") -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(the axes normalised over: every axis but the channels', the shape a channel's
+    parameter broadcasts in)."""
+    if x.ndim < 2:
+        raise ShapeError(f"{op}: expected an input (N, C, ...), got shape {x.shape}")
+    axes = (0,) + tuple(range(2, x.ndim))
+    if int(np.prod([x.shape[a] for a in axes])) < 2:
+        raise ShapeError(f"{op}: expected more than one value per channel in training "
+                         f"mode, got input of shape {x.shape}")
+    return axes, (1, x.shape[1]) + (1,) * (x.ndim - 2)
+
+
+def _normalised(x: Array, eps: float) -> tuple[Array, Array]:
+    """(x̂, σ): each channel's (x − mean) / √(biased variance + eps), and that σ."""
+    axes, _ = _channel_view(x)
+    mean = x.mean(axis=axes, keepdims=True)
+    sigma = np.sqrt(((x - mean) ** 2).mean(axis=axes, keepdims=True) + eps)
+    return (x - mean) / sigma, sigma
+
+
+def batch_norm(x: Array, weight: Array, bias: Array, eps: float = 1e-5) -> Array:
+    _, shape = _channel_view(x)
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p.shape != (x.shape[1],):
+            raise ShapeError(f"batch_norm: expected {name} of shape ({x.shape[1]},) for "
+                             f"{x.shape[1]} channels, got {p.shape}")
+    xhat, _ = _normalised(x, eps)
+    return xhat * weight.reshape(shape) + bias.reshape(shape)
+
+
+def _batch_norm_vjp(g: Array, out: Array, wanted, x: Array, weight: Array, bias: Array,
+                    eps: float = 1e-5):
+    axes, shape = _channel_view(x)
+    xhat, sigma = _normalised(x, eps)
+    dx = None
+    if wanted[0]:  # γ/(m·σ) · (m·g − Σg − x̂·Σ(g·x̂)), the three terms
+        m = float(np.prod([x.shape[a] for a in axes]))
+        sum_g = g.sum(axis=axes, keepdims=True)
+        sum_gx = (g * xhat).sum(axis=axes, keepdims=True)
+        dx = weight.reshape(shape) / (m * sigma) * (m * g - sum_g - xhat * sum_gx)
+    dw = (g * xhat).sum(axis=axes) if wanted[1] else None
+    db = g.sum(axis=axes) if wanted[2] else None
+    return dx, dw, db
+
+
+def _mask(x: Array, mask: Any, p: float) -> tuple[Array, float]:
+    mask = np.asarray(mask)
+    if mask.shape != x.shape:  # (never broadcast: a mask is one draw per element)
+        raise ShapeError(f"dropout: expected a mask of the input's shape {x.shape}, got "
+                         f"{mask.shape}")
+    if not 0.0 <= p <= 1.0:
+        raise ShapeError(f"dropout: p must be between 0 and 1, got {p}")
+    scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)  # p = 1 drops everything, as PyTorch
+    return mask.astype(x.dtype, copy=False), scale
+
+
+def dropout(x: Array, mask: Array, p: float = 0.5) -> Array:
+    keep, scale = _mask(x, mask, p)
+    return x * keep * scale
+
+
+def _dropout_grad(g: Array, out: Array, x: Array, mask: Array, p: float = 0.5) -> Array:
+    keep, scale = _mask(x, mask, p)
+    return g * keep * scale
+
+
+def _dropout_mask_grad(g: Array, out: Array, x: Array, mask: Array, p: float = 0.5) -> Array:
+    # (a drawn mask is a constant and never asks for it; the rule is the product's all the same)
+    _, scale = _mask(x, mask, p)
+    return g * x * scale
+
+
+def _split(vjp, i):
+    def rule(g, out, *inputs, **params):
+        wanted = [False] * len(inputs)
+        wanted[i] = True
+        return vjp(g, out, tuple(wanted), *inputs, **params)[i]
+    return rule
+
+
+# --- the table ------------------------------------------------------------------------------
+# fmt: off
+
+_define("conv", conv,
+        (_conv_input, _conv_weight),
+        "out[n,o,p] = Σ_c Σ_k W[o,c,k]·x[n,c,s·p + d·k − pad]",
+        ("∂E/∂x = the full convolution of g with the flipped kernel (transposed convolution)",
+         "∂E/∂W[o,c,k] = Σ_n Σ_p g[n,o,p]·x[n,c,s·p + d·k − pad] (x correlated with g)"),
+        r"y_{n,o,p} = \sum_{c} \sum_{k} W_{o,c,k}\, x_{n,c,sp + dk}",
+        (r"\frac{\partial E}{\partial x} = g \ast_{\mathrm{full}} \mathrm{flip}(W)",
+         r"\frac{\partial E}{\partial W_{o,c,k}} = \sum_{n,p} g_{n,o,p}\, x_{n,c,sp + dk}"),
+        _conv_vjp)
+
+_define("max_pool", max_pool,
+        (_max_pool_grad,),
+        "out[n,c,p] = max over the window of x at p",
+        ("g sent to the window's maximum (the first of tied maxima), 0 elsewhere",),
+        r"y_{n,c,p} = \max_{k} x_{n,c,sp + k}",
+        (r"g \text{ at } \operatorname{argmax}_k x_{n,c,sp+k}",))
+
+_define("avg_pool", avg_pool,
+        (_avg_pool_grad,),
+        "out[n,c,p] = mean over the window of x at p",
+        ("g/K to each of the window's K inputs",),
+        r"y_{n,c,p} = \frac{1}{K} \sum_{k} x_{n,c,sp + k}",
+        (r"\frac{g}{K}",))
+
+_define("batch_norm", batch_norm,
+        (_split(_batch_norm_vjp, 0), _split(_batch_norm_vjp, 1), _split(_batch_norm_vjp, 2)),
+        "γ·x̂ + β, x̂ = (x − μ)/√(σ² + ε) per channel (batch mean, biased variance)",
+        ("γ/(m·σ)·(m·g − Σg − x̂·Σ(g·x̂))", "Σ g·x̂", "Σ g"),
+        r"\gamma \hat x + \beta,\ \hat x = \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}}",
+        (r"\frac{\gamma}{m\sigma}\left(m g - \sum g - \hat x \sum g \hat x\right)",
+         r"\sum g \hat x", r"\sum g"),
+        _batch_norm_vjp)
+
+_define("dropout", dropout,
+        (_dropout_grad, _dropout_mask_grad),
+        "x·mask/(1 − p)", ("mask/(1 − p)", "x/(1 − p) (the mask is drawn, a constant)"),
+        r"\frac{x \odot m}{1 - p}", (r"\frac{m}{1 - p}", r"\frac{x}{1 - p}"))
+
+# fmt: on
+
+
+__all__: Sequence[str] = ("conv", "max_pool", "avg_pool", "batch_norm", "dropout")
