@@ -7,6 +7,10 @@ from chainrule.tables.losses import LOSS_TABLE
 from chainrule.nn.activations import ACTIVATIONS, get_activation
 from chainrule.nn.init import INITIALIZERS
 from chainrule.nn.layers import MLP, BIAS_MODES, LayerValues, Linear, Module, Parameter
+from chainrule.nn.modules import (
+    AvgPool1d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Dropout, Flatten,
+    LeakyReLU, MaxPool1d, MaxPool2d, ReLU, Residual, Sequential, Sigmoid, Softmax, Tanh,
+)
 from chainrule.nn.losses import (
     LOSSES,
     bce,
@@ -21,6 +25,9 @@ from chainrule.nn.losses import (
 )
 
 __all__ = [
+    "AvgPool1d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "Dropout",
+    "Flatten", "LeakyReLU", "MaxPool1d", "MaxPool2d", "ReLU", "Residual", "Sequential",
+    "Sigmoid", "Softmax", "Tanh",
     "ACTIVATIONS", "ACTIVATION_TABLE", "BIAS_MODES", "INITIALIZERS", "LOSSES", "LOSS_TABLE",
     "LayerValues", "Linear", "MLP", "Module", "Parameter", "bce", "bce_with_logits",
     "bce_with_softmax_logits", "cross_entropy", "get_activation",

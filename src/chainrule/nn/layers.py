@@ -35,10 +35,33 @@ class Parameter(Tensor):
 
 
 class Module:
-    """Something with named parameters that maps tensors to tensors."""
+    """Something with named parameters that maps tensors to tensors. ``training`` (True
+    until :meth:`eval`) switches batch norm and dropout, as in PyTorch."""
+
+    training = True
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         raise NotImplementedError
+
+    def local_parameters(self) -> list[tuple[str, Parameter]]:
+        """The parameters named as PyTorch names them inside a container (``weight``,
+        ``bias``): a Sequential prefixes these with the module's index."""
+        return self.named_parameters()
+
+    def children(self) -> list["Module"]:
+        """The modules this one is made of (a Sequential's, a residual block's)."""
+        return []
+
+    def train(self, mode: bool = True) -> "Module":
+        """Training mode (batch statistics, dropout on) for this module and its children."""
+        self.training = bool(mode)
+        for child in self.children():
+            child.train(mode)
+        return self
+
+    def eval(self) -> "Module":
+        """Evaluation mode: running statistics, no dropout."""
+        return self.train(False)
 
     def forward(self, x: Any) -> Tensor:
         raise NotImplementedError
@@ -110,6 +133,11 @@ class Linear(Module):
         if self.bias is not None:
             params.append((self.bias.name, self.bias))
         return params
+
+    def local_parameters(self) -> list[tuple[str, Parameter]]:
+        # in a Sequential, "0.weight" as in PyTorch (W stays (fan_in, fan_out), its transpose)
+        return [("weight", self.weight)] + ([("bias", self.bias)] if self.bias is not None
+                                            else [])
 
     def forward(self, a: Any) -> Tensor:
         a = as_input(a, self.weight.dtype)

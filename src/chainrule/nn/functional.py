@@ -1,0 +1,127 @@
+"""The convolutional operations on Tensors, named and called as ``torch.nn.functional``'s:
+``conv1d``, ``conv2d`` (with the bias), ``max_pool1d``/``2d``, ``avg_pool1d``/``2d``,
+``batch_norm`` and ``dropout``. Each is one node of the primitive table
+(:mod:`chainrule.autodiff.ops_conv`), plus a bias's broadcast and addition, so an explanation
+shows the layer's backward pass as its own rule.
+
+>>> import numpy as np, chainrule as cr
+>>> from chainrule.nn import functional as F
+>>> x = cr.Tensor(np.arange(16.0).reshape(1, 1, 4, 4))
+>>> F.max_pool2d(x, 2).numpy()[0, 0]
+array([[ 5.,  7.],
+       [13., 15.]])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.autodiff.ops import PRIMITIVES
+from chainrule.autodiff.tensor import Tensor, apply
+from chainrule.errors import ShapeError
+
+_CONV, _MAX, _AVG = PRIMITIVES["conv"], PRIMITIVES["max_pool"], PRIMITIVES["avg_pool"]
+_NORM, _DROP = PRIMITIVES["batch_norm"], PRIMITIVES["dropout"]
+
+
+def _tensor(x: Any, like: Tensor | None = None) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    return Tensor(np.asarray(x, dtype=like.dtype if like is not None else None))
+
+
+def _spatial(x: Tensor, d: int, op: str) -> None:
+    if x.ndim != d + 2:
+        layout = "(N, C, L)" if d == 1 else "(N, C, H, W)"
+        raise ShapeError(f"{op}: expected an input {layout}, got shape {x.shape}")
+
+
+def _with_bias(out: Tensor, bias: Any) -> Tensor:
+    if bias is None:
+        return out
+    bias = _tensor(bias, out)
+    if bias.shape != (out.shape[1],):
+        raise ShapeError(f"conv: expected a bias of shape ({out.shape[1]},) for "
+                         f"{out.shape[1]} output channels, got {bias.shape}")
+    return out + bias.reshape((1, -1) + (1,) * (out.ndim - 2))
+
+
+def _conv(d: int, op: str):
+    def conv(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+             dilation: Any = 1, groups: int = 1) -> Tensor:
+        x = _tensor(x)
+        _spatial(x, d, op)
+        out = apply(_CONV, x, _tensor(weight, x), stride=stride, padding=padding,
+                    dilation=dilation, groups=groups)
+        return _with_bias(out, bias)
+    conv.__name__ = op
+    conv.__doc__ = f"``torch.nn.functional.{op}``: the convolution node, then the bias added."
+    return conv
+
+
+conv1d, conv2d = _conv(1, "conv1d"), _conv(2, "conv2d")
+
+
+def _pool(primitive, d: int, op: str):
+    def pool(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
+        x = _tensor(x)
+        _spatial(x, d, op)
+        return apply(primitive, x, kernel_size=kernel_size, stride=stride, padding=padding)
+    pool.__name__ = op
+    pool.__doc__ = f"``torch.nn.functional.{op}`` (stride = kernel_size by default)."
+    return pool
+
+
+max_pool1d, max_pool2d = _pool(_MAX, 1, "max_pool1d"), _pool(_MAX, 2, "max_pool2d")
+avg_pool1d, avg_pool2d = _pool(_AVG, 1, "avg_pool1d"), _pool(_AVG, 2, "avg_pool2d")
+
+
+def batch_norm(x: Any, running_mean: Any, running_var: Any, weight: Any = None,
+               bias: Any = None, training: bool = False, momentum: float = 0.1,
+               eps: float = 1e-5) -> Tensor:
+    """``torch.nn.functional.batch_norm``. In training mode each channel is normalised with
+    the batch's mean and biased variance (one node, its three-term gradient), and the running
+    statistics given (NumPy arrays) are updated in place with the *unbiased* variance, as
+    PyTorch does; otherwise they normalise, and the gradient is an affine map's."""
+    x = _tensor(x)
+    channels = x.shape[1] if x.ndim >= 2 else 0
+    weight = _tensor(np.ones(channels) if weight is None else weight, x)
+    bias = _tensor(np.zeros(channels) if bias is None else bias, x)
+    shape = (1, channels) + (1,) * (x.ndim - 2)
+    if training:
+        out = apply(_NORM, x, weight, bias, eps=eps)
+        axes = (0,) + tuple(range(2, x.ndim))
+        m = int(np.prod([x.shape[a] for a in axes]))
+        if running_mean is not None:
+            running_mean *= 1.0 - momentum
+            running_mean += momentum * x.data.mean(axis=axes)
+        if running_var is not None:
+            running_var *= 1.0 - momentum
+            running_var += momentum * x.data.var(axis=axes) * m / (m - 1)
+        return out
+    if running_mean is None or running_var is None:
+        raise ShapeError("batch_norm: evaluation mode needs the running mean and variance")
+    mean = Tensor(np.asarray(running_mean, dtype=x.dtype).reshape(shape))
+    scale = Tensor((1.0 / np.sqrt(np.asarray(running_var, dtype=x.dtype) + eps)).reshape(shape))
+    return (x - mean) * scale * weight.reshape(shape) + bias.reshape(shape)
+
+
+def dropout(x: Any, p: float = 0.5, training: bool = True,
+            generator: np.random.Generator | int | None = None,
+            mask: Any = None) -> Tensor:
+    """Inverted dropout: each element kept with probability 1 − p and scaled by 1/(1 − p).
+    The mask is drawn from ``generator`` (a NumPy Generator or a seed: the same seed, the
+    same mask), or given; it is a constant input of the node, so the backward pass reuses
+    it. Not training: x itself."""
+    x = _tensor(x)
+    if not 0.0 <= p <= 1.0:
+        raise ShapeError(f"dropout: p must be between 0 and 1, got {p}")
+    if not training or p == 0.0:
+        return x
+    if mask is None:
+        rng = generator if isinstance(generator, np.random.Generator) else \
+            np.random.default_rng(generator)
+        mask = rng.random(x.shape) >= p
+    return apply(_DROP, x, Tensor(np.asarray(mask, dtype=x.dtype)), p=p)
