@@ -24,9 +24,10 @@ Semantics and layouts are PyTorch's, and tests/test_ops_against_torch.py holds t
   ``x · mask / (1 − p)``, so the mask is drawn once (from an explicit seed), is a node of the
   graph an explanation can show, and the same mask serves the backward pass.
 
-Everything is vectorised: a window view of the padded input (``sliding_window_view``) and one
-matrix product per group; the loops run over a kernel's offsets (9 for 3 × 3), never over
-pixels.
+Everything is vectorised: the padded input's strided view at each kernel offset (9 for
+3 × 3) fills the im2col matrix, then one matrix product per group; pooling takes elementwise
+maxima or sums of those views; a gradient is added back view by view. The loops run over a
+kernel's offsets, never over pixels.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ from itertools import product
 from typing import Any, Sequence
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from chainrule.errors import ShapeError
+from chainrule.autodiff import buffers
 from chainrule.autodiff.op_table import _define
 
 Array = np.ndarray
@@ -74,31 +75,38 @@ def _out_sizes(sizes, kernel, stride, padding, dilation, op: str) -> tuple[int, 
     return tuple(out)
 
 
-def _windows(x: Array, kernel, stride, padding, dilation, fill: float = 0.0) -> Array:
-    """(N, C, *out, *kernel): each output position's window of the padded input (a view)."""
-    d = len(kernel)
-    xp = np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in padding], constant_values=fill)
-    extent = [dl * (k - 1) + 1 for k, dl in zip(kernel, dilation)]
-    view = sliding_window_view(xp, extent, axis=tuple(range(2, 2 + d)))
-    steps = (slice(None), slice(None)) + tuple(slice(None, None, s) for s in stride) + \
-        tuple(slice(None, None, dl) for dl in dilation)
-    return view[steps]
+def _padded(x: Array, padding, fill: float = 0.0) -> Array:
+    """x with ``padding`` elements of ``fill`` on both sides of each spatial axis (np.pad's
+    generality costs ~100 µs a call here; this is a fill and a copy)."""
+    if not any(padding):
+        return x
+    out = _zeros_padded(x.shape, padding, x.dtype)
+    if fill:
+        out.fill(fill)
+    _unpadded(out, padding, x.shape)[...] = x
+    return out
 
 
-def _scatter(cols: Array, shape, kernel, stride, padding, dilation) -> Array:
-    """The adjoint of :func:`_windows`: (N, C, *out, *kernel) added back into an input of
-    ``shape``, one kernel offset at a time (the padding cropped)."""
-    d = len(kernel)
-    padded = np.zeros(shape[:2] + tuple(n + 2 * p for n, p in zip(shape[2:], padding)),
-                      dtype=cols.dtype)
-    out = cols.shape[2:2 + d]
-    for offset in product(*(range(k) for k in kernel)):
-        where = (slice(None), slice(None)) + tuple(
-            slice(i * dl, i * dl + s * (o - 1) + 1, s)
-            for i, dl, s, o in zip(offset, dilation, stride, out))
-        padded[where] += cols[(Ellipsis,) + offset]
+def _zeros_padded(shape, padding, dtype) -> Array:
+    out = buffers.empty(shape[:2] + tuple(n + 2 * p for n, p in zip(shape[2:], padding)), dtype)
+    out.fill(0)
+    return out
+
+
+def _unpadded(padded: Array, padding, shape) -> Array:
     return padded[(slice(None), slice(None)) + tuple(slice(p, p + n)
                                                      for p, n in zip(padding, shape[2:]))]
+
+
+def _offsets(xp: Array, kernel, stride, dilation, out):
+    """(offset, the padded input's elements at that kernel offset of every window): one
+    strided view (N, C, *out) per offset, row-major over the kernel. Reducing over these, not
+    over a window axis of a few elements, is what makes pooling fast (NumPy's reductions over
+    a short last axis are ~20 times slower than elementwise maximum of views)."""
+    for offset in product(*(range(k) for k in kernel)):
+        yield offset, xp[(slice(None), slice(None)) + tuple(
+            slice(i * dl, i * dl + s * (o - 1) + 1, s)
+            for i, dl, s, o in zip(offset, dilation, stride, out))]
 
 
 class _Conv:
@@ -128,54 +136,62 @@ class _Conv:
         self.n, self.d = x.shape[0], d
 
     def columns(self, x: Array) -> Array:
-        """im2col: (G, N·P, C/G·K), P output positions, K kernel elements."""
-        g, n, d = self.groups, self.n, self.d
-        cols = _windows(x, self.kernel, self.stride, self.padding, self.dilation)
-        cols = cols.reshape((n, g, -1) + cols.shape[2:])  # (N, G, C/G, *out, *kernel)
-        order = (1, 0) + tuple(range(3, 3 + d)) + (2,) + tuple(range(3 + d, 3 + 2 * d))
-        return cols.transpose(order).reshape(g, n * int(np.prod(self.out)), -1)
+        """im2col: (G, C/G·K, N·P), P output positions, K kernel elements; filled one kernel
+        offset at a time from a strided view (copying the whole window view at once is
+        several times slower: its innermost axes are a few elements long)."""
+        g, n, k = self.groups, self.n, int(np.prod(self.kernel))
+        cols = buffers.empty((g, x.shape[1] // g, k, n) + self.out, x.dtype)
+        views = _offsets(_padded(x, self.padding), self.kernel, self.stride, self.dilation,
+                         self.out)
+        for j, (_, view) in enumerate(views):  # view: (N, C, *out)
+            cols[:, :, j] = np.moveaxis(view.reshape((n, g, -1) + self.out), 0, 2)
+        return cols.reshape(g, -1, n * int(np.prod(self.out)))
 
     def kernels(self, w: Array) -> Array:
-        """(G, C/G·K, C_out/G)."""
-        return w.reshape(self.groups, w.shape[0] // self.groups, -1).transpose(0, 2, 1)
+        """(G, C_out/G, C/G·K)."""
+        return w.reshape(self.groups, w.shape[0] // self.groups, -1)
 
     def to_output(self, rows: Array) -> Array:
-        """(G, N·P, C_out/G) → (N, C_out, *out)."""
-        g, n, d = self.groups, self.n, self.d
-        out = rows.reshape((g, n) + self.out + (-1,))
-        order = (1, 0, 2 + d) + tuple(range(2, 2 + d))
-        return out.transpose(order).reshape((n, self.w_shape[0]) + self.out)
+        """(G, C_out/G, N·P) → (N, C_out, *out)."""
+        out = buffers.empty((self.n, self.w_shape[0]) + self.out, rows.dtype)
+        out.reshape((self.n, self.groups, -1) + self.out)[...] = np.moveaxis(
+            rows.reshape((self.groups, -1, self.n) + self.out), 2, 0)
+        return out
 
     def from_output(self, grad: Array) -> Array:
-        """(N, C_out, *out) → (G, N·P, C_out/G), the inverse of :meth:`to_output`."""
-        g, n, d = self.groups, self.n, self.d
-        grad = grad.reshape((n, g, -1) + self.out)
-        order = (1, 0) + tuple(range(3, 3 + d)) + (2,)
-        return grad.transpose(order).reshape(g, n * int(np.prod(self.out)), -1)
+        """(N, C_out, *out) → (G, C_out/G, N·P), the inverse of :meth:`to_output`."""
+        grad = grad.reshape((self.n, self.groups, -1) + self.out)
+        return np.moveaxis(grad, 0, 2).reshape(self.groups, -1, self.n * int(np.prod(self.out)))
 
 
 def conv(x: Array, w: Array, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
          groups: int = 1) -> Array:
     geometry = _Conv(x, w, stride, padding, dilation, groups)
-    return geometry.to_output(np.matmul(geometry.columns(x), geometry.kernels(w)))
+    kernels, columns = geometry.kernels(w), geometry.columns(x)
+    rows = np.matmul(kernels, columns, out=buffers.output(
+        kernels.shape[:2] + columns.shape[2:], np.result_type(kernels, columns)))
+    return geometry.to_output(rows)
 
 
 def _conv_vjp(g: Array, out: Array, wanted, x: Array, w: Array, stride: Any = 1,
               padding: Any = 0, dilation: Any = 1, groups: int = 1):
     geometry = _Conv(x, w, stride, padding, dilation, groups)
-    rows = geometry.from_output(g)  # (G, N·P, C_out/G)
+    rows = geometry.from_output(g)  # (G, C_out/G, N·P)
     dx = dw = None
     if wanted[0]:  # the full convolution of g with the flipped kernel, as a scatter
-        cols = np.matmul(rows, geometry.kernels(w).transpose(0, 2, 1))  # (G, N·P, C/G·K)
-        n, d, grp = geometry.n, geometry.d, geometry.groups
-        cols = cols.reshape((grp, n) + geometry.out + (x.shape[1] // grp,) + geometry.kernel)
-        order = (1, 0, 2 + d) + tuple(range(2, 2 + d)) + tuple(range(3 + d, 3 + 2 * d))
-        cols = cols.transpose(order).reshape((n, x.shape[1]) + geometry.out + geometry.kernel)
-        dx = _scatter(cols, x.shape, geometry.kernel, geometry.stride, geometry.padding,
-                      geometry.dilation)
+        kernels = geometry.kernels(w).transpose(0, 2, 1)
+        cols = np.matmul(kernels, rows, out=buffers.output(  # (G, C/G·K, N·P)
+            kernels.shape[:2] + rows.shape[2:], np.result_type(kernels, rows)))
+        n, grp, k = geometry.n, geometry.groups, int(np.prod(geometry.kernel))
+        cols = cols.reshape((grp, -1, k, n) + geometry.out)
+        padded = _zeros_padded(x.shape, geometry.padding, g.dtype)
+        views = _offsets(padded, geometry.kernel, geometry.stride, geometry.dilation,
+                         geometry.out)
+        for j, (_, view) in enumerate(views):  # a view of padded: overlapping windows add
+            view += np.moveaxis(cols[:, :, j], 2, 0).reshape(view.shape)
+        dx = _unpadded(padded, geometry.padding, x.shape)
     if wanted[1]:  # the correlation of the input with g
-        grad = np.matmul(geometry.columns(x).transpose(0, 2, 1), rows)  # (G, C/G·K, C_out/G)
-        dw = grad.transpose(0, 2, 1).reshape(w.shape)
+        dw = np.matmul(rows, geometry.columns(x).transpose(0, 2, 1)).reshape(w.shape)
     return dx, dw
 
 
@@ -203,42 +219,55 @@ def _pool_geometry(x: Array, kernel_size, stride, padding, op: str):
     return kernel, stride, padding, out
 
 
+def _first_maxima(x: Array, kernel, stride, padding, out) -> tuple[Array, Array]:
+    """(each window's maximum, the number of the kernel offset it was first found at)."""
+    best = which = None
+    dilation = (1,) * len(kernel)
+    for k, (_, view) in enumerate(_offsets(_padded(x, padding, -np.inf), kernel, stride,
+                                           dilation, out)):
+        if best is None:
+            best, which = view.copy(), np.zeros(view.shape, dtype=np.intp)
+            continue
+        greater = view > best  # strictly: a tie keeps the first, as PyTorch's CPU kernel
+        np.maximum(best, view, out=best)
+        which = np.where(greater, k, which)
+    return best, which
+
+
 def max_pool(x: Array, kernel_size: Any = 2, stride: Any = None, padding: Any = 0) -> Array:
-    kernel, stride, padding, _ = _pool_geometry(x, kernel_size, stride, padding, "max_pool")
-    windows = _windows(x, kernel, stride, padding, (1,) * len(kernel), fill=-np.inf)
-    return windows.reshape(windows.shape[:2 + len(kernel)] + (-1,)).max(axis=-1)
+    kernel, stride, padding, out = _pool_geometry(x, kernel_size, stride, padding, "max_pool")
+    return _first_maxima(x, kernel, stride, padding, out)[0]
 
 
 def _max_pool_grad(g: Array, out: Array, x: Array, kernel_size: Any = 2, stride: Any = None,
                    padding: Any = 0) -> Array:
     kernel, stride, padding, sizes = _pool_geometry(x, kernel_size, stride, padding,
                                                     "max_pool")
-    d = len(kernel)
-    windows = _windows(x, kernel, stride, padding, (1,) * d, fill=-np.inf)
-    first = windows.reshape(windows.shape[:2 + d] + (-1,)).argmax(axis=-1)  # the first max
-    offsets = np.unravel_index(first, kernel)
-    grid = np.indices(first.shape, sparse=True)
-    where = tuple(grid[:2]) + tuple(grid[2 + a] * stride[a] + offsets[a] for a in range(d))
-    padded = np.zeros(x.shape[:2] + tuple(n + 2 * p for n, p in zip(x.shape[2:], padding)),
-                      dtype=g.dtype)
-    np.add.at(padded, where, g)
-    return padded[(slice(None), slice(None)) + tuple(slice(p, p + n)
-                                                     for p, n in zip(padding, x.shape[2:]))]
+    _, which = _first_maxima(x, kernel, stride, padding, sizes)
+    padded = _zeros_padded(x.shape, padding, g.dtype)
+    zero = np.zeros((), dtype=g.dtype)
+    for k, (_, view) in enumerate(_offsets(padded, kernel, stride, (1,) * len(kernel), sizes)):
+        view += np.where(which == k, g, zero)  # (a view of padded: windows that overlap add)
+    return _unpadded(padded, padding, x.shape)
 
 
 def avg_pool(x: Array, kernel_size: Any = 2, stride: Any = None, padding: Any = 0) -> Array:
-    kernel, stride, padding, _ = _pool_geometry(x, kernel_size, stride, padding, "avg_pool")
-    windows = _windows(x, kernel, stride, padding, (1,) * len(kernel))
-    return windows.mean(axis=tuple(range(-len(kernel), 0)))
+    kernel, stride, padding, out = _pool_geometry(x, kernel_size, stride, padding, "avg_pool")
+    total = None
+    for _, view in _offsets(_padded(x, padding), kernel, stride, (1,) * len(kernel), out):
+        total = view.copy() if total is None else np.add(total, view, out=total)
+    return total / float(np.prod(kernel))
 
 
 def _avg_pool_grad(g: Array, out: Array, x: Array, kernel_size: Any = 2, stride: Any = None,
                    padding: Any = 0) -> Array:
-    kernel, stride, padding, _ = _pool_geometry(x, kernel_size, stride, padding, "avg_pool")
+    kernel, stride, padding, sizes = _pool_geometry(x, kernel_size, stride, padding,
+                                                    "avg_pool")
     share = g / float(np.prod(kernel))
-    cols = np.broadcast_to(share.reshape(share.shape + (1,) * len(kernel)),
-                           share.shape + kernel)
-    return _scatter(cols, x.shape, kernel, stride, padding, (1,) * len(kernel))
+    padded = _zeros_padded(x.shape, padding, g.dtype)
+    for _, view in _offsets(padded, kernel, stride, (1,) * len(kernel), sizes):
+        view += share  # (a view of padded: windows that overlap add)
+    return _unpadded(padded, padding, x.shape)
 
 
 # --- batch normalisation and dropout ------------------------------------------------------------

@@ -1,0 +1,169 @@
+"""A small CNN's training step, chainrule against PyTorch eager, one thread (issue 15, item 7).
+
+The network is the digits CNN of issue 15 on 1 × 8 × 8 images: conv 3 × 3 (8 channels,
+padding 1) → relu → max pool 2 → conv 3 × 3 (16, padding 1) → relu → max pool 2 → flatten →
+linear 64 → 10, cross-entropy on the logits, plain SGD; a batch of 64. Both start from the
+same weights and data. The implementations take turns block by block (bench/measure.py's
+``time_interleaved``), and each figure is the median over blocks; ``×torch`` is chainrule's
+median over PyTorch's, measured side by side in one run. ``peak%`` is the step's convolution
+and matrix-product FLOPs over its time, as a fraction of the single-thread matmul peak measured
+in the same run (NumPy's BLAS).
+
+    .venv/bin/python bench/cnn.py [--repeats 21] [--batch 64] [--json]
+
+Goal (issue 15): at most 1.5 × PyTorch's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import chainrule as cr  # noqa: E402
+from bench.measure import matmul_peak, time_interleaved  # noqa: E402
+
+LEARNING_RATE = 0.05
+LAYERS = ((1, 8, 8, 8), (8, 16, 4, 4))  # (in, out, height, width) of each 3 × 3 convolution
+
+
+def weights(dtype: str, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = {}
+    for i, (c_in, c_out, _, _) in enumerate(LAYERS):
+        bound = 1 / np.sqrt(c_in * 9)
+        out[f"conv{i}.weight"] = rng.uniform(-bound, bound, (c_out, c_in, 3, 3)).astype(dtype)
+        out[f"conv{i}.bias"] = rng.uniform(-bound, bound, c_out).astype(dtype)
+    out["linear.weight"] = rng.uniform(-0.125, 0.125, (64, 10)).astype(dtype)  # (in, out)
+    out["linear.bias"] = rng.uniform(-0.125, 0.125, 10).astype(dtype)
+    return out
+
+
+def data(dtype: str, batch: int, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(batch, 1, 8, 8)).astype(dtype), rng.integers(0, 10, batch)
+
+
+def flops(batch: int) -> float:
+    """Forward 2·B·(out positions · C_out · C_in · 9) per conv, plus the linear layer; the
+    backward twice that (input and weight gradients; the first conv's input gradient too)."""
+    forward = sum(2 * batch * h * w * c_out * c_in * 9 for c_in, c_out, h, w in LAYERS)
+    forward += 2 * batch * 64 * 10
+    return 3 * forward
+
+
+class ChainruleStep:
+    label = "chainrule"
+
+    def __init__(self, dtype: str, batch: int) -> None:
+        w = weights(dtype)
+        nn = cr.nn
+        self.model = nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1, weight=w["conv0.weight"], bias_values=w["conv0.bias"],
+                      dtype=dtype),
+            nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1, weight=w["conv1.weight"],
+                      bias_values=w["conv1.bias"], dtype=dtype),
+            nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(64, 10, weight=w["linear.weight"], bias=w["linear.bias"], dtype=dtype))
+        self.x, self.t = data(dtype, batch)
+        self.x = cr.Tensor(self.x, dtype=dtype)
+        self.optimizer = cr.optim.SGD(self.model.parameters(), lr=LEARNING_RATE)
+
+    def step(self) -> None:
+        self.optimizer.zero_grad()
+        loss = cr.nn.cross_entropy(self.model(self.x), self.t)
+        loss.backward()
+        self.optimizer.step()
+
+    def loss_value(self) -> float:
+        return float(cr.nn.cross_entropy(self.model(self.x), self.t).data)
+
+
+class TorchStep:
+    label = "pytorch"
+
+    def __init__(self, dtype: str, batch: int) -> None:
+        import torch
+
+        self.torch = torch
+        tdtype = getattr(torch, dtype)
+        w = weights(dtype)
+        tnn = torch.nn
+        self.model = tnn.Sequential(
+            tnn.Conv2d(1, 8, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2),
+            tnn.Conv2d(8, 16, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2), tnn.Flatten(),
+            tnn.Linear(64, 10)).to(tdtype)
+        with torch.no_grad():
+            for layer, key in ((self.model[0], "conv0"), (self.model[3], "conv1")):
+                layer.weight.copy_(torch.tensor(w[f"{key}.weight"]))
+                layer.bias.copy_(torch.tensor(w[f"{key}.bias"]))
+            self.model[7].weight.copy_(torch.tensor(w["linear.weight"].T.copy()))
+            self.model[7].bias.copy_(torch.tensor(w["linear.bias"]))
+        x, t = data(dtype, batch)
+        self.x, self.t = torch.tensor(x), torch.tensor(t)
+        self.loss_fn = tnn.CrossEntropyLoss()
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=LEARNING_RATE)
+
+    def step(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.model(self.x), self.t)
+        loss.backward()
+        self.optimizer.step()
+
+    def loss_value(self) -> float:
+        with self.torch.no_grad():
+            return float(self.loss_fn(self.model(self.x), self.t))
+
+
+def measure(repeats: int = 21, batch: int = 64, block_seconds: float = 0.1) -> dict:
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    rows = []
+    with threadpool_limits(1):
+        for dtype in ("float64", "float32"):
+            mine, theirs = ChainruleStep(dtype, batch), TorchStep(dtype, batch)
+            # the same weights and data: the same loss before any step
+            same = abs(mine.loss_value() - theirs.loss_value())
+            samples = time_interleaved([mine, theirs], repeats, block_seconds, 3)
+            ours, torchs = (statistics.median(samples[k]) for k in ("chainrule", "pytorch"))
+            ratios = [a / b for a, b in zip(samples["chainrule"], samples["pytorch"])]
+            peak = matmul_peak(dtype, [(512, 512, 512), (1024, 1024, 1024)], 3)
+            rows.append({"dtype": dtype, "batch": batch, "chainrule_us": ours * 1e6,
+                         "pytorch_us": torchs * 1e6, "x_torch": ours / torchs,
+                         "x_torch_blocks_median": statistics.median(ratios),
+                         "peak_fraction": flops(batch) / ours / peak,
+                         "matmul_peak_gflops": peak / 1e9, "loss_difference": same})
+    return {"schema": "chainrule.bench.cnn/1", "repeats": repeats, "rows": rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    result = measure(max(1, args.repeats), max(1, args.batch))
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{'dtype':<8} {'batch':>5} {'chainrule µs':>13} {'PyTorch µs':>11} {'×torch':>7} "
+          f"{'peak%':>6}")
+    for row in result["rows"]:
+        print(f"{row['dtype']:<8} {row['batch']:>5} {row['chainrule_us']:>13,.0f} "
+              f"{row['pytorch_us']:>11,.0f} {row['x_torch']:>7.2f} "
+              f"{100 * row['peak_fraction']:>6.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
