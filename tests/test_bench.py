@@ -91,3 +91,17 @@ def test_the_marking_script_times_every_case_once():
                                     "sheet_2-100-100-1_noise"}
     assert result["cases"]["sheet_2-100-100-1_noise"]["answers"] == 21606
     assert all(row["seconds"] > 0 for row in result["cases"].values())
+
+
+def test_the_cnn_script_starts_both_steps_from_the_same_loss():
+    pytest.importorskip("torch")
+    pytest.importorskip("threadpoolctl")
+    import bench.cnn as cnn
+
+    result = cnn.measure(repeats=1, batch=4, block_seconds=0.01)
+    assert result["schema"] == "chainrule.bench.cnn/1"
+    assert [row["dtype"] for row in result["rows"]] == ["float64", "float32"]
+    # the same weights and data in both: the same loss before the step
+    assert result["rows"][0]["loss_difference"] < 1e-12
+    assert result["rows"][1]["loss_difference"] < 1e-5
+    assert all(row["chainrule_us"] > 0 and row["pytorch_us"] > 0 for row in result["rows"])
