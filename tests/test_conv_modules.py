@@ -93,10 +93,15 @@ def test_a_residual_block_sums_the_gradients_of_its_two_paths():
     conv = tnn.Conv2d(2, 2, 3, padding=1).double()
     copy_into_torch([block[0]], [conv])
     x = RNG.normal(size=(2, 2, 4, 4))
-    out = mine(cr.Tensor(x, requires_grad=True))
-    twin = torch.tensor(x, requires_grad=True)
+    out = mine(cr.Tensor(x))
+    twin = torch.tensor(x)
     expected = torch.relu(conv(twin)) + twin
     np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=1e-12)
+    w = RNG.normal(size=out.shape)
+    (out * cr.Tensor(w)).sum().backward()
+    (expected * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(block[0].weight.grad, conv.weight.grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(block[0].bias.grad, conv.bias.grad.numpy(), rtol=1e-10)
     assert [n for n, _ in mine.named_parameters()] == ["block.0.weight", "block.0.bias"]
     with pytest.raises(ShapeError, match=r"Residual: the block gives shape \(2, 3, 4, 4\) and "
                                          r"the shortcut \(2, 2, 4, 4\)"):
@@ -134,3 +139,68 @@ def test_pytorch_shapes_and_defaults():
     with pytest.raises(ShapeError, match=r"conv2d: expected an input \(N, C, H, W\), got "
                                          r"shape \(3, 4\)"):
         conv(cr.Tensor(np.ones((3, 4))))
+
+
+def test_batch_norms_running_statistics_are_saved_and_loaded_with_the_model():
+    theirs = tnn.Sequential(tnn.Conv2d(1, 2, 3), tnn.BatchNorm2d(2)).double()
+    for _ in range(5):
+        theirs(torch.tensor(RNG.normal(size=(4, 1, 5, 5)) * 3 + 2))
+    mine = nn.Sequential(nn.Conv2d(1, 2, 3, generator=0), nn.BatchNorm2d(2))
+    state = {k: v.numpy() for k, v in theirs.state_dict().items()}
+    assert set(mine.state_dict()) == set(state)  # 1.running_mean, ..., num_batches_tracked
+    mine.load_state_dict(state)
+    mine.eval(), theirs.eval()
+    x = RNG.normal(size=(2, 1, 5, 5))
+    np.testing.assert_allclose(mine(cr.Tensor(x)).data,
+                               theirs(torch.tensor(x)).detach().numpy(), rtol=1e-12)
+    assert int(mine[1].num_batches_tracked) == 5
+    # a state missing a buffer is one line, and nothing is loaded
+    before = mine.state_dict()
+    with pytest.raises(cr.SpecError, match=r"state: no '1.running_var'"):
+        mine.load_state_dict({k: v for k, v in state.items() if k != "1.running_var"})
+    assert all(np.array_equal(before[k], v) for k, v in mine.state_dict().items())
+
+
+def test_cumulative_running_statistics_with_momentum_none_as_torch():
+    mine, theirs = nn.BatchNorm1d(3, momentum=None), tnn.BatchNorm1d(3, momentum=None).double()
+    for _ in range(4):
+        x = RNG.normal(size=(6, 3)) * 2 + 1
+        mine(cr.Tensor(x)), theirs(torch.tensor(x))
+    np.testing.assert_allclose(mine.running_mean, theirs.running_mean.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(mine.running_var, theirs.running_var.numpy(), rtol=1e-12)
+
+
+def test_a_float32_model_stays_float32_on_float64_data():
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, generator=0, dtype=np.float32),
+                          nn.BatchNorm2d(3, dtype=np.float32), nn.ReLU(), nn.MaxPool2d(2))
+    out = model(RNG.normal(size=(2, 2, 6, 6)))  # float64 NumPy data, as loaded
+    assert out.dtype == np.float32
+    out.sum().backward()
+    assert model[0].weight.grad.dtype == np.float32 and model[1].running_var.dtype == np.float32
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: nn.Conv2d(3, 2, 2.5), r"Conv2d: channels, groups and kernel_size must be "
+                                   r"integers ≥ 1, .*kernel_size 2.5"),
+    (lambda: nn.Conv2d(3, 2, 0), r"kernel_size 0"),
+    (lambda: nn.Conv1d(3, 2, 3, groups=0), r"groups 0"),
+    (lambda: nn.Conv2d(3, 2, 3, groups=2), r"Conv2d: kernel_size 3, groups 2 for 3 → 2 "
+                                           r"channels do not fit"),
+])
+def test_layers_that_cannot_be_built_are_one_line(make, message):
+    with pytest.raises(ShapeError, match=message) as error:
+        make()
+    assert "\n" not in str(error.value)
+
+
+def test_batch_norm_with_running_statistics_of_the_wrong_shape_changes_nothing():
+    from chainrule.nn import functional as F
+
+    mean, var = np.ones(2), np.ones(3)
+    with pytest.raises(ShapeError, match=r"batch_norm: expected running_var of shape \(2,\) "
+                                         r"for 2 channels, got \(3,\)"):
+        F.batch_norm(cr.Tensor(RNG.normal(size=(4, 2))), mean, var, training=True)
+    assert mean.tolist() == [1.0, 1.0]
+    with pytest.raises(ShapeError, match=r"running_mean must be a float NumPy array"):
+        F.batch_norm(cr.Tensor(RNG.normal(size=(4, 2))), [0.0, 0.0], np.ones(2),
+                     training=True)

@@ -145,3 +145,24 @@ def test_shapes_that_cannot_be_convolved_are_one_line(call, message):
 def test_dropout_with_p_one_drops_everything():
     x, mask = np.ones((2, 2)), np.ones((2, 2))
     assert not PRIMITIVES["dropout"].forward(x, mask, p=1.0).any()
+
+
+@pytest.mark.parametrize("values, kernel, stride, padding", [
+    ([1.0, np.nan, 0.5, 2.0], 4, 4, 0),  # a NaN wins, as in PyTorch
+    ([1.0, np.nan, np.nan, 0.5, 2.0], 5, 5, 0),  # and of two NaNs, the last
+    ([-np.inf, -np.inf, -np.inf], 2, 2, 1),  # all −∞: the first real input, not the padding
+    ([-3.0, -1.0, -2.0, -5.0, -4.0], 3, 2, 1),  # negative borders beside the padding
+])
+def test_max_pool_takes_the_maximum_as_torch_does_with_nan_and_infinities(values, kernel,
+                                                                          stride, padding):
+    torch = pytest.importorskip("torch")
+    x = np.array([[values]])
+    out = MAX_POOL.forward(x, kernel_size=kernel, stride=stride, padding=padding)
+    g = np.arange(1.0, out.size + 1).reshape(out.shape)
+    (dx,) = MAX_POOL.vjp_all(g, out, (True,), x, kernel_size=kernel, stride=stride,
+                             padding=padding)
+    twin = torch.tensor(x, requires_grad=True)
+    expected = torch.nn.functional.max_pool1d(twin, kernel, stride, padding)
+    expected.backward(torch.tensor(g))
+    np.testing.assert_array_equal(out, expected.detach().numpy())
+    np.testing.assert_array_equal(dx, twin.grad.numpy())

@@ -219,18 +219,35 @@ def _pool_geometry(x: Array, kernel_size, stride, padding, op: str):
     return kernel, stride, padding, out
 
 
+def _valid(offset, stride, padding, sizes, out) -> Array | None:
+    """Which windows hold a real input (not padding) at this kernel offset; None: all do."""
+    if not any(padding):
+        return None
+    mask = np.ones((1, 1) + tuple(out), dtype=bool)
+    for a, (i, s, p, n, o) in enumerate(zip(offset, stride, padding, sizes, out)):
+        position = np.arange(o) * s + i
+        shape = [1] * (2 + len(out))
+        shape[2 + a] = o
+        mask = mask & ((position >= p) & (position < p + n)).reshape(shape)
+    return mask
+
+
 def _first_maxima(x: Array, kernel, stride, padding, out) -> tuple[Array, Array]:
-    """(each window's maximum, the number of the kernel offset it was first found at)."""
-    best = which = None
+    """(each window's maximum, the number of the kernel offset it was taken from), as
+    PyTorch's CPU kernel takes it: over the window's real inputs only (never its padding),
+    starting from the first; a later one replaces it if strictly greater or NaN (so the
+    first of tied maxima wins, and the last NaN)."""
+    best = np.full(x.shape[:2] + tuple(out), -np.inf, dtype=x.dtype)
+    which = np.full(best.shape, -1, dtype=np.intp)
     dilation = (1,) * len(kernel)
-    for k, (_, view) in enumerate(_offsets(_padded(x, padding, -np.inf), kernel, stride,
-                                           dilation, out)):
-        if best is None:
-            best, which = view.copy(), np.zeros(view.shape, dtype=np.intp)
-            continue
-        greater = view > best  # strictly: a tie keeps the first, as PyTorch's CPU kernel
-        np.maximum(best, view, out=best)
-        which = np.where(greater, k, which)
+    for k, (offset, view) in enumerate(_offsets(_padded(x, padding, -np.inf), kernel, stride,
+                                                dilation, out)):
+        take = (view > best) | np.isnan(view) | (which < 0)
+        valid = _valid(offset, stride, padding, x.shape[2:], out)
+        if valid is not None:
+            take &= valid
+        np.copyto(best, view, where=take)
+        which = np.where(take, k, which)
     return best, which
 
 

@@ -86,9 +86,22 @@ def batch_norm(x: Any, running_mean: Any, running_var: Any, weight: Any = None,
     statistics given (NumPy arrays) are updated in place with the *unbiased* variance, as
     PyTorch does; otherwise they normalise, and the gradient is an affine map's."""
     x = _tensor(x)
-    channels = x.shape[1] if x.ndim >= 2 else 0
+    if x.ndim < 2:
+        raise ShapeError(f"batch_norm: expected an input (N, C, ...), got shape {x.shape}")
+    channels = x.shape[1]
     weight = _tensor(np.ones(channels) if weight is None else weight, x)
     bias = _tensor(np.zeros(channels) if bias is None else bias, x)
+    for name, value in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
+                        ("running_var", running_var)):
+        if value is None:
+            continue
+        if name.startswith("running") and not (isinstance(value, np.ndarray)
+                                                and value.dtype.kind == "f"):
+            raise ShapeError(f"batch_norm: {name} must be a float NumPy array (it is updated "
+                             f"in place), got {type(value).__name__}")
+        if np.shape(value) != (channels,):
+            raise ShapeError(f"batch_norm: expected {name} of shape ({channels},) for "
+                             f"{channels} channels, got {np.shape(value)}")
     shape = (1, channels) + (1,) * (x.ndim - 2)
     if training:
         out = apply(_NORM, x, weight, bias, eps=eps)

@@ -88,16 +88,32 @@ class Module:
         for name in names:
             self.parameter(name).frozen = True
 
+    def named_buffers(self) -> list[tuple[str, np.ndarray]]:
+        """State that is not trained but belongs to the model (batch norm's running
+        statistics), by name, as PyTorch's ``named_buffers``: saved and loaded with it."""
+        return []
+
     def state_dict(self) -> dict[str, np.ndarray]:
-        """A copy of every parameter's values, by name."""
-        return {name: p.data.copy() for name, p in self.named_parameters()}
+        """A copy of every parameter's values and every buffer's, by name."""
+        out = {name: p.data.copy() for name, p in self.named_parameters()}
+        out.update((name, np.array(b, copy=True)) for name, b in self.named_buffers())
+        return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for name, p in self.named_parameters():
-            values = np.asarray(state[name], dtype=p.dtype)
-            if values.shape != p.shape:
-                raise ShapeError(f"{name}: expected shape {p.shape}, got {values.shape}")
-            p.data[...] = values
+        """Every parameter and buffer from ``state``; one line naming the first that is
+        missing or of another shape (nothing is loaded then)."""
+        pairs = [(name, p.data) for name, p in self.named_parameters()] + self.named_buffers()
+        loaded = []
+        for name, target in pairs:
+            if name not in state:
+                raise SpecError(f"state: no {name!r} (this model has "
+                                f"{', '.join(n for n, _ in pairs)})")
+            values = np.asarray(state[name], dtype=target.dtype)
+            if values.shape != target.shape:
+                raise ShapeError(f"{name}: expected shape {target.shape}, got {values.shape}")
+            loaded.append((target, values))
+        for target, values in loaded:
+            target[...] = values
 
 
 class Linear(Module):

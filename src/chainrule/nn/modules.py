@@ -21,7 +21,7 @@ from chainrule.autodiff.tensor import Tensor
 from chainrule.errors import ShapeError
 from chainrule.nn import functional as F
 from chainrule.nn.init import as_rng
-from chainrule.nn.layers import Module, Parameter
+from chainrule.nn.layers import Module, Parameter, as_input
 from chainrule.tables.activations import LEAKY_RELU_SLOPE
 
 
@@ -42,7 +42,14 @@ class _ConvNd(Module):
                  generator: np.random.Generator | int | None = None,
                  dtype: Any = np.float64) -> None:
         kernel = tuple(kernel_size) if isinstance(kernel_size, (tuple, list)) else \
-            (int(kernel_size),) * self.d
+            (kernel_size,) * self.d
+        counts = (in_channels, out_channels, groups, *kernel)
+        if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1
+               for v in counts):
+            raise ShapeError(f"{self.name}: channels, groups and kernel_size must be integers "
+                             f"≥ 1, got in {in_channels!r}, out {out_channels!r}, groups "
+                             f"{groups!r}, kernel_size {kernel_size!r}")
+        kernel = tuple(int(k) for k in kernel)
         if len(kernel) != self.d or in_channels % groups or out_channels % groups:
             raise ShapeError(f"{self.name}: kernel_size {kernel_size!r}, groups {groups} for "
                              f"{in_channels} → {out_channels} channels do not fit")
@@ -66,8 +73,8 @@ class _ConvNd(Module):
 
     def forward(self, x: Any) -> Tensor:
         conv = F.conv1d if self.d == 1 else F.conv2d
-        return conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                    self.groups)
+        return conv(as_input(x, self.weight.dtype), self.weight, self.bias, self.stride,
+                    self.padding, self.dilation, self.groups)
 
     def __repr__(self) -> str:
         return (f"{self.name}({self.in_channels}, {self.out_channels}, "
@@ -127,25 +134,31 @@ class _BatchNorm(Module):
         self.bias = Parameter(np.zeros(num_features), "bias", dtype=dtype) if affine else None
         self.running_mean = np.zeros(num_features, dtype=dtype)
         self.running_var = np.ones(num_features, dtype=dtype)
-        self.num_batches_tracked = 0
+        self.num_batches_tracked = np.zeros((), dtype=np.int64)
+        self.dtype = np.dtype(dtype)
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         return [] if self.weight is None else [("weight", self.weight), ("bias", self.bias)]
 
-    def buffers(self) -> dict[str, np.ndarray]:
-        """The running statistics, as PyTorch's state_dict holds them beside the parameters."""
-        return {"running_mean": self.running_mean, "running_var": self.running_var}
+    def named_buffers(self) -> list[tuple[str, np.ndarray]]:
+        # as PyTorch's state_dict holds them beside the parameters
+        return [("running_mean", self.running_mean), ("running_var", self.running_var),
+                ("num_batches_tracked", self.num_batches_tracked)]
 
     def forward(self, x: Any) -> Tensor:
-        x = x if isinstance(x, Tensor) else Tensor(x)
+        x = as_input(x, self.dtype)
         if x.ndim not in self.dims or x.shape[1] != self.num_features:
             raise ShapeError(f"{self.name}({self.num_features}): expected an input of "
                              f"{' or '.join(map(str, self.dims))} dimensions with "
                              f"{self.num_features} channels, got shape {x.shape}")
+        momentum = self.momentum
+        if self.training and momentum is None:  # PyTorch's cumulative average
+            momentum = 1.0 / float(self.num_batches_tracked + 1)
+        out = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                           self.training, momentum, self.eps)
         if self.training:
             self.num_batches_tracked += 1
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            self.training, self.momentum, self.eps)
+        return out
 
     def __repr__(self) -> str:
         return f"{self.name}({self.num_features}, eps={self.eps}, momentum={self.momentum})"
@@ -265,6 +278,10 @@ class Sequential(Module):
         return [(f"{i}.{name}", p) for i, m in enumerate(self.modules)
                 for name, p in m.local_parameters()]
 
+    def named_buffers(self) -> list[tuple[str, np.ndarray]]:
+        return [(f"{i}.{name}", b) for i, m in enumerate(self.modules)
+                for name, b in m.named_buffers()]
+
     def forward(self, x: Any) -> Tensor:
         for module in self.modules:
             x = module(x)
@@ -301,6 +318,12 @@ class Residual(Module):
         out = [(f"block.{n}", p) for n, p in self.block.local_parameters()]
         if self.shortcut is not None:
             out += [(f"shortcut.{n}", p) for n, p in self.shortcut.local_parameters()]
+        return out
+
+    def named_buffers(self) -> list[tuple[str, np.ndarray]]:
+        out = [(f"block.{n}", b) for n, b in self.block.named_buffers()]
+        if self.shortcut is not None:
+            out += [(f"shortcut.{n}", b) for n, b in self.shortcut.named_buffers()]
         return out
 
     def forward(self, x: Any) -> Tensor:
