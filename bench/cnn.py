@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import chainrule as cr  # noqa: E402
+from bench.impls import TorchStep as MlpTorchStep  # noqa: E402
 from bench.measure import matmul_peak, time_interleaved  # noqa: E402
 
 LEARNING_RATE = 0.05
@@ -87,10 +88,10 @@ class ChainruleStep:
         return float(cr.nn.cross_entropy(self.model(self.x), self.t).data)
 
 
-class TorchStep:
-    label = "pytorch"
+class TorchStep(MlpTorchStep):
+    """The idiomatic PyTorch loop of bench/impls.py (its step and loss), on this CNN."""
 
-    def __init__(self, dtype: str, batch: int) -> None:
+    def __init__(self, dtype: str, batch: int) -> None:  # (not the MLP's: a CNN)
         import torch
 
         self.torch = torch
@@ -111,16 +112,6 @@ class TorchStep:
         self.x, self.t = torch.tensor(x), torch.tensor(t)
         self.loss_fn = tnn.CrossEntropyLoss()
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=LEARNING_RATE)
-
-    def step(self) -> None:
-        self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.model(self.x), self.t)
-        loss.backward()
-        self.optimizer.step()
-
-    def loss_value(self) -> float:
-        with self.torch.no_grad():
-            return float(self.loss_fn(self.model(self.x), self.t))
 
 
 def measure(repeats: int = 21, batch: int = 64, block_seconds: float = 0.1) -> dict:
