@@ -1,4 +1,4 @@
-"""The convolutional primitives (chainrule.autodiff.ops_conv) against what they are defined as:
+"""The convolutional primitives (chainrule.autodiff.ops_conv, ops_pool, ops_norm) against what they are defined as:
 CS231n's published test cases, a loop-by-loop convolution written here independently of the
 im2col one, PyTorch's tie rule for max pooling, and one-line errors for shapes that cannot
 be convolved. (Every primitive is also checked against central differences and against PyTorch

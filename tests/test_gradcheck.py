@@ -81,7 +81,7 @@ SMOOTH = {
             {"reduction": "sum"}),
     "softmax_bce": ([np.random.default_rng(5).normal(size=(2, 3)),
                      np.random.default_rng(6).uniform(size=(2, 3))], {"reduction": "mean"}),
-    # the convolutional primitives (chainrule.autodiff.ops_conv)
+    # the convolutional primitives (chainrule.autodiff.ops_conv, ops_pool, ops_norm)
     "conv": ([np.random.default_rng(7).normal(size=s) for s in ((2, 2, 5, 4), (3, 2, 2, 3))],
              {"stride": (2, 1), "padding": 1, "dilation": 1, "groups": 1}),
     "max_pool": ([np.random.default_rng(8).permutation(32).reshape(1, 2, 4, 4) * 0.1],

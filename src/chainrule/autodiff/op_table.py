@@ -120,6 +120,16 @@ def _each_of_many(rule: Vjp) -> Callable[..., tuple[Array | None, ...]]:
     return vjp
 
 
+def one_input(vjp: Callable[..., tuple[Array | None, ...]], i: int) -> Vjp:
+    """Input ``i``'s rule from an all-inputs ``vjp`` (for a primitive whose rules share work):
+    the same numbers, asking for that input alone."""
+    def rule(g, out, *inputs, **params):
+        wanted = [False] * len(inputs)
+        wanted[i] = True
+        return vjp(g, out, tuple(wanted), *inputs, **params)[i]
+    return rule
+
+
 def no_gradient(name: str) -> Vjp:
     """The rule of a non-differentiable primitive: the engine never calls it (no node is
     recorded); a caller who does is told why rather than handed zeros."""

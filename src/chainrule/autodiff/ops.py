@@ -31,7 +31,8 @@ transpose, getitem), :mod:`chainrule.autodiff.ops_elementwise` (sqrt, abs, clamp
 minimum, where, the comparisons), :mod:`chainrule.autodiff.ops_reduce` (max, min, argmax, argmin,
 var, std, logsumexp, cumsum), :mod:`chainrule.autodiff.ops_shape` (pad, flip, repeat, expand,
 gather, cat, stack), :mod:`chainrule.autodiff.fused` (linear, dense, squared_error, nll) and
-:mod:`chainrule.autodiff.ops_conv` (conv, max_pool, avg_pool, batch_norm, dropout). The
+:mod:`chainrule.autodiff.ops_conv` (conv), ``ops_pool`` (max_pool, avg_pool) and ``ops_norm``
+(batch_norm, dropout). The
 rules that make big arrays (matrix products, relu) write them into reused arrays from
 :mod:`chainrule.autodiff.buffers`.
 """
@@ -45,6 +46,8 @@ from chainrule.autodiff import ops_reduce as _reduce  # noqa: F401
 from chainrule.autodiff import ops_shape as _shape  # noqa: F401
 from chainrule.autodiff import fused as _fused  # noqa: F401
 from chainrule.autodiff import ops_conv as _conv  # noqa: F401
+from chainrule.autodiff import ops_pool as _pool  # noqa: F401
+from chainrule.autodiff import ops_norm as _norm  # noqa: F401
 # (isort: on)
 from chainrule.autodiff.op_table import PRIMITIVES, Array, Primitive, Vjp, axes_of, no_gradient
 from chainrule.autodiff.ops_basic import matmul, stable_sigmoid

@@ -1,7 +1,7 @@
 """The convolutional operations on Tensors, named and called as ``torch.nn.functional``'s:
 ``conv1d``, ``conv2d`` (with the bias), ``max_pool1d``/``2d``, ``avg_pool1d``/``2d``,
 ``batch_norm`` and ``dropout``. Each is one node of the primitive table
-(:mod:`chainrule.autodiff.ops_conv`), plus a bias's broadcast and addition, so an explanation
+(:mod:`chainrule.autodiff.ops_conv`, ``ops_pool``, ``ops_norm``), plus a bias's broadcast and addition, so an explanation
 shows the layer's backward pass as its own rule.
 
 >>> import numpy as np, chainrule as cr
