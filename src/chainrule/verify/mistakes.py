@@ -21,23 +21,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from chainrule.frozen import Frozen
-from chainrule.tables.activations import ACTIVATION_TABLE, ActivationEntry
 from chainrule.errors import SpecError
 from chainrule.finite import NonFiniteError, element, first_non_finite, what_happened
-from chainrule.tables.losses import LOSS_TABLE
 from chainrule.nn.activations import unknown_name_message
 from chainrule.spec.network import Spec
+from chainrule.verify import mistake_requirements as need
 from chainrule.verify.alterations import Alterations
-from chainrule.verify.reference import (
-    as_spec, batch_size, derivative_layers, fused_output, reference_step,
-)
-
-Requirement = Callable[[Spec], "str | None"]
+from chainrule.verify.mistake_requirements import Requirement
+from chainrule.verify.reference import as_spec, reference_step
 LAYER_MARK = "@layer"  # derivative_of_z@layer1: the mistake made in layer 1 only (Mistake.key)
 
 
@@ -105,142 +100,6 @@ class Mistake(Frozen):
         return reference_step(spec, self.alterations)
 
 
-# --- when a mistake can be made --------------------------------------------------------------
-
-
-def _always(spec: Spec) -> str | None:
-    return None
-
-
-def _trainable(spec: Spec, prefix: str = "") -> list[str]:
-    names = [f"W{l}" for l in range(1, len(spec.layers))]
-    if spec.bias != "none":
-        names += [f"b{l}" for l in range(1, len(spec.layers))]
-    return [n for n in names if n.startswith(prefix) and n not in spec.frozen]
-
-
-def _updates(spec: Spec) -> str | None:
-    return None if _trainable(spec) else "every parameter is frozen"
-
-
-def _learning_rate_not_one(spec: Spec) -> str | None:
-    if spec.learning_rate == 1:
-        return "with η = 1, η² and no η give the same step as η"
-    return _updates(spec)
-
-
-def _slope_layers(*activations: str) -> Requirement:
-    """Layers whose derivative is used and whose activation would change under the mistake."""
-    def requirement(spec: Spec) -> str | None:
-        if any(spec.activations[l - 1] in activations for l in derivative_layers(spec)):
-            return None
-        return (f"no layer multiplies in the derivative of {' or '.join(activations)} "
-                f"(an output taken from the logits has none)")
-    return requirement
-
-
-def _activations(applies: Callable[[ActivationEntry], bool]) -> tuple[str, ...]:
-    """The activations of the table a mistake applies to, in the table's order."""
-    return tuple(name for name, entry in ACTIVATION_TABLE.items() if applies(entry))
-
-
-# Activations whose derivative the table writes in terms of a: it can be evaluated at z by
-# mistake; those with a derivative at all (not a constant); those with a full Jacobian.
-_OF_A = _activations(lambda entry: entry.derivative_of == "a")
-_WITH_SLOPE = _activations(lambda entry: entry.derivative_of is not None)
-_NOT_ELEMENTWISE = _activations(lambda entry: not entry.elementwise)
-
-
-def _in_terms_of_a(a: str = "a", each: str = "{symbol}′ = {form}") -> str:
-    """The elementwise derivatives written in a, as the activation table writes them:
-    ``σ′ = a(1 − a), tanh′ = 1 − (a)²``."""
-    entries = [ACTIVATION_TABLE[name] for name in _OF_A if ACTIVATION_TABLE[name].elementwise]
-    return ", ".join(each.format(symbol=e.symbol, name=e.name,
-                                 form=e.text(e.derivative_text, a=a)) for e in entries)
-
-
-def _slopes(spec: Spec) -> tuple[bool, bool]:
-    """(whether the output layer's delta multiplies in a slope, whether a hidden one's does)."""
-    depth = len(spec.layers) - 1
-    with_slope = [l for l in derivative_layers(spec) if spec.activations[l - 1] in _WITH_SLOPE]
-    return depth in with_slope, any(l < depth for l in with_slope)
-
-
-def _one_of_two(output: bool) -> Requirement:
-    """The output's (or the hidden layers') derivative left out, the other kept: both must
-    multiply one in, or it is missing_activation_derivative."""
-    def requirement(spec: Spec) -> str | None:
-        has_output, has_hidden = _slopes(spec)
-        if not has_output:
-            return "the output layer multiplies in no slope (taken from the logits, or linear)"
-        if not has_hidden:
-            return "no hidden layer multiplies in a slope"
-        return None
-    return requirement
-
-
-def _square_weights(spec: Spec) -> str | None:
-    if any(rows == cols > 1 for rows, cols in zip(spec.layers, spec.layers[1:])):
-        return None
-    return "no weight matrix is square: w_ij and w_ji cannot both be written"
-
-
-def _fused(spec: Spec) -> str | None:
-    return None if fused_output(spec) else \
-        "the loss is not taken from the logits (softmax + cross_entropy, sigmoid + bce)"
-
-
-def _losses(*names: str) -> Requirement:
-    unknown = set(names) - set(LOSS_TABLE)
-    if unknown:  # a catalogue entry naming a loss the table lost: fail at import, not silently
-        raise ValueError(f"mistakes: no loss {sorted(unknown)} in the loss table")
-
-    def requirement(spec: Spec) -> str | None:
-        return None if spec.loss in names else f"the loss is {spec.loss}, not {' or '.join(names)}"
-    return requirement
-
-
-def _batch(spec: Spec) -> str | None:
-    return None if batch_size(spec) > 1 else "needs a batch of more than one example"
-
-
-def _batch_biases(spec: Spec) -> str | None:
-    if spec.bias == "none":
-        return "the network has no biases"
-    return _batch(spec)
-
-
-def _per_unit_biases_one_example(spec: Spec) -> str | None:
-    if spec.batched:
-        return "over a batch, summing over axis 0 sums the examples, which is right"
-    if spec.bias != "per_unit" or all(n == 1 for n in spec.layers[1:]):
-        return "needs per-unit biases in a layer of more than one unit"
-    return None
-
-
-def _square_backward_weights(spec: Spec) -> str | None:
-    if len(spec.layers) < 3:
-        return "one layer: no error is sent back through weights"
-    shapes = [(spec.layers[l - 1], spec.layers[l]) for l in range(2, len(spec.layers))]
-    if any(rows != cols for rows, cols in shapes):
-        return (f"W instead of Wᵀ only fits square matrices; W2..W{len(spec.layers) - 1} "
-                f"have shapes {', '.join(map(str, shapes))}")
-    return None
-
-
-def _hidden_layers(spec: Spec) -> str | None:
-    if len(spec.layers) < 3:
-        return "one layer: no error is sent back through weights"
-    return None if any(int(n[1:]) >= 2 for n in _trainable(spec, "W")) else \
-        "the weights after layer 1 are frozen"
-
-
-def _biases(spec: Spec) -> str | None:
-    if spec.bias == "none":
-        return "the network has no biases"
-    return None if _trainable(spec, "b") else "every bias is frozen"
-
-
 def _derivative(mode: str) -> dict[str, str]:
     """f′(z) taken ``mode`` wherever it enters a delta: the output layer's and those sent back."""
     return {"output_delta.derivative": mode, "backprop.derivative": mode}
@@ -256,119 +115,119 @@ CATALOGUE = (
     _mistake("gradient_ascent", "Update along the gradient",
              "The update adds η·∂E/∂θ instead of subtracting it, so the step climbs the loss "
              "instead of descending it.",
-             "θ ← θ + η·∂E/∂θ", _updates, alters={"update.sign": 1.0}),
+             "θ ← θ + η·∂E/∂θ", need.updates, alters={"update.sign": 1.0}),
     _mistake("loss_derivative_sign", "Output error written t − y",
              "The output error was computed as t − y instead of y − t, which flips the sign of "
              "every delta and gradient, so the update climbs the loss.",
              "∂E/∂a_L (or δ_L from the logits) with the opposite sign, e.g. 2(t − y)",
-             _always, alters={"loss_gradient.factor": -1.0, "output_delta.factor": -1.0}),
+             need.always, alters={"loss_gradient.factor": -1.0, "output_delta.factor": -1.0}),
     _mistake("derivative_of_z", "Activation derivative evaluated at z",
-             f"The derivative written in terms of the activation ({_in_terms_of_a()}) was "
+             f"The derivative written in terms of the activation ({need.in_terms_of_a()}) was "
              "evaluated with the net input z in place of the activation a.",
-             f"δ_l = {_in_terms_of_a('z_l', each='({form}) ⊙ (…) for {name}')}, softmax "
+             f"δ_l = {need.in_terms_of_a('z_l', each='({form}) ⊙ (…) for {name}')}, softmax "
              "s(g − Σ g·s) with s := z_l",
-             _slope_layers(*_OF_A), alters=_derivative("at_z")),
+             need.slope_layers(*need.OF_A), alters=_derivative("at_z")),
     _mistake("derivative_of_activation_value", "Activation derivative applied to a",
              "The derivative was computed as σ′(a) = σ(a)(1 − σ(a)) from the activation a, "
              "where it needs the net input z (σ′(z) = a(1 − a)).",
              "δ_l = f′(a_l) ⊙ (…) instead of f′(z_l) ⊙ (…), e.g. σ(a)(1 − σ(a)), "
              "1 − tanh²(a)",
-             _slope_layers(*_OF_A),
+             need.slope_layers(*need.OF_A),
              alters=_derivative("at_activation")),
     _mistake("missing_activation_derivative", "Activation derivative left out",
              "The deltas skip the factor f′(z): the error was passed back through the weights "
              "without multiplying by the activation's slope.",
              "δ_L = ∂E/∂a_L, δ_l = δ_{l+1} W_{l+1}ᵀ (no ⊙ f′(z_l))",
-             _slope_layers(*_WITH_SLOPE),
+             need.slope_layers(*need.WITH_SLOPE),
              alters=_derivative("missing")),
     _mistake("missing_output_derivative", "Activation derivative left out at the output",
              "The output layer's delta skips the factor f′(z_L) (δ_L = ∂E/∂a_L), though the "
              "hidden layers multiply theirs in.",
              "δ_L = ∂E/∂a_L; δ_l = f′(z_l) ⊙ (δ_{l+1} W_{l+1}ᵀ) as usual",
-             _one_of_two(output=True),
+             need.one_of_two(output=True),
              alters={"output_delta.derivative": "missing"}),
     _mistake("missing_hidden_derivative", "Activation derivative left out in the hidden layers",
              "The error was passed back through the weights without multiplying by the hidden "
              "layers' slope f′(z_l), though the output layer's delta has it.",
              "δ_l = δ_{l+1} W_{l+1}ᵀ for l < L; δ_L = f′(z_L) ⊙ ∂E/∂a_L as usual",
-             _one_of_two(output=False),
+             need.one_of_two(output=False),
              alters={"backprop.derivative": "missing"}),
     _mistake("softmax_diagonal_jacobian", "Softmax derivative taken as s(1 − s)",
              "Each softmax output depends on every input, but the derivative was taken as "
              "sᵢ(1 − sᵢ) per unit, leaving out the −sᵢsⱼ cross terms.",
              "δ_l = a_l(1 − a_l) ⊙ g instead of a_l ⊙ (g − Σⱼ gⱼ a_lⱼ)",
-             _slope_layers(*_NOT_ELEMENTWISE),
+             need.slope_layers(*need.NOT_ELEMENTWISE),
              alters=_derivative("softmax_diagonal")),
     _mistake("extra_output_derivative", "Output slope multiplied into a − t",
              "With the loss taken from the logits, δ_L = a_L − t already contains the "
              "activation's derivative, but it was multiplied by a(1 − a) once more.",
-             "δ_L = (a_L − t) ⊙ a_L(1 − a_L) instead of a_L − t", _fused,
+             "δ_L = (a_L − t) ⊙ a_L(1 − a_L) instead of a_L − t", need.fused,
              alters={"output_delta.extra_derivative": True}),
     _mistake("log_base_ten", "Logarithm to base 10 in the loss",
              "The loss was computed with log₁₀ (a calculator's log key) where it needs the "
              "natural logarithm ln, so its value is ln 10 ≈ 2.303 times too small.",
              "E = −Σ t·log₁₀ y (…) instead of −Σ t·ln y: forward.loss and loss_after ÷ ln 10",
-             _losses("cross_entropy", "bce"), alters={"loss.log": "log10"}),
+             need.losses("cross_entropy", "bce"), alters={"loss.log": "log10"}),
     _mistake("dropped_factor_two", "Factor 2 of the squared error dropped",
              "The derivative of (y − t)² is 2(y − t), but the 2 was dropped, as if the loss "
              "were ½(y − t)².",
              "∂E/∂a_L = (y − t) for sse, (y − t)/K for mse (K outputs)",
-             _losses("sse", "mse"), alters={"loss_gradient.factor": 0.5}),
+             need.losses("sse", "mse"), alters={"loss_gradient.factor": 0.5}),
     _mistake("doubled_factor_two", "Half squared error differentiated as squared error",
              "The loss ½(y − t)² has derivative y − t, but it was differentiated as 2(y − t), "
              "as if the ½ were not there.",
-             "∂E/∂a_L = 2(y − t) for half_sse", _losses("half_sse"),
+             "∂E/∂a_L = 2(y − t) for half_sse", need.losses("half_sse"),
              alters={"loss_gradient.factor": 2.0}),
     _mistake("sum_over_batch", "Batch gradients summed, not averaged",
              "The loss is the mean over the batch, but the per-example gradients were added up "
              "without dividing by the batch size, so they are N times too large.",
-             "δ_l without the 1/N; ∂E/∂W_l = Σₙ a_{l−1}[n]ᵀ δ_l[n]", _batch,
+             "δ_l without the 1/N; ∂E/∂W_l = Σₙ a_{l−1}[n]ᵀ δ_l[n]", need.batch,
              alters={"loss_gradient.batch": "sum", "output_delta.batch": "sum"}),
     _mistake("mean_over_batch", "Batch gradients averaged twice",
              "The deltas already carry the 1/N of the mean loss, and the gradients were divided "
              "by the batch size again, so they are N times too small.",
-             "∂E/∂W_l = (1/N)·a_{l−1}ᵀ δ_l, ∂E/∂b_l = (1/N)·Σₙ δ_l[n]", _batch,
+             "∂E/∂W_l = (1/N)·a_{l−1}ᵀ δ_l, ∂E/∂b_l = (1/N)·Σₙ δ_l[n]", need.batch,
              alters={"weight_gradient.batch": "mean_twice", "bias_gradient.batch": "mean_twice"}),
     _mistake("transposed_weights", "Weights not transposed in the backward pass",
              "The error was sent back through W instead of its transpose Wᵀ, which only runs "
              "because the matrices are square, and gives each hidden unit another unit's error.",
              "δ_l = f′(z_l) ⊙ (δ_{l+1} W_{l+1}) instead of δ_{l+1} W_{l+1}ᵀ",
-             _square_backward_weights, alters={"backprop.weights": "as_is"}),
+             need.square_backward_weights, alters={"backprop.weights": "as_is"}),
     _mistake("swapped_weight_indices", "Indices of the weight gradient swapped",
              "The gradient ∂E/∂w_ij was written as δ_i·a_j instead of a_i·δ_j, so each square "
              "weight matrix got its gradient transposed, and the update made with it.",
-             "∂E/∂W_l = (a_{l−1}ᵀ δ_l)ᵀ for every square W_l", _square_weights,
+             "∂E/∂W_l = (a_{l−1}ᵀ δ_l)ᵀ for every square W_l", need.square_weights,
              alters={"weight_gradient.indices": "ji"}),
     _mistake("updated_weights_in_backward", "Backward pass through already-updated weights",
              "Each layer's weights were updated before its error was sent further back, so the "
              "hidden deltas use the new weights instead of those of the forward pass.",
              "δ_l = f′(z_l) ⊙ (δ_{l+1} W′_{l+1}ᵀ), W′_{l+1} = W_{l+1} − η·∂E/∂W_{l+1}",
-             _hidden_layers, alters={"backprop.weights_from": "updated"}),
+             need.hidden_layers, alters={"backprop.weights_from": "updated"}),
     _mistake("bias_not_summed", "Bias gradient from the first example only",
              "Over a batch the bias gradient adds up the deltas of all examples, but only the "
              "first example's delta was used.",
-             "∂E/∂b_l = δ_l[0] instead of Σₙ δ_l[n]", _batch_biases,
+             "∂E/∂b_l = δ_l[0] instead of Σₙ δ_l[n]", need.batch_biases,
              alters={"bias_gradient.sum": "first_example"}),
     _mistake("bias_summed_over_units", "Bias gradient summed over the units",
              "For one example, np.sum(delta, axis=0) adds up the deltas of all units, so every "
              "bias of the layer got the same step instead of its own delta.",
              "∂E/∂b_l[j] = Σₖ δ_l[k] for every unit j, instead of δ_l[j]",
-             _per_unit_biases_one_example, alters={"bias_gradient.sum": "units"}),
+             need.per_unit_biases_one_example, alters={"bias_gradient.sum": "units"}),
     _mistake("learning_rate_twice", "Learning rate applied twice",
              "The step was multiplied by the learning rate twice, η²·∂E/∂θ instead of "
              "η·∂E/∂θ.",
-             "θ ← θ − η²·∂E/∂θ", _learning_rate_not_one, alters={"update.rate_power": 2}),
+             "θ ← θ − η²·∂E/∂θ", need.learning_rate_not_one, alters={"update.rate_power": 2}),
     _mistake("learning_rate_missing", "Learning rate left out",
              "The update subtracts the whole gradient ∂E/∂θ without multiplying it by the "
              "learning rate η.",
-             "θ ← θ − ∂E/∂θ", _learning_rate_not_one, alters={"update.rate_power": 0}),
+             "θ ← θ − ∂E/∂θ", need.learning_rate_not_one, alters={"update.rate_power": 0}),
     _mistake("biases_not_updated", "Biases not updated",
              "Only the weights were updated; the biases kept their old values.",
-             "b ← b (W ← W − η·∂E/∂W as usual)", _biases, alters={"update.biases": False}),
+             "b ← b (W ← W − η·∂E/∂W as usual)", need.biases, alters={"update.biases": False}),
     _mistake("stale_loss_after", "Loss after the step not recomputed",
              "The loss after the update is a stale number: the loss before it, copied, where "
              "the forward pass should have been run again with the updated parameters.",
-             "loss_after = E(θ) instead of E(θ − η·∂E/∂θ)", _updates,
+             "loss_after = E(θ) instead of E(θ − η·∂E/∂θ)", need.updates,
              alters={"loss_after.recomputed": False}),
 )
 
