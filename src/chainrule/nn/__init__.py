@@ -2,15 +2,25 @@
 (formulas, derivatives, parameters, from-logits pairs) is in ``ACTIVATION_TABLE`` and
 ``LOSS_TABLE``."""
 
+from importlib import import_module
+
 from chainrule.tables.activations import ACTIVATION_TABLE
 from chainrule.tables.losses import LOSS_TABLE
 from chainrule.nn.activations import ACTIVATIONS, get_activation
 from chainrule.nn.init import INITIALIZERS
 from chainrule.nn.layers import MLP, BIAS_MODES, LayerValues, Linear, Module, Parameter
-from chainrule.nn.modules import (
-    AvgPool1d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Dropout, Flatten,
-    LeakyReLU, MaxPool1d, MaxPool2d, ReLU, Residual, Sequential, Sigmoid, Softmax, Tanh,
-)
+
+# The convolutional modules load when first named (cr.nn.Conv2d): the CLI's start-up, which
+# explains and verifies MLPs, does not pay for them.
+_MODULES = ("AvgPool1d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d",
+            "Dropout", "Flatten", "LeakyReLU", "MaxPool1d", "MaxPool2d", "ReLU", "Residual",
+            "Sequential", "Sigmoid", "Softmax", "Tanh")
+
+
+def __getattr__(name: str):
+    if name in _MODULES:
+        return getattr(import_module("chainrule.nn.modules"), name)
+    raise AttributeError(f"module 'chainrule.nn' has no attribute {name!r}")
 from chainrule.nn.losses import (
     LOSSES,
     bce,
