@@ -114,3 +114,28 @@ def test_same_seed_same_bits(tmp_path):
                    "--save", f"{name}.npz").returncode == 0
     first, second = (load_checkpoint(tmp_path / f"{n}.npz")["params"] for n in "ab")
     assert all(np.asarray(first[k]).tobytes() == np.asarray(second[k]).tobytes() for k in first)
+
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+
+
+def test_the_digits_cnn_spec_reaches_98_5_percent_on_the_test_split(tmp_path):
+    """The issue's floor, with the split and seed README's "Training" states (seed 1 here:
+    98.61 %, 99.44 % and 98.89 % for seeds 0, 1 and 2 on one machine; 354 of 359 is the floor)."""
+    result = run(tmp_path, str(EXAMPLES / "digits-cnn.yaml"), "--data", "digits", "--test", "0.2",
+                 "--validation", "0.1", "--optimizer", "adam", "--lr", "0.003", "--schedule",
+                 "cosine", "--epochs", "40", "--no-standardize", "--seed", "1", "--save",
+                 "cnn.npz", "--quiet", timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert accuracy(result.stdout, "test") >= 0.985
+    model, meta = load_model(tmp_path / "cnn.npz")
+    assert meta["architecture"]["kind"] == "layers"
+    assert {name for name, _ in model.named_buffers()} >= {"1.running_mean", "5.running_var"}
+    assert float(model.named_buffers()[2][1]) > 0  # num_batches_tracked counted the steps
+
+
+def test_a_network_of_layers_that_does_not_fit_the_data_is_one_line(tmp_path):
+    result = run(tmp_path, str(EXAMPLES / "digits-cnn.yaml"), "--data", "iris", "--epochs", "1")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "takes inputs of shape [1, 8, 8] but iris has 4 features" in result.stderr

@@ -58,6 +58,17 @@ def _out_sizes(sizes, kernel, stride, padding, dilation, op: str) -> tuple[int, 
     return tuple(out)
 
 
+def output_sizes(sizes, kernel_size, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+                 op: str = "conv2d") -> tuple[int, ...]:
+    """The spatial sizes a convolution gives for an input of spatial ``sizes``: what a spec's
+    layer shapes and a module's ``out_shape`` read, the same checks ``conv`` makes."""
+    d = len(sizes)
+    kernel = _tuple(kernel_size, d, "kernel_size", op, 1)
+    return _out_sizes(sizes, kernel, _tuple(stride, d, "stride", op, 1),
+                      _tuple(padding, d, "padding", op, 0),
+                      _tuple(dilation, d, "dilation", op, 1), op)
+
+
 def _padded(x: Array, padding, fill: float = 0.0) -> Array:
     """x with ``padding`` elements of ``fill`` on both sides of each spatial axis (np.pad's
     generality costs ~100 µs a call here; this is a fill and a copy)."""

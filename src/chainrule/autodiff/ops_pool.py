@@ -34,14 +34,20 @@ Array = np.ndarray
 
 def _pool_geometry(x: Array, kernel_size, stride, padding, op: str):
     d = _spatial(x, op)
-    name = f"{op}{d}d"
+    return pool_geometry(x.shape[2:], kernel_size, stride, padding, f"{op}{d}d")
+
+
+def pool_geometry(sizes, kernel_size, stride, padding, name: str):
+    """(kernel, stride, padding, output sizes) of a pooling over spatial ``sizes``, checked
+    as PyTorch checks them; a spec's layer shapes read it too."""
+    d = len(sizes)
     kernel = _tuple(kernel_size, d, "kernel_size", name, 1)
     stride = kernel if stride is None or stride == () else _tuple(stride, d, "stride", name, 1)
     padding = _tuple(padding, d, "padding", name, 0)
     if any(2 * p > k for p, k in zip(padding, kernel)):
         raise ShapeError(f"{name}: padding {padding} must be at most half the kernel "
                          f"{kernel} (PyTorch's rule)")
-    out = _out_sizes(x.shape[2:], kernel, stride, padding, (1,) * d, name)
+    out = _out_sizes(sizes, kernel, stride, padding, (1,) * d, name)
     return kernel, stride, padding, out
 
 

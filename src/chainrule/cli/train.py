@@ -109,15 +109,15 @@ def _network(args: argparse.Namespace, dataset) -> tuple[list[int], list[str], s
     return layers, [args.activation] * (len(layers) - 2) + [output], args.loss or loss
 
 
-def _targets(dataset, loss: str, layers: list[int]) -> np.ndarray:
+def _targets(dataset, loss: str, outputs: int) -> np.ndarray:
     """Class indices for cross-entropy, a 0/1 column for one sigmoid unit, else as given."""
     if dataset.task != "classification" or loss == "cross_entropy":
         return dataset.y
-    if layers[-1] == 1:
+    if outputs == 1:
         return dataset.y.astype(float)[:, None]
     from chainrule.train.data import one_hot
 
-    return one_hot(dataset.y, layers[-1])
+    return one_hot(dataset.y, outputs)
 
 
 def _dataset(args: argparse.Namespace, spec):
@@ -130,10 +130,11 @@ def _dataset(args: argparse.Namespace, spec):
                             seed=args.seed, **options)
     if spec is None:
         raise ChainruleError("train: give --data (a dataset name or a CSV file) or a spec file")
-    x = np.atleast_2d(spec.inputs)
+    x = spec.inputs if spec.batched else spec.inputs[None]
+    x = x.reshape(len(x), -1)  # an image's pixels as features: fit() lays them out again
     targets = np.asarray(spec.targets)
     if targets.dtype.kind in "iu":
-        classes = tuple(str(k) for k in range(spec.layers[-1]))
+        classes = tuple(str(k) for k in range(_outputs(spec)))
         return Dataset(spec.name, x, np.atleast_1d(targets), "classification", classes,
                        tuple(f"x{i + 1}" for i in range(x.shape[1])), spec.description)
     return Dataset(spec.name, x, np.atleast_2d(targets).astype(float), "regression", (),
@@ -200,9 +201,11 @@ def run_train(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec) if args.spec else None
     dataset = _dataset(args, spec)
     if spec is not None:
-        layers, activations, loss = list(spec.layers), list(spec.activations), spec.loss
+        loss, title = spec.loss, _title(spec)
+        outputs = _outputs(spec)
     else:
         layers, activations, loss = _network(args, dataset)
+        outputs, title = layers[-1], f"{'-'.join(map(str, layers))} {activations[0]}"
     tiny = len(dataset.x) < 20  # XOR's four points: train on all, judge on all
     parts = split(dataset, validation=0.0 if tiny else args.validation,
                   test=0.0 if tiny else args.test, seed=args.seed)
@@ -210,12 +213,17 @@ def run_train(args: argparse.Namespace) -> int:
     scale = (lambda x: x) if scaler is None else scaler.transform
     model = spec.build_model() if spec is not None else MLP(layers, activations, init=args.init,
                                                             seed=args.seed)
+    if tuple(model.input_shape) != (dataset.x.shape[1],) and \
+            int(np.prod(model.input_shape)) != dataset.x.shape[1]:
+        shape = list(model.input_shape)
+        raise ChainruleError(f"{args.spec}: the network takes inputs of shape {shape} but "
+                             f"{dataset.name} has {dataset.x.shape[1]} features per example")
     optimizer = _optimizer(args, spec, model.parameters())
     scheduler = _scheduler(args.schedule, optimizer, args.epochs)
     resume = _resume(args.resume, state, model, dataset.name) if state is not None else None
     validation = None
     if parts.validation is not None and len(parts.validation.x):
-        validation = (scale(parts.validation.x), _targets(parts.validation, loss, layers))
+        validation = (scale(parts.validation.x), _targets(parts.validation, loss, outputs))
     progress = Progress(args.epochs, quiet=args.quiet)
     extra = {"dataset": dataset.name, "loss": loss, "classes": list(dataset.classes),
              **({"standardizer": scaler.state_dict()} if scaler is not None else {})}
@@ -223,7 +231,7 @@ def run_train(args: argparse.Namespace) -> int:
     with Stopper() as stopper:
         stop = StopOnSignal(stopper)
         try:
-            history = fit(model, scale(parts.train.x), _targets(parts.train, loss, layers),
+            history = fit(model, scale(parts.train.x), _targets(parts.train, loss, outputs),
                           loss=loss, optimizer=optimizer, epochs=args.epochs,
                           batch_size=args.batch_size, seed=args.seed, validation=validation,
                           scheduler=scheduler, early_stopping=args.early_stopping,
@@ -235,7 +243,7 @@ def run_train(args: argparse.Namespace) -> int:
             raise ChainruleError(_mismatch_message(args.resume, mismatch)) from None
     progress.close()
     elapsed = time.perf_counter() - started
-    sys.stdout.write(_summary(model, loss, parts, scale, layers, history, elapsed, args))
+    sys.stdout.write(_summary(model, loss, parts, scale, outputs, history, elapsed, args))
     if args.save:
         from chainrule.train.checkpoint import save_model
 
@@ -248,9 +256,9 @@ def run_train(args: argparse.Namespace) -> int:
         from chainrule.train.plot import plot_run
 
         shown = parts.validation if validation is not None else parts.train
-        plot_run(args.plot, history, predict=lambda x: _predict(model, scale(x), layers),
+        plot_run(args.plot, history, predict=lambda x: _predict(model, scale(x), outputs),
                  x=shown.x, y=shown.y if dataset.task == "classification" else None,
-                 title=f"{dataset.name}: {'-'.join(map(str, layers))} {activations[0]}")
+                 title=f"{dataset.name}: {title}")
     if history.stop_reason == "interrupted":  # 128 + the signal's number, as shells expect
         return 128 + getattr(signal, stopper.requested or "SIGINT").value
     return 0
@@ -281,37 +289,47 @@ def _mismatch_message(path: str, mismatch: ResumeMismatch) -> str:
             f"this run has {option} {mismatch.ours}")
 
 
-def _predict(model, x: np.ndarray, layers: list[int]) -> np.ndarray:
-    from chainrule.autodiff.engine import no_grad
+def _outputs(spec) -> int:
+    return spec.output_size if hasattr(spec, "output_size") else spec.layers[-1]
 
+
+def _title(spec) -> str:
+    if hasattr(spec, "input_shape"):  # typed layers
+        return spec.architecture
+    return f"{spec.architecture} {spec.activations[0]}"
+
+
+def _predict(model, x: np.ndarray, outputs: int) -> np.ndarray:
+    from chainrule.autodiff.engine import no_grad
+    from chainrule.train.arrays import shaped
+
+    model.eval()
     with no_grad():
-        out = model(x).data
-    return (out[:, 0] > 0.5).astype(int) if layers[-1] == 1 else out.argmax(axis=1)
+        out = model.head(shaped(model, x))[1].data
+    return (out[:, 0] > 0.5).astype(int) if outputs == 1 else out.argmax(axis=1)
 
 
 def _evaluate(model, loss: str, x: np.ndarray, y: np.ndarray, classes: bool,
-              layers: list[int]) -> tuple[float, float | None]:
-    from chainrule.autodiff.engine import no_grad
-    from chainrule.nn import output_loss
+              outputs: int) -> tuple[float, float | None]:
+    from chainrule.train.arrays import arrays, evaluate
 
-    with no_grad():
-        last = model.forward_steps(x)[-1]
-        value = output_loss(loss, last.z, last.a, model.activations[-1], y).item()
+    x, y = arrays(model, x, y, loss, "")
+    value, _ = evaluate(model, loss, x, y, None)
     if not classes:
         return value, None
     truth = y if y.ndim == 1 else (y[:, 0] > 0.5).astype(int) if y.shape[1] == 1 else y.argmax(1)
-    return value, float(np.mean(_predict(model, x, layers) == truth))
+    return value, float(np.mean(_predict(model, x, outputs) == truth))
 
 
-def _summary(model, loss, parts, scale, layers, history, elapsed, args) -> str:
+def _summary(model, loss, parts, scale, outputs, history, elapsed, args) -> str:
     classes = parts.train.task == "classification"
     rows = []
     for name, part in (("train", parts.train), ("validation", parts.validation),
                        ("test", parts.test)):
         if part is None or not len(part.x):
             continue
-        value, accuracy = _evaluate(model, loss, scale(part.x), _targets(part, loss, layers),
-                                    classes, layers)
+        value, accuracy = _evaluate(model, loss, scale(part.x), _targets(part, loss, outputs),
+                                    classes, outputs)
         rows.append((name, len(part.x), value, accuracy))
     lines = ["", *summary_table(rows)]
     epochs = history.epoch[-1] if history.epoch else 0

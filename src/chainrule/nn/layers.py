@@ -66,6 +66,10 @@ class Module:
     def forward(self, x: Any) -> Tensor:
         raise NotImplementedError
 
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The output's shape for one example of ``shape`` (without the batch axis)."""
+        raise NotImplementedError(f"{type(self).__name__}.out_shape")
+
     def __call__(self, x: Any) -> Tensor:
         return self.forward(x)
 
@@ -91,6 +95,11 @@ class Module:
     def named_buffers(self) -> list[tuple[str, np.ndarray]]:
         """State that is not trained but belongs to the model (batch norm's running
         statistics), by name, as PyTorch's ``named_buffers``: saved and loaded with it."""
+        return []
+
+    def named_generators(self) -> list[tuple[str, np.random.Generator]]:
+        """The random generators the model draws from as it runs (a dropout mask's), by
+        name: a checkpoint saves their state, so that a resumed run draws the same masks."""
         return []
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -161,6 +170,15 @@ class Linear(Module):
             return a @ self.weight
         # One node for a @ W + b (see chainrule.autodiff.fused): the same numbers, less bookkeeping.
         return apply(_LINEAR, a, self.weight, self.bias)
+
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """(fan_out,) for one example of (fan_in,): a flat input (a Flatten before it)."""
+        if tuple(shape) != (self.fan_in,):
+            flat = " (put a Flatten before it)" if len(shape) > 1 and \
+                int(np.prod(shape)) == self.fan_in else ""
+            raise ShapeError(f"Linear({self.fan_in}, {self.fan_out}): expects {self.fan_in} "
+                             f"values per example, got shape {tuple(shape)}{flat}")
+        return (self.fan_out,)
 
     def dense(self, a: Tensor, activation: str) -> tuple[Tensor, Tensor]:
         """z = a @ W + b and f(z), with f(z) recorded as one ``dense`` node of a, W and b.
@@ -295,6 +313,20 @@ class MLP(Module):
 
     def forward(self, x: Any) -> Tensor:
         return self.forward_steps(x, fused=True)[-1].a
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.sizes[0],)
+
+    @property
+    def output_size(self) -> int:
+        return self.sizes[-1]
+
+    def head(self, x: Any, *, fused: bool = False) -> tuple[Tensor, Tensor, str]:
+        """(z, a, activation) of the output layer, what a loss reads (as
+        :meth:`chainrule.nn.network.Network.head`)."""
+        last = self.forward_steps(x, fused=fused)[-1]
+        return last.z, last.a, self.activations[-1]
 
     def __repr__(self) -> str:
         sizes = "-".join(map(str, self.sizes))

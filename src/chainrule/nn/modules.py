@@ -17,12 +17,18 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from chainrule.autodiff.ops_conv import output_sizes
+from chainrule.autodiff.ops_pool import pool_geometry
 from chainrule.autodiff.tensor import Tensor
 from chainrule.errors import ShapeError
 from chainrule.nn import functional as F
 from chainrule.nn.init import as_rng
 from chainrule.nn.layers import Module, Parameter, as_input
 from chainrule.tables.activations import LEAKY_RELU_SLOPE
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "shape (" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _given(values: Any, shape: tuple[int, ...], what: str, dtype) -> np.ndarray:
@@ -71,6 +77,20 @@ class _ConvNd(Module):
         return [("weight", self.weight)] + ([("bias", self.bias)] if self.bias is not None
                                             else [])
 
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The output's shape for one example of ``shape`` (C, *spatial); a ShapeError
+        saying why when none fits."""
+        layout = "(C, L)" if self.d == 1 else "(C, H, W)"
+        if len(shape) != self.d + 1:
+            raise ShapeError(f"{self.name}: expected an input {layout} per example, got "
+                             f"{_shape(shape)}")
+        if shape[0] != self.in_channels:
+            raise ShapeError(f"{self.name}: expects {self.in_channels} input channels, the "
+                             f"input has {shape[0]} ({_shape(shape)})")
+        return (self.out_channels,) + output_sizes(shape[1:], self.kernel_size, self.stride,
+                                                   self.padding, self.dilation,
+                                                   self.name)
+
     def forward(self, x: Any) -> Tensor:
         conv = F.conv1d if self.d == 1 else F.conv2d
         return conv(as_input(x, self.weight.dtype), self.weight, self.bias, self.stride,
@@ -99,6 +119,14 @@ class _Pool(Module):
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         return []
+
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        d = int(self.name[-2])
+        if len(shape) != d + 1:
+            raise ShapeError(f"{self.name}: expected an input {'(C, L)' if d == 1 else '(C, H, W)'}"
+                             f" per example, got {_shape(shape)}")
+        return shape[:1] + pool_geometry(shape[1:], self.kernel_size, self.stride, self.padding,
+                                         self.name)[3]
 
     def forward(self, x: Any) -> Tensor:
         return self.pool(x, self.kernel_size, self.stride, self.padding)
@@ -145,6 +173,14 @@ class _BatchNorm(Module):
         return [("running_mean", self.running_mean), ("running_var", self.running_var),
                 ("num_batches_tracked", self.num_batches_tracked)]
 
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(shape) + 1 not in self.dims or shape[0] != self.num_features:
+            wanted = " or ".join(f"{n - 1}" for n in self.dims)
+            raise ShapeError(f"{self.name}({self.num_features}): expected {wanted} dimension(s) "
+                             f"per example with {self.num_features} channels first, got "
+                             f"{_shape(shape)}")
+        return tuple(shape)
+
     def forward(self, x: Any) -> Tensor:
         x = as_input(x, self.dtype)
         if x.ndim not in self.dims or x.shape[1] != self.num_features:
@@ -185,6 +221,12 @@ class Dropout(Module):
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         return []
 
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(shape)
+
+    def named_generators(self) -> list[tuple[str, np.random.Generator]]:
+        return [("generator", self.rng)]
+
     def forward(self, x: Any) -> Tensor:
         x = x if isinstance(x, Tensor) else Tensor(x)
         if not self.training or self.p == 0.0:
@@ -204,6 +246,15 @@ class Flatten(Module):
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         return []
 
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        full = (1,) + tuple(shape)  # the batch axis is axis 0, as start_dim counts
+        start, end = (d % len(full) for d in (self.start_dim, self.end_dim))
+        if start > end:
+            raise ShapeError(f"Flatten: start_dim {self.start_dim} comes after end_dim "
+                             f"{self.end_dim} for {_shape(shape)}")
+        merged = full[:start] + (int(np.prod(full[start:end + 1])),) + full[end + 1:]
+        return merged[1:]
+
     def forward(self, x: Any) -> Tensor:
         x = x if isinstance(x, Tensor) else Tensor(x)
         return x.flatten(self.start_dim, self.end_dim)
@@ -213,29 +264,42 @@ class Flatten(Module):
 
 
 class _Activation(Module):
+    table_name = ""  # the activation's entry in ACTIVATION_TABLE
+
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         return []
+
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(shape)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
 class ReLU(_Activation):
+    table_name = "relu"
+
     def forward(self, x: Any) -> Tensor:
         return (x if isinstance(x, Tensor) else Tensor(x)).relu()
 
 
 class Tanh(_Activation):
+    table_name = "tanh"
+
     def forward(self, x: Any) -> Tensor:
         return (x if isinstance(x, Tensor) else Tensor(x)).tanh()
 
 
 class Sigmoid(_Activation):
+    table_name = "sigmoid"
+
     def forward(self, x: Any) -> Tensor:
         return (x if isinstance(x, Tensor) else Tensor(x)).sigmoid()
 
 
 class LeakyReLU(_Activation):
+    table_name = "leaky_relu"
+
     def __init__(self, negative_slope: float = LEAKY_RELU_SLOPE) -> None:
         self.negative_slope = negative_slope
 
@@ -249,6 +313,8 @@ class LeakyReLU(_Activation):
 class Softmax(_Activation):
     """``nn.Softmax(dim)``; ``dim`` defaults to the last axis (PyTorch's implicit choice is
     deprecated there, and warns)."""
+
+    table_name = "softmax"
 
     def __init__(self, dim: int = -1) -> None:
         self.dim = dim
@@ -281,6 +347,15 @@ class Sequential(Module):
     def named_buffers(self) -> list[tuple[str, np.ndarray]]:
         return [(f"{i}.{name}", b) for i, m in enumerate(self.modules)
                 for name, b in m.named_buffers()]
+
+    def named_generators(self) -> list[tuple[str, np.random.Generator]]:
+        return [(f"{i}.{name}", g) for i, m in enumerate(self.modules)
+                for name, g in m.named_generators()]
+
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        for module in self.modules:
+            shape = module.out_shape(shape)
+        return shape
 
     def forward(self, x: Any) -> Tensor:
         for module in self.modules:
@@ -325,6 +400,20 @@ class Residual(Module):
         if self.shortcut is not None:
             out += [(f"shortcut.{n}", b) for n, b in self.shortcut.named_buffers()]
         return out
+
+    def named_generators(self) -> list[tuple[str, np.random.Generator]]:
+        out = [(f"block.{n}", g) for n, g in self.block.named_generators()]
+        if self.shortcut is not None:
+            out += [(f"shortcut.{n}", g) for n, g in self.shortcut.named_generators()]
+        return out
+
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        main = self.block.out_shape(shape)
+        side = tuple(shape) if self.shortcut is None else self.shortcut.out_shape(shape)
+        if main != side:
+            raise ShapeError(f"Residual: the block gives {_shape(main)} and the shortcut "
+                             f"{_shape(side)}; they must match to be added")
+        return main
 
     def forward(self, x: Any) -> Tensor:
         x = x if isinstance(x, Tensor) else Tensor(x)

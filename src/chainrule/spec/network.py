@@ -8,7 +8,6 @@ network's own terms (``weights[1]: expected shape (2, 1) for layer 2 (2 → 1 un
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -19,32 +18,21 @@ from chainrule import inputs
 from chainrule.tables.activations import ACTIVATION_TABLE
 from chainrule.errors import ShapeError, SpecError
 from chainrule.tables.losses import LOSS_TABLE
-from chainrule.nn.activations import unknown_name_message
-from chainrule.nn.init import INIT_NAMES
 from chainrule.nn.layers import BIAS_MODES, MLP
 if TYPE_CHECKING:
     from pathlib import Path
 
-from chainrule.spec.validate import array, check_fields, kind, known_name, number, required, shown
+from chainrule.spec.common import (  # noqa: F401 (the limits are read from here too)
+    MAX_EXAMPLES, MAX_EXPLAINED, MAX_LAYERS, MAX_PARAMETERS, MAX_STEPS, MAX_UNITS, OptimizerSpec,
+    common_fields, parse_frozen, read_examples,
+)
+from chainrule.spec.validate import array, check_fields, kind, known_name, required, shown
 
 FIELDS = (
     "name", "description", "layers", "activations", "loss", "weights", "biases", "input",
     "target", "inputs", "targets", "learning_rate", "frozen", "init", "seed", "bias",
     "optimizer", "steps",
 )
-OPTIMIZER_FIELDS = ("name", "momentum", "dampening", "nesterov", "weight_decay")
-MAX_STEPS = 1000
-# Limits checked before anything is allocated (docs/limits.md). A network a person works by
-# hand has tens of parameters; these leave room for trained networks like 64-64-10 digits.
-MAX_UNITS = 10_000  # units in one layer
-MAX_LAYERS = 64  # weight layers
-MAX_PARAMETERS = 1_000_000  # weights and biases, all layers (8 MB of float64)
-MAX_EXAMPLES = 10_000  # examples in a batch
-# What an explanation or a gradient check lists: parameter elements × examples × steps.
-# 20,000 is a 2-100-100-1 network's step, about 5 MB of text in a few seconds; beyond, a
-# worked explanation is no longer something a person reads.
-MAX_EXPLAINED = 20_000
-
 PRESETS: dict[str, dict[str, Any]] = {
     # The 2-2-1 sigmoid network of the classic hand-worked exercise in shared/seed.
     "seed": {
@@ -60,27 +48,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "learning_rate": 0.1,
     },
 }
-
-
-@dataclass(unsafe_hash=True)
-class OptimizerSpec(Frozen):
-    """SGD with PyTorch's options; a plain step is θ ← θ − η·∂E/∂θ."""
-
-    name: str = "sgd"
-    momentum: float = 0.0
-    dampening: float = 0.0
-    nesterov: bool = False
-    weight_decay: float = 0.0
-
-    @property
-    def plain(self) -> bool:
-        return not (self.momentum or self.weight_decay)
-
-    def build(self, params, learning_rate: float):
-        from chainrule.optim.optimizers import SGD
-
-        return SGD(params, lr=learning_rate, momentum=self.momentum, dampening=self.dampening,
-                   nesterov=self.nesterov, weight_decay=self.weight_decay)
 
 
 @dataclass(eq=False)  # arrays: no elementwise ==
@@ -144,12 +111,20 @@ def read_spec_file(path: Path) -> Any:
 
 
 def parse_spec(data: Any, default_name: str = "network") -> Spec:
-    """Validate a decoded spec; the first problem found raises a :class:`SpecError`."""
+    """Validate a decoded spec; the first problem found raises a :class:`SpecError`. Typed
+    layers give a :class:`chainrule.spec.layered_spec.LayeredSpec`."""
     if not isinstance(data, dict):
         raise SpecError(f"spec: expected an object with fields, got {kind(data)}")
     if "expression" in data:  # chainrule.expr.program reads these; "unknown field" would mislead
         raise SpecError("expression: this spec describes an expression (expression + at), "
                         "not a network (layers, loss, ...)")
+    if isinstance(data.get("layers"), list) and any(isinstance(v, dict) for v in data["layers"]):
+        from chainrule.spec.layered_spec import parse_layered
+
+        return parse_layered(data, default_name)
+    if "input_shape" in data:
+        raise SpecError("input_shape: for a network of typed layers ({\"type\": \"Conv2d\", "
+                        "...}); these layers are unit counts, whose first is the input's size")
     check_fields(data, FIELDS)
 
     layers = _layers(required(data, "layers"))
@@ -164,39 +139,19 @@ def parse_spec(data: Any, default_name: str = "network") -> Spec:
         raise SpecError(f"loss: {loss} needs outputs in (0, 1), but the output activation is "
                         f"{shown(activations[-1])}; use sigmoid (or cross_entropy for logits)")
     inputs, targets, batched = _examples(data, layers, loss)
-    learning_rate = number(required(data, "learning_rate"), "learning_rate")
-    if learning_rate <= 0:
-        raise SpecError(f"learning_rate: expected a positive number, got {learning_rate}")
-    init = data.get("init", "auto")
-    if init not in INIT_NAMES:
-        raise SpecError("init: " + unknown_name_message("init", init, dict.fromkeys(INIT_NAMES)))
-    seed = data.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise SpecError(f"seed: expected a non-negative integer, got {shown(seed)}")
     bias = data.get("bias", "per_unit")
     if bias not in BIAS_MODES:
         raise SpecError(f"bias: expected one of {', '.join(BIAS_MODES)}, got {shown(bias)}")
-
-    steps = data.get("steps", 1)
-    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
-        raise SpecError(f"steps: expected a whole number from 1 to {MAX_STEPS}, got {shown(steps)}")
-
-    name, description = (_text(data, key, fallback) for key, fallback in
-                         (("name", default_name), ("description", "")))
-    spec = Spec(
-        name=name, optimizer=_optimizer(data.get("optimizer")),
-        steps=steps, layers=layers, activations=activations,
-        loss=loss, weights=weights, biases=biases, inputs=inputs, targets=targets,
-        batched=batched, learning_rate=learning_rate, init=init, seed=seed, bias=bias,
-        description=description,
-    )
+    spec = Spec(layers=layers, activations=activations, loss=loss, weights=weights,
+                biases=biases, inputs=inputs, targets=targets, batched=batched, bias=bias,
+                **common_fields(data, default_name))
     # Building the network checks every weight and bias shape against the layer sizes,
     # with the same messages the Python API gives.
     try:
         names = [name for name, _ in spec.build_model().named_parameters()]
     except ShapeError as error:  # in a spec, a wrong shape is a spec error like any other
         raise SpecError(str(error)) from None
-    return replace(spec, frozen=_frozen(data.get("frozen", []), names))
+    return replace(spec, frozen=parse_frozen(data.get("frozen", []), names))
 
 
 # --- field validators ------------------------------------------------------------------------
@@ -209,20 +164,6 @@ def _layers(value: Any) -> tuple[int, ...]:
         raise SpecError(f"layers: expected a list of at least two positive integers "
                         f"(units per layer, input first), got {shown(value)}")
     return tuple(value)
-
-
-def _text(data: dict, key: str, default: str) -> str:
-    """A name or description: text without control characters (an ESC in a network's name
-    would reach the terminal, a NUL a file name)."""
-    value = data.get(key, default)
-    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-        raise SpecError(f"{key}: expected text, got {kind(value)}")
-    value = str(value)
-    bad = re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", value)
-    if bad:
-        raise SpecError(f"{key}: control character {bad.group()!r} at position {bad.start()}; "
-                        f"expected plain text")
-    return value
 
 
 def _check_size(layers: tuple[int, ...], bias: Any) -> None:
@@ -278,82 +219,6 @@ def _matrices(value: Any, path: str, depth: int) -> tuple[np.ndarray, ...] | Non
 
 def _examples(data: dict, layers: tuple[int, ...], loss: str) -> tuple[np.ndarray, np.ndarray,
                                                                          bool]:
-    single, batch = "input" in data or "target" in data, "inputs" in data or "targets" in data
-    if single and batch:
-        raise SpecError("inputs: give either input + target (one example) or inputs + targets "
-                        "(a batch), not both")
-    if not single and not batch:
-        raise SpecError("input: required field is missing (or inputs + targets for a batch)")
-    x_key, t_key = ("inputs", "targets") if batch else ("input", "target")
-    inputs = array(required(data, x_key), x_key)
-    if batch and inputs.ndim >= 1 and inputs.shape[0] > MAX_EXAMPLES:
-        raise SpecError(f"{x_key}: {inputs.shape[0]:,} examples; a batch may have at most "
-                        f"{MAX_EXAMPLES:,}")
-    n_in, n_out = layers[0], layers[-1]
-    expected = (inputs.shape[0], n_in) if batch and inputs.ndim == 2 else (n_in,)
-    if batch and inputs.ndim != 2 or inputs.shape != expected:
-        what = f"a list of examples, each {n_in} values" if batch else f"{n_in} values"
-        raise SpecError(f"{x_key}: expected {what} (layer sizes {list(layers)}), "
-                        f"got shape {inputs.shape}")
-    raw_target = required(data, t_key)
-    targets = array(raw_target, t_key)
-    out_shape = (inputs.shape[0], n_out) if batch else (n_out,)
-    index_shape = out_shape[:-1]
-    kind_of_target = LOSS_TABLE[loss].target
-    if kind_of_target == "classes" and targets.shape == index_shape and _all_ints(targets, n_out):
-        return inputs, targets.astype(np.int64), batch
-    if targets.shape != out_shape:
-        hint = " or a class index" if kind_of_target == "classes" else ""
-        raise SpecError(f"{t_key}: expected shape {out_shape} ({n_out} value(s) per example "
-                        f"for {n_out} output unit(s){hint}), got shape {targets.shape}")
-    if kind_of_target != "values" and not np.all((targets >= 0) & (targets <= 1)):
-        where = np.argwhere((targets < 0) | (targets > 1))[0]
-        bad = f"{t_key}" + "".join(f"[{i}]" for i in where)
-        what = ("probabilities" if kind_of_target == "probabilities"
-                else "a one-hot row or probabilities")
-        raise SpecError(f"{bad}: expected a target in [0, 1] for {loss} ({what}), got "
-                        f"{targets[tuple(where)]:g}")
-    return inputs, targets, batch
+    return read_examples(data, (layers[0],), layers[-1], loss, f"layer sizes {list(layers)}")
 
 
-def _all_ints(values: np.ndarray, classes: int) -> bool:
-    return bool(np.all(values == np.round(values)) and np.all((values >= 0) & (values < classes)))
-
-
-def _optimizer(value: Any) -> OptimizerSpec:
-    if value is None:
-        return OptimizerSpec()
-    if isinstance(value, str):
-        value = {"name": value}
-    if not isinstance(value, dict):
-        raise SpecError(f"optimizer: expected \"sgd\" or an object like "
-                        f"{{\"name\": \"sgd\", \"momentum\": 0.9}}, got {kind(value)}")
-    check_fields(value, OPTIMIZER_FIELDS, "optimizer.")
-    name = value.get("name", "sgd")
-    if name != "sgd":
-        raise SpecError(f"optimizer.name: expected \"sgd\" (the optimizer explanations show), "
-                        f"got {shown(name)}")
-    numbers = {key: number(value[key], f"optimizer.{key}")
-               for key in ("momentum", "dampening", "weight_decay") if key in value}
-    limits = {"momentum": (0, 1, "[0, 1)"), "dampening": (0, 1.0000001, "[0, 1]"),
-              "weight_decay": (0, float("inf"), "≥ 0")}
-    for key, amount in numbers.items():
-        low, high, text = limits[key]
-        if not low <= amount < high:
-            raise SpecError(f"optimizer.{key}: expected a number {text}, got {amount}")
-    nesterov = value.get("nesterov", False)
-    if not isinstance(nesterov, bool):
-        raise SpecError(f"optimizer.nesterov: expected true or false, got {shown(nesterov)}")
-    if nesterov and (numbers.get("momentum", 0) == 0 or numbers.get("dampening", 0) != 0):
-        raise SpecError("optimizer.nesterov: needs momentum > 0 and dampening 0")
-    return OptimizerSpec(nesterov=nesterov, **numbers)
-
-
-def _frozen(value: Any, names: list[str]) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise SpecError(f"frozen: expected a list of parameter names like \"b1\", got {shown(value)}")
-    for i, name in enumerate(value):
-        if name not in names:
-            raise SpecError(f"frozen[{i}]: no parameter {shown(name)}; this network has "
-                            f"{', '.join(names)}")
-    return tuple(value)

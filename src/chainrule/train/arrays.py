@@ -24,11 +24,17 @@ def fingerprint(x: np.ndarray, y: np.ndarray) -> str:
 
 
 def arrays(model: MLP, x: Any, y: Any, loss: str, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs as a float matrix; targets as class indices or rows of the output's shape."""
-    x = np.asarray(x, dtype=model.dtype)
+    """Inputs as floats of shape (examples, *model.input_shape); targets as class indices or
+    rows of the output's shape. Rows of flat features (a CSV's, the digits' 64 pixels) for a
+    network of images are laid out in its input shape, row-major, as ``x.view(n, 1, 8, 8)``."""
+    x = shaped(model, np.asarray(x, dtype=model.dtype))
     y = np.asarray(y)
-    if x.ndim != 2 or x.shape[1] != model.sizes[0] or not len(x):
-        raise ShapeError(f"{what}x: expected shape (examples, {model.sizes[0]}) with at least "
+    shape = tuple(model.input_shape)
+    if x.shape[1:] != shape or not len(x):
+        wanted = ", ".join(map(str, shape))
+        flat = f" (or (examples, {int(np.prod(shape))}) of flat features)" if len(shape) > 1 \
+            else ""
+        raise ShapeError(f"{what}x: expected shape (examples, {wanted}){flat} with at least "
                          f"one example, got {x.shape}")
     if len(y) != len(x):
         raise ShapeError(f"{what}y: expected {len(x)} targets (one per example), got {len(y)}")
@@ -36,9 +42,17 @@ def arrays(model: MLP, x: Any, y: Any, loss: str, what: str) -> tuple[np.ndarray
     indices = takes_classes and y.ndim == 1 and y.dtype.kind in "iu"
     if indices:
         return x, y.astype(np.int64)
-    if y.ndim == 1 and model.sizes[-1] == 1:
+    if y.ndim == 1 and model.output_size == 1:
         y = y[:, None]
     return x, y.astype(model.dtype)
+
+
+def shaped(model: MLP, x: np.ndarray) -> np.ndarray:
+    """Rows of flat features laid out in the model's input shape (a view), else ``x``."""
+    shape = tuple(model.input_shape)
+    if x.ndim == 2 and len(shape) > 1 and x.shape[1] == int(np.prod(shape)):
+        return x.reshape((len(x),) + shape)
+    return x
 
 
 def accuracy_kind(y: np.ndarray, outputs: int) -> str | None:
@@ -72,8 +86,13 @@ def correct(kind: str | None, output: np.ndarray, y: np.ndarray) -> int:
 
 def evaluate(model: MLP, loss: str, x: np.ndarray, y: np.ndarray,
               kind: str | None) -> tuple[float, float | None]:
-    with no_grad(), np.errstate(all="ignore"):
-        last = model.forward_steps(x)[-1]
-        value = output_loss(loss, last.z, last.a, model.activations[-1], y)
-    accuracy = None if kind is None else correct(kind, last.a.data, y) / len(x)
+    training = model.training  # evaluated as a model is used: running statistics, no dropout
+    model.eval()
+    try:
+        with no_grad(), np.errstate(all="ignore"):
+            z, a, activation = model.head(x)
+            value = output_loss(loss, z, a, activation, y)
+    finally:
+        model.train(training)
+    accuracy = None if kind is None else correct(kind, a.data, y) / len(x)
     return float(value.data), accuracy

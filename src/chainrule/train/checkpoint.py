@@ -25,8 +25,8 @@ import numpy as np
 
 from chainrule.version import __version__
 from chainrule.train.checkpoint_meta import (MAX_EPOCHS, MAX_GLOBAL_STEP,  # noqa: F401
-                                       check_parameter_headers, check_standardizer, read_meta,
-                                       references)
+                                       check_parameter_headers, check_standardizer, layer_specs,
+                                       read_meta, references)
 from chainrule.train.checkpoint_read import (MAX_PARAMETERS, Archive, CheckpointError,  # noqa: F401
                                        parse_meta)
 from chainrule.errors import ChainruleError
@@ -53,6 +53,9 @@ def save_checkpoint(path: str | Path, *, model: MLP, optimizer: Any = None, sche
     arrays: dict[str, np.ndarray] = {}
     for name, p in model.named_parameters():
         arrays[f"param.{name}"] = p.data
+    buffers = dict(model.named_buffers())
+    for name, b in buffers.items():
+        arrays[f"buffer.{name}"] = np.asarray(b)
     if isinstance(rng, np.random.Generator):
         rng = rng.bit_generator.state
     if history is not None and not isinstance(history, dict):
@@ -61,6 +64,10 @@ def save_checkpoint(path: str | Path, *, model: MLP, optimizer: Any = None, sche
         "format": FORMAT, "version": VERSION, "chainrule": __version__,
         "architecture": architecture(model),
         "parameters": {name: list(p.shape) for name, p in model.named_parameters()},
+        **({"buffers": {name: list(np.shape(b)) for name, b in buffers.items()}}
+           if buffers else {}),
+        **({"generators": {name: g.bit_generator.state for name, g in generators}}
+           if (generators := model.named_generators()) else {}),
         "optimizer": None if optimizer is None else _encode(optimizer.state_dict(), "opt", arrays),
         "scheduler": None if scheduler is None else _encode(scheduler.state_dict(), "sched",
                                                             arrays),
@@ -96,13 +103,16 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         fail = archive.fail
         check_parameter_headers(archive, meta)
         arrays = {f"param.{name}": archive.load(f"param.{name}") for name in meta["parameters"]}
+        arrays.update((f"buffer.{name}", archive.load(f"buffer.{name}"))
+                      for name in meta.get("buffers") or {})
         for key in references([meta.get(f) for f in _DECODED]):
             if key in archive.headers and key not in arrays:
                 arrays[key] = archive.load(key)
     for key, array in arrays.items():
         if not key.startswith(_FLOAT_ONLY):  # extra.*: the caller's data, any values
             continue
-        if array.dtype.kind != "f":
+        if array.dtype.kind != "f" and not (key.endswith("num_batches_tracked")
+                                            and array.dtype.kind in "iu"):
             raise fail(f"array {key!r} has dtype {array.dtype}; optimizer buffers and saved "
                        "weights are floats")
         found = first_non_finite(array)
@@ -111,6 +121,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
                        f"{found[1]}")
     state: dict[str, Any] = {"path": str(path), "architecture": meta["architecture"]}
     state["params"] = {name: arrays[f"param.{name}"] for name in meta["parameters"]}
+    state["buffers"] = {name: arrays[f"buffer.{name}"] for name in meta.get("buffers") or {}}
+    state["generators"] = meta.get("generators") or {}
     try:
         for field in _DECODED:
             state[field] = _decode(meta.get(field), arrays)
@@ -128,13 +140,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 _DECODED = ("optimizer", "scheduler", "rng", "history", "extra", "loop")
 # The weights and their companions: floats, and finite (a NaN in one would poison a resume).
-_FLOAT_ONLY = ("param.", "opt.", "loop.best.weights.")
+_FLOAT_ONLY = ("param.", "buffer.", "opt.", "loop.best.weights.")
 
 
 def load_model(path: str | Path) -> tuple[MLP, dict[str, Any]]:
     """Rebuild the network saved in a checkpoint or model file; also return its contents."""
     state = load_checkpoint(path)
     arch = state["architecture"]
+    if arch.get("kind") == "layers":
+        return _load_network(path, state), state
     try:
         depth = len(arch["layers"]) - 1
         params = state["params"]
@@ -148,6 +162,30 @@ def load_model(path: str | Path) -> tuple[MLP, dict[str, Any]]:
         raise CheckpointError(f"{Path(path).name}: cannot rebuild the network "
                               f"({error})") from None
     return model, state
+
+
+def _load_network(path: str | Path, state: dict[str, Any]):
+    from chainrule.spec.layered import build_network
+
+    arch = state["architecture"]
+    model = build_network(layer_specs(Path(path).name, arch), tuple(arch["input_shape"]),
+                          dtype=arch.get("dtype"))
+    try:
+        model.load_state_dict({**state["params"], **state["buffers"]})
+        model.freeze(*arch.get("frozen", ()))
+        restore_generators(model, state["generators"])
+    except (ChainruleError, KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{Path(path).name}: cannot rebuild the network "
+                              f"({error})") from None
+    return model
+
+
+def restore_generators(model, states: dict[str, Any]) -> None:
+    """Put each dropout mask's generator back where a run left it (a resume draws the
+    masks the run left alone would have drawn)."""
+    for name, generator in model.named_generators():
+        if name in states:
+            generator.bit_generator.state = states[name]
 
 
 def standardized_input(state: dict[str, Any], x: np.ndarray,
@@ -171,6 +209,10 @@ def standardized_input(state: dict[str, Any], x: np.ndarray,
 
 def architecture(model: MLP) -> dict[str, Any]:
     """What a network is, as plain data: enough to rebuild it or to refuse a mismatch."""
+    if not isinstance(model, MLP):  # a Network of typed layers (chainrule.nn.network)
+        return {"kind": "layers", "input_shape": list(model.input_shape),
+                "layers": model.description, "dtype": str(model.dtype),
+                "frozen": [name for name, p in model.named_parameters() if p.frozen]}
     return {
         "layers": list(model.sizes), "activations": list(model.activations),
         "bias": model.layers[0].bias_mode, "dtype": str(model.dtype),
@@ -182,6 +224,12 @@ def check_compatible(state: dict[str, Any], model: MLP) -> None:
     """Refuse a checkpoint made for another network: name both architectures."""
     saved, ours = state["architecture"], architecture(model)
     name = Path(state.get("path", "checkpoint")).name
+    if saved.get("kind") == "layers" or ours.get("kind") == "layers":
+        if (saved.get("input_shape"), saved.get("layers")) != (ours.get("input_shape"),
+                                                                ours.get("layers")):
+            raise CheckpointError(f"{name}: saved for {_describe(saved)}, this network is "
+                                  f"{_describe(ours)}")
+        return
     if (saved.get("layers"), saved.get("activations")) != (ours["layers"], ours["activations"]):
         raise CheckpointError(f"{name}: saved for layers {_describe(saved)}, "
                               f"this network is {_describe(ours)}")
@@ -191,6 +239,10 @@ def check_compatible(state: dict[str, Any], model: MLP) -> None:
 
 
 def _describe(arch: dict[str, Any]) -> str:
+    if arch.get("kind") == "layers":
+        types = [layer.get("type") for layer in arch.get("layers") or []
+                 if isinstance(layer, dict)]
+        return f"the layers {' → '.join(map(str, types))} on input {arch.get('input_shape')}"
     activations = list(arch.get("activations") or [])
     shown = activations[:1] if len(set(activations)) == 1 else activations
     return f"{list(arch.get('layers') or [])} ({', '.join(shown)})"

@@ -39,6 +39,15 @@ def check_parameter_headers(archive: Archive, meta: dict[str, Any]) -> None:
             raise archive.fail(f"array {key!r} has dtype {found_dtype}; the network's "
                                f"weights are {dtype}")
         total += math.prod(found)
+    for name, shape in (meta.get("buffers") or {}).items():  # batch norm's statistics
+        key = f"buffer.{name}"
+        if key not in archive.headers:
+            raise archive.fail(f"missing array {key!r}")
+        if not (isinstance(shape, list) and all(type(n) is int for n in shape)) or \
+                list(archive.headers[key][0]) != shape:
+            raise archive.fail(f"array {key!r} has shape {archive.headers[key][0]}, the "
+                               f"metadata says {shape!r}")
+        total += math.prod(shape)
     if total > MAX_PARAMETERS:
         raise archive.fail(f"{total} parameter elements; a checkpoint may hold at most "
                            f"MAX_PARAMETERS = {MAX_PARAMETERS}")
@@ -65,7 +74,8 @@ def check_standardizer(name: str, extra: dict[str, Any], arch: dict[str, Any]) -
     scaler = extra.get("standardizer") if isinstance(extra, dict) else None
     if scaler is None:
         return
-    inputs = arch["layers"][0]  # checked by read_meta: a list of positive integers
+    # checked by read_meta: a list of positive integers
+    inputs = math.prod(arch["input_shape"]) if arch.get("kind") == "layers" else arch["layers"][0]
     for field in ("mean", "scale"):
         values = scaler.get(field) if isinstance(scaler, dict) else None
         plain = isinstance(values, list) and all(type(v) in (int, float) for v in values)
@@ -107,12 +117,16 @@ def read_meta(name: str, meta: Any, fmt: str, version: int) -> dict[str, Any]:
         if type(value) is not int or not 0 <= value <= limit:  # bool is an int: refused too
             raise CheckpointError(f"{name}: {field}: expected an integer from 0 to {limit}, "
                                   f"got {_short(value)}")
-    for field in ("optimizer", "scheduler", "rng", "history", "extra", "loop"):
+    for field in ("optimizer", "scheduler", "rng", "history", "extra", "loop", "buffers",
+                  "generators"):
         if meta.get(field) is not None and not isinstance(meta[field], dict):
             raise CheckpointError(f"{name}: {field}: expected an object or null, got "
                                   f"{_short(meta[field])}")
     _check_loop(name, meta.get("loop") or {})
     arch = meta["architecture"]
+    if isinstance(arch, dict) and arch.get("kind") == "layers":
+        layer_specs(name, arch)
+        return meta
     if not isinstance(arch, dict) or not {"layers", "activations", "bias"} <= arch.keys():
         raise CheckpointError(f"{name}: its architecture lacks layers, activations or bias")
     _check_architecture(name, arch, meta["parameters"])
@@ -144,6 +158,26 @@ def _check_architecture(name: str, arch: dict[str, Any], parameters: dict[str, A
             raise CheckpointError(f"{name}: parameters.W{layer}: expected shape {shape} for "
                                   f"architecture.layers {layers}, got "
                                   f"{_short(parameters.get(f'W{layer}'))}")
+
+
+def layer_specs(name: str, arch: dict[str, Any]):
+    """A network of typed layers' architecture, validated as a spec's layers are (the same
+    limits, one line naming the field); its LayerSpecs."""
+    from chainrule.errors import SpecError
+    from chainrule.spec.layered import parse_layers
+    from chainrule.spec.layered_spec import check_input_shape
+    from chainrule.spec.common import MAX_LAYERS
+
+    if arch.get("dtype", "float64") not in ("float64", "float32") or not isinstance(
+            arch.get("frozen", []), list):
+        raise CheckpointError(f"{name}: architecture: expected dtype 'float64' or 'float32' "
+                              f"and a list of frozen names, got {_short(arch)}")
+    try:
+        return parse_layers(arch.get("layers"), check_input_shape(arch.get("input_shape")),
+                            max_layers=MAX_LAYERS, max_parameters=MAX_PARAMETERS,
+                            path="architecture.layers")
+    except SpecError as error:
+        raise CheckpointError(f"{name}: {error}") from None
 
 
 def _check_loop(name: str, loop: dict[str, Any]) -> None:

@@ -22,7 +22,8 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from chainrule.train.checkpoint import CheckpointError, check_compatible, save_checkpoint
+from chainrule.train.checkpoint import (CheckpointError, check_compatible, restore_generators,
+                                        save_checkpoint)
 from chainrule.errors import ChainruleError, SpecError
 from chainrule.finite import first_non_finite
 from chainrule.train.arrays import accuracy_kind, arrays, correct, evaluate, fingerprint
@@ -164,11 +165,12 @@ def fit(model: MLP, x: Any, y: Any, *, loss: str, optimizer: Any, epochs: int,
         raise SpecError("fit: early_stopping needs validation data and a patience of at "
                         f"least 1 epoch, got {early_stopping}")
     run = _Run(model, optimizer, scheduler, loss, list(callbacks), checkpoint, dict(extra or {}),
-               accuracy_kind(y, model.sizes[-1]), np.random.default_rng(seed))
+               accuracy_kind(y, model.output_size), np.random.default_rng(seed))
     # What a bit-identical resume needs besides the state: the same seed, batches and data.
     run.identity = {"seed": seed, "batch_size": batch_size, "data": fingerprint(x, y)}
     if resume is not None:
         run.restore(resume)
+    model.train()  # batch statistics and dropout in the steps; evaluate() switches to eval
     for callback in run.callbacks:
         callback.on_train_begin(run.state)
     reason = "completed"
@@ -202,7 +204,12 @@ class _Run:
 
     def restore(self, resume: dict[str, Any]) -> None:
         check_compatible(resume, self.model)
-        self.model.load_state_dict(resume["params"])
+        self.model.load_state_dict({**resume["params"], **resume.get("buffers", {})})
+        try:
+            restore_generators(self.model, resume.get("generators") or {})
+        except (ValueError, TypeError, KeyError) as error:
+            raise CheckpointError(f"{Path(resume.get('path', 'checkpoint')).name}: a dropout "
+                                  f"generator's state cannot be restored ({error})") from None
         name = Path(resume.get("path", "checkpoint")).name
         saved = resume.get("optimizer")
         try:
@@ -284,8 +291,8 @@ class _Run:
         # Overflow is expected when training diverges and is reported below as a
         # TrainingDiverged naming the first non-finite quantity, not as NumPy warnings.
         with np.errstate(all="ignore"):
-            last = self.model.forward_steps(xb, fused=True)[-1]
-            value = output_loss(self.loss, last.z, last.a, self.model.activations[-1], yb)
+            z, a, activation = self.model.head(xb, fused=True)
+            value = output_loss(self.loss, z, a, activation, yb)
             value.backward()
         where = (epoch, step, steps)
         self.check("loss", value.data, where)
@@ -296,7 +303,7 @@ class _Run:
             self.optimizer.step()
         for name, p in self.model.named_parameters():
             self.check(f"{name} after the update", p.data, where)
-        return float(value.data), correct(self.kind, last.a.data, yb)
+        return float(value.data), correct(self.kind, a.data, yb)
 
     def check(self, quantity: str, values: np.ndarray, where: tuple[int, int, int]) -> None:
         found = first_non_finite(values)

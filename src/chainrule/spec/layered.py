@@ -1,0 +1,412 @@
+"""Typed layers in a spec: ``"layers": [{"type": "Conv2d", "out_channels": 2, ...}, ...]``, a
+network as ``nn.Sequential`` writes it, with ``input_shape`` the shape of one example.
+
+:data:`LAYER_TYPES` is the one table of what a layer type is: its PyTorch name, its fields
+(with defaults), the shapes of its parameters for an input shape, and how its module is
+built. Parsing reads it, and so does the checkpoint that rebuilds a trained network from the
+same plain data. Every layer's output shape is computed by its module's ``out_shape`` (the
+geometry the primitives check), layer after layer, before anything is drawn; parameters are
+counted before they are allocated. A message names the layer's path (``layers[2]`` or
+``layers[3].layers[0]`` inside a residual block) and what does not fit.
+
+Type names are PyTorch's (``Conv2d``, ``MaxPool2d``, ``BatchNorm1d``, ``ReLU``); case and
+underscores do not matter (``conv2d``, ``max_pool2d``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from chainrule.errors import ShapeError, SpecError
+from chainrule.spec.validate import array, check_fields, kind, number, shown
+
+MAX_VALUES = 100_000  # values of one example in any layer's output (a 32 × 56 × 56 map)
+MAX_DEPTH = 4  # residual blocks inside residual blocks
+
+
+@dataclass(frozen=True)
+class LayerType:
+    name: str  # PyTorch's class name
+    fields: dict[str, Any]  # field → default (REQUIRED: must be given)
+    params: Callable[[tuple[int, ...], dict[str, Any]], dict[str, tuple[int, ...]]] = \
+        lambda shape, o: {}
+    arrays: tuple[str, ...] = ()  # fields that hold given numbers (weight, bias, ...)
+
+
+REQUIRED = object()
+_SIZE = "an integer ≥ 1 or a list of them"
+
+
+def _conv_params(shape, o):
+    groups, kernel = o["groups"], _sizes(o["kernel_size"], len(shape) - 1)
+    out = {"weight": (o["out_channels"], shape[0] // groups, *kernel)}
+    if o["bias"] is not False:
+        out["bias"] = (o["out_channels"],)
+    return out
+
+
+def _linear_params(shape, o):
+    fan_in = shape[0] if len(shape) == 1 else int(np.prod(shape))
+    out = {"weight": (fan_in, o["out_features"])}
+    if o["bias"] is not False:
+        out["bias"] = (o["out_features"],)
+    return out
+
+
+def _norm_params(shape, o):
+    return {name: (shape[0],) for name in ("weight", "bias", "running_mean", "running_var")}
+
+
+_CONV = {"out_channels": REQUIRED, "kernel_size": REQUIRED, "stride": 1, "padding": 0,
+         "dilation": 1, "groups": 1, "in_channels": None, "bias": True, "weight": None}
+_POOL = {"kernel_size": REQUIRED, "stride": None, "padding": 0}
+_NORM = {"num_features": None, "eps": 1e-5, "momentum": 0.1, "weight": None, "bias": None,
+         "running_mean": None, "running_var": None}
+
+LAYER_TYPES: dict[str, LayerType] = {t.name: t for t in (
+    LayerType("Linear", {"out_features": REQUIRED, "in_features": None, "bias": True,
+                         "weight": None}, _linear_params, ("weight", "bias")),
+    LayerType("Conv1d", _CONV, _conv_params, ("weight", "bias")),
+    LayerType("Conv2d", _CONV, _conv_params, ("weight", "bias")),
+    LayerType("MaxPool1d", _POOL), LayerType("MaxPool2d", _POOL),
+    LayerType("AvgPool1d", _POOL), LayerType("AvgPool2d", _POOL),
+    LayerType("BatchNorm1d", _NORM, _norm_params,
+              ("weight", "bias", "running_mean", "running_var")),
+    LayerType("BatchNorm2d", _NORM, _norm_params,
+              ("weight", "bias", "running_mean", "running_var")),
+    LayerType("Dropout", {"p": 0.5, "seed": None}),
+    LayerType("Flatten", {"start_dim": 1, "end_dim": -1}),
+    LayerType("ReLU", {}), LayerType("Tanh", {}), LayerType("Sigmoid", {}),
+    LayerType("LeakyReLU", {"negative_slope": 0.01}), LayerType("Softmax", {"dim": -1}),
+    LayerType("Residual", {"layers": REQUIRED, "shortcut": None}),
+)}
+_BY_KEY = {name.lower(): name for name in LAYER_TYPES}
+
+
+@dataclass(frozen=True, eq=False)  # arrays inside: no elementwise ==
+class LayerSpec:
+    """One validated layer: its type, its options (defaults filled in; given arrays as
+    NumPy arrays), the blocks of a residual layer, and its output shape per example."""
+
+    type: str
+    options: dict[str, Any]
+    path: str
+    in_shape: tuple[int, ...]
+    shape: tuple[int, ...]
+    block: tuple["LayerSpec", ...] = ()
+    shortcut: tuple["LayerSpec", ...] = ()
+
+    def parameter_count(self) -> int:
+        own = sum(int(np.prod(s)) for name, s in
+                  LAYER_TYPES[self.type].params(self.in_shape, self.options).items()
+                  if not name.startswith("running"))
+        return own + sum(layer.parameter_count() for layer in self.block + self.shortcut)
+
+    def plain(self) -> dict[str, Any]:
+        """The layer as a spec writes it (no given arrays): what a checkpoint stores."""
+        out: dict[str, Any] = {"type": self.type}
+        for key, value in self.options.items():
+            omitted = value is None and LAYER_TYPES[self.type].fields[key] is None
+            if omitted or (key in LAYER_TYPES[self.type].arrays
+                           and isinstance(value, np.ndarray)):
+                continue
+            if key == "layers":
+                value = [layer.plain() for layer in self.block]
+            elif key == "shortcut":
+                value = None if not self.shortcut else [layer.plain() for layer in self.shortcut]
+            out[key] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+class _Budget:
+    """Parameters and per-example values counted across the whole network, checked before
+    each layer is allocated."""
+
+    def __init__(self, max_parameters: int) -> None:
+        self.max_parameters, self.parameters = max_parameters, 0
+
+
+def parse_layers(value: Any, input_shape: tuple[int, ...], *, max_layers: int,
+                 max_parameters: int, path: str = "layers") -> tuple[LayerSpec, ...]:
+    """Validate a list of typed layers for inputs of ``input_shape`` (per example)."""
+    if not isinstance(value, list) or not value:
+        raise SpecError(f"{path}: expected a list of layers like {{\"type\": \"Conv2d\", ...}}, "
+                        f"got {shown(value)}")
+    count = _count_layers(value)
+    if count > max_layers:
+        raise SpecError(f"{path}: {count} layers; at most {max_layers}")
+    return _layers(value, input_shape, path, _Budget(max_parameters), 0)
+
+
+def _count_layers(value: Any) -> int:
+    if not isinstance(value, list):
+        return 0
+    total = 0
+    for entry in value:
+        total += 1
+        if isinstance(entry, dict):
+            total += _count_layers(entry.get("layers")) + _count_layers(entry.get("shortcut"))
+    return total
+
+
+def _layers(value: list, shape: tuple[int, ...], path: str, budget: _Budget,
+            depth: int) -> tuple[LayerSpec, ...]:
+    out = []
+    for i, entry in enumerate(value):
+        layer = _layer(entry, shape, f"{path}[{i}]", budget, depth)
+        out.append(layer)
+        shape = layer.shape
+    return tuple(out)
+
+
+def _layer(entry: Any, shape: tuple[int, ...], path: str, budget: _Budget,
+           depth: int) -> LayerSpec:
+    if not isinstance(entry, dict):
+        raise SpecError(f"{path}: expected a layer object like {{\"type\": \"ReLU\"}}, got "
+                        f"{kind(entry)} {shown(entry)}")
+    name = _type_name(entry, path)
+    kind_ = LAYER_TYPES[name]
+    check_fields(entry, ("type", *kind_.fields), f"{path}.")
+    options = {}
+    for key, default in kind_.fields.items():
+        if key not in entry:
+            if default is REQUIRED:
+                raise SpecError(f"{path}.{key}: required field of a {name} layer is missing")
+            options[key] = default
+            continue
+        given = entry[key]
+        options[key] = default if given is None and default is None else \
+            _option(name, key, given, f"{path}.{key}", len(shape))
+    if name == "Residual":
+        if depth >= MAX_DEPTH:
+            raise SpecError(f"{path}: residual blocks nested more than {MAX_DEPTH} deep")
+        block = _layers(_list(options["layers"], f"{path}.layers"), shape, f"{path}.layers",
+                        budget, depth + 1)
+        shortcut = () if options["shortcut"] is None else _layers(
+            _list(options["shortcut"], f"{path}.shortcut"), shape, f"{path}.shortcut", budget,
+            depth + 1)
+        main, side = block[-1].shape, shortcut[-1].shape if shortcut else shape
+        if main != side:
+            through = "the shortcut" if shortcut else "the input (no shortcut)"
+            raise SpecError(f"{path}: the block gives {_shape(main)} per example but "
+                            f"{through} {_shape(side)}; a residual adds them, so they must "
+                            f"match (give a shortcut, e.g. a 1 × 1 Conv2d)")
+        return LayerSpec(name, options, path, shape, main, block, shortcut)
+    _check_inputs(name, options, shape, path)
+    expected = kind_.params(shape, options)
+    for key in kind_.arrays:
+        given = options.get(key)
+        if isinstance(given, np.ndarray) and given.shape != expected[key]:
+            raise SpecError(f"{path}.{key}: expected shape {expected[key]} {_what(name, key)}, "
+                            f"got {given.shape}")
+    budget.parameters += sum(int(np.prod(s)) for k, s in expected.items()
+                             if not k.startswith("running"))
+    if budget.parameters > budget.max_parameters:
+        raise SpecError(f"{path}: the network has {budget.parameters:,} parameters up to this "
+                        f"layer; a spec may have at most {budget.max_parameters:,}")
+    try:
+        out = build_module(name, options, shape, np.random.default_rng(0), np.float64,
+                           dry=True).out_shape(shape)
+    except ShapeError as error:
+        raise SpecError(f"{path}: {error}") from None
+    size = int(np.prod(out))
+    if size > MAX_VALUES:
+        raise SpecError(f"{path}: {name} gives {_shape(out)}, {size:,} values per example; "
+                        f"a layer may give at most {MAX_VALUES:,}")
+    return LayerSpec(name, options, path, shape, tuple(out))
+
+
+def _type_name(entry: dict, path: str) -> str:
+    value = entry.get("type")
+    if value is None:
+        raise SpecError(f"{path}.type: required field is missing (e.g. \"Conv2d\", \"ReLU\")")
+    key = value.replace("_", "").lower() if isinstance(value, str) else None
+    if key not in _BY_KEY:
+        import difflib
+
+        close = difflib.get_close_matches(str(value).replace("_", "").lower(), _BY_KEY, n=1)
+        hint = f"did you mean {_BY_KEY[close[0]]!r}? " if close else ""
+        raise SpecError(f"{path}.type: unknown layer type {shown(value)}; {hint}known: "
+                        f"{', '.join(LAYER_TYPES)}")
+    return _BY_KEY[key]
+
+
+def _list(value: Any, path: str) -> list:
+    if not isinstance(value, list) or not value:
+        raise SpecError(f"{path}: expected a non-empty list of layers, got {shown(value)}")
+    return value
+
+
+def _option(layer: str, key: str, value: Any, path: str, rank: int) -> Any:
+    """One field of a layer, checked by what it is."""
+    if key in ("layers", "shortcut"):
+        return value
+    if key in LAYER_TYPES[layer].arrays and not (key == "bias" and isinstance(value, bool)):
+        return array(value, path)
+    if key == "bias":
+        return value
+    if key in ("kernel_size", "stride", "padding", "dilation"):
+        if value is None and key == "stride":
+            return None
+        low = 0 if key == "padding" else 1
+        d = rank - 1
+        values = value if isinstance(value, list) else [value]
+        ok = all(isinstance(v, int) and not isinstance(v, bool) and v >= low for v in values)
+        if not ok or (isinstance(value, list) and len(value) != d):
+            lows = "an integer ≥ 0 or a list of them" if low == 0 else _SIZE
+            count = f" ({d} for an input with {d} spatial axes)" if d >= 1 else ""
+            raise SpecError(f"{path}: expected {lows}{count}, got {shown(value)}")
+        return tuple(value) if isinstance(value, list) else value
+    if key in ("eps", "momentum", "p", "negative_slope"):
+        if key == "momentum" and value is None:
+            return None  # PyTorch's cumulative average
+        amount = number(value, path)
+        ranges = {"eps": (0, None, "> 0"), "momentum": (0, 1, "in [0, 1]"),
+                  "p": (0, 1, "in [0, 1)"), "negative_slope": (None, None, "")}
+        low, high, text = ranges[key]
+        bad = (low is not None and (amount <= low if key == "eps" else amount < low)) or (
+            high is not None and (amount >= high if key == "p" else amount > high))
+        if bad:
+            raise SpecError(f"{path}: expected a number {text}, got {amount:g}")
+        return amount
+    # integers: out_channels, out_features, groups, in_* / num_features, seed, dims
+    signed = key in ("dim", "start_dim", "end_dim")
+    if isinstance(value, bool) or not isinstance(value, int) or (
+            not signed and value < (0 if key == "seed" else 1)):
+        text = "an integer" if signed else ("a non-negative integer" if key == "seed"
+                                             else "an integer ≥ 1")
+        raise SpecError(f"{path}: expected {text}, got {shown(value)}")
+    return value
+
+
+def _sizes(value: Any, d: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, tuple) else (value,) * d
+
+
+def _check_inputs(name: str, o: dict[str, Any], shape: tuple[int, ...], path: str) -> None:
+    """What a layer says it takes against what it gets, named in its own terms."""
+    wanted = {"Conv1d": 2, "Conv2d": 3, "MaxPool1d": 2, "MaxPool2d": 3, "AvgPool1d": 2,
+              "AvgPool2d": 3, "BatchNorm2d": 3}.get(name)
+    if name == "BatchNorm1d" and len(shape) not in (1, 2):
+        raise SpecError(f"{path}: BatchNorm1d takes (C,) or (C, L) per example, got "
+                        f"{_shape(shape)}")
+    if wanted is not None and len(shape) != wanted:
+        layout = "(C, L)" if wanted == 2 else "(C, H, W)"
+        raise SpecError(f"{path}: {name} takes {layout} per example, got {_shape(shape)}")
+    given = {"Conv1d": "in_channels", "Conv2d": "in_channels", "Linear": "in_features",
+             "BatchNorm1d": "num_features", "BatchNorm2d": "num_features"}.get(name)
+    if given is None:
+        return
+    has = shape[0] if name != "Linear" else int(np.prod(shape))
+    if name == "Linear" and len(shape) != 1:
+        raise SpecError(f"{path}: Linear takes a flat input, got {_shape(shape)}; put a "
+                        f"{{\"type\": \"Flatten\"}} layer before it ({has} values)")
+    if o[given] is not None and o[given] != has:
+        raise SpecError(f"{path}.{given}: {o[given]} given, but the layer before gives "
+                        f"{has} ({_shape(shape)})")
+    if name.startswith("Conv"):
+        groups = o["groups"]
+        if has % groups or o["out_channels"] % groups:
+            raise SpecError(f"{path}.groups: {groups} groups must divide the {has} input and "
+                            f"{o['out_channels']} output channels")
+
+
+def _what(layer: str, key: str) -> str:
+    if layer.startswith("Conv") and key == "weight":
+        return "(out_channels, in_channels/groups, *kernel_size)"
+    if layer == "Linear" and key == "weight":
+        return "(in_features, out_features): chainrule's W is PyTorch's transposed"
+    return "(one per channel)" if layer.startswith("BatchNorm") else "(one per output)"
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+# --- building --------------------------------------------------------------------------------
+
+
+def build_module(name: str, o: dict[str, Any], shape: tuple[int, ...], rng: np.random.Generator,
+                 dtype: Any, *, init: str = "auto", activation: str = "identity",
+                 seed: int = 0, index: int = 0, dry: bool = False):
+    """The module of one layer for inputs of ``shape`` (per example). ``dry``: only for its
+    geometry (no parameters drawn: the weights are zeros of the right shape)."""
+    from chainrule.nn import modules as m
+    from chainrule.nn.layers import Linear
+
+    given = {k: v for k, v in o.items() if isinstance(v, np.ndarray)}
+    if name == "Linear":
+        fan_in, fan_out = shape[0], o["out_features"]
+        if dry:
+            return Linear(fan_in, fan_out, weight=np.zeros((fan_in, fan_out)),
+                          bias_mode="per_unit" if o["bias"] is not False else "none")
+        return Linear(fan_in, fan_out, weight=given.get("weight"), bias=given.get("bias"),
+                      bias_mode="none" if o["bias"] is False else "per_unit", init=init,
+                      activation=activation, seed=rng, dtype=dtype, index=index + 1)
+    if name in ("Conv1d", "Conv2d"):
+        cls = m.Conv1d if name == "Conv1d" else m.Conv2d
+        kernel = _sizes(o["kernel_size"], len(shape) - 1)
+        weight = np.zeros((o["out_channels"], shape[0] // o["groups"], *kernel)) if dry \
+            else given.get("weight")
+        return cls(shape[0], o["out_channels"], kernel, o["stride"], o["padding"],
+                   o["dilation"], o["groups"], bias=o["bias"] is not False, weight=weight,
+                   bias_values=given.get("bias") if not dry else np.zeros(o["out_channels"]),
+                   generator=rng, dtype=dtype)
+    if "Pool" in name:
+        return getattr(m, name)(o["kernel_size"], o["stride"], o["padding"])
+    if name.startswith("BatchNorm"):
+        module = getattr(m, name)(shape[0], o["eps"], o["momentum"], dtype=dtype)
+        for key in ("weight", "bias"):
+            if key in given:
+                getattr(module, key).data[...] = given[key]
+        for key in ("running_mean", "running_var"):
+            if key in given:
+                getattr(module, key)[...] = given[key]
+        return module
+    if name == "Dropout":
+        return m.Dropout(o["p"], generator=np.random.default_rng(
+            o["seed"] if o["seed"] is not None else [seed, index]))
+    if name == "Flatten":
+        return m.Flatten(o["start_dim"], o["end_dim"])
+    if name == "LeakyReLU":
+        return m.LeakyReLU(o["negative_slope"])
+    if name == "Softmax":
+        return m.Softmax(o["dim"])
+    return getattr(m, name)()
+
+
+def build_network(layers: tuple[LayerSpec, ...], input_shape: tuple[int, ...], *,
+                  seed: int = 0, init: str = "auto", dtype: Any = None):
+    """The :class:`chainrule.nn.network.Network` of validated layers: parameters given, or
+    drawn layer by layer from one generator seeded by ``seed`` (the same seed, the same
+    network, bit for bit)."""
+    from chainrule.nn import modules as nn_modules
+    from chainrule.nn.modules import Residual, Sequential
+    from chainrule.nn.network import Network
+
+    dtype = np.dtype(dtype or np.float64)
+    rng = np.random.default_rng(seed)
+    counter = iter(range(10**9))
+
+    def modules(specs: tuple[LayerSpec, ...]) -> list:
+        out = []
+        for i, layer in enumerate(specs):
+            index = next(counter)
+            if layer.type == "Residual":
+                block = Sequential(*modules(layer.block))
+                shortcut = Sequential(*modules(layer.shortcut)) if layer.shortcut else None
+                out.append(Residual(block, shortcut))
+                continue
+            after = specs[i + 1].type if i + 1 < len(specs) else ""
+            # a Linear's "auto" init follows the activation after it, as in an MLP
+            activation = getattr(getattr(nn_modules, after, None), "table_name", "") or \
+                "identity"
+            out.append(build_module(layer.type, layer.options, layer.in_shape, rng, dtype,
+                                    init=init, activation=activation, seed=seed, index=index))
+        return out
+
+    return Network(modules(layers), input_shape, dtype=dtype,
+                   description=[layer.plain() for layer in layers])
