@@ -43,7 +43,8 @@ EXTRA_SPECS = {
 
 def fixed_specs() -> dict[str, cr.Spec]:
     specs = {"seed": cr.load_spec("seed")}
-    specs.update({path.name: cr.load_spec(path) for path in sorted(EXAMPLES.iterdir())})
+    specs.update({path.name: spec for path in sorted(EXAMPLES.iterdir())
+                  if isinstance(spec := cr.load_spec(path), cr.Spec)})  # MLPs: not typed layers
     specs.update({name: cr.parse_spec(data, name) for name, data in EXTRA_SPECS.items()})
     return specs
 

@@ -66,6 +66,11 @@ def run_verify(args: argparse.Namespace) -> int:
     if expression is not None:  # PyTorch is one of an expression's methods already
         return _report(_verify_expression(args, *expression), args)
     spec = load_spec(network) if isinstance(network, str) else network
+    if _layered(spec):
+        raise ChainruleError(f"verify: {spec.name!r} is a network of typed layers "
+                             f"({spec.architecture}); verify checks MLP specs and expressions "
+                             "so far (its layers' gradients are held to PyTorch's and to finite "
+                             "differences in chainrule's own tests)")
     check_explainable(spec, 1, "verify")
     if args.answers:
         from chainrule.verify.answers import judge_answers, load_answers
@@ -85,6 +90,10 @@ def run_verify(args: argparse.Namespace) -> int:
 
         report = verify(spec, torch=args.torch, cache=None if args.no_cache else _cache())
     return _report(report, args)
+
+
+def _layered(spec: Any) -> bool:
+    return hasattr(spec, "input_shape")  # a LayeredSpec, without importing it
 
 
 def _layer_function(args: argparse.Namespace):
@@ -270,6 +279,8 @@ def run_explain(args: argparse.Namespace) -> int:
         network, expression = _computation(args)
         if expression is not None:
             return _explain_expression(args, *expression)
+        if _layered(network):
+            return _explain_layers(network, args)
         trace = explain(network, steps=args.steps)
     if args.graph:
         return _write_graph(trace.graph, args)
@@ -281,6 +292,37 @@ def run_explain(args: argparse.Namespace) -> int:
         args.param = element_key(args.param, {name: np.shape(values)
                                               for name, values in trace.parameters.items()})
     _write(_render(trace, args, terminal=_colour()), args)
+    return 0
+
+
+def _explain_layers(spec: Any, args: argparse.Namespace) -> int:
+    """A network of typed layers, layer by layer (chainrule.explain.lens.layers)."""
+    from chainrule.explain.lens.layer_derivations import Focus
+    from chainrule.explain.lens.layers import explain_layers
+    from chainrule.explain.render.layers import render_layers
+
+    for flag, value in (("--graph", args.graph), ("--example", args.example),
+                        ("--symbolic", args.symbolic)):
+        if value:
+            raise ChainruleError(f"{flag}: for MLP specs; a network of typed layers is "
+                                 "explained layer by layer")
+    if args.format == "latex":
+        raise ChainruleError("--format latex: a network of typed layers is explained as text, "
+                             "markdown, html or json (LaTeX: not yet)")
+    focus = Focus.parse(args.param) if args.param else None
+    if focus is not None:
+        names = {name for name, _ in spec.build_model().named_parameters()}
+        if focus.name not in names and not focus.name.endswith(".input"):
+            raise ChainruleError(f"--param: no parameter {focus.name!r}; this network has "
+                                 f"{', '.join(sorted(names))} (or LAYER.input[...] for a "
+                                 f"layer's input)")
+    trace = explain_layers(spec, steps=args.steps, focus=focus)
+    options: dict[str, Any] = {"precision": args.precision, "only": args.only}
+    if args.format == "text":
+        options["width"] = _width(args)
+    if args.format == "html":
+        options["fragment"] = args.fragment
+    _write(render_layers(trace, args.format, **options), args)
     return 0
 
 
