@@ -132,6 +132,10 @@ BAD = [
                                r"output channels$"),
     (spec_with(frozen=["0.wieght"]), r"^frozen\[0\]: no parameter '0.wieght'; this network has "
                                      r"0.weight, 0.bias, 4.weight, 4.bias$"),
+    (spec_with(layers=[{"type": "Flatten"}, {"type": "BatchNorm1d"},
+                       {"type": "Linear", "out_features": 3}]),
+     r"^layers\[1\]: BatchNorm1d normalises each channel over the batch, and this one has 1 "
+     r"value per channel; give a batch"),
     (spec_with(loss="bce", target=[0.0, 1.0, 0.0], layers=TINY["layers"][:5]),
      r"^loss: bce needs outputs in \(0, 1\), but the last layer is Linear"),
 ]
@@ -141,6 +145,14 @@ BAD = [
 def test_a_bad_layer_is_one_line_naming_its_path(data, message):
     with pytest.raises(SpecError, match=message):
         parse_spec(data)
+
+
+def test_batch_norm_refuses_one_value_per_channel_as_pytorch_does():
+    from chainrule.errors import ShapeError
+    from chainrule.nn import BatchNorm1d
+
+    with pytest.raises(ShapeError, match="more than 1 value per channel"):
+        BatchNorm1d(3)(np.ones((1, 3)))
 
 
 def test_the_mlp_shorthand_still_reads_and_refuses_input_shape():
@@ -238,7 +250,7 @@ except ImportError:  # pragma: no cover - torch is a test dependency
 
 def fitted(epochs, *, callbacks=(), checkpoint=None, resume=None):
     x, t = resnetish_batch(24)
-    spec = parse_spec({**RESNETISH, "inputs": x[:1].tolist(), "targets": t[:1].tolist()})
+    spec = parse_spec({**RESNETISH, "inputs": x[:2].tolist(), "targets": t[:2].tolist()})
     model = spec.build_model()
     optimizer = optim.Adam(model.parameters(), lr=0.01)
     history = fit(model, x, t, loss="bce", optimizer=optimizer, epochs=epochs, batch_size=5,

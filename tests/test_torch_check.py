@@ -23,7 +23,8 @@ from chainrule.verify.torch_check import TorchReport, compare, torch_crosscheck
 needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
                                  reason="PyTorch is not installed")
 
-EXAMPLES = sorted(str(p) for p in (Path(__file__).parent.parent / "examples").iterdir())
+EXAMPLES = sorted(str(p) for p in (Path(__file__).parent.parent / "examples").iterdir()
+                  if isinstance(cr.load_spec(p), cr.Spec))  # typed layers: test_layered_spec
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "softmax", "identity")
 LOSSES = ("sse", "half_sse", "mse", "bce", "cross_entropy")
 

@@ -204,7 +204,9 @@ def test_trace_validates(source):
     assert_valid(cr.explain(source))
 
 
-@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.*")), ids=lambda path: path.name)
+@pytest.mark.parametrize("path", [p for p in sorted(EXAMPLES.glob("*.*"))  # MLPs: trace/1
+                                  if isinstance(cr.load_spec(p), cr.Spec)],
+                         ids=lambda path: path.name)
 def test_every_example_validates(path):
     assert_valid(cr.explain(str(path)))
 

@@ -205,6 +205,10 @@ def explain(source: Spec | str | Path | dict | MLP | Tensor | Callable | None = 
     if args:
         raise TypeError("explain(): extra positional arguments are for explain(function, ...)")
     spec = _as_spec(source, input, target, loss, learning_rate)
+    if not isinstance(spec, Spec):  # typed layers: the layer lens's LayerTrace
+        from chainrule.explain.lens.layers import explain_layers
+
+        return explain_layers(spec, steps=steps)
     check_explainable(spec, steps)
     model = spec.build_model()
     optimizer = spec.optimizer.build(model.parameters(), spec.learning_rate)

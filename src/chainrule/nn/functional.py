@@ -104,9 +104,12 @@ def batch_norm(x: Any, running_mean: Any, running_var: Any, weight: Any = None,
                              f"{channels} channels, got {np.shape(value)}")
     shape = (1, channels) + (1,) * (x.ndim - 2)
     if training:
-        out = apply(_NORM, x, weight, bias, eps=eps)
         axes = (0,) + tuple(range(2, x.ndim))
         m = int(np.prod([x.shape[a] for a in axes]))
+        if m < 2:  # a variance of one value is 0, its unbiased one 0/0: PyTorch refuses too
+            raise ShapeError(f"batch_norm: training mode needs more than 1 value per channel, "
+                             f"got input shape {x.shape}")
+        out = apply(_NORM, x, weight, bias, eps=eps)
         if running_mean is not None:
             running_mean *= 1.0 - momentum
             running_mean += momentum * x.data.mean(axis=axes)

@@ -22,6 +22,7 @@ import numpy as np
 
 from chainrule.errors import ShapeError, SpecError
 from chainrule.spec.validate import array, check_fields, kind, number, shown
+from chainrule.tables.activations import LEAKY_RELU_SLOPE
 
 MAX_VALUES = 100_000  # values of one example in any layer's output (a 32 × 56 × 56 map)
 MAX_DEPTH = 4  # residual blocks inside residual blocks
@@ -80,7 +81,8 @@ LAYER_TYPES: dict[str, LayerType] = {t.name: t for t in (
     LayerType("Dropout", {"p": 0.5, "seed": None}),
     LayerType("Flatten", {"start_dim": 1, "end_dim": -1}),
     LayerType("ReLU", {}), LayerType("Tanh", {}), LayerType("Sigmoid", {}),
-    LayerType("LeakyReLU", {"negative_slope": 0.01}), LayerType("Softmax", {"dim": -1}),
+    LayerType("LeakyReLU", {"negative_slope": LEAKY_RELU_SLOPE}),
+    LayerType("Softmax", {"dim": -1}),
     LayerType("Residual", {"layers": REQUIRED, "shortcut": None}),
 )}
 _BY_KEY = {name.lower(): name for name in LAYER_TYPES}

@@ -141,6 +141,13 @@ def parse_layered(data: dict, default_name: str) -> LayeredSpec:
                         f"end with Sigmoid (or use cross_entropy on logits)")
     inputs, targets, batched = read_examples(
         data, input_shape, out[0], loss, f"input_shape {list(input_shape)}")
+    examples = inputs.shape[0] if batched else 1
+    for layer in _all(layers):
+        values = examples * int(np.prod(layer.in_shape[1:]))
+        if layer.type.startswith("BatchNorm") and values < 2:
+            raise SpecError(f"{layer.path}: {layer.type} normalises each channel over the batch, "
+                            f"and this one has {values} value per channel; give a batch "
+                            f"(inputs + targets) of at least 2 examples")
     spec = LayeredSpec(input_shape=input_shape, layers=layers, loss=loss, inputs=inputs,
                        targets=targets, batched=batched, **common_fields(data, default_name))
     frozen = data.get("frozen", [])
@@ -149,6 +156,13 @@ def parse_layered(data: dict, default_name: str) -> LayeredSpec:
         return replace(spec, frozen=parse_frozen(frozen, names))
     parse_frozen(frozen, [])
     return spec
+
+
+def _all(layers: tuple[LayerSpec, ...]) -> list[LayerSpec]:
+    out = []
+    for layer in layers:
+        out += [layer, *_all(layer.block), *_all(layer.shortcut)]
+    return out
 
 
 def check_input_shape(value: Any) -> tuple[int, ...]:

@@ -94,6 +94,10 @@ class LayerTrace:
     def loss(self) -> float:
         return self.steps[0].loss
 
+    @property
+    def loss_after(self) -> float:
+        return self.steps[0].loss_after
+
     def to_dict(self) -> dict[str, Any]:
         spec = self.spec
         return {"schema": SCHEMA, "network": {
