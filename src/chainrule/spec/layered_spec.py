@@ -14,7 +14,8 @@ from chainrule.errors import SpecError
 from chainrule.frozen import Frozen
 from chainrule.spec.common import (MAX_LAYERS, MAX_PARAMETERS, common_fields, parse_frozen,
                                    read_examples)
-from chainrule.spec.layered import LayerSpec, build_network, parse_layers
+from chainrule.spec.layered import LayerSpec, parse_layers
+from chainrule.spec.layered_build import build_network
 from chainrule.spec.validate import check_fields, known_name, required, shown
 from chainrule.tables.losses import LOSS_TABLE
 

@@ -165,7 +165,7 @@ def load_model(path: str | Path) -> tuple[MLP, dict[str, Any]]:
 
 
 def _load_network(path: str | Path, state: dict[str, Any]):
-    from chainrule.spec.layered import build_network
+    from chainrule.spec.layered_build import build_network
 
     arch = state["architecture"]
     model = build_network(layer_specs(Path(path).name, arch), tuple(arch["input_shape"]),

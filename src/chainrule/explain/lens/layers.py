@@ -70,7 +70,7 @@ def _step(number, spec, model, params, x_all, t_all, focus, describe) -> LayerSt
     records: list[tuple[Any, Any, Tensor, Tensor, dict]] = []
     masks: dict[str, np.ndarray] = {}
     buffers = {name: np.array(b) for name, b in model.named_buffers()}
-    final = _forward(model.modules, spec.layers, x, records, "", masks, None)
+    final = _forward(model.modules, spec.layers, x, records, masks, None)
     z, a, activation = _head(spec, records, final)
     loss = output_loss(spec.loss, z, a, activation, t_all)
     seen: list[engine.BackwardStep] = []
@@ -116,7 +116,7 @@ def _step(number, spec, model, params, x_all, t_all, focus, describe) -> LayerSt
     after_records: list = []
     model.load_state_dict({**updated, **buffers})
     final = _forward(model.modules, spec.layers, Tensor(np.array(x_all, dtype=float)),
-                     after_records, "", {}, masks)
+                     after_records, {}, masks)
     z2, a2, act2 = _head(spec, after_records, final)
     with engine.no_grad():
         loss_after = float(output_loss(spec.loss, z2, a2, act2, t_all).data)
@@ -156,16 +156,16 @@ def module_path(path: str) -> str:
     return re.sub(r"\.shortcut\[(\d+)\]", r".shortcut.\1", path)
 
 
-def _forward(modules, specs, x: Tensor, records: list, prefix: str,
+def _forward(modules, specs, x: Tensor, records: list,
              masks: dict[str, np.ndarray], replay: dict[str, np.ndarray] | None) -> Tensor:
     from chainrule.nn import functional as F
 
     for module, layer in zip(modules, specs):
         if layer.type == "Residual":
-            main = _forward(module.block.modules, layer.block, x, records, "", masks, replay)
+            main = _forward(module.block.modules, layer.block, x, records, masks, replay)
             side = x if not layer.shortcut else _forward(module.shortcut.modules,
-                                                         layer.shortcut, x, records, "",
-                                                         masks, replay)
+                                                         layer.shortcut, x, records, masks,
+                                                         replay)
             out = main + side
             records.append((layer, module, x, out, {"main": main, "side": side}))
         elif layer.type == "Dropout" and replay is not None and layer.path in replay:
