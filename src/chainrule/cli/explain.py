@@ -67,10 +67,13 @@ def run_verify(args: argparse.Namespace) -> int:
         return _report(_verify_expression(args, *expression), args)
     spec = load_spec(network) if isinstance(network, str) else network
     if _layered(spec):
-        raise ChainruleError(f"verify: {spec.name!r} is a network of typed layers "
-                             f"({spec.architecture}); verify checks MLP specs and expressions "
-                             "so far (its layers' gradients are held to PyTorch's and to finite "
-                             "differences in chainrule's own tests)")
+        if given:
+            raise ChainruleError(f"{given}: judges an MLP's numbers; {spec.name!r} is a network "
+                                 f"of typed layers ({spec.architecture}), whose layers' "
+                                 "functions are judged with --layer NAME --impl FILE.py")
+        from chainrule.verify.layered import verify_layered
+
+        return _report(verify_layered(spec), args)
     check_explainable(spec, 1, "verify")
     if args.answers:
         from chainrule.verify.answers import judge_answers, load_answers

@@ -15,6 +15,7 @@ underscores do not matter (``conv2d``, ``max_pool2d``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -323,3 +324,11 @@ def _what(layer: str, key: str) -> str:
 
 def _shape(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def module_path(path: str) -> str:
+    """A spec's ``layers[2].layers[0]`` as the module's name, ``2.block.0``: the prefix of
+    its parameters' names (``2.block.0.weight``)."""
+    path = re.sub(r"^layers\[(\d+)\]", r"\1", path)
+    path = re.sub(r"\.layers\[(\d+)\]", r".block.\1", path)
+    return re.sub(r"\.shortcut\[(\d+)\]", r".shortcut.\1", path)

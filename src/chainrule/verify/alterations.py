@@ -81,6 +81,36 @@ RULE_KINDS: dict[str, Kind] = {
         "recomputed": (True, "False: the loss before the step, copied")}, reads=("loss",)),
 }
 
+# The typed layers' kinds of rule (chainrule.verify.reference_layers), whose parts the
+# layer mistakes alter (chainrule.verify.layer_mistakes).
+LAYER_KINDS: dict[str, Kind] = {
+    "conv_input_gradient": Kind("a convolution's input gradient (δ sent back to its input)", {
+        "kernel": ("flipped", "flipped: δ fully convolved with the kernel rotated 180°; "
+                              "unflipped: with the kernel as the forward pass reads it"),
+        "padding": ("removed", "removed: the padded input's gradient cut to the input, the "
+                               "padding's border taken off every side; forgotten: its "
+                               "top-left corner kept, as if there were no padding")}),
+    "conv_weight_gradient": Kind("a kernel's gradient (the input correlated with δ)", {
+        "kernel": ("as_is", "as_is; flipped: written rotated 180°")}),
+    "pool_gradient": Kind("a max pool's input gradient", {
+        "route": ("first_max", "first_max: to each window's first maximum, as PyTorch; "
+                               "every_max: to every tied maximum (the mask x == max); "
+                               "spread: to every position of the window")}),
+    "norm": Kind("batch norm's normalisation in training", {
+        "variance": ("biased", "biased: the squared deviations divided by m, as PyTorch; "
+                               "unbiased: by m − 1 (Bessel's correction)")}),
+    "norm_gradient": Kind("batch norm's input gradient", {
+        "paths": ("all", "all: through x̂ and through the batch's mean and variance; "
+                         "direct: the mean and variance taken as constants (γ·g/σ)")}),
+    "dropout_gradient": Kind("dropout's input gradient", {
+        "scale": ("rescaled", "rescaled: g · mask / (1 − p), as the forward pass; "
+                              "unscaled: g · mask")}),
+    "residual_gradient": Kind("a residual block's input gradient", {
+        "paths": ("summed", "summed: the block's and the shortcut's; block_only; "
+                            "shortcut_only")}),
+}
+KINDS = {**RULE_KINDS, **LAYER_KINDS}
+
 
 @dataclass(unsafe_hash=True)
 class Alteration(Frozen):
@@ -92,10 +122,10 @@ class Alteration(Frozen):
     layer: int | None = None  # made in this layer's rules only (None: in every layer)
 
     def __post_init__(self) -> None:
-        kind = RULE_KINDS.get(self.kind)
+        kind = KINDS.get(self.kind)
         if kind is None or self.part not in kind.parts:  # a catalogue typo fails at import
             raise ValueError(f"alteration {self.kind}.{self.part}: no such kind of node or "
-                             "part in alterations.RULE_KINDS")
+                             "part in alterations.RULE_KINDS or LAYER_KINDS")
         if self.value == kind.parts[self.part][0]:
             raise ValueError(f"alteration {self.kind}.{self.part}: {self.value!r} is the "
                              "correct value, not an alteration")
@@ -126,7 +156,7 @@ class Alterations(Frozen):
     def parts(self, kind: str, layer: int = 0) -> dict[str, Any]:
         """Every part of ``kind``'s rule in ``layer`` (0: a rule of no layer, the loss): the
         correct value unless altered there."""
-        out = {part: correct for part, (correct, _) in RULE_KINDS[kind].parts.items()}
+        out = {part: correct for part, (correct, _) in KINDS[kind].parts.items()}
         out.update((a.part, a.value) for a in self.items if a.acts_in(kind, layer))
         return out
 
@@ -145,14 +175,14 @@ class Alterations(Frozen):
     def kinds(self) -> tuple[str, ...]:
         """The kinds of node altered, in RULE_KINDS's order."""
         altered = {a.kind for a in self.items}
-        return tuple(kind for kind in RULE_KINDS if kind in altered)
+        return tuple(kind for kind in KINDS if kind in altered)
 
     @property
     def sites(self) -> tuple[str, ...]:
         """The kinds of node that compute otherwise, in RULE_KINDS's order: those altered and
         those written in an altered kind's parts (``Kind.reads``). Where on the graph it acts."""
         altered = set(self.kinds)
-        return tuple(name for name, kind in RULE_KINDS.items()
+        return tuple(name for name, kind in KINDS.items()
                      if name in altered or altered.intersection(kind.reads))
 
     def combined(self, other: "Alterations") -> "Alterations | None":
@@ -168,7 +198,7 @@ class Alterations(Frozen):
     def as_dict(self) -> dict[str, Any]:
         """``{"kind.part": value}``, sorted: for reports' JSON."""
         return {f"{a.kind}.{a.part}": a.value
-                for a in sorted(self.items, key=lambda a: (list(RULE_KINDS).index(a.kind),
+                for a in sorted(self.items, key=lambda a: (list(KINDS).index(a.kind),
                                                            a.part))}
 
     def __bool__(self) -> bool:

@@ -33,6 +33,8 @@ TITLES = {"analytic": "analytic", "finite_differences": "finite diff.", "torch":
 # Agreement with the analytic value: |x − a| ≤ atol + rtol·|a|. Finite differences carry
 # truncation and rounding error (gradcheck's own rule decides); the exact methods do not.
 TOLERANCES = {"torch": (1e-12, 1e-10), "symbolic": (1e-12, 1e-9), "reference": (1e-12, 1e-10)}
+EXACT_ATOL = 1e-12  # TOLERANCES' atol
+MAX_LISTED = 400  # elements a text report lists one by one; beyond, a line per parameter
 NOT_ASKED = ("not asked for (--torch adds it: PyTorch takes seconds to import, so by default "
              "it runs only where sympy cannot)")
 
@@ -56,7 +58,11 @@ class ElementRow:
 
     @property
     def worst_rel_error(self) -> float:
+        """The largest |x − a| / max(|x|, |a|) over the methods; a difference within the
+        exact methods' atol (1e-12) counts as none: two roundings of an exact 0 (the bias
+        before a batch norm) differ by 100 % of nothing."""
         errors = [abs(v - self.analytic) / max(abs(self.analytic), abs(v), 1e-300)
+                  if abs(v - self.analytic) > EXACT_ATOL else 0.0
                   for v in self.values.values() if v is not None and np.isfinite(v)]
         return max(errors, default=0.0)
 
@@ -236,7 +242,14 @@ def render_verify(report: VerifyReport, precision: int = 12) -> str:
     lines = [report.title, ""]
     for method, how in report.methods.items():
         lines.append(f"  {TITLES[method]}: {how}")
-    for name, rows in report.groups().items():
+    groups = report.groups()
+    if len(report.rows) > MAX_LISTED:
+        lines += ["", f"{len(report.rows):,} elements: one line per parameter, and each "
+                      "element that does not agree (-f json lists every element)"]
+        lines += _summary_table(groups, ran)
+        groups = {name: [r for r in rows if not r.ok] for name, rows in groups.items()}
+        groups = {name: rows for name, rows in groups.items() if rows}
+    for name, rows in groups.items():
         header = ["element", *[TITLES[m] for m in ran], "worst rel. err", ""]
         table = [header]
         for row in rows:
@@ -263,6 +276,23 @@ def render_verify(report: VerifyReport, precision: int = 12) -> str:
     lines += [f"  not run: {TITLES[m]}, {how[len('not run: '):]}"
               for m, how in report.methods.items() if not how.startswith("ran")]
     return "\n".join(lines).replace("\n\n\n", "\n\n") + "\n"
+
+
+def _summary_table(groups: dict[str, list[ElementRow]], ran: list[str]) -> list[str]:
+    """One line per parameter: its elements, how many each method checked, the worst error."""
+    header = ["parameter", "elements", *[f"{TITLES[m]} checked" for m in ran[1:]],
+              "worst rel. err", ""]
+    table = [header]
+    for name, rows in groups.items():
+        bad = sum(not r.ok for r in rows)
+        table.append([name, f"{len(rows):,}",
+                      *[f"{sum(r.values.get(m) is not None for r in rows):,}" for m in ran[1:]],
+                      f"{max(r.worst_rel_error for r in rows):.1e}",
+                      "ok" if not bad else f"{bad} DISAGREE"])
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    return [""] + ["  " + "  ".join(c.rjust(w) if i else c.ljust(w)
+                                    for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+                   for r in table]
 
 
 def _verdict(report, bad: list[str], unchecked: list[str]) -> str:

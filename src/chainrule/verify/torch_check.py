@@ -204,30 +204,8 @@ class _TorchTwin:
         return function(z, *entry.params.values())
 
     def _example_losses(self, z: Any, y: Any) -> Any:
-        torch, loss, t = self.torch, self.spec.loss, self.targets
-        last = self.spec.activations[-1]
-        squares = {"sse": lambda: ((y - t) ** 2).sum(dim=-1),
-                   "half_sse": lambda: 0.5 * ((y - t) ** 2).sum(dim=-1),
-                   "mse": lambda: ((y - t) ** 2).mean(dim=-1)}
-        if loss in squares:
-            return squares[loss]()
-        if loss == "bce":
-            if last == "sigmoid":  # from the logits: no ln 0 when σ saturates
-                per_unit = torch.nn.functional.binary_cross_entropy_with_logits(
-                    z, t, reduction="none")
-            elif last == "softmax":  # ln(1 − pₖ) = logsumexp of the other logits − logsumexp
-                units = z.shape[-1]
-                others = z.unsqueeze(-2).expand(*z.shape[:-1], units, units)
-                others = others.masked_fill(torch.eye(units, dtype=torch.bool), float("-inf"))
-                log_total = torch.logsumexp(z, dim=-1, keepdim=True)
-                per_unit = -(t * (z - log_total)
-                             + (1 - t) * (torch.logsumexp(others, dim=-1) - log_total))
-            else:
-                per_unit = -(t * torch.log(y) + (1 - t) * torch.log(1 - y))
-            return per_unit.mean(dim=-1)
-        # cross_entropy: −Σₖ tₖ log_softmax(logits)ₖ; after softmax the logits are z
-        logits = z if last == "softmax" else y
-        return -(t * torch.log_softmax(logits, dim=-1)).sum(dim=-1)
+        return torch_example_losses(self.torch, self.spec.loss, self.spec.activations[-1],
+                                    z, y, self.targets)
 
     def step(self) -> dict[str, Any]:
         """One training step; every quantity by its trace name, as NumPy."""
@@ -267,6 +245,33 @@ class _TorchTwin:
 
     def _from_logits(self) -> bool:
         return from_logits(self.spec.loss, self.spec.activations[-1])
+
+
+def torch_example_losses(torch: Any, loss: str, last: str, z: Any, y: Any, t: Any) -> Any:
+    """Each example's loss in torch ops, from chainrule's documented formulas: ``z`` the
+    logits, ``y`` the output, ``last`` the output activation (its name)."""
+    squares = {"sse": lambda: ((y - t) ** 2).sum(dim=-1),
+               "half_sse": lambda: 0.5 * ((y - t) ** 2).sum(dim=-1),
+               "mse": lambda: ((y - t) ** 2).mean(dim=-1)}
+    if loss in squares:
+        return squares[loss]()
+    if loss == "bce":
+        if last == "sigmoid":  # from the logits: no ln 0 when σ saturates
+            per_unit = torch.nn.functional.binary_cross_entropy_with_logits(
+                z, t, reduction="none")
+        elif last == "softmax":  # ln(1 − pₖ) = logsumexp of the other logits − logsumexp
+            units = z.shape[-1]
+            others = z.unsqueeze(-2).expand(*z.shape[:-1], units, units)
+            others = others.masked_fill(torch.eye(units, dtype=torch.bool), float("-inf"))
+            log_total = torch.logsumexp(z, dim=-1, keepdim=True)
+            per_unit = -(t * (z - log_total)
+                         + (1 - t) * (torch.logsumexp(others, dim=-1) - log_total))
+        else:
+            per_unit = -(t * torch.log(y) + (1 - t) * torch.log(1 - y))
+        return per_unit.mean(dim=-1)
+    # cross_entropy: −Σₖ tₖ log_softmax(logits)ₖ; after softmax the logits are z
+    logits = z if last == "softmax" else y
+    return -(t * torch.log_softmax(logits, dim=-1)).sum(dim=-1)
 
 
 def _numpy(tensor: Any) -> np.ndarray:

@@ -15,7 +15,6 @@ renderers in :mod:`chainrule.explain.render.layers` only format it.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
@@ -28,6 +27,7 @@ from chainrule.explain.lens.layer_data import (  # noqa: F401 (the lens's data, 
 )
 from chainrule.explain.lens.layer_derivations import Focus, derive
 from chainrule.nn.losses import output_loss
+from chainrule.spec.layered import module_path
 
 MAX_EXPLAINED_VALUES = 200_000  # layer values × examples a step may list (about 10 MB of JSON)
 
@@ -70,8 +70,8 @@ def _step(number, spec, model, params, x_all, t_all, focus, describe) -> LayerSt
     records: list[tuple[Any, Any, Tensor, Tensor, dict]] = []
     masks: dict[str, np.ndarray] = {}
     buffers = {name: np.array(b) for name, b in model.named_buffers()}
-    final = _forward(model.modules, spec.layers, x, records, masks, None)
-    z, a, activation = _head(spec, records, final)
+    final = forward_layers(model.modules, spec.layers, x, records, masks, None)
+    z, a, activation = loss_head(spec, records, final)
     loss = output_loss(spec.loss, z, a, activation, t_all)
     seen: list[engine.BackwardStep] = []
     for p in params.values():
@@ -90,7 +90,8 @@ def _step(number, spec, model, params, x_all, t_all, focus, describe) -> LayerSt
     layers = []
     for layer_spec, module, inp, output, extra in records:
         grad = upstream.get(id(output))
-        record = LayerRecord(module_path(layer_spec.path), layer_spec.type, describe(layer_spec), layer_spec.shape,
+        record = LayerRecord(module_path(layer_spec.path), layer_spec.type,
+                             describe(layer_spec), layer_spec.shape,
                              np.array(output.data), None if grad is None else np.array(grad))
         # this layer's share of ∂E/∂(its input): inside a residual block the input feeds the
         # shortcut too, and the layer's own derivation accounts for its own path only
@@ -115,9 +116,9 @@ def _step(number, spec, model, params, x_all, t_all, focus, describe) -> LayerSt
     # E after the update: the same batch, the same dropout masks, statistics as before it
     after_records: list = []
     model.load_state_dict({**updated, **buffers})
-    final = _forward(model.modules, spec.layers, Tensor(np.array(x_all, dtype=float)),
+    final = forward_layers(model.modules, spec.layers, Tensor(np.array(x_all, dtype=float)),
                      after_records, {}, masks)
-    z2, a2, act2 = _head(spec, after_records, final)
+    z2, a2, act2 = loss_head(spec, after_records, final)
     with engine.no_grad():
         loss_after = float(output_loss(spec.loss, z2, a2, act2, t_all).data)
     model.load_state_dict({**updated, **stats_after})
@@ -148,22 +149,14 @@ def _ancestors(top: Tensor, stop: Tensor) -> set[int]:
     return seen
 
 
-def module_path(path: str) -> str:
-    """A spec's ``layers[2].layers[0]`` as the module's name, ``2.block.0``: the prefix of
-    its parameters' names (``2.block.0.weight``)."""
-    path = re.sub(r"^layers\[(\d+)\]", r"\1", path)
-    path = re.sub(r"\.layers\[(\d+)\]", r".block.\1", path)
-    return re.sub(r"\.shortcut\[(\d+)\]", r".shortcut.\1", path)
-
-
-def _forward(modules, specs, x: Tensor, records: list,
+def forward_layers(modules, specs, x: Tensor, records: list,
              masks: dict[str, np.ndarray], replay: dict[str, np.ndarray] | None) -> Tensor:
     from chainrule.nn import functional as F
 
     for module, layer in zip(modules, specs):
         if layer.type == "Residual":
-            main = _forward(module.block.modules, layer.block, x, records, masks, replay)
-            side = x if not layer.shortcut else _forward(module.shortcut.modules,
+            main = forward_layers(module.block.modules, layer.block, x, records, masks, replay)
+            side = x if not layer.shortcut else forward_layers(module.shortcut.modules,
                                                          layer.shortcut, x, records, masks,
                                                          replay)
             out = main + side
@@ -182,7 +175,7 @@ def _forward(modules, specs, x: Tensor, records: list,
     return x
 
 
-def _head(spec, records, final: Tensor):
+def loss_head(spec, records, final: Tensor):
     """(z, a, activation): the loss is taken from the logits before a final Softmax or
     Sigmoid, as for an MLP (chainrule.nn.losses.output_loss)."""
     last = spec.layers[-1].type

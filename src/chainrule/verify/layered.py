@@ -1,0 +1,206 @@
+"""``chainrule verify`` of a network of typed layers: the engine's step beside three
+independent computations of it.
+
+* **finite differences** of the loss, element by element, with the step's dropout masks
+  replayed and batch norm in training mode (its batch statistics move with the perturbed
+  input, as they must); a network with more than :data:`MAX_DIFFERENCED` parameter elements
+  is checked on a seeded sample of them, every tensor represented, and the report says so;
+* **the reference**: the textbook step in plain NumPy (:mod:`chainrule.verify.reference_layers`,
+  loops over positions, no engine), every quantity compared: each layer's output and ∂E/∂ it,
+  every gradient, the input's gradient, the running statistics after the step, the loss;
+* **PyTorch**: the same network built of ``torch.nn`` layers (:mod:`chainrule.verify.torch_layers`),
+  the same comparisons. It runs by default here, since sympy has no closed form of a
+  convolutional network; a missing PyTorch is named and does not count as a disagreement.
+
+The report is :class:`chainrule.verify.report.VerifyReport`, so text and JSON read as an MLP's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.autodiff import engine
+from chainrule.autodiff.tensor import Tensor
+from chainrule.errors import MissingDependency
+from chainrule.explain.lens.layers import forward_layers, loss_head
+from chainrule.explain.notation import element_key
+from chainrule.nn.losses import output_loss
+from chainrule.spec.layered import module_path
+from chainrule.verify.report import TOLERANCES, ElementRow, VerifyReport, _agrees
+
+MAX_DIFFERENCED = 2_000  # parameter elements checked by finite differences (a sample beyond)
+SAMPLE_SEED = 0
+FD_TOLERANCES = (1e-6, 1e-5, 1e-3)  # eps, atol, rtol: gradcheck's (verify/gradcheck.py)
+SYMBOLIC_NOT_RUN = ("not run: sympy writes an MLP's loss in closed form; a network of typed "
+                    "layers is checked by the other three")
+
+
+class EngineStep:
+    """The engine's training step of a layered spec: every quantity by the reference's names,
+    the state before it, the dropout masks it drew, and the model to perturb."""
+
+    def __init__(self, spec) -> None:
+        self.spec = spec
+        self.model = spec.build_model()
+        self.model.train()
+        self.params = dict(self.model.named_parameters())
+        self.before = {name: p.data.copy() for name, p in self.params.items()}
+        self.buffers = {name: np.array(b) for name, b in self.model.named_buffers()}
+        x_all = spec.inputs if spec.batched else spec.inputs[None]
+        self.targets = spec.targets if spec.batched else spec.targets[None]
+        self.x = Tensor(np.array(x_all, dtype=float), name="x")
+        records: list = []
+        self.masks: dict[str, np.ndarray] = {}
+        final = forward_layers(self.model.modules, spec.layers, self.x, records, self.masks,
+                               None)
+        loss = output_loss(spec.loss, *loss_head(spec, records, final), self.targets)
+        seen: list[engine.BackwardStep] = []
+        engine.backward(loss, observer=seen.append)
+        upstream = {id(s.tensor): s.upstream for s in seen}
+        values: dict[str, np.ndarray] = {}
+        for layer, _, _, output, _ in records:
+            name = module_path(layer.path)
+            values[f"forward.{name}"] = np.array(output.data)
+            if id(output) in upstream:
+                values[f"backward.{name}"] = np.array(upstream[id(output)])
+        values["loss"] = np.array(loss.data)
+        values["gradients.input"] = np.array(self.x.grad)
+        for name, p in self.params.items():
+            values[f"gradients.{name}"] = (p.grad.copy() if p.grad is not None
+                                           else np.zeros_like(p.data))
+        for name, b in self.model.named_buffers():
+            if not name.endswith("num_batches_tracked"):
+                values[f"buffers.{name}"] = np.array(b)
+        self.values = values
+
+    def loss(self) -> float:
+        """The loss at the parameters' current values, the same masks, no graph."""
+        with engine.no_grad(), np.errstate(all="ignore"):
+            records: list = []
+            final = forward_layers(self.model.modules, self.spec.layers,
+                                   Tensor(np.array(self.x.data)), records, {}, self.masks)
+            return float(output_loss(self.spec.loss, *loss_head(self.spec, records, final),
+                                     self.targets).data)
+
+
+def verify_layered(spec, torch: bool = True) -> VerifyReport:
+    """Check a layered spec's first step: finite differences, the NumPy reference and (unless
+    ``torch`` is False) PyTorch."""
+    from chainrule.verify.reference_layers import layered_step
+
+    step = EngineStep(spec)
+    methods: dict[str, str] = {}
+    values: dict[str, dict[str, float]] = {m: {} for m in ("finite_differences", "reference",
+                                                          "torch")}
+    details: dict[str, Any] = {}
+    fd_ok, kinks = _finite_differences(step, values["finite_differences"], details, methods)
+    reference = layered_step(spec, step.before, step.buffers, step.masks)
+    methods["reference"] = "ran (NumPy, the textbook backward pass of each layer)"
+    details["reference_ok"] = _compared("reference", step.values, reference,
+                                        values["reference"], details)
+    methods["symbolic"] = SYMBOLIC_NOT_RUN
+    if torch:
+        try:
+            from chainrule.verify.torch_layers import torch_layered_step
+
+            theirs, version = torch_layered_step(spec, step.before, step.buffers, step.masks)
+            methods["torch"] = f"ran (PyTorch {version}, torch.nn layers)"
+            details["torch_ok"] = _compared("torch", step.values, theirs, values["torch"],
+                                            details)
+        except MissingDependency as missing:
+            methods["torch"] = f"not run: {missing}"
+    else:
+        methods["torch"] = "not run: not asked for"
+    rows = []
+    for name in step.params:
+        grad = step.values[f"gradients.{name}"]
+        for index in np.ndindex(grad.shape):
+            key = element_key(name, index)
+            analytic = float(grad[index])
+            found = {m: values[m][key] for m in values if key in values[m]}
+            agrees = {m: (fd_ok[key] if m == "finite_differences" else _agrees(m, analytic, v,
+                                                                               True))
+                      for m, v in found.items() if np.isfinite(v)}
+            rows.append(ElementRow(key, analytic, found, agrees, key in kinks))
+    order = ("finite_differences", "reference", "symbolic", "torch")
+    return VerifyReport(spec, rows, {m: methods[m] for m in order}, details)
+
+
+def _finite_differences(step: EngineStep, values: dict[str, float], details: dict[str, Any],
+                        methods: dict[str, str]) -> tuple[dict[str, bool], set[str]]:
+    from chainrule.verify.gradcheck_numeric import check_element
+
+    eps, atol, rtol = FD_TOLERANCES
+    chosen = sample(step.params, MAX_DIFFERENCED, SAMPLE_SEED)
+    base = step.loss()
+    fd_ok, kinks = {}, set()
+    total = sum(p.data.size for p in step.params.values())
+    for name, indices in chosen.items():
+        p = step.params[name]
+        p.data[...] = step.before[name]
+        grad = step.values[f"gradients.{name}"]
+        for index in indices:
+            row = check_element(step.loss, base, name, p.data, index, float(grad[index]),
+                                eps, atol, rtol)
+            values[row.label] = row.numeric
+            fd_ok[row.label] = row.status != "fail"
+            if row.status == "kink":
+                kinks.add(row.label)
+    checked = sum(len(i) for i in chosen.values())
+    which = "every element" if checked == total else \
+        f"{checked:,} of {total:,} elements, a seeded sample (seed {SAMPLE_SEED})"
+    methods["finite_differences"] = f"ran (central differences, {which})"
+    failed = [k for k, ok in fd_ok.items() if not ok]
+    details["finite_differences"] = {
+        "summary": f"{checked - len(failed)} of {checked} elements agree, {len(kinks)} at a "
+                   "kink", "eps": eps, "atol": atol, "rtol": rtol, "checked": checked,
+        "elements": total}
+    return fd_ok, kinks
+
+
+def sample(params: dict[str, Any], limit: int, seed: int) -> dict[str, list[tuple[int, ...]]]:
+    """The elements finite differences check: all of them up to ``limit``; beyond, each
+    tensor's share of ``limit`` (at least one element), drawn without replacement."""
+    total = sum(p.data.size for p in params.values())
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, p in params.items():
+        every = list(np.ndindex(p.data.shape))
+        if total <= limit:
+            out[name] = every
+            continue
+        share = max(1, int(limit * p.data.size / total))
+        picked = np.sort(rng.choice(len(every), size=min(share, len(every)), replace=False))
+        out[name] = [every[i] for i in picked]
+    return out
+
+
+def _compared(method: str, ours: dict[str, np.ndarray], theirs: dict[str, np.ndarray],
+              values: dict[str, float], details: dict[str, Any]) -> bool:
+    """Every quantity both computed, compared whole; their gradients by element into
+    ``values``. A quantity one has and the other lacks is a disagreement."""
+    from chainrule.verify.torch_check import compare
+
+    atol, rtol = TOLERANCES[method]
+    comparisons, missing = [], []
+    for name, mine in ours.items():
+        if name not in theirs:
+            missing.append(name)
+            continue
+        comparisons.append(compare(name, mine, theirs[name], rtol, atol))
+        if name.startswith("gradients.") and name != "gradients.input" \
+                and np.shape(theirs[name]) == np.shape(mine):
+            grad = np.asarray(theirs[name], dtype=float)
+            for index in np.ndindex(grad.shape):
+                values[element_key(name.split(".", 1)[1], index)] = float(grad[index])
+    failures = [c.detail(TITLE[method]) for c in comparisons if not c.ok]
+    failures += [f"{name}: computed by chainrule, not by {TITLE[method]}" for name in missing]
+    details[method] = {"summary": f"{len(comparisons) + len(missing) - len(failures)} of "
+                                  f"{len(comparisons) + len(missing)} quantities agree",
+                       "failures": failures}
+    return not failures
+
+
+TITLE = {"reference": "reference", "torch": "PyTorch"}
