@@ -150,7 +150,8 @@ def _verify_parser(commands) -> None:
     verify.add_argument("--layer", metavar="NAME",
                         help="with --impl FILE.py[:FUNCTION]: judge a CS231n-style layer "
                              "function instead of a step (affine_forward, affine_backward, "
-                             "relu_forward, relu_backward, softmax_loss, svm_loss)")
+                             "relu_*, softmax_loss, svm_loss, conv_*_naive, max_pool_*_naive, "
+                             "batchnorm_*, spatial_batchnorm_*, dropout_*)")
     verify.add_argument("--expr", metavar="PROGRAM",
                         help='check an expression\'s gradients instead of a network\'s: '
                              '"q = x + y; f = q * z"')

@@ -28,8 +28,9 @@ from typing import Any, Callable
 import numpy as np
 
 from chainrule.errors import ChainruleError
-from chainrule.frozen import Frozen
 from chainrule.verify.impl import IMPL_TOLERANCE, ImplError, call_sandboxed, parse_target
+from chainrule.verify.layer_function_types import LayerFunction, LayerMistake, tensor
+from chainrule.verify.layer_functions_cnn import CNN_FUNCTIONS
 from chainrule.verify.sandbox import DESCRIPTIONS, Limits
 from chainrule.verify.tensors import compared, shape_text, yes
 
@@ -37,21 +38,15 @@ N, DIMS, CLASSES = 4, (2, 3), 5  # examples, an example's shape (D = 6), outputs
 SEED = 0
 
 
-def _tensor(value: np.ndarray):
-    from chainrule.autodiff.tensor import Tensor
-
-    return Tensor(np.array(value, dtype=float))
-
-
 def _affine(x, w, b, dout):
-    X, W, B = _tensor(x), _tensor(w), _tensor(b)
+    X, W, B = tensor(x), tensor(w), tensor(b)
     out = X.reshape(len(x), -1) @ W + B
     out.backward(dout)
     return {"out": out.data, "dx": X.grad, "dw": W.grad, "db": B.grad}
 
 
 def _relu(x, dout):
-    X = _tensor(x)
+    X = tensor(x)
     out = X.relu()
     out.backward(dout)
     return {"out": out.data, "dx": X.grad}
@@ -60,14 +55,14 @@ def _relu(x, dout):
 def _softmax(x, y):
     from chainrule.nn.losses import cross_entropy
 
-    X = _tensor(x)
+    X = tensor(x)
     loss = cross_entropy(X, y)
     loss.backward()
     return {"loss": loss.data, "dx": X.grad}
 
 
 def _svm(x, y):
-    X = _tensor(x)
+    X = tensor(x)
     correct = X.gather(1, y.reshape(-1, 1))
     others = 1.0 - np.eye(x.shape[1])[y]  # the margins of the other classes only
     margins = (X - correct + 1.0).relu() * others
@@ -76,36 +71,11 @@ def _svm(x, y):
     return {"loss": loss.data, "dx": X.grad}
 
 
-@dataclass(eq=False)
-class LayerMistake(Frozen):
-    id: str
-    title: str
-    output: str  # the output it changes
-    compute: Callable[[dict[str, np.ndarray], dict[str, Any]], np.ndarray]  # (truth, inputs)
-
-
-@dataclass(eq=False)
-class LayerFunction(Frozen):
-    """One function: how it is called, what it returns, its truth and its known mistakes."""
-
-    name: str
-    arguments: tuple[str, ...]  # as passed: "cache" is a tuple of the inputs named in cache
-    cache: tuple[str, ...]
-    returns: tuple[str, ...]  # the outputs judged, in the order returned
-    truth: Callable[[dict[str, Any]], dict[str, np.ndarray]]
-    mistakes: tuple[LayerMistake, ...] = ()
-    scores: bool = False  # x is a score matrix (N, C), not an affine layer's input (N, d₁, …)
-
-    def inputs(self, drawn: dict[str, Any]) -> dict[str, Any]:
-        """The drawn inputs as this function's arguments name them."""
-        return {**drawn, "x": drawn["scores"]} if self.scores else dict(drawn)
-
-
 def _scale(factor: float, key: str) -> Callable:
     return lambda truth, inputs: truth[key] * factor
 
 
-LAYER_FUNCTIONS: dict[str, LayerFunction] = {f.name: f for f in (
+LAYER_FUNCTIONS: dict[str, LayerFunction] = {**{f.name: f for f in (
     LayerFunction("affine_forward", ("x", "w", "b"), (), ("out",),
                   lambda i: _affine(i["x"], i["w"], i["b"], i["dout"]),
                   (LayerMistake("bias_left_out", "b not added", "out",
@@ -135,7 +105,7 @@ LAYER_FUNCTIONS: dict[str, LayerFunction] = {f.name: f for f in (
                   lambda i: _svm(i["x"], i["y"]),
                   (LayerMistake("dx_not_averaged", "dx without the 1/N of the mean loss", "dx",
                                 _scale(N, "dx")),), scores=True),
-)}
+)}, **CNN_FUNCTIONS}
 
 
 def layer_inputs(seed: int = SEED) -> dict[str, Any]:
@@ -163,13 +133,15 @@ class OutputRow:
     close: bool
     max_diff: float | None
     mistake: LayerMistake | None
+    note: str = ""  # one line on how it was judged (dropout: the fraction it kept)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "shape": list(self.shape),
                 "expected_shape": list(self.expected_shape), "exact": self.exact,
                 "close": self.close, "max_diff": self.max_diff,
                 "mistake": None if self.mistake is None else
-                {"id": self.mistake.id, "title": self.mistake.title}}
+                {"id": self.mistake.id, "title": self.mistake.title},
+                **({"note": self.note} if self.note else {})}
 
 
 @dataclass
@@ -194,6 +166,7 @@ class LayerReport:
                f"{IMPL_TOLERANCE.rel:g} relative)", f"sandbox: {self.sandbox['description']}"]
         out += ["  " + "  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
                 for line in [header, *lines]]
+        out += [f"  {r.name}: {r.note}" for r in self.rows if r.note]
         wrong = [r for r in self.rows if not r.close]
         out.append("")
         out.append(f"All {len(self.rows)} outputs agree with the engine's." if not wrong else
@@ -221,8 +194,8 @@ def check_layer_function(function: str, target: str | Path, timeout: float = 10.
     if ":" not in text.rpartition("/")[2]:
         text += f":{function}"
     path, name = parse_target(text)
-    inputs = layer.inputs(layer_inputs(seed))
-    truth = layer.truth(inputs)
+    drawn = layer.draw(np.random.default_rng(seed)) if layer.draw else layer_inputs(seed)
+    inputs = layer.inputs(drawn)
     args = []
     for argument in layer.arguments:
         if argument == "cache":
@@ -231,16 +204,25 @@ def check_layer_function(function: str, target: str | Path, timeout: float = 10.
         else:
             args.append(_encoded(inputs[argument]))
     request = {"function": name, "call": "layer", "args": args, "returns": list(layer.returns)}
+    if layer.forward:  # a backward pass, given its own forward pass's cache
+        forward, names = layer.forward
+        request["forward"] = {"function": forward, "args": [_encoded(inputs[k]) for k in names]}
     returned, level = call_sandboxed(request, path, text, timeout, sandbox, limits)
-    rows = []
-    for output in layer.returns:
+    got = {}
+    for output in layer.returns + (("forward.out",) if layer.forward else ()):
         item = returned.get(output, {})
         if "array" not in item:
-            raise ImplError(f"{text}: {name}() returned no array for {output}")
+            raise ImplError(f"{text}: {layer.forward[0] if output == 'forward.out' else name}() "
+                            f"returned no array for {output.split('.')[-1]}")
         encoded = item["array"]
-        got = np.array(encoded["values"], dtype=float).reshape(encoded["shape"])
-        rows.append(_row(output, got, np.asarray(truth[output], dtype=float), layer, truth,
-                         inputs))
+        got[output] = np.array(encoded["values"], dtype=float).reshape(encoded["shape"])
+    inputs["returned"] = got
+    inputs["forward_out"] = got.get("forward.out")
+    truth = layer.truth(inputs)
+    rows = [_row(output, got[output], np.asarray(truth[output], dtype=float), layer, truth,
+                 inputs) for output in layer.returns]
+    for row in rows:
+        row.note = truth.get(f"note.{row.name}", "")
     return LayerReport(function, text, rows, {"level": level,
                                               "description": DESCRIPTIONS[level]})
 
@@ -251,14 +233,23 @@ def _row(output: str, got: np.ndarray, expected: np.ndarray, layer: LayerFunctio
     mistake = None
     if not close:
         for m in layer.mistakes:
-            if m.output == output and compared(got, np.asarray(m.compute(truth, inputs),
-                                                               dtype=float))[2]:
+            if m.output != output:
+                continue
+            with np.errstate(all="ignore"):
+                theirs = np.asarray(m.compute(truth, inputs), dtype=float)
+            if compared(got, theirs)[2]:
                 mistake = m
                 break
     return OutputRow(output, tuple(got.shape), tuple(expected.shape), exact, close, diff,
                      mistake)
 
 
-def _encoded(value: np.ndarray) -> dict[str, Any]:
+def _encoded(value: Any) -> dict[str, Any]:
+    """An argument as the runner decodes it: an array, a dict of them (conv_param), or a
+    plain int, float or str (a stride, a mode)."""
+    if isinstance(value, dict):
+        return {"dict": {key: _encoded(item) for key, item in value.items()}}
+    if isinstance(value, (bool, int, float, str)):
+        return {"scalar": value}
     array = np.asarray(value)
     return {"array": array.tolist(), "integer": array.dtype.kind in "iu"}

@@ -8,7 +8,10 @@ A standalone script (standard library and NumPy only, no chainrule import), run 
   how the function is called (:data:`CALLS`): ``"step"`` (a network's training step, with
   ``"params", "x", "t", "t_integer", "learning_rate"``; the default), ``"values"`` (an
   expression's gradients, with ``"values"``, the inputs by name) or ``"layer"`` (a CS231n-style
-  layer function, with ``"args"`` and the names of the outputs judged, ``"returns"``);
+  layer function, with ``"args"`` and the names of the outputs judged, ``"returns"``; with
+  ``"forward": {"function", "args"}`` the function is a backward pass, called with ``args``
+  and then the cache its own forward function returns, whose output comes back as
+  ``"forward.out"``);
 * the result pipe: the nonce, a newline, then ``{"ok": true, "result": {...}}`` or
   ``{"ok": false, "error": "one line"}`` and a newline, written once, after which the
   process ends at once (no ``atexit`` handler of the user's runs). Everything the user's
@@ -95,13 +98,37 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         raise Failure(f"{name!r} is {type(function).__name__}, not a function")
     call = request.get("call", "step")
     arguments, returns = CALLS[call]
+    args = arguments(request, np)
+    forward_out = None
+    if call == "layer" and request.get("forward"):  # backward(dout, the forward's own cache)
+        forward_out, cache = forward_cache(request["forward"], path, np)
+        args = args + (cache,)
     try:
-        result = function(*arguments(request, np))
+        result = function(*args)
     except BaseException as error:  # the user's exception, reported as one line
         raise Failure(f"{name}() raised {describe(error, path)}") from None
     if call == "layer":
         result = outputs(result, name, request["returns"])
+        if forward_out is not None:
+            result["forward.out"] = forward_out
     return encode(result, name, returns)
+
+
+def forward_cache(forward: dict[str, Any], path: str, np: Any) -> tuple[Any, Any]:
+    """(out, cache) of the user's forward function, called on ``forward["args"]``: the
+    cache a CS231n backward function is given is its own forward pass's."""
+    name = forward["function"]
+    function = getattr(sys.modules["_chainrule_impl"], name, None)
+    if not callable(function):
+        raise Failure(f"no function {name!r} in {os.path.basename(path)}: the backward pass "
+                      f"is given the cache of its forward pass, {name}()")
+    try:
+        result = function(*layer_arguments(forward, np))
+    except BaseException as error:
+        raise Failure(f"{name}() raised {describe(error, path)}") from None
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise Failure(f"{name}() returned {type(result).__name__}, expected (out, cache)")
+    return result[0], result[1]
 
 
 def step_arguments(request: dict[str, Any], np: Any) -> tuple:
@@ -123,6 +150,10 @@ def layer_arguments(request: dict[str, Any], np: Any) -> tuple:
     def decode(item: dict[str, Any]) -> Any:
         if "tuple" in item:
             return tuple(decode(part) for part in item["tuple"])
+        if "dict" in item:  # conv_param, bn_param: a fresh dict the function may change
+            return {str(key): decode(value) for key, value in item["dict"].items()}
+        if "scalar" in item:  # a stride, eps or mode, as a plain int, float or str
+            return item["scalar"]
         return np.array(item["array"], dtype=int if item.get("integer") else float)
     return tuple(decode(item) for item in request["args"])
 
