@@ -170,4 +170,4 @@ def test_cli_verify_refuses_an_mlps_answers_for_a_cnn(capsys, tmp_path):
     assert main(["verify", "examples/cnn.yaml", "--answers", str(answers)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--answers: judges an MLP's numbers" in err[0]
-    assert "--layer NAME --impl FILE.py" in err[0]
+    assert "--tensors FILE" in err[0] and "--layer NAME --impl FILE.py" in err[0]

@@ -67,10 +67,17 @@ def run_verify(args: argparse.Namespace) -> int:
         return _report(_verify_expression(args, *expression), args)
     spec = load_spec(network) if isinstance(network, str) else network
     if _layered(spec):
+        if args.tensors:
+            from chainrule.verify.layered_tensors import check_layered_tensors
+            from chainrule.verify.tensors import load_tensors
+
+            return _report(check_layered_tensors(spec, load_tensors(args.tensors),
+                                                 source=args.tensors), args)
         if given:
             raise ChainruleError(f"{given}: judges an MLP's numbers; {spec.name!r} is a network "
-                                 f"of typed layers ({spec.architecture}), whose layers' "
-                                 "functions are judged with --layer NAME --impl FILE.py")
+                                 f"of typed layers ({spec.architecture}): give its numbers "
+                                 "with --tensors FILE, or judge its layers' functions with "
+                                 "--layer NAME --impl FILE.py")
         from chainrule.verify.layered import verify_layered
 
         return _report(verify_layered(spec), args)
