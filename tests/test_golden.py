@@ -97,3 +97,21 @@ def _assert_same_numbers(actual, expected, where="$"):
         assert actual == pytest.approx(expected, rel=1e-12, abs=1e-15), where
     else:
         assert actual == expected, where
+
+
+# Networks of typed layers: the layer lens's every format (chainrule.explain.render.layers).
+LAYERED = {"cnn": ROOT / "examples" / "cnn.yaml",
+           "cnn-batchnorm": ROOT / "examples" / "cnn-batchnorm.yaml"}
+LAYERED_FORMATS = {"txt": "text", "md": "markdown", "tex": "latex", "json": "json",
+                   "html": "html"}
+
+
+@pytest.mark.parametrize("suffix", sorted(LAYERED_FORMATS))
+@pytest.mark.parametrize("network", sorted(LAYERED))
+def test_golden_layers(network, suffix, request):
+    from chainrule.explain.render.layers import render_layers
+
+    trace = cr.explain(str(LAYERED[network]))
+    fmt = LAYERED_FORMATS[suffix]
+    rendered = render_layers(trace, fmt, **({} if fmt == "json" else {"precision": 6}))
+    assert_matches_golden(rendered, GOLDEN / "layers" / f"{network}.{suffix}", request)

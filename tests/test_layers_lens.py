@@ -100,8 +100,7 @@ def test_the_cli_explains_and_verifies_the_shipped_digits_cnn_and_refuses_in_one
     result = run("explain", example, "--only", "backward")
     assert result.returncode == 0, result.stderr
     assert "BatchNorm2d(32)" in result.stdout and "≠" not in result.stdout
-    for args, message in ((("--format", "latex"), "--format latex: a network of typed"),
-                          (("--param", "9.wieght"), "--param: no parameter '9.wieght'")):
+    for args, message in ((("--param", "9.wieght"), "--param: no parameter '9.wieght'"),):
         bad = run("explain", example, *args)
         assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
         assert message in bad.stderr

@@ -316,9 +316,6 @@ def _explain_layers(spec: Any, args: argparse.Namespace) -> int:
         if value:
             raise ChainruleError(f"{flag}: for MLP specs; a network of typed layers is "
                                  "explained layer by layer")
-    if args.format == "latex":
-        raise ChainruleError("--format latex: a network of typed layers is explained as text, "
-                             "markdown, html or json (LaTeX: not yet)")
     focus = Focus.parse(args.param) if args.param else None
     if focus is not None:
         names = {name for name, _ in spec.build_model().named_parameters()}
@@ -330,7 +327,7 @@ def _explain_layers(spec: Any, args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"precision": args.precision, "only": args.only}
     if args.format == "text":
         options["width"] = _width(args)
-    if args.format == "html":
+    if args.format in ("html", "latex"):
         options["fragment"] = args.fragment
     _write(render_layers(trace, args.format, **options), args)
     return 0

@@ -328,7 +328,10 @@ def _residual(record, ctx, focus) -> list[Any]:
     in_grad, parts = ctx["input_grad"], ctx["input_shares"]
     if in_grad is not None and parts:
         target = _pick(in_grad, f"{record.path}.input", focus)
-        terms = [(f"({n(part[target])}) via {name}", float(part[target])) for name, part in parts]
+        side = "the shortcut" if ctx["spec"].shortcut else "the identity"
+        parts = sorted(parts, key=lambda item: item[0] != "the block")  # as the sum is written
+        terms = [(f"({n(part[target])}) via {side if name == 'the shortcut' else name}",
+                  float(part[target])) for name, part in parts]
         pieces.append(_sum_piece(f"∂E/∂x{_idx(target)}: the two paths",
                                  f"∂E/∂x{_idx(target)} = the block's share + the "
                                  f"{'shortcut' if ctx['spec'].shortcut else 'identity'}'s",

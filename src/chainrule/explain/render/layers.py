@@ -1,5 +1,6 @@
 """A network of typed layers' step (:class:`chainrule.explain.lens.layers.LayerTrace`) as
-terminal text, Markdown, JSON or one self-contained HTML page.
+terminal text, Markdown, JSON or one self-contained HTML page (LaTeX:
+:mod:`chainrule.explain.render.layers_latex`).
 
 The renderers only format what the lens recorded: the shape table, then per step the
 forward values (summarised), the loss, each layer's backward pass from the output down
@@ -277,10 +278,14 @@ def render_html(trace, precision: Precision = DEFAULT_SIGNIFICANT, only: str | N
 def render_layers(trace, fmt: str, **options: Any) -> str:
     if fmt == "json":
         return trace.to_json() + "\n"
+    if fmt == "latex":
+        from chainrule.explain.render.layers_latex import render_latex
+
+        return render_latex(trace, **options)
     renderer = {"text": render_text, "markdown": render_markdown, "html": render_html}.get(fmt)
     if renderer is None:
         from chainrule.errors import ChainruleError
 
         raise ChainruleError(f"--format {fmt}: a network of typed layers is explained as "
-                             "text, markdown, html or json (LaTeX: not yet)")
+                             "text, markdown, latex, html or json")
     return renderer(trace, **options)
