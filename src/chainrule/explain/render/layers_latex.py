@@ -19,6 +19,7 @@ import numpy as np
 
 from chainrule.explain.numfmt import DEFAULT_SIGNIFICANT, Precision, number
 from chainrule.explain.render.latex import PREAMBLE, latex_escape
+from chainrule.explain.render.layers_outline import sections
 
 # The lens's symbols in math mode (a subscript letter joins the symbol before it).
 _MATH = {
@@ -126,11 +127,9 @@ def _tabular(headers: list[str], rows: list[list[str]]) -> list[str]:
 
 def render_latex(trace, precision: Precision = DEFAULT_SIGNIFICANT, only: str | None = None,
                  fragment: bool = False, **_: Any) -> str:
-    from chainrule.explain.render.layers import _sections
-
     out: list[str] = []
     title = ""
-    for kind, heading, payload in _sections(trace, precision, only):
+    for kind, heading, payload in sections(trace, precision, only):
         if kind == "h1":
             title = heading
             out += [rf"\section*{{{_text(heading)}}}", ""]
