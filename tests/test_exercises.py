@@ -66,8 +66,11 @@ def assert_not_degenerate(problem_set) -> None:
             assert not touched or max(touched) > 2 * unit, mistake.id
 
 
-@pytest.mark.parametrize("level", [name for name, level in LEVELS.items() if not level.circuit])
-def test_every_level_is_not_degenerate(level):  # level circuit: tests/test_exercises_circuit.py
+@pytest.mark.parametrize("level", [name for name, level in LEVELS.items()
+                                   if not level.circuit and not level.layered])
+def test_every_level_is_not_degenerate(level):
+    # level circuit: tests/test_exercises_circuit.py; conv, pool, batchnorm, cnn:
+    # tests/test_exercises_layered.py
     assert_not_degenerate(generate(level, seed=11, count=2))
 
 
@@ -277,7 +280,7 @@ def test_latex_uses_only_texlive_latex_base_packages(tmp_path):
 
     write_worksheets(generate("batch", count=1, title="Week 3 — backprop"), tmp_path, "latex")
     assert r"\section*{Week 3 --- backprop}" in (tmp_path / "worksheet.tex").read_text()
-    base = {"inputenc", "fontenc", "amsmath,amssymb", "geometry", "color", "array"}
+    base = {"inputenc", "fontenc", "amsmath,amssymb", "geometry", "color", "array,longtable"}
     for name in ("worksheet.tex", "key.tex"):
         text = (tmp_path / name).read_text()
         assert set(re.findall(r"\\usepackage(?:\[[^]]*\])?\{([^}]*)\}", text)) <= base

@@ -94,3 +94,7 @@ class CircuitWorking:
                  if c != self.graph.output]
         found.append(self._by_symbol.get(f"∂{self.graph.output}/∂{name}"))
         return [e for e in found if e is not None]
+
+
+def working(spec: dict, digits: int) -> CircuitWorking:
+    return CircuitWorking(trace(spec), digits)

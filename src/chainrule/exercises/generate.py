@@ -36,6 +36,10 @@ def generate(level: str = "full", *, arch: str | Sequence[int] | None = None,
     """``count`` exercises of ``level`` (see :data:`~chainrule.exercises.levels.LEVELS`) with
     answers rounded to ``precision`` decimals; an :class:`ExerciseError` names a bad option."""
     chosen = _level(level)
+    if chosen.layered:
+        return _layered(chosen, arch=arch, activation=activation, loss=loss, seed=seed,
+                        count=count, precision=precision, decimals=decimals,
+                        learning_rate=learning_rate, batch_size=batch_size, title=title)
     if chosen.circuit:
         return _circuits(chosen, arch=arch, activation=activation, loss=loss, seed=seed,
                          count=count, precision=precision, decimals=decimals,
@@ -61,22 +65,48 @@ def generate(level: str = "full", *, arch: str | Sequence[int] | None = None,
 def _circuits(level: Level, *, arch, activation, loss, seed: int, count: int, precision: int,
               decimals: int, learning_rate, batch_size, title: str | None) -> ProblemSet:
     """A set of circuits (:mod:`chainrule.exercises.circuit`): no network options."""
-    from chainrule.version import __version__
     from chainrule.exercises import circuit
+
+    return _drawn_set(level, lambda number: circuit.generate_exercise(
+        number, seed, decimals, precision, MAX_ATTEMPTS), "draws an expression",
+        "circuits", arch=arch, activation=activation, loss=loss, seed=seed, count=count,
+        precision=precision, decimals=decimals, learning_rate=learning_rate,
+        batch_size=batch_size, title=title)
+
+
+def _layered(level: Level, **options) -> ProblemSet:
+    """A set of typed-layer networks (:mod:`chainrule.exercises.layered`): their layers are
+    the level's, so no network options."""
+    from chainrule.exercises import layered
+
+    chosen = layered.LAYERED_LEVELS[level.name]
+    return _drawn_set(level, lambda number: layered.generate_exercise(
+        number, options["seed"], chosen, options["decimals"], options["precision"],
+        MAX_ATTEMPTS), "has its own layers", "networks", **options)
+
+
+def _drawn_set(level: Level, make, what: str, things: str, *, arch, activation, loss,
+               seed: int, count: int, precision: int, decimals: int, learning_rate,
+               batch_size, title: str | None) -> ProblemSet:
+    """A set drawn by ``make(number)`` (an Exercise, or the most common reason none
+    passed), refusing the MLP's options."""
+    from chainrule.version import __version__
 
     given = {"arch": arch, "loss": loss, "learning_rate": learning_rate,
              "batch_size": batch_size}
     given["activation"] = None if activation in ("sigmoid", None) else activation
     for option, value in given.items():
         if value is not None:
-            raise ExerciseError(f"{option}: level circuit draws an expression, not a network; "
-                                f"leave {option} out")
+            raise ExerciseError(f"{option}: level {level.name} {what}, not a network of your "
+                                f"choosing; leave {option} out" if things == "networks" else
+                                f"{option}: level {level.name} {what}, not a network; leave "
+                                f"{option} out")
     _check_numbers(seed, count, precision, decimals, None)
     exercises = []
     for number in range(1, count + 1):
-        made = circuit.generate_exercise(number, seed, decimals, precision, MAX_ATTEMPTS)
+        made = make(number)
         if isinstance(made, str):
-            raise ExerciseError(f"exercise {number}: none of {MAX_ATTEMPTS} circuits drawn "
+            raise ExerciseError(f"exercise {number}: none of {MAX_ATTEMPTS} {things} drawn "
                                 f"passed the checks (most often: {made}); ask for more "
                                 f"decimals (precision)")
         exercises.append(made)

@@ -194,9 +194,12 @@ class Grader:
 
 
 def _truth(spec: dict) -> Truth:
-    """A network's step with its rules, or a circuit's recorded graph."""
-    from chainrule.exercises import circuit
+    """A network's step with its rules, a circuit's recorded graph, or a network of typed
+    layers' step (each answer judged on its own, its mistakes the layer mistakes')."""
+    from chainrule.exercises import circuit, layered
 
+    if layered.is_layered(spec):
+        return layered.truth(spec)
     if circuit.is_circuit(spec):
         from chainrule.verify.expression_answers import recorded_truth
 

@@ -1,6 +1,6 @@
 """The worksheet and the answer key as LaTeX documents, and as PDF when pdflatex is there.
 
-The documents use only packages of texlive-latex-base (amsmath, geometry, color, array); the
+The documents use only packages of texlive-latex-base (amsmath, geometry, color, array, longtable); the
 diagrams are ``picture`` environments, so a minimal TeX installation compiles them.
 """
 
@@ -14,8 +14,8 @@ import tempfile
 from pathlib import Path
 
 from chainrule.errors import MissingDependency
-from chainrule.exercises import circuit_sheet, sheet
-from chainrule.exercises.circuit import is_circuit
+from chainrule.exercises import sheet
+from chainrule.exercises.kinds import special_sheet
 from chainrule.exercises.diagram import latex_picture
 from chainrule.exercises.markdown import WORKING_EXTRA_DIGITS
 from chainrule.exercises.model import Exercise, ExerciseError, ProblemSet
@@ -29,12 +29,13 @@ PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage{amsmath,amssymb}
 \usepackage[margin=2cm]{geometry}
 \usepackage{color}
-\usepackage{array}
+\usepackage{array,longtable}
 \allowdisplaybreaks
 \setcounter{MaxMatrixCols}{20}
 \setlength{\parindent}{0pt}
 \setlength{\parskip}{0.6ex}
 """
+LONG_KEY = 16  # questions beyond which an exercise's key table may break across pages
 PDFLATEX_TIMEOUT = 300  # seconds for one document: a key of many exercises is long
 
 
@@ -50,8 +51,9 @@ def worksheet(problem_set: ProblemSet) -> str:
 
 def _exercise(exercise: Exercise, precision: int) -> list[str]:
     spec = exercise.spec
-    if is_circuit(spec):
-        return circuit_sheet.latex_lines(exercise, precision)
+    special = special_sheet(spec)
+    if special:
+        return special.latex_lines(exercise, precision)
     lines = [rf"\section*{{Exercise {exercise.number}}}", r"\begin{center}",
              latex_picture(spec), r"\end{center}", "", sheet.network_text(spec, latex=True), "",
              sheet.CONVENTION, r"\begin{gather*}"]
@@ -66,22 +68,26 @@ def key(problem_set: ProblemSet) -> str:
             f"Answers are rounded to {problem_set.precision} decimals; the worked solutions "
             f"show {digits}.", ""]
     for exercise in problem_set.exercises:
+        table = "longtable" if len(exercise.questions) > LONG_KEY else "tabular"
         body += [r"\clearpage" if exercise.number > 1 else "",
                  rf"\section*{{Exercise {exercise.number}}}",
                  r"\renewcommand{\arraystretch}{1.7}",
-                 r"\begin{tabular}{@{}>{\bfseries}l l l r@{}}",
-                 r"\textnormal{question} & quantity & id & answer \\ \hline"]
+                 # a long exercise's table breaks across pages, its header repeated
+                 rf"\begin{{{table}}}{{@{{}}>{{\bfseries}}l l l r@{{}}}}",
+                 r"\textnormal{question} & quantity & id & answer \\ \hline"
+                 + (r" \endhead" if table == "longtable" else "")]
         body += [rf"{q.label} & $\displaystyle {q.latex}$ & \texttt{{{latex_escape(q.id)}}} & "
                  rf"${q.rounded(problem_set.precision)}$ \\" for q in exercise.questions]
-        body += [r"\end{tabular}", r"\renewcommand{\arraystretch}{1}", "",
+        body += [rf"\end{{{table}}}", r"\renewcommand{\arraystretch}{1}", "",
                  worked(exercise, digits)]
     return _document(body)
 
 
 def worked(exercise: Exercise, digits: int) -> str:
     """The explain trace as a LaTeX fragment, its title dropped and headings one level down."""
-    if is_circuit(exercise.spec):
-        return circuit_sheet.worked_latex(exercise, digits)
+    special = special_sheet(exercise.spec)
+    if special:
+        return special.worked_latex(exercise, digits)
     text = render(explain(exercise.spec), "latex", precision=digits, fragment=True)
     rest = text.split("\n", 1)[1]  # the first line is the trace's \section* title
     rest = re.sub(r"^\\subsection\*", r"\\subsubsection*", rest, flags=re.M)

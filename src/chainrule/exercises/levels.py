@@ -29,6 +29,7 @@ class Level(Frozen):
     softmax: bool = False  # a softmax output with cross-entropy
     depth: int | None = None  # the number of weight layers required
     circuit: bool = False  # a random expression, not a network (chainrule.exercises.circuit)
+    layered: bool = False  # a network of typed layers (chainrule.exercises.layered)
 
 
 LEVELS: dict[str, Level] = {level.name: level for level in (
@@ -48,6 +49,14 @@ LEVELS: dict[str, Level] = {level.name: level for level in (
           (2, 2, 2, 1), depth=3),
     Level("circuit", "a small random expression: every node's value and gradient ∂f/∂node",
           ("forward", "gradients"), (), circuit=True),
+    Level("conv", "a 2 × 2 convolution of a 4 × 4 image: the output, ∂E/∂kernel, ∂E/∂bias and "
+          "∂E/∂input", (), (), layered=True),
+    Level("pool", "2 × 2 max pooling of a 4 × 4 map: the output and where the gradient goes",
+          (), (), layered=True),
+    Level("batchnorm", "batch norm of a batch of four: the output, ∂E/∂γ, ∂E/∂β and the "
+          "three-term ∂E/∂x", (), (), layered=True),
+    Level("cnn", "conv → relu → max pool → linear → softmax: the maps, the probabilities, the "
+          "loss and every gradient", (), (), layered=True),
 )}
 
 

@@ -6,8 +6,8 @@ import re
 
 from chainrule.escape import markdown_text
 from chainrule.exercises.model import Exercise, ProblemSet
-from chainrule.exercises import circuit_sheet, sheet
-from chainrule.exercises.circuit import is_circuit
+from chainrule.exercises import sheet
+from chainrule.exercises.kinds import special_sheet
 from chainrule.explain.render import render
 from chainrule.explain.trace import explain
 
@@ -19,8 +19,9 @@ def diagram_name(exercise: Exercise) -> str:
 
 
 def diagram(exercise: Exercise) -> str | None:
-    """The diagram's file name, or None for a circuit (shown as its statements)."""
-    return None if is_circuit(exercise.spec) else diagram_name(exercise)
+    """The diagram's file name, or None for a circuit (shown as its statements) or a network
+    of typed layers (shown as its given matrices)."""
+    return None if special_sheet(exercise.spec) else diagram_name(exercise)
 
 
 def worksheet(problem_set: ProblemSet) -> str:
@@ -35,8 +36,9 @@ def worksheet(problem_set: ProblemSet) -> str:
 
 def exercise_lines(exercise: Exercise, precision: int, diagram: str | None) -> list[str]:
     spec = exercise.spec
-    if is_circuit(spec):
-        return circuit_sheet.markdown_lines(exercise, precision)
+    special = special_sheet(spec)
+    if special:
+        return special.markdown_lines(exercise, precision)
     lines = [f"## Exercise {exercise.number}", ""]
     if diagram:
         lines += [f"![The network of exercise {exercise.number}]({diagram})", ""]
@@ -66,8 +68,9 @@ def key(problem_set: ProblemSet) -> str:
 
 def worked(exercise: Exercise, digits: int) -> str:
     """The explain trace as Markdown, its title dropped and its headings two levels down."""
-    if is_circuit(exercise.spec):
-        return circuit_sheet.worked_markdown(exercise, digits)
+    special = special_sheet(exercise.spec)
+    if special:
+        return special.worked_markdown(exercise, digits)
     text = render(explain(exercise.spec), "markdown", precision=digits)
     body = text.split("\n", 1)[1].lstrip("\n")
     return re.sub(r"^(#+) ", lambda m: "##" + m.group(1) + " ", body, flags=re.M).rstrip()

@@ -11,8 +11,8 @@ import base64
 import json
 
 from chainrule.escape import markdown_text
-from chainrule.exercises import circuit_sheet, sheet
-from chainrule.exercises.circuit import is_circuit
+from chainrule.exercises import sheet
+from chainrule.exercises.kinds import special_sheet
 from chainrule.exercises.checking import pack
 from chainrule.exercises.diagram import svg
 from chainrule.exercises.model import Exercise, ProblemSet
@@ -62,9 +62,10 @@ def notebook(problem_set: ProblemSet) -> str:
 
 def _exercise_cells(exercise: Exercise, precision: int) -> list[dict]:
     n = exercise.number
-    if is_circuit(exercise.spec):
+    special = special_sheet(exercise.spec)
+    if special:
         return _question_cells(exercise, precision, _markdown(
-            f"ex{n}", circuit_sheet.notebook_text(exercise, precision)))
+            f"ex{n}", special.notebook_text(exercise, precision)))
     image = f"exercise-{n:02d}.svg"
     attachments = {image: {"image/svg+xml": base64.b64encode(
         svg(exercise.spec).encode("utf-8")).decode()}}

@@ -8,8 +8,7 @@ most common); ``details`` adds every student in full.
 from __future__ import annotations
 
 from chainrule.escape import markdown_text, terminal_text
-from chainrule.exercises import circuit
-from chainrule.exercises.circuit_sheet import CircuitWorking
+from chainrule.exercises.kinds import special_sheet
 from chainrule.exercises.grade import NOT_CREDITED, STATUSES, ExerciseGrade, StudentGrade
 from chainrule.exercises.summary import ClassGrade
 from chainrule.exercises.working import Working, equation_latex, equation_text
@@ -35,8 +34,8 @@ class Workings:
         if (number, quantity) not in self._steps:
             if number not in self._made:
                 spec = self.problem_set.exercises[number - 1].spec
-                self._made[number] = (CircuitWorking(circuit.trace(spec), self.digits)
-                                      if circuit.is_circuit(spec)
+                special = special_sheet(spec)
+                self._made[number] = (special.working(spec, self.digits) if special
                                       else Working(explain(spec), self.digits))
             self._steps[number, quantity] = self._made[number].steps(quantity)
         return self._steps[number, quantity]

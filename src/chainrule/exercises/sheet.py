@@ -77,10 +77,14 @@ def _target(spec: dict, target: Any) -> str:
     return matrix(target)
 
 
+ROWS = " Rows and columns are counted from 1."
+
+
 def instructions(problem_set: ProblemSet) -> str:
     p = problem_set.precision
-    counted = ("" if problem_set.level == "circuit" else
-               " Units and layers are counted from 1.")
+    counted = {"circuit": "", "conv": ROWS, "pool": ROWS, "cnn": ROWS,
+               "batchnorm": " Examples and features are counted from 1."}.get(
+        problem_set.level, " Units and layers are counted from 1.")
     return (f"Work out each quantity asked and give it rounded to {p} decimal places (for "
             f"example {0.123456789:.{p}f}); keep more digits in your working, so rounding "
             f"happens once, at the end.{counted} An answer off by "
@@ -90,7 +94,9 @@ def instructions(problem_set: ProblemSet) -> str:
 def set_summary(problem_set: ProblemSet) -> str:
     o = problem_set.options
     count = len(problem_set.exercises)
-    what = "circuits" if problem_set.level == "circuit" else f"{o.get('arch', '')} network"
+    what = {"circuit": "circuits", "conv": "a convolution", "pool": "max pooling",
+            "batchnorm": "batch norm", "cnn": "a small CNN"}.get(
+        problem_set.level, f"{o.get('arch', '')} network")
     return (f"{count} exercise{'s' if count != 1 else ''} · level {problem_set.level} · "
             f"{what} · answers to {problem_set.precision} decimals · "
             f"seed {problem_set.seed}")

@@ -32,6 +32,13 @@ class LayerMistake(Frozen):
     def made_in(self, layer_type: str) -> bool:
         return layer_type.startswith(self.layers)
 
+    @property
+    def formula(self) -> str:
+        """The part of the rule it computes otherwise, as docs/mistakes.md writes it."""
+        if self.alterations is None:
+            return "a dropout mask drawn again in the backward pass"
+        return ", ".join(f"{key} = {value}" for key, value in self.alterations.as_dict().items())
+
 
 LAYER_MISTAKES: dict[str, LayerMistake] = {m.id: m for m in (
     LayerMistake(

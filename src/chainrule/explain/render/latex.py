@@ -43,6 +43,9 @@ _ESCAPES = {
     "η": r"$\eta$", "→": r"$\to$", "−": "-", "·": r"$\cdot$", "θ": r"$\theta$",
     "σ": r"$\sigma$", "δ": r"$\delta$", "∂": r"$\partial$", "←": r"$\leftarrow$",
     "—": "---", "–": "--", "…": r"\ldots{}", "×": r"$\times$",
+    "γ": r"$\gamma$", "β": r"$\beta$", "μ": r"$\mu$", "ε": r"$\varepsilon$",
+    "Σ": r"$\Sigma$", "²": r"$^2$", "½": r"$\frac{1}{2}$", "√": r"$\surd$",
+    "ŷ": r"$\hat{y}$", "≠": r"$\neq$",
 }
 # A name such as half_sse or leaky_relu is one word: in typewriter type its underscore joins
 # the parts (in italic or roman, \_ leaves a gap that reads as two words).

@@ -26,7 +26,8 @@ _MATH = {
     "∂": r"\partial ", "Σ": r"\sum", "δ": r"\delta ", "γ": r"\gamma ", "β": r"\beta ",
     "μ": r"\mu ", "σ": r"\sigma ", "ε": r"\varepsilon ", "η": r"\eta ", "θ": r"\theta ",
     "·": r"\cdot ", "×": r"\times ", "−": "-", "←": r"\leftarrow ", "→": r"\to ",
-    "≠": r"\neq ", "′": "'", "²": "^{2}", "°": r"^{\circ}", "…": r"\ldots ", "√": r"\sqrt ",
+    "≠": r"\neq ", "½": r"\tfrac{1}{2}", "ŷ": r"\hat{y}", "≈": r"\approx ", "≥": r"\geq ",
+    "≤": r"\leq ", "′": "'", "²": "^{2}", "°": r"^{\circ}", "…": r"\ldots ", "√": r"\sqrt ",
     "—": r"\text{---}", "{": r"\{", "}": r"\}", "%": r"\%", "#": r"\#", "&": r"\&",
     "$": r"\$", "_": r"\_", "~": r"\sim ", "^": r"\hat{}", "\\": r"\backslash ",
 }
@@ -108,21 +109,29 @@ def _matrix(array: np.ndarray, precision: Precision) -> list[str]:
 
 
 LONG_TABLE = 25  # rows beyond which a table may break across pages (longtable)
-WIDE_TABLE = 80  # characters per row beyond which the widest column wraps
+WIDE_TABLE = 60  # characters per row beyond which the columns wrap (math headers set wide)
 
 
 def _tabular(headers: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
     columns = ["l"] * len(headers)
-    if sum(widths) > WIDE_TABLE:
-        columns[widths.index(max(widths))] = r">{\raggedright\arraybackslash}p{0.42\linewidth}"
+    if sum(widths) > WIDE_TABLE:  # every column wraps, in its share of the line
+        # a column's share: its longest word (which cannot break) or its text up to 20
+        # characters, and three more for the bold header
+        words = [max(len(word) for c in column for word in str(c).split() or [""])
+                 for column in zip(headers, *rows)]
+        shares = [max(word, min(w, 20)) + 3 for word, w in zip(words, widths)]
+        columns = [rf">{{\raggedright\arraybackslash}}p{{\dimexpr {w / sum(shares):.3f}"
+                   rf"\linewidth-2\tabcolsep\relax}}" for w in shares]
     spec = "@{}" + "".join(columns) + "@{}"
     head = " & ".join(rf"\textbf{{{_text(h)}}}" for h in headers) + r" \\ \hline"
     body = [" & ".join(_text(str(c)) for c in row) + r" \\" for row in rows]
+    size = [r"\small"] if sum(widths) > WIDE_TABLE else []
     if len(rows) > LONG_TABLE:
-        return [rf"\begin{{longtable}}{{{spec}}}", head, r"\endhead", *body,
-                r"\end{longtable}", ""]
-    return [rf"\begin{{tabular}}{{{spec}}}", head, *body, r"\end{tabular}", ""]
+        return ["{", *size, rf"\begin{{longtable}}{{{spec}}}", head, r"\endhead", *body,
+                r"\end{longtable}", "}", ""]
+    return ["{", *size, rf"\begin{{tabular}}{{{spec}}}", head, *body, r"\end{tabular}",
+            r"\par}", ""]
 
 
 def render_latex(trace, precision: Precision = DEFAULT_SIGNIFICANT, only: str | None = None,

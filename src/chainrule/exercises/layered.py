@@ -1,0 +1,340 @@
+"""Levels ``conv``, ``pool``, ``batchnorm`` and ``cnn``: a small network of typed layers,
+worked forward and backward by hand.
+
+Each exercise is a spec of typed layers (docs/spec.md, "Typed layers") with every number
+given, drawn with one decimal (or two), and every answer is the engine's own number
+(:class:`chainrule.verify.layered.EngineStep`), so the key is what ``chainrule explain`` and
+``chainrule verify`` say about the same file:
+
+* ``conv``: a 1 × 4 × 4 image, one 2 × 2 kernel and its bias (a cross-correlation, as PyTorch's
+  ``Conv2d``), E = ½ Σ (y − t)² against a 3 × 3 target: the output y, ∂E/∂kernel, ∂E/∂b and
+  ∂E/∂x (δ fully convolved with the flipped kernel);
+* ``pool``: a 1 × 4 × 4 map, 2 × 2 max pooling, E = ½ Σ (y − t)²: the output and ∂E/∂x (the
+  gradient routed to each window's maximum, no window tied);
+* ``batchnorm``: a batch of four examples of two features, ``BatchNorm1d`` in training mode
+  (the batch's mean and biased variance, ε = 10⁻⁵), E the batch's mean of ½ Σ (y − t)²: the
+  output, ∂E/∂γ, ∂E/∂β and ∂E/∂x (the three-term formula);
+* ``cnn``: conv (2 × 2) → relu → max pool (2 × 2, stride 1) → linear → softmax with
+  cross-entropy: the feature map, the pooled map, the probabilities, the loss, and every
+  gradient.
+
+A draw is kept only if its answers are worth asking (:mod:`chainrule.exercises.checks`: none
+near zero but the exact zeros the lesson is about, no rounding ties) and every layer mistake
+of :data:`chainrule.verify.layer_mistakes.LAYER_MISTAKES` that changes this network's numbers
+changes some asked answer clearly, so grading can name it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from chainrule.exercises import checks
+from chainrule.exercises.levels import label
+from chainrule.exercises.model import Exercise, Question
+
+MAX_VALUE = 20.0  # every answer at most this in size
+KINK_MARGIN = 0.05  # relu inputs at least this far from 0 (5 units of the second decimal)
+POOL_GAP = 0.05  # a window's maximum at least this far above its second largest value
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """How a level's questions name one tensor of the step: its quantity, its symbol, what
+    it is, and how an element's index reads (``pixel``: row and column from 1)."""
+
+    quantity: str  # "forward.0", "gradients.0.weight"
+    letter: str  # "y", "∂E/∂w"
+    latex: str  # "y", r"\frac{\partial E}{\partial w}"
+    words: str  # "the output", "the gradient"
+    index: Callable[[tuple[int, ...]], tuple[int, ...]]  # the element's printed indices
+
+
+def _pixel(index: tuple[int, ...]) -> tuple[int, ...]:
+    """(n, c, i, j) of one example and channel → (i + 1, j + 1)."""
+    return index[-2] + 1, index[-1] + 1
+
+
+def _feature(index: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(i + 1 for i in index)
+
+
+def _grad(name: str, latex: str) -> tuple[str, str]:
+    return f"∂E/∂{name}", rf"\frac{{\partial E}}{{\partial {latex}}}"
+
+
+def _tensor(quantity: str, name: str, latex: str, words: str, index, gradient=False):
+    if gradient:
+        name, latex = _grad(name, latex)
+    return Tensor(quantity, name, latex, words, index)
+
+
+@dataclass(frozen=True)
+class LayeredLevel:
+    name: str
+    intro: str  # what the sheet says the network is and computes
+    asked: tuple[Tensor, ...]
+    draw: Callable[[np.random.Generator, int], dict[str, Any]]  # (rng, decimals) → spec
+
+
+def _numbers(rng: np.random.Generator, shape, decimals: int, low: float = -1.0,
+             high: float = 1.0) -> np.ndarray:
+    """Distinct nonzero numbers in [low, high] with ``decimals`` decimals."""
+    step = 10.0 ** -decimals
+    grid = np.round(np.arange(low, high + step / 2, step), decimals)
+    grid = grid[np.abs(grid) > step / 2]
+    size = int(np.prod(shape))
+    return rng.choice(grid, size=size, replace=size > len(grid)).reshape(shape)
+
+
+def _conv_spec(rng, decimals):
+    return {"input_shape": [1, 4, 4], "layers": [
+        {"type": "Conv2d", "out_channels": 1, "kernel_size": 2,
+         "weight": _numbers(rng, (1, 1, 2, 2), decimals).tolist(),
+         "bias": _numbers(rng, (1,), decimals).tolist()},
+        {"type": "Flatten"}],
+        "loss": "half_sse", "input": _numbers(rng, (1, 4, 4), decimals).tolist(),
+        "target": _numbers(rng, (9,), decimals).tolist(), "learning_rate": 0.1}
+
+
+def _pool_spec(rng, decimals):
+    return {"input_shape": [1, 4, 4], "layers": [
+        {"type": "MaxPool2d", "kernel_size": 2}, {"type": "Flatten"}],
+        "loss": "half_sse", "input": _numbers(rng, (1, 4, 4), decimals, -2.0, 2.0).tolist(),
+        "target": _numbers(rng, (4,), decimals, -2.0, 2.0).tolist(), "learning_rate": 0.1}
+
+
+def _norm_spec(rng, decimals):
+    return {"input_shape": [2], "layers": [
+        {"type": "BatchNorm1d", "weight": _numbers(rng, (2,), decimals, 0.5, 2.0).tolist(),
+         "bias": _numbers(rng, (2,), decimals).tolist()}],
+        "loss": "half_sse", "inputs": _numbers(rng, (4, 2), decimals, -2.0, 2.0).tolist(),
+        "targets": _numbers(rng, (4, 2), decimals, -2.0, 2.0).tolist(), "learning_rate": 0.1}
+
+
+def _cnn_spec(rng, decimals):
+    return {"input_shape": [1, 4, 4], "layers": [
+        {"type": "Conv2d", "out_channels": 1, "kernel_size": 2,
+         "weight": _numbers(rng, (1, 1, 2, 2), decimals).tolist(),
+         "bias": _numbers(rng, (1,), decimals, 0.1, 0.5).tolist()},
+        {"type": "ReLU"}, {"type": "MaxPool2d", "kernel_size": 2, "stride": 1},
+        {"type": "Flatten"},
+        {"type": "Linear", "out_features": 2, "weight": _numbers(rng, (4, 2), decimals).tolist(),
+         "bias": _numbers(rng, (2,), decimals).tolist()},
+        {"type": "Softmax"}],
+        "loss": "cross_entropy",
+        "input": _numbers(rng, (1, 4, 4), decimals, 0.0, 1.0).tolist(),  # pixels in [0, 1]
+        "target": int(rng.integers(0, 2)), "learning_rate": 0.1}
+
+
+LAYERED_LEVELS: dict[str, LayeredLevel] = {level.name: level for level in (
+    LayeredLevel(
+        "conv", "A 1 × 4 × 4 image x is cross-correlated with one 2 × 2 kernel w and its bias b "
+        "(stride 1, no padding: PyTorch's Conv2d, the kernel not flipped in the forward pass), "
+        "giving a 3 × 3 map y. The loss is E = ½ Σ (y − t)² against the target map t.",
+        (_tensor("forward.0", "y", "y", "the output", _pixel),
+         _tensor("gradients.0.weight", "w", "w", "the gradient", _pixel, True),
+         _tensor("gradients.0.bias", "b", "b", "the gradient", lambda i: (), True),
+         _tensor("gradients.input", "x", "x", "the gradient", _pixel, True)), _conv_spec),
+    LayeredLevel(
+        "pool", "A 1 × 4 × 4 map x is max-pooled in 2 × 2 windows of stride 2, giving a 2 × 2 "
+        "map y. The loss is E = ½ Σ (y − t)² against the target t.",
+        (_tensor("forward.0", "y", "y", "the output", _pixel),
+         _tensor("gradients.input", "x", "x", "the gradient", _pixel, True)), _pool_spec),
+    LayeredLevel(
+        "batchnorm", "A batch of four examples x (rows) of two features (columns) is batch-"
+        "normalised in training mode: each feature with the batch's mean μ and biased "
+        "variance σ² (divided by 4), x̂ = (x − μ)/√(σ² + ε) with ε = 0.00001, then "
+        "y = γ·x̂ + β. The loss E is the mean over the batch of ½ Σ (y − t)².",
+        (_tensor("forward.0", "y", "y", "the output", _feature),
+         _tensor("gradients.0.weight", "γ", r"\gamma", "the gradient", _feature, True),
+         _tensor("gradients.0.bias", "β", r"\beta", "the gradient", _feature, True),
+         _tensor("gradients.input", "x", "x", "the gradient", _feature, True)), _norm_spec),
+    LayeredLevel(
+        "cnn", "A 1 × 4 × 4 image x is cross-correlated with a 2 × 2 kernel K and bias c "
+        "(giving the 3 × 3 map z), passed through relu (a = max(z, 0)) and max-pooled in 2 × 2 "
+        "windows of stride 1 (the 2 × 2 map m); m, flattened row by row to 4 values, feeds a "
+        "linear layer s = m·W + b (W is 4 × 2) and a softmax ŷ. The loss is the cross-entropy "
+        "E = −ln ŷ_t of the target class t.",
+        (_tensor("forward.0", "z", "z", "the feature map value", _pixel),
+         _tensor("forward.2", "m", "m", "the pooled value", _pixel),
+         _tensor("forward.5", "ŷ", r"\hat{y}", "the probability", lambda i: (i[-1] + 1,)),
+         _tensor("loss", "E", "E", "the loss", lambda i: ()),
+         _tensor("gradients.4.weight", "W", "W", "the gradient", _feature, True),
+         _tensor("gradients.4.bias", "b", "b", "the gradient", lambda i: (i[0] + 1,), True),
+         _tensor("gradients.0.weight", "K", "K", "the gradient", _pixel, True),
+         _tensor("gradients.0.bias", "c", "c", "the gradient", lambda i: (), True)),
+        _cnn_spec),
+)}
+
+
+def is_layered(spec: Any) -> bool:
+    """A typed-layer exercise's spec (``layers`` of dicts, an ``input_shape``)."""
+    return isinstance(spec, dict) and "input_shape" in spec
+
+
+def judge(spec_data: dict[str, Any], level: LayeredLevel,
+          precision: int) -> dict[str, float] | str:
+    """The asked answers by question key, or why the drawn network is not worth asking."""
+    from chainrule.spec.network import parse_spec
+    from chainrule.verify.layer_mistakes import candidates
+    from chainrule.verify.layered import EngineStep
+    from chainrule.verify.reference_layers import layered_step
+
+    spec = parse_spec(dict(spec_data, name="exercise"))
+    step = EngineStep(spec)
+    reason = _degenerate(spec, step)
+    if reason:
+        return reason
+    values = _asked(level, step.values)
+    routed = {k for k, v in values.items() if v == 0.0 and k.startswith("gradients.")}
+    if any(abs(v) > MAX_VALUE for v in values.values()):
+        return "an answer is too large"
+    # a max over overlapping windows may win twice: the pooled map may repeat a number
+    repeats = {t.quantity for t in level.asked if t.quantity == "forward.2"}
+    reason = checks.answers({(k.replace("[", "(") if k.partition("[")[0] in repeats else k): v
+                             for k, v in values.items() if k not in routed}, precision)
+    if reason:
+        return reason
+    if len(routed) > len(values) // 2 and level.name == "cnn":
+        return "most gradients are zero (relu and pooling block them)"
+    for mistake in candidates(spec):
+        mistaken = _asked(level, layered_step(spec, step.before, step.buffers, step.masks,
+                                              mistake.alterations))
+        if all(abs(mistaken[k] - v) <= checks.UNTOUCHED * (1 + abs(v))
+               for k, v in values.items()):
+            continue  # not a mistake on this network (no padding, no tie)
+        reason = checks.mistake(mistake.id, values, mistaken, precision)
+        if reason:
+            return reason
+    return values
+
+
+def _asked(level: LayeredLevel, values: dict[str, np.ndarray]) -> dict[str, float]:
+    out = {}
+    for tensor in level.asked:
+        array = np.asarray(values[tensor.quantity], dtype=float)
+        if not array.shape:
+            out[tensor.quantity] = float(array)
+            continue
+        for index in np.ndindex(array.shape):
+            out[f"{tensor.quantity}[{','.join(map(str, index))}]"] = float(array[index]) + 0.0
+    return out
+
+
+def _degenerate(spec, step) -> str | None:
+    """A relu input near its kink, a max-pool window whose maximum is nearly tied, a
+    saturated softmax."""
+    from chainrule.spec.layered import module_path
+
+    for layer, module_input in _inputs(spec, step):
+        if layer.type == "ReLU" and np.min(np.abs(module_input)) < KINK_MARGIN:
+            return "a relu input sits near 0"
+        if layer.type.startswith("MaxPool"):
+            k = layer.options["kernel_size"]
+            s = layer.options["stride"] or k
+            x = module_input
+            for i in range(0, x.shape[-2] - k + 1, s):
+                for j in range(0, x.shape[-1] - k + 1, s):
+                    window = np.sort(x[..., i:i + k, j:j + k].reshape(*x.shape[:-2], -1))
+                    if np.min(window[..., -1] - window[..., -2]) < POOL_GAP:
+                        return "a max-pool window's maximum is nearly tied"
+        if layer.type == "Softmax":
+            p = step.values[f"forward.{module_path(layer.path)}"]
+            if p.min() < checks.SOFTMAX_RANGE[0] or p.max() > checks.SOFTMAX_RANGE[1]:
+                return "a softmax probability is near 0 or 1"
+    return None
+
+
+def _inputs(spec, step):
+    """(layer, its input for the batch) of each top-level layer."""
+    x = np.asarray(spec.inputs if spec.batched else spec.inputs[None], dtype=float)
+    for i, layer in enumerate(spec.layers):
+        yield layer, x
+        x = step.values[f"forward.{i}"]
+
+
+def question(number: int, position: int, key: str, value: float,
+             level: LayeredLevel) -> Question:
+    name, _, rest = key.partition("[")
+    tensor = next(t for t in level.asked if t.quantity == name)
+    index = tuple(int(i) for i in rest.rstrip("]").split(",")) if rest else ()
+    shown = tensor.index(index)
+    sub = "".join(chr(0x2080 + d) if d < 10 else str(d) for d in shown) if len(shown) < 3 \
+        else ""
+    symbol = f"{tensor.letter}{sub}"
+    latex_sub = ",".join(map(str, shown))
+    if tensor.latex.startswith(r"\frac"):
+        inner = tensor.latex[len(r"\frac{\partial E}{\partial "):-1]
+        latex = rf"\frac{{\partial E}}{{\partial {inner}" + (f"_{{{latex_sub}}}" if shown
+                                                             else "") + "}"
+    else:
+        latex = tensor.latex + (f"_{{{latex_sub}}}" if shown else "")
+    where = _where(level, tensor, shown)
+    prompt = f"{tensor.words} {symbol}{where}"
+    prompt_latex = f"{tensor.words} ${latex}${where}"
+    return Question(id=f"{number}.{key}", label=label(number, position), quantity=key,
+                    symbol=symbol, latex=latex, prompt=prompt, prompt_latex=prompt_latex,
+                    answer=value)
+
+
+def _where(level: LayeredLevel, tensor: Tensor, shown: tuple[int, ...]) -> str:
+    if level.name == "batchnorm" and len(shown) == 2:
+        return f" (example {shown[0]}, feature {shown[1]})"
+    if tensor.index is _pixel:
+        return f" (row {shown[0]}, column {shown[1]})"
+    return ""
+
+
+def exercise(number: int, spec: dict[str, Any], values: dict[str, float],
+             level: LayeredLevel) -> Exercise:
+    questions = tuple(question(number, i, key, value, level)
+                      for i, (key, value) in enumerate(values.items()))
+    return Exercise(number, spec, questions)
+
+
+def generate_exercise(number: int, seed: int, level: LayeredLevel, decimals: int,
+                      precision: int, attempts: int) -> Exercise | str:
+    """Exercise ``number`` drawn from ``default_rng([seed, number])``, or the most common
+    reason no draw passed."""
+    rng = np.random.default_rng([seed, number])
+    reasons: dict[str, int] = {}
+    for _ in range(attempts):
+        spec = {"name": f"exercise-{number}", **level.draw(rng, decimals)}
+        found = judge(spec, level, precision)
+        if isinstance(found, str):
+            reasons[found] = reasons.get(found, 0) + 1
+            continue
+        return exercise(number, spec, found, level)
+    return max(reasons, key=reasons.__getitem__)
+
+
+def level_of(spec: dict[str, Any]) -> LayeredLevel:
+    """The level an exercise's spec was drawn for, read off its layers."""
+    types = [layer["type"] for layer in spec["layers"]]
+    if "Linear" in types:
+        return LAYERED_LEVELS["cnn"]
+    if types[0] == "Conv2d":
+        return LAYERED_LEVELS["conv"]
+    if types[0] == "MaxPool2d":
+        return LAYERED_LEVELS["pool"]
+    return LAYERED_LEVELS["batchnorm"]
+
+
+def truth(spec_data: dict[str, Any]):
+    """What a worksheet's answers are judged against: the engine's step, and each layer
+    mistake's step that differs from it (:class:`chainrule.verify.judging.Truth`, without
+    rules: each answer on its own)."""
+    from chainrule.spec.network import parse_spec
+    from chainrule.verify.judging import Truth
+    from chainrule.verify.layer_mistakes import candidates
+    from chainrule.verify.layered import EngineStep
+    from chainrule.verify.reference_layers import layered_step
+
+    spec = parse_spec(spec_data)
+    step = EngineStep(spec)
+    variants = {m.id: (m, layered_step(spec, step.before, step.buffers, step.masks,
+                                       m.alterations)) for m in candidates(spec)}
+    return Truth("network", spec.name, step.values, variants)

@@ -1,0 +1,162 @@
+"""Exercise levels conv, pool, batchnorm and cnn: networks of typed layers worked by hand,
+with keys whose every answer PyTorch's torch.nn layers give too, worksheets in every format,
+and grading that names the layer mistake behind wrong answers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from chainrule.cli.main import main
+from chainrule.exercises.generate import generate
+from chainrule.exercises.grade import Grader
+from chainrule.exercises.layered import LAYERED_LEVELS, truth
+from chainrule.exercises.levels import split_key
+from chainrule.exercises.model import ExerciseError
+from chainrule.spec.network import parse_spec
+from chainrule.verify.layer_mistakes import candidates
+from chainrule.verify.layered import EngineStep
+from tests.test_latex import compile_latex, needs_pdflatex
+
+LEVELS = list(LAYERED_LEVELS)
+COUNTS = {"conv": 30, "pool": 20, "batchnorm": 20, "cnn": 31}
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_a_set_is_drawn_the_same_for_a_seed(level):
+    first, again = generate(level, count=3, seed=4), generate(level, count=3, seed=4)
+    assert first.to_json() == again.to_json()
+    assert [len(e.questions) for e in first.exercises] == [COUNTS[level]] * 3
+    assert generate(level, count=1, seed=5).to_json() != generate(level, count=1,
+                                                                  seed=4).to_json()
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_every_answer_is_what_pytorch_computes_too(level):
+    """The key's numbers are the engine's; PyTorch's torch.nn layers, given the same numbers,
+    agree to 1e-10 (no chainrule rule runs on that side)."""
+    pytest.importorskip("torch")
+    from chainrule.verify.torch_layers import torch_layered_step
+
+    for exercise in generate(level, count=2, seed=1).exercises:
+        spec = parse_spec(exercise.spec)
+        step = EngineStep(spec)
+        theirs, _ = torch_layered_step(spec, step.before, step.buffers, step.masks)
+        for q in exercise.questions:
+            name, index = split_key(q.quantity)
+            assert q.answer == pytest.approx(float(np.asarray(theirs[name])[index]),
+                                             rel=1e-10, abs=1e-12), q.id
+
+
+def _answers(problem_set, mistake=None, precision=4):
+    """Each answer as a student making ``mistake`` (or none) writes it, rounded."""
+    out = {}
+    for exercise in problem_set.exercises:
+        values = truth(exercise.spec).variants[mistake][1] if mistake else \
+            truth(exercise.spec).values
+        for q in exercise.questions:
+            name, index = split_key(q.quantity)
+            out[q.label] = f"{float(np.asarray(values[name])[index]):.{precision}f}"
+    return out
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_right_answers_earn_every_point(level):
+    problem_set = generate(level, count=2, seed=2)
+    grade = Grader(problem_set).grade(_answers(problem_set))
+    assert grade.points == grade.max_points and grade.count("correct") == grade.max_points
+
+
+MISTAKES = [(level, m.id) for level in LEVELS
+            for m in candidates(parse_spec(generate(level, count=1, seed=0).exercises[0].spec))
+            if (level, m.id) not in {("conv", "conv_padding_forgotten"),  # no padding here
+                                     ("cnn", "conv_padding_forgotten"),
+                                     ("pool", "max_pool_gradient_to_every_tie"),  # no ties
+                                     ("cnn", "max_pool_gradient_to_every_tie"),
+                                     ("cnn", "conv_kernel_not_flipped")}]  # no ∂E/∂x asked
+
+
+def test_the_levels_can_show_the_mistakes_of_their_layers():
+    assert MISTAKES == [
+        ("conv", "conv_kernel_not_flipped"), ("conv", "conv_weight_gradient_flipped"),
+        ("pool", "max_pool_gradient_spread"), ("batchnorm", "batchnorm_unbiased_variance"),
+        ("batchnorm", "batchnorm_backward_without_mean_and_variance"),
+        ("cnn", "conv_weight_gradient_flipped"), ("cnn", "max_pool_gradient_spread")]
+
+
+@pytest.mark.parametrize("level, mistake", MISTAKES)
+def test_grading_names_the_layer_mistake(level, mistake):
+    problem_set = generate(level, count=2, seed=3)
+    grade = Grader(problem_set).grade(_answers(problem_set, mistake))
+    assert [e.diagnoses for e in grade.exercises] == [(mistake,), (mistake,)]
+    wrong = [j for j in grade.judgements if j.status == "incorrect"]
+    assert wrong and all(j.mistakes[0] == mistake for j in wrong)
+
+
+def test_the_options_of_an_mlp_are_refused_in_one_line():
+    with pytest.raises(ExerciseError, match=r"^arch: level conv has its own layers, not a "
+                                            r"network of your choosing; leave arch out$"):
+        generate("conv", arch="2-2-1")
+    with pytest.raises(ExerciseError, match="^learning_rate: level cnn"):
+        generate("cnn", learning_rate=0.5)
+
+
+def test_the_worksheet_gives_the_numbers_and_asks_by_row_and_column(tmp_path):
+    assert main(["exercise", "new", "--level", "conv", "--count", "1", "-o",
+                 str(tmp_path / "conv")]) == 0
+    sheet = (tmp_path / "conv" / "worksheet.md").read_text()
+    key = json.loads((tmp_path / "conv" / "key.json").read_text())
+    spec = key["exercises"][0]["spec"]
+    assert spec["layers"][0]["type"] == "Conv2d" and "diagrams" not in sheet
+    assert "$$w = \\begin{bmatrix}" in sheet and "cross-correlated" in sheet
+    assert "| **1o** | the gradient $\\frac{\\partial E}{\\partial x_{1,1}}$ (row 1, " \
+           "column 1) | |" in sheet
+    answer_key = (tmp_path / "conv" / "key.md").read_text()
+    assert "### Worked solution" in answer_key and "flipped kernel" in answer_key
+
+
+def test_a_graded_answer_shows_the_lens_derivation(tmp_path, capsys):
+    problem_set = generate("conv", count=1, seed=0)
+    (tmp_path / "key.json").write_text(problem_set.to_json())
+    answers = _answers(problem_set, "conv_kernel_not_flipped")
+    (tmp_path / "ann.csv").write_text("student," + ",".join(answers) + "\nann,"
+                                      + ",".join(answers.values()) + "\n")
+    assert main(["exercise", "grade", str(tmp_path / "key.json"),
+                 str(tmp_path / "ann.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "diagnosis conv_kernel_not_flipped (∂E/∂x with the kernel not flipped)" in out
+    assert "The correct working:" in out and "(over the windows that hold x[0,0,0,0])" in out
+
+
+@needs_pdflatex
+@pytest.mark.parametrize("level", LEVELS)
+def test_the_latex_worksheet_and_key_compile(tmp_path, level):
+    from chainrule.exercises import latex
+
+    problem_set = generate(level, count=2, seed=0)
+    for document in (latex.worksheet(problem_set), latex.key(problem_set)):
+        log = compile_latex(tmp_path, document)
+        assert "Overfull \\hbox" not in log
+
+
+@pytest.mark.parametrize("level", ["batchnorm", "cnn"])
+def test_the_notebook_asks_every_question(tmp_path, level):
+    assert main(["exercise", "new", "--level", level, "--count", "1", "-f", "ipynb", "-o",
+                 str(tmp_path / level)]) == 0
+    notebook = json.loads((tmp_path / level / "worksheet.ipynb").read_text())
+    asked = [c for c in notebook["cells"] if c["cell_type"] == "code"
+             and "answers[" in "".join(c["source"])]
+    assert len(asked) == COUNTS[level]
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), level=st.sampled_from(LEVELS))
+def test_any_seed_draws_a_set(seed, level):
+    """Every level finds a network worth asking for any seed, well within the attempts."""
+    exercise = generate(level, count=1, seed=seed, precision=4).exercises[0]
+    unit = 1e-4
+    for q in exercise.questions:
+        assert q.answer == 0.0 or abs(q.answer) >= 5 * unit, q.id
