@@ -33,6 +33,34 @@ def test_every_sum_written_out_equals_the_engines_gradient(make):
         titles = [p.title for layer in trace.steps[0].layers for p in layer.pieces]
         assert any("the two paths" in t for t in titles)
         assert any("batch's statistics" in t for t in titles)
+        assert any(t.startswith("the staged graph of channel") for t in titles)
+
+
+def test_the_staged_batch_norm_graph_computes_each_step_of_the_three_terms():
+    """The staged graph's numbers by hand: μ, d, d², σ², r, x̂ and their gradients for the
+    focused element, as makemore's backprop-ninja cells compute them."""
+    trace = explain_layers(resnetish(), focus=Focus.parse("1.input[2,0,1,1]"))
+    layer = next(l for l in trace.steps[0].layers if l.type == "BatchNorm2d")
+    staged = next(p for p in layer.pieces if p.title.startswith("the staged graph"))
+    x = next(l for l in trace.steps[0].layers if l.path == "0").value[:, 0].reshape(-1)
+    g = layer.grad[:, 0].reshape(-1)
+    j = staged.title.split("element ")[1].split(" ")[0]
+    j = int(j)
+    mu, d = x.mean(), x - x.mean()
+    var = (d * d).mean()
+    r = 1 / np.sqrt(var + 1e-5)
+    gamma = 1.0  # BatchNorm2d's default weight
+    dxhat = gamma * g
+    dr = (dxhat * d).sum()
+    dvar = dr * -0.5 * (var + 1e-5) ** -1.5
+    dd = dxhat * r + 2 * d * dvar / len(x)
+    dmu = -dd.sum()
+    by_node = {row[0].split("[")[0]: row for row in staged.rows}
+    for node, value, grad in (("μ", mu, dmu), ("d", d[j], dd[j]), ("σ²", var, dvar),
+                              ("r", r, dr), ("x", x[j], dd[j] + dmu / len(x))):
+        assert float(by_node[node][2]) == pytest.approx(value, rel=2e-3), node
+        assert float(by_node[node][3]) == pytest.approx(grad, rel=2e-3, abs=1e-6), node
+    assert staged.check
 
 
 def test_the_step_is_plain_gradient_descent_and_lowers_this_loss():

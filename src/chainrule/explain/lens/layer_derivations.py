@@ -293,6 +293,9 @@ def _batch_norm(record, ctx, focus) -> list[Any]:
             f"  = {n(value)}",
             f"  the engine's value: {n(engine)}" + ("" if agree else "  ≠ the formula")],
             check=agree))
+        pieces.append(_staged_norm(x, dy, target, float(gamma[c]),
+                                   float(ctx["params"][f"{path}.bias"].data[c]), module.eps,
+                                   engine))
     before, after = ctx["buffers_before"], ctx["buffers_after"]
     key = f"{path}.running_mean"
     if key in before:
@@ -303,6 +306,52 @@ def _batch_norm(record, ctx, focus) -> list[Any]:
                    n(before[f"{path}.running_var"][c]), n(after[f"{path}.running_var"][c])]
                   for c in range(x.shape[1])]))
     return pieces
+
+
+def _staged_norm(x: np.ndarray, dy: np.ndarray, target: tuple[int, ...], gamma: float,
+                 beta: float, eps: float, fused: float) -> Piece:
+    """Batch norm of the target's channel as elementary steps (makemore's staged graph), each
+    node's value and gradient from the engine's backward pass over those steps, with the
+    upstream ∂E/∂y of the step: its ∂E/∂x is checked against the fused rule's."""
+    from chainrule.autodiff import engine
+    from chainrule.autodiff.tensor import Tensor
+
+    c = target[1]
+    rest = (target[0],) + tuple(target[2:])
+    values = np.moveaxis(x, 1, 0)[c]  # the channel's m values, in (n, positions) order
+    j = int(np.ravel_multi_index(rest, values.shape))
+    xs = Tensor(values.reshape(-1).copy(), requires_grad=True)
+    mu = xs.mean()
+    d = xs - mu
+    d2 = d * d
+    var = d2.mean()
+    r = 1.0 / (var + eps).sqrt()
+    xhat = d * r
+    y = xhat * gamma + beta
+    seen: list[engine.BackwardStep] = []
+    engine.backward((y * np.moveaxis(dy, 1, 0)[c].reshape(-1)).sum(), observer=seen.append)
+    grads = {id(step.tensor): step.upstream for step in seen}
+
+    def at(t: Tensor, vector: bool) -> tuple[str, str]:
+        value, grad = np.asarray(t.data), np.asarray(grads.get(id(t), 0.0))
+        if vector:
+            return n(float(value[j])), n(float(grad[j]))
+        return n(float(value)), n(float(grad))
+
+    k = f"[{j}]"
+    rows = [[name, how, *at(t, vector)] for name, how, t, vector in (
+        ("μ", "mean(x)", mu, False), (f"d{k}", f"x{k} − μ", d, True),
+        (f"d²{k}", f"d{k}·d{k}", d2, True), ("σ²", "mean(d²)", var, False),
+        ("r", "1/√(σ² + ε)", r, False), (f"x̂{k}", f"d{k}·r", xhat, True),
+        (f"y{k}", f"γ·x̂{k} + β", y, True))]
+    staged = float(np.asarray(xs.grad)[j])
+    agree = bool(np.isclose(staged, fused, rtol=1e-9, atol=1e-12))
+    rows.append([f"x{k}", "the input", n(float(values.reshape(-1)[j])),
+                 n(staged) + ("" if agree else " ≠ the three-term value")])
+    return Piece("table", f"the staged graph of channel {c} (element {j} of its {values.size}"
+                          f" values is x{_idx(target)}): each step's ∂E/∂ from the engine's "
+                          "backward pass over the steps, ∂E/∂x the same as the three terms'",
+                 headers=["node", "computed as", "value", "∂E/∂node"], rows=rows, check=agree)
 
 
 def _dropout(record, ctx, focus) -> list[Any]:
