@@ -170,3 +170,23 @@ def test_the_example_networks_gradients_agree_with_central_differences(name):
             p.data[index] = keep
             assert p.grad[index] == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-8), \
                 f"{pname}{list(index)}"
+
+
+def test_an_overflowing_batch_variance_is_one_line_not_a_silent_zero(tmp_path):
+    """An input of −1e308 makes batch norm's variance inf and x̂ = 0 everywhere: finite
+    outputs that lost their value. explain and verify stop, naming the statistics."""
+    from pathlib import Path
+
+    import yaml
+
+    data = yaml.safe_load((Path(__file__).parents[1] / "examples" / "digits-cnn.yaml")
+                          .read_text())
+    data["input"][0][0][4] = -1e308
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(data))
+    for command in ("explain", "verify"):
+        result = run(command, str(path))
+        assert result.returncode == 2 and result.stdout == "", result.stdout[-300:]
+        assert result.stderr == (f"chainrule: error: {command}: 1.running_var[0] overflowed "
+                                 "to inf in the forward pass: the batch statistics of layer 1 "
+                                 "overflowed (inputs or weights too large for float64)\n")

@@ -183,8 +183,13 @@ def judge(spec_data: dict[str, Any], level: LayeredLevel,
     from chainrule.verify.layered import EngineStep
     from chainrule.verify.reference_layers import layered_step
 
+    from chainrule.finite import NonFiniteError
+
     spec = parse_spec(dict(spec_data, name="exercise"))
-    step = EngineStep(spec)
+    try:
+        step = EngineStep(spec)
+    except NonFiniteError as error:
+        return str(error)
     reason = _degenerate(spec, step)
     if reason:
         return reason

@@ -41,7 +41,29 @@ class EngineStep:
     """The engine's training step of a layered spec: every quantity by the reference's names,
     the state before it, the dropout masks it drew, and the model to perturb."""
 
-    def __init__(self, spec) -> None:
+    def __init__(self, spec, command: str = "verify") -> None:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            self._run(spec)
+        self._check(command)
+
+    def _check(self, command: str) -> None:
+        """Stop at the step's first inf or NaN, named, before any method compares it."""
+        from chainrule.explain.lens.layers import _HINTS, check_finite_statistics
+        from chainrule.finite import NonFiniteError, element, first_non_finite, what_happened
+
+        check_finite_statistics({k[len("buffers."):]: v for k, v in self.values.items()
+                                 if k.startswith("buffers.")}, command=command)
+        for name, value in self.values.items():
+            found = first_non_finite(value)
+            if found is not None:
+                index, bad = found
+                phase = "forward pass" if name.startswith(("forward.", "loss")) else \
+                    "backward pass"
+                raise NonFiniteError(f"{command}: {element(name, index)} {what_happened(bad)} "
+                                     f"in the {phase} ({_HINTS[phase]})", quantity=name,
+                                     index=index, value=bad)
+
+    def _run(self, spec) -> None:
         self.spec = spec
         self.model = spec.build_model()
         self.model.train()
@@ -96,7 +118,8 @@ def verify_layered(spec, torch: bool = True) -> VerifyReport:
                                                           "torch")}
     details: dict[str, Any] = {}
     fd_ok, kinks = _finite_differences(step, values["finite_differences"], details, methods)
-    reference = layered_step(spec, step.before, step.buffers, step.masks)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        reference = layered_step(spec, step.before, step.buffers, step.masks)
     methods["reference"] = "ran (NumPy, the textbook backward pass of each layer)"
     details["reference_ok"] = _compared("reference", step.values, reference,
                                         values["reference"], details)

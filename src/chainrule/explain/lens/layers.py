@@ -53,8 +53,64 @@ def explain_layers(spec, steps: int | None = None, focus: Focus | None = None) -
     params = dict(model.named_parameters())
     out = []
     for number in range(1, steps + 1):
-        out.append(_step(number, spec, model, params, x_all, t_all, focus, describe))
+        # a step may overflow float64 (an input of 1e308): it runs quietly, and is checked
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            out.append(_step(number, spec, model, params, x_all, t_all, focus, describe))
+        check_finite_layers(out[-1])
+        check_finite_statistics(dict(model.named_buffers()), number)
     return LayerTrace(spec, out, spec.shape_rows())
+
+
+_HINTS = {"forward pass": "inputs or weights too large for float64",
+          "loss": "the loss is not a finite number at these outputs",
+          "backward pass": "gradients too large for float64",
+          "update": "the learning rate or the gradients too large for float64"}
+
+
+def check_finite_statistics(buffers: dict[str, np.ndarray], number: int = 1,
+                            command: str = "explain") -> None:
+    """Batch norm's running statistics after the step: an infinite one means the batch's
+    variance overflowed, and the layer's x̂ (a finite number over an infinite σ) silently
+    lost its value."""
+    from chainrule.finite import NonFiniteError, element, first_non_finite, what_happened
+
+    for name, value in buffers.items():
+        found = first_non_finite(value)
+        if found is None:
+            continue
+        index, bad = found
+        layer = name.rsplit(".", 1)[0]
+        where = "" if number == 1 else f" of step {number}"
+        raise NonFiniteError(f"{command}: {element(name, index)} {what_happened(bad)} in the "
+                             f"forward pass{where}: the batch statistics of layer {layer} "
+                             f"overflowed ({_HINTS['forward pass']})", quantity=name,
+                             index=index, value=bad)
+
+
+def check_finite_layers(step: LayerStepTrace, command: str = "explain") -> None:
+    """Stop at the step's first inf or NaN, named: a layer's output (in the forward pass),
+    the loss, ∂E/∂ a layer's output (the backward pass, from the output down), a gradient,
+    a parameter after the update, the loss after it."""
+    from chainrule.finite import NonFiniteError, element, first_non_finite, what_happened
+
+    entries = [("forward pass", f"the output of layer {r.path} ({r.description})", r.value)
+               for r in step.layers]
+    entries.append(("loss", "the loss", np.asarray(step.loss)))
+    entries += [("backward pass", f"∂E/∂(the output of layer {r.path})", r.grad)
+                for r in reversed(step.layers)]
+    entries += [("backward pass", f"the gradient of {name}", g)
+                for name, g in step.gradients.items()]
+    entries += [("update", f"{name} after the update", v) for name, v in step.updated.items()]
+    entries.append(("loss", "the loss after the update", np.asarray(step.loss_after)))
+    for phase, what, value in entries:
+        found = None if value is None else first_non_finite(value)
+        if found is None:
+            continue
+        index, bad = found
+        where = "" if step.number == 1 else f" of step {step.number}"
+        raise NonFiniteError(f"{command}: {element(what, index)} {what_happened(bad)} in the "
+                             f"{phase}{where} ({_HINTS[phase]})", quantity=what, index=index,
+                             value=bad)
 
 
 def _flat(layers) -> list:
