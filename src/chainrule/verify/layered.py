@@ -48,7 +48,7 @@ class EngineStep:
 
     def _check(self, command: str) -> None:
         """Stop at the step's first inf or NaN, named, before any method compares it."""
-        from chainrule.explain.lens.layers import _HINTS, check_finite_statistics
+        from chainrule.explain.lens.layers import FINITE_HINTS, check_finite_statistics
         from chainrule.finite import NonFiniteError, element, first_non_finite, what_happened
 
         check_finite_statistics({k[len("buffers."):]: v for k, v in self.values.items()
@@ -60,7 +60,7 @@ class EngineStep:
                 phase = "forward pass" if name.startswith(("forward.", "loss")) else \
                     "backward pass"
                 raise NonFiniteError(f"{command}: {element(name, index)} {what_happened(bad)} "
-                                     f"in the {phase} ({_HINTS[phase]})", quantity=name,
+                                     f"in the {phase} ({FINITE_HINTS[phase]})", quantity=name,
                                      index=index, value=bad)
 
     def _run(self, spec) -> None:

@@ -61,7 +61,7 @@ def explain_layers(spec, steps: int | None = None, focus: Focus | None = None) -
     return LayerTrace(spec, out, spec.shape_rows())
 
 
-_HINTS = {"forward pass": "inputs or weights too large for float64",
+FINITE_HINTS = {"forward pass": "inputs or weights too large for float64",
           "loss": "the loss is not a finite number at these outputs",
           "backward pass": "gradients too large for float64",
           "update": "the learning rate or the gradients too large for float64"}
@@ -83,7 +83,7 @@ def check_finite_statistics(buffers: dict[str, np.ndarray], number: int = 1,
         where = "" if number == 1 else f" of step {number}"
         raise NonFiniteError(f"{command}: {element(name, index)} {what_happened(bad)} in the "
                              f"forward pass{where}: the batch statistics of layer {layer} "
-                             f"overflowed ({_HINTS['forward pass']})", quantity=name,
+                             f"overflowed ({FINITE_HINTS['forward pass']})", quantity=name,
                              index=index, value=bad)
 
 
@@ -109,7 +109,7 @@ def check_finite_layers(step: LayerStepTrace, command: str = "explain") -> None:
         index, bad = found
         where = "" if step.number == 1 else f" of step {step.number}"
         raise NonFiniteError(f"{command}: {element(what, index)} {what_happened(bad)} in the "
-                             f"{phase}{where} ({_HINTS[phase]})", quantity=what, index=index,
+                             f"{phase}{where} ({FINITE_HINTS[phase]})", quantity=what, index=index,
                              value=bad)
 
 
