@@ -8,9 +8,10 @@ cross-correlation, ``out[n, o, p] = Σ_c Σ_k W[o, c, k] · x_pad[n, g·C/G + c,
 with ``stride`` s, zero ``padding``, ``dilation`` d and ``groups`` G. W is
 (C_out, C_in / G, *kernel).
 
-Vectorised: the padded input's strided view at each kernel offset (9 for 3 × 3) fills the
-im2col matrix, then one matrix product per group; the input's gradient is added back view by
-view. The loops run over a kernel's offsets, never over pixels.
+Vectorised: the padded input's windows (one strided view) fill the im2col matrix in one copy,
+then one matrix product per group; the input's gradient is the forward convolution of the
+stride-dilated, padded upstream gradient with the flipped, channel-swapped kernel, and the
+kernel's gradient one matrix product with the im2col matrix. No loop runs over pixels.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from itertools import product
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from chainrule.errors import ShapeError
 from chainrule.autodiff import buffers
@@ -130,15 +132,19 @@ class _Conv:
         self.n, self.d = x.shape[0], d
 
     def columns(self, x: Array) -> Array:
-        """im2col: (G, C/G·K, N·P), P output positions, K kernel elements; filled one kernel
-        offset at a time from a strided view (copying the whole window view at once is
-        several times slower: its innermost axes are a few elements long)."""
-        g, n, k = self.groups, self.n, int(np.prod(self.kernel))
-        cols = buffers.empty((g, x.shape[1] // g, k, n) + self.out, x.dtype)
-        views = _offsets(_padded(x, self.padding), self.kernel, self.stride, self.dilation,
-                         self.out)
-        for j, (_, view) in enumerate(views):  # view: (N, C, *out)
-            cols[:, :, j] = np.moveaxis(view.reshape((n, g, -1) + self.out), 0, 2)
+        """im2col: (G, C/G·K, N·P), P output positions, K kernel elements: the padded input's
+        windows (a strided view: every window of the dilated kernel's extent, then every
+        stride-th one and every dilation-th element of each), laid out by one copy."""
+        g, n, d = self.groups, self.n, self.d
+        extent = tuple(dl * (k - 1) + 1 for dl, k in zip(self.dilation, self.kernel))
+        windows = sliding_window_view(_padded(x, self.padding), extent, axis=tuple(
+            range(2, 2 + d)))  # (N, C, *all positions, *extent)
+        windows = windows[(slice(None), slice(None))
+                          + tuple(slice(None, None, s) for s in self.stride)
+                          + tuple(slice(None, None, dl) for dl in self.dilation)]
+        order = (1, *range(2 + d, 2 + 2 * d), 0, *range(2, 2 + d))  # (C, *kernel, N, *out)
+        cols = buffers.empty((x.shape[1],) + self.kernel + (n,) + self.out, x.dtype)
+        np.copyto(cols, windows.transpose(order))
         return cols.reshape(g, -1, n * int(np.prod(self.out)))
 
     def kernels(self, w: Array) -> Array:
@@ -172,21 +178,40 @@ def _conv_vjp(g: Array, out: Array, wanted, x: Array, w: Array, stride: Any = 1,
     geometry = _Conv(x, w, stride, padding, dilation, groups)
     rows = geometry.from_output(g)  # (G, C_out/G, N·P)
     dx = dw = None
-    if wanted[0]:  # the full convolution of g with the flipped kernel, as a scatter
-        kernels = geometry.kernels(w).transpose(0, 2, 1)
-        cols = np.matmul(kernels, rows, out=buffers.output(  # (G, C/G·K, N·P)
-            kernels.shape[:2] + rows.shape[2:], np.result_type(kernels, rows)))
-        n, grp, k = geometry.n, geometry.groups, int(np.prod(geometry.kernel))
-        cols = cols.reshape((grp, -1, k, n) + geometry.out)
-        padded = _zeros_padded(x.shape, geometry.padding, g.dtype)
-        views = _offsets(padded, geometry.kernel, geometry.stride, geometry.dilation,
-                         geometry.out)
-        for j, (_, view) in enumerate(views):  # a view of padded: overlapping windows add
-            view += np.moveaxis(cols[:, :, j], 2, 0).reshape(view.shape)
-        dx = _unpadded(padded, geometry.padding, x.shape)
+    if wanted[0]:
+        dx = _input_gradient(g, x, w, geometry)
     if wanted[1]:  # the correlation of the input with g
         dw = np.matmul(rows, geometry.columns(x).transpose(0, 2, 1)).reshape(w.shape)
     return dx, dw
+
+
+def _input_gradient(g: Array, x: Array, w: Array, geometry: _Conv) -> Array:
+    """∂E/∂x: the full convolution of g with the flipped kernel, computed as a forward
+    convolution (its im2col and one matrix product): g spread out by the stride (s − 1 zeros
+    between its elements) into a zero array of the input's size plus the kernel's reach
+    d·(k − 1), starting reach − p in (the padding's rows fall off the edges), then
+    cross-correlated, at the dilation, with the kernel rotated 180° and its channels swapped
+    within each group. Its output has the input's size exactly; an input row no window
+    reached (the stride's remainder) gets 0."""
+    d, grp = geometry.d, geometry.groups
+    reach = tuple(dl * (k - 1) for dl, k in zip(geometry.dilation, geometry.kernel))
+    sizes = tuple(n + r for n, r in zip(x.shape[2:], reach))
+    spread = buffers.empty(g.shape[:2] + sizes, g.dtype)
+    spread.fill(0)
+    target, source = [slice(None), slice(None)], [slice(None), slice(None)]
+    for out, s, r, p, size in zip(g.shape[2:], geometry.stride, reach, geometry.padding,
+                                  sizes):
+        left = r - p  # where g's first element lands; < 0: the padding's, cut off
+        first = -(-max(0, -left) // s)  # the first of g's elements inside the array
+        last = min(out, (size - 1 - left) // s + 1)  # one past the last inside it
+        target.append(slice(left + first * s, left + (last - 1) * s + 1, s))
+        source.append(slice(first, last))
+    spread[tuple(target)] = g[tuple(source)]
+    c_out, c_in = w.shape[0], w.shape[1] * grp
+    flipped = np.flip(w, axis=tuple(range(2, 2 + d))).reshape(
+        (grp, c_out // grp, c_in // grp) + w.shape[2:])
+    kernel = np.swapaxes(flipped, 1, 2).reshape((c_in, c_out // grp) + w.shape[2:])
+    return conv(spread, kernel, 1, 0, geometry.dilation, grp)
 
 
 # --- the table ------------------------------------------------------------------------------

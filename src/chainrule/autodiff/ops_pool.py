@@ -84,19 +84,42 @@ def _first_maxima(x: Array, kernel, stride, padding, out) -> tuple[Array, Array]
 
 
 def max_pool(x: Array, kernel_size: Any = 2, stride: Any = None, padding: Any = 0) -> Array:
+    """Each window's maximum: np.maximum over the offsets' views, which lets a NaN win as
+    PyTorch does; the −∞ padding never wins over a real input (all −∞: the same −∞). Which
+    input it was is the gradient's business (:func:`_max_pool_grad`)."""
     kernel, stride, padding, out = _pool_geometry(x, kernel_size, stride, padding, "max_pool")
-    return _first_maxima(x, kernel, stride, padding, out)[0]
+    best = None
+    for _, view in _offsets(_padded(x, padding, -np.inf), kernel, stride, (1,) * len(kernel),
+                            out):
+        best = view.copy() if best is None else np.maximum(best, view, out=best)
+    return best
 
 
 def _max_pool_grad(g: Array, out: Array, x: Array, kernel_size: Any = 2, stride: Any = None,
                    padding: Any = 0) -> Array:
     kernel, stride, padding, sizes = _pool_geometry(x, kernel_size, stride, padding,
                                                     "max_pool")
-    _, which = _first_maxima(x, kernel, stride, padding, sizes)
+    dilation = (1,) * len(kernel)
     padded = _zeros_padded(x.shape, padding, g.dtype)
     zero = np.zeros((), dtype=g.dtype)
-    for k, (_, view) in enumerate(_offsets(padded, kernel, stride, (1,) * len(kernel), sizes)):
-        view += np.where(which == k, g, zero)  # (a view of padded: windows that overlap add)
+    inputs = _offsets(_padded(x, padding, -np.inf), kernel, stride, dilation, sizes)
+    grads = _offsets(padded, kernel, stride, dilation, sizes)
+    if np.isnan(out).any():  # the last NaN of a window takes it: which one, then scatter
+        _, which = _first_maxima(x, kernel, stride, padding, sizes)
+        for k, (_, view) in enumerate(grads):
+            view += np.where(which == k, g, zero)  # (a view of padded: overlapping windows add)
+        return _unpadded(padded, padding, x.shape)
+    # the maximum is the forward's output: each window's gradient goes to the first real
+    # input equal to it (PyTorch's first of tied maxima), found in one pass over the offsets
+    done = np.zeros(out.shape, dtype=bool)
+    for (offset, view), (_, grad_view) in zip(inputs, grads):
+        hit = view == out
+        hit &= ~done
+        valid = _valid(offset, stride, padding, x.shape[2:], sizes)
+        if valid is not None:
+            hit &= valid
+        grad_view += np.where(hit, g, zero)
+        done |= hit
     return _unpadded(padded, padding, x.shape)
 
 
