@@ -93,6 +93,8 @@ BAD = [
      r"\"Flatten\"\} layer before it \(18 values\)$"),
     (layers_with(1, type="Relu6"), r"^layers\[1\]\.type: unknown layer type 'Relu6'; did you "
                                    r"mean 'ReLU'\? known: Linear, Conv1d"),
+    (layers_with(1, type=["ReLU"]), r"^layers\[1\]\.type: expected the name of a layer type "
+                                    r"\(a string such as \"Conv2d\"\), got \['ReLU'\]$"),
     (layers_with(0, kernal_size=2), r"^layers\[0\]\.kernal_size: unknown field \(did you mean "
                                     r"'kernel_size'\?\)$"),
     (layers_with(0, out_channels=0), r"^layers\[0\]\.out_channels: expected an integer ≥ 1, "

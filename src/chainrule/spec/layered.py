@@ -227,7 +227,10 @@ def _type_name(entry: dict, path: str) -> str:
     value = entry.get("type")
     if value is None:
         raise SpecError(f"{path}.type: required field is missing (e.g. \"Conv2d\", \"ReLU\")")
-    key = value.replace("_", "").lower() if isinstance(value, str) else None
+    if not isinstance(value, str):
+        raise SpecError(f"{path}.type: expected the name of a layer type (a string such as "
+                        f"\"Conv2d\"), got {shown(value)}")
+    key = value.replace("_", "").lower()
     if key not in _BY_KEY:
         import difflib
 
