@@ -171,3 +171,15 @@ def test_cli_verify_refuses_an_mlps_answers_for_a_cnn(capsys, tmp_path):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--answers: judges an MLP's numbers" in err[0]
     assert "--tensors FILE" in err[0] and "--layer NAME --impl FILE.py" in err[0]
+
+
+def test_a_network_too_large_to_check_is_refused_in_one_line():
+    """Its layers' values for the batch bounded as explain's, before anything is computed."""
+    spec = parse_spec({"name": "big", "input_shape": [1, 32, 32], "layers": [
+        {"type": "Conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1},
+        {"type": "Flatten"}, {"type": "Linear", "out_features": 2}], "loss": "mse",
+        "inputs": np.zeros((16, 1, 32, 32)).tolist(), "targets": np.zeros((16, 2)).tolist(),
+        "learning_rate": 0.1})
+    with pytest.raises(cr.ChainruleError, match=r"^verify: 'big' has 524,320 layer values for "
+                                                r"its 16 example\(s\); at most 200,000"):
+        verify_layered(spec)

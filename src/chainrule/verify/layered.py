@@ -23,7 +23,7 @@ import numpy as np
 
 from chainrule.autodiff import engine
 from chainrule.autodiff.tensor import Tensor
-from chainrule.errors import MissingDependency
+from chainrule.errors import ChainruleError, MissingDependency
 from chainrule.explain.lens.layers import forward_layers, loss_head
 from chainrule.explain.notation import element_key
 from chainrule.nn.losses import output_loss
@@ -32,6 +32,7 @@ from chainrule.verify.report import TOLERANCES, ElementRow, VerifyReport, _agree
 
 MAX_DIFFERENCED = 2_000  # parameter elements checked by finite differences (a sample beyond)
 SAMPLE_SEED = 0
+FD_BUDGET = 160_000_000  # layer values computed by finite differences, about 15 s of them
 FD_TOLERANCES = (1e-6, 1e-5, 1e-3)  # eps, atol, rtol: gradcheck's (verify/gradcheck.py)
 SYMBOLIC_NOT_RUN = ("not run: sympy writes an MLP's loss in closed form; a network of typed "
                     "layers is checked by the other three")
@@ -110,8 +111,15 @@ class EngineStep:
 def verify_layered(spec, torch: bool = True) -> VerifyReport:
     """Check a layered spec's first step: finite differences, the NumPy reference and (unless
     ``torch`` is False) PyTorch."""
+    from chainrule.explain.lens.layers import MAX_EXPLAINED_VALUES, _flat
     from chainrule.verify.reference_layers import layered_step
 
+    examples = len(spec.inputs) if spec.batched else 1
+    size = examples * sum(int(np.prod(layer.shape)) for layer in _flat(spec.layers))
+    if size > MAX_EXPLAINED_VALUES:
+        raise ChainruleError(f"verify: {spec.name!r} has {size:,} layer values for its "
+                             f"{examples} example(s); at most {MAX_EXPLAINED_VALUES:,}, as "
+                             "explain (a smaller batch or network)")
     step = EngineStep(spec)
     methods: dict[str, str] = {}
     values: dict[str, dict[str, float]] = {m: {} for m in ("finite_differences", "reference",
@@ -156,7 +164,11 @@ def _finite_differences(step: EngineStep, values: dict[str, float], details: dic
     from chainrule.verify.gradcheck_numeric import check_element
 
     eps, atol, rtol = FD_TOLERANCES
-    chosen = sample(step.params, MAX_DIFFERENCED, SAMPLE_SEED)
+    # each element costs two to four forward passes: fewer of them in a larger network
+    cost = sum(int(np.prod(np.shape(v))) for k, v in step.values.items()
+               if k.startswith("forward."))
+    chosen = sample(step.params, min(MAX_DIFFERENCED, max(50, FD_BUDGET // max(cost, 1))),
+                    SAMPLE_SEED)
     base = step.loss()
     fd_ok, kinks = {}, set()
     total = sum(p.data.size for p in step.params.values())
