@@ -74,8 +74,9 @@ class ChainruleStep:
                       bias_values=w["conv1.bias"], dtype=dtype),
             nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
             nn.Linear(64, 10, weight=w["linear.weight"], bias=w["linear.bias"], dtype=dtype))
+        # the batch as training feeds it (chainrule.train.loop): an array, a constant of the
+        # graph, as PyTorch's x (no requires_grad): ∂E/∂x is computed by neither
         self.x, self.t = data(dtype, batch)
-        self.x = cr.Tensor(self.x, dtype=dtype)
         self.optimizer = cr.optim.SGD(self.model.parameters(), lr=LEARNING_RATE)
 
     def step(self) -> None:
