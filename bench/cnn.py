@@ -1,8 +1,10 @@
 """A small CNN's training step, chainrule against PyTorch eager, one thread (issue 15, item 7).
 
-The network is the digits CNN of issue 15 on 1 × 8 × 8 images: conv 3 × 3 (8 channels,
-padding 1) → relu → max pool 2 → conv 3 × 3 (16, padding 1) → relu → max pool 2 → flatten →
-linear 64 → 10, cross-entropy on the logits, plain SGD; a batch of 64. Both start from the
+Two networks on 1 × 8 × 8 images, a batch of 64, cross-entropy on the logits, plain SGD:
+``small``, conv 3 × 3 (8 channels, padding 1) → relu → max pool 2 → conv 3 × 3 (16, padding
+1) → relu → max pool 2 → flatten → linear 64 → 10; and ``digits-cnn``, the shipped
+examples/digits-cnn.yaml that ``chainrule train --data digits`` trains to 98.6–99.4 %
+(32 and 64 channels, each convolution followed by batch norm in training mode). Both start from the
 same weights and data. The implementations take turns block by block (bench/measure.py's
 ``time_interleaved``), and each figure is the median over blocks; ``×torch`` is chainrule's
 median over PyTorch's, measured side by side in one run. ``peak%`` is the step's convolution
@@ -115,25 +117,93 @@ class TorchStep(MlpTorchStep):
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=LEARNING_RATE)
 
 
-def measure(repeats: int = 21, batch: int = 64, block_seconds: float = 0.1) -> dict:
+SPEC = Path(__file__).resolve().parent.parent / "examples" / "digits-cnn.yaml"
+
+
+class SpecStep:
+    """The shipped network of examples/digits-cnn.yaml (conv 3 × 3 to 32 → batch norm → relu →
+    max pool 2 → conv 3 × 3 to 64 → batch norm → relu → max pool 2 → linear 256 → 10), built
+    from its spec as chainrule train builds it, in training mode; cross-entropy on the logits
+    (Network.head, as the training loop reads it), plain SGD."""
+
+    label = "chainrule"
+
+    def __init__(self, dtype: str, batch: int) -> None:
+        self.spec = cr.load_spec(str(SPEC))
+        self.model = self.spec.build_model(dtype=dtype)
+        self.model.train()
+        self.x, self.t = data(dtype, batch)
+        self.optimizer = cr.optim.SGD(self.model.parameters(), lr=LEARNING_RATE)
+
+    def _loss(self):
+        z, _, _ = self.model.head(self.x, fused=True)
+        return cr.nn.cross_entropy(z, self.t)
+
+    def step(self) -> None:
+        self.optimizer.zero_grad()
+        self._loss().backward()
+        self.optimizer.step()
+
+    def loss_value(self) -> float:
+        return float(self._loss().data)
+
+
+class SpecTorchStep(MlpTorchStep):
+    """The same network of torch.nn layers, chainrule's starting values copied in."""
+
+    def __init__(self, dtype: str, batch: int) -> None:
+        import torch
+
+        self.torch = torch
+        tnn = torch.nn
+        self.model = tnn.Sequential(
+            tnn.Conv2d(1, 32, 3, padding=1), tnn.BatchNorm2d(32), tnn.ReLU(), tnn.MaxPool2d(2),
+            tnn.Conv2d(32, 64, 3, padding=1), tnn.BatchNorm2d(64), tnn.ReLU(),
+            tnn.MaxPool2d(2), tnn.Flatten(), tnn.Linear(256, 10)).to(getattr(torch, dtype))
+        state = SpecStep(dtype, batch).model.state_dict()
+        with torch.no_grad():
+            for name, tensor in self.model.state_dict().items():
+                value = state[name]
+                tensor.copy_(torch.tensor(value.T.copy() if name == "9.weight" else value))
+        self.model.train()
+        x, t = data(dtype, batch)
+        self.x, self.t = torch.tensor(x), torch.tensor(t)
+        self.loss_fn = tnn.CrossEntropyLoss()
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=LEARNING_RATE)
+
+
+def spec_flops(batch: int) -> float:
+    forward = 2 * batch * (64 * 32 * 1 * 9 + 16 * 64 * 32 * 9 + 256 * 10)
+    return 3 * forward
+
+
+NETWORKS = {"small": (lambda: ChainruleStep, lambda: TorchStep, flops),
+            "digits-cnn": (lambda: SpecStep, lambda: SpecTorchStep, spec_flops)}
+
+
+def measure(repeats: int = 21, batch: int = 64, block_seconds: float = 0.1,
+            networks: tuple[str, ...] = tuple(NETWORKS)) -> dict:
     import torch
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
     rows = []
     with threadpool_limits(1):
-        for dtype in ("float64", "float32"):
-            mine, theirs = ChainruleStep(dtype, batch), TorchStep(dtype, batch)
+        for network, dtype in [(n, d) for n in networks for d in ("float64", "float32")]:
+            ours_class, theirs_class, count = (part() if i < 2 else part
+                                               for i, part in enumerate(NETWORKS[network]))
+            mine, theirs = ours_class(dtype, batch), theirs_class(dtype, batch)
             # the same weights and data: the same loss before any step
             same = abs(mine.loss_value() - theirs.loss_value())
             samples = time_interleaved([mine, theirs], repeats, block_seconds, 3)
             ours, torchs = (statistics.median(samples[k]) for k in ("chainrule", "pytorch"))
             ratios = [a / b for a, b in zip(samples["chainrule"], samples["pytorch"])]
             peak = matmul_peak(dtype, [(512, 512, 512), (1024, 1024, 1024)], 3)
-            rows.append({"dtype": dtype, "batch": batch, "chainrule_us": ours * 1e6,
+            rows.append({"network": network, "dtype": dtype, "batch": batch,
+                         "chainrule_us": ours * 1e6,
                          "pytorch_us": torchs * 1e6, "x_torch": ours / torchs,
                          "x_torch_blocks_median": statistics.median(ratios),
-                         "peak_fraction": flops(batch) / ours / peak,
+                         "peak_fraction": count(batch) / ours / peak,
                          "matmul_peak_gflops": peak / 1e9, "loss_difference": same})
     return {"schema": "chainrule.bench.cnn/1", "repeats": repeats, "rows": rows}
 
@@ -148,10 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"{'dtype':<8} {'batch':>5} {'chainrule µs':>13} {'PyTorch µs':>11} {'×torch':>7} "
-          f"{'peak%':>6}")
+    print(f"{'network':<11} {'dtype':<8} {'batch':>5} {'chainrule µs':>13} {'PyTorch µs':>11} "
+          f"{'×torch':>7} {'peak%':>6}")
     for row in result["rows"]:
-        print(f"{row['dtype']:<8} {row['batch']:>5} {row['chainrule_us']:>13,.0f} "
+        print(f"{row['network']:<11} {row['dtype']:<8} {row['batch']:>5} "
+              f"{row['chainrule_us']:>13,.0f} "
               f"{row['pytorch_us']:>11,.0f} {row['x_torch']:>7.2f} "
               f"{100 * row['peak_fraction']:>6.1f}")
     return 0

@@ -95,6 +95,9 @@ def _assert_same_numbers(actual, expected, where="$"):
             _assert_same_numbers(a, e, f"{where}[{i}]")
     elif isinstance(expected, float):
         assert actual == pytest.approx(expected, rel=1e-12, abs=1e-15), where
+    elif isinstance(expected, str):  # a derivation's line: its numbers as numbers too
+        assert isinstance(actual, str), where
+        assert_same_text_and_numbers(actual, expected, where)
     else:
         assert actual == expected, where
 

@@ -61,13 +61,14 @@ def _batch_norm_vjp(g: Array, out: Array, wanted, x: Array, weight: Array, bias:
     axes, shape = _channel_view(x)
     xhat, sigma = _normalised(x, eps)
     dx = None
-    if wanted[0]:  # γ/(m·σ) · (m·g − Σg − x̂·Σ(g·x̂)), the three terms
+    # Σg and Σ(g·x̂) are ∂E/∂β and ∂E/∂γ, and two of the three terms: each summed once
+    sum_gx = (g * xhat).sum(axis=axes, keepdims=True) if wanted[0] or wanted[1] else None
+    sum_g = g.sum(axis=axes, keepdims=True) if wanted[0] or wanted[2] else None
+    if wanted[0]:  # γ/(m·σ) · (m·g − Σg − x̂·Σ(g·x̂)), the three terms, as γ/σ·(g − …/m)
         m = float(np.prod([x.shape[a] for a in axes]))
-        sum_g = g.sum(axis=axes, keepdims=True)
-        sum_gx = (g * xhat).sum(axis=axes, keepdims=True)
-        dx = weight.reshape(shape) / (m * sigma) * (m * g - sum_g - xhat * sum_gx)
-    dw = (g * xhat).sum(axis=axes) if wanted[1] else None
-    db = g.sum(axis=axes) if wanted[2] else None
+        dx = (weight.reshape(shape) / sigma) * (g - sum_g / m - xhat * (sum_gx / m))
+    dw = sum_gx.reshape(-1) if wanted[1] else None
+    db = sum_g.reshape(-1) if wanted[2] else None
     return dx, dw, db
 
 
