@@ -8,7 +8,7 @@ import re
 
 from chainrule.exercises.circuit import OUTPUT, statements, trace
 from chainrule.exercises.model import Exercise
-from chainrule.exercises.sheet import given, latex_questions
+from chainrule.exercises.sheet import given, latex_questions, nested_markdown
 from chainrule.explain.graph_data import GraphTrace
 from chainrule.explain.render.blocks import Equation
 from chainrule.explain.render.graph_outline import graph_outline
@@ -62,8 +62,7 @@ def notebook_text(exercise: Exercise, precision: int) -> str:
 def worked_markdown(exercise: Exercise, digits: int) -> str:
     """The graph explanation as Markdown, its title dropped and its headings two levels down."""
     text = render(trace(exercise.spec), "markdown", precision=digits)
-    body = text.split("\n", 1)[1].lstrip("\n")
-    return re.sub(r"^(#+) ", lambda m: "##" + m.group(1) + " ", body, flags=re.M).rstrip()
+    return nested_markdown(text)
 
 
 def worked_latex(exercise: Exercise, digits: int) -> str:

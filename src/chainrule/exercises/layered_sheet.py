@@ -12,7 +12,7 @@ import numpy as np
 
 from chainrule.exercises.layered import level_of
 from chainrule.exercises.model import Exercise
-from chainrule.exercises.sheet import latex_questions, matrix
+from chainrule.exercises.sheet import latex_questions, matrix, nested_markdown
 from chainrule.explain.render.blocks import Equation
 from chainrule.explain.notation import Symbol
 
@@ -85,8 +85,7 @@ def worked_markdown(exercise: Exercise, digits: int) -> str:
     from chainrule.explain.render.layers import render_layers
 
     text = render_layers(_trace(exercise.spec), "markdown", precision=digits)
-    body = text.split("\n", 1)[1].lstrip("\n")
-    return re.sub(r"^(#+) ", lambda m: "##" + m.group(1) + " ", body, flags=re.M).rstrip()
+    return nested_markdown(text)
 
 
 def worked_latex(exercise: Exercise, digits: int) -> str:

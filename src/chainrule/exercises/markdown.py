@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 
 from chainrule.escape import markdown_text
 from chainrule.exercises.model import Exercise, ProblemSet
 from chainrule.exercises import sheet
+from chainrule.exercises.sheet import nested_markdown
 from chainrule.exercises.kinds import special_sheet
 from chainrule.explain.render import render
 from chainrule.explain.trace import explain
@@ -72,5 +72,4 @@ def worked(exercise: Exercise, digits: int) -> str:
     if special:
         return special.worked_markdown(exercise, digits)
     text = render(explain(exercise.spec), "markdown", precision=digits)
-    body = text.split("\n", 1)[1].lstrip("\n")
-    return re.sub(r"^(#+) ", lambda m: "##" + m.group(1) + " ", body, flags=re.M).rstrip()
+    return nested_markdown(text)

@@ -114,3 +114,10 @@ def latex_questions(exercise: Exercise, precision: int) -> list[str]:
     lines += [rf"{q.label} & {display(q.prompt_latex)} & \hrulefill \\"
               for q in exercise.questions]
     return lines + [r"\end{tabular}", r"\renewcommand{\arraystretch}{1}", ""]
+
+
+def nested_markdown(text: str) -> str:
+    """An explanation rendered as Markdown, set inside an exercise of a key: its title
+    dropped and its headings two levels down."""
+    body = text.split("\n", 1)[1].lstrip("\n")
+    return re.sub(r"^(#+) ", lambda m: "##" + m.group(1) + " ", body, flags=re.M).rstrip()
