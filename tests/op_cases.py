@@ -329,6 +329,28 @@ def dropped(draw):
     return [x, mask], {"p": draw(st.sampled_from([0.0, 0.2, 0.5, 1.0]))}
 
 
+def embedded(draw):
+    rows, width = draw(st.integers(1, 5)), draw(st.integers(1, 3))
+    table = arrays(draw, (rows, width))
+    shape = draw(st.sampled_from([(3,), (2, 3), (4, 1), (2, 2, 2)]))
+    index = draw(hnp.arrays(np.int64, shape, elements=st.integers(0, rows - 1)))
+    # (padding_idx's row gets no gradient by convention, not by calculus: that is tested
+    # against PyTorch in tests/test_sequence_ops.py, not against central differences)
+    return [table], {"index": index, "padding_idx": None}
+
+
+def layer_normalised(draw):
+    shape = draw(st.sampled_from([(4, 3), (2, 2, 3), (2, 3, 2, 2), (5,), (3, 1, 4)]))
+    ndim = draw(st.integers(1, len(shape)))
+    x = arrays(draw, shape)
+    axes = tuple(range(len(shape) - ndim, len(shape)))
+    assume(int(np.prod(shape[len(shape) - ndim:])) >= 2)
+    assume(np.all(x.var(axis=axes) > 0.05))  # σ away from √ε
+    normalised = shape[len(shape) - ndim:]
+    weight, bias = arrays(draw, normalised), arrays(draw, normalised)
+    return [x, weight, bias], {"ndim": ndim, "eps": draw(st.sampled_from([1e-5, 1e-3, 0.1]))}
+
+
 CASES = {
     "add": binary, "sub": binary, "mul": binary, "div": division, "pow": power,
     "neg": unary, "exp": unary, "tanh": unary, "sigmoid": unary, "softplus": unary,
@@ -348,6 +370,7 @@ CASES = {
     "softmax_bce": softmax_bce,
     "conv": convolution, "max_pool": lambda draw: pooling(draw, distinct_values=True),
     "avg_pool": pooling, "batch_norm": batch_normalised, "dropout": dropped,
+    "embedding": embedded, "layer_norm": layer_normalised,
 }
 
 # The primitives whose vjps the gradient tests check (comparisons and argmax have none).

@@ -91,6 +91,12 @@ SMOOTH = {
     "batch_norm": ([np.random.default_rng(10).normal(size=s) for s in ((4, 3), (3,), (3,))],
                    {"eps": 1e-5}),
     "dropout": ([normal(2, 3), np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])], {"p": 0.25}),
+    # the sequence primitives (chainrule.autodiff.ops_sequence)
+    "embedding": ([np.random.default_rng(11).normal(size=(4, 3))],
+                  {"index": np.array([[1, 3, 1], [0, 1, 2]]), "padding_idx": None}),
+    "layer_norm": ([np.random.default_rng(12).normal(size=s) for s in ((2, 3, 4), (3, 4),
+                                                                     (3, 4))],
+                   {"ndim": 2, "eps": 1e-5}),
 }
 
 

@@ -104,6 +104,10 @@ TORCH = {
     "batch_norm": lambda x, weight, bias, eps: F.batch_norm(x, None, None, weight, bias,
                                                            training=True, eps=eps),
     "dropout": lambda x, mask, p: x * mask / (1 - p) if p < 1 else x * mask * 0.0,
+    "embedding": lambda w, index, padding_idx: F.embedding(torch.tensor(index), w,
+                                                           padding_idx=padding_idx),
+    "layer_norm": lambda x, weight, bias, ndim, eps: F.layer_norm(
+        x, tuple(x.shape[x.ndim - ndim:]), weight, bias, eps),
 }
 
 

@@ -32,7 +32,7 @@ minimum, where, the comparisons), :mod:`chainrule.autodiff.ops_reduce` (max, min
 var, std, logsumexp, cumsum), :mod:`chainrule.autodiff.ops_shape` (pad, flip, repeat, expand,
 gather, cat, stack), :mod:`chainrule.autodiff.fused` (linear, dense, squared_error, nll) and
 :mod:`chainrule.autodiff.ops_conv` (conv), ``ops_pool`` (max_pool, avg_pool) and ``ops_norm``
-(batch_norm, dropout). The
+(batch_norm, dropout), ``ops_sequence`` (embedding, layer_norm). The
 rules that make big arrays (matrix products, relu) write them into reused arrays from
 :mod:`chainrule.autodiff.buffers`.
 """
@@ -48,6 +48,7 @@ from chainrule.autodiff import fused as _fused  # noqa: F401
 from chainrule.autodiff import ops_conv as _conv  # noqa: F401
 from chainrule.autodiff import ops_pool as _pool  # noqa: F401
 from chainrule.autodiff import ops_norm as _norm  # noqa: F401
+from chainrule.autodiff import ops_sequence as _sequence  # noqa: F401
 # (isort: on)
 from chainrule.autodiff.op_table import PRIMITIVES, Array, Primitive, Vjp, axes_of, no_gradient
 from chainrule.autodiff.ops_basic import matmul, stable_sigmoid

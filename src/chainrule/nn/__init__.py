@@ -17,9 +17,14 @@ _MODULES = ("AvgPool1d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d", "C
             "Sequential", "Sigmoid", "Softmax", "Tanh")
 
 
+_SEQUENCE = ("Embedding", "LayerNorm")  # chainrule.nn.sequence, loaded the same way
+
+
 def __getattr__(name: str):
     if name in _MODULES:
         return getattr(import_module("chainrule.nn.modules"), name)
+    if name in _SEQUENCE:
+        return getattr(import_module("chainrule.nn.sequence"), name)
     raise AttributeError(f"module 'chainrule.nn' has no attribute {name!r}")
 from chainrule.nn.losses import (
     LOSSES,
@@ -36,6 +41,7 @@ from chainrule.nn.losses import (
 
 __all__ = [
     "AvgPool1d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "Dropout",
+    "Embedding", "LayerNorm",
     "Flatten", "LeakyReLU", "MaxPool1d", "MaxPool2d", "ReLU", "Residual", "Sequential",
     "Sigmoid", "Softmax", "Tanh",
     "ACTIVATIONS", "ACTIVATION_TABLE", "BIAS_MODES", "INITIALIZERS", "LOSSES", "LOSS_TABLE",

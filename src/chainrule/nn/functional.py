@@ -1,7 +1,8 @@
-"""The convolutional operations on Tensors, named and called as ``torch.nn.functional``'s:
-``conv1d``, ``conv2d`` (with the bias), ``max_pool1d``/``2d``, ``avg_pool1d``/``2d``,
-``batch_norm`` and ``dropout``. Each is one node of the primitive table
-(:mod:`chainrule.autodiff.ops_conv`, ``ops_pool``, ``ops_norm``), plus a bias's broadcast and addition, so an explanation
+"""The convolutional and sequence operations on Tensors, named and called as
+``torch.nn.functional``'s: ``conv1d``, ``conv2d`` (with the bias), ``max_pool1d``/``2d``,
+``avg_pool1d``/``2d``, ``batch_norm``, ``dropout``, ``embedding`` and ``layer_norm``. Each is
+one node of the primitive table (:mod:`chainrule.autodiff.ops_conv`, ``ops_pool``,
+``ops_norm``, ``ops_sequence``), plus a bias's broadcast and addition, so an explanation
 shows the layer's backward pass as its own rule.
 
 >>> import numpy as np, chainrule as cr
@@ -24,6 +25,7 @@ from chainrule.errors import ShapeError
 
 _CONV, _MAX, _AVG = PRIMITIVES["conv"], PRIMITIVES["max_pool"], PRIMITIVES["avg_pool"]
 _NORM, _DROP = PRIMITIVES["batch_norm"], PRIMITIVES["dropout"]
+_EMBED, _LAYER_NORM = PRIMITIVES["embedding"], PRIMITIVES["layer_norm"]
 
 
 def _tensor(x: Any, like: Tensor | None = None) -> Tensor:
@@ -141,3 +143,27 @@ def dropout(x: Any, p: float = 0.5, training: bool = True,
             np.random.default_rng(generator)
         mask = rng.random(x.shape) >= p
     return apply(_DROP, x, Tensor(np.asarray(mask, dtype=x.dtype)), p=p)
+
+
+def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor:
+    """``torch.nn.functional.embedding``: row ``input[...]`` of ``weight`` (num_embeddings,
+    embedding_dim) for every index; the gradient of a repeated index adds up, and the row
+    ``padding_idx`` gets none."""
+    index = input.data if isinstance(input, Tensor) else np.asarray(input)
+    return apply(_EMBED, _tensor(weight), index=np.asarray(index), padding_idx=padding_idx)
+
+
+def layer_norm(input: Any, normalized_shape: Any, weight: Any = None, bias: Any = None,
+               eps: float = 1e-5) -> Tensor:
+    """``torch.nn.functional.layer_norm``: each sample normalised over its last
+    ``len(normalized_shape)`` axes (their mean and biased variance), scaled by ``weight``
+    and shifted by ``bias`` (ones and zeros when not given)."""
+    x = _tensor(input)
+    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else \
+        tuple(normalized_shape)
+    if tuple(x.shape[x.ndim - len(shape):]) != shape or len(shape) > x.ndim:
+        raise ShapeError(f"layer_norm: normalized_shape {list(shape)} is not the last axes of "
+                         f"an input of shape {x.shape}")
+    weight = _tensor(np.ones(shape) if weight is None else weight, x)
+    bias = _tensor(np.zeros(shape) if bias is None else bias, x)
+    return apply(_LAYER_NORM, x, weight, bias, ndim=len(shape), eps=eps)
