@@ -18,6 +18,7 @@ _MODULES = ("AvgPool1d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d", "C
 
 
 _SEQUENCE = ("Embedding", "LayerNorm")  # chainrule.nn.sequence, loaded the same way
+_RECURRENT = ("RNN", "LSTM")  # chainrule.nn.recurrent
 
 
 def __getattr__(name: str):
@@ -25,6 +26,8 @@ def __getattr__(name: str):
         return getattr(import_module("chainrule.nn.modules"), name)
     if name in _SEQUENCE:
         return getattr(import_module("chainrule.nn.sequence"), name)
+    if name in _RECURRENT:
+        return getattr(import_module("chainrule.nn.recurrent"), name)
     raise AttributeError(f"module 'chainrule.nn' has no attribute {name!r}")
 from chainrule.nn.losses import (
     LOSSES,
@@ -41,7 +44,7 @@ from chainrule.nn.losses import (
 
 __all__ = [
     "AvgPool1d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "Dropout",
-    "Embedding", "LayerNorm",
+    "Embedding", "LayerNorm", "LSTM", "RNN",
     "Flatten", "LeakyReLU", "MaxPool1d", "MaxPool2d", "ReLU", "Residual", "Sequential",
     "Sigmoid", "Softmax", "Tanh",
     "ACTIVATIONS", "ACTIVATION_TABLE", "BIAS_MODES", "INITIALIZERS", "LOSSES", "LOSS_TABLE",

@@ -70,8 +70,9 @@ class Module:
         """The output's shape for one example of ``shape`` (without the batch axis)."""
         raise NotImplementedError(f"{type(self).__name__}.out_shape")
 
-    def __call__(self, x: Any) -> Tensor:
-        return self.forward(x)
+    def __call__(self, x: Any, *args: Any, **kwargs: Any) -> Any:
+        """``forward``, as PyTorch's modules call it (an RNN takes a state too)."""
+        return self.forward(x, *args, **kwargs)
 
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
