@@ -19,6 +19,7 @@ _MODULES = ("AvgPool1d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d", "C
 
 _SEQUENCE = ("Embedding", "LayerNorm")  # chainrule.nn.sequence, loaded the same way
 _RECURRENT = ("RNN", "LSTM")  # chainrule.nn.recurrent
+_ATTENTION = ("MultiheadAttention", "scaled_dot_product_attention")  # chainrule.nn.attention
 
 
 def __getattr__(name: str):
@@ -28,6 +29,8 @@ def __getattr__(name: str):
         return getattr(import_module("chainrule.nn.sequence"), name)
     if name in _RECURRENT:
         return getattr(import_module("chainrule.nn.recurrent"), name)
+    if name in _ATTENTION:
+        return getattr(import_module("chainrule.nn.attention"), name)
     raise AttributeError(f"module 'chainrule.nn' has no attribute {name!r}")
 from chainrule.nn.losses import (
     LOSSES,
@@ -44,7 +47,8 @@ from chainrule.nn.losses import (
 
 __all__ = [
     "AvgPool1d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "Dropout",
-    "Embedding", "LayerNorm", "LSTM", "RNN",
+    "Embedding", "LayerNorm", "LSTM", "MultiheadAttention", "RNN",
+    "scaled_dot_product_attention",
     "Flatten", "LeakyReLU", "MaxPool1d", "MaxPool2d", "ReLU", "Residual", "Sequential",
     "Sigmoid", "Softmax", "Tanh",
     "ACTIVATIONS", "ACTIVATION_TABLE", "BIAS_MODES", "INITIALIZERS", "LOSSES", "LOSS_TABLE",
