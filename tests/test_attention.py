@@ -100,3 +100,47 @@ def test_errors_are_one_line():
                                          r"\(2, 2\) does not broadcast"):
         cr.nn.scaled_dot_product_attention(np.zeros((3, 2)), np.zeros((4, 2)),
                                            np.zeros((4, 2)), attn_mask=np.ones((2, 2), bool))
+
+
+@pytest.mark.parametrize("norm_first, batch_first, causal", [
+    (True, False, False), (True, True, True), (False, True, False)])
+def test_the_encoder_block_is_pytorchs(norm_first, batch_first, causal):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    block = cr.nn.TransformerEncoderLayer(4, 2, dim_feedforward=6, batch_first=batch_first,
+                                          norm_first=norm_first, generator=3)
+    params = dict(block.named_parameters())
+    for name in ("norm1.weight", "norm2.weight", "norm1.bias", "norm2.bias",
+                 "self_attn.in_proj_bias"):
+        params[name].data[:] = rng.normal(size=params[name].shape)
+    twin = torch.nn.TransformerEncoderLayer(4, 2, dim_feedforward=6, dropout=0.0,
+                                            batch_first=batch_first,
+                                            norm_first=norm_first).double()
+    assert sorted(params) == sorted(n for n, _ in twin.named_parameters())
+    with torch.no_grad():
+        for name, p in twin.named_parameters():
+            p.copy_(torch.tensor(params[name].data))
+    x = rng.normal(size=(2, 3, 4) if batch_first else (3, 2, 4))
+    mask = ~np.tril(np.ones((3, 3), dtype=bool)) if causal else None
+    cx = cr.Tensor(x)
+    out = block(cx, src_mask=mask, is_causal=causal)
+    g = rng.normal(size=out.shape)
+    (out * cr.Tensor(g, requires_grad=False)).sum().backward()
+    tx = torch.tensor(x, requires_grad=True)
+    t_out = twin(tx, src_mask=None if mask is None else torch.tensor(mask), is_causal=causal)
+    (t_out * torch.tensor(g)).sum().backward()
+    np.testing.assert_allclose(out.data, t_out.detach().numpy(), rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(cx.grad, tx.grad.numpy(), rtol=1e-9, atol=1e-12)
+    for name, p in twin.named_parameters():
+        np.testing.assert_allclose(params[name].grad, p.grad.numpy(), rtol=1e-9, atol=1e-12,
+                                   err_msg=name)
+
+
+def test_sinusoidal_positions_are_the_papers():
+    pe = cr.nn.sinusoidal_positions(5, 6)
+    assert pe.shape == (5, 6)
+    np.testing.assert_array_equal(pe[0], [0, 1, 0, 1, 0, 1])
+    p, i = 3, 1  # PE[p, 2i] = sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos(...)
+    assert pe[p, 2 * i] == pytest.approx(np.sin(p / 10000 ** (2 * i / 6)), rel=1e-15)
+    assert pe[p, 2 * i + 1] == pytest.approx(np.cos(p / 10000 ** (2 * i / 6)), rel=1e-15)
+    assert cr.nn.sinusoidal_positions(2, 5).shape == (2, 5)  # an odd width

@@ -20,6 +20,7 @@ _MODULES = ("AvgPool1d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d", "C
 _SEQUENCE = ("Embedding", "LayerNorm")  # chainrule.nn.sequence, loaded the same way
 _RECURRENT = ("RNN", "LSTM")  # chainrule.nn.recurrent
 _ATTENTION = ("MultiheadAttention", "scaled_dot_product_attention")  # chainrule.nn.attention
+_TRANSFORMER = ("TransformerEncoderLayer", "sinusoidal_positions")  # chainrule.nn.transformer
 
 
 def __getattr__(name: str):
@@ -31,6 +32,8 @@ def __getattr__(name: str):
         return getattr(import_module("chainrule.nn.recurrent"), name)
     if name in _ATTENTION:
         return getattr(import_module("chainrule.nn.attention"), name)
+    if name in _TRANSFORMER:
+        return getattr(import_module("chainrule.nn.transformer"), name)
     raise AttributeError(f"module 'chainrule.nn' has no attribute {name!r}")
 from chainrule.nn.losses import (
     LOSSES,
@@ -48,7 +51,7 @@ from chainrule.nn.losses import (
 __all__ = [
     "AvgPool1d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "Dropout",
     "Embedding", "LayerNorm", "LSTM", "MultiheadAttention", "RNN",
-    "scaled_dot_product_attention",
+    "scaled_dot_product_attention", "sinusoidal_positions", "TransformerEncoderLayer",
     "Flatten", "LeakyReLU", "MaxPool1d", "MaxPool2d", "ReLU", "Residual", "Sequential",
     "Sigmoid", "Softmax", "Tanh",
     "ACTIVATIONS", "ACTIVATION_TABLE", "BIAS_MODES", "INITIALIZERS", "LOSSES", "LOSS_TABLE",
