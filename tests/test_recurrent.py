@@ -1,4 +1,4 @@
-"""RNN and LSTM: PyTorch's names, shapes, gate order and numbers (a random cotangent on the
+"""RNN, LSTM and GRU: PyTorch's names, shapes, gate order and numbers (a random cotangent on the
 output and on the final states), backpropagation through time worked by hand on a scalar
 RNN, central differences, and one-line errors."""
 
@@ -23,7 +23,8 @@ def _torch_twin(torch, module, kind, **options):
 @pytest.mark.parametrize("kind, options", [
     ("RNN", {}), ("RNN", {"num_layers": 2, "batch_first": True}),
     ("RNN", {"nonlinearity": "relu", "bias": False}), ("LSTM", {}),
-    ("LSTM", {"num_layers": 2, "batch_first": True}), ("LSTM", {"bias": False})])
+    ("LSTM", {"num_layers": 2, "batch_first": True}), ("LSTM", {"bias": False}),
+    ("GRU", {}), ("GRU", {"num_layers": 2, "batch_first": True}), ("GRU", {"bias": False})])
 def test_against_torch_with_random_cotangents_on_every_output(kind, options):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(3)
@@ -35,7 +36,7 @@ def test_against_torch_with_random_cotangents_on_every_output(kind, options):
     c0 = rng.normal(size=(layers, 2, 4))
     tx, th0, tc0 = (torch.tensor(a, requires_grad=True) for a in (x, h0, c0))
     cx, ch0, cc0 = (cr.Tensor(a) for a in (x, h0, c0))
-    if kind == "RNN":
+    if kind in ("RNN", "GRU"):
         out, h_n = module(cx, ch0)
         t_out, t_h = twin(tx, th0)
         mine, theirs = [out, h_n], [t_out, t_h]
@@ -76,7 +77,7 @@ def test_backprop_through_time_by_hand_on_a_scalar_rnn():
         (1 - h2 ** 2) * (x2 + u * (1 - h1 ** 2) * x1), rel=1e-13)
 
 
-@pytest.mark.parametrize("kind", ["RNN", "LSTM"])
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
 def test_central_differences_through_time(kind):
     module = getattr(cr.nn, kind)(2, 3, generator=2)
     x = cr.Tensor(np.random.default_rng(4).normal(size=(4, 2)))  # unbatched (L, H_in)

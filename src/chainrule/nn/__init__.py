@@ -18,7 +18,7 @@ _MODULES = ("AvgPool1d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d", "C
 
 
 _SEQUENCE = ("Embedding", "LayerNorm")  # chainrule.nn.sequence, loaded the same way
-_RECURRENT = ("RNN", "LSTM")  # chainrule.nn.recurrent
+_RECURRENT = ("RNN", "LSTM", "GRU")  # chainrule.nn.recurrent
 _ATTENTION = ("MultiheadAttention", "scaled_dot_product_attention")  # chainrule.nn.attention
 _TRANSFORMER = ("TransformerEncoderLayer", "sinusoidal_positions")  # chainrule.nn.transformer
 
@@ -50,7 +50,7 @@ from chainrule.nn.losses import (
 
 __all__ = [
     "AvgPool1d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "Dropout",
-    "Embedding", "LayerNorm", "LSTM", "MultiheadAttention", "RNN",
+    "Embedding", "GRU", "LayerNorm", "LSTM", "MultiheadAttention", "RNN",
     "scaled_dot_product_attention", "sinusoidal_positions", "TransformerEncoderLayer",
     "Flatten", "LeakyReLU", "MaxPool1d", "MaxPool2d", "ReLU", "Residual", "Sequential",
     "Sigmoid", "Softmax", "Tanh",

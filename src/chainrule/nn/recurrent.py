@@ -1,5 +1,5 @@
 """Recurrent layers with PyTorch's constructors, parameter names, shapes, gate order and
-return values: ``RNN`` and ``LSTM`` (issue 16).
+return values: ``RNN``, ``LSTM`` and ``GRU`` (issue 16).
 
 Each is unrolled in time as Tensor operations of the table (matrix products, additions, tanh,
 sigmoid, stacking), so the engine records one node per operation and time step and the
@@ -9,8 +9,8 @@ each through the recurrent path h_{t−1} → h_t as well as the direct one. Lay
 * input (L, N, H_in), or (N, L, H_in) with ``batch_first=True``, or (L, H_in) unbatched;
 * ``h_0`` (and ``c_0``) (num_layers, N, H), zeros when not given;
 * ``weight_ih_l{k}`` (G·H, H_in or H), ``weight_hh_l{k}`` (G·H, H), ``bias_ih_l{k}`` and
-  ``bias_hh_l{k}`` (G·H,), G = 1 for RNN and 4 for LSTM, whose rows are the gates in PyTorch's
-  order (input i, forget f, cell g, output o); all drawn from U(−1/√H, 1/√H) as PyTorch's;
+  ``bias_hh_l{k}`` (G·H,), G = 1 for RNN, 4 for LSTM (its rows the gates in PyTorch's
+  order: input i, forget f, cell g, output o) and 3 for GRU (reset r, update z, new n); all drawn from U(−1/√H, 1/√H) as PyTorch's;
 * ``RNN``: h_t = tanh(x_t·W_ihᵀ + b_ih + h_{t−1}·W_hhᵀ + b_hh) (or relu), returning
   ``(output, h_n)``; ``LSTM``: c_t = f ⊙ c_{t−1} + i ⊙ g, h_t = o ⊙ tanh(c_t), returning
   ``(output, (h_n, c_n))``; ``output`` holds the last layer's h_t for every t.
@@ -170,3 +170,34 @@ class LSTM(_Recurrent):
             outputs.append(inp)
         return (self._out(outputs, unbatched),
                 (self._final(hidden, unbatched), self._final(cells, unbatched)))
+
+
+class GRU(_Recurrent):
+    """``nn.GRU(input_size, hidden_size, num_layers=1, bias=True, batch_first=False)``; called
+    as ``gru(x, h_0=None) -> (output, h_n)``. Gates r, z, n in PyTorch's order along the
+    weights' rows: r = σ(x·W_irᵀ + b_ir + h·W_hrᵀ + b_hr), z likewise,
+    n = tanh(x·W_inᵀ + b_in + r ⊙ (h·W_hnᵀ + b_hn)), h' = (1 − z) ⊙ n + z ⊙ h."""
+
+    gates = 3
+    name = "GRU"
+
+    def forward(self, x: Any, h_0: Any = None) -> tuple[Tensor, Tensor]:
+        seq, unbatched = self._sequence(x)
+        hidden = self._state(h_0, seq.shape[1], unbatched, "h_0")
+        h = self.hidden_size
+        outputs = []
+        for t in range(seq.shape[0]):
+            inp = seq[t]
+            for k in range(self.num_layers):
+                a = inp @ getattr(self, f"weight_ih_l{k}").T
+                b = hidden[k] @ getattr(self, f"weight_hh_l{k}").T
+                if self.bias:
+                    a = a + getattr(self, f"bias_ih_l{k}")
+                    b = b + getattr(self, f"bias_hh_l{k}")
+                r = (a[:, 0:h] + b[:, 0:h]).sigmoid()
+                z = (a[:, h:2 * h] + b[:, h:2 * h]).sigmoid()
+                n = (a[:, 2 * h:] + r * b[:, 2 * h:]).tanh()
+                hidden[k] = (1.0 - z) * n + z * hidden[k]
+                inp = hidden[k]
+            outputs.append(inp)
+        return self._out(outputs, unbatched), self._final(hidden, unbatched)
