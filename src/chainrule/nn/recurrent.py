@@ -10,7 +10,8 @@ each through the recurrent path h_{t−1} → h_t as well as the direct one. Lay
 * ``h_0`` (and ``c_0``) (num_layers, N, H), zeros when not given;
 * ``weight_ih_l{k}`` (G·H, H_in or H), ``weight_hh_l{k}`` (G·H, H), ``bias_ih_l{k}`` and
   ``bias_hh_l{k}`` (G·H,), G = 1 for RNN, 4 for LSTM (its rows the gates in PyTorch's
-  order: input i, forget f, cell g, output o) and 3 for GRU (reset r, update z, new n); all drawn from U(−1/√H, 1/√H) as PyTorch's;
+  order: input i, forget f, cell g, output o) and 3 for GRU (reset r, update z, new n);
+  all drawn from U(−1/√H, 1/√H) as PyTorch's;
 * ``RNN``: h_t = tanh(x_t·W_ihᵀ + b_ih + h_{t−1}·W_hhᵀ + b_hh) (or relu), returning
   ``(output, h_n)``; ``LSTM``: c_t = f ⊙ c_{t−1} + i ⊙ g, h_t = o ⊙ tanh(c_t), returning
   ``(output, (h_n, c_n))``; ``output`` holds the last layer's h_t for every t.
