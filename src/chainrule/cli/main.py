@@ -182,7 +182,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from chainrule.cli.explain import run_verify
+    from chainrule.cli.verify import run_verify
 
     return run_verify(args)
 
