@@ -335,3 +335,17 @@ def module_path(path: str) -> str:
     path = re.sub(r"^layers\[(\d+)\]", r"\1", path)
     path = re.sub(r"\.layers\[(\d+)\]", r".block.\1", path)
     return re.sub(r"\.shortcut\[(\d+)\]", r".shortcut.\1", path)
+
+
+def output_activation(layers) -> str:
+    """The activation a network's output ends with, as the losses name it: ``softmax`` or
+    ``sigmoid`` for a final Softmax or Sigmoid layer, else ``identity`` (it ends in logits)."""
+    return {"Softmax": "softmax", "Sigmoid": "sigmoid"}.get(layers[-1].type, "identity")
+
+
+def flat_layers(layers) -> list:
+    """Every layer, each residual block's own layers (block, then shortcut) after it."""
+    out = []
+    for layer in layers:
+        out += [layer, *flat_layers(layer.block), *flat_layers(layer.shortcut)]
+    return out

@@ -14,7 +14,7 @@ from chainrule.errors import SpecError
 from chainrule.frozen import Frozen
 from chainrule.spec.common import (MAX_LAYERS, MAX_PARAMETERS, common_fields, parse_frozen,
                                    read_examples)
-from chainrule.spec.layered import LayerSpec, parse_layers
+from chainrule.spec.layered import LayerSpec, flat_layers, parse_layers
 from chainrule.spec.layered_build import build_network
 from chainrule.spec.validate import check_fields, known_name, required, shown
 from chainrule.tables.losses import LOSS_TABLE
@@ -143,7 +143,7 @@ def parse_layered(data: dict, default_name: str) -> LayeredSpec:
     inputs, targets, batched = read_examples(
         data, input_shape, out[0], loss, f"input_shape {list(input_shape)}")
     examples = inputs.shape[0] if batched else 1
-    for layer in _all(layers):
+    for layer in flat_layers(layers):
         values = examples * int(np.prod(layer.in_shape[1:]))
         if layer.type.startswith("BatchNorm") and values < 2:
             raise SpecError(f"{layer.path}: {layer.type} normalises each channel over the batch, "
@@ -157,13 +157,6 @@ def parse_layered(data: dict, default_name: str) -> LayeredSpec:
         return replace(spec, frozen=parse_frozen(frozen, names))
     parse_frozen(frozen, [])
     return spec
-
-
-def _all(layers: tuple[LayerSpec, ...]) -> list[LayerSpec]:
-    out = []
-    for layer in layers:
-        out += [layer, *_all(layer.block), *_all(layer.shortcut)]
-    return out
 
 
 def check_input_shape(value: Any) -> tuple[int, ...]:

@@ -106,15 +106,9 @@ LAYER_MISTAKES: dict[str, LayerMistake] = {m.id: m for m in (
 
 def layer_types(spec) -> list[str]:
     """Every layer type of a layered spec, inside residual blocks too."""
-    out: list[str] = []
+    from chainrule.spec.layered import flat_layers
 
-    def walk(layers) -> None:
-        for layer in layers:
-            out.append(layer.type)
-            walk(layer.block)
-            walk(layer.shortcut)
-    walk(spec.layers)
-    return out
+    return [layer.type for layer in flat_layers(spec.layers)]
 
 
 def candidates(spec) -> list[LayerMistake]:

@@ -111,11 +111,12 @@ class EngineStep:
 def verify_layered(spec, torch: bool = True) -> VerifyReport:
     """Check a layered spec's first step: finite differences, the NumPy reference and (unless
     ``torch`` is False) PyTorch."""
-    from chainrule.explain.lens.layers import MAX_EXPLAINED_VALUES, _flat
+    from chainrule.explain.lens.layers import MAX_EXPLAINED_VALUES
+    from chainrule.spec.layered import flat_layers
     from chainrule.verify.reference_layers import layered_step
 
     examples = len(spec.inputs) if spec.batched else 1
-    size = examples * sum(int(np.prod(layer.shape)) for layer in _flat(spec.layers))
+    size = examples * sum(int(np.prod(layer.shape)) for layer in flat_layers(spec.layers))
     if size > MAX_EXPLAINED_VALUES:
         raise ChainruleError(f"verify: {spec.name!r} has {size:,} layer values for its "
                              f"{examples} example(s); at most {MAX_EXPLAINED_VALUES:,}, as "

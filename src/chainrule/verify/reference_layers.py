@@ -31,13 +31,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from chainrule.spec.layered import module_path
+from chainrule.spec.layered import module_path, output_activation
 from chainrule.spec.layered_build import sizes
 from chainrule.verify.alterations import CORRECT, Alterations
 from chainrule.verify.reference_math import example_losses, output_error
 
 Array = np.ndarray
-HEAD_ACTIVATIONS = {"Softmax": "softmax", "Sigmoid": "sigmoid"}
 
 
 # --- convolution --------------------------------------------------------------------------------
@@ -238,8 +237,7 @@ def layered_step(spec, params: dict[str, Array], buffers: dict[str, Array],
     values: dict[str, Array] = {}
     caches: list[tuple[Any, Array, Array, dict]] = []
     final = _forward(spec.layers, x, params, buffers, masks, how, values, caches)
-    last = spec.layers[-1]
-    activation = HEAD_ACTIVATIONS.get(last.type, "identity")
+    activation = output_activation(spec.layers)
     z = caches[-1][1] if activation != "identity" else final  # the last layer's input
     head = _Head(spec.loss, activation)
     n = len(x)

@@ -21,11 +21,10 @@ from typing import Any
 import numpy as np
 
 from chainrule.errors import MissingDependency
-from chainrule.spec.layered import module_path
+from chainrule.spec.layered import module_path, output_activation
 from chainrule.spec.layered_build import sizes
 from chainrule.verify.torch_check import INSTALL_HINT, torch_example_losses
 
-HEAD_ACTIVATIONS = {"Softmax": "softmax", "Sigmoid": "sigmoid"}
 
 
 def torch_layered_step(spec, params: dict[str, np.ndarray], buffers: dict[str, np.ndarray],
@@ -132,7 +131,7 @@ class _Twin:
         targets = np.asarray(spec.targets if spec.batched else spec.targets[None])
         t = self._tensor(np.eye(spec.output_size)[targets] if targets.dtype.kind in "iu"
                          else targets)
-        activation = HEAD_ACTIVATIONS.get(spec.layers[-1].type, "identity")
+        activation = output_activation(spec.layers)
         z = final if activation == "identity" else \
             outputs[module_path(spec.layers[-2].path)] if len(spec.layers) > 1 else x
         loss = torch_example_losses(torch, spec.loss, activation, z, final, t).mean()

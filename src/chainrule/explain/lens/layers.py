@@ -27,7 +27,7 @@ from chainrule.explain.lens.layer_data import (  # noqa: F401 (the lens's data, 
 )
 from chainrule.explain.lens.layer_derivations import Focus, derive
 from chainrule.nn.losses import output_loss
-from chainrule.spec.layered import module_path
+from chainrule.spec.layered import flat_layers, module_path, output_activation
 
 MAX_EXPLAINED_VALUES = 200_000  # layer values × examples a step may list (about 10 MB of JSON)
 
@@ -43,7 +43,7 @@ def explain_layers(spec, steps: int | None = None, focus: Focus | None = None) -
     steps = steps or spec.steps
     x_all = spec.inputs if spec.batched else spec.inputs[None]
     t_all = spec.targets if spec.batched else spec.targets[None]
-    values = len(x_all) * sum(int(np.prod(r.shape)) for r in _flat(spec.layers))
+    values = len(x_all) * sum(int(np.prod(r.shape)) for r in flat_layers(spec.layers))
     if values * steps > MAX_EXPLAINED_VALUES:
         raise ChainruleError(f"explain: {spec.name!r} has {values:,} layer values per step "
                              f"for its {len(x_all)} example(s) × {steps} step(s); at most "
@@ -111,14 +111,6 @@ def check_finite_layers(step: LayerStepTrace, command: str = "explain") -> None:
         raise NonFiniteError(f"{command}: {element(what, index)} {what_happened(bad)} in the "
                              f"{phase}{where} ({FINITE_HINTS[phase]})", quantity=what, index=index,
                              value=bad)
-
-
-def _flat(layers) -> list:
-    out = []
-    for layer in layers:
-        out.append(layer)
-        out += _flat(layer.block) + _flat(layer.shortcut)
-    return out
 
 
 def _step(number, spec, model, params, x_all, t_all, focus, describe) -> LayerStepTrace:
@@ -234,8 +226,7 @@ def forward_layers(modules, specs, x: Tensor, records: list,
 def loss_head(spec, records, final: Tensor):
     """(z, a, activation): the loss is taken from the logits before a final Softmax or
     Sigmoid, as for an MLP (chainrule.nn.losses.output_loss)."""
-    last = spec.layers[-1].type
-    activation = {"Softmax": "softmax", "Sigmoid": "sigmoid"}.get(last, "identity")
+    activation = output_activation(spec.layers)
     if activation == "identity" or len(records) < 2:
         return final, final, "identity"
     return records[-2][3], final, activation
