@@ -65,19 +65,31 @@ def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: An
                          f"(…, S, d) and value (…, S, d_v), got {q.shape}, {k.shape}, "
                          f"{v.shape}")
     factor = 1.0 / np.sqrt(q.shape[-1]) if scale is None else float(scale)
-    scores = (q @ k.transpose(*range(k.ndim - 2), k.ndim - 1, k.ndim - 2)) * factor
-    shape = tuple(scores.shape)
+    try:
+        shape = np.broadcast_shapes(q.shape[:-2], k.shape[:-2]) + (q.shape[-2], k.shape[-2])
+    except ValueError:
+        raise ShapeError(f"scaled_dot_product_attention: the batch axes of query {q.shape} "
+                         f"and key {k.shape} do not broadcast") from None
     if is_causal:
         if attn_mask is not None:
             raise ShapeError("scaled_dot_product_attention: give attn_mask or is_causal, not "
                              "both (as PyTorch)")
         attn_mask = np.tril(np.ones(shape[-2:], dtype=bool))
     added = _additive(attn_mask, shape, True, "scaled_dot_product_attention")
-    if added is not None:
-        scores = scores + added
-    weights = scores.softmax(-1)
-    out = weights @ v
-    return (out, weights) if return_weights else out
+    steps = _attend(q, k, v, factor, added)
+    return (steps["out"], steps["weights"]) if return_weights else steps["out"]
+
+
+def _attend(q: Tensor, k: Tensor, v: Tensor, factor: float,
+            added: np.ndarray | None) -> dict[str, Tensor]:
+    """Attention's steps as tensors of the graph: the product q·kᵀ, the scores (scaled), the
+    logits (the mask added), the weights (softmax over the keys) and the output."""
+    product = q @ k.transpose(*range(k.ndim - 2), k.ndim - 1, k.ndim - 2)
+    scores = product * factor
+    logits = scores if added is None else scores + added
+    weights = logits.softmax(-1)
+    return {"product": product, "scores": scores, "logits": logits, "weights": weights,
+            "out": weights @ v}
 
 
 class _Projection(Module):
@@ -101,6 +113,11 @@ class _Projection(Module):
 class MultiheadAttention(Module):
     """``nn.MultiheadAttention(embed_dim, num_heads, bias=True, batch_first=False)`` (no
     dropout, key and value of the query's size); see the module docstring."""
+
+    # Set to a dict, the next forward pass keeps its steps in it (q, k, v per head, the
+    # product, scores, logits, weights, out and their concatenation): what the explanation
+    # reads (chainrule.explain.lens.attention), the engine's gradients found by the tensors' ids.
+    record: dict | None = None
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  batch_first: bool = False, *,
@@ -188,10 +205,15 @@ class MultiheadAttention(Module):
             added = _additive(padding[:, None, None, :], scores_shape, False,
                               "MultiheadAttention key_padding_mask")
             mask = added if mask is None else mask + added
-        out, weights = scaled_dot_product_attention(
-            project(q, 0), project(k, 1), project(v, 2), attn_mask=mask,
-            return_weights=True)  # a float mask is added as it is
-        out = self.out_proj(out.transpose(0, 2, 1, 3).reshape(n, length, e))
+        if mask is not None:
+            mask = np.broadcast_to(mask, scores_shape)
+        qh, kh, vh = project(q, 0), project(k, 1), project(v, 2)
+        steps = _attend(qh, kh, vh, 1.0 / np.sqrt(d), mask)
+        out, weights = steps["out"], steps["weights"]
+        concat = out.transpose(0, 2, 1, 3).reshape(n, length, e)
+        if self.record is not None:
+            self.record.update(steps, q=qh, k=kh, v=vh, concat=concat, scale=1.0 / np.sqrt(d))
+        out = self.out_proj(concat)
         if unbatched:
             out = out.reshape(length, e)
         elif not self.batch_first:
@@ -206,3 +228,36 @@ class MultiheadAttention(Module):
 
     def __repr__(self) -> str:
         return f"MultiheadAttention({self.embed_dim}, num_heads={self.num_heads})"
+
+
+class SelfAttention(Module):
+    """Multi-head self-attention as one layer of a network (a spec's
+    ``{"type": "MultiheadAttention", ...}``): a batch (N, L, E) attends to itself,
+    ``mha(x, x, x, is_causal=...)[0]``, with the module's parameters named as PyTorch names
+    them (``in_proj_weight``, ``out_proj.weight``)."""
+
+    def __init__(self, module: MultiheadAttention, is_causal: bool = False) -> None:
+        self.module, self.is_causal = module, bool(is_causal)
+
+    @property
+    def record(self) -> dict | None:
+        return self.module.record
+
+    @record.setter
+    def record(self, value: dict | None) -> None:
+        self.module.record = value
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        return self.module.named_parameters()
+
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(shape) != 2 or shape[1] != self.module.embed_dim:
+            raise ShapeError(f"MultiheadAttention takes (L, E) per example with E = "
+                             f"{self.module.embed_dim}, got {tuple(shape)}")
+        return tuple(shape)
+
+    def forward(self, x: Any) -> Tensor:
+        return self.module(x, x, x, need_weights=False, is_causal=self.is_causal)[0]
+
+    def __repr__(self) -> str:
+        return repr(self.module) + (" (causal)" if self.is_causal else "")

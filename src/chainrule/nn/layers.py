@@ -173,13 +173,14 @@ class Linear(Module):
         return apply(_LINEAR, a, self.weight, self.bias)
 
     def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        """(fan_out,) for one example of (fan_in,): a flat input (a Flatten before it)."""
-        if tuple(shape) != (self.fan_in,):
+        """(fan_out,) for one example of (fan_in,), a flat input (a Flatten before it); or
+        (L, fan_out) for a sequence (L, fan_in), mapped position by position as in PyTorch."""
+        if len(shape) not in (1, 2) or shape[-1] != self.fan_in:
             flat = " (put a Flatten before it)" if len(shape) > 1 and \
                 int(np.prod(shape)) == self.fan_in else ""
             raise ShapeError(f"Linear({self.fan_in}, {self.fan_out}): expects {self.fan_in} "
                              f"values per example, got shape {tuple(shape)}{flat}")
-        return (self.fan_out,)
+        return (*shape[:-1], self.fan_out)
 
     def dense(self, a: Tensor, activation: str) -> tuple[Tensor, Tensor]:
         """z = a @ W + b and f(z), with f(z) recorded as one ``dense`` node of a, W and b.

@@ -37,10 +37,11 @@ class Network(Sequential):
         for module in self.modules:
             shape = module.out_shape(shape)
             self.shapes.append(shape)
-        if len(shape) != 1:
+        if len(shape) not in (1, 2):
             raise ShapeError(f"the network's output has shape {shape} per example; a loss "
-                             f"needs one value per output unit (end with Flatten and Linear)")
-        self.output_size = shape[0]
+                             f"needs one value per output unit (end with Flatten and Linear), "
+                             f"or for a sequence one row per position (L, outputs)")
+        self.output_size = shape[-1]
 
     @property
     def activation(self) -> str:

@@ -39,6 +39,12 @@ def _size(value: Any, what: str, name: str) -> int:
 class _Recurrent(Module):
     gates = 1
     name = "RNN"
+    # Set to a dict, the next forward pass keeps its tensors in it, per layer k and time step
+    # t: "x"[k][t] (the step's input), "h_prev", "ih" (x_t·W_ihᵀ), "hh" (h_{t−1}·W_hhᵀ), "h",
+    # and the cell's own ("z" for RNN; "i", "f", "g", "o", "c_prev", "c", "tanh_c" for LSTM;
+    # "r", "z", "n" for GRU): what the explanation of backpropagation through time reads
+    # (chainrule.explain.lens.recurrent), the engine's gradients found by the tensors' ids.
+    record: dict | None = None
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, *,
@@ -92,12 +98,27 @@ class _Recurrent(Module):
                              f"{tuple(state.shape)}")
         return [state[k] for k in range(self.num_layers)]
 
+    def _keep(self, k: int, **tensors: Tensor) -> None:
+        if self.record is None:
+            return
+        for name, tensor in tensors.items():
+            layers = self.record.setdefault(name, [[] for _ in range(self.num_layers)])
+            layers[k].append(tensor)
+
+    def _products(self, k: int, x_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+        """x_t·W_ihᵀ (+ b_ih) and h·W_hhᵀ (+ b_hh) of layer k, each kept as recorded."""
+        ih = x_t @ getattr(self, f"weight_ih_l{k}").T
+        hh = h @ getattr(self, f"weight_hh_l{k}").T
+        self._keep(k, x=x_t, h_prev=h, ih=ih, hh=hh)
+        if self.bias:
+            ih = ih + getattr(self, f"bias_ih_l{k}")
+            hh = hh + getattr(self, f"bias_hh_l{k}")
+        return ih, hh
+
     def _pre(self, k: int, x_t: Tensor, h: Tensor) -> Tensor:
         """x_t·W_ihᵀ + b_ih + h·W_hhᵀ + b_hh of layer k."""
-        z = x_t @ getattr(self, f"weight_ih_l{k}").T + h @ getattr(self, f"weight_hh_l{k}").T
-        if self.bias:
-            z = z + getattr(self, f"bias_ih_l{k}") + getattr(self, f"bias_hh_l{k}")
-        return z
+        ih, hh = self._products(k, x_t, h)
+        return ih + hh
 
     def _out(self, outputs: list[Tensor], unbatched: bool) -> Tensor:
         out = stack(outputs, 0)  # (L, N, H)
@@ -138,6 +159,7 @@ class RNN(_Recurrent):
             for k in range(self.num_layers):
                 z = self._pre(k, inp, hidden[k])
                 hidden[k] = z.tanh() if self.nonlinearity == "tanh" else z.relu()
+                self._keep(k, z=z, h=hidden[k])
                 inp = hidden[k]
             outputs.append(inp)
         return self._out(outputs, unbatched), self._final(hidden, unbatched)
@@ -165,8 +187,12 @@ class LSTM(_Recurrent):
                 z = self._pre(k, inp, hidden[k])
                 i, f = z[:, 0:h].sigmoid(), z[:, h:2 * h].sigmoid()
                 g, o = z[:, 2 * h:3 * h].tanh(), z[:, 3 * h:4 * h].sigmoid()
-                cells[k] = f * cells[k] + i * g
-                hidden[k] = o * cells[k].tanh()
+                c_prev = cells[k]
+                cells[k] = f * c_prev + i * g
+                tanh_c = cells[k].tanh()
+                hidden[k] = o * tanh_c
+                self._keep(k, z=z, i=i, f=f, g=g, o=o, c_prev=c_prev, c=cells[k],
+                           tanh_c=tanh_c, h=hidden[k])
                 inp = hidden[k]
             outputs.append(inp)
         return (self._out(outputs, unbatched),
@@ -190,15 +216,42 @@ class GRU(_Recurrent):
         for t in range(seq.shape[0]):
             inp = seq[t]
             for k in range(self.num_layers):
-                a = inp @ getattr(self, f"weight_ih_l{k}").T
-                b = hidden[k] @ getattr(self, f"weight_hh_l{k}").T
-                if self.bias:
-                    a = a + getattr(self, f"bias_ih_l{k}")
-                    b = b + getattr(self, f"bias_hh_l{k}")
+                a, b = self._products(k, inp, hidden[k])
                 r = (a[:, 0:h] + b[:, 0:h]).sigmoid()
                 z = (a[:, h:2 * h] + b[:, h:2 * h]).sigmoid()
                 n = (a[:, 2 * h:] + r * b[:, 2 * h:]).tanh()
                 hidden[k] = (1.0 - z) * n + z * hidden[k]
+                self._keep(k, r=r, z=z, n=n, h=hidden[k])
                 inp = hidden[k]
             outputs.append(inp)
         return self._out(outputs, unbatched), self._final(hidden, unbatched)
+
+
+class Recurrence(Module):
+    """A recurrent module as one layer of a network (a spec's ``{"type": "RNN", ...}``): it
+    takes a batch (N, L, H_in), starts from zeros, and gives ``output`` (N, L, H), every step's
+    state of the last layer, or with ``output="last"`` only the last step's (N, H), PyTorch's
+    ``h_n[-1]``. The parameters are the module's own, named as PyTorch names them."""
+
+    def __init__(self, module: _Recurrent, output: str = "sequence") -> None:
+        if output not in ("sequence", "last"):
+            raise ShapeError(f"{module.name}: output must be 'sequence' or 'last', got "
+                             f"{output!r}")
+        self.module, self.output = module, output
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        return self.module.named_parameters()
+
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(shape) != 2 or shape[1] != self.module.input_size:
+            raise ShapeError(f"{self.module.name} takes (L, H_in) per example with H_in = "
+                             f"{self.module.input_size}, got {tuple(shape)}")
+        size = self.module.hidden_size
+        return (shape[0], size) if self.output == "sequence" else (size,)
+
+    def forward(self, x: Any) -> Tensor:
+        output = self.module(x)[0]  # batch_first: (N, L, H)
+        return output if self.output == "sequence" else output[:, -1]
+
+    def __repr__(self) -> str:
+        return repr(self.module) + ("" if self.output == "sequence" else " (last step)")

@@ -52,8 +52,18 @@ class Embedding(Module):
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         return [("weight", self.weight)]
 
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (*shape, self.embedding_dim)
+
     def forward(self, indices: Any) -> Tensor:
         index = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+        if index.dtype.kind == "f":  # a network's input batch arrives as floats
+            whole = np.isfinite(index) & (index == np.round(index))
+            if not np.all(whole):
+                bad = tuple(int(i) for i in np.argwhere(~whole)[0])
+                raise ShapeError(f"Embedding: indices must be whole numbers, got "
+                                 f"{index[bad]!r} at {list(bad)}")
+            index = index.astype(np.int64)
         return F.embedding(index, self.weight, self.padding_idx)
 
     def __repr__(self) -> str:

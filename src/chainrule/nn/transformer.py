@@ -44,6 +44,35 @@ def sinusoidal_positions(length: int, d_model: int, base: float = 10000.0) -> np
     return out
 
 
+class PositionalEncoding(Module):
+    """Adds :func:`sinusoidal_positions` to a batch (N, L, E) or one sequence (L, E): a
+    constant, so ∂E/∂x is ∂E/∂(output), unchanged. No parameters."""
+
+    def __init__(self, base: float = 10000.0) -> None:
+        self.base = float(base)
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        return []
+
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(shape) != 2:
+            raise ShapeError(f"PositionalEncoding takes (L, E) per example, got {tuple(shape)}")
+        return tuple(shape)
+
+    def encodings(self, length: int, d_model: int) -> np.ndarray:
+        return sinusoidal_positions(length, d_model, self.base)
+
+    def forward(self, x: Any) -> Tensor:
+        x = as_input(x, np.float64)
+        if x.ndim not in (2, 3):
+            raise ShapeError(f"PositionalEncoding: expected (N, L, E) or (L, E), got {x.shape}")
+        table = self.encodings(x.shape[-2], x.shape[-1]).astype(x.dtype)
+        return x + Tensor(table, requires_grad=False)
+
+    def __repr__(self) -> str:
+        return "PositionalEncoding()"
+
+
 class _Linear(Module):
     """x·Wᵀ + b with W (out, in): PyTorch's layout, as the block's linear1 and linear2."""
 

@@ -89,9 +89,12 @@ def spec_text(data: dict, key: str, default: str) -> str:
 
 
 def read_examples(data: dict, in_shape: tuple[int, ...], n_out: int, loss: str,
-                  context: str) -> tuple[np.ndarray, np.ndarray, bool]:
+                  context: str, positions: tuple[int, ...] = ()
+                  ) -> tuple[np.ndarray, np.ndarray, bool]:
     """(inputs, targets, batched) of a spec: ``input`` + ``target`` for one example of
-    ``in_shape``, or ``inputs`` + ``targets`` for a batch of them."""
+    ``in_shape``, or ``inputs`` + ``targets`` for a batch of them. ``positions`` (L,): the
+    network gives ``n_out`` outputs at each of L positions, and a target is one per
+    position."""
     single, batch = "input" in data or "target" in data, "inputs" in data or "targets" in data
     if single and batch:
         raise SpecError("inputs: give either input + target (one example) or inputs + targets "
@@ -109,8 +112,8 @@ def read_examples(data: dict, in_shape: tuple[int, ...], n_out: int, loss: str,
                 else f"shape {tuple(in_shape)}")
         what = f"a list of examples, each {each}" if batch else each
         raise SpecError(f"{x_key}: expected {what} ({context}), got shape {inputs.shape}")
-    return inputs, check_targets(data, t_key, (inputs.shape[0],) if batch else (), n_out,
-                                 loss), batch
+    return inputs, check_targets(data, t_key, ((inputs.shape[0],) if batch else ()) +
+                                 positions, n_out, loss), batch
 
 
 def check_targets(data: dict, t_key: str, batch: tuple[int, ...], n_out: int,

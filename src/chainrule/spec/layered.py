@@ -52,7 +52,7 @@ def _conv_params(shape, o):
 
 
 def _linear_params(shape, o):
-    fan_in = shape[0] if len(shape) == 1 else int(np.prod(shape))
+    fan_in = shape[-1]  # a sequence (L, F) is mapped position by position, as in PyTorch
     out = {"weight": (fan_in, o["out_features"])}
     if o["bias"] is not False:
         out["bias"] = (o["out_features"],)
@@ -62,6 +62,47 @@ def _linear_params(shape, o):
 def _norm_params(shape, o):
     return {name: (shape[0],) for name in ("weight", "bias", "running_mean", "running_var")}
 
+
+def _recurrent_params(gates):
+    def params(shape, o):
+        out, h = {}, o["hidden_size"]
+        for k in range(o["num_layers"]):
+            fan_in = shape[-1] if k == 0 else h
+            out[f"weight_ih_l{k}"] = (gates * h, fan_in)
+            out[f"weight_hh_l{k}"] = (gates * h, h)
+            if o["bias"] is not False:
+                out[f"bias_ih_l{k}"] = out[f"bias_hh_l{k}"] = (gates * h,)
+        return out
+    return params
+
+
+def _attention_params(shape, o):
+    e = shape[-1]
+    out = {"in_proj_weight": (3 * e, e), "out_proj.weight": (e, e)}
+    if o["bias"] is not False:
+        out.update({"in_proj_bias": (3 * e,), "out_proj.bias": (e,)})
+    return out
+
+
+def _layer_norm_params(shape, o):
+    normalized = _normalized(shape, o["normalized_shape"])
+    return {"weight": normalized} if o["bias"] is False else \
+        {"weight": normalized, "bias": normalized}
+
+
+def _normalized(shape, given):
+    if given is None:
+        return (shape[-1],)
+    return tuple(given) if isinstance(given, (tuple, list)) else (given,)
+
+
+MAX_RECURRENT_LAYERS = 3
+_RECURRENT_ARRAYS = tuple(f"{w}_{side}_l{k}" for k in range(MAX_RECURRENT_LAYERS)
+                          for w in ("weight", "bias") for side in ("ih", "hh"))
+_RECURRENT = {"hidden_size": REQUIRED, "input_size": None, "num_layers": 1, "bias": True,
+              "output": "sequence", **{key: None for key in _RECURRENT_ARRAYS}}
+SEQUENCE_TYPES = ("Embedding", "RNN", "LSTM", "GRU", "LayerNorm", "MultiheadAttention",
+                  "PositionalEncoding")
 
 _CONV = {"out_channels": REQUIRED, "kernel_size": REQUIRED, "stride": 1, "padding": 0,
          "dilation": 1, "groups": 1, "in_channels": None, "bias": True, "weight": None}
@@ -86,6 +127,22 @@ LAYER_TYPES: dict[str, LayerType] = {t.name: t for t in (
     LayerType("LeakyReLU", {"negative_slope": LEAKY_RELU_SLOPE}),
     LayerType("Softmax", {"dim": -1}),
     LayerType("Residual", {"layers": REQUIRED, "shortcut": None}),
+    LayerType("Embedding", {"num_embeddings": REQUIRED, "embedding_dim": REQUIRED,
+                            "padding_idx": None, "weight": None},
+              lambda shape, o: {"weight": (o["num_embeddings"], o["embedding_dim"])},
+              ("weight",)),
+    LayerType("RNN", {**_RECURRENT, "nonlinearity": "tanh"}, _recurrent_params(1),
+              _RECURRENT_ARRAYS),
+    LayerType("LSTM", _RECURRENT, _recurrent_params(4), _RECURRENT_ARRAYS),
+    LayerType("GRU", _RECURRENT, _recurrent_params(3), _RECURRENT_ARRAYS),
+    LayerType("LayerNorm", {"normalized_shape": None, "eps": 1e-5, "weight": None,
+                            "bias": None}, _layer_norm_params, ("weight", "bias")),
+    LayerType("MultiheadAttention", {"num_heads": REQUIRED, "embed_dim": None, "bias": True,
+                                     "is_causal": False, "in_proj_weight": None,
+                                     "in_proj_bias": None, "out_proj.weight": None,
+                                     "out_proj.bias": None}, _attention_params,
+              ("in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias")),
+    LayerType("PositionalEncoding", {}),
 )}
 _BY_KEY = {name.lower(): name for name in LAYER_TYPES}
 
@@ -203,6 +260,9 @@ def _layer(entry: Any, shape: tuple[int, ...], path: str, budget: _Budget,
     expected = kind_.params(shape, options)
     for key in kind_.arrays:
         given = options.get(key)
+        if isinstance(given, np.ndarray) and key not in expected:
+            raise SpecError(f"{path}.{key}: this {name} has no such parameter (num_layers "
+                            f"{options.get('num_layers')}, bias {options.get('bias')})")
         if isinstance(given, np.ndarray) and given.shape != expected[key]:
             raise SpecError(f"{path}.{key}: expected shape {expected[key]} {_what(name, key)}, "
                             f"got {given.shape}")
@@ -267,6 +327,23 @@ def _option(layer: str, key: str, value: Any, path: str, rank: int) -> Any:
             count = f" ({d} for an input with {d} spatial axes)" if d >= 1 else ""
             raise SpecError(f"{path}: expected {lows}{count}, got {shown(value)}")
         return tuple(value) if isinstance(value, list) else value
+    if key in ("output", "nonlinearity"):
+        allowed = ("sequence", "last") if key == "output" else ("tanh", "relu")
+        if value not in allowed:
+            raise SpecError(f"{path}: expected {' or '.join(map(repr, allowed))}, got "
+                            f"{shown(value)}")
+        return value
+    if key == "is_causal":
+        if not isinstance(value, bool):
+            raise SpecError(f"{path}: expected true or false, got {shown(value)}")
+        return value
+    if key == "normalized_shape":
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                                 for v in values):
+            raise SpecError(f"{path}: expected an integer ≥ 1 or a list of them (the last "
+                            f"axes' sizes), got {shown(value)}")
+        return tuple(values) if isinstance(value, list) else value
     if key in ("eps", "momentum", "p", "negative_slope"):
         if key == "momentum" and value is None:
             return None  # PyTorch's cumulative average
@@ -279,8 +356,8 @@ def _option(layer: str, key: str, value: Any, path: str, rank: int) -> Any:
         if bad:
             raise SpecError(f"{path}: expected a number {text}, got {amount:g}")
         return amount
-    # integers: out_channels, out_features, groups, in_* / num_features, seed, dims
-    signed = key in ("dim", "start_dim", "end_dim")
+    # integers: out_channels, out_features, groups, in_* / num_features, seed, dims, sizes
+    signed = key in ("dim", "start_dim", "end_dim", "padding_idx")
     if isinstance(value, bool) or not isinstance(value, int) or (
             not signed and value < (0 if key == "seed" else 1)):
         text = "an integer" if signed else ("a non-negative integer" if key == "seed"
@@ -291,6 +368,8 @@ def _option(layer: str, key: str, value: Any, path: str, rank: int) -> Any:
 
 def _check_inputs(name: str, o: dict[str, Any], shape: tuple[int, ...], path: str) -> None:
     """What a layer says it takes against what it gets, named in its own terms."""
+    if name in SEQUENCE_TYPES or name == "Linear":
+        _check_sequence(name, o, shape, path)
     wanted = {"Conv1d": 2, "Conv2d": 3, "MaxPool1d": 2, "MaxPool2d": 3, "AvgPool1d": 2,
               "AvgPool2d": 3, "BatchNorm2d": 3}.get(name)
     if name == "BatchNorm1d" and len(shape) not in (1, 2):
@@ -303,10 +382,11 @@ def _check_inputs(name: str, o: dict[str, Any], shape: tuple[int, ...], path: st
              "BatchNorm1d": "num_features", "BatchNorm2d": "num_features"}.get(name)
     if given is None:
         return
-    has = shape[0] if name != "Linear" else int(np.prod(shape))
-    if name == "Linear" and len(shape) != 1:
+    has = shape[0] if name != "Linear" else shape[-1]
+    if name == "Linear" and len(shape) > 2:
         raise SpecError(f"{path}: Linear takes a flat input, got {_shape(shape)}; put a "
-                        f"{{\"type\": \"Flatten\"}} layer before it ({has} values)")
+                        f"{{\"type\": \"Flatten\"}} layer before it ({int(np.prod(shape))} "
+                        f"values)")
     if o[given] is not None and o[given] != has:
         raise SpecError(f"{path}.{given}: {o[given]} given, but the layer before gives "
                         f"{has} ({_shape(shape)})")
@@ -317,11 +397,57 @@ def _check_inputs(name: str, o: dict[str, Any], shape: tuple[int, ...], path: st
                             f"{o['out_channels']} output channels")
 
 
+def _check_sequence(name: str, o: dict[str, Any], shape: tuple[int, ...], path: str) -> None:
+    """The sequence layers' inputs: token indices (L,) for an Embedding, which must come
+    first; (L, features) for the others."""
+    if name == "Embedding":
+        if path != "layers[0]" or len(shape) != 1:
+            raise SpecError(f"{path}: an Embedding takes the token indices, so it is the first "
+                            f"layer and input_shape is [L] (the sequence's length); got "
+                            f"{_shape(shape)}")
+        rows = o["num_embeddings"]
+        if o["padding_idx"] is not None and not -rows <= o["padding_idx"] < rows:
+            raise SpecError(f"{path}.padding_idx: expected a row of the table (−{rows} to "
+                            f"{rows - 1}), got {o['padding_idx']}")
+        return
+    if name == "Linear":
+        return
+    if len(shape) != 2:
+        raise SpecError(f"{path}: {name} takes a sequence (L, features) per example, got "
+                        f"{_shape(shape)}")
+    given = {"RNN": "input_size", "LSTM": "input_size", "GRU": "input_size",
+             "MultiheadAttention": "embed_dim"}.get(name)
+    if given and o[given] is not None and o[given] != shape[-1]:
+        raise SpecError(f"{path}.{given}: {o[given]} given, but the layer before gives "
+                        f"{shape[-1]} features per position ({_shape(shape)})")
+    if name in ("RNN", "LSTM", "GRU") and not 1 <= o["num_layers"] <= MAX_RECURRENT_LAYERS:
+        raise SpecError(f"{path}.num_layers: expected 1 to {MAX_RECURRENT_LAYERS}, got "
+                        f"{o['num_layers']}")
+    if name == "MultiheadAttention" and shape[-1] % o["num_heads"]:
+        raise SpecError(f"{path}.num_heads: {o['num_heads']} heads must divide the "
+                        f"{shape[-1]} features (embed_dim)")
+    if name == "LayerNorm":
+        normalized = _normalized(shape, o["normalized_shape"])
+        if tuple(shape[len(shape) - len(normalized):]) != normalized:
+            raise SpecError(f"{path}.normalized_shape: {list(normalized)} must be the last "
+                            f"axes of the input {_shape(shape)}")
+
+
 def _what(layer: str, key: str) -> str:
     if layer.startswith("Conv") and key == "weight":
         return "(out_channels, in_channels/groups, *kernel_size)"
     if layer == "Linear" and key == "weight":
         return "(in_features, out_features): chainrule's W is PyTorch's transposed"
+    if layer in ("RNN", "LSTM", "GRU"):
+        gates = {"RNN": "", "LSTM": " (gates i, f, g, o)", "GRU": " (gates r, z, n)"}[layer]
+        return ("(gates·hidden_size, in)" if "weight" in key else "(gates·hidden_size,)") + \
+            gates + ", PyTorch's layout"
+    if layer == "MultiheadAttention":
+        return "(PyTorch's (out, in) layout)"
+    if layer in ("Embedding",):
+        return "(num_embeddings, embedding_dim)"
+    if layer == "LayerNorm":
+        return "(normalized_shape)"
     return "(one per channel)" if layer.startswith("BatchNorm") else "(one per output)"
 
 

@@ -26,7 +26,7 @@ def build_module(name: str, o: dict[str, Any], shape: tuple[int, ...], rng: np.r
 
     given = {k: v for k, v in o.items() if isinstance(v, np.ndarray)}
     if name == "Linear":
-        fan_in, fan_out = shape[0], o["out_features"]
+        fan_in, fan_out = shape[-1], o["out_features"]
         if dry:
             return Linear(fan_in, fan_out, weight=np.zeros((fan_in, fan_out)),
                           bias_mode="per_unit" if o["bias"] is not False else "none")
@@ -53,6 +53,35 @@ def build_module(name: str, o: dict[str, Any], shape: tuple[int, ...], rng: np.r
             if key in given:
                 getattr(module, key)[...] = given[key]
         return module
+    if name in ("RNN", "LSTM", "GRU"):
+        return _recurrent(name, o, shape, rng, dtype, given, dry)
+    if name == "Embedding":
+        weight = np.zeros((o["num_embeddings"], o["embedding_dim"])) if dry else \
+            given.get("weight")
+        from chainrule.nn.sequence import Embedding
+
+        return Embedding(o["num_embeddings"], o["embedding_dim"], o["padding_idx"],
+                         weight=weight, generator=rng, dtype=dtype)
+    if name == "LayerNorm":
+        from chainrule.nn.sequence import LayerNorm
+
+        normalized = o["normalized_shape"] if o["normalized_shape"] is not None else shape[-1]
+        module = LayerNorm(normalized, o["eps"], bias=o["bias"] is not False, dtype=dtype)
+        _copy(module, given, ("weight", "bias"))
+        return module
+    if name == "MultiheadAttention":
+        from chainrule.nn.attention import MultiheadAttention, SelfAttention
+
+        module = MultiheadAttention(shape[-1], o["num_heads"], bias=o["bias"] is not False,
+                                    batch_first=True, generator=rng, dtype=dtype)
+        _copy(module, given, ("in_proj_weight", "in_proj_bias"))
+        _copy(module.out_proj, {k[len("out_proj."):]: v for k, v in given.items()
+                                if k.startswith("out_proj.")}, ("weight", "bias"))
+        return SelfAttention(module, o["is_causal"])
+    if name == "PositionalEncoding":
+        from chainrule.nn.transformer import PositionalEncoding
+
+        return PositionalEncoding()
     if name == "Dropout":
         return m.Dropout(o["p"], generator=np.random.default_rng(
             o["seed"] if o["seed"] is not None else [seed, index]))
@@ -63,6 +92,26 @@ def build_module(name: str, o: dict[str, Any], shape: tuple[int, ...], rng: np.r
     if name == "Softmax":
         return m.Softmax(o["dim"])
     return getattr(m, name)()
+
+
+def _copy(module, given: dict[str, np.ndarray], names: tuple[str, ...]) -> None:
+    for key in names:
+        if key in given and getattr(module, key, None) is not None:
+            getattr(module, key).data[...] = given[key]
+
+
+def _recurrent(name, o, shape, rng, dtype, given, dry):
+    """An RNN, LSTM or GRU over (N, L, H_in) batches, as one layer: its output the sequence
+    of states or the last one."""
+    from chainrule.nn import recurrent
+
+    options = {"nonlinearity": o["nonlinearity"]} if name == "RNN" else {}
+    module = getattr(recurrent, name)(shape[-1], o["hidden_size"], o["num_layers"],
+                                      bias=o["bias"] is not False, batch_first=True,
+                                      generator=rng, dtype=dtype, **options)
+    if not dry:
+        _copy(module, given, tuple(n for n, _ in module.named_parameters()))
+    return recurrent.Recurrence(module, o["output"])
 
 
 def build_network(layers: tuple[LayerSpec, ...], input_shape: tuple[int, ...], *,

@@ -14,7 +14,7 @@ from chainrule.errors import SpecError
 from chainrule.frozen import Frozen
 from chainrule.spec.common import (MAX_LAYERS, MAX_PARAMETERS, common_fields, parse_frozen,
                                    read_examples)
-from chainrule.spec.layered import LayerSpec, flat_layers, parse_layers
+from chainrule.spec.layered import SEQUENCE_TYPES, LayerSpec, flat_layers, parse_layers
 from chainrule.spec.layered_build import build_network
 from chainrule.spec.validate import check_fields, known_name, required, shown
 from chainrule.tables.losses import LOSS_TABLE
@@ -59,7 +59,13 @@ class LayeredSpec(Frozen):
 
     @property
     def output_size(self) -> int:
-        return self.layers[-1].shape[0]
+        return self.layers[-1].shape[-1]
+
+    @property
+    def positions(self) -> tuple[int, ...]:
+        """(L,) when the network gives an output per position of a sequence (a loss at every
+        step, as a language model's), else ()."""
+        return tuple(self.layers[-1].shape[:-1])
 
     def build_model(self, dtype: Any = None):
         model = build_network(self.layers, self.input_shape, seed=self.seed, init=self.init,
@@ -100,7 +106,7 @@ def describe(layer: LayerSpec) -> str:
         return f"{layer.type}(kernel_size={_plain(o['kernel_size'])}{extra})"
     if layer.type == "Linear":
         bias = ", bias=False" if o["bias"] is False else ""
-        return f"Linear({layer.in_shape[0]}, {o['out_features']}{bias})"
+        return f"Linear({layer.in_shape[-1]}, {o['out_features']}{bias})"
     if layer.type.startswith("BatchNorm"):
         return f"{layer.type}({layer.in_shape[0]})"
     if layer.type == "Dropout":
@@ -111,6 +117,22 @@ def describe(layer: LayerSpec) -> str:
         return f"Softmax(dim={o['dim']})"
     if layer.type == "Residual":
         return "Residual(block" + (" + shortcut)" if layer.shortcut else " + identity)")
+    if layer.type in ("RNN", "LSTM", "GRU"):
+        extra = "" if o["num_layers"] == 1 else f", num_layers={o['num_layers']}"
+        extra += "" if o.get("nonlinearity", "tanh") == "tanh" else ", nonlinearity='relu'"
+        extra += ", bias=False" if o["bias"] is False else ""
+        last = ", last step" if o["output"] == "last" else ""
+        return f"{layer.type}({layer.in_shape[-1]}, {o['hidden_size']}{extra}{last})"
+    if layer.type == "Embedding":
+        padding = "" if o["padding_idx"] is None else f", padding_idx={o['padding_idx']}"
+        return f"Embedding({o['num_embeddings']}, {o['embedding_dim']}{padding})"
+    if layer.type == "LayerNorm":
+        shape = o["normalized_shape"] if o["normalized_shape"] is not None else \
+            layer.in_shape[-1]
+        return f"LayerNorm({_plain(shape)})"
+    if layer.type == "MultiheadAttention":
+        causal = ", causal" if o["is_causal"] else ""
+        return f"MultiheadAttention({layer.in_shape[-1]}, num_heads={o['num_heads']}{causal})"
     return f"{layer.type}()"
 
 
@@ -132,16 +154,23 @@ def parse_layered(data: dict, default_name: str) -> LayeredSpec:
     layers = parse_layers(data["layers"], input_shape, max_layers=MAX_LAYERS,
                           max_parameters=MAX_PARAMETERS)
     out = layers[-1].shape
-    if len(out) != 1:
+    sequence = len(out) == 2 and any(layer.type in SEQUENCE_TYPES for layer in
+                                     flat_layers(layers))
+    if len(out) != 1 and not sequence:
         raise SpecError(f"layers: the last layer gives {_shape(out)} per example; a loss "
-                        f"needs one value per output unit (end with Flatten and Linear)")
+                        f"needs one value per output unit (end with Flatten and Linear), or "
+                        f"for a sequence one row per position (L, outputs)")
     loss = known_name(required(data, "loss"), "loss", "loss", LOSS_TABLE)
     last = layers[-1].type
     if LOSS_TABLE[loss].target == "probabilities" and last not in ("Sigmoid", "Softmax"):
         raise SpecError(f"loss: {loss} needs outputs in (0, 1), but the last layer is {last}; "
                         f"end with Sigmoid (or use cross_entropy on logits)")
     inputs, targets, batched = read_examples(
-        data, input_shape, out[0], loss, f"input_shape {list(input_shape)}")
+        data, input_shape, out[-1], loss, f"input_shape {list(input_shape)}",
+        positions=tuple(out[:-1]))
+    if layers[0].type == "Embedding":
+        check_indices(inputs, layers[0].options["num_embeddings"],
+                      "inputs" if batched else "input")
     examples = inputs.shape[0] if batched else 1
     for layer in flat_layers(layers):
         values = examples * int(np.prod(layer.in_shape[1:]))
@@ -157,6 +186,17 @@ def parse_layered(data: dict, default_name: str) -> LayeredSpec:
         return replace(spec, frozen=parse_frozen(frozen, names))
     parse_frozen(frozen, [])
     return spec
+
+
+def check_indices(inputs: np.ndarray, rows: int, key: str) -> None:
+    """An Embedding's input: whole numbers from 0 to rows − 1, the first one that is not
+    named by its place."""
+    bad = ~((inputs == np.round(inputs)) & (inputs >= 0) & (inputs < rows))
+    if np.any(bad):
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise SpecError(f"{key}{''.join(f'[{i}]' for i in where)}: expected a token index (a "
+                        f"whole number from 0 to {rows - 1}, the Embedding's rows), got "
+                        f"{inputs[where]:g}")
 
 
 def check_input_shape(value: Any) -> tuple[int, ...]:

@@ -63,7 +63,7 @@ class LayerRecord:
 class LayerStepTrace:
     number: int
     input: np.ndarray
-    input_grad: np.ndarray
+    input_grad: np.ndarray | None  # None for token indices (an Embedding's input)
     layers: list[LayerRecord]
     parameters: dict[str, np.ndarray]
     gradients: dict[str, np.ndarray]
@@ -74,7 +74,8 @@ class LayerStepTrace:
 
     def to_dict(self) -> dict[str, Any]:
         return {"step": self.number, "input": _plain(self.input),
-                "input_grad": _plain(self.input_grad), "loss": self.loss,
+                "input_grad": None if self.input_grad is None else _plain(self.input_grad),
+                "loss": self.loss,
                 "loss_after": self.loss_after, "loss_note": self.loss_note,
                 "layers": [layer.to_dict() for layer in self.layers],
                 "parameters": {k: _plain(v) for k, v in self.parameters.items()},

@@ -14,91 +14,15 @@ row-major order), unless ``--param`` names one (``0.weight[1,0,2,2]``).
 
 from __future__ import annotations
 
-import re
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
+from chainrule.explain.lens.derivation_parts import (  # noqa: F401 (Focus: named here too)
+    CHANNEL_LIMIT, GRID_LIMIT, MAX_TERMS, Focus, _grids, _idx, _matrix, _pick, _sum_piece, n,
+)
 from chainrule.explain.lens.layer_data import Piece
-from chainrule.explain.numfmt import DEFAULT_SIGNIFICANT, number
-
-MAX_TERMS = 36  # terms of one sum written out; the rest are counted
-GRID_LIMIT = 16  # a feature map or kernel up to 16 × 16 is shown whole, per channel
-CHANNEL_LIMIT = 4  # channels shown as grids; more are a per-channel table
-
-
-class Focus(NamedTuple):
-    """``--param 0.weight[1,0,2,2]``: the parameter and the element to derive."""
-
-    name: str
-    index: tuple[int, ...] | None
-
-    @classmethod
-    def parse(cls, text: str) -> "Focus":
-        found = re.fullmatch(r"\s*([\w.]+)\s*(?:\[([\d,\s]+)\])?\s*", text or "")
-        if not found:
-            from chainrule.errors import ChainruleError
-
-            raise ChainruleError(f"--param: expected a parameter like 0.weight or "
-                                 f"0.weight[1,0,2,2], got {text!r}")
-        index = None if found.group(2) is None else tuple(
-            int(v) for v in found.group(2).split(",") if v.strip())
-        return cls(found.group(1), index)
-
-
-def n(value: float) -> str:
-    return number(value, DEFAULT_SIGNIFICANT)
-
-
-def _idx(index) -> str:
-    return "[" + ",".join(str(int(i)) for i in index) + "]"
-
-
-def _pick(grad: np.ndarray, name: str, focus: Focus | None) -> tuple[int, ...]:
-    if focus is not None and focus.name == name and focus.index is not None:
-        from chainrule.errors import ChainruleError
-
-        index = focus.index
-        if len(index) != grad.ndim or any(not 0 <= i < s for i, s in zip(index, grad.shape)):
-            raise ChainruleError(f"--param: {name} has shape {grad.shape}; {_idx(index)} is "
-                                 f"not an element of it")
-        return index
-    return tuple(int(i) for i in np.unravel_index(int(np.argmax(np.abs(grad))), grad.shape))
-
-
-def _sum_piece(title: str, lhs: str, terms: list[tuple[str, float]], engine: float,
-               skipped: str = "") -> Any:
-    total = float(sum(v for _, v in terms))
-    shown = [text for text, _ in terms[:MAX_TERMS]]
-    rest = len(terms) - len(shown)
-    body = " + ".join(shown) if shown else "0"
-    if rest:
-        body += f" + … ({rest} more terms)"
-    lines = [f"{lhs}", f"  = {body}", f"  = {n(total)}"]
-    if skipped:
-        lines.append(f"  ({skipped})")
-    agree = bool(np.isclose(total, engine, rtol=1e-9, atol=1e-12))
-    lines.append(f"  the engine's value: {n(engine)}" + ("" if agree else "  ≠ the sum above"))
-    return Piece("equation", title, lines, check=agree)
-
-
-def _grids(title: str, array: np.ndarray, what: str) -> list[Any]:
-    """An example's (C, H, W) or (C, L) map as one grid per channel, or a table per channel
-    when it is too large to read."""
-    if array.ndim == 1:
-        array = array[None, None, :]
-    elif array.ndim == 2:
-        array = array[:, None, :]
-    channels = array.shape[0]
-    if channels == 1 and array.shape[1] == 1 and array.shape[2] <= GRID_LIMIT:
-        return [Piece("grid", title, array=array[0])]
-    if channels <= CHANNEL_LIMIT and max(array.shape[1:]) <= GRID_LIMIT:
-        return [Piece("grid", f"{title}, channel {c}", array=array[c]) for c in range(channels)]
-    rows = [[str(c), n(array[c].min()), n(array[c].max()), n(array[c].mean()),
-             n(np.abs(array[c]).sum())] for c in range(channels)]
-    return [Piece("table", f"{title} ({what}), per channel", headers=[
-        "channel", "min", "max", "mean", "Σ|·|"], rows=rows)]
-
+from chainrule.explain.lens.sequence_derivations import SEQUENCE_RULES
 
 def derive(record, ctx: dict[str, Any], focus: Focus | None) -> list[Any]:
     rule = _RULES.get(record.type)
@@ -394,12 +318,20 @@ def _linear(record, ctx, focus) -> list[Any]:
         return []
     gw = ctx["grads"][f"{path}.weight"]
     i, j = _pick(gw, f"{path}.weight", focus)
-    terms = [(f"({n(x[s, i])})({n(delta[s, j])})", float(x[s, i] * delta[s, j]))
-             for s in range(x.shape[0])]
-    pieces = [_sum_piece(f"∂E/∂W[{i},{j}]: input times δ, summed over the batch",
-                         f"∂E/∂W[{i},{j}] = Σₙ a[n,{i}] · δ[n,{j}]   (W is (in, out): z = a·W + b)",
-                         terms, float(gw[i, j]))]
-    pieces += _grids("δ = ∂E/∂z of example 1", np.asarray(delta[0]), "per unit")
+    sequence = x.ndim == 3  # (N, L, F): the same W at every position
+    flat_x, flat_d = x.reshape(-1, x.shape[-1]), delta.reshape(-1, delta.shape[-1])
+    terms = [(f"({n(flat_x[s, i])})({n(flat_d[s, j])})", float(flat_x[s, i] * flat_d[s, j]))
+             for s in range(flat_x.shape[0])]
+    if sequence:
+        title = f"∂E/∂W[{i},{j}]: input times δ, summed over the batch and the positions"
+        lhs = f"∂E/∂W[{i},{j}] = Σₙ Σₗ a[n,l,{i}] · δ[n,l,{j}]   (the same W at every position)"
+    else:
+        title = f"∂E/∂W[{i},{j}]: input times δ, summed over the batch"
+        lhs = f"∂E/∂W[{i},{j}] = Σₙ a[n,{i}] · δ[n,{j}]   (W is (in, out): z = a·W + b)"
+    pieces = [_sum_piece(title, lhs, terms, float(gw[i, j]))]
+    what = "δ = ∂E/∂z of example 1" + (" (rows: positions)" if sequence else "")
+    pieces += _grids(what, np.asarray(delta[0]), "per unit") if not sequence else \
+        [_matrix(what, np.asarray(delta[0]), "positions")]
     return pieces
 
 
@@ -442,4 +374,5 @@ _RULES = {
     "BatchNorm2d": _batch_norm, "Dropout": _dropout, "Residual": _residual,
     "Linear": _linear, "ReLU": _activation, "Tanh": _activation, "Sigmoid": _activation,
     "LeakyReLU": _activation, "Softmax": _activation, "Flatten": _flatten,
+    **SEQUENCE_RULES,
 }

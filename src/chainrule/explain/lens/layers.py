@@ -114,7 +114,9 @@ def check_finite_layers(step: LayerStepTrace, command: str = "explain") -> None:
 
 
 def _step(number, spec, model, params, x_all, t_all, focus, describe) -> LayerStepTrace:
-    x = Tensor(np.array(x_all, dtype=float), name="x")
+    # token indices (an Embedding first) have no gradient
+    indices = spec.layers[0].type == "Embedding"
+    x = Tensor(np.array(x_all, dtype=float), name="x", requires_grad=not indices)
     records: list[tuple[Any, Any, Tensor, Tensor, dict]] = []
     masks: dict[str, np.ndarray] = {}
     buffers = {name: np.array(b) for name, b in model.named_buffers()}
@@ -171,7 +173,8 @@ def _step(number, spec, model, params, x_all, t_all, focus, describe) -> LayerSt
         loss_after = float(output_loss(spec.loss, z2, a2, act2, t_all).data)
     model.load_state_dict({**updated, **stats_after})
     note = _loss_note(spec, activation, len(x_all))
-    return LayerStepTrace(number, np.array(x.data), np.array(x.grad), layers, before, grads,
+    return LayerStepTrace(number, np.array(x.data), None if indices else np.array(x.grad),
+                          layers, before, grads,
                           updated, float(loss.data), loss_after, note)
 
 
@@ -213,14 +216,29 @@ def forward_layers(modules, specs, x: Tensor, records: list,
             out = F.dropout(x, module.p, True, mask=replay[layer.path])
             records.append((layer, module, x, out, {"mask": replay[layer.path]}))
         else:
+            recorded = _recorded(module, layer.type)
+            if recorded is not None:
+                recorded.record = {}
             out = module(x)
             extra = {}
+            if recorded is not None:
+                extra["record"], recorded.record = recorded.record, None
             if layer.type == "Dropout":
                 masks[layer.path] = module.mask
                 extra["mask"] = module.mask
             records.append((layer, module, x, out, extra))
         x = out
     return x
+
+
+def _recorded(module, kind: str):
+    """The module that keeps its steps for the explanation (a recurrent layer's cell, an
+    attention layer), or None."""
+    if kind in ("RNN", "LSTM", "GRU"):
+        return module.module
+    if kind == "MultiheadAttention":
+        return module.module
+    return None
 
 
 def loss_head(spec, records, final: Tensor):

@@ -62,6 +62,7 @@ def render_text(trace, precision: Precision = DEFAULT_SIGNIFICANT, only: str | N
             if title:
                 out.append(f"    {title}:")
             out += [f"      {line}" for line in _table_lines(headers, rows)]
+            out += [f"      ({line})" for line in getattr(payload, "lines", [])]
         elif kind == "grid":
             out.append(f"    {title}:")
             out += [f"      {line}" for line in _grid_lines(payload.array, precision)]
@@ -100,6 +101,8 @@ def render_markdown(trace, precision: Precision = DEFAULT_SIGNIFICANT,
             out.append("|" + "---|" * len(headers))
             out += ["| " + " | ".join(md(str(c)) for c in row) + " |" for row in rows]
             out.append("")
+            out += [f"({md(line)})" for line in getattr(payload, "lines", [])] + \
+                ([""] if getattr(payload, "lines", []) else [])
         elif kind == "grid":
             out += [f"**{md(title)}**", "", "```text", *_grid_lines(payload.array, precision),
                     "```", ""]
@@ -206,6 +209,10 @@ def render_html(trace, precision: Precision = DEFAULT_SIGNIFICANT, only: str | N
             caption = f"<caption>{e(title)}</caption>" if title else ""
             body.append(f"<table>{caption}<tr>" + "".join(f"<th>{e(h)}</th>" for h in headers)
                         + f"</tr>{cells}</table>")
+            said = getattr(payload, "lines", [])
+            if said:
+                bad = ' class="bad"' if getattr(payload, "check", None) is False else ""
+                body.append(f"<p{bad}><small>{e(' '.join(said))}</small></p>")
         elif kind == "grid":
             grids.append(_grid_html(title, payload.array, precision))
     flush()

@@ -30,12 +30,18 @@ _MATH = {
     "≤": r"\leq ", "′": "'", "²": "^{2}", "°": r"^{\circ}", "…": r"\ldots ", "√": r"\sqrt ",
     "—": r"\text{---}", "{": r"\{", "}": r"\}", "%": r"\%", "#": r"\#", "&": r"\&",
     "$": r"\$", "_": r"\_", "~": r"\sim ", "^": r"\hat{}", "\\": r"\backslash ",
+    "⊙": r"\odot ", "Π": r"\prod", "‖": r"\|", "ᵀ": r"^{\top}", "ĝ": r"\hat{g}",
+    "∞": r"\infty ", "⁻": "^{-}", "¹": "^{1}",
 }
 _SUBSCRIPTS = {"ₒ": "o", "ₖ": "k", "ₙ": "n", "ₚ": "p", "ᵢ": "i", "ⱼ": "j", "ₓ": "x",
+               "ₗ": "l", "ₜ": "t", "ₘ": "m",
                **{chr(0x2080 + d): str(d) for d in range(10)}}
 # Words, with the spaces and punctuation between them: one \text each, spaces kept.
 _WORDS = re.compile(r"[A-Za-z]{2,}[A-Za-z'-]*(?:[ ,;:()]+[A-Za-z]{2,}[A-Za-z'-]*)*[:,;]?")
 _ASCII_SUBSCRIPT = re.compile(r"_([A-Za-z0-9]+)")
+# a parameter's name, 1.weight_hh_l0 or 2.block.0.weight: typewriter, as the text sets it
+_PARAMETER = re.compile(r"\d+(?:\.(?:\d+|[A-Za-z_]\w*))*\.[A-Za-z_]\w*")
+_GROUPED_SUBSCRIPT = re.compile(r"_\(([^()]+)\)")  # h_(t−1): a subscript of several signs
 _EXPONENT = re.compile(r"(\d+(?:\.\d+)?)e([−+-]?)(\d+)")  # 1e−05: 1 × 10⁻⁵ as written
 
 
@@ -46,6 +52,11 @@ def math_line(line: str) -> str:
     i = 0
     while i < len(line):
         c = line[i]
+        parameter = _PARAMETER.match(line, i) if c.isdigit() else None
+        if parameter and (i == 0 or not line[i - 1].isalnum()):
+            out.append(rf"\texttt{{{latex_escape(parameter.group(0))}}}")
+            i = parameter.end()
+            continue
         words = _WORDS.match(line, i)
         if words and (i == 0 or not line[i - 1].isalnum()):
             end = words.end()
@@ -65,6 +76,11 @@ def math_line(line: str) -> str:
             sign = "{-}" if sign in "−-" and sign else ""
             out.append(rf"{mantissa}\mathrm{{e}}{sign}{power}")
             i = exponent.end()
+            continue
+        grouped = _GROUPED_SUBSCRIPT.match(line, i)
+        if grouped:
+            out.append(f"_{{{math_line(grouped.group(1))}}}")
+            i = grouped.end()
             continue
         script = _ASCII_SUBSCRIPT.match(line, i)
         if script:  # Σ_pq: a subscript written with an underscore
@@ -164,6 +180,9 @@ def render_latex(trace, precision: Precision = DEFAULT_SIGNIFICANT, only: str | 
             if heading:
                 out.append(rf"\textit{{{_text(heading)}:}}\par")
             out += _tabular(headers, rows)
+            said = getattr(payload, "lines", [])
+            if said:
+                out += [rf"\textit{{({_text(' '.join(said))})}}\par", ""]
         elif kind == "grid":
             out += [rf"\textit{{{_text(heading)}:}}", *_matrix(payload.array, precision), ""]
     body = "\n".join(out).rstrip() + "\n"
