@@ -45,6 +45,15 @@ class _Recurrent(Module):
     # "r", "z", "n" for GRU): what the explanation of backpropagation through time reads
     # (chainrule.explain.lens.recurrent), the engine's gradients found by the tensors' ids.
     record: dict | None = None
+    # Truncated backpropagation through time (chainrule's addition): with k, the state is
+    # detached before every k-th step, as PyTorch code detaches h between chunks of k steps,
+    # so a gradient travels back at most to the start of its chunk.
+    truncate: int | None = None
+
+    def _cut(self, t: int, states: list[Tensor]) -> list[Tensor]:
+        if self.truncate and t and t % self.truncate == 0:
+            return [state.detach() for state in states]
+        return states
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, *,
@@ -155,7 +164,7 @@ class RNN(_Recurrent):
         hidden = self._state(h_0, seq.shape[1], unbatched, "h_0")
         outputs = []
         for t in range(seq.shape[0]):
-            inp = seq[t]
+            inp, hidden = seq[t], self._cut(t, hidden)
             for k in range(self.num_layers):
                 z = self._pre(k, inp, hidden[k])
                 hidden[k] = z.tanh() if self.nonlinearity == "tanh" else z.relu()
@@ -182,7 +191,7 @@ class LSTM(_Recurrent):
         h = self.hidden_size
         outputs = []
         for t in range(seq.shape[0]):
-            inp = seq[t]
+            inp, hidden, cells = seq[t], self._cut(t, hidden), self._cut(t, cells)
             for k in range(self.num_layers):
                 z = self._pre(k, inp, hidden[k])
                 i, f = z[:, 0:h].sigmoid(), z[:, h:2 * h].sigmoid()
@@ -214,7 +223,7 @@ class GRU(_Recurrent):
         h = self.hidden_size
         outputs = []
         for t in range(seq.shape[0]):
-            inp = seq[t]
+            inp, hidden = seq[t], self._cut(t, hidden)
             for k in range(self.num_layers):
                 a, b = self._products(k, inp, hidden[k])
                 r = (a[:, 0:h] + b[:, 0:h]).sigmoid()
@@ -233,11 +242,14 @@ class Recurrence(Module):
     state of the last layer, or with ``output="last"`` only the last step's (N, H), PyTorch's
     ``h_n[-1]``. The parameters are the module's own, named as PyTorch names them."""
 
-    def __init__(self, module: _Recurrent, output: str = "sequence") -> None:
+    def __init__(self, module: _Recurrent, output: str = "sequence",
+                 truncate: int | None = None) -> None:
         if output not in ("sequence", "last"):
             raise ShapeError(f"{module.name}: output must be 'sequence' or 'last', got "
                              f"{output!r}")
         self.module, self.output = module, output
+        module.truncate = None if truncate is None else _size(truncate, "truncate",
+                                                               module.name)
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         return self.module.named_parameters()

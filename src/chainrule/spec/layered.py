@@ -100,7 +100,8 @@ MAX_RECURRENT_LAYERS = 3
 _RECURRENT_ARRAYS = tuple(f"{w}_{side}_l{k}" for k in range(MAX_RECURRENT_LAYERS)
                           for w in ("weight", "bias") for side in ("ih", "hh"))
 _RECURRENT = {"hidden_size": REQUIRED, "input_size": None, "num_layers": 1, "bias": True,
-              "output": "sequence", **{key: None for key in _RECURRENT_ARRAYS}}
+              "output": "sequence", "truncate": None,
+              **{key: None for key in _RECURRENT_ARRAYS}}
 SEQUENCE_TYPES = ("Embedding", "RNN", "LSTM", "GRU", "LayerNorm", "MultiheadAttention",
                   "PositionalEncoding")
 

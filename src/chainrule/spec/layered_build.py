@@ -111,7 +111,7 @@ def _recurrent(name, o, shape, rng, dtype, given, dry):
                                       generator=rng, dtype=dtype, **options)
     if not dry:
         _copy(module, given, tuple(n for n, _ in module.named_parameters()))
-    return recurrent.Recurrence(module, o["output"])
+    return recurrent.Recurrence(module, o["output"], o["truncate"])
 
 
 def build_network(layers: tuple[LayerSpec, ...], input_shape: tuple[int, ...], *,

@@ -122,6 +122,7 @@ def describe(layer: LayerSpec) -> str:
         extra += "" if o.get("nonlinearity", "tanh") == "tanh" else ", nonlinearity='relu'"
         extra += ", bias=False" if o["bias"] is False else ""
         last = ", last step" if o["output"] == "last" else ""
+        last += f", truncated to {o['truncate']} steps" if o["truncate"] else ""
         return f"{layer.type}({layer.in_shape[-1]}, {o['hidden_size']}{extra}{last})"
     if layer.type == "Embedding":
         padding = "" if o["padding_idx"] is None else f", padding_idx={o['padding_idx']}"

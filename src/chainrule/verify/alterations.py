@@ -108,6 +108,31 @@ LAYER_KINDS: dict[str, Kind] = {
     "residual_gradient": Kind("a residual block's input gradient", {
         "paths": ("summed", "summed: the block's and the shortcut's; block_only; "
                             "shortcut_only")}),
+    "recurrent_gradient": Kind("backpropagation through time in a recurrent layer", {
+        "paths": ("through_time", "through_time: ∂E/∂h_t is the direct share plus the "
+                                  "recurrent one, W_hhᵀ·δ_(t+1); direct_only: the recurrent "
+                                  "path forgotten"),
+        "steps": ("summed", "summed: each weight's gradient the sum of the steps' shares; "
+                            "averaged: divided by the number of steps"),
+        "truncation": ("as_asked", "as_asked: back through every step, or through the "
+                                   "truncation's k; shorter: one step fewer (k − 1, or L − 1 "
+                                   "untruncated); longer: one more (k + 1)")}),
+    "lstm_gradient": Kind("an LSTM cell's backward step", {
+        "forget_gate": ("included", "included: ∂E/∂f = ∂E/∂c ⊙ c_(t−1); left_out: the "
+                                    "forget gate gets no gradient"),
+        "cell_carry": ("times_forget", "times_forget: ∂E/∂c_(t−1) gets ∂E/∂c_t ⊙ f_t; "
+                                       "unscaled: ∂E/∂c_t carried back as if f were 1")}),
+    "attention_gradient": Kind("attention's backward pass", {
+        "softmax": ("jacobian", "jacobian: ∂E/∂S = A ⊙ (∂E/∂A − Σ A ⊙ ∂E/∂A) per row; "
+                                "diagonal: A ⊙ (1 − A) ⊙ ∂E/∂A, element by element"),
+        "scale": ("kept", "kept: ∂E/∂Q and ∂E/∂K carry the forward pass's 1/√d; forgotten: "
+                          "left out of the backward pass")}),
+    "layer_norm": Kind("layer norm's normalisation", {
+        "axis": ("features", "features: each position over its own features; batch: each "
+                             "feature over the batch and the positions (batch norm's axes)")}),
+    "embedding_gradient": Kind("an embedding table's gradient", {
+        "repeats": ("accumulated", "accumulated: a row gets the sum over the positions of its "
+                                   "token; overwritten: the last position's only")}),
 }
 KINDS = {**RULE_KINDS, **LAYER_KINDS}
 

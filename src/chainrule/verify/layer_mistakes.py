@@ -1,4 +1,5 @@
-"""The known mistakes of convolutional networks' layers, each an honest alternative computation.
+"""The known mistakes of typed layers (convolutional and sequence networks), each an honest
+alternative computation.
 
 Every entry but one alters parts of the typed layers' rules
 (:data:`chainrule.verify.alterations.LAYER_KINDS`), so its numbers are those of
@@ -39,6 +40,8 @@ class LayerMistake(Frozen):
             return "a dropout mask drawn again in the backward pass"
         return ", ".join(f"{key} = {value}" for key, value in self.alterations.as_dict().items())
 
+
+_RECURRENT = ("RNN", "LSTM", "GRU")
 
 LAYER_MISTAKES: dict[str, LayerMistake] = {m.id: m for m in (
     LayerMistake(
@@ -101,6 +104,62 @@ LAYER_MISTAKES: dict[str, LayerMistake] = {m.id: m for m in (
         "x feeds both the block and the skip connection; passing the upstream gradient "
         "straight through the skip drops everything the block sends back.",
         ("Residual",), Alterations.of({"residual_gradient.paths": "shortcut_only"}), "dx"),
+    LayerMistake(
+        "bptt_recurrent_path_forgotten", "backprop through time: the recurrent path forgotten",
+        "h_t feeds step t's output and step t + 1, so ∂E/∂h_t is the direct share plus "
+        "W_hhᵀ·δ_(t+1); keeping the direct term alone treats every step as if it were the "
+        "last, and W_hh learns nothing from later steps.",
+        _RECURRENT, Alterations.of({"recurrent_gradient.paths": "direct_only"}), "dW_hh"),
+    LayerMistake(
+        "bptt_gradient_averaged_over_steps", "backprop through time: averaged over the steps",
+        "The same weights act at every step, so their gradient is the sum of the steps' "
+        "shares; dividing it by the number of steps scales it by 1/L (the loss's own mean, "
+        "if any, is already in δ).",
+        _RECURRENT, Alterations.of({"recurrent_gradient.steps": "averaged"}), "dW_hh"),
+    LayerMistake(
+        "bptt_truncated_too_short", "backprop through time: truncated one step too soon",
+        "Truncated backpropagation through time stops after k steps back, as asked (every "
+        "step when no truncation is asked); stopping one step sooner leaves out that step's "
+        "share of every weight's gradient.",
+        _RECURRENT, Alterations.of({"recurrent_gradient.truncation": "shorter"}), "dW_hh"),
+    LayerMistake(
+        "bptt_truncated_too_long", "backprop through time: truncated one step too late",
+        "With truncation to k steps, the gradient stops at each chunk's start (the state is "
+        "detached there); carrying it one step further adds a share the step asked to cut.",
+        _RECURRENT, Alterations.of({"recurrent_gradient.truncation": "longer"}), "dW_hh"),
+    LayerMistake(
+        "lstm_forget_gate_gradient_left_out", "LSTM: the forget gate's derivative left out",
+        "c_t = f ⊙ c_(t−1) + i ⊙ g, so the forget gate has its gradient ∂E/∂c_t ⊙ c_(t−1) "
+        "like the other gates; leaving it out means W_f and b_f never learn.",
+        ("LSTM",), Alterations.of({"lstm_gradient.forget_gate": "left_out"}), "dW_hh"),
+    LayerMistake(
+        "lstm_cell_gradient_not_gated", "LSTM: the cell's gradient carried back ungated",
+        "∂c_t/∂c_(t−1) = f_t, so the cell's gradient reaches the step before times the "
+        "forget gate; carrying it back unchanged is right only where f = 1.",
+        ("LSTM",), Alterations.of({"lstm_gradient.cell_carry": "unscaled"}), "dW_hh"),
+    LayerMistake(
+        "attention_softmax_elementwise", "attention: the softmax's Jacobian taken as diagonal",
+        "Each attention weight depends on every score of its row, so ∂E/∂S = A ⊙ (∂E/∂A − "
+        "Σ A ⊙ ∂E/∂A); the element-wise A(1 − A) ⊙ ∂E/∂A keeps only the Jacobian's "
+        "diagonal.",
+        ("MultiheadAttention",), Alterations.of({"attention_gradient.softmax": "diagonal"}),
+        "dQ"),
+    LayerMistake(
+        "attention_scale_forgotten", "attention: 1/√d forgotten in the backward pass",
+        "S = Q·Kᵀ/√d, so ∂E/∂Q = ∂E/∂S·K/√d and ∂E/∂K = ∂E/∂Sᵀ·Q/√d; the forward pass's "
+        "scale belongs in the backward pass too.",
+        ("MultiheadAttention",), Alterations.of({"attention_gradient.scale": "forgotten"}),
+        "dQ"),
+    LayerMistake(
+        "layer_norm_wrong_axis", "layer norm over the wrong axis",
+        "Layer norm normalises each position over its own features; normalising each feature "
+        "over the batch and the positions is batch norm's axis.",
+        ("LayerNorm",), Alterations.of({"layer_norm.axis": "batch"}), "out"),
+    LayerMistake(
+        "embedding_gradient_overwritten", "embedding gradient overwritten, not accumulated",
+        "A token that occurs at several positions gets the sum of their gradients (a "
+        "scatter-add, np.add.at); assigning each in turn keeps the last one only.",
+        ("Embedding",), Alterations.of({"embedding_gradient.repeats": "overwritten"}), "dW"),
 )}
 
 

@@ -73,7 +73,8 @@ class EngineStep:
         self.buffers = {name: np.array(b) for name, b in self.model.named_buffers()}
         x_all = spec.inputs if spec.batched else spec.inputs[None]
         self.targets = spec.targets if spec.batched else spec.targets[None]
-        self.x = Tensor(np.array(x_all, dtype=float), name="x")
+        indices = spec.layers[0].type == "Embedding"  # token indices have no gradient
+        self.x = Tensor(np.array(x_all, dtype=float), name="x", requires_grad=not indices)
         records: list = []
         self.masks: dict[str, np.ndarray] = {}
         final = forward_layers(self.model.modules, spec.layers, self.x, records, self.masks,
@@ -89,7 +90,8 @@ class EngineStep:
             if id(output) in upstream:
                 values[f"backward.{name}"] = np.array(upstream[id(output)])
         values["loss"] = np.array(loss.data)
-        values["gradients.input"] = np.array(self.x.grad)
+        if not indices:
+            values["gradients.input"] = np.array(self.x.grad)
         for name, p in self.params.items():
             values[f"gradients.{name}"] = (p.grad.copy() if p.grad is not None
                                            else np.zeros_like(p.data))
@@ -165,6 +167,15 @@ def _finite_differences(step: EngineStep, values: dict[str, float], details: dic
     from chainrule.verify.gradcheck_numeric import check_element
 
     eps, atol, rtol = FD_TOLERANCES
+    truncated = _truncated(step.spec)
+    if truncated:
+        methods["finite_differences"] = (
+            f"not run: {truncated} backpropagates through a truncated number of steps, and "
+            f"truncated BPTT's gradient is by design not the loss's derivative (the reference "
+            f"and PyTorch truncate the same way and are compared)")
+        details["finite_differences"] = {"summary": "not run: truncated BPTT"}
+        return {}, set()
+    untrained = _untrained(step.spec)
     # each element costs two to four forward passes: fewer of them in a larger network
     cost = sum(int(np.prod(np.shape(v))) for k, v in step.values.items()
                if k.startswith("forward."))
@@ -178,15 +189,22 @@ def _finite_differences(step: EngineStep, values: dict[str, float], details: dic
         p.data[...] = step.before[name]
         grad = step.values[f"gradients.{name}"]
         for index in indices:
+            if (name, index[0]) in untrained:
+                continue  # a padding row: no gradient by design, a derivative all the same
             row = check_element(step.loss, base, name, p.data, index, float(grad[index]),
                                 eps, atol, rtol)
             values[row.label] = row.numeric
             fd_ok[row.label] = row.status != "fail"
             if row.status == "kink":
                 kinks.add(row.label)
-    checked = sum(len(i) for i in chosen.values())
-    which = "every element" if checked == total else \
+    checked = len(fd_ok)
+    sampled = sum(len(i) for i in chosen.values())
+    which = "every element" if sampled == total else \
         f"{checked:,} of {total:,} elements, a seeded sample (seed {SAMPLE_SEED})"
+    if untrained:
+        rows = ", ".join(f"{name}[{row}]" for name, row in sorted(untrained))
+        which += (f" but the padding row {rows}, which padding_idx keeps untrained "
+                  f"(gradient 0, as PyTorch)")
     methods["finite_differences"] = f"ran (central differences, {which})"
     failed = [k for k, ok in fd_ok.items() if not ok]
     details["finite_differences"] = {
@@ -194,6 +212,26 @@ def _finite_differences(step: EngineStep, values: dict[str, float], details: dic
                    "kink", "eps": eps, "atol": atol, "rtol": rtol, "checked": checked,
         "elements": total}
     return fd_ok, kinks
+
+
+def _truncated(spec) -> str:
+    """The first recurrent layer whose truncation cuts its sequence, described, or ''."""
+    from chainrule.spec.layered import flat_layers
+
+    for layer in flat_layers(spec.layers):
+        k = layer.options.get("truncate") if layer.type in ("RNN", "LSTM", "GRU") else None
+        if k and k < layer.in_shape[0]:
+            return f"layer {module_path(layer.path)} ({layer.type}, truncate {k})"
+    return ""
+
+
+def _untrained(spec) -> set[tuple[str, int]]:
+    """(parameter, row) of an Embedding's padding row."""
+    first = spec.layers[0]
+    if first.type != "Embedding" or first.options["padding_idx"] is None:
+        return set()
+    o = first.options
+    return {(f"{module_path(first.path)}.weight", o["padding_idx"] % o["num_embeddings"])}
 
 
 def sample(params: dict[str, Any], limit: int, seed: int) -> dict[str, list[tuple[int, ...]]]:

@@ -33,6 +33,7 @@ import numpy as np
 
 from chainrule.spec.layered import module_path, output_activation
 from chainrule.spec.layered_build import sizes
+from chainrule.verify import reference_sequence as seq
 from chainrule.verify.alterations import CORRECT, Alterations
 from chainrule.verify.reference_math import example_losses, output_error
 
@@ -240,7 +241,7 @@ def layered_step(spec, params: dict[str, Array], buffers: dict[str, Array],
     activation = output_activation(spec.layers)
     z = caches[-1][1] if activation != "identity" else final  # the last layer's input
     head = _Head(spec.loss, activation)
-    n = len(x)
+    n = int(np.prod(final.shape[:-1]))  # the loss's terms: examples (× positions)
     values["loss"] = np.asarray(np.mean(example_losses(head, z, final, t)))
     with np.errstate(divide="ignore", invalid="ignore"):
         dE_da, from_logits = output_error(head, z, final, t)
@@ -251,7 +252,8 @@ def layered_step(spec, params: dict[str, Array], buffers: dict[str, Array],
     else:
         g, start = dE_da / n, len(spec.layers)
     dx = _backward(spec.layers[:start], g, params, masks, how, values, caches, grads)
-    values["gradients.input"] = dx
+    if dx is not None:  # token indices have none
+        values["gradients.input"] = dx
     for name in params:
         values[f"gradients.{name}"] = grads.get(name, np.zeros_like(params[name]))
     return values
@@ -297,6 +299,8 @@ def _forward(layers, x: Array, params, buffers, masks, how, values, caches) -> A
             out = x @ params[f"{name}.weight"]
             if f"{name}.bias" in params:
                 out = out + params[f"{name}.bias"]
+        elif kind in SEQUENCE_FORWARD:
+            out, cache = SEQUENCE_FORWARD[kind](layer, x, _own(params, name), how)
         else:
             out = _activate(kind, o, x)
         values[f"forward.{name}"] = out
@@ -364,11 +368,85 @@ def _backward(layers, g: Array, params, masks, how, values, caches, grads) -> Ar
                 g = g * mask * (dropout_scale(o["p"]) if rescaled else 1.0)
         elif kind == "Flatten":
             g = g.reshape(x.shape)  # the forward pass was this reshape, undone
-        elif kind == "Linear":
-            grads[f"{name}.weight"] = x.T @ g
+        elif kind == "Linear":  # a sequence's positions are more rows, the same W
+            rows, deltas = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])
+            grads[f"{name}.weight"] = rows.T @ deltas
             if f"{name}.bias" in params:
-                grads[f"{name}.bias"] = g.sum(axis=0)
+                grads[f"{name}.bias"] = deltas.sum(axis=0)
             g = g @ params[f"{name}.weight"].T
+        elif kind in SEQUENCE_BACKWARD:
+            g, own = SEQUENCE_BACKWARD[kind](layer, g, x, _own(params, name), cache, how)
+            grads.update({f"{name}.{key}": value for key, value in own.items()
+                          if f"{name}.{key}" in params})
         else:
             g = _activation_backward(kind, o, x, a, g)
     return g
+
+
+# --- the sequence layers (chainrule.verify.reference_sequence) ----------------------------------
+
+
+def _own(params: dict[str, Array], name: str) -> dict[str, Array]:
+    """A layer's parameters by their own names (``weight_hh_l0``, ``out_proj.weight``)."""
+    prefix = f"{name}."
+    return {key[len(prefix):]: value for key, value in params.items() if key.startswith(prefix)}
+
+
+def _recurrent_forward(layer, x, p, how):
+    o = layer.options
+    out, caches = seq.recurrent_forward(layer.type, x, p, o["num_layers"], o["hidden_size"],
+                                        o.get("nonlinearity", "tanh"))
+    return (out if o["output"] == "sequence" else out[:, -1]), {"steps": caches}
+
+
+def _recurrent_backward(layer, g, x, p, cache, how):
+    o = layer.options
+    if o["output"] == "last":  # only the last step's state reached the loss directly
+        delta = np.zeros(cache["steps"][-1]["h"].shape)
+        delta[:, -1] = g
+    else:
+        delta = g
+    return seq.recurrent_backward(layer.type, delta, p, cache["steps"], o["hidden_size"],
+                                  o["truncate"], how, o.get("nonlinearity", "tanh"))
+
+
+def _layer_norm_forward(layer, x, p, how):
+    o = layer.options
+    k = 1 if o["normalized_shape"] is None or not isinstance(o["normalized_shape"], tuple) \
+        else len(o["normalized_shape"])
+    out, cache = seq.layer_norm_forward(x, p["weight"], p.get("bias"), k, o["eps"], how)
+    return out, cache
+
+
+def _layer_norm_backward(layer, g, x, p, cache, how):
+    dx, dgamma, dbeta = seq.layer_norm_backward(g, p["weight"], cache)
+    return dx, {"weight": dgamma, "bias": dbeta}
+
+
+def _attention_forward(layer, x, p, how):
+    return seq.attention_forward(x, p, layer.options["num_heads"], layer.options["is_causal"])
+
+
+def _attention_backward(layer, g, x, p, cache, how):
+    return seq.attention_backward(g, x, p, layer.options["num_heads"], cache, how)
+
+
+def _embedding_backward(layer, g, x, p, cache, how):
+    o = layer.options
+    padding = None if o["padding_idx"] is None else o["padding_idx"] % o["num_embeddings"]
+    return None, {"weight": seq.embedding_backward(g, x.astype(np.int64), o["num_embeddings"],
+                                                   padding, how)}
+
+
+SEQUENCE_FORWARD = {
+    "Embedding": lambda layer, x, p, how: (p["weight"][x.astype(np.int64)], {}),
+    "RNN": _recurrent_forward, "LSTM": _recurrent_forward, "GRU": _recurrent_forward,
+    "LayerNorm": _layer_norm_forward, "MultiheadAttention": _attention_forward,
+    "PositionalEncoding": lambda layer, x, p, how: (x + seq.positions(*x.shape[1:]), {}),
+}
+SEQUENCE_BACKWARD = {
+    "Embedding": _embedding_backward,
+    "RNN": _recurrent_backward, "LSTM": _recurrent_backward, "GRU": _recurrent_backward,
+    "LayerNorm": _layer_norm_backward, "MultiheadAttention": _attention_backward,
+    "PositionalEncoding": lambda layer, g, x, p, cache, how: (g, {}),
+}

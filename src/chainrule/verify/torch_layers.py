@@ -87,6 +87,22 @@ class _Twin:
                 module = nn.Softmax(dim=o["dim"])
             elif kind in ("ReLU", "Tanh", "Sigmoid"):
                 module = getattr(nn, kind)()
+            elif kind in ("RNN", "LSTM", "GRU"):
+                extra = {"nonlinearity": o["nonlinearity"]} if kind == "RNN" else {}
+                module = getattr(nn, kind)(layer.in_shape[-1], o["hidden_size"],
+                                           o["num_layers"], bias=o["bias"] is not False,
+                                           batch_first=True, dtype=self.f64, **extra)
+            elif kind == "Embedding":
+                module = nn.Embedding(o["num_embeddings"], o["embedding_dim"],
+                                      padding_idx=o["padding_idx"], dtype=self.f64)
+            elif kind == "LayerNorm":
+                shape = o["normalized_shape"] or layer.in_shape[-1]
+                module = nn.LayerNorm(shape, eps=o["eps"], bias=o["bias"] is not False,
+                                      dtype=self.f64)
+            elif kind == "MultiheadAttention":
+                module = nn.MultiheadAttention(layer.in_shape[-1], o["num_heads"],
+                                               bias=o["bias"] is not False, batch_first=True,
+                                               dtype=self.f64)
             if module is not None:
                 module.train()
                 with self.torch.no_grad():
@@ -114,6 +130,17 @@ class _Twin:
             elif layer.type == "Linear":
                 out = F.linear(x, self.leaves[f"{name}.weight"].t(),
                                self.leaves.get(f"{name}.bias"))
+            elif layer.type in ("RNN", "LSTM", "GRU"):
+                out = self._recurrent(layer, x)
+            elif layer.type == "Embedding":
+                out = self.modules[layer.path](x.long())
+            elif layer.type == "MultiheadAttention":
+                length = x.shape[1]
+                mask = self.torch.triu(self.torch.ones(length, length, dtype=self.torch.bool),
+                                       1) if layer.options["is_causal"] else None
+                out = self.modules[layer.path](x, x, x, attn_mask=mask, need_weights=False)[0]
+            elif layer.type == "PositionalEncoding":
+                out = x + self._positions(*x.shape[1:])
             else:
                 out = self.modules[layer.path](x)
             if out.requires_grad:
@@ -122,10 +149,38 @@ class _Twin:
             x = out
         return x
 
+    def _recurrent(self, layer, x: Any) -> Any:
+        """PyTorch's module over the sequence; truncated BPTT as PyTorch code writes it, the
+        sequence in chunks of k steps and the state detached between them."""
+        module, k = self.modules[layer.path], layer.options["truncate"]
+        if not k:
+            out = module(x)[0]
+        else:
+            pieces, state = [], None
+            for start in range(0, x.shape[1], k):
+                if state is not None:
+                    state = tuple(s.detach() for s in state) if isinstance(state, tuple) \
+                        else state.detach()
+                piece, state = module(x[:, start:start + k], state)
+                pieces.append(piece)
+            out = self.torch.cat(pieces, dim=1)
+        return out if layer.options["output"] == "sequence" else out[:, -1]
+
+    def _positions(self, length: int, width: int) -> Any:
+        """The sinusoidal encodings in torch ops: sin and cos of p / 10000^(2i/d)."""
+        torch = self.torch
+        position = torch.arange(length, dtype=self.f64)[:, None]
+        rates = 10000.0 ** (-torch.arange(0, width, 2, dtype=self.f64) / width)
+        table = torch.zeros(length, width, dtype=self.f64)
+        table[:, 0::2] = torch.sin(position * rates)
+        table[:, 1::2] = torch.cos(position * rates)[:, :width // 2]
+        return table
+
     def step(self) -> dict[str, np.ndarray]:
         torch, spec = self.torch, self.spec
         x_all = spec.inputs if spec.batched else spec.inputs[None]
-        x = self._tensor(x_all).requires_grad_(True)
+        indices = spec.layers[0].type == "Embedding"  # token indices have no gradient
+        x = self._tensor(x_all).requires_grad_(not indices)
         outputs: dict[str, Any] = {}
         final = self._forward(spec.layers, x, outputs)
         targets = np.asarray(spec.targets if spec.batched else spec.targets[None])
@@ -142,7 +197,8 @@ class _Twin:
             if tensor.grad is not None:
                 out[f"backward.{name}"] = _numpy(tensor.grad)
         out["loss"] = _numpy(loss)
-        out["gradients.input"] = _numpy(x.grad)
+        if not indices:
+            out["gradients.input"] = _numpy(x.grad)
         for name, leaf in self.leaves.items():
             out[f"gradients.{name}"] = np.zeros(tuple(leaf.shape)) if leaf.grad is None \
                 else _numpy(leaf.grad)

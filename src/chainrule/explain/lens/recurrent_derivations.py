@@ -68,6 +68,27 @@ class Steps:
         return out
 
 
+def _carried(module, length: int) -> np.ndarray:
+    """(L,): 1 where step t's state is carried back from step t + 1, 0 where it is not —
+    the last step, and with truncated BPTT (every k steps) each chunk's end."""
+    carried = np.ones(length)
+    carried[-1] = 0.0
+    if module.truncate:
+        carried[[t for t in range(length) if (t + 1) % module.truncate == 0]] = 0.0
+    return carried
+
+
+def _truncation_note(module, length: int) -> list[Piece]:
+    if not module.truncate or module.truncate >= length:
+        return []
+    k = module.truncate
+    return [Piece("note", "", [
+        f"Truncated to {k} steps: the state is detached before steps "
+        f"{', '.join(str(t + 1) for t in range(k, length, k))} (as PyTorch code calls "
+        f"h.detach() between chunks of {k}), so no gradient crosses into an earlier chunk: "
+        f"the recurrent share there is 0."])]
+
+
 def _layer_of(module, path: str, focus: Focus | None) -> int:
     if focus is not None and focus.name.startswith(f"{path}."):
         found = re.search(r"_l(\d+)$", focus.name)
@@ -191,6 +212,8 @@ def _rnn(record, ctx, focus) -> list[Piece]:
     w_hh = ctx["params"][_weight("weight_hh", module, path, k)].data
     recurrent = np.zeros_like(delta)
     recurrent[:-1] = delta[1:] @ w_hh  # W_hhᵀ·δ_(t+1), as row vectors
+    recurrent *= _carried(module, steps.length)[:, None, None]
+    pieces += _truncation_note(module, steps.length)
     ok = agrees(recurrent, steps.recurrent_share()) and agrees(delta, steps.grad("z"))
     pieces.append(checked_table(
         "Backward through time, example 1, from the last step: ∂E/∂h_t = direct + recurrent, "
@@ -198,7 +221,7 @@ def _rnn(record, ctx, focus) -> list[Piece]:
                                            "= ∂E/∂h_t", local_name, "δ_t = ∂E/∂z_t"],
         _state_rows(steps, delta, local), ok))
     pieces += _weight_sums(steps, module, path, k, ctx["grads"], delta, focus, "h")
-    if steps.length > 1:
+    if steps.length > 1 and not module.truncate:
         pieces.append(_travel(local, w_hh, steps.length, slice(None)))
         pieces.append(_travel_note(w_hh))
     return pieces
@@ -224,14 +247,15 @@ def _lstm(record, ctx, focus) -> list[Piece]:
     # ∂E/∂c_t = ∂E/∂h_t ⊙ o_t ⊙ (1 − tanh² c_t) + ∂E/∂c_(t+1) ⊙ f_(t+1), from the last step
     via_h, via_c = dh * o * (1.0 - tanh_c ** 2), np.zeros_like(c)
     dc = np.zeros_like(c)
+    carried = _carried(module, steps.length)
     for t in reversed(range(steps.length)):
-        if t + 1 < steps.length:
+        if carried[t]:
             via_c[t] = dc[t + 1] * f[t + 1]
         dc[t] = via_h[t] + via_c[t]
     gates = {"i": dc * g, "f": dc * c_prev, "g": dc * i, "o": dh * tanh_c}
     local = {"i": i * (1 - i), "f": f * (1 - f), "g": 1 - g ** 2, "o": o * (1 - o)}
     delta = np.concatenate([gates[name] * local[name] for name in "ifgo"], axis=-1)
-    pieces = [_formula_note("LSTM", steps.length)]
+    pieces = [_formula_note("LSTM", steps.length), *_truncation_note(module, steps.length)]
     pieces.append(Piece("table", "Forward through time, example 1: the gates and the cell",
                         headers=["t", "i", "f", "g", "o", "c_t", "h_t"],
                         rows=[[str(t + 1), *(vector(v[t, 0]) for v in (i, f, g, o, c)),
@@ -260,7 +284,7 @@ def _lstm(record, ctx, focus) -> list[Piece]:
                         for q, name in enumerate("ifgo"))]
          for t in reversed(range(steps.length))], ok))
     pieces += _weight_sums(steps, module, path, k, ctx["grads"], delta, focus, "ifgo")
-    if steps.length > 1:
+    if steps.length > 1 and not module.truncate:
         rows, product = [], np.ones_like(f[0, 0])
         for t in reversed(range(steps.length - 1)):
             product = product * f[t + 1, 0]
@@ -282,7 +306,7 @@ def _gru(record, ctx, focus) -> list[Piece]:
     r, z, n_, h_prev = (steps.value(name) for name in ("r", "z", "n", "h_prev"))
     dh = steps.grad("h")
     gates = {"n": dh * (1 - z), "z": dh * (h_prev - n_)}
-    pieces = [_formula_note("GRU", steps.length)]
+    pieces = [_formula_note("GRU", steps.length), *_truncation_note(module, steps.length)]
     pieces.append(Piece("table", "Forward through time, example 1: the gates", headers=[
         "t", "r", "z", "n", "h_t"], rows=[[str(t + 1), vector(r[t, 0]), vector(z[t, 0]),
                                            vector(n_[t, 0]), vector(steps.value("h")[t, 0])]
