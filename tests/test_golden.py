@@ -104,7 +104,9 @@ def _assert_same_numbers(actual, expected, where="$"):
 
 # Networks of typed layers: the layer lens's every format (chainrule.explain.render.layers).
 LAYERED = {"cnn": ROOT / "examples" / "cnn.yaml",
-           "cnn-batchnorm": ROOT / "examples" / "cnn-batchnorm.yaml"}
+           "cnn-batchnorm": ROOT / "examples" / "cnn-batchnorm.yaml",
+           "rnn": ROOT / "examples" / "rnn.yaml", "lstm": ROOT / "examples" / "lstm.yaml",
+           "attention": ROOT / "examples" / "attention.yaml"}
 LAYERED_FORMATS = {"txt": "text", "md": "markdown", "tex": "latex", "json": "json",
                    "html": "html"}
 

@@ -20,7 +20,8 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 @needs_pdflatex
-@pytest.mark.parametrize("name", ["cnn.yaml", "cnn-batchnorm.yaml", *SPECS])
+@pytest.mark.parametrize("name", ["cnn.yaml", "cnn-batchnorm.yaml", "rnn.yaml", "lstm.yaml",
+                                  "attention.yaml", *SPECS])
 def test_documents_compile_within_the_margins(tmp_path, name):
     spec = cr.load_spec(str(EXAMPLES / name)) if name.endswith(".yaml") else \
         parse_spec(SPECS[name]())
@@ -44,6 +45,14 @@ def test_a_specs_name_and_description_are_text(tmp_path):
     source = render_layers(explain_layers(parse_spec(data)), "latex")
     assert "\\input{/etc/passwd}" not in source and "\\textbackslash{}input" in source
     compile_latex(tmp_path, source)
+
+
+def test_math_lines_of_backpropagation_through_time():
+    assert math_line("∂E/∂1.weight_hh_l0[0,0] = Σ_t δ_t[0] · h_(t−1)[0]") == (
+        r"\partial E/\partial \texttt{1.weight\_hh\_l0}[0,0] = \sum_{t} \delta _{t}[0] "
+        r"\cdot  h_{t-1}[0]")
+    assert math_line("c_t = f ⊙ c_(t−1), Π f, W_ihᵀ, ĝ, ‖·‖₂, 0.5") == (
+        r"c_{t} = f \odot  c_{t-1}, \prod f, W_{ih}^{\top}, \hat{g}, \|\cdot \|_{2}, 0.5")
 
 
 def test_math_lines():

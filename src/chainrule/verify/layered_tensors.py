@@ -108,9 +108,13 @@ def backprop_order(spec, values: Mapping[str, Any]) -> list[str]:
             paths.append(module_path(layer.path))
     walk(spec.layers)
     order = [f"forward.{p}" for p in paths] + ["loss"]
+
+    def owner(key: str) -> str:  # the innermost layer whose prefix it has (2.block.0, not 2)
+        return max((p for p in paths if key.startswith(f"gradients.{p}.")), key=len,
+                   default="")
     for p in reversed(paths):
-        order += [f"backward.{p}"] + [k for k in values if k.startswith(f"gradients.{p}.")
-                                      and k.count(".") == p.count(".") + 2]
+        order += [f"backward.{p}"] + [k for k in values if k.startswith("gradients.")
+                                      and owner(k) == p]
     order += ["gradients.input"] + [k for k in values if k.startswith("buffers.")]
     return [k for k in order if k in values]
 

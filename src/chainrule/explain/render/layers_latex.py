@@ -54,7 +54,7 @@ def math_line(line: str) -> str:
         c = line[i]
         parameter = _PARAMETER.match(line, i) if c.isdigit() else None
         if parameter and (i == 0 or not line[i - 1].isalnum()):
-            out.append(rf"\texttt{{{latex_escape(parameter.group(0))}}}")
+            out.append(r"\texttt{" + parameter.group(0).replace("_", r"\_") + "}")
             i = parameter.end()
             continue
         words = _WORDS.match(line, i)
