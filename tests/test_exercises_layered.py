@@ -22,7 +22,8 @@ from chainrule.verify.layered import EngineStep
 from tests.test_latex import compile_latex, needs_pdflatex
 
 LEVELS = list(LAYERED_LEVELS)
-COUNTS = {"conv": 30, "pool": 20, "batchnorm": 20, "cnn": 31}
+COUNTS = {"conv": 30, "pool": 20, "batchnorm": 20, "cnn": 31, "rnn": 15, "lstm": 19,
+          "attention": 37, "layernorm": 18, "embedding": 15}
 
 
 @pytest.mark.parametrize("level", LEVELS)
@@ -37,17 +38,21 @@ def test_a_set_is_drawn_the_same_for_a_seed(level):
 @pytest.mark.parametrize("level", LEVELS)
 def test_every_answer_is_what_pytorch_computes_too(level):
     """The key's numbers are the engine's; PyTorch's torch.nn layers, given the same numbers,
-    agree to 1e-10 (no chainrule rule runs on that side)."""
+    agree to 1e-10 (no chainrule rule runs on that side). A layer's own steps, which
+    torch.nn keeps hidden (∂E/∂h_t, the attention weights), are held to the NumPy reference."""
     pytest.importorskip("torch")
+    from chainrule.verify.reference_layers import layered_step
     from chainrule.verify.torch_layers import torch_layered_step
 
     for exercise in generate(level, count=2, seed=1).exercises:
         spec = parse_spec(exercise.spec)
         step = EngineStep(spec)
         theirs, _ = torch_layered_step(spec, step.before, step.buffers, step.masks)
+        reference = layered_step(spec, step.before, step.buffers, step.masks)
         for q in exercise.questions:
             name, index = split_key(q.quantity)
-            assert q.answer == pytest.approx(float(np.asarray(theirs[name])[index]),
+            source = reference if name.startswith("inside.") else theirs
+            assert q.answer == pytest.approx(float(np.asarray(source[name])[index]),
                                              rel=1e-10, abs=1e-12), q.id
 
 
@@ -76,7 +81,13 @@ MISTAKES = [(level, m.id) for level in LEVELS
                                      ("cnn", "conv_padding_forgotten"),
                                      ("pool", "max_pool_gradient_to_every_tie"),  # no ties
                                      ("cnn", "max_pool_gradient_to_every_tie"),
-                                     ("cnn", "conv_kernel_not_flipped")}]  # no ∂E/∂x asked
+                                     ("cnn", "conv_kernel_not_flipped"),  # no ∂E/∂x asked
+                                     # no truncation asked: none to exceed
+                                     ("rnn", "bptt_truncated_too_long"),
+                                     ("lstm", "bptt_truncated_too_long"),
+                                     # two steps: one short of them is the recurrent path
+                                     # forgotten, named as that
+                                     ("lstm", "bptt_truncated_too_short")}]
 
 
 def test_the_levels_can_show_the_mistakes_of_their_layers():
@@ -84,7 +95,13 @@ def test_the_levels_can_show_the_mistakes_of_their_layers():
         ("conv", "conv_kernel_not_flipped"), ("conv", "conv_weight_gradient_flipped"),
         ("pool", "max_pool_gradient_spread"), ("batchnorm", "batchnorm_unbiased_variance"),
         ("batchnorm", "batchnorm_backward_without_mean_and_variance"),
-        ("cnn", "conv_weight_gradient_flipped"), ("cnn", "max_pool_gradient_spread")]
+        ("cnn", "conv_weight_gradient_flipped"), ("cnn", "max_pool_gradient_spread"),
+        ("rnn", "bptt_recurrent_path_forgotten"), ("rnn", "bptt_gradient_averaged_over_steps"),
+        ("rnn", "bptt_truncated_too_short"), ("lstm", "bptt_recurrent_path_forgotten"),
+        ("lstm", "bptt_gradient_averaged_over_steps"),
+        ("lstm", "lstm_forget_gate_gradient_left_out"), ("lstm", "lstm_cell_gradient_not_gated"),
+        ("attention", "attention_softmax_elementwise"), ("attention", "attention_scale_forgotten"),
+        ("layernorm", "layer_norm_wrong_axis"), ("embedding", "embedding_gradient_overwritten")]
 
 
 @pytest.mark.parametrize("level, mistake", MISTAKES)
@@ -160,3 +177,97 @@ def test_any_seed_draws_a_set(seed, level):
     unit = 1e-4
     for q in exercise.questions:
         assert q.answer == 0.0 or abs(q.answer) >= 5 * unit, q.id
+
+
+def _by_key(exercise):
+    return {q.quantity: q.answer for q in exercise.questions}
+
+
+def test_the_rnn_key_is_backpropagation_through_time_by_hand():
+    """Every answer of an rnn exercise, recomputed with scalars and math.tanh as a student
+    would: the forward pass, then ∂E/∂h_t from the last step down (its direct part from
+    y_t, its recurrent part w·(1 − h_(t+1)²)·∂E/∂h_(t+1)), then the sums over the steps."""
+    import math
+
+    for exercise in generate("rnn", count=3, seed=8).exercises:
+        spec, got = exercise.spec, _by_key(exercise)
+        cell, out = spec["layers"]
+        u, w = cell["weight_ih_l0"][0][0], cell["weight_hh_l0"][0][0]
+        b, v, c = cell["bias_ih_l0"][0], out["weight"][0][0], out["bias"][0]
+        x, d = [row[0] for row in spec["input"]], [row[0] for row in spec["target"]]
+        h, prev = [], 0.0
+        for x_t in x:
+            prev = math.tanh(u * x_t + w * prev + b)
+            h.append(prev)
+        y = [v * h_t + c for h_t in h]
+        loss = sum(0.5 * (y_t - d_t) ** 2 for y_t, d_t in zip(y, d)) / 3
+        dy = [(y_t - d_t) / 3 for y_t, d_t in zip(y, d)]
+        dh = [0.0] * 3
+        for t in (2, 1, 0):
+            dh[t] = dy[t] * v + (w * (1 - h[t + 1] ** 2) * dh[t + 1] if t < 2 else 0.0)
+        dz = [dh[t] * (1 - h[t] ** 2) for t in range(3)]
+        expected = {"loss": loss, "gradients.0.weight_hh_l0[0,0]":
+                    sum(dz[t] * (h[t - 1] if t else 0.0) for t in range(3)),
+                    "gradients.0.weight_ih_l0[0,0]": sum(dz[t] * x[t] for t in range(3)),
+                    "gradients.0.bias_ih_l0[0]": sum(dz),
+                    "gradients.1.weight[0,0]": sum(dy[t] * h[t] for t in range(3)),
+                    "gradients.1.bias[0]": sum(dy)}
+        for t in range(3):
+            expected[f"forward.0[0,{t},0]"] = h[t]
+            expected[f"forward.1[0,{t},0]"] = y[t]
+            expected[f"inside.0.dh[0,{t},0]"] = dh[t]
+        assert set(expected) == set(got)
+        for key, value in expected.items():
+            assert got[key] == pytest.approx(value, rel=1e-12, abs=1e-14), key
+
+
+def test_the_lstm_key_is_the_gates_by_hand():
+    """An lstm exercise's answers with scalars: the gates, the cell, ∂E/∂c_t = ∂E/∂h_t·o·(1 −
+    tanh² c_t) + ∂E/∂c_(t+1)·f_(t+1), and each gate's gradient summed over the two steps."""
+    import math
+
+    def sigmoid(z):
+        return 1 / (1 + math.exp(-z))
+
+    for exercise in generate("lstm", count=3, seed=8).exercises:
+        spec, got = exercise.spec, _by_key(exercise)
+        cell, out = spec["layers"]
+        wi = [row[0] for row in cell["weight_ih_l0"]]
+        wh = [row[0] for row in cell["weight_hh_l0"]]
+        b, v, c0 = cell["bias_ih_l0"], out["weight"][0][0], out["bias"][0]
+        x, target = [row[0] for row in spec["input"]], spec["target"][0]
+        h, c, steps = 0.0, 0.0, []
+        for x_t in x:
+            z = [wi[k] * x_t + wh[k] * h + b[k] for k in range(4)]
+            i, f, g, o = sigmoid(z[0]), sigmoid(z[1]), math.tanh(z[2]), sigmoid(z[3])
+            c_prev, h_prev = c, h
+            c = f * c + i * g
+            h = o * math.tanh(c)
+            steps.append((i, f, g, o, c_prev, c, h_prev, x_t))
+        y = v * h + c0
+        dy = y - target
+        dh, dc_next, f_next = dy * v, 0.0, 0.0
+        grads = {"ih": [0.0] * 4, "hh": [0.0] * 4, "b": [0.0] * 4}
+        dcs = [0.0, 0.0]
+        for t in (1, 0):
+            i, f, g, o, c_prev, c_t, h_prev, x_t = steps[t]
+            dc = dh * o * (1 - math.tanh(c_t) ** 2) + dc_next * f_next
+            dcs[t] = dc
+            dz = [dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g * g),
+                  dh * math.tanh(c_t) * o * (1 - o)]
+            for k in range(4):
+                grads["ih"][k] += dz[k] * x_t
+                grads["hh"][k] += dz[k] * h_prev
+                grads["b"][k] += dz[k]
+            dh = sum(dz[k] * wh[k] for k in range(4))
+            dc_next, f_next = dc, f
+        expected = {"forward.0[0,0]": h, "forward.1[0,0]": y, "loss": 0.5 * dy ** 2,
+                    "inside.0.c[0,0,0]": steps[0][5], "inside.0.c[0,1,0]": steps[1][5],
+                    "inside.0.dc[0,0,0]": dcs[0], "inside.0.dc[0,1,0]": dcs[1]}
+        for k in range(4):
+            expected[f"gradients.0.weight_ih_l0[{k},0]"] = grads["ih"][k]
+            expected[f"gradients.0.weight_hh_l0[{k},0]"] = grads["hh"][k]
+            expected[f"gradients.0.bias_ih_l0[{k}]"] = grads["b"][k]
+        assert set(expected) == set(got)
+        for key, value in expected.items():
+            assert got[key] == pytest.approx(value, rel=1e-12, abs=1e-14), key

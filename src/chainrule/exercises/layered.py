@@ -77,6 +77,7 @@ class LayeredLevel:
     intro: str  # what the sheet says the network is and computes
     asked: tuple[Tensor, ...]
     draw: Callable[[np.random.Generator, int], dict[str, Any]]  # (rng, decimals) → spec
+    repeats: tuple[str, ...] = ()  # quantities whose elements may be equal by design
 
 
 def _numbers(rng: np.random.Generator, shape, decimals: int, low: float = -1.0,
@@ -129,6 +130,82 @@ def _cnn_spec(rng, decimals):
         "target": int(rng.integers(0, 2)), "learning_rate": 0.1}
 
 
+def _step(index: tuple[int, ...]) -> tuple[int, ...]:
+    """(n, t, unit) of one example and a one-unit state → (t + 1,)."""
+    return (index[1] + 1,)
+
+
+def _position(index: tuple[int, ...]) -> tuple[int, ...]:
+    """(n, l, e) of one example → (l + 1, e + 1); (n, h, i, j) of one head the same."""
+    return index[-2] + 1, index[-1] + 1
+
+
+_GATES = "ifgo"
+
+
+def _gate(index: tuple[int, ...]) -> tuple[str, ...]:
+    """A row of an LSTM's (4, 1) weights or its (4,) bias, one unit: its gate's letter."""
+    return (_GATES[index[0]],)
+
+
+def _one(rng, decimals, low=-1.0, high=1.0):
+    return float(_numbers(rng, (1,), decimals, low, high)[0])
+
+
+def _rnn_spec(rng, decimals):
+    return {"input_shape": [3, 1], "layers": [
+        {"type": "RNN", "hidden_size": 1, "weight_ih_l0": [[_one(rng, decimals)]],
+         "weight_hh_l0": [[_one(rng, decimals)]], "bias_ih_l0": [_one(rng, decimals)],
+         "bias_hh_l0": [0.0]},
+        {"type": "Linear", "out_features": 1, "weight": [[_one(rng, decimals, -2, 2)]],
+         "bias": [_one(rng, decimals)]}],
+        "loss": "half_sse", "input": _numbers(rng, (3, 1), decimals).tolist(),
+        "target": _numbers(rng, (3, 1), decimals).tolist(), "learning_rate": 0.1}
+
+
+def _lstm_spec(rng, decimals):
+    return {"input_shape": [2, 1], "layers": [
+        {"type": "LSTM", "hidden_size": 1, "output": "last",
+         "weight_ih_l0": _numbers(rng, (4, 1), decimals).tolist(),
+         "weight_hh_l0": _numbers(rng, (4, 1), decimals).tolist(),
+         "bias_ih_l0": _numbers(rng, (4,), decimals).tolist(), "bias_hh_l0": [0.0] * 4},
+        {"type": "Linear", "out_features": 1, "weight": [[_one(rng, decimals, -2, 2)]],
+         "bias": [_one(rng, decimals)]}],
+        "loss": "half_sse", "input": _numbers(rng, (2, 1), decimals).tolist(),
+        "target": [_one(rng, decimals)], "learning_rate": 0.1}
+
+
+def _attention_spec(rng, decimals):
+    return {"input_shape": [3, 2], "layers": [
+        {"type": "MultiheadAttention", "num_heads": 1,
+         "in_proj_weight": _numbers(rng, (6, 2), decimals).tolist(),
+         "in_proj_bias": [0.0] * 6, "out_proj.weight": [[1.0, 0.0], [0.0, 1.0]],
+         "out_proj.bias": [0.0, 0.0]}],
+        "loss": "half_sse", "input": _numbers(rng, (3, 2), decimals, -2, 2).tolist(),
+        "target": _numbers(rng, (3, 2), decimals).tolist(), "learning_rate": 0.1}
+
+
+def _layernorm_spec(rng, decimals):
+    return {"input_shape": [3], "layers": [
+        {"type": "LayerNorm", "weight": _numbers(rng, (3,), decimals, 0.5, 2.0).tolist(),
+         "bias": _numbers(rng, (3,), decimals).tolist()}],
+        "loss": "half_sse", "inputs": _numbers(rng, (2, 3), decimals, -2, 2).tolist(),
+        "targets": _numbers(rng, (2, 3), decimals).tolist(), "learning_rate": 0.1}
+
+
+def _embedding_spec(rng, decimals):
+    tokens = [int(t) for t in rng.integers(0, 4, size=4)]
+    while len(set(tokens)) != 3:  # a token used twice and a row left unused
+        tokens = [int(t) for t in rng.integers(0, 4, size=4)]
+    return {"input_shape": [4], "layers": [
+        {"type": "Embedding", "num_embeddings": 4, "embedding_dim": 2,
+         "weight": _numbers(rng, (4, 2), decimals).tolist()},
+        {"type": "Linear", "out_features": 1, "weight": _numbers(rng, (2, 1), decimals).tolist(),
+         "bias": [_one(rng, decimals)]}],
+        "loss": "half_sse", "input": tokens, "target": _numbers(rng, (4, 1), decimals).tolist(),
+        "learning_rate": 0.1}
+
+
 LAYERED_LEVELS: dict[str, LayeredLevel] = {level.name: level for level in (
     LayeredLevel(
         "conv", "A 1 × 4 × 4 image x is cross-correlated with one 2 × 2 kernel w and its bias b "
@@ -166,8 +243,80 @@ LAYERED_LEVELS: dict[str, LayeredLevel] = {level.name: level for level in (
          _tensor("gradients.4.bias", "b", "b", "the gradient", lambda i: (i[0] + 1,), True),
          _tensor("gradients.0.weight", "K", "K", "the gradient", _pixel, True),
          _tensor("gradients.0.bias", "c", "c", "the gradient", lambda i: (), True)),
-        _cnn_spec),
+        _cnn_spec, ("forward.2",)),  # overlapping windows: one maximum may win twice
+    LayeredLevel(
+        "rnn", "Three numbers x₁, x₂, x₃ enter a recurrent unit with a one-number state, "
+        "h_t = tanh(u·x_t + w·h_(t−1) + b) from h₀ = 0 (PyTorch's RNN: u is weight_ih, w is "
+        "weight_hh, b is bias_ih, and bias_hh = 0), and every step predicts y_t = v·h_t + c. "
+        "The loss E is the mean over the three steps of ½ (y_t − d_t)², d the targets. Backpropagation "
+        "through time: ∂E/∂h_t has a direct part, from y_t, and a recurrent part, through "
+        "h_(t+1); each weight's gradient is a sum over the steps.",
+        (_tensor("forward.0", "h", "h", "the state", _step),
+         _tensor("forward.1", "y", "y", "the prediction", _step),
+         _tensor("loss", "E", "E", "the loss", lambda i: ()),
+         _tensor("inside.0.dh", "∂E/∂h", r"\frac{\partial E}{\partial h}",
+                 "the gradient (direct and recurrent)", _step),
+         _tensor("gradients.0.weight_hh_l0", "w", "w", "the gradient", lambda i: (), True),
+         _tensor("gradients.0.weight_ih_l0", "u", "u", "the gradient", lambda i: (), True),
+         _tensor("gradients.0.bias_ih_l0", "b", "b", "the gradient", lambda i: (), True),
+         _tensor("gradients.1.weight", "v", "v", "the gradient", lambda i: (), True),
+         _tensor("gradients.1.bias", "c", "c", "the gradient", lambda i: (), True)),
+        _rnn_spec),
+    LayeredLevel(
+        "lstm", "Two numbers x₁, x₂ enter an LSTM cell with a one-number state (PyTorch's "
+        "gate order i, f, g, o; w_ih and w_hh hold one weight per gate, b one bias per gate, "
+        "bias_hh = 0): z = w_ih·x_t + w_hh·h_(t−1) + b, i = σ(z_i), f = σ(z_f), g = tanh(z_g), "
+        "o = σ(z_o), c_t = f·c_(t−1) + i·g, h_t = o·tanh(c_t), from h₀ = c₀ = 0. The last "
+        "state predicts y = v·h₂ + c, and E = ½ (y − t)².",
+        (_tensor("inside.0.c", "c", "c", "the cell", _step),
+         _tensor("forward.0", "h₂", "h_2", "the last state", lambda i: ()),
+         _tensor("forward.1", "y", "y", "the prediction", lambda i: ()),
+         _tensor("loss", "E", "E", "the loss", lambda i: ()),
+         _tensor("inside.0.dc", "∂E/∂c", r"\frac{\partial E}{\partial c}",
+                 "the cell's gradient", _step),
+         _tensor("gradients.0.weight_ih_l0", "w_ih", r"w^{ih}", "the gradient", _gate, True),
+         _tensor("gradients.0.weight_hh_l0", "w_hh", r"w^{hh}", "the gradient", _gate, True),
+         _tensor("gradients.0.bias_ih_l0", "b", "b", "the gradient", _gate, True)),
+        _lstm_spec),
+    LayeredLevel(
+        "attention", "A sequence of three positions x (rows) of two features attends to "
+        "itself with one head: Q = x·W_Qᵀ, K = x·W_Kᵀ, V = x·W_Vᵀ (W_Q, W_K, W_V the rows "
+        "1 and 2, 3 and 4, and 5 and 6 of in_proj_weight; no biases), S = Q·Kᵀ/√2, A = softmax(S) along "
+        "each row, and the output is O = A·V (the output projection is the identity). "
+        "E = ½ Σ (O − T)² against the target T.",
+        (_tensor("inside.0.weights", "A", "A", "the attention weight", _position),
+         _tensor("forward.0", "O", "O", "the output", _position),
+         _tensor("loss", "E", "E", "the loss", lambda i: ()),
+         _tensor("inside.0.dv", "∂E/∂V", r"\frac{\partial E}{\partial V}", "the gradient",
+                 _position),
+         _tensor("inside.0.dscores", "∂E/∂S", r"\frac{\partial E}{\partial S}",
+                 "the gradient", _position),
+         _tensor("gradients.input", "x", "x", "the gradient", _position, True)),
+        _attention_spec),
+    LayeredLevel(
+        "layernorm", "Two examples x (rows) of three features are layer-normalised: each row "
+        "with its own mean μ and biased variance σ² over its three features, x̂ = (x − μ)/"
+        "√(σ² + ε) with ε = 0.00001, then y = γ·x̂ + β. The loss E is the mean over the two "
+        "examples of ½ Σ (y − t)².",
+        (_tensor("forward.0", "y", "y", "the output", _feature),
+         _tensor("gradients.0.weight", "γ", r"\gamma", "the gradient", _feature, True),
+         _tensor("gradients.0.bias", "β", r"\beta", "the gradient", _feature, True),
+         _tensor("gradients.input", "x", "x", "the gradient", _feature, True)),
+        _layernorm_spec),
+    LayeredLevel(
+        "embedding", "Four tokens index the rows of an embedding table W (four rows of two "
+        "numbers, rows counted from 0): position l gets the row e_l = W[token_l]. Each "
+        "position predicts y_l = e_l·v + c, and E is the mean over the four positions of "
+        "½ (y_l − t_l)². A token used twice gets both positions' gradients, summed; an "
+        "unused row gets none.",
+        (_tensor("forward.1", "y", "y", "the prediction", _step),
+         _tensor("gradients.0.weight", "W", "W", "the gradient", lambda i: (i[0], i[1] + 1),
+                 True),
+         _tensor("gradients.1.weight", "v", "v", "the gradient", lambda i: (i[0] + 1,), True),
+         _tensor("gradients.1.bias", "c", "c", "the gradient", lambda i: (), True)),
+        _embedding_spec, ("forward.1",)),  # a repeated token: the same prediction twice
 )}
+SEQUENCE_LEVELS = ("rnn", "lstm", "attention", "layernorm", "embedding")
 
 
 def is_layered(spec: Any) -> bool:
@@ -197,8 +346,7 @@ def judge(spec_data: dict[str, Any], level: LayeredLevel,
     routed = {k for k, v in values.items() if v == 0.0 and k.startswith("gradients.")}
     if any(abs(v) > MAX_VALUE for v in values.values()):
         return "an answer is too large"
-    # a max over overlapping windows may win twice: the pooled map may repeat a number
-    repeats = {t.quantity for t in level.asked if t.quantity == "forward.2"}
+    repeats = set(level.repeats)
     reason = checks.answers({(k.replace("[", "(") if k.partition("[")[0] in repeats else k): v
                              for k, v in values.items() if k not in routed}, precision)
     if reason:
@@ -246,8 +394,9 @@ def _degenerate(spec, step) -> str | None:
                     window = np.sort(x[..., i:i + k, j:j + k].reshape(*x.shape[:-2], -1))
                     if np.min(window[..., -1] - window[..., -2]) < POOL_GAP:
                         return "a max-pool window's maximum is nearly tied"
-        if layer.type == "Softmax":
-            p = step.values[f"forward.{module_path(layer.path)}"]
+        if layer.type in ("Softmax", "MultiheadAttention"):
+            p = step.values[f"forward.{module_path(layer.path)}" if layer.type == "Softmax"
+                            else f"inside.{module_path(layer.path)}.weights"]
             if p.min() < checks.SOFTMAX_RANGE[0] or p.max() > checks.SOFTMAX_RANGE[1]:
                 return "a softmax probability is near 0 or 1"
     return None
@@ -267,8 +416,11 @@ def question(number: int, position: int, key: str, value: float,
     tensor = next(t for t in level.asked if t.quantity == name)
     index = tuple(int(i) for i in rest.rstrip("]").split(",")) if rest else ()
     shown = tensor.index(index)
-    sub = "".join(chr(0x2080 + d) if d < 10 else str(d) for d in shown) if len(shown) < 3 \
-        else ""
+    if any(isinstance(d, str) for d in shown):  # a gate's letter
+        sub = "_" + "".join(map(str, shown))
+    else:
+        sub = "".join(chr(0x2080 + d) if d < 10 else str(d) for d in shown) \
+            if len(shown) < 3 else ""
     symbol = f"{tensor.letter}{sub}"
     latex_sub = ",".join(map(str, shown))
     if tensor.latex.startswith(r"\frac"):
@@ -286,8 +438,19 @@ def question(number: int, position: int, key: str, value: float,
 
 
 def _where(level: LayeredLevel, tensor: Tensor, shown: tuple[int, ...]) -> str:
-    if level.name == "batchnorm" and len(shown) == 2:
+    if level.name in ("batchnorm", "layernorm") and len(shown) == 2:
         return f" (example {shown[0]}, feature {shown[1]})"
+    if tensor.index is _step:
+        return f" (step {shown[0]})" if level.name != "embedding" else \
+            f" (position {shown[0]})"
+    if tensor.index is _gate:
+        return f" (gate {shown[0]})"
+    if tensor.index is _position:
+        if tensor.quantity.endswith(("weights", "dscores")):
+            return f" (query {shown[0]}, key {shown[1]})"
+        return f" (position {shown[0]}, feature {shown[1]})"
+    if level.name == "embedding" and len(shown) == 2:
+        return f" (row {shown[0]}, column {shown[1]})"
     if tensor.index is _pixel:
         return f" (row {shown[0]}, column {shown[1]})"
     return ""
@@ -319,6 +482,10 @@ def generate_exercise(number: int, seed: int, level: LayeredLevel, decimals: int
 def level_of(spec: dict[str, Any]) -> LayeredLevel:
     """The level an exercise's spec was drawn for, read off its layers."""
     types = [layer["type"] for layer in spec["layers"]]
+    first = {"RNN": "rnn", "LSTM": "lstm", "MultiheadAttention": "attention",
+             "LayerNorm": "layernorm", "Embedding": "embedding"}.get(types[0])
+    if first:
+        return LAYERED_LEVELS[first]
     if "Linear" in types:
         return LAYERED_LEVELS["cnn"]
     if types[0] == "Conv2d":

@@ -25,10 +25,50 @@ def _rows(value: Any) -> Any:
     return array.tolist()
 
 
+def _column(values: Any) -> str:
+    return matrix(np.asarray(values, dtype=float).reshape(-1, 1).tolist())
+
+
+def _sequence_given(level: str, spec: dict[str, Any]) -> list[str]:
+    layers = spec["layers"]
+    if level == "rnn":
+        rnn, out = layers
+        return [rf"x = {_column(spec['input'])}, \quad d = {_column(spec['target'])}",
+                rf"u = {rnn['weight_ih_l0'][0][0]:g}, \quad w = {rnn['weight_hh_l0'][0][0]:g}, "
+                rf"\quad b = {rnn['bias_ih_l0'][0]:g}, \quad v = {out['weight'][0][0]:g}, "
+                rf"\quad c = {out['bias'][0]:g}"]
+    if level == "lstm":
+        cell, out = layers
+        gates = r"\text{ (rows: } i, f, g, o\text{)}"
+        return [rf"x = {_column(spec['input'])}, \quad t = {spec['target'][0]:g}",
+                rf"w_{{ih}} = {_column(cell['weight_ih_l0'])}, \quad "
+                rf"w_{{hh}} = {_column(cell['weight_hh_l0'])}, \quad "
+                rf"b = {_column(cell['bias_ih_l0'])}{gates}",
+                rf"v = {out['weight'][0][0]:g}, \quad c = {out['bias'][0]:g}"]
+    if level == "attention":
+        w = np.asarray(layers[0]["in_proj_weight"], dtype=float)
+        return [rf"x = {matrix(spec['input'])}, \quad T = {matrix(spec['target'])}",
+                rf"W_Q = {matrix(w[0:2].tolist())}, \quad W_K = {matrix(w[2:4].tolist())}, "
+                rf"\quad W_V = {matrix(w[4:6].tolist())}"]
+    if level == "layernorm":
+        norm = layers[0]
+        return [rf"x = {matrix(spec['inputs'])}, \quad t = {matrix(spec['targets'])}",
+                rf"\gamma = {matrix([norm['weight']])}, \quad \beta = {matrix([norm['bias']])}"]
+    table, out = layers
+    return [rf"\text{{tokens}} = {matrix([spec['input']])}, \quad t = "
+            rf"{matrix([np.ravel(spec['target']).tolist()])}",
+            rf"W = {matrix(table['weight'])}, \quad v = {_column(out['weight'])}, "
+            rf"\quad c = {out['bias'][0]:g}"]
+
+
 def given_lines(spec: dict[str, Any]) -> list[str]:
     """The given numbers, one LaTeX math line each (without dollars)."""
+    from chainrule.exercises.layered import SEQUENCE_LEVELS
+
     level = level_of(spec).name
     layers = spec["layers"]
+    if level in SEQUENCE_LEVELS:
+        return _sequence_given(level, spec)
     if level == "batchnorm":
         norm = layers[0]
         return [rf"x = {matrix(spec['inputs'])}, \quad t = {matrix(spec['targets'])}",
@@ -118,6 +158,7 @@ class LayeredWorking:
         trace = _trace(self.spec, Focus.parse(f"{focus_name}[{rest}" if rest else focus_name))
         wanted = "∂E/∂x[" if what == "input" else ("∂E/∂W[" if what.endswith("weight")
                                                      else "∂E/∂b[")
+        named = f"∂E/∂{what}["  # the sequence layers' derivations name the parameter
         if what.endswith(("weight", "bias")) and self.spec["layers"][0]["type"].startswith(
                 "BatchNorm"):
             wanted = "∂E/∂γ" if what.endswith("weight") else "∂E/∂β"
@@ -127,7 +168,7 @@ class LayeredWorking:
                 continue
             for piece in record.pieces:
                 if piece.kind == "equation" and piece.lines and \
-                        piece.lines[0].startswith(wanted):
+                        piece.lines[0].startswith((wanted, named)):
                     return [_equation(piece.lines, math_line)]
         return []
 

@@ -57,6 +57,17 @@ LEVELS: dict[str, Level] = {level.name: level for level in (
           "three-term ∂E/∂x", (), (), layered=True),
     Level("cnn", "conv → relu → max pool → linear → softmax: the maps, the probabilities, the "
           "loss and every gradient", (), (), layered=True),
+    Level("rnn", "a recurrent unit over three steps, backpropagated through time: the states, "
+          "the predictions, ∂E/∂h_t (direct and recurrent) and every gradient", (), (),
+          layered=True),
+    Level("lstm", "an LSTM cell over two steps: the cell, ∂E/∂c_t and every gate's gradient",
+          (), (), layered=True),
+    Level("attention", "one head of self-attention over three positions: the weights, the "
+          "output, ∂E/∂V, ∂E/∂S (the softmax's Jacobian) and ∂E/∂x", (), (), layered=True),
+    Level("layernorm", "layer norm of two examples: the output, ∂E/∂γ, ∂E/∂β and the "
+          "three-term ∂E/∂x over each example's features", (), (), layered=True),
+    Level("embedding", "an embedding table: the predictions and the rows' gradients (a "
+          "repeated token's summed)", (), (), layered=True),
 )}
 
 

@@ -413,7 +413,7 @@ def _check_sequence(name: str, o: dict[str, Any], shape: tuple[int, ...], path: 
         return
     if name == "Linear":
         return
-    if len(shape) != 2:
+    if name != "LayerNorm" and len(shape) != 2:
         raise SpecError(f"{path}: {name} takes a sequence (L, features) per example, got "
                         f"{_shape(shape)}")
     given = {"RNN": "input_size", "LSTM": "input_size", "GRU": "input_size",

@@ -113,8 +113,8 @@ def backprop_order(spec, values: Mapping[str, Any]) -> list[str]:
         return max((p for p in paths if key.startswith(f"gradients.{p}.")), key=len,
                    default="")
     for p in reversed(paths):
-        order += [f"backward.{p}"] + [k for k in values if k.startswith("gradients.")
-                                      and owner(k) == p]
+        order += [f"backward.{p}"] + [k for k in values if k.startswith(f"inside.{p}.")]
+        order += [k for k in values if k.startswith("gradients.") and owner(k) == p]
     order += ["gradients.input"] + [k for k in values if k.startswith("buffers.")]
     return [k for k in order if k in values]
 

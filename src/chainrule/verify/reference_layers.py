@@ -375,9 +375,13 @@ def _backward(layers, g: Array, params, masks, how, values, caches, grads) -> Ar
                 grads[f"{name}.bias"] = deltas.sum(axis=0)
             g = g @ params[f"{name}.weight"].T
         elif kind in SEQUENCE_BACKWARD:
-            g, own = SEQUENCE_BACKWARD[kind](layer, g, x, _own(params, name), cache, how)
+            g, own, steps = SEQUENCE_BACKWARD[kind](layer, g, x, _own(params, name), cache,
+                                                    how)
             grads.update({f"{name}.{key}": value for key, value in own.items()
                           if f"{name}.{key}" in params})
+            values.update({f"inside.{name}.{key}": value for key, value in steps.items()})
+            if kind == "LSTM":
+                values[f"inside.{name}.c"] = cache["steps"][-1]["c"]
         else:
             g = _activation_backward(kind, o, x, a, g)
     return g
@@ -420,7 +424,7 @@ def _layer_norm_forward(layer, x, p, how):
 
 def _layer_norm_backward(layer, g, x, p, cache, how):
     dx, dgamma, dbeta = seq.layer_norm_backward(g, p["weight"], cache)
-    return dx, {"weight": dgamma, "bias": dbeta}
+    return dx, {"weight": dgamma, "bias": dbeta}, {}
 
 
 def _attention_forward(layer, x, p, how):
@@ -435,7 +439,7 @@ def _embedding_backward(layer, g, x, p, cache, how):
     o = layer.options
     padding = None if o["padding_idx"] is None else o["padding_idx"] % o["num_embeddings"]
     return None, {"weight": seq.embedding_backward(g, x.astype(np.int64), o["num_embeddings"],
-                                                   padding, how)}
+                                                   padding, how)}, {}
 
 
 SEQUENCE_FORWARD = {
@@ -448,5 +452,5 @@ SEQUENCE_BACKWARD = {
     "Embedding": _embedding_backward,
     "RNN": _recurrent_backward, "LSTM": _recurrent_backward, "GRU": _recurrent_backward,
     "LayerNorm": _layer_norm_backward, "MultiheadAttention": _attention_backward,
-    "PositionalEncoding": lambda layer, g, x, p, cache, how: (g, {}),
+    "PositionalEncoding": lambda layer, g, x, p, cache, how: (g, {}, {}),
 }

@@ -135,10 +135,12 @@ def recurrent_forward(kind: str, x: Array, p: dict[str, Array], layers: int, hid
 
 def recurrent_backward(kind: str, delta: Array, p: dict[str, Array], caches: list[dict],
                        hidden: int, truncate: int | None, how: How, nonlinearity: str = "tanh"
-                       ) -> tuple[Array, dict[str, Array]]:
-    """Backpropagation through time from δ = ∂E/∂output (N, L, H): (∂E/∂x, the gradients)."""
+                       ) -> tuple[Array, dict[str, Array], dict[str, Array]]:
+    """Backpropagation through time from δ = ∂E/∂output (N, L, H): (∂E/∂x, the gradients,
+    the last layer's ∂E/∂h_t at every step and, for an LSTM, its ∂E/∂c_t)."""
     parts = how("recurrent_gradient")
     grads: dict[str, Array] = {}
+    inside: dict[str, Array] = {}
     for k in reversed(range(len(caches))):
         cache, w_ih, w_hh = caches[k], p[f"weight_ih_l{k}"], p[f"weight_hh_l{k}"]
         n, length = delta.shape[:2]
@@ -147,12 +149,14 @@ def recurrent_backward(kind: str, delta: Array, p: dict[str, Array], caches: lis
         db_ih, db_hh = np.zeros(w_ih.shape[0]), np.zeros(w_hh.shape[0])
         dx = np.zeros(cache["x"].shape)
         dh_next, dc_next = np.zeros((n, hidden)), np.zeros((n, hidden))
+        dh_steps, dc_steps = np.zeros((n, length, hidden)), np.zeros((n, length, hidden))
         for t in reversed(range(length)):
             if parts["paths"] == "direct_only":
                 dh_next = dc_next = np.zeros((n, hidden))
             dh = delta[:, t] + dh_next  # the direct share and the recurrent one
-            da, db, dc_next = _cell_backward(kind, dh, dc_next, cache, t, hidden, how,
-                                             nonlinearity)
+            da, db, dc_next, dc = _cell_backward(kind, dh, dc_next, cache, t, hidden, how,
+                                                 nonlinearity)
+            dh_steps[:, t], dc_steps[:, t] = dh, dc
             dw_ih += da.T @ cache["x"][:, t]
             dw_hh += db.T @ cache["h_prev"][:, t]
             db_ih += da.sum(axis=0)
@@ -164,18 +168,22 @@ def recurrent_backward(kind: str, delta: Array, p: dict[str, Array], caches: lis
         scale = 1.0 / length if parts["steps"] == "averaged" else 1.0
         grads.update({f"weight_ih_l{k}": dw_ih * scale, f"weight_hh_l{k}": dw_hh * scale,
                       f"bias_ih_l{k}": db_ih * scale, f"bias_hh_l{k}": db_hh * scale})
+        if k == len(caches) - 1:
+            inside["dh"] = dh_steps
+            if kind == "LSTM":
+                inside["dc"] = dc_steps
         delta = dx
-    return delta, grads
+    return delta, grads, inside
 
 
 def _cell_backward(kind: str, dh: Array, dc_next: Array, cache: dict, t: int, hidden: int,
                    how: How, nonlinearity: str) -> tuple[Array, Array, Array]:
     """One step back through the cell: (∂E/∂(x_t·W_ihᵀ + b_ih), ∂E/∂(h_(t−1)·W_hhᵀ + b_hh),
-    ∂E/∂c_(t−1))."""
+    ∂E/∂c_(t−1), ∂E/∂c_t)."""
     if kind == "RNN":
         h, z = cache["h"][:, t], cache["z"][:, t]
         dz = dh * (1.0 - h ** 2) if nonlinearity == "tanh" else dh * (z > 0)
-        return dz, dz, dc_next
+        return dz, dz, dc_next, dc_next
     if kind == "LSTM":
         parts = how("lstm_gradient")
         i, f, g, o = (cache[name][:, t] for name in "ifgo")
@@ -186,13 +194,13 @@ def _cell_backward(kind: str, dh: Array, dc_next: Array, cache: dict, t: int, hi
         dz = np.concatenate([dc * g * i * (1 - i), df * f * (1 - f), dc * i * (1 - g ** 2),
                              dh * tanh_c * o * (1 - o)], axis=1)
         carry = dc * f if parts["cell_carry"] == "times_forget" else dc
-        return dz, dz, carry
+        return dz, dz, carry, dc
     r, u, cand, h_prev, b = (cache[name][:, t] for name in ("r", "u", "n", "h_prev", "b"))
     dn = dh * (1.0 - u) * (1.0 - cand ** 2)
     du = dh * (h_prev - cand) * u * (1.0 - u)
     dr = dn * b[:, 2 * hidden:] * r * (1.0 - r)
     return (np.concatenate([dr, du, dn], axis=1),
-            np.concatenate([dr, du, dn * r], axis=1), dc_next)
+            np.concatenate([dr, du, dn * r], axis=1), dc_next, dc_next)
 
 
 # --- self-attention -----------------------------------------------------------------------------
@@ -220,7 +228,8 @@ def attention_forward(x: Array, p: dict[str, Array], heads: int, causal: bool
 
 
 def attention_backward(delta: Array, x: Array, p: dict[str, Array], heads: int,
-                       cache: dict[str, Any], how: How) -> tuple[Array, dict[str, Array]]:
+                       cache: dict[str, Any], how: How
+                       ) -> tuple[Array, dict[str, Array], dict[str, Array]]:
     parts = how("attention_gradient")
     n, length, e = x.shape
     d, q, k, v, weights = cache["d"], cache["q"], cache["k"], cache["v"], cache["weights"]
@@ -229,6 +238,7 @@ def attention_backward(delta: Array, x: Array, p: dict[str, Array], heads: int,
              "out_proj.bias": delta.sum(axis=(0, 1))}
     dconcat = delta @ p["out_proj.weight"]
     dq, dk, dv = np.zeros(q.shape), np.zeros(k.shape), np.zeros(v.shape)
+    dscores = np.zeros(weights.shape)
     for h in range(heads):
         cols = slice(h * d, (h + 1) * d)
         for row in range(length):
@@ -240,6 +250,7 @@ def attention_backward(delta: Array, x: Array, p: dict[str, Array], heads: int,
                 ds = a * (da - (a * da).sum(axis=1, keepdims=True))
             else:  # the softmax's derivative taken element by element
                 ds = a * (1.0 - a) * da
+            dscores[:, h, row] = ds
             dq[:, row, cols] += scale * np.einsum("nm,nmc->nc", ds, k[:, :, cols])
             dk[:, :, cols] += scale * ds[:, :, None] * q[:, row, cols][:, None, :]
     w = p["in_proj_weight"]
@@ -247,7 +258,8 @@ def attention_backward(delta: Array, x: Array, p: dict[str, Array], heads: int,
         [np.einsum("nlo,nli->oi", g, x) for g in (dq, dk, dv)], axis=0)
     grads["in_proj_bias"] = np.concatenate([g.sum(axis=(0, 1)) for g in (dq, dk, dv)])
     dx = dq @ w[:e] + dk @ w[e:2 * e] + dv @ w[2 * e:]
-    return dx, grads
+    per_head = dv.reshape(n, length, heads, d).transpose(0, 2, 1, 3)  # (N, heads, S, d)
+    return dx, grads, {"weights": weights, "dscores": dscores, "dv": per_head}
 
 
 def positions(length: int, width: int) -> Array:
