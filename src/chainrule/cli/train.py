@@ -45,8 +45,9 @@ def add_train_parser(commands) -> None:
     net.add_argument("--loss", help="loss (default: cross_entropy or bce for classes, mse)")
     net.add_argument("--init", help="weight initialisation (default auto)")
     data = train.add_argument_group("data")
-    data.add_argument("--data", help="xor, moons, circles, spirals, blobs, digits, iris, or a "
-                                     "CSV file")
+    data.add_argument("--data", help="xor, moons, circles, spirals, blobs, digits, iris, "
+                                     "macbeth (a text, for a sequence model's spec), or a CSV "
+                                     "file")
     data.add_argument("--target", help="the target column of a CSV file")
     data.add_argument("--samples", type=int, help="examples drawn by a generator")
     data.add_argument("--noise", type=float, help="noise of a generator")
@@ -79,6 +80,12 @@ def add_train_parser(commands) -> None:
     out.add_argument("--resume", metavar="FILE.npz",
                      help="continue from a checkpoint, with the options stored in it")
     out.add_argument("--quiet", action="store_true", default=None, help="no progress output")
+    out.add_argument("--sample", type=int, metavar="N",
+                     help="after training on a text, write N generated characters (default 300;"
+                          " 0: none)")
+    out.add_argument("--temperature", type=float, help="of the sampling softmax (default 0.8)")
+    out.add_argument("--prompt", help="the text a sample starts from (default: the text's "
+                                      "first line)")
 
 
 def _network(args: argparse.Namespace, dataset) -> tuple[list[int], list[str], str]:
@@ -111,7 +118,7 @@ def _network(args: argparse.Namespace, dataset) -> tuple[list[int], list[str], s
 
 def _targets(dataset, loss: str, outputs: int) -> np.ndarray:
     """Class indices for cross-entropy, a 0/1 column for one sigmoid unit, else as given."""
-    if dataset.task != "classification" or loss == "cross_entropy":
+    if dataset.task != "classification" or loss == "cross_entropy":  # sequences: the tokens
         return dataset.y
     if outputs == 1:
         return dataset.y.astype(float)[:, None]
@@ -126,6 +133,8 @@ def _dataset(args: argparse.Namespace, spec):
     if args.data:
         options = {k: v for k, v in (("classes", args.classes), ("task", args.task))
                    if v is not None}
+        if args.data.strip().lower() == "macbeth":
+            return _text(args, spec)
         return load_dataset(args.data, target=args.target, n=args.samples, noise=args.noise,
                             seed=args.seed, **options)
     if spec is None:
@@ -139,6 +148,31 @@ def _dataset(args: argparse.Namespace, spec):
                        tuple(f"x{i + 1}" for i in range(x.shape[1])), spec.description)
     return Dataset(spec.name, x, np.atleast_2d(targets).astype(float), "regression", (),
                    tuple(f"x{i + 1}" for i in range(x.shape[1])), spec.description)
+
+
+def _text(args: argparse.Namespace, spec):
+    """A text's windows for a sequence model: their length is the spec's input_shape [L], and
+    the spec's vocabulary (the Embedding's rows, the output's units) must be the text's."""
+    from chainrule.train.data import load_dataset
+
+    if spec is None or not hasattr(spec, "input_shape") or len(spec.input_shape) != 1 or \
+            spec.layers[0].type != "Embedding":
+        raise ChainruleError(f"--data {args.data}: a text trains a character-level model: "
+                             f"give a spec that starts with an Embedding of input_shape [L] "
+                             f"(examples/char-rnn.yaml)")
+    dataset = load_dataset(args.data, length=spec.input_shape[0])
+    size = len(dataset.classes)
+    rows = spec.layers[0].options["num_embeddings"]
+    if rows != size or spec.output_size != size:
+        what = (f"layers[0].num_embeddings is {rows}" if rows != size else
+                f"the last layer gives {spec.output_size} outputs")
+        raise ChainruleError(f"{args.spec}: {what}, but {dataset.name} has {size} distinct "
+                             f"characters (the vocabulary: one row and one output each)")
+    if spec.positions != spec.input_shape:
+        raise ChainruleError(f"{args.spec}: a language model predicts the next character at "
+                             f"every position: its last layer must give (L, {size}), got "
+                             f"{tuple(spec.layers[-1].shape)}")
+    return dataset
 
 
 def _optimizer(args: argparse.Namespace, spec, params):
@@ -209,7 +243,12 @@ def run_train(args: argparse.Namespace) -> int:
     tiny = len(dataset.x) < 20  # XOR's four points: train on all, judge on all
     parts = split(dataset, validation=0.0 if tiny else args.validation,
                   test=0.0 if tiny else args.test, seed=args.seed)
-    scaler = None if args.no_standardize or tiny else Standardizer.fit(parts.train.x)
+    text = dataset.task == "sequence"  # token indices: never standardised
+    if text and args.sample != 0:  # a sample that cannot be drawn fails before training
+        from chainrule.train.sample import check_causal
+
+        check_causal(spec)
+    scaler = None if args.no_standardize or tiny or text else Standardizer.fit(parts.train.x)
     scale = (lambda x: x) if scaler is None else scaler.transform
     model = spec.build_model() if spec is not None else MLP(layers, activations, init=args.init,
                                                             seed=args.seed)
@@ -244,6 +283,8 @@ def run_train(args: argparse.Namespace) -> int:
     progress.close()
     elapsed = time.perf_counter() - started
     sys.stdout.write(_summary(model, loss, parts, scale, outputs, history, elapsed, args))
+    if text:
+        sys.stdout.write(_sample(model, dataset, args))
     if args.save:
         from chainrule.train.checkpoint import save_model
 
@@ -257,7 +298,8 @@ def run_train(args: argparse.Namespace) -> int:
 
         shown = parts.validation if validation is not None else parts.train
         plot_run(args.plot, history, predict=lambda x: _predict(model, scale(x), outputs),
-                 x=shown.x, y=shown.y if dataset.task == "classification" else None,
+                 x=None if text else shown.x,
+                 y=shown.y if dataset.task == "classification" else None,
                  title=f"{dataset.name}: {title}")
     if history.stop_reason == "interrupted":  # 128 + the signal's number, as shells expect
         return 128 + getattr(signal, stopper.requested or "SIGINT").value
@@ -289,6 +331,22 @@ def _mismatch_message(path: str, mismatch: ResumeMismatch) -> str:
             f"this run has {option} {mismatch.ours}")
 
 
+def _sample(model, dataset, args) -> str:
+    """Generated text after training, from the prompt (the text's first line by default)."""
+    from chainrule.train.sample import sample
+
+    count = 300 if args.sample is None else args.sample
+    if not count:
+        return ""
+    vocabulary = dataset.classes
+    first = "".join(vocabulary[int(t)] for t in dataset.x[0])
+    prompt = args.prompt if args.prompt is not None else first.split("\n")[0] + "\n"
+    text = sample(model, vocabulary, prompt, count, temperature=args.temperature,
+                  seed=args.seed)
+    return (f"\nsample ({count} characters, temperature {args.temperature:g}, seed "
+            f"{args.seed}):\n{prompt}{text}\n")
+
+
 def _outputs(spec) -> int:
     return spec.output_size if hasattr(spec, "output_size") else spec.layers[-1]
 
@@ -306,7 +364,7 @@ def _predict(model, x: np.ndarray, outputs: int) -> np.ndarray:
     model.eval()
     with no_grad():
         out = model.head(shaped(model, x))[1].data
-    return (out[:, 0] > 0.5).astype(int) if outputs == 1 else out.argmax(axis=1)
+    return (out[:, 0] > 0.5).astype(int) if outputs == 1 else out.argmax(axis=-1)
 
 
 def _evaluate(model, loss: str, x: np.ndarray, y: np.ndarray, classes: bool,
@@ -317,12 +375,13 @@ def _evaluate(model, loss: str, x: np.ndarray, y: np.ndarray, classes: bool,
     value, _ = evaluate(model, loss, x, y, None)
     if not classes:
         return value, None
-    truth = y if y.ndim == 1 else (y[:, 0] > 0.5).astype(int) if y.shape[1] == 1 else y.argmax(1)
+    truth = y if y.ndim == 1 or y.dtype.kind in "iu" else \
+        (y[:, 0] > 0.5).astype(int) if y.shape[1] == 1 else y.argmax(1)
     return value, float(np.mean(_predict(model, x, outputs) == truth))
 
 
 def _summary(model, loss, parts, scale, outputs, history, elapsed, args) -> str:
-    classes = parts.train.task == "classification"
+    classes = parts.train.task in ("classification", "sequence")
     rows = []
     for name, part in (("train", parts.train), ("validation", parts.validation),
                        ("test", parts.test)):

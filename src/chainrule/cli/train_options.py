@@ -28,10 +28,11 @@ from chainrule.train.checkpoint import CheckpointError
 DEFAULTS: dict[str, Any] = {
     "activation": "tanh", "init": "auto", "validation": 0.2, "test": 0.0, "momentum": 0.0,
     "weight_decay": 0.0, "epochs": 100, "batch_size": 32, "seed": 0, "no_standardize": False,
-    "nesterov": False, "quiet": False,
+    "nesterov": False, "quiet": False, "temperature": 0.8,
 }
 # Options a resume may change: what happens after the stop, or only what is shown and written.
-SAFE_ON_RESUME = ("epochs", "early_stopping", "plot", "save", "checkpoint", "quiet")
+SAFE_ON_RESUME = ("epochs", "early_stopping", "plot", "save", "checkpoint", "quiet", "sample",
+                  "temperature", "prompt")
 NOT_STORED = ("resume", "command")
 
 

@@ -39,8 +39,9 @@ def arrays(model: MLP, x: Any, y: Any, loss: str, what: str) -> tuple[np.ndarray
     if len(y) != len(x):
         raise ShapeError(f"{what}y: expected {len(x)} targets (one per example), got {len(y)}")
     takes_classes = loss in LOSS_TABLE and LOSS_TABLE[loss].target == "classes"
-    indices = takes_classes and y.ndim == 1 and y.dtype.kind in "iu"
-    if indices:
+    positions = tuple(model.shapes[-1][:-1]) if hasattr(model, "shapes") else ()
+    indices = takes_classes and y.shape == (len(x), *positions) and y.dtype.kind in "iu"
+    if indices:  # a class index per example, or per position of a sequence
         return x, y.astype(np.int64)
     if y.ndim == 1 and model.output_size == 1:
         y = y[:, None]
@@ -61,7 +62,7 @@ def accuracy_kind(y: np.ndarray, outputs: int) -> str | None:
     Class indices or one-hot rows: the largest output. One output with 0/1 targets: above 0.5;
     with −1/+1 targets: its sign. Any other targets are a regression: no accuracy.
     """
-    if y.ndim == 1:
+    if y.ndim == 1 or y.dtype.kind in "iu":  # class indices (per position of a sequence)
         return "index"
     values = np.unique(y)
     if outputs > 1 and set(values) <= {0.0, 1.0} and np.all(y.sum(axis=1) == 1):
@@ -73,9 +74,13 @@ def accuracy_kind(y: np.ndarray, outputs: int) -> str | None:
     return None
 
 
-def correct(kind: str | None, output: np.ndarray, y: np.ndarray) -> int:
+def correct(kind: str | None, output: np.ndarray, y: np.ndarray) -> float:
+    """The examples predicted right; for a sequence, each example counts the fraction of its
+    positions predicted right (so the mean over examples is the positions' accuracy)."""
     if kind is None:
         return 0
+    if kind == "index" and y.ndim == 2:  # (examples, L) next tokens
+        return float(np.sum(output.argmax(axis=-1) == y) / y.shape[1])
     if kind in ("index", "argmax"):
         guess, truth = output.argmax(axis=1), (y if kind == "index" else y.argmax(axis=1))
     else:  # one output unit, cut at 0.5 for 0/1 targets or at 0 for −1/+1

@@ -185,9 +185,11 @@ def _check_loop(name: str, loop: dict[str, Any]) -> None:
     early stopping's best so far; a forged one would fail in the middle of a resumed run."""
     partial = loop.get("partial")
     if partial is not None:
-        counts = ("batch", "correct", "seen")
+        counts = ("batch", "seen")
+        # correct: a count, or for a sequence a sum of per-example fractions of positions
         if not (isinstance(partial, dict) and all(type(partial.get(k)) is int
                                                   and partial[k] >= 0 for k in counts)
+                and type(partial.get("correct")) in (int, float) and partial["correct"] >= 0
                 and type(partial.get("loss_sum")) in (int, float)):
             raise CheckpointError(f"{name}: loop.partial: expected batch, correct and seen "
                                   f"counts and a loss_sum, got {_short(partial)}")

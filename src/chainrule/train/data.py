@@ -36,6 +36,8 @@ DATASETS: dict[str, str] = {
     "blobs": "Gaussian blobs around 3 centres or classes=k (n=200, noise=1.0 = their std)",
     "digits": "8x8 handwritten digits, 1797 images, 64 pixel counts 0..16, 10 classes (UCI)",
     "iris": "Fisher's iris: 150 flowers, 4 measurements in cm, 3 species",
+    "macbeth": "Shakespeare's Macbeth, 95,856 characters of 62 kinds: a character-level "
+               "language model's windows (the spec's input_shape [L] sets their length)",
 }
 GENERATED = ("xor", "moons", "circles", "spirals", "blobs")
 DEFAULT_NOISE = {"xor": 0.1, "moons": 0.1, "circles": 0.05, "spirals": 0.05, "blobs": 1.0}
@@ -64,7 +66,8 @@ def _check_options(name: str, n: Any, noise: Any, seed: Any, classes: Any) -> No
 
 def load_dataset(name_or_csv: str | os.PathLike[str], *, target: str | None = None,
                  n: int | None = None, noise: float | None = None, seed: int = 0,
-                 task: Task | None = None, classes: int | None = None) -> Dataset:
+                 task: Task | None = None, classes: int | None = None,
+                 length: int | None = None) -> Dataset:
     """A built-in dataset by name (see ``DATASETS``) or a CSV file (a path ending in .csv).
 
     ``n`` (default 200) and ``noise`` (default per dataset, see ``DATASETS``) shape the
@@ -85,6 +88,15 @@ def load_dataset(name_or_csv: str | os.PathLike[str], *, target: str | None = No
                         "or a path ending in .csv")
     if target is not None:
         raise SpecError(f"dataset {name!r}: target applies to CSV files only")
+    if name == "macbeth":
+        if (n, noise, classes, task) != (None, None, None, None):
+            raise SpecError("dataset 'macbeth' is a text: n, noise, classes and task do not "
+                            "apply")
+        if not isinstance(length, Integral) or isinstance(length, bool) or length < 1:
+            raise SpecError("dataset 'macbeth' is a text for a sequence model: give a spec "
+                            "whose input_shape [L] is the window's length (examples/"
+                            "char-rnn.yaml)")
+        return shipped.macbeth(int(length))
     if task not in (None, "classification"):
         raise SpecError(f"dataset {name!r} is a classification dataset, not {task!r}")
     _check_options(name, n, noise, seed, classes)

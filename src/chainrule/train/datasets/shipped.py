@@ -1,7 +1,9 @@
-"""The real datasets shipped with chainrule (no network needed): digits and iris.
+"""The real datasets shipped with chainrule (no network needed): digits, iris and the text of
+Macbeth.
 
-The files are scikit-learn's copies, kept byte for byte (README.md here gives sources and
-licences). Both are small, so they are parsed on every call and each caller gets fresh arrays.
+digits and iris are scikit-learn's copies, kept byte for byte; Macbeth is Shakespeare's,
+laid out as tiny-shakespeare lays a play out (README.md here gives sources and licences).
+All are small, so they are parsed on every call and each caller gets fresh arrays.
 """
 
 from __future__ import annotations
@@ -48,3 +50,36 @@ def iris() -> Dataset:
     return Dataset("iris", table[:, :columns].copy(), table[:, columns].astype(np.int64),
                    "classification", classes, IRIS_FEATURES,
                    "Fisher's iris (1936): 150 flowers, 4 measurements in cm, 3 species")
+
+
+MACBETH = "macbeth.txt.gz"
+
+
+def macbeth_text() -> str:
+    """Shakespeare's Macbeth (1606, public domain), 95,856 characters of 62 kinds: each speech
+    as ``SPEAKER:`` on its own line, its lines, a blank line (no headings or stage
+    directions)."""
+    return gzip.decompress(_read_bytes(MACBETH)).decode("utf-8")
+
+
+def text_windows(name: str, text: str, length: int, description: str) -> Dataset:
+    """A text as a character-level language model's examples: its vocabulary (the distinct
+    characters, sorted; a character's index is its token), and the text cut into windows of
+    ``length`` characters one after the other, each predicting the next character at every
+    position (y = x shifted by one)."""
+    vocabulary = tuple(sorted(set(text)))
+    index = {c: i for i, c in enumerate(vocabulary)}
+    tokens = np.fromiter((index[c] for c in text), dtype=np.int64, count=len(text))
+    windows = (len(tokens) - 1) // length
+    if windows < 1:
+        raise ValueError(f"{name}: {len(text)} characters make no window of {length}")
+    x = tokens[:windows * length].reshape(windows, length)
+    y = tokens[1:windows * length + 1].reshape(windows, length)
+    return Dataset(name, x.astype(np.float64), y, "sequence", vocabulary,
+                   tuple(f"c{i + 1}" for i in range(length)), description)
+
+
+def macbeth(length: int) -> Dataset:
+    return text_windows("macbeth", macbeth_text(), length,
+                        f"Shakespeare's Macbeth, character by character: windows of {length} "
+                        f"characters, each predicting the next at every position")
