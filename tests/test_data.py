@@ -101,14 +101,15 @@ def test_data_files_and_their_attribution_ship_with_the_package():
 
 def test_every_listed_dataset_loads():
     for name, description in DATASETS.items():
-        assert description and load_dataset(name).name == name
+        options = {"length": 8} if name == "macbeth" else {}  # a text: windows of 8
+        assert description and load_dataset(name, **options).name == name
 
 
 # --- load_dataset argument errors ---------------------------------------------------------
 
 @pytest.mark.parametrize("name, options, message", [
     ("mnist", {}, "unknown dataset 'mnist': expected one of xor, moons, circles, spirals, "
-                  "blobs, digits, iris, or a path ending in .csv"),
+                  "blobs, digits, iris, macbeth, or a path ending in .csv"),
     ("moons", {"n": 1}, "dataset 'moons': n must be an integer >= 2, got 1"),
     ("moons", {"n": 2.5}, "dataset 'moons': n must be an integer >= 2, got 2.5"),
     ("spirals", {"n": 2, "classes": 3}, "dataset 'spirals': n must be an integer >= 3, got 2"),

@@ -200,7 +200,11 @@ def parse_layers(value: Any, input_shape: tuple[int, ...], *, max_layers: int,
     count = _count_layers(value)
     if count > max_layers:
         raise SpecError(f"{path}: {count} layers; at most {max_layers}")
-    return _layers(value, input_shape, path, _Budget(max_parameters), 0)
+    layers = _layers(value, input_shape, path, _Budget(max_parameters), 0)
+    for layer in flat_layers(layers)[1:]:
+        if layer.type == "Embedding":
+            raise SpecError(f"{layer.path}: {_EMBEDDING_FIRST}")
+    return layers
 
 
 def _count_layers(value: Any) -> int:
@@ -398,14 +402,16 @@ def _check_inputs(name: str, o: dict[str, Any], shape: tuple[int, ...], path: st
                             f"{o['out_channels']} output channels")
 
 
+_EMBEDDING_FIRST = ("an Embedding takes the token indices, so it is the first layer and "
+                    "input_shape is [L] (the sequence's length)")
+
+
 def _check_sequence(name: str, o: dict[str, Any], shape: tuple[int, ...], path: str) -> None:
     """The sequence layers' inputs: token indices (L,) for an Embedding, which must come
     first; (L, features) for the others."""
     if name == "Embedding":
-        if path != "layers[0]" or len(shape) != 1:
-            raise SpecError(f"{path}: an Embedding takes the token indices, so it is the first "
-                            f"layer and input_shape is [L] (the sequence's length); got "
-                            f"{_shape(shape)}")
+        if len(shape) != 1:
+            raise SpecError(f"{path}: {_EMBEDDING_FIRST}; got {_shape(shape)}")
         rows = o["num_embeddings"]
         if o["padding_idx"] is not None and not -rows <= o["padding_idx"] < rows:
             raise SpecError(f"{path}.padding_idx: expected a row of the table (−{rows} to "
