@@ -86,7 +86,7 @@ def _attend(q: Tensor, k: Tensor, v: Tensor, factor: float,
     logits (the mask added), the weights (softmax over the keys) and the output."""
     product = q @ k.transpose(*range(k.ndim - 2), k.ndim - 1, k.ndim - 2)
     scores = product * factor
-    logits = scores if added is None else scores + added
+    logits = scores if added is None else scores + np.asarray(added, dtype=scores.dtype)
     weights = logits.softmax(-1)
     return {"product": product, "scores": scores, "logits": logits, "weights": weights,
             "out": weights @ v}
