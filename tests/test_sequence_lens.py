@@ -238,3 +238,27 @@ def test_given_weights_are_the_networks(tmp_path):
     linear = dict(model.named_parameters())
     np.testing.assert_allclose(out, h @ linear["2.weight"].data + linear["2.bias"].data,
                                rtol=1e-12)
+
+
+def test_a_long_sequence_is_summarised_in_text_and_drawn_whole_on_the_page(tmp_path, capsys):
+    """Twenty positions: the text gives each query row's largest weight and where; the page
+    draws the 20 × 20 attention matrix as a heatmap, each number on hover."""
+    spec = {"name": "long", "learning_rate": 0.1, "input_shape": [20], "layers": [
+        {"type": "Embedding", "num_embeddings": 6, "embedding_dim": 4},
+        {"type": "MultiheadAttention", "num_heads": 2, "is_causal": True},
+        {"type": "Linear", "out_features": 6}], "loss": "cross_entropy",
+        "input": [i % 6 for i in range(20)], "target": [(i + 1) % 6 for i in range(20)]}
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps(spec))
+    assert main(["explain", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "(rows: queries, columns: keys) (20 × 20, one row a line):" in text
+    assert "max (at column)" in text and "1.000 at 0" in text  # query 0 sees key 0 alone
+    assert "(the 12 keys with the largest |∂E/∂S| of 20; each of the others the same way)" \
+        in text
+    out = tmp_path / "long.html"
+    assert main(["explain", str(path), "--format", "html", "-o", str(out)]) == 0
+    page = out.read_text()
+    figure = page.split("Attention weights A, head 0")[1]
+    heat = figure.split('<table class="grid heat">')[1].split("</table>")[0]
+    assert heat.count("<tr>") == 20 and heat.count("<td") == 400

@@ -92,30 +92,56 @@ def _grids(title: str, array: np.ndarray, what: str) -> list[Any]:
 
 
 
-def _matrix(title: str, array: np.ndarray, rows: str) -> Any:
-    """A 2-D array (a sequence's positions × features, an attention matrix) as one grid, or
-    a table of its rows' summaries when it is too large to read."""
+HEATMAP_LIMIT = 64  # a 2-D array up to 64 × 64 is a grid: numbers up to 16, a heatmap beyond
+
+
+def _matrix(title: str, array: np.ndarray, row: str) -> Any:
+    """A 2-D array (a sequence's positions × features, an attention matrix) as one grid —
+    the page draws it as a heatmap, the text formats summarise it by row when it is larger
+    than 16 × 16 — or, beyond 64 × 64, as a table of its rows' summaries. ``row`` names a
+    row (``position``, ``query``)."""
     array = np.asarray(array, dtype=float)
     if array.ndim == 1:
         array = array[None, :]
-    if max(array.shape) <= GRID_LIMIT:
+    if max(array.shape) <= HEATMAP_LIMIT:
         return Piece("grid", title, array=array)
-    shown_rows = [[str(r), n(array[r].min()), n(array[r].max()), n(array[r].mean()),
-                   n(np.abs(array[r]).sum())] for r in range(min(len(array), MAX_TERMS))]
+    headers, rows = grid_summary(array, row)
+    return Piece("table", title + summary_note(array, row), headers=headers, rows=rows)
+
+
+def large_grid(array: np.ndarray) -> bool:
+    """A grid the text formats summarise by row (the page draws it whole, as a heatmap)."""
+    return max(np.atleast_2d(array).shape) > GRID_LIMIT
+
+
+def grid_summary(array: np.ndarray, row: str = "row") -> tuple[list[str], list[list[str]]]:
+    """Each row's smallest and largest value (and where) and its mean, the first
+    :data:`MAX_TERMS` rows: how a grid too large to print is written."""
+    rows = []
+    for r in range(min(len(array), MAX_TERMS)):
+        values = array[r]
+        top = int(np.argmax(values))
+        rows.append([str(r), n(values.min()), f"{n(values[top])} at {top}", n(values.mean())])
+    return [row, "min", "max (at column)", "mean"], rows
+
+
+def summary_note(array: np.ndarray, row: str = "row") -> str:
     more = f", the first {MAX_TERMS} of {len(array)}" if len(array) > MAX_TERMS else ""
-    return Piece("table", f"{title} ({array.shape[0]} × {array.shape[1]}: one row per "
-                 f"{rows.rstrip('s')}{more})", headers=[rows.rstrip("s"), "min", "max", "mean",
-                                                         "Σ|·|"], rows=shown_rows)
+    return f" ({array.shape[0]} × {array.shape[1]}, one {row} a line{more})"
 
 
 def vector(values: Any, limit: int = 4) -> str:
-    """A short vector written out, ``[0.1, −0.2]``; a longer one by its size and norm."""
+    """A short vector written out, ``[0.1, −0.2]``; a longer one by its 2-norm, ``‖·‖ 5.707``
+    (:data:`LONG_VECTORS` says so under a table of them)."""
     values = np.atleast_1d(np.asarray(values, dtype=float))
     if values.size == 1:
         return n(values[0])
     if values.size <= limit:
         return "[" + ", ".join(n(v) for v in values) + "]"
-    return f"({values.size} values, ‖·‖ = {n(float(np.linalg.norm(values)))})"
+    return f"‖·‖ {n(float(np.linalg.norm(values)))}"
+
+
+LONG_VECTORS = "Vectors of more than four values are written as their 2-norm, ‖·‖."
 
 
 def agrees(ours: Any, engine: Any) -> bool:

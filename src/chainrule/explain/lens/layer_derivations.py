@@ -331,7 +331,7 @@ def _linear(record, ctx, focus) -> list[Any]:
     pieces = [_sum_piece(title, lhs, terms, float(gw[i, j]))]
     what = "δ = ∂E/∂z of example 1" + (" (rows: positions)" if sequence else "")
     pieces += _grids(what, np.asarray(delta[0]), "per unit") if not sequence else \
-        [_matrix(what, np.asarray(delta[0]), "positions")]
+        [_matrix(what, np.asarray(delta[0]), "position")]
     return pieces
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.explain.lens.derivation_parts import (
-    Focus, _pick, _sum_piece, agrees, checked_table, n, vector,
+    LONG_VECTORS, Focus, _pick, _sum_piece, agrees, checked_table, n, vector,
 )
 from chainrule.explain.lens.layer_data import Piece
 
@@ -101,7 +101,8 @@ def _weight(name: str, module, path: str, k: int) -> str:
     return f"{path}.{name}_l{k}"
 
 
-def _formula_note(kind: str, length: int, nonlinearity: str = "tanh") -> Piece:
+def _formula_note(kind: str, length: int, nonlinearity: str = "tanh", hidden: int = 1
+                  ) -> Piece:
     f = nonlinearity
     lines = {
         "RNN": [f"Unrolled over L = {length} steps: h_t = {f}(x_t·W_ihᵀ + b_ih + h_(t−1)·W_hhᵀ "
@@ -119,6 +120,8 @@ def _formula_note(kind: str, length: int, nonlinearity: str = "tanh") -> Piece:
                  "backpropagation through time: ∂E/∂h_t has a direct part (from step t's own "
                  "output) and a recurrent part (through step t + 1), and each weight's "
                  "gradient is a sum over the steps.")
+    if hidden > 4:
+        lines.append(LONG_VECTORS)
     return Piece("note", "", lines)
 
 
@@ -201,7 +204,7 @@ def _rnn(record, ctx, focus) -> list[Piece]:
     else:
         local, local_name = (z > 0).astype(float), "relu′(z_t) = [z_t > 0]"
     delta = steps.grad("h") * local  # δ_t = ∂E/∂h_t ⊙ f′(z_t)
-    pieces = [_formula_note("RNN", steps.length, module.nonlinearity)]
+    pieces = [_formula_note("RNN", steps.length, module.nonlinearity, module.hidden_size)]
     if module.num_layers > 1:
         pieces.append(Piece("note", "", [f"Layer {k} of {module.num_layers} is worked out "
                                          f"(--param {path}.weight_hh_l1 for another)."]))
@@ -255,7 +258,8 @@ def _lstm(record, ctx, focus) -> list[Piece]:
     gates = {"i": dc * g, "f": dc * c_prev, "g": dc * i, "o": dh * tanh_c}
     local = {"i": i * (1 - i), "f": f * (1 - f), "g": 1 - g ** 2, "o": o * (1 - o)}
     delta = np.concatenate([gates[name] * local[name] for name in "ifgo"], axis=-1)
-    pieces = [_formula_note("LSTM", steps.length), *_truncation_note(module, steps.length)]
+    pieces = [_formula_note("LSTM", steps.length, hidden=module.hidden_size),
+              *_truncation_note(module, steps.length)]
     pieces.append(Piece("table", "Forward through time, example 1: the gates and the cell",
                         headers=["t", "i", "f", "g", "o", "c_t", "h_t"],
                         rows=[[str(t + 1), *(vector(v[t, 0]) for v in (i, f, g, o, c)),
@@ -306,7 +310,8 @@ def _gru(record, ctx, focus) -> list[Piece]:
     r, z, n_, h_prev = (steps.value(name) for name in ("r", "z", "n", "h_prev"))
     dh = steps.grad("h")
     gates = {"n": dh * (1 - z), "z": dh * (h_prev - n_)}
-    pieces = [_formula_note("GRU", steps.length), *_truncation_note(module, steps.length)]
+    pieces = [_formula_note("GRU", steps.length, hidden=module.hidden_size),
+              *_truncation_note(module, steps.length)]
     pieces.append(Piece("table", "Forward through time, example 1: the gates", headers=[
         "t", "r", "z", "n", "h_t"], rows=[[str(t + 1), vector(r[t, 0]), vector(z[t, 0]),
                                            vector(n_[t, 0]), vector(steps.value("h")[t, 0])]

@@ -19,6 +19,7 @@ from chainrule.explain.lens.layer_data import Piece
 from chainrule.explain.lens.recurrent_derivations import RECURRENT_RULES
 
 MAX_ROWS = 12  # embedding rows listed one by one
+ROW_TERMS = 12  # keys of one attention row written out
 
 
 def _embedding(record, ctx, focus) -> list[Piece]:
@@ -141,13 +142,9 @@ def _attention(record, ctx, focus) -> list[Piece]:
         f"in_proj_weight), split into heads along the features; per head "
         f"S = Q·Kᵀ/√d (1/√d = {n(s)}), A = softmax(S) along each row (over the keys), "
         f"O = A·V; the heads' O side by side, times W_oᵀ plus b_o, is the output." + causal])]
-    if length <= 16:
-        for h in range(heads):
-            pieces.append(Piece("grid", f"Attention weights A, head {h}, example 1 (rows: "
-                                f"queries, columns: keys)", array=weights[0, h]))
-    else:
-        pieces.append(_matrix(f"Attention weights A, head {head}, example 1",
-                              weights[0, head], "queries"))
+    for h in (range(heads) if length <= 16 else (head,)):  # a long sequence: one head's
+        pieces.append(_matrix(f"Attention weights A, head {h}, example 1 (rows: queries, "
+                              f"columns: keys)", weights[0, h], "query"))
     a, g = weights[0, head, query], dweights[0, head, query]
     inner = float(a @ g)
     ours = a * (g - inner)  # the row times the softmax's Jacobian diag(a) − a·aᵀ
@@ -156,12 +153,19 @@ def _attention(record, ctx, focus) -> list[Piece]:
         pieces.append(Piece("grid", f"The softmax's Jacobian ∂A[{query},j]/∂S[{query},m] = "
                             f"a_j(δ_jm − a_m), head {head}: diag(a) − a·aᵀ, not only its "
                             f"diagonal", array=np.diag(a) - np.outer(a, a)))
-    lines = [f"a = A[{query}] = {vector(a, 16)}, ∂E/∂a = {vector(g, 16)}",
+    lines = [f"a = A[{query}] = {vector(a, 16)}, ∂E/∂a = {vector(g, 16)}" if len(a) <= 16
+             else f"a = A[{query}], the row's {len(a)} weights, and ∂E/∂a, its gradient:",
              f"Σ_m a_m ∂E/∂a_m = {n(inner)}"]
+    shown = list(keys) if len(a) <= ROW_TERMS else \
+        sorted(np.argsort(-np.abs(ours), kind="stable")[:ROW_TERMS].tolist())
     lines += [f"∂E/∂S[{query},{j}] = a_{j}(∂E/∂a_{j} − Σ) = ({n(a[j])})({n(g[j])} − "
-              f"{n(inner)}) = {n(ours[j])}" for j in list(keys)[:MAX_TERMS]]
+              f"{n(inner)}) = {n(ours[j])}" for j in shown]
+    if len(shown) < len(a):
+        lines.append(f"  (the {len(shown)} keys with the largest |∂E/∂S| of {len(a)}; each "
+                     f"of the others the same way)")
     agree = agrees(ours, dlogits[0, head, query])
     lines.append(f"  the engine's ∂E/∂S[{query}]: {vector(dlogits[0, head, query], 16)}"
+                 + (" (every key's equals the rule's)" if agree and len(a) > 16 else "")
                  + ("" if agree else "  ≠ the row above"))
     pieces.append(Piece("equation", f"Back through the softmax, row {query} of head {head}",
                         lines, check=agree))
@@ -195,10 +199,9 @@ def _qkv(q, k, v, weights, grad, dlogits, head, s, d) -> list[Piece]:
             how = "∂E/∂Sᵀ·Q/√d"
         out.append(_sum_piece(f"∂E/∂{name} of head {head}, example {b + 1}: {how}", text,
                               terms, float(g[b, j, c])))
-    if dq.shape[2] <= 16 and d <= 16:
-        for name, g in (("Q", dq), ("K", dk), ("V", dv)):
-            out.append(Piece("grid", f"∂E/∂{name}, head {head}, example 1 (rows: positions)",
-                             array=g[0, head]))
+    for name, g in (("Q", dq), ("K", dk), ("V", dv)):
+        out.append(_matrix(f"∂E/∂{name}, head {head}, example 1 (rows: positions)",
+                           g[0, head], "position"))
     return out
 
 
@@ -208,7 +211,7 @@ def _positional(record, ctx, focus) -> list[Piece]:
     return [Piece("note", "", [
         "y = x + PE with PE[p, 2i] = sin(p/10000^(2i/d)), PE[p, 2i+1] = cos(p/10000^(2i/d)): "
         "a constant, so ∂E/∂x = ∂E/∂y, passed back unchanged."]),
-        _matrix("PE (rows: positions)", module.encodings(length, width), "positions")]
+        _matrix("PE (rows: positions)", module.encodings(length, width), "position")]
 
 
 SEQUENCE_RULES = {"Embedding": _embedding, "LayerNorm": _layer_norm,

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.explain.lens.derivation_parts import large_grid
 from chainrule.explain.numfmt import DEFAULT_SIGNIFICANT, Precision, number
 from chainrule.explain.render.layers_outline import sections as _sections
 
@@ -25,6 +26,10 @@ def _n(value: float, precision: Precision) -> str:
 
 def _grid_lines(array: np.ndarray, precision: Precision) -> list[str]:
     array = np.atleast_2d(array)
+    if large_grid(array):  # summarised by row; the page draws it whole
+        from chainrule.explain.lens.derivation_parts import grid_summary
+
+        return _table_lines(*grid_summary(array))
     cells = [[_n(v, precision) for v in row] for row in array]
     width = max(len(c) for row in cells for c in row)
     return ["[" + "  ".join(c.rjust(width) for c in row) + "]" for row in cells]
@@ -64,7 +69,7 @@ def render_text(trace, precision: Precision = DEFAULT_SIGNIFICANT, only: str | N
             out += [f"      {line}" for line in _table_lines(headers, rows)]
             out += [f"      ({line})" for line in getattr(payload, "lines", [])]
         elif kind == "grid":
-            out.append(f"    {title}:")
+            out.append(f"    {title}{_summarised(payload.array)}:")
             out += [f"      {line}" for line in _grid_lines(payload.array, precision)]
     return "\n".join(out).rstrip() + "\n"
 
@@ -104,8 +109,8 @@ def render_markdown(trace, precision: Precision = DEFAULT_SIGNIFICANT,
             out += [f"({md(line)})" for line in getattr(payload, "lines", [])] + \
                 ([""] if getattr(payload, "lines", []) else [])
         elif kind == "grid":
-            out += [f"**{md(title)}**", "", "```text", *_grid_lines(payload.array, precision),
-                    "```", ""]
+            out += [f"**{md(title + _summarised(payload.array))}**", "", "```text",
+                    *_grid_lines(payload.array, precision), "```", ""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -119,6 +124,7 @@ table{border-collapse:collapse;margin:.4em 0 1em;font-size:13px}
 td,th{border:1px solid #ddd;padding:2px 8px;text-align:right}
 th{background:#f0f0f3}
 table.grid td{width:3.6em;height:1.9em;text-align:center;font:12px ui-monospace,monospace}
+table.grid.heat td{width:7px;height:7px;padding:0;border:0}
 .layer{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;margin:.8em 0}
 .nav{position:sticky;top:0;background:#fff;padding:.4em 0;border-bottom:1px solid #eee}
 .nav button{font-size:14px;margin-right:.5em}
@@ -141,6 +147,12 @@ if(e.key==='ArrowRight')show(i+1);});show(0);})();
 """
 
 
+def _summarised(array: np.ndarray) -> str:
+    from chainrule.explain.lens.derivation_parts import summary_note
+
+    return summary_note(np.atleast_2d(array)) if large_grid(array) else ""
+
+
 def _heat(value: float, scale: float) -> str:
     if not np.isfinite(value) or scale == 0:
         return "#ffffff"
@@ -153,11 +165,14 @@ def _heat(value: float, scale: float) -> str:
 def _grid_html(title: str, array: np.ndarray, precision: Precision) -> str:
     array = np.atleast_2d(np.asarray(array, dtype=float))
     scale = float(np.max(np.abs(array))) if array.size else 0.0
+    large = large_grid(array)  # a heatmap of small cells, each number on hover
     rows = "".join("<tr>" + "".join(
         f'<td style="background:{_heat(v, scale)}" title="{html.escape(_n(v, precision))}">'
-        f"{html.escape(_n(v, precision))}</td>" for v in row) + "</tr>" for row in array)
+        f"{'' if large else html.escape(_n(v, precision))}</td>" for v in row) + "</tr>"
+        for row in array)
+    kind = "grid heat" if large else "grid"
     return (f'<figure><figcaption>{html.escape(title)}</figcaption>'
-            f'<table class="grid">{rows}</table></figure>')
+            f'<table class="{kind}">{rows}</table></figure>')
 
 
 def render_html(trace, precision: Precision = DEFAULT_SIGNIFICANT, only: str | None = None,

@@ -19,6 +19,7 @@ import numpy as np
 
 from chainrule.explain.numfmt import DEFAULT_SIGNIFICANT, Precision, number
 from chainrule.explain.render.latex import PREAMBLE, latex_escape
+from chainrule.explain.lens.derivation_parts import large_grid
 from chainrule.explain.render.layers_outline import sections
 
 # The lens's symbols in math mode (a subscript letter joins the symbol before it).
@@ -183,6 +184,11 @@ def render_latex(trace, precision: Precision = DEFAULT_SIGNIFICANT, only: str | 
             said = getattr(payload, "lines", [])
             if said:
                 out += [rf"\textit{{({_text(' '.join(said))})}}\par", ""]
+        elif kind == "grid" and large_grid(payload.array):  # summarised by row, as the text
+            from chainrule.explain.lens.derivation_parts import grid_summary, summary_note
+
+            out.append(rf"\textit{{{_text(heading + summary_note(payload.array))}:}}\par")
+            out += _tabular(*grid_summary(np.atleast_2d(payload.array)))
         elif kind == "grid":
             out += [rf"\textit{{{_text(heading)}:}}", *_matrix(payload.array, precision), ""]
     body = "\n".join(out).rstrip() + "\n"
