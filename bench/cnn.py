@@ -18,8 +18,6 @@ Goal (issue 15): at most 1.5 × PyTorch's time.
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -31,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import chainrule as cr  # noqa: E402
 from bench.impls import TorchStep as MlpTorchStep  # noqa: E402
-from bench.measure import matmul_peak, time_interleaved  # noqa: E402
+from bench.measure import matmul_peak, side_by_side_cli, time_interleaved  # noqa: E402
 
 LEARNING_RATE = 0.05
 LAYERS = ((1, 8, 8, 8), (8, 16, 4, 4))  # (in, out, height, width) of each 3 × 3 convolution
@@ -209,23 +207,10 @@ def measure(repeats: int = 21, batch: int = 64, block_seconds: float = 0.1,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=21)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    result = measure(max(1, args.repeats), max(1, args.batch))
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return 0
-    print(f"{'network':<11} {'dtype':<8} {'batch':>5} {'chainrule µs':>13} {'PyTorch µs':>11} "
-          f"{'×torch':>7} {'peak%':>6}")
-    for row in result["rows"]:
-        print(f"{row['network']:<11} {row['dtype']:<8} {row['batch']:>5} "
-              f"{row['chainrule_us']:>13,.0f} "
-              f"{row['pytorch_us']:>11,.0f} {row['x_torch']:>7.2f} "
-              f"{100 * row['peak_fraction']:>6.1f}")
-    return 0
+    return side_by_side_cli(__doc__, measure, argv, 21, 64, (
+        ("network", "network", "<11"), ("dtype", "dtype", "<8"), ("batch", "batch", ">5"),
+        ("chainrule µs", "chainrule_us", ">13,.0f"), ("PyTorch µs", "pytorch_us", ">11,.0f"),
+        ("×torch", "x_torch", ">7.2f"), ("peak", "peak_fraction", ">6.1%")))
 
 
 if __name__ == "__main__":

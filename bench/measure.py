@@ -134,3 +134,29 @@ def matmul_peak(dtype: str, shapes: Sequence[tuple[int, int, int]], repeats: int
             best = min(best, time.perf_counter() - started)
         best_rate = max(best_rate, 2 * m * k * n / best)
     return best_rate
+
+
+def side_by_side_cli(doc: str, measure, argv, repeats: int, batch: int,
+                     columns: Sequence[tuple[str, str, str]]) -> int:
+    """The command line of a side-by-side script (bench/cnn.py, bench/sequence.py):
+    ``--repeats``, ``--batch`` and ``--json``, then a table of ``measure``'s rows, each column
+    (header, the row's key, its format: ``>13,.1f``)."""
+    import argparse
+    import json
+    import re
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--batch", type=int, default=batch)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    result = measure(max(1, args.repeats), max(1, args.batch))
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    widths = [int(re.match(r"[<>]?(\d+)", fmt).group(1)) for _, _, fmt in columns]
+    print(" ".join(f"{header:>{w}}" if fmt.startswith(">") else f"{header:<{w}}"
+                   for (header, _, fmt), w in zip(columns, widths)))
+    for row in result["rows"]:
+        print(" ".join(format(row[key], fmt) for _, key, fmt in columns))
+    return 0

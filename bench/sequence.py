@@ -21,8 +21,6 @@ fused kernel over the sequence, so the recurrent row measures that difference.
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -34,7 +32,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
 import chainrule as cr  # noqa: E402
-from bench.measure import time_interleaved  # noqa: E402
+from bench.measure import side_by_side_cli, time_interleaved  # noqa: E402
 
 LEARNING_RATE = 0.05
 SPECS = {"char-lstm": ROOT / "examples" / "char-rnn.yaml",
@@ -203,22 +201,10 @@ def measure(repeats: int = 11, batch: int = 32, block_seconds: float = 0.3) -> d
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=11)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    result = measure(max(1, args.repeats), max(1, args.batch))
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return 0
-    print(f"{'network':<17} {'dtype':<8} {'batch':>5} {'chainrule ms':>13} {'PyTorch ms':>11} "
-          f"{'×torch':>7} {'Δloss':>8}")
-    for row in result["rows"]:
-        print(f"{row['network']:<17} {row['dtype']:<8} {row['batch']:>5} "
-              f"{row['chainrule_ms']:>13,.1f} {row['pytorch_ms']:>11,.1f} "
-              f"{row['x_torch']:>7.2f} {row['loss_difference']:>8.1e}")
-    return 0
+    return side_by_side_cli(__doc__, measure, argv, 11, 32, (
+        ("network", "network", "<17"), ("dtype", "dtype", "<8"), ("batch", "batch", ">5"),
+        ("chainrule ms", "chainrule_ms", ">13,.1f"), ("PyTorch ms", "pytorch_ms", ">11,.1f"),
+        ("×torch", "x_torch", ">7.2f"), ("Δloss", "loss_difference", ">8.1e")))
 
 
 if __name__ == "__main__":

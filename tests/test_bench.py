@@ -107,3 +107,19 @@ def test_the_cnn_script_starts_both_steps_from_the_same_loss():
     for row in result["rows"]:
         assert row["loss_difference"] < (1e-12 if row["dtype"] == "float64" else 1e-5), row
     assert all(row["chainrule_us"] > 0 and row["pytorch_us"] > 0 for row in result["rows"])
+
+
+def test_the_sequence_script_starts_both_steps_from_the_same_loss():
+    pytest.importorskip("torch")
+    pytest.importorskip("threadpoolctl")
+    import bench.sequence as sequence
+
+    result = sequence.measure(repeats=1, batch=2, block_seconds=0.01)
+    assert result["schema"] == "chainrule.bench.sequence/1"
+    assert [(row["network"], row["dtype"]) for row in result["rows"]] == [
+        ("char-lstm", "float64"), ("char-lstm", "float32"), ("char-transformer", "float64"),
+        ("char-transformer", "float32")]
+    # PyTorch's own nn.LSTM and nn.MultiheadAttention with chainrule's weights: the same loss
+    for row in result["rows"]:
+        assert row["loss_difference"] < (1e-12 if row["dtype"] == "float64" else 1e-5), row
+    assert all(row["chainrule_ms"] > 0 and row["pytorch_ms"] > 0 for row in result["rows"])

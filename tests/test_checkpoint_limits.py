@@ -302,7 +302,8 @@ def test_cli_resume_with_another_dataset(tmp_path, capsys, monkeypatch):
     assert capsys.readouterr().err == (
         "chainrule: error: --resume run.npz: the checkpoint was trained with --data moons, "
         "this run has --data circles; a resumed run keeps the options that shape it (only "
-        "--epochs, --early-stopping, --plot, --save, --checkpoint, --quiet may change)\n")
+        "--epochs, --early-stopping, --plot, --save, --checkpoint, --quiet, --sample, "
+        "--temperature, --prompt may change)\n")
 
 
 # --- training options checked before the run ---------------------------------------------------

@@ -248,9 +248,9 @@ LAYERED_LEVELS: dict[str, LayeredLevel] = {level.name: level for level in (
         "rnn", "Three numbers x₁, x₂, x₃ enter a recurrent unit with a one-number state, "
         "h_t = tanh(u·x_t + w·h_(t−1) + b) from h₀ = 0 (PyTorch's RNN: u is weight_ih, w is "
         "weight_hh, b is bias_ih, and bias_hh = 0), and every step predicts y_t = v·h_t + c. "
-        "The loss E is the mean over the three steps of ½ (y_t − d_t)², d the targets. Backpropagation "
-        "through time: ∂E/∂h_t has a direct part, from y_t, and a recurrent part, through "
-        "h_(t+1); each weight's gradient is a sum over the steps.",
+        "The loss E is the mean over the three steps of ½ (y_t − d_t)², d the targets. "
+        "Backpropagation through time: ∂E/∂h_t has a direct part, from y_t, and a recurrent "
+        "part, through h_(t+1); each weight's gradient is a sum over the steps.",
         (_tensor("forward.0", "h", "h", "the state", _step),
          _tensor("forward.1", "y", "y", "the prediction", _step),
          _tensor("loss", "E", "E", "the loss", lambda i: ()),
@@ -281,8 +281,9 @@ LAYERED_LEVELS: dict[str, LayeredLevel] = {level.name: level for level in (
     LayeredLevel(
         "attention", "A sequence of three positions x (rows) of two features attends to "
         "itself with one head: Q = x·W_Qᵀ, K = x·W_Kᵀ, V = x·W_Vᵀ (W_Q, W_K, W_V the rows "
-        "1 and 2, 3 and 4, and 5 and 6 of in_proj_weight; no biases), S = Q·Kᵀ/√2, A = softmax(S) along "
-        "each row, and the output is O = A·V (the output projection is the identity). "
+        "1 and 2, 3 and 4, and 5 and 6 of in_proj_weight; no biases), S = Q·Kᵀ/√2, "
+        "A = softmax(S) along each row, and the output is O = A·V (the output projection is "
+        "the identity). "
         "E = ½ Σ (O − T)² against the target T.",
         (_tensor("inside.0.weights", "A", "A", "the attention weight", _position),
          _tensor("forward.0", "O", "O", "the output", _position),
