@@ -113,12 +113,6 @@ class EngineStep:
                                      self.targets).data)
 
 
-INSIDE = {  # a layer's own steps, by name: what a course asks beside its output and gradient
-    "RNN": ("dh",), "GRU": ("dh",), "LSTM": ("dh", "c", "dc"),
-    "MultiheadAttention": ("weights", "dscores", "dv"),
-}
-
-
 def inside(layer, record: dict, upstream: dict) -> dict[str, np.ndarray]:
     """``inside.{layer}.{what}`` of a recurrent or attention layer, from its recorded steps:
     ``dh`` ∂E/∂h_t at every step (the direct and recurrent shares together; (N, L, H)),
