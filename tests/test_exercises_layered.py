@@ -271,3 +271,37 @@ def test_the_lstm_key_is_the_gates_by_hand():
         assert set(expected) == set(got)
         for key, value in expected.items():
             assert got[key] == pytest.approx(value, rel=1e-12, abs=1e-14), key
+
+
+def test_the_attention_key_is_the_sheets_formulas_by_hand():
+    """An attention exercise's answers from the worksheet's own words, in NumPy: Q = x·W_Qᵀ,
+    K, V likewise, S = Q·Kᵀ/√2, A = softmax(S) by row, O = A·V, E = ½ Σ (O − T)²; then
+    ∂E/∂O = O − T, ∂E/∂V = Aᵀ·∂E/∂O, ∂E/∂A = ∂E/∂O·Vᵀ, ∂E/∂S = A ⊙ (∂E/∂A − rowsum(A ⊙ ∂E/∂A))
+    and ∂E/∂x through the three projections."""
+    for exercise in generate("attention", count=2, seed=8).exercises:
+        spec, got = exercise.spec, _by_key(exercise)
+        x = np.array(spec["input"])
+        t = np.reshape(spec["target"], (3, 2))
+        w = np.array(spec["layers"][0]["in_proj_weight"])
+        wq, wk, wv = w[0:2], w[2:4], w[4:6]
+        q, k, v = x @ wq.T, x @ wk.T, x @ wv.T
+        s = q @ k.T / np.sqrt(2)
+        a = np.exp(s - s.max(axis=1, keepdims=True))
+        a /= a.sum(axis=1, keepdims=True)
+        o = a @ v
+        do = o - t
+        dv, da = a.T @ do, do @ v.T
+        ds = a * (da - (a * da).sum(axis=1, keepdims=True))
+        dq, dk = ds @ k / np.sqrt(2), ds.T @ q / np.sqrt(2)
+        dx = dq @ wq + dk @ wk + dv @ wv
+        expected = {"loss": 0.5 * np.sum(do ** 2)}
+        for (i, j) in np.ndindex(3, 3):
+            expected[f"inside.0.weights[0,0,{i},{j}]"] = a[i, j]
+            expected[f"inside.0.dscores[0,0,{i},{j}]"] = ds[i, j]
+        for (i, j) in np.ndindex(3, 2):
+            expected[f"forward.0[0,{i},{j}]"] = o[i, j]
+            expected[f"inside.0.dv[0,0,{i},{j}]"] = dv[i, j]
+            expected[f"gradients.input[0,{i},{j}]"] = dx[i, j]
+        assert set(expected) == set(got)
+        for key, value in expected.items():
+            assert got[key] == pytest.approx(value, rel=1e-12, abs=1e-14), key

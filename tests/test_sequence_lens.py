@@ -262,3 +262,20 @@ def test_a_long_sequence_is_summarised_in_text_and_drawn_whole_on_the_page(tmp_p
     figure = page.split("Attention weights A, head 0")[1]
     heat = figure.split('<table class="grid heat">')[1].split("</table>")[0]
     assert heat.count("<tr>") == 20 and heat.count("<td") == 400
+
+
+def test_the_loss_note_divides_by_the_examples_and_the_positions():
+    """E is the mean over 2 examples × 4 positions, so ∂E/∂z = (softmax(z) − t)/8: the note
+    says so, and the last Linear's δ is that."""
+    batch = {k: v for k, v in HELLO.items() if k not in ("input", "target")}
+    spec = parse_spec({**batch, "inputs": [[0, 1, 2, 2], [3, 2, 1, 0]],
+                       "targets": [[1, 2, 2, 3], [2, 1, 0, 0]]})
+    step = explain_layers(spec).steps[0]
+    assert step.loss_note == [
+        "E = −Σₖ tₖ ln softmax(z)ₖ (the mean over the batch's 2 examples and the 4 positions), "
+        "taken from the logits z before the Softmax:", "∂E/∂z = softmax(z) − t, divided by 8"]
+    z = step.layers[2].value
+    p = np.exp(z - z.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    t = np.eye(4)[np.array([[1, 2, 2, 3], [2, 1, 0, 0]])]
+    np.testing.assert_allclose(step.layers[2].grad, (p - t) / 8, rtol=1e-12, atol=1e-15)

@@ -139,3 +139,24 @@ def test_sampling_is_causal_and_checks_its_prompt():
         b = model.head(np.array([window + [5] * 8], dtype=float))[0].data[0, 7]
     np.testing.assert_array_equal(a, b)
 
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--prompt", "Zed"], "--prompt: expected characters of the text, got 'Zed' ('Z' not in "
+                          "it)"),
+    (["--temperature", "nan"], "--temperature: expected a number > 0, got nan"),
+    (["--temperature", "-1"], "--temperature: expected a number > 0, got -1.0"),
+    (["--sample", "100000"], "--sample: expected 0 to 10,000 characters, got 100000"),
+])
+def test_bad_sampling_options_fail_before_any_training(tmp_path, options, message):
+    result = _train(tmp_path, "--epochs", "50", "--save", "m.npz", *options)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "epoch" not in result.stdout and not (tmp_path / "m.npz").exists()
+
+
+def test_a_tiny_temperature_samples_the_most_likely_character():
+    spec = parse_spec(SMALL)
+    model = spec.build_model()
+    vocabulary = tuple(sorted(set(macbeth_text())))
+    cold = sample(model, vocabulary, "MACBETH:\n", 10, temperature=1e-320, seed=1)
+    assert cold == sample(model, vocabulary, "MACBETH:\n", 10, temperature=1e-300, seed=2)

@@ -245,9 +245,10 @@ def run_train(args: argparse.Namespace) -> int:
                   test=0.0 if tiny else args.test, seed=args.seed)
     text = dataset.task == "sequence"  # token indices: never standardised
     if text and args.sample != 0:  # a sample that cannot be drawn fails before training
-        from chainrule.train.sample import check_causal
+        from chainrule.train.sample import check_causal, check_options
 
         check_causal(spec)
+        check_options(dataset.classes, _prompt(args, dataset), _count(args), args.temperature)
     scaler = None if args.no_standardize or tiny or text else Standardizer.fit(parts.train.x)
     scale = (lambda x: x) if scaler is None else scaler.transform
     model = spec.build_model() if spec is not None else MLP(layers, activations, init=args.init,
@@ -283,8 +284,6 @@ def run_train(args: argparse.Namespace) -> int:
     progress.close()
     elapsed = time.perf_counter() - started
     sys.stdout.write(_summary(model, loss, parts, scale, outputs, history, elapsed, args))
-    if text:
-        sys.stdout.write(_sample(model, dataset, args))
     if args.save:
         from chainrule.train.checkpoint import save_model
 
@@ -301,6 +300,8 @@ def run_train(args: argparse.Namespace) -> int:
                  x=None if text else shown.x,
                  y=shown.y if dataset.task == "classification" else None,
                  title=f"{dataset.name}: {title}")
+    if text:  # after the model and the plot are saved: nothing written waits on it
+        sys.stdout.write(_sample(model, dataset, args))
     if history.stop_reason == "interrupted":  # 128 + the signal's number, as shells expect
         return 128 + getattr(signal, stopper.requested or "SIGINT").value
     return 0
@@ -335,16 +336,25 @@ def _sample(model, dataset, args) -> str:
     """Generated text after training, from the prompt (the text's first line by default)."""
     from chainrule.train.sample import sample
 
-    count = 300 if args.sample is None else args.sample
+    count, prompt = _count(args), _prompt(args, dataset)
     if not count:
         return ""
-    vocabulary = dataset.classes
-    first = "".join(vocabulary[int(t)] for t in dataset.x[0])
-    prompt = args.prompt if args.prompt is not None else first.split("\n")[0] + "\n"
-    text = sample(model, vocabulary, prompt, count, temperature=args.temperature,
+    text = sample(model, dataset.classes, prompt, count, temperature=args.temperature,
                   seed=args.seed)
     return (f"\nsample ({count} characters, temperature {args.temperature:g}, seed "
             f"{args.seed}):\n{prompt}{text}\n")
+
+
+def _count(args) -> int:
+    return 300 if args.sample is None else args.sample
+
+
+def _prompt(args, dataset) -> str:
+    """--prompt, or the text's first line (its first window's characters up to a newline)."""
+    if args.prompt is not None:
+        return args.prompt
+    first = "".join(dataset.classes[int(t)] for t in dataset.x[0])
+    return first.split("\n")[0] + "\n"
 
 
 def _outputs(spec) -> int:

@@ -180,9 +180,10 @@ def _attention_spec(rng, decimals):
         {"type": "MultiheadAttention", "num_heads": 1,
          "in_proj_weight": _numbers(rng, (6, 2), decimals).tolist(),
          "in_proj_bias": [0.0] * 6, "out_proj.weight": [[1.0, 0.0], [0.0, 1.0]],
-         "out_proj.bias": [0.0, 0.0]}],
+         "out_proj.bias": [0.0, 0.0]},
+        {"type": "Flatten"}],  # E = ½ Σ over every position and feature, as the sheet says
         "loss": "half_sse", "input": _numbers(rng, (3, 2), decimals, -2, 2).tolist(),
-        "target": _numbers(rng, (3, 2), decimals).tolist(), "learning_rate": 0.1}
+        "target": _numbers(rng, (6,), decimals).tolist(), "learning_rate": 0.1}
 
 
 def _layernorm_spec(rng, decimals):

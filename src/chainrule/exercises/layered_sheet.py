@@ -47,7 +47,8 @@ def _sequence_given(level: str, spec: dict[str, Any]) -> list[str]:
                 rf"v = {out['weight'][0][0]:g}, \quad c = {out['bias'][0]:g}"]
     if level == "attention":
         w = np.asarray(layers[0]["in_proj_weight"], dtype=float)
-        return [rf"x = {matrix(spec['input'])}, \quad T = {matrix(spec['target'])}",
+        target = np.reshape(spec["target"], (3, 2)).tolist()
+        return [rf"x = {matrix(spec['input'])}, \quad T = {matrix(target)}",
                 rf"W_Q = {matrix(w[0:2].tolist())}, \quad W_K = {matrix(w[2:4].tolist())}, "
                 rf"\quad W_V = {matrix(w[4:6].tolist())}"]
     if level == "layernorm":

@@ -318,7 +318,9 @@ def _option(layer: str, key: str, value: Any, path: str, rank: int) -> Any:
         return value
     if key in LAYER_TYPES[layer].arrays and not (key == "bias" and isinstance(value, bool)):
         return array(value, path)
-    if key == "bias":
+    if key == "bias":  # a layer whose biases are not given as numbers: true or false
+        if not isinstance(value, bool):
+            raise SpecError(f"{path}: expected true or false, got {shown(value)}")
         return value
     if key in ("kernel_size", "stride", "padding", "dilation"):
         if value is None and key == "stride":

@@ -30,21 +30,27 @@ def check_causal(spec) -> None:
                                  f"what it predicts; make it causal to sample text")
 
 
+def check_options(vocabulary: Sequence[str], prompt: str, count: int,
+                  temperature: float) -> None:
+    """The sampling options, checked before any training: each bad one is one line."""
+    if not 0 <= count <= MAX_SAMPLE:
+        raise ChainruleError(f"--sample: expected 0 to {MAX_SAMPLE:,} characters, got {count}")
+    if not temperature > 0 or not np.isfinite(temperature):
+        raise ChainruleError(f"--temperature: expected a number > 0, got {temperature}")
+    unknown = sorted(set(prompt) - set(vocabulary))
+    if not prompt or unknown:
+        raise ChainruleError(f"--prompt: expected characters of the text, got {prompt!r}"
+                             + (f" ({', '.join(map(repr, unknown))} not in it)" if unknown
+                                else ""))
+
+
 def sample(model, vocabulary: Sequence[str], prompt: str, count: int, *,
            temperature: float = 0.8, seed: int = 0) -> str:
     """``count`` characters after ``prompt`` (whose characters must be in ``vocabulary``)."""
     from chainrule.autodiff.engine import no_grad
 
-    if not 0 <= count <= MAX_SAMPLE:
-        raise ChainruleError(f"--sample: expected 0 to {MAX_SAMPLE:,} characters, got {count}")
-    if not temperature > 0 or not np.isfinite(temperature):
-        raise ChainruleError(f"--temperature: expected a number > 0, got {temperature}")
+    check_options(vocabulary, prompt, count, temperature)
     index = {c: i for i, c in enumerate(vocabulary)}
-    unknown = sorted(set(prompt) - set(index))
-    if not prompt or unknown:
-        raise ChainruleError(f"--prompt: expected characters of the text, got {prompt!r}"
-                             + (f" ({', '.join(map(repr, unknown))} not in it)" if unknown
-                                else ""))
     length = int(model.input_shape[0])
     tokens = [index[c] for c in prompt]
     rng = np.random.default_rng(seed)
@@ -57,8 +63,11 @@ def sample(model, vocabulary: Sequence[str], prompt: str, count: int, *,
                 last = len(window) - 1
                 window = window + [window[-1]] * (length - len(window))
                 z, _, _ = model.head(np.array([window], dtype=float))
-                logits = np.asarray(z.data[0, last], dtype=float) / temperature
-                p = np.exp(logits - logits.max())
+                logits = np.asarray(z.data[0, last], dtype=float)
+                # shifted first: ≤ 0 before the division, so a tiny temperature only
+                # sends the others to −∞ (probability 0), never to NaN
+                with np.errstate(over="ignore", divide="ignore"):
+                    p = np.exp((logits - logits.max()) / temperature)
                 tokens.append(int(rng.choice(len(p), p=p / p.sum())))
     finally:
         model.train(training)

@@ -54,12 +54,15 @@ class EngineStep:
 
         check_finite_statistics({k[len("buffers."):]: v for k, v in self.values.items()
                                  if k.startswith("buffers.")}, command=command)
-        for name, value in self.values.items():
-            found = first_non_finite(value)
+        def forward(name: str) -> bool:  # the attention weights and a cell are forward values
+            return name.startswith(("forward.", "loss")) or name.endswith((".weights", ".c"))
+
+        ordered = sorted(self.values, key=lambda name: not forward(name))  # stable: in order
+        for name in ordered:
+            found = first_non_finite(self.values[name])
             if found is not None:
                 index, bad = found
-                phase = "forward pass" if name.startswith(("forward.", "loss")) else \
-                    "backward pass"
+                phase = "forward pass" if forward(name) else "backward pass"
                 raise NonFiniteError(f"{command}: {element(name, index)} {what_happened(bad)} "
                                      f"in the {phase} ({FINITE_HINTS[phase]})", quantity=name,
                                      index=index, value=bad)

@@ -137,7 +137,7 @@ def _step(number, spec, model, params, x_all, t_all, focus, describe) -> LayerSt
     grads = {name: (p.grad.copy() if p.grad is not None else np.zeros_like(p.data))
              for name, p in params.items()}
     stats_after = {name: np.array(b) for name, b in model.named_buffers()}
-    layers = []
+    layers, contexts = [], []
     for layer_spec, module, inp, output, extra in records:
         grad = upstream.get(id(output))
         record = LayerRecord(module_path(layer_spec.path), layer_spec.type,
@@ -157,8 +157,13 @@ def _step(number, spec, model, params, x_all, t_all, focus, describe) -> LayerSt
                    "buffers_before": buffers, "buffers_after": stats_after,
                    "last": output is a and activation != "identity",
                    "input_shares": input_shares}
-        record.pieces = derive(record, context, focus)
         layers.append(record)
+        contexts.append(context)
+    # an inf or NaN stops the step, named, before any derivation computes with it
+    check_finite_layers(LayerStepTrace(number, np.array(x.data), None, layers, before, grads,
+                                       {}, float(loss.data), float(loss.data), []))
+    for record, context in zip(layers, contexts):
+        record.pieces = derive(record, context, focus)
     for name, p in params.items():
         if not p.frozen:
             p.data -= spec.learning_rate * grads[name]
@@ -250,12 +255,20 @@ def loss_head(spec, records, final: Tensor):
     return records[-2][3], final, activation
 
 
-def _loss_note(spec, activation: str, n: int) -> list[str]:
-    mean = f" (the mean over the batch's {n} examples)" if n > 1 else ""
+def _loss_note(spec, activation: str, examples: int) -> list[str]:
+    """What E is: the mean over the examples and, for a loss at every position of a
+    sequence, over the positions too (so ∂E/∂z is divided by their number)."""
+    positions = int(np.prod(spec.positions)) if hasattr(spec, "positions") else 1
+    n = examples * positions
+    over = " and ".join(part for part in (
+        f"the batch's {examples} examples" if examples > 1 else "",
+        f"the {positions} positions" if positions > 1 else "") if part)
+    mean = f" (the mean over {over})" if n > 1 else ""
     if spec.loss == "cross_entropy" and activation == "softmax":
         return [f"E = −Σₖ tₖ ln softmax(z)ₖ{mean}, taken from the logits z before the Softmax:",
                 "∂E/∂z = softmax(z) − t" + (f", divided by {n}" if n > 1 else "")]
     if spec.loss == "bce" and activation == "sigmoid":
         return [f"E = −[t ln σ(z) + (1 − t) ln(1 − σ(z))], per output{mean}, from the logits:",
-                "∂E/∂z = σ(z) − t, divided by the number of outputs and examples"]
+                "∂E/∂z = σ(z) − t, divided by the number of outputs and examples"
+                + (" and positions" if positions > 1 else "")]
     return [f"E = {spec.loss} of the last layer's output{mean}"]
