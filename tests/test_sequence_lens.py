@@ -279,3 +279,19 @@ def test_the_loss_note_divides_by_the_examples_and_the_positions():
     p /= p.sum(axis=-1, keepdims=True)
     t = np.eye(4)[np.array([[1, 2, 2, 3], [2, 1, 0, 0]])]
     np.testing.assert_allclose(step.layers[2].grad, (p - t) / 8, rtol=1e-12, atol=1e-15)
+
+
+def test_a_long_sequences_tables_show_its_first_and_last_steps():
+    """30 steps: each table keeps steps 1–12 and 19–30 with a row for the 6 between; the
+    sums over the steps still run over all 30 (and equal the engine's)."""
+    spec = parse_spec({"name": "long-rnn", "input_shape": [30, 1], "layers": [
+        {"type": "RNN", "hidden_size": 2}, {"type": "Linear", "out_features": 1}],
+        "loss": "mse", "input": RNG.normal(size=(30, 1)).tolist(),
+        "target": RNG.normal(size=(30, 1)).tolist(), "learning_rate": 0.1})
+    rnn = explain_layers(spec).steps[0].layers[0]
+    backward = next(p for p in rnn.pieces if p.title.startswith("Backward through"))
+    assert [row[0] for row in backward.rows] == [str(t) for t in range(30, 18, -1)] + [
+        "… 6 steps"] + [str(t) for t in range(12, 0, -1)]
+    assert backward.check
+    total = next(p for p in rnn.pieces if p.title.startswith("∂E/∂W_hh"))
+    assert total.check and "(30 more terms)" not in total.lines[1]

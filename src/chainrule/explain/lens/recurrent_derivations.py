@@ -25,6 +25,16 @@ from chainrule.explain.lens.derivation_parts import (
 from chainrule.explain.lens.layer_data import Piece
 
 SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+STEP_ROWS = 12  # a long sequence's tables show its first and last 12 steps
+
+
+def _cap(rows: list[list[str]]) -> list[list[str]]:
+    """A table of more than 2 × STEP_ROWS steps as its first and last STEP_ROWS, with a row
+    saying how many are left out between them (every sum still runs over all of them)."""
+    if len(rows) <= 2 * STEP_ROWS:
+        return rows
+    gap = [f"… {len(rows) - 2 * STEP_ROWS} steps"] + [""] * (len(rows[0]) - 1)
+    return rows[:STEP_ROWS] + [gap] + rows[-STEP_ROWS:]
 
 
 def _t(t: int) -> str:
@@ -134,7 +144,7 @@ def _state_rows(steps: Steps, delta: np.ndarray, local: np.ndarray) -> list[list
     for t in reversed(range(steps.length)):
         rows.append([str(t + 1), vector(direct[t, 0]), vector(recurrent[t, 0]),
                      vector(total[t, 0]), vector(local[t, 0]), vector(delta[t, 0])])
-    return rows
+    return _cap(rows)
 
 
 def _weight_sums(steps: Steps, module, path: str, k: int, grads: dict, delta: np.ndarray,
@@ -170,10 +180,9 @@ def _weight_sums(steps: Steps, module, path: str, k: int, grads: dict, delta: np
     return pieces
 
 
-def _travel(local: np.ndarray, w_hh: np.ndarray, length: int, gate_rows: slice) -> Piece:
+def _travel(local: np.ndarray, w: np.ndarray, length: int) -> Piece:
     """How far a gradient travels back: ∂h_L/∂h_t = Π_(s=t+1..L) diag(f′(z_s))·W_hh for the
     first example, each factor's and the product's size (2-norm)."""
-    w = w_hh[gate_rows]
     hidden = w.shape[0]
     rows, product = [], np.eye(hidden)
     for t in reversed(range(length - 1)):  # from h_L back to h_1
@@ -190,7 +199,7 @@ def _travel(local: np.ndarray, w_hh: np.ndarray, length: int, gate_rows: slice) 
                f"∂h{last}/∂h_t" + (" (‖·‖₂)" if hidden > 1 else "")]
     return Piece("table", f"How far back a gradient reaches, example 1: ∂h{last}/∂h_t = "
                  f"Π_(s=t+1..{length}) diag(f′(z_s))·W_hh (below 1 it vanishes, above 1 it "
-                 f"explodes)", headers=headers, rows=rows)
+                 f"explodes)", headers=headers, rows=_cap(rows))
 
 
 def _rnn(record, ctx, focus) -> list[Piece]:
@@ -208,10 +217,10 @@ def _rnn(record, ctx, focus) -> list[Piece]:
     if module.num_layers > 1:
         pieces.append(Piece("note", "", [f"Layer {k} of {module.num_layers} is worked out "
                                          f"(--param {path}.weight_hh_l1 for another)."]))
+    x = steps.value("x")
     pieces.append(Piece("table", "Forward through time, example 1", headers=[
-        "t", "x_t", "z_t", "h_t"], rows=[[str(t + 1), vector(steps.value("x")[t, 0]),
-                                          vector(z[t, 0]), vector(h[t, 0])]
-                                         for t in range(steps.length)]))
+        "t", "x_t", "z_t", "h_t"], rows=_cap([[str(t + 1), vector(x[t, 0]), vector(z[t, 0]),
+                                               vector(h[t, 0])] for t in range(steps.length)])))
     w_hh = ctx["params"][_weight("weight_hh", module, path, k)].data
     recurrent = np.zeros_like(delta)
     recurrent[:-1] = delta[1:] @ w_hh  # W_hhᵀ·δ_(t+1), as row vectors
@@ -225,7 +234,7 @@ def _rnn(record, ctx, focus) -> list[Piece]:
         _state_rows(steps, delta, local), ok))
     pieces += _weight_sums(steps, module, path, k, ctx["grads"], delta, focus, "h")
     if steps.length > 1 and not module.truncate:
-        pieces.append(_travel(local, w_hh, steps.length, slice(None)))
+        pieces.append(_travel(local, w_hh, steps.length))
         pieces.append(_travel_note(w_hh))
     return pieces
 
@@ -260,18 +269,19 @@ def _lstm(record, ctx, focus) -> list[Piece]:
     delta = np.concatenate([gates[name] * local[name] for name in "ifgo"], axis=-1)
     pieces = [_formula_note("LSTM", steps.length, hidden=module.hidden_size),
               *_truncation_note(module, steps.length)]
+    h_all = steps.value("h")
     pieces.append(Piece("table", "Forward through time, example 1: the gates and the cell",
                         headers=["t", "i", "f", "g", "o", "c_t", "h_t"],
-                        rows=[[str(t + 1), *(vector(v[t, 0]) for v in (i, f, g, o, c)),
-                               vector(steps.value("h")[t, 0])] for t in range(steps.length)]))
+                        rows=_cap([[str(t + 1), *(vector(v[t, 0]) for v in (i, f, g, o, c)),
+                                    vector(h_all[t, 0])] for t in range(steps.length)])))
     engine_dc = steps.grad("c")
     pieces.append(checked_table("The cell's gradient through time, example 1, from the last "
                         "step: ∂E/∂c_t = ∂E/∂h_t ⊙ o_t ⊙ (1 − tanh² c_t) + ∂E/∂c_(t+1) ⊙ "
                         "f_(t+1)", ["t", "∂E/∂h_t", "via h_t", "+ via c_(t+1)",
                                             "= ∂E/∂c_t"],
-                        [[str(t + 1), vector(dh[t, 0]), vector(via_h[t, 0]),
-                               vector(via_c[t, 0]), vector(dc[t, 0])]
-                              for t in reversed(range(steps.length))],
+                        _cap([[str(t + 1), vector(dh[t, 0]), vector(via_h[t, 0]),
+                                    vector(via_c[t, 0]), vector(dc[t, 0])]
+                                   for t in reversed(range(steps.length))]),
                         agrees(dc, engine_dc)))
     engine_gates = {name: steps.grad(name) for name in "ifgo"}
     engine_delta = steps.grad("z")
@@ -283,10 +293,10 @@ def _lstm(record, ctx, focus) -> list[Piece]:
         "z): ∂E/∂i = ∂E/∂c ⊙ g, ∂E/∂f = ∂E/∂c ⊙ c_(t−1), ∂E/∂g = ∂E/∂c ⊙ i, ∂E/∂o = ∂E/∂h "
         "⊙ tanh(c); δ = ∂E/∂(gate) ⊙ σ′ = a(1 − a), or ⊙ tanh′ = 1 − g² for g",
         ["t", "∂E/∂i → δ_i", "∂E/∂f → δ_f", "∂E/∂g → δ_g", "∂E/∂o → δ_o"],
-        [[str(t + 1), *(f"{vector(gates[name][t, 0])} → "
-                        f"{vector(delta[t, 0, q * h:(q + 1) * h])}"
-                        for q, name in enumerate("ifgo"))]
-         for t in reversed(range(steps.length))], ok))
+        _cap([[str(t + 1), *(f"{vector(gates[name][t, 0])} → "
+                             f"{vector(delta[t, 0, q * h:(q + 1) * h])}"
+                             for q, name in enumerate("ifgo"))]
+              for t in reversed(range(steps.length))]), ok))
     pieces += _weight_sums(steps, module, path, k, ctx["grads"], delta, focus, "ifgo")
     if steps.length > 1 and not module.truncate:
         rows, product = [], np.ones_like(f[0, 0])
@@ -298,7 +308,7 @@ def _lstm(record, ctx, focus) -> list[Piece]:
                             f"along it is Π f_s, the forget gates (no W_hh, no tanh′: the "
                             f"path an LSTM keeps open)", headers=["t", "f_(t+1)",
                                                                   f"Π f (∂c{last}/∂c_t)"],
-                            rows=rows))
+                            rows=_cap(rows)))
     return pieces
 
 
@@ -312,16 +322,17 @@ def _gru(record, ctx, focus) -> list[Piece]:
     gates = {"n": dh * (1 - z), "z": dh * (h_prev - n_)}
     pieces = [_formula_note("GRU", steps.length, hidden=module.hidden_size),
               *_truncation_note(module, steps.length)]
+    h_all = steps.value("h")
     pieces.append(Piece("table", "Forward through time, example 1: the gates", headers=[
-        "t", "r", "z", "n", "h_t"], rows=[[str(t + 1), vector(r[t, 0]), vector(z[t, 0]),
-                                           vector(n_[t, 0]), vector(steps.value("h")[t, 0])]
-                                          for t in range(steps.length)]))
+        "t", "r", "z", "n", "h_t"], rows=_cap([[str(t + 1), vector(r[t, 0]), vector(z[t, 0]),
+                                                vector(n_[t, 0]), vector(h_all[t, 0])]
+                                               for t in range(steps.length)])))
     pieces.append(checked_table("Backward, example 1: ∂E/∂n = ∂E/∂h_t ⊙ (1 − z), ∂E/∂z = "
                         "∂E/∂h_t ⊙ (h_(t−1) − n); h_(t−1) also gets ∂E/∂h_t ⊙ z directly",
                         ["t", "∂E/∂h_t", "∂E/∂n", "∂E/∂z", "∂E/∂h_t ⊙ z"],
-                        [[str(t + 1), vector(dh[t, 0]), vector(gates["n"][t, 0]),
-                               vector(gates["z"][t, 0]), vector((dh * z)[t, 0])]
-                              for t in reversed(range(steps.length))],
+                        _cap([[str(t + 1), vector(dh[t, 0]), vector(gates["n"][t, 0]),
+                                    vector(gates["z"][t, 0]), vector((dh * z)[t, 0])]
+                                   for t in reversed(range(steps.length))]),
                         agrees(gates["n"], steps.grad("n"))
                         and agrees(gates["z"], steps.grad("z"))))
     # each weight's gradient: the engine's ∂E/∂(h_(t−1)·W_hhᵀ) at every step, summed
