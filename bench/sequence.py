@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
 import chainrule as cr  # noqa: E402
+from bench.cnn import SpecStep  # noqa: E402
 from bench.measure import side_by_side_cli, time_interleaved  # noqa: E402
 
 LEARNING_RATE = 0.05
@@ -47,28 +48,18 @@ def batch_of(length: int, batch: int, seed: int = 1):
     return data.x[rows], data.y[rows]
 
 
-class ChainruleStep:
-    label = "chainrule"
+class ChainruleStep(SpecStep):
+    """A shipped spec built as ``chainrule train`` builds it, in training mode; its loss,
+    step and plain SGD are bench/cnn.py's ``SpecStep``'s (cross-entropy on the logits, here
+    at every position)."""
 
-    def __init__(self, network: str, dtype: str, batch: int) -> None:
+    def __init__(self, network: str, dtype: str, batch: int) -> None:  # (its own spec, data)
         self.spec = cr.load_spec(str(SPECS[network]))
         self.model = self.spec.build_model(dtype=dtype)
         self.model.train()
         x, self.t = batch_of(self.spec.input_shape[0], batch)
         self.x = x.astype(dtype)
         self.optimizer = cr.optim.SGD(self.model.parameters(), lr=LEARNING_RATE)
-
-    def _loss(self):
-        z, _, _ = self.model.head(self.x, fused=True)
-        return cr.nn.cross_entropy(z, self.t)
-
-    def step(self) -> None:
-        self.optimizer.zero_grad()
-        self._loss().backward()
-        self.optimizer.step()
-
-    def loss_value(self) -> float:
-        return float(self._loss().data)
 
 
 class TorchStep:
