@@ -64,7 +64,7 @@ def _sequence_given(level: str, spec: dict[str, Any]) -> list[str]:
 
 def given_lines(spec: dict[str, Any]) -> list[str]:
     """The given numbers, one LaTeX math line each (without dollars)."""
-    from chainrule.exercises.layered import SEQUENCE_LEVELS
+    from chainrule.exercises.layered_levels import SEQUENCE_LEVELS
 
     level = level_of(spec).name
     layers = spec["layers"]
