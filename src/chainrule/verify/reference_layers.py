@@ -33,7 +33,7 @@ import numpy as np
 
 from chainrule.spec.layered import module_path, output_activation
 from chainrule.spec.layered_build import sizes
-from chainrule.verify import reference_sequence as seq
+from chainrule.verify.reference_sequence import SEQUENCE_BACKWARD, SEQUENCE_FORWARD
 from chainrule.verify.alterations import CORRECT, Alterations
 from chainrule.verify.reference_math import example_losses, output_error
 
@@ -387,70 +387,7 @@ def _backward(layers, g: Array, params, masks, how, values, caches, grads) -> Ar
     return g
 
 
-# --- the sequence layers (chainrule.verify.reference_sequence) ----------------------------------
-
-
 def _own(params: dict[str, Array], name: str) -> dict[str, Array]:
     """A layer's parameters by their own names (``weight_hh_l0``, ``out_proj.weight``)."""
     prefix = f"{name}."
     return {key[len(prefix):]: value for key, value in params.items() if key.startswith(prefix)}
-
-
-def _recurrent_forward(layer, x, p, how):
-    o = layer.options
-    out, caches = seq.recurrent_forward(layer.type, x, p, o["num_layers"], o["hidden_size"],
-                                        o.get("nonlinearity", "tanh"))
-    return (out if o["output"] == "sequence" else out[:, -1]), {"steps": caches}
-
-
-def _recurrent_backward(layer, g, x, p, cache, how):
-    o = layer.options
-    if o["output"] == "last":  # only the last step's state reached the loss directly
-        delta = np.zeros(cache["steps"][-1]["h"].shape)
-        delta[:, -1] = g
-    else:
-        delta = g
-    return seq.recurrent_backward(layer.type, delta, p, cache["steps"], o["hidden_size"],
-                                  o["truncate"], how, o.get("nonlinearity", "tanh"))
-
-
-def _layer_norm_forward(layer, x, p, how):
-    o = layer.options
-    k = 1 if o["normalized_shape"] is None or not isinstance(o["normalized_shape"], tuple) \
-        else len(o["normalized_shape"])
-    out, cache = seq.layer_norm_forward(x, p["weight"], p.get("bias"), k, o["eps"], how)
-    return out, cache
-
-
-def _layer_norm_backward(layer, g, x, p, cache, how):
-    dx, dgamma, dbeta = seq.layer_norm_backward(g, p["weight"], cache)
-    return dx, {"weight": dgamma, "bias": dbeta}, {}
-
-
-def _attention_forward(layer, x, p, how):
-    return seq.attention_forward(x, p, layer.options["num_heads"], layer.options["is_causal"])
-
-
-def _attention_backward(layer, g, x, p, cache, how):
-    return seq.attention_backward(g, x, p, layer.options["num_heads"], cache, how)
-
-
-def _embedding_backward(layer, g, x, p, cache, how):
-    o = layer.options
-    padding = None if o["padding_idx"] is None else o["padding_idx"] % o["num_embeddings"]
-    return None, {"weight": seq.embedding_backward(g, x.astype(np.int64), o["num_embeddings"],
-                                                   padding, how)}, {}
-
-
-SEQUENCE_FORWARD = {
-    "Embedding": lambda layer, x, p, how: (p["weight"][x.astype(np.int64)], {}),
-    "RNN": _recurrent_forward, "LSTM": _recurrent_forward, "GRU": _recurrent_forward,
-    "LayerNorm": _layer_norm_forward, "MultiheadAttention": _attention_forward,
-    "PositionalEncoding": lambda layer, x, p, how: (x + seq.positions(*x.shape[1:]), {}),
-}
-SEQUENCE_BACKWARD = {
-    "Embedding": _embedding_backward,
-    "RNN": _recurrent_backward, "LSTM": _recurrent_backward, "GRU": _recurrent_backward,
-    "LayerNorm": _layer_norm_backward, "MultiheadAttention": _attention_backward,
-    "PositionalEncoding": lambda layer, g, x, p, cache, how: (g, {}, {}),
-}

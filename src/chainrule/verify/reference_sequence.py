@@ -272,3 +272,68 @@ def positions(length: int, width: int) -> Array:
             if i + 1 < width:
                 out[position, i + 1] = np.cos(angle)
     return out
+
+
+# --- as layers of a spec: (layer, x, its parameters by their own names, how) ------------------
+# The step of chainrule.verify.reference_layers calls these by layer type; a forward returns
+# (output, cache), a backward (∂E/∂input, gradients by parameter name, inside quantities).
+
+
+def _recurrent_forward(layer, x, p, how):
+    o = layer.options
+    out, caches = recurrent_forward(layer.type, x, p, o["num_layers"], o["hidden_size"],
+                                    o.get("nonlinearity", "tanh"))
+    return (out if o["output"] == "sequence" else out[:, -1]), {"steps": caches}
+
+
+def _recurrent_backward(layer, g, x, p, cache, how):
+    o = layer.options
+    if o["output"] == "last":  # only the last step's state reached the loss directly
+        delta = np.zeros(cache["steps"][-1]["h"].shape)
+        delta[:, -1] = g
+    else:
+        delta = g
+    return recurrent_backward(layer.type, delta, p, cache["steps"], o["hidden_size"],
+                              o["truncate"], how, o.get("nonlinearity", "tanh"))
+
+
+def _layer_norm_forward(layer, x, p, how):
+    o = layer.options
+    k = 1 if o["normalized_shape"] is None or not isinstance(o["normalized_shape"], tuple) \
+        else len(o["normalized_shape"])
+    out, cache = layer_norm_forward(x, p["weight"], p.get("bias"), k, o["eps"], how)
+    return out, cache
+
+
+def _layer_norm_backward(layer, g, x, p, cache, how):
+    dx, dgamma, dbeta = layer_norm_backward(g, p["weight"], cache)
+    return dx, {"weight": dgamma, "bias": dbeta}, {}
+
+
+def _attention_forward(layer, x, p, how):
+    return attention_forward(x, p, layer.options["num_heads"], layer.options["is_causal"])
+
+
+def _attention_backward(layer, g, x, p, cache, how):
+    return attention_backward(g, x, p, layer.options["num_heads"], cache, how)
+
+
+def _embedding_backward(layer, g, x, p, cache, how):
+    o = layer.options
+    padding = None if o["padding_idx"] is None else o["padding_idx"] % o["num_embeddings"]
+    return None, {"weight": embedding_backward(g, x.astype(np.int64), o["num_embeddings"],
+                                               padding, how)}, {}
+
+
+SEQUENCE_FORWARD = {
+    "Embedding": lambda layer, x, p, how: (p["weight"][x.astype(np.int64)], {}),
+    "RNN": _recurrent_forward, "LSTM": _recurrent_forward, "GRU": _recurrent_forward,
+    "LayerNorm": _layer_norm_forward, "MultiheadAttention": _attention_forward,
+    "PositionalEncoding": lambda layer, x, p, how: (x + positions(*x.shape[1:]), {}),
+}
+SEQUENCE_BACKWARD = {
+    "Embedding": _embedding_backward,
+    "RNN": _recurrent_backward, "LSTM": _recurrent_backward, "GRU": _recurrent_backward,
+    "LayerNorm": _layer_norm_backward, "MultiheadAttention": _attention_backward,
+    "PositionalEncoding": lambda layer, g, x, p, cache, how: (g, {}, {}),
+}
