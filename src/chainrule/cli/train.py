@@ -134,7 +134,9 @@ def _dataset(args: argparse.Namespace, spec):
         options = {k: v for k, v in (("classes", args.classes), ("task", args.task))
                    if v is not None}
         if args.data.strip().lower() == "macbeth":
-            return _text(args, spec)
+            from chainrule.cli.train_text import text_dataset
+
+            return text_dataset(args, spec)
         return load_dataset(args.data, target=args.target, n=args.samples, noise=args.noise,
                             seed=args.seed, **options)
     if spec is None:
@@ -148,31 +150,6 @@ def _dataset(args: argparse.Namespace, spec):
                        tuple(f"x{i + 1}" for i in range(x.shape[1])), spec.description)
     return Dataset(spec.name, x, np.atleast_2d(targets).astype(float), "regression", (),
                    tuple(f"x{i + 1}" for i in range(x.shape[1])), spec.description)
-
-
-def _text(args: argparse.Namespace, spec):
-    """A text's windows for a sequence model: their length is the spec's input_shape [L], and
-    the spec's vocabulary (the Embedding's rows, the output's units) must be the text's."""
-    from chainrule.train.data import load_dataset
-
-    if spec is None or not hasattr(spec, "input_shape") or len(spec.input_shape) != 1 or \
-            spec.layers[0].type != "Embedding":
-        raise ChainruleError(f"--data {args.data}: a text trains a character-level model: "
-                             f"give a spec that starts with an Embedding of input_shape [L] "
-                             f"(examples/char-rnn.yaml)")
-    dataset = load_dataset(args.data, length=spec.input_shape[0])
-    size = len(dataset.classes)
-    rows = spec.layers[0].options["num_embeddings"]
-    if rows != size or spec.output_size != size:
-        what = (f"layers[0].num_embeddings is {rows}" if rows != size else
-                f"the last layer gives {spec.output_size} outputs")
-        raise ChainruleError(f"{args.spec}: {what}, but {dataset.name} has {size} distinct "
-                             f"characters (the vocabulary: one row and one output each)")
-    if spec.positions != spec.input_shape:
-        raise ChainruleError(f"{args.spec}: a language model predicts the next character at "
-                             f"every position: its last layer must give (L, {size}), got "
-                             f"{tuple(spec.layers[-1].shape)}")
-    return dataset
 
 
 def _optimizer(args: argparse.Namespace, spec, params):
@@ -244,11 +221,10 @@ def run_train(args: argparse.Namespace) -> int:
     parts = split(dataset, validation=0.0 if tiny else args.validation,
                   test=0.0 if tiny else args.test, seed=args.seed)
     text = dataset.task == "sequence"  # token indices: never standardised
-    if text and args.sample != 0:  # a sample that cannot be drawn fails before training
-        from chainrule.train.sample import check_causal, check_options
+    if text:
+        from chainrule.cli.train_text import check_sampling, sample_text
 
-        check_causal(spec)
-        check_options(dataset.classes, _prompt(args, dataset), _count(args), args.temperature)
+        check_sampling(args, spec, dataset)
     scaler = None if args.no_standardize or tiny or text else Standardizer.fit(parts.train.x)
     scale = (lambda x: x) if scaler is None else scaler.transform
     model = spec.build_model() if spec is not None else MLP(layers, activations, init=args.init,
@@ -301,7 +277,7 @@ def run_train(args: argparse.Namespace) -> int:
                  y=shown.y if dataset.task == "classification" else None,
                  title=f"{dataset.name}: {title}")
     if text:  # after the model and the plot are saved: nothing written waits on it
-        sys.stdout.write(_sample(model, dataset, args))
+        sys.stdout.write(sample_text(model, dataset, args))
     if history.stop_reason == "interrupted":  # 128 + the signal's number, as shells expect
         return 128 + getattr(signal, stopper.requested or "SIGINT").value
     return 0
@@ -330,31 +306,6 @@ def _mismatch_message(path: str, mismatch: ResumeMismatch) -> str:
     option = _OPTIONS[mismatch.field]
     return (f"--resume {path}: the checkpoint was trained with {option} {mismatch.saved}, "
             f"this run has {option} {mismatch.ours}")
-
-
-def _sample(model, dataset, args) -> str:
-    """Generated text after training, from the prompt (the text's first line by default)."""
-    from chainrule.train.sample import sample
-
-    count, prompt = _count(args), _prompt(args, dataset)
-    if not count:
-        return ""
-    text = sample(model, dataset.classes, prompt, count, temperature=args.temperature,
-                  seed=args.seed)
-    return (f"\nsample ({count} characters, temperature {args.temperature:g}, seed "
-            f"{args.seed}):\n{prompt}{text}\n")
-
-
-def _count(args) -> int:
-    return 300 if args.sample is None else args.sample
-
-
-def _prompt(args, dataset) -> str:
-    """--prompt, or the text's first line (its first window's characters up to a newline)."""
-    if args.prompt is not None:
-        return args.prompt
-    first = "".join(dataset.classes[int(t)] for t in dataset.x[0])
-    return first.split("\n")[0] + "\n"
 
 
 def _outputs(spec) -> int:
