@@ -90,7 +90,7 @@ def test_grade_markdown_and_feedback_escape_students_text(key, tmp_path):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     for path in export.write_feedback(graded, tmp_path):
         body = path.read_text()
-        assert "<script" not in body and "<b>" not in body
+        assert "<script" not in body and "<b>9</b>" not in body
 
 
 def test_worksheet_titles_are_escaped(tmp_path):
@@ -137,7 +137,7 @@ def test_grade_cli_writes_a_safe_gradebook_and_every_feedback_file(tmp_path, cap
     capsys.readouterr()
     rows = list(csv.reader(io.StringIO(book.read_text())))
     assert [row[0] for row in rows[1:4]] == ["'" + name for name in FORMULAS[:3]]
-    assert len(os.listdir(tmp_path / "fb")) == len(names)
+    assert len(os.listdir(tmp_path / "fb")) == 2 * len(names)  # Markdown and HTML each
 
 
 def test_every_csv_writer_uses_csv_cell():
@@ -185,7 +185,7 @@ def test_a_class_with_long_and_hostile_names_gets_every_feedback_file(key, tmp_p
     graded = _graded(key, names)
     folder = tmp_path / "feedback"
     written = export.write_feedback(graded, folder)
-    assert len(written) == len(names) == len(set(written))
+    assert len(written) == 2 * len(names) == len(set(written))  # .md and .html each
     assert all(path.parent == folder and path.is_file() for path in written)
     assert sorted(os.listdir(tmp_path)) == ["feedback"]  # nothing outside the folder
 
@@ -205,7 +205,7 @@ def test_one_failing_feedback_file_never_stops_the_class(key, tmp_path, monkeypa
     with pytest.raises(ExerciseError, match=r"feedback of 1 of 3 students not written: 'bob' "
                                             r"\(.*bob.md: No space left on device\)"):
         export.write_feedback(graded, tmp_path / "fb")
-    assert sorted(os.listdir(tmp_path / "fb")) == ["ann.md", "cy.md"]
+    assert sorted(os.listdir(tmp_path / "fb")) == ["ann.html", "ann.md", "cy.html", "cy.md"]
 
 
 def test_a_feedback_file_that_fails_costs_neither_the_gradebook_nor_the_class(tmp_path, capsys,
@@ -230,4 +230,4 @@ def test_a_feedback_file_that_fails_costs_neither_the_gradebook_nor_the_class(tm
     assert "bob.md: Permission denied" in err
     assert [row[0] for row in csv.reader(io.StringIO(book.read_text()))][1:] == \
         ["ann", "bob", "cy"]
-    assert sorted(os.listdir(tmp_path / "fb")) == ["ann.md", "cy.md"]
+    assert sorted(os.listdir(tmp_path / "fb")) == ["ann.html", "ann.md", "cy.html", "cy.md"]

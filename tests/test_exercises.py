@@ -233,7 +233,8 @@ def test_markdown_worksheet_key_and_diagrams(tmp_path):
     written = write_worksheets(problem_set, tmp_path, "markdown")
     names = sorted(str(p.relative_to(tmp_path)) for p in written)
     assert names == ["answers-template.csv", "diagrams/exercise-01.svg",
-                     "diagrams/exercise-02.svg", "key.json", "key.md", "worksheet.md"]
+                     "diagrams/exercise-02.svg", "key-answers.md", "key.csv", "key.json",
+                     "key.md", "worksheet.md"]
     worksheet = (tmp_path / "worksheet.md").read_text()
     assert "![The network of exercise 1](diagrams/exercise-01.svg)" in worksheet
     assert "| **1c** | the gradient $\\frac{\\partial E}{\\partial w^{1}_{21}}$ | |" in worksheet
@@ -241,8 +242,13 @@ def test_markdown_worksheet_key_and_diagrams(tmp_path):
     assert svg.tag.endswith("svg") and len(svg.findall("{http://www.w3.org/2000/svg}circle")) == 5
     key = (tmp_path / "key.md").read_text()
     first = problem_set.exercises[0].questions[0]
+    # the compact key: each answer beside the numbers that give it, no stacked fraction
+    assert f"| **1a** | $\\partial E/\\partial w^{{1}}_{{11}}$ | {first.rounded(4)} | " in key
+    assert "\\frac" not in key.split("| question |", 1)[1]
+    worked = write_worksheets(problem_set, tmp_path / "worked", "markdown", key="worked")
+    key = (tmp_path / "worked" / "key.md").read_text()
     assert f"| **1a** | ${first.latex}$ | `{first.id}` | {first.rounded(4)} |" in key
-    assert "### Worked solution" in key and "#### Backward pass" in key
+    assert "### Worked solution" in key and "#### Backward pass" in key and worked
     header = (tmp_path / "answers-template.csv").read_text().strip().split(",")
     assert header[:3] == ["student", "1a", "1b"] and len(header) == 1 + 36
 
@@ -299,7 +305,8 @@ def test_pdf_through_pdflatex(tmp_path):
     for name in ("worksheet.pdf", "key.pdf"):
         data = (tmp_path / "a" / name).read_bytes()
         assert data.startswith(b"%PDF") and data == (tmp_path / "b" / name).read_bytes()
-    assert len(first) == len(second) == 6
+    # worksheet, key and answers-only key as .tex and .pdf; key.csv, key.json, the template
+    assert len(first) == len(second) == 9
 
 
 def test_pdf_without_pdflatex_says_what_to_install(tmp_path, monkeypatch):

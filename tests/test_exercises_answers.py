@@ -150,6 +150,7 @@ def test_table_and_markdown(graded):
     detailed = report.table(graded, "key.json", details=True)
     assert "bob: 7 of 8 points (88%): 7 correct, 1 incorrect" in detailed
     assert "no known mistake gives this number. The correct working:" in detailed
+    assert "error carried forward)" not in detailed  # a carried answer is "carried", once
     markdown = report.markdown(graded, "key.json", details=True)
     assert markdown.startswith("# Grades: ") and "| ann | 8/8 | 100% |" in markdown
     assert "- $\\delta^{2}_{1} = " in markdown
@@ -157,5 +158,8 @@ def test_table_and_markdown(graded):
 
 def test_feedback_files_one_per_student(graded, tmp_path):
     written = export.write_feedback(graded, tmp_path)
-    assert [p.name for p in written] == ["ann.md", "bob.md"]
+    assert [p.name for p in written] == ["ann.md", "ann.html", "bob.md", "bob.html"]
+    page = (tmp_path / "bob.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "default-src 'none'" in page
+    assert "<td class='incorrect'>incorrect</td>" in page and "<script" not in page
     assert (tmp_path / "bob.md").read_text().startswith("# bob\n\nbob: 7 of 8 points")

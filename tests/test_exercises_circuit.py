@@ -104,7 +104,7 @@ def test_same_seed_same_files(tmp_path):
 
 
 def test_worksheet_shows_statements_nodes_and_no_answers(tmp_path, problem_set):
-    write_worksheets(problem_set, tmp_path, "markdown")
+    write_worksheets(problem_set, tmp_path, "markdown", key="worked")
     sheet = (tmp_path / "worksheet.md").read_text(encoding="utf-8")
     first = problem_set.exercises[0]
     block = "```text\n" + "\n".join(statements(first.spec)) + "\n```"
@@ -258,7 +258,7 @@ def test_cli_new_then_grade(tmp_path, capsys):
                  "--format", "csv"]) == 0
     gradebook = capsys.readouterr().out.splitlines()
     total = len(key.questions)
-    assert gradebook[1].startswith(f"ann,{total},{total},1")
+    assert gradebook[1].startswith(f"ann,{total},{total},1")  # no roster: no name column
     assert gradebook[2].startswith(f"bob,{total - len(first.questions)},{total},")
     assert main(["exercise", "new", "--level", "circuit", "--loss", "mse", "--out",
                  str(tmp_path / "x")]) == 2

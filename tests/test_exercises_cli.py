@@ -75,7 +75,8 @@ def test_grade_a_class_into_files(made, tmp_path, capsys):
     assert capsys.readouterr().out == ""
     grades = json.loads((tmp_path / "grades.json").read_text())
     assert [s["student"] for s in grades["students"]] == ["ann", "bob"]
-    assert sorted(p.name for p in (tmp_path / "feedback").iterdir()) == ["ann.md", "bob.md"]
+    assert sorted(p.name for p in (tmp_path / "feedback").iterdir()) == [
+        "ann.html", "ann.md", "bob.html", "bob.md"]
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -123,7 +123,7 @@ def test_the_options_of_an_mlp_are_refused_in_one_line():
 
 def test_the_worksheet_gives_the_numbers_and_asks_by_row_and_column(tmp_path):
     assert main(["exercise", "new", "--level", "conv", "--count", "1", "-o",
-                 str(tmp_path / "conv")]) == 0
+                 str(tmp_path / "conv"), "--key", "worked"]) == 0
     sheet = (tmp_path / "conv" / "worksheet.md").read_text()
     key = json.loads((tmp_path / "conv" / "key.json").read_text())
     spec = key["exercises"][0]["spec"]

@@ -56,6 +56,23 @@ def add_exercise_parser(commands) -> None:
                      help="the learning rate of every exercise (default 0.5)")
     new.add_argument("--batch-size", type=int, metavar="N",
                      help="level batch: examples per batch (default 2)")
+    new.add_argument("--ask", metavar="WHAT[,WHAT...]",
+                     help="the quantities asked, from forward, outputs, loss, deltas, "
+                          "output-deltas, gradients, output-gradients, updates (default: the "
+                          "level's)")
+    who = new.add_mutually_exclusive_group()
+    who.add_argument("--roster", metavar="CSV",
+                     help="a class list (an id column, and a name): every student gets their "
+                          "own variant, drawn from the seed and their id, and their own sheet")
+    who.add_argument("--students", type=int, metavar="N",
+                     help="variants for N students, ids student-001 … (instead of a roster)")
+    new.add_argument("--notation", metavar="NAME",
+                     help="write the symbols as the course's textbook does: chainrule "
+                          "(default), nielsen, ng, cs231n, goodfellow, d2l; answers may use "
+                          "them too")
+    new.add_argument("--key", choices=("compact", "worked"), default="compact",
+                     help="the answer key: compact (each answer beside its working, a page per "
+                          "exercise; the default) or worked (every equation of the step)")
     new.add_argument("--title", help="the worksheet's title")
     new.add_argument("-f", "--format", choices=FORMATS, default="markdown",
                      help="the worksheet's format (default markdown)")
@@ -85,6 +102,26 @@ def add_exercise_parser(commands) -> None:
                        help="also write one Markdown feedback file per student into DIR")
     grade.add_argument("--close-credit", type=float, default=0.5, metavar="C",
                        help="points for a close answer, 0 to 1 (default 0.5)")
+    from chainrule.exercises.platforms import PLATFORMS
+
+    export = sub.add_parser(
+        "export", help="the key as a course platform imports it: Moodle XML, GIFT, Canvas "
+                       "QTI, a Gradescope autograder, an nbgrader notebook",
+        description="Write a key's exercises for a course platform: moodle (Moodle XML: a "
+                    "category per exercise, Cloze questions, each mistake a 0%% answer with "
+                    "its explanation), gift, qti (a Canvas QTI 1.2 zip), gradescope (an "
+                    "autograder zip) or nbgrader (a source notebook). See docs/exercises.md.")
+    export.add_argument("key", help="key.json (or the folder holding it)")
+    export.add_argument("--to", required=True, choices=list(PLATFORMS), help="the platform")
+    export.add_argument("-o", "--output", metavar="FILE",
+                        help="where to write (default: beside the key, "
+                             + ", ".join(f"{p} → {n}" for p, n in PLATFORMS.items()) + ")")
+    export.add_argument("--close-credit", type=float, default=0.5, metavar="C",
+                        help="credit for a close answer, 0 to 1 (default 0.5; Canvas and "
+                             "nbgrader give none)")
+    export.add_argument("--category", metavar="PATH",
+                        help="moodle, gift: the question bank category (default "
+                             "$course$/top/chainrule/TITLE)")
     from chainrule.verify.judging import MARKINGS  # exercise's commands all need numpy
 
     grade.add_argument("--marking", choices=MARKINGS, default="carried-forward",
@@ -98,30 +135,57 @@ def run_exercise(args: argparse.Namespace) -> int:
         return _new(args)
     if args.exercise_command == "grade":
         return _grade(args)
+    if args.exercise_command == "export":
+        return _export(args)
     args.exercise_parser.print_help(sys.stderr)
     return 2
 
 
 def _new(args: argparse.Namespace) -> int:
-    from chainrule.exercises.generate import generate
+    from chainrule.exercises.generate import generate, generate_class
+    from chainrule.exercises.roster import load_roster, numbered
     from chainrule.exercises.writers import write_worksheets
 
-    problem_set = generate(
-        args.level, arch=args.arch, activation=args.activation, loss=args.loss,
-        seed=args.seed, count=args.count, precision=args.precision, decimals=args.decimals,
-        learning_rate=args.lr, batch_size=args.batch_size, title=args.title)
+    options = dict(arch=args.arch, activation=args.activation, loss=args.loss,
+                   seed=args.seed, count=args.count, precision=args.precision,
+                   decimals=args.decimals, learning_rate=args.lr, batch_size=args.batch_size,
+                   title=args.title, ask=args.ask, notation=args.notation)
+    students = (load_roster(args.roster) if args.roster else
+                numbered(args.students) if args.students is not None else None)
+    problem_set = (generate_class(students, args.level, **options) if students is not None
+                   else generate(args.level, **options))
     folder = Path(args.out)
-    written = write_worksheets(problem_set, folder, args.format, force=args.force)
+    written = write_worksheets(problem_set, folder, args.format, force=args.force,
+                               key=args.key)
     top = [p for p in written if p.parent == folder]
-    nested = len(written) - len(top)
     questions = len(problem_set.questions)
+    whom = f", a variant for each of {len(students)} students" if students else ""
     print(f"{plural(len(problem_set.exercises), 'exercise')}, {plural(questions, 'question')}, "
           f"answers to {problem_set.precision} decimals (level {problem_set.level}, "
-          f"seed {args.seed}):")
+          f"seed {args.seed}{whom}):")
     for path in top:
         print(f"  {path}")
-    if nested:
-        print(f"  {folder / 'diagrams'}/ ({nested} diagrams)")
+    for sub in ("sheets", "diagrams", "sheets/diagrams"):
+        inside = sum(1 for p in written if p.parent == folder / sub)
+        if inside:
+            what = "diagrams" if sub.endswith("diagrams") else "files"
+            print(f"  {folder / sub}/ ({inside} {what})")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from chainrule.exercises.model import load_key
+    from chainrule.exercises.platforms import default_path, export
+    from chainrule.files import write_atomically
+
+    problem_set = load_key(args.key)
+    data = export(problem_set, args.to, args.close_credit, args.category or "")
+    path = Path(args.output) if args.output else default_path(Path(args.key), args.to)
+    write_atomically(path, data)
+    variants = len(problem_set.variants)
+    print(f"{path}: {plural(len(problem_set.questions), 'question')} in "
+          f"{plural(len(problem_set.exercises), 'exercise')}"
+          + (f", {plural(variants, 'variant')}" if variants else "") + f" for {args.to}")
     return 0
 
 

@@ -166,6 +166,23 @@ def _trained_step(args: argparse.Namespace):
 
 
 def run_explain(args: argparse.Namespace) -> int:
+    from chainrule.explain.profiles import profile, using
+
+    notation = getattr(args, "notation", None)
+    if notation is not None:
+        try:
+            profile(notation)
+        except ValueError as error:
+            raise ChainruleError(f"--{error}") from None
+        if args.format in ("html", "json") or args.graph:
+            raise ChainruleError(f"--notation: for --format text, markdown or latex (the "
+                                 f"{'graph' if args.graph else args.format} names quantities "
+                                 f"as chainrule does)")
+    with using(notation):
+        return _run_explain(args)
+
+
+def _run_explain(args: argparse.Namespace) -> int:
     from chainrule.spec.network import MAX_STEPS
     from chainrule.explain.trace import explain
 

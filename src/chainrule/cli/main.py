@@ -86,6 +86,10 @@ def _explain_parser(commands) -> None:
                          help="output format (default: text)")
     explain.add_argument("-o", "--output", metavar="FILE",
                          help="write to FILE (atomically) instead of standard output")
+    explain.add_argument("--notation", metavar="NAME",
+                         help="write the symbols as a textbook does: chainrule (default), "
+                              "nielsen, ng, cs231n, goodfellow, d2l (formats text, markdown, "
+                              "latex)")
     digits = explain.add_mutually_exclusive_group()
     digits.add_argument("--sig", type=int, metavar="N",
                         help="significant digits shown (default 4: 0.2000, 0.0007123); the "

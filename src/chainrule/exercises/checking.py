@@ -63,9 +63,19 @@ class Feedback:
         self.exercises, self.problem = exercises, problem
 
     def lines(self) -> list[tuple[str, str, str, str]]:
-        """(label, symbol, verdict, advice) per question."""
-        return [(j.question.label, j.question.symbol, *_verdict(j))
-                for e in self.exercises for j in e.judgements]
+        """(label, symbol, verdict, advice) per question; advice said once: a later answer
+        with the same mistake, or following from the same wrong one, points back to it."""
+        out = []
+        said: dict[str, str] = {}  # advice → the label it was first given at
+        for e in self.exercises:
+            for j in e.judgements:
+                verdict, advice = _verdict(j)
+                if advice and advice in said:
+                    advice = f"as for {said[advice]}"
+                elif advice:
+                    said[advice] = j.question.label
+                out.append((j.question.label, j.question.symbol, verdict, advice))
+        return out
 
     def headline(self) -> str:
         if self.problem:

@@ -174,10 +174,13 @@ def question(number: int, position: int, key: str, value: float) -> Question:
 
 
 def generate_exercise(number: int, seed: int, decimals: int, precision: int,
-                      attempts: int) -> Exercise | str:
-    """Exercise ``number`` drawn from ``default_rng([seed, number])``, or the most common
-    reason no draw passed. Odd-numbered exercises always reuse a node (a path sum)."""
-    rng = np.random.default_rng([seed, number])
+                      attempts: int, student: str | None = None) -> Exercise | str:
+    """Exercise ``number`` drawn from ``default_rng([seed, number])`` (a student's variant:
+    :func:`~chainrule.exercises.roster.entropy`), or the most common reason no draw passed.
+    Odd-numbered exercises always reuse a node (a path sum)."""
+    from chainrule.exercises.roster import entropy
+
+    rng = np.random.default_rng(entropy(seed, number, student))
     reasons: dict[str, int] = {}
     for _ in range(attempts):
         reuse = number % 2 == 1 or bool(rng.random() < 0.5)

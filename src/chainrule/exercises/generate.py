@@ -8,6 +8,7 @@ generator, up to :data:`MAX_ATTEMPTS` times.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from typing import Sequence
@@ -16,8 +17,10 @@ import numpy as np
 
 from chainrule.exercises import checks
 from chainrule.exercises.draw import draw_spec
-from chainrule.exercises.levels import LEVELS, Level, describe, label, question_keys, split_key
-from chainrule.exercises.model import Exercise, ExerciseError, ProblemSet, Question
+from chainrule.exercises.levels import (
+    LEVELS, Level, ask_level, describe, label, question_keys, split_key)
+from chainrule.exercises.model import Exercise, ExerciseError, ProblemSet, Question, Variant
+from chainrule.exercises.roster import Student, entropy
 from chainrule.nn.activations import ACTIVATIONS, unknown_name_message
 from chainrule.nn.losses import LOSSES
 from chainrule.spec.network import Spec, parse_spec
@@ -32,18 +35,49 @@ def generate(level: str = "full", *, arch: str | Sequence[int] | None = None,
              activation: str | Sequence[str] = "sigmoid", loss: str | None = None,
              seed: int = 0, count: int = 10, precision: int = 4, decimals: int = 1,
              learning_rate: float | None = None, batch_size: int | None = None,
-             title: str | None = None) -> ProblemSet:
+             title: str | None = None, ask: str | Sequence[str] | None = None,
+             student: str | None = None, notation: str | None = None) -> ProblemSet:
     """``count`` exercises of ``level`` (see :data:`~chainrule.exercises.levels.LEVELS`) with
-    answers rounded to ``precision`` decimals; an :class:`ExerciseError` names a bad option."""
+    answers rounded to ``precision`` decimals; an :class:`ExerciseError` names a bad option.
+    ``ask`` chooses the quantities asked (:data:`~chainrule.exercises.levels.ASKABLE`);
+    ``student`` draws that student's variant (:mod:`chainrule.exercises.roster`);
+    ``notation`` writes the questions' symbols in a textbook's notation
+    (:mod:`chainrule.explain.profiles`)."""
+    from chainrule.explain.profiles import profile, using
+
+    if notation is not None:
+        try:
+            profile(notation)
+        except ValueError as error:
+            raise ExerciseError(str(error)) from None
+        if _level(level).circuit or _level(level).layered:
+            raise ExerciseError(f"notation: level {level} writes its own symbols; --notation "
+                                f"is for the network levels")
+    with using(notation):
+        made = _generate(level, arch=arch, activation=activation, loss=loss, seed=seed,
+                         count=count, precision=precision, decimals=decimals,
+                         learning_rate=learning_rate, batch_size=batch_size, title=title,
+                         ask=ask, student=student)
+    if notation is not None and notation != "chainrule":
+        made = dataclasses.replace(made, options={**made.options, "notation": notation})
+    return made
+
+
+def _generate(level: str, *, arch, activation, loss, seed, count, precision, decimals,
+              learning_rate, batch_size, title, ask, student) -> ProblemSet:
     chosen = _level(level)
+    if ask is not None:
+        chosen = ask_level(chosen, ask)
     if chosen.layered:
         return _layered(chosen, arch=arch, activation=activation, loss=loss, seed=seed,
                         count=count, precision=precision, decimals=decimals,
-                        learning_rate=learning_rate, batch_size=batch_size, title=title)
+                        learning_rate=learning_rate, batch_size=batch_size, title=title,
+                        student=student)
     if chosen.circuit:
         return _circuits(chosen, arch=arch, activation=activation, loss=loss, seed=seed,
                          count=count, precision=precision, decimals=decimals,
-                         learning_rate=learning_rate, batch_size=batch_size, title=title)
+                         learning_rate=learning_rate, batch_size=batch_size, title=title,
+                         student=student)
     layers = _arch(arch, chosen)
     activations = _activations(activation, chosen, len(layers) - 1)
     loss = _loss(loss, chosen, activations)
@@ -54,27 +88,39 @@ def generate(level: str = "full", *, arch: str | Sequence[int] | None = None,
     options = {"arch": "-".join(map(str, layers)), "activations": list(activations),
                "loss": loss, "count": count, "decimals": decimals,
                "learning_rate": learning_rate, "batch_size": batch_size}
+    if ask is not None:
+        options["ask"] = list(chosen.sections)
     exercises = tuple(
         _exercise(number, seed, chosen, layers, activations, loss, batch_size, learning_rate,
-                  decimals, precision) for number in range(1, count + 1))
+                  decimals, precision, student) for number in range(1, count + 1))
     return ProblemSet(title=title or f"Backpropagation exercises — {chosen.summary}",
                       level=chosen.name, precision=precision, seed=seed, options=options,
                       exercises=exercises, generator=f"chainrule {__version__}")
 
 
+def generate_class(students: Sequence[Student], level: str = "full", **options) -> ProblemSet:
+    """A set for a class: the set ``generate`` draws (the teacher's copy) and every student's
+    own variant of it, drawn from the seed and their id."""
+    base = generate(level, **options)
+    variants = tuple(Variant(s.id, s.name, generate(level, **options, student=s.id).exercises)
+                     for s in students)
+    return dataclasses.replace(base, variants=variants)
+
+
 def _circuits(level: Level, *, arch, activation, loss, seed: int, count: int, precision: int,
-              decimals: int, learning_rate, batch_size, title: str | None) -> ProblemSet:
+              decimals: int, learning_rate, batch_size, title: str | None,
+              student: str | None) -> ProblemSet:
     """A set of circuits (:mod:`chainrule.exercises.circuit`): no network options."""
     from chainrule.exercises import circuit
 
     return _drawn_set(level, lambda number: circuit.generate_exercise(
-        number, seed, decimals, precision, MAX_ATTEMPTS), "draws an expression",
+        number, seed, decimals, precision, MAX_ATTEMPTS, student), "draws an expression",
         "circuits", arch=arch, activation=activation, loss=loss, seed=seed, count=count,
         precision=precision, decimals=decimals, learning_rate=learning_rate,
         batch_size=batch_size, title=title)
 
 
-def _layered(level: Level, **options) -> ProblemSet:
+def _layered(level: Level, student: str | None, **options) -> ProblemSet:
     """A set of typed-layer networks (:mod:`chainrule.exercises.layered`): their layers are
     the level's, so no network options."""
     from chainrule.exercises import layered
@@ -82,7 +128,7 @@ def _layered(level: Level, **options) -> ProblemSet:
     chosen = layered.LAYERED_LEVELS[level.name]
     return _drawn_set(level, lambda number: layered.generate_exercise(
         number, options["seed"], chosen, options["decimals"], options["precision"],
-        MAX_ATTEMPTS), "has its own layers", "networks", **options)
+        MAX_ATTEMPTS, student), "has its own layers", "networks", **options)
 
 
 def _drawn_set(level: Level, make, what: str, things: str, *, arch, activation, loss,
@@ -118,8 +164,9 @@ def _drawn_set(level: Level, make, what: str, things: str, *, arch, activation, 
 
 def _exercise(number: int, seed: int, level: Level, layers: tuple[int, ...],
               activations: tuple[str, ...], loss: str, batch_size: int | None,
-              learning_rate: float | None, decimals: int, precision: int) -> Exercise:
-    rng = np.random.default_rng([seed, number])
+              learning_rate: float | None, decimals: int, precision: int,
+              student: str | None = None) -> Exercise:
+    rng = np.random.default_rng(entropy(seed, number, student))
     reasons: Counter[str] = Counter()
     examples: dict[str, str] = {}  # a reason with its numbers, for each kind of reason
     for _ in range(MAX_ATTEMPTS):

@@ -77,8 +77,9 @@ class ExerciseGrade:
 
 @dataclass
 class StudentGrade:
-    student: str
+    student: str  # as the answers name them; a roster's id when graded against variants
     exercises: list[ExerciseGrade]
+    name: str = ""  # the roster's name, when there is one
 
     @property
     def judgements(self) -> list[Judgement]:

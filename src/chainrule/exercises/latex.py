@@ -40,13 +40,45 @@ PDFLATEX_TIMEOUT = 300  # seconds for one document: a key of many exercises is l
 
 
 def worksheet(problem_set: ProblemSet) -> str:
-    body = [rf"\section*{{{_escape(problem_set.title)}}}",
+    return _document(worksheet_body(problem_set))
+
+
+def worksheets(sheets: list[ProblemSet]) -> str:
+    """Every student's worksheet in one document, for printing: each starts on an odd page
+    (a duplex printer keeps students apart), its pages numbered from 1."""
+    body: list[str] = []
+    for i, one in enumerate(sheets):
+        if i:
+            body += [r"\clearpage\ifodd\value{page}\else\hbox{}\clearpage\fi"]
+        body += [r"\setcounter{page}{1}", *worksheet_body(one)]
+    return _document(body)
+
+
+def worksheet_body(problem_set: ProblemSet) -> list[str]:
+    body = [rf"\section*{{{_escape(problem_set.title)}}}", *name_boxes(problem_set),
             rf"\emph{{{_escape(sheet.set_summary(problem_set))}}}", "",
             _escape(sheet.instructions(problem_set)), ""]
     for exercise in problem_set.exercises:
         body += [r"\clearpage" if exercise.number > 1 else "", *_exercise(exercise,
                                                                           problem_set.precision)]
-    return _document(body)
+        body += WORKING_SPACE
+    return body
+
+
+# What is left of the page after the questions: a ruled box to work in.
+WORKING_SPACE = [r"\par\vspace{1ex}\noindent\fbox{\parbox[t][\dimexpr\pagegoal-\pagetotal"
+                 r"-4\baselineskip\relax][t]{\dimexpr\linewidth-2\fboxsep-2\fboxrule\relax}"
+                 r"{\small Working}}", ""]
+
+
+def name_boxes(problem_set: ProblemSet) -> list[str]:
+    """Name and student-id boxes, filled in for a student's own variant."""
+    name = _escape(problem_set.name) if problem_set.name else ""
+    sid = _escape(problem_set.student) if problem_set.student else ""
+    return [r"\noindent\begin{tabular}{@{}l@{\ }p{7.5cm}@{\qquad}l@{\ }p{4cm}@{}}",
+            rf"Name: & \framebox[7.5cm][l]{{\strut {name}}} & Student id: & "
+            rf"\framebox[4cm][l]{{\strut \texttt{{{sid}}}}} \\",
+            r"\end{tabular}", r"\par\medskip"]
 
 
 def _exercise(exercise: Exercise, precision: int) -> list[str]:
@@ -56,12 +88,24 @@ def _exercise(exercise: Exercise, precision: int) -> list[str]:
         return special.latex_lines(exercise, precision)
     lines = [rf"\section*{{Exercise {exercise.number}}}", r"\begin{center}",
              latex_picture(spec), r"\end{center}", "", sheet.network_text(spec, latex=True), "",
-             sheet.CONVENTION, r"\begin{gather*}"]
+             sheet.convention(), r"\begin{gather*}"]
     lines.append(r" \\ ".join(sheet.given_lines(spec)))
     return lines + [r"\end{gather*}"] + sheet.latex_questions(exercise, precision)
 
 
-def key(problem_set: ProblemSet) -> str:
+def key(problem_set: ProblemSet, kind: str = "compact") -> str:
+    """The answer key: ``compact`` (a page per exercise, :mod:`.keys`), ``worked`` (every
+    equation of the step) or ``answers`` (the numbers alone)."""
+    from chainrule.exercises import keys
+
+    if kind == "compact":
+        return _document(keys.compact_latex(problem_set, _escape))
+    if kind == "answers":
+        return _document(keys.answers_latex(problem_set, _escape))
+    return _worked_key(problem_set)
+
+
+def _worked_key(problem_set: ProblemSet) -> str:
     digits = min(problem_set.precision + WORKING_EXTRA_DIGITS, 10)
     body = [rf"\section*{{Answer key: {_escape(problem_set.title)}}}",
             rf"\emph{{{_escape(sheet.set_summary(problem_set))}}}", "",
@@ -101,6 +145,17 @@ def _escape(text: str) -> str:
 
 def _document(body: list[str]) -> str:
     return PREAMBLE + "\\begin{document}\n" + "\n".join(body).rstrip() + "\n\\end{document}\n"
+
+
+def pdfs(sources: dict[str, str]) -> dict[str, bytes]:
+    """Every ``name.tex`` compiled to ``name.pdf``, two at a time (a class's worksheets are
+    many small documents)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = sorted(sources)
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        made = list(pool.map(lambda n: pdf(sources[n], Path(n).stem), names))
+    return {name[:-len(".tex")] + ".pdf": data for name, data in zip(names, made)}
 
 
 def pdf(tex: str, name: str) -> bytes:

@@ -177,10 +177,13 @@ def exercise(number: int, spec: dict[str, Any], values: dict[str, float],
 
 
 def generate_exercise(number: int, seed: int, level: LayeredLevel, decimals: int,
-                      precision: int, attempts: int) -> Exercise | str:
-    """Exercise ``number`` drawn from ``default_rng([seed, number])``, or the most common
-    reason no draw passed."""
-    rng = np.random.default_rng([seed, number])
+                      precision: int, attempts: int, student: str | None = None
+                      ) -> Exercise | str:
+    """Exercise ``number`` drawn from ``default_rng([seed, number])`` (a student's variant:
+    :func:`~chainrule.exercises.roster.entropy`), or the most common reason no draw passed."""
+    from chainrule.exercises.roster import entropy
+
+    rng = np.random.default_rng(entropy(seed, number, student))
     reasons: dict[str, int] = {}
     for _ in range(attempts):
         spec = {"name": f"exercise-{number}", **level.draw(rng, decimals)}

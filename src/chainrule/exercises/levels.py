@@ -7,6 +7,7 @@ written for people with the notation of the worked example (z¹₁, ∂E/∂w¹�
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,6 +70,30 @@ LEVELS: dict[str, Level] = {level.name: level for level in (
     Level("embedding", "an embedding table: the predictions and the rows' gradients (a "
           "repeated token's summed)", (), (), layered=True),
 )}
+
+
+# What --ask names (a teacher's words) → the sections asked, in SECTIONS' order.
+ASKABLE = {"forward": "forward", "outputs": "outputs", "loss": "loss", "deltas": "deltas",
+           "output-deltas": "output_deltas", "gradients": "gradients",
+           "output-gradients": "output_gradients", "updates": "updated"}
+
+
+def ask_level(level: Level, ask) -> Level:
+    """``level`` asking the quantities ``ask`` names (``"forward,deltas"`` or a list)."""
+    from chainrule.exercises.model import ExerciseError
+
+    names = [n.strip().replace("_", "-") for n in (ask.split(",") if isinstance(ask, str)
+                                                    else ask)]
+    names = [n for n in names if n]
+    if level.circuit or level.layered:
+        raise ExerciseError(f"ask: level {level.name} asks its own quantities; --ask is for "
+                            f"the network levels ({', '.join(n for n, l in LEVELS.items() if not (l.circuit or l.layered))})")
+    unknown = [n for n in names if n not in ASKABLE]
+    if unknown or not names:
+        raise ExerciseError(f"ask: expected some of {', '.join(ASKABLE)} (comma-separated), "
+                            f"got {','.join(unknown) or 'nothing'}")
+    chosen = {ASKABLE[n] for n in names}
+    return dataclasses.replace(level, sections=tuple(s for s in SECTIONS if s in chosen))
 
 
 def question_keys(level: Level, truth: dict[str, np.ndarray], depth: int) -> list[str]:

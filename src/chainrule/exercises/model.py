@@ -61,8 +61,20 @@ class Exercise(Frozen):
 
 
 @dataclass(unsafe_hash=True)
+class Variant(Frozen):
+    """One student's exercises: the set's, drawn for their id
+    (:func:`chainrule.exercises.roster.entropy`)."""
+
+    student: str  # the roster's id
+    name: str
+    exercises: tuple[Exercise, ...]
+
+
+@dataclass(unsafe_hash=True)
 class ProblemSet(Frozen):
-    """A whole set: what was asked for, and the exercises drawn."""
+    """A whole set: what was asked for, and the exercises drawn. A class's set holds every
+    student's variant too; its own exercises are the set drawn without a student (the
+    teacher's copy, never graded)."""
 
     title: str
     level: str
@@ -71,6 +83,9 @@ class ProblemSet(Frozen):
     options: dict[str, Any]  # arch, activation, loss, count, decimals, learning_rate, batch_size
     exercises: tuple[Exercise, ...]
     generator: str = ""  # "chainrule 0.1.0"
+    variants: tuple[Variant, ...] = ()  # one per student of a roster
+    student: str = ""  # the id of the student this set was drawn for ("" for everyone)
+    name: str = ""  # that student's name, as the roster gives it
     _by_ref: dict[str, Question] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -80,29 +95,67 @@ class ProblemSet(Frozen):
     def question(self, ref: str) -> Question | None:
         """The question with this id or label (``3.gradients.W1[1,0]`` or ``3c``)."""
         if not self._by_ref:
+            symbols: dict[str, list[Question]] = {}
+            for q in self.questions:  # the symbol as the key printed it, in its notation
+                for name in {_normal_ref(q.symbol), _normal_ref(q.latex)}:
+                    symbols.setdefault(name, []).append(q)
+                    self._by_ref.setdefault(f"{q.exercise}.{name}", q)
+            for name, found in symbols.items():
+                if len(found) == 1:  # a symbol of one exercise only needs no number
+                    self._by_ref.setdefault(name, found[0])
             for q in self.questions:
                 self._by_ref[q.id] = q
                 self._by_ref[q.label] = q
         ref = _normal_ref(ref)
         return self._by_ref.get(ref) or self._by_ref.get(ref.lower())  # a label: 3C is 3c
 
+    def for_student(self, ref: str) -> "ProblemSet | None":
+        """The set of the student with this id (or, failing that, name), compared without
+        case; None when no variant is theirs."""
+        wanted = str(ref).strip().casefold()
+        for key in ("student", "name"):
+            for v in self.variants:
+                if getattr(v, key).casefold() == wanted and wanted:
+                    return self.variant_set(v)
+        return None
+
+    def variant_set(self, variant: Variant) -> "ProblemSet":
+        return ProblemSet(self.title, self.level, self.precision, self.seed, self.options,
+                          variant.exercises, self.generator, student=variant.student,
+                          name=variant.name)
+
+    def student_sets(self) -> list["ProblemSet"]:
+        """Every student's set, in the roster's order; a set without a roster is its own."""
+        return [self.variant_set(v) for v in self.variants] or [self]
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "schema": SCHEMA, "title": self.title, "level": self.level,
             "precision": self.precision, "seed": self.seed, "options": self.options,
             "generator": self.generator,
-            "exercises": [{
-                "number": e.number, "spec": e.spec,
-                "questions": [{
-                    "id": q.id, "label": q.label, "quantity": q.quantity, "symbol": q.symbol,
-                    "latex": q.latex, "prompt": q.prompt, "prompt_latex": q.prompt_latex,
-                    "answer": q.answer, "rounded": q.rounded(self.precision),
-                } for q in e.questions],
-            } for e in self.exercises],
+            "exercises": _exercises_dict(self.exercises, self.precision),
         }
+        if self.student:
+            data["student"] = {"id": self.student, "name": self.name}
+        if self.variants:
+            data["variants"] = [{"student": v.student, "name": v.name,
+                                 "exercises": _exercises_dict(v.exercises, self.precision)}
+                                for v in self.variants]
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def _exercises_dict(exercises: tuple[Exercise, ...], precision: int) -> list[dict[str, Any]]:
+    return [{
+        "number": e.number, "spec": e.spec,
+        "questions": [{
+            "id": q.id, "label": q.label, "quantity": q.quantity, "symbol": q.symbol,
+            "latex": q.latex, "prompt": q.prompt, "prompt_latex": q.prompt_latex,
+            "answer": q.answer, "rounded": q.rounded(precision),
+        } for q in e.questions],
+    } for e in exercises]
 
 
 def _normal_ref(ref: str) -> str:
@@ -134,14 +187,45 @@ def key_from_dict(data: Any, where: str = "key") -> ProblemSet:
     if not isinstance(precision, int) or isinstance(precision, bool) or not 0 <= precision <= 12:
         raise ExerciseError(f"{where}: precision: expected 0 to 12 decimals, got {precision!r}")
     exercises = data.get("exercises")
-    if not isinstance(exercises, list) or not exercises:
-        raise ExerciseError(f"{where}: exercises: expected a non-empty list")
-    parsed = tuple(_exercise(item, f"{where}: exercises[{i}]", i + 1)
-                   for i, item in enumerate(exercises))
+    parsed = _exercises(exercises, f"{where}: exercises")
+    student = data.get("student") if isinstance(data.get("student"), dict) else {}
     return ProblemSet(title=str(data.get("title", "Exercises")), level=str(data.get("level", "")),
                       precision=precision, seed=_int(data.get("seed", 0), f"{where}: seed"),
                       options=dict(data.get("options") or {}), exercises=parsed,
-                      generator=str(data.get("generator", "")))
+                      generator=str(data.get("generator", "")),
+                      variants=_variants(data.get("variants", []), parsed, where),
+                      student=str(student.get("id", "")), name=str(student.get("name", "")))
+
+
+MAX_VARIANTS = 5000
+
+
+def _exercises(items: Any, where: str) -> tuple[Exercise, ...]:
+    if not isinstance(items, list) or not items:
+        raise ExerciseError(f"{where}: expected a non-empty list")
+    return tuple(_exercise(item, f"{where}[{i}]", i + 1) for i, item in enumerate(items))
+
+
+def _variants(items: Any, base: tuple[Exercise, ...], where: str) -> tuple[Variant, ...]:
+    """Every student's exercises: the same questions as the set's, other numbers."""
+    if not isinstance(items, list) or len(items) > MAX_VARIANTS:
+        raise ExerciseError(f"{where}: variants: expected a list of at most {MAX_VARIANTS:,} "
+                            f"students")
+    ids = [q.id for e in base for q in e.questions]
+    out, seen = [], set()
+    for i, item in enumerate(items):
+        at = f"{where}: variants[{i}]"
+        if not isinstance(item, dict) or not isinstance(item.get("student"), str) \
+                or not item["student"]:
+            raise ExerciseError(f"{at}: expected an object with student, name and exercises")
+        if item["student"].casefold() in seen:
+            raise ExerciseError(f"{at}: student {item['student']!r} has two variants")
+        seen.add(item["student"].casefold())
+        exercises = _exercises(item.get("exercises"), f"{at}: exercises")
+        if [q.id for e in exercises for q in e.questions] != ids:
+            raise ExerciseError(f"{at}: asks other questions than the set's exercises")
+        out.append(Variant(item["student"], str(item.get("name", "")), exercises))
+    return tuple(out)
 
 
 def evaluate_circuit(spec: dict[str, Any], where: str = "circuit"):

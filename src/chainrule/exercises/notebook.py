@@ -71,7 +71,7 @@ def _exercise_cells(exercise: Exercise, precision: int) -> list[dict]:
         svg(exercise.spec).encode("utf-8")).decode()}}
     given = "\n".join(f"- ${line}$" for line in sheet.given_lines(exercise.spec))
     text = "\n".join([f"## Exercise {n}", "", f"![The network of exercise {n}](attachment:{image})",
-                      "", sheet.network_text(exercise.spec), "", sheet.CONVENTION, "", given,
+                      "", sheet.network_text(exercise.spec), "", sheet.convention(), "", given,
                       "", f"Give each answer rounded to {precision} decimals."])
     return _question_cells(exercise, precision, _markdown(f"ex{n}", text, attachments))
 

@@ -8,37 +8,13 @@ most common); ``details`` adds every student in full.
 from __future__ import annotations
 
 from chainrule.escape import markdown_text, terminal_text
-from chainrule.exercises.kinds import special_sheet
 from chainrule.exercises.grade import NOT_CREDITED, STATUSES, ExerciseGrade, StudentGrade
 from chainrule.exercises.summary import ClassGrade
-from chainrule.exercises.working import Working, equation_latex, equation_text
-from chainrule.explain.trace import explain
+from chainrule.exercises.working import Workings, equation_latex, equation_text
 from chainrule.exercises.catalogue import MISTAKES
 from chainrule.words import plural
 
-WORKING_EXTRA_DIGITS = 2
 TOP_QUESTIONS = 10  # the summary's list of the questions most often missed
-
-
-class Workings:
-    """The worked solution of each exercise, made when first needed."""
-
-    def __init__(self, class_grade: ClassGrade) -> None:
-        self.problem_set = class_grade.problem_set
-        self.digits = min(self.problem_set.precision + WORKING_EXTRA_DIGITS, 10)
-        self._made: dict[int, Working] = {}
-        self._steps: dict[tuple[int, str], list] = {}
-
-    def steps(self, number: int, quantity: str):
-        """The equations of one question (a class asks the same ones many times)."""
-        if (number, quantity) not in self._steps:
-            if number not in self._made:
-                spec = self.problem_set.exercises[number - 1].spec
-                special = special_sheet(spec)
-                self._made[number] = (special.working(spec, self.digits) if special
-                                      else Working(explain(spec), self.digits))
-            self._steps[number, quantity] = self._made[number].steps(quantity)
-        return self._steps[number, quantity]
 
 
 def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
@@ -73,10 +49,12 @@ def headline(student: StudentGrade, name: str | None = None) -> str:
 
 
 def result_text(judgement) -> str:
+    """``incorrect: derivative_of_z``; a carried answer is just ``carried`` (the exercise's
+    first-wrong line says once what it follows from)."""
     text = judgement.status
     if judgement.mistakes:
         text += ": " + judgement.mistakes[0]
-    elif judgement.note:
+    elif judgement.note and judgement.status != "carried":
         text += f": {judgement.note}"
     return text
 
@@ -132,7 +110,7 @@ def first_wrong_text(exercise: ExerciseGrade, precision: int, escape=str) -> str
 
 def table(class_grade: ClassGrade, source: str = "the key", details: bool = False) -> str:
     single = len(class_grade.students) == 1
-    workings = Workings(class_grade)
+    workings = Workings.of(class_grade.problem_set)
     out = [_key_line(class_grade, source), ""]
     if single or details:
         for student in class_grade.students:
@@ -157,32 +135,51 @@ def _student_text(student: StudentGrade, class_grade: ClassGrade,
         rows += [[j.question.label, j.question.symbol, j.given or "", j.question.rounded(
             precision), result_text(j)] for j in exercise.judgements]
         out += _table(rows, "    ")
-        for j in exercise.judgements:
-            if j.status in NOT_CREDITED:
-                out += [f"    {j.question.label} {j.question.symbol}: "
-                        f"{_why(j, exercise.diagnoses)}"]
-                out += [f"        {equation_text(e)}"
-                        for e in workings.steps(exercise.exercise.number, j.question.quantity)]
+        for j, why, steps in uncredited(exercise, workings):
+            out += [f"    {j.question.label} {j.question.symbol}: {why}"]
+            out += [f"        {equation_text(e)}" for e in steps]
     return out
+
+
+def uncredited(exercise: ExerciseGrade, workings: Workings, escape=str):
+    """(judgement, why, the working not shown yet) for each answer not credited, in order:
+    the first wrong answer's working in full, then only what each later one adds. A mistake
+    is explained once: the diagnosis above the answers, any other at its first answer."""
+    shown: set[tuple[str, str]] = set()
+    explained = set(exercise.diagnoses)
+    for j in exercise.judgements:
+        if j.status not in NOT_CREDITED:
+            continue
+        steps = [e for e in workings.steps(exercise.exercise, j.question.quantity)
+                 if (e.lhs.text, e.relation) not in shown]
+        had = bool(shown)
+        shown.update((e.lhs.text, e.relation) for e in steps)
+        why = _why(j, explained, escape)
+        if j.mistakes:
+            explained.add(j.mistakes[0])
+        if steps:
+            why += " The correct working:" if not had else " The working it adds:"
+        else:
+            why += " Its working is above."
+        yield j, why, steps
 
 
 def _why(judgement, diagnoses: tuple[str, ...], escape=str) -> str:
     """Why an answer is not credited; a mistake other than the exercise's diagnosis (already
     explained above the answers) is explained here; ``escape`` shows the student's text."""
     if judgement.status == "close":
-        return f"close ({judgement.note or 'off in the last digit'}). The correct working:"
+        return f"close ({judgement.note or 'off in the last digit'})."
     if judgement.mistakes:
         m = MISTAKES[judgement.mistakes[0]]
         also = (f" (also fits: {', '.join(judgement.mistakes[1:])})"
                 if len(judgement.mistakes) > 1 else "")
         explanation = "" if m.id in diagnoses else f" {m.explanation}"
-        return f"the number of the known mistake {m.id}{also}.{explanation} " \
-               f"The correct working:"
+        return f"the number of the known mistake {m.id}{also}.{explanation}"
     if judgement.note == "not a number":
-        return f"{escape(repr(judgement.given))} is not a number. The correct working:"
+        return f"{escape(repr(judgement.given))} is not a number."
     if judgement.note:
-        return f"no known mistake gives this number ({judgement.note}). The correct working:"
-    return "no known mistake gives this number. The correct working:"
+        return f"no known mistake gives this number ({judgement.note})."
+    return "no known mistake gives this number."
 
 
 def _class_text(class_grade: ClassGrade) -> list[str]:
@@ -221,9 +218,15 @@ def _question_rows(class_grade: ClassGrade) -> list[list[str]]:
 
 
 def _mistake_rows(class_grade: ClassGrade) -> list[list[str]]:
-    rows = [["mistake", "title", "students", "answers"]]
-    rows += [[m.id, m.title, str(m.students), str(m.answers)] for m in class_grade.mistakes()]
+    rows = [["mistake", "title", "students", "answers", "questions hit"]]
+    rows += [[m.id, m.title, str(m.students), str(m.answers), _labels(m.questions)]
+             for m in class_grade.mistakes()]
     return rows
+
+
+def _labels(labels: tuple[str, ...], most: int = 6) -> str:
+    shown = ", ".join(labels[:most])
+    return shown + (f" and {len(labels) - most} more" if len(labels) > most else "")
 
 
 # --- Markdown ------------------------------------------------------------------------------------
@@ -231,7 +234,7 @@ def _mistake_rows(class_grade: ClassGrade) -> list[list[str]]:
 
 def markdown(class_grade: ClassGrade, source: str = "the key", details: bool = False) -> str:
     single = len(class_grade.students) == 1
-    workings = Workings(class_grade)
+    workings = Workings.of(class_grade.problem_set)
     out = [f"# Grades: {markdown_text(class_grade.problem_set.title)}", "",
            _key_line(class_grade, markdown_text(source)), ""]
     if not single:
@@ -269,11 +272,8 @@ def student_markdown(student: StudentGrade, class_grade: ClassGrade, workings: W
         rows += [[f"**{j.question.label}**", f"${j.question.latex}$", j.given or "",
                   j.question.rounded(precision), result_text(j)] for j in exercise.judgements]
         out += _md_table(rows, user=(2,)) + [""]
-        for j in exercise.judgements:
-            if j.status in NOT_CREDITED:
-                out += [f"**{j.question.label}** ${j.question.latex}$: "
-                        f"{_why(j, exercise.diagnoses, markdown_text)}", ""]
-                out += [f"- ${equation_latex(e)}$"
-                        for e in workings.steps(exercise.exercise.number, j.question.quantity)]
-                out.append("")
+        for j, why, steps in uncredited(exercise, workings, markdown_text):
+            out += [f"**{j.question.label}** ${j.question.latex}$: {why}", ""]
+            if steps:
+                out += [f"- ${equation_latex(e)}$" for e in steps] + [""]
     return out

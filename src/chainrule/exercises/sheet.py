@@ -38,7 +38,10 @@ def network_text(spec: dict, latex: bool = False) -> str:
     else:
         acts = "; ".join(f"layer {l}: {name(a)}, ${ACTIVATION_FORMULAS[a]}$"
                          for l, a in enumerate(activations, 1))
-    loss = LOSS_TABLE[spec["loss"]].definition_latex
+    from chainrule.explain.notation import loss_symbol
+
+    loss = re.sub(r"^E\b", lambda _: loss_symbol().latex,
+                  LOSS_TABLE[spec["loss"]].definition_latex)
     examples = len(spec["inputs"]) if "inputs" in spec else 1
     averaged = (f" for one example, averaged over the batch of {examples} examples"
                 if examples > 1 else "")
@@ -47,9 +50,12 @@ def network_text(spec: dict, latex: bool = False) -> str:
             rf"$\eta = {given(spec['learning_rate'])}$.")
 
 
-CONVENTION = (r"Each layer computes $z^{l} = a^{l-1} W^{l} + b^{l}$ and $a^{l} = f(z^{l})$, with "
-              r"$a^{0} = x$ the input; $w^{l}_{ij}$ (row $i$, column $j$ of $W^{l}$) is the "
-              r"weight from unit $i$ of layer $l-1$ to unit $j$ of layer $l$.")
+def convention() -> str:
+    """The sentence a sheet states its notation in: the notation profile's
+    (:mod:`chainrule.explain.profiles`), chainrule's by default."""
+    from chainrule.explain.profiles import current
+
+    return current().convention
 
 
 def given_lines(spec: dict) -> list[str]:

@@ -25,6 +25,7 @@ class MistakeSummary(Frozen):
     title: str
     students: int  # students diagnosed with it in at least one exercise
     answers: int  # incorrect answers it explains (named first)
+    questions: tuple[str, ...] = ()  # the labels of the questions it hit, most often first
 
 
 @dataclass
@@ -60,13 +61,20 @@ class ClassGrade:
         """The mistakes found, by how many students made them, then how many answers."""
         students: Counter[str] = Counter()
         answers: Counter[str] = Counter()
+        hit: dict[str, Counter[str]] = {}
+        position = {q.label: i for i, q in enumerate(self.problem_set.questions)}
         for student in self.students:
             students.update(set(student.diagnoses))
-            answers.update(j.mistakes[0] for j in student.judgements if j.mistakes)
+            for j in student.judgements:
+                if j.mistakes:
+                    answers[j.mistakes[0]] += 1
+                    hit.setdefault(j.mistakes[0], Counter())[j.question.label] += 1
         order = list(MISTAKES)
         found = sorted(set(students) | set(answers),
                        key=lambda m: (-students[m], -answers[m], order.index(m)))
-        return [MistakeSummary(m, MISTAKES[m].title, students[m], answers[m]) for m in found]
+        return [MistakeSummary(m, MISTAKES[m].title, students[m], answers[m], tuple(sorted(
+            hit.get(m, {}), key=lambda q: (-hit[m][q], position.get(q, 0)))))
+                for m in found]
 
 
 def grade_class(problem_set: ProblemSet, submissions: Mapping[str, tuple[str, Mapping[str, Any]]],
@@ -76,7 +84,20 @@ def grade_class(problem_set: ProblemSet, submissions: Mapping[str, tuple[str, Ma
     from, the answers); ``marking`` as :class:`~chainrule.exercises.grade.Grader` takes it."""
     if not submissions:
         raise ExerciseError("answers: no students to grade")
-    grader = Grader(problem_set, close_credit, source, marking)
-    students = [grader.grade(answers, student, where)
-                for student, (where, answers) in submissions.items()]
+    if not problem_set.variants:
+        grader = Grader(problem_set, close_credit, source, marking)
+        students = [grader.grade(answers, student, where)
+                    for student, (where, answers) in submissions.items()]
+        return ClassGrade(problem_set, students, close_credit, marking)
+    students = []
+    for student, (where, answers) in submissions.items():
+        own = problem_set.for_student(student)
+        if own is None:
+            ids = ", ".join(v.student for v in problem_set.variants[:3])
+            raise ExerciseError(f"{where}: student {student!r} is not on the roster of "
+                                f"{source} ({len(problem_set.variants)} students, ids like "
+                                f"{ids}); name the answers by the student's id")
+        grade = Grader(own, close_credit, source, marking).grade(answers, own.student, where)
+        grade.name = own.name
+        students.append(grade)
     return ClassGrade(problem_set, students, close_credit, marking)

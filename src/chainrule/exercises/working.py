@@ -8,6 +8,8 @@ with the same numbers, as the answer key.
 from __future__ import annotations
 
 from chainrule.exercises.levels import split_key
+from chainrule.exercises.model import Exercise
+from chainrule.explain.numfmt import AsGiven, given_numbers
 from chainrule.explain.notation import parameter_symbol, partial, quantity
 from chainrule.explain.render.blocks import Equation
 from chainrule.explain.render.worked import outline
@@ -76,6 +78,46 @@ class Working:
     def _find(self, symbol: str) -> Equation | None:
         """None where the worked example shows a matrix only (a large batch)."""
         return self._by_symbol.get((symbol, "="))
+
+
+WORKING_EXTRA_DIGITS = 2  # a worked solution shows two digits more than the answers
+
+
+class Workings:
+    """The worked solution of each exercise, made when first needed, at two digits more than
+    the answers' ``precision``, in the notation profile the set was written in."""
+
+    @classmethod
+    def of(cls, problem_set) -> "Workings":
+        return cls(problem_set.precision, problem_set.options.get("notation"))
+
+
+    def __init__(self, precision: int, notation: str | None = None) -> None:
+        self.digits = min(precision + WORKING_EXTRA_DIGITS, 10)
+        self.notation = notation  # the profile the key's symbols were written in
+        self._made: dict[int, tuple[Exercise, Working]] = {}
+        self._steps: dict[tuple[int, str], list[Equation]] = {}
+
+    def steps(self, exercise: Exercise, quantity: str) -> list[Equation]:
+        """The equations of one question (a class asks the same ones many times)."""
+        from chainrule.explain.profiles import using
+
+        with using(self.notation):
+            return self._steps_of(exercise, quantity)
+
+    def _steps_of(self, exercise: Exercise, quantity: str) -> list[Equation]:
+        key = id(exercise)
+        if key not in self._made:
+            from chainrule.exercises.kinds import special_sheet
+            from chainrule.explain.trace import explain
+
+            special = special_sheet(exercise.spec)
+            digits = AsGiven(self.digits, given_numbers(exercise.spec))
+            self._made[key] = (exercise, special.working(exercise.spec, digits) if special
+                               else Working(explain(exercise.spec), digits))
+        if (key, quantity) not in self._steps:
+            self._steps[key, quantity] = self._made[key][1].steps(quantity)
+        return self._steps[key, quantity]
 
 
 def _present(equations: list[Equation | None]) -> list[Equation]:

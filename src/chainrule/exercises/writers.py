@@ -9,7 +9,17 @@ template for the answers. Every file is written atomically; the same set gives t
 | ipynb    | worksheet.ipynb (checks answers)  | key.md, key.json              |
 | json     | worksheet.json (no answers)       | key.json                      |
 
-``answers-template.csv`` (``student,1a,1b,…``) is written for every format. ``key.json`` is
+The key (key.md, key.tex, key.pdf) is compact by default: each answer beside the line of
+working that gives it, a page per exercise; ``key="worked"`` writes every equation of the step
+instead. Every format also writes ``key-answers`` (the numbers alone, in the key's format) and
+``key.csv`` (the same, for a spreadsheet).
+
+A class's set (one with a roster's variants) writes one worksheet per student into
+``sheets/`` (``sheets/ann.md``, named from the student's id), a merged ``worksheets.pdf``
+for printing (format pdf), and one key for the whole class.
+
+``answers-template.csv`` (``student,1a,1b,…``, a row per student of a roster) is written for
+every format. ``key.json`` is
 what ``chainrule exercise grade`` reads; an existing key.json of another set is not replaced
 unless ``force`` (it may be the key of worksheets already handed out).
 
@@ -30,21 +40,27 @@ from pathlib import Path
 from chainrule.exercises import latex, markdown
 from chainrule.exercises.diagram import svg
 from chainrule.exercises.model import ExerciseError, ProblemSet
-from chainrule.escape import csv_text
+from chainrule.escape import csv_text, file_stem
+from chainrule.exercises.keys import answers_csv
 from chainrule.fileset import finish_interrupted, write_set
 
 FORMATS = ("markdown", "latex", "pdf", "ipynb", "json")
 WORKSHEET_SCHEMA = "chainrule.worksheet/1"
 # The names any format writes: the files of a set, removed with its key when the key changes.
-SET_NAMES = re.compile(r"(worksheet|key)\.(md|tex|pdf|ipynb|json)|answers-template\.csv"
-                       r"|diagrams/exercise-\d+\.svg")
+SET_NAMES = re.compile(r"(worksheets?|key|key-answers)\.(md|tex|pdf|ipynb|json)|key\.csv"
+                       r"|answers-template\.csv|diagrams/exercise-\d+\.svg"
+                       r"|sheets/[\w.-]+\.(md|tex|pdf|ipynb|json)"
+                       r"|sheets/diagrams/[\w.-]+-exercise-\d+\.svg")
+KEYS = ("compact", "worked")
 
 
 def write_worksheets(problem_set: ProblemSet, folder: str | Path, format: str = "markdown",
-                     force: bool = False) -> list[Path]:
+                     force: bool = False, key: str = "compact") -> list[Path]:
     """Write the set into ``folder`` (created if needed); the paths written, in order."""
     if format not in FORMATS:
         raise ExerciseError(f"format: expected one of {', '.join(FORMATS)}, got {format!r}")
+    if key not in KEYS:
+        raise ExerciseError(f"key: expected one of {', '.join(KEYS)}, got {key!r}")
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ExerciseError(f"{folder}: exists and is not a folder")
@@ -56,7 +72,10 @@ def write_worksheets(problem_set: ProblemSet, folder: str | Path, format: str = 
     if old_key is not None and not force and old_key != key_json:
         raise ExerciseError(f"{key_path}: holds the key of other exercises (perhaps handed "
                             f"out already); choose another folder, or replace it with --force (force=True in Python)")
-    files = _contents(problem_set, format)  # everything is made before anything is written
+    from chainrule.explain.profiles import using
+
+    with using(problem_set.options.get("notation")):  # the symbols the key was written in
+        files = _contents(problem_set, format, key)  # all made before anything is written
     files["answers-template.csv"] = template(problem_set)
     files["key.json"] = key_json  # last: a reader that sees the new key sees the new sheets
     stale = _old_set(folder, files) if old_key is not None and old_key != key_json else []
@@ -65,8 +84,9 @@ def write_worksheets(problem_set: ProblemSet, folder: str | Path, format: str = 
 
 def _old_set(folder: Path, files: dict) -> list[str]:
     """The files of the set being replaced that the new set does not write."""
-    found = [p.relative_to(folder).as_posix() for p in [*folder.glob("*"),
-                                                         *folder.glob("diagrams/*")]]
+    found = [p.relative_to(folder).as_posix() for p in [
+        *folder.glob("*"), *folder.glob("diagrams/*"), *folder.glob("sheets/*"),
+        *folder.glob("sheets/diagrams/*")]]
     return sorted(name for name in found if SET_NAMES.fullmatch(name) and name not in files
                   and not (folder / name).is_dir())
 
@@ -78,25 +98,49 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _contents(problem_set: ProblemSet, format: str) -> dict[str, str | bytes]:
+def _contents(problem_set: ProblemSet, format: str, key: str) -> dict[str, str | bytes]:
+    files: dict[str, str | bytes] = {}
+    if problem_set.variants:
+        used: set[str] = set()
+        sheets = problem_set.student_sets()
+        for one in sheets:
+            stem = file_stem(one.student, used)
+            files.update(_worksheet(one, format, f"sheets/{stem}", f"diagrams/{stem}-exercise-"))
+        if format == "pdf":
+            files["worksheets.tex"] = latex.worksheets(sheets)
+    else:
+        files.update(_worksheet(problem_set, format, "worksheet", "diagrams/exercise-"))
+    if format in ("latex", "pdf"):
+        files["key.tex"] = latex.key(problem_set, key)
+        files["key-answers.tex"] = latex.key(problem_set, "answers")
+    elif format != "json":
+        files["key.md"] = markdown.key(problem_set, key)
+        files["key-answers.md"] = markdown.key(problem_set, "answers")
+    files["key.csv"] = answers_csv(problem_set)
+    if format == "pdf":
+        sources = {name: text for name, text in files.items() if name.endswith(".tex")}
+        for name, pdf in latex.pdfs(sources).items():
+            files[name] = pdf
+    return files
+
+
+def _worksheet(one: ProblemSet, format: str, stem: str, diagrams: str) -> dict[str, str | bytes]:
+    """One worksheet's files: ``stem`` + its suffix, its diagrams beside it."""
     if format == "markdown":
-        files: dict[str, str | bytes] = {"worksheet.md": markdown.worksheet(problem_set)}
-        for exercise in problem_set.exercises:
+        folder = stem.rpartition("/")[0]
+        prefix = f"{folder}/" if folder else ""
+        files: dict[str, str | bytes] = {f"{stem}.md": markdown.worksheet(one, diagrams)}
+        for exercise in one.exercises:
             if markdown.diagram(exercise):
-                files[markdown.diagram_name(exercise)] = svg(exercise.spec)
-        files["key.md"] = markdown.key(problem_set)
+                files[prefix + markdown.diagram_name(exercise, diagrams)] = svg(exercise.spec)
         return files
     if format in ("latex", "pdf"):
-        files = {"worksheet.tex": latex.worksheet(problem_set), "key.tex": latex.key(problem_set)}
-        if format == "pdf":
-            files["worksheet.pdf"] = latex.pdf(files["worksheet.tex"], "worksheet")
-            files["key.pdf"] = latex.pdf(files["key.tex"], "key")
-        return files
+        return {f"{stem}.tex": latex.worksheet(one)}
     if format == "ipynb":
         from chainrule.exercises.notebook import notebook
 
-        return {"worksheet.ipynb": notebook(problem_set), "key.md": markdown.key(problem_set)}
-    return {"worksheet.json": worksheet_json(problem_set)}
+        return {f"{stem}.ipynb": notebook(one)}
+    return {f"{stem}.json": worksheet_json(one)}
 
 
 def worksheet_json(problem_set: ProblemSet) -> str:
@@ -110,5 +154,8 @@ def worksheet_json(problem_set: ProblemSet) -> str:
 
 
 def template(problem_set: ProblemSet) -> str:
-    """``student,1a,1b,…``: a header for a class's answers, one row per student."""
-    return csv_text([["student", *(q.label for q in problem_set.questions)]])
+    """``student,1a,1b,…``: a header for a class's answers, then a row per student of the
+    roster, their id filled in."""
+    rows = [["student", *(q.label for q in problem_set.questions)]]
+    rows += [[v.student] for v in problem_set.variants]
+    return csv_text(rows)

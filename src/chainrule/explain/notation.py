@@ -41,21 +41,62 @@ class Symbol(NamedTuple):
 
 
 def quantity(letter: str, layer: int | None, *units: Unit, example: int | None = None) -> Symbol:
-    """``quantity("w", 1, 0, 0)`` → w¹₁₁ / ``w^{1}_{11}``; ``letter`` may be a LaTeX command."""
-    text_letter = {"delta": "δ"}.get(letter, letter)
-    latex_letter = {"delta": r"\delta"}.get(letter, letter)
+    """``quantity("w", 1, 0, 0)`` → w¹₁₁ / ``w^{1}_{11}``; ``letter`` may be a LaTeX command.
+    Written in the notation profile in force (:mod:`chainrule.explain.profiles`)."""
+    from chainrule.explain.profiles import current
+
+    chosen = current()
+    text_letter, latex_letter = chosen.letters.get(
+        letter, ({"delta": "δ"}.get(letter, letter), {"delta": r"\delta"}.get(letter, letter)))
+    if letter == "w" and chosen.weights == "to_from" and len(units) == 2:
+        units = (units[1], units[0])
+    if chosen.layer == "code":
+        return _code(text_letter, layer, units, example)
     layer_part = "" if layer is None else str(layer)
     example_part = "" if example is None else f"({example + 1})"
-    text = text_letter + sup(layer_part + example_part) + sub(*units)
     parts, joiner = _unit_parts(units)
-    upper = layer_part + example_part
-    latex = latex_letter + (f"^{{{upper}}}" if upper else "") + (
-        f"_{{{joiner.join(parts)}}}" if parts else "")
-    return Symbol(text, latex)
+    lower = f"_{{{joiner.join(parts)}}}" if parts else ""
+    if chosen.layer == "sup" or layer is None:
+        text = text_letter + sup(layer_part + example_part) + sub(*units)
+        upper = layer_part + example_part
+    else:
+        bracket = f"[{layer_part}]" if chosen.layer == "bracket" else f"({layer_part})"
+        text = (text_letter + (bracket if chosen.layer == "bracket" else sup(bracket))
+                + sup(example_part) + sub(*units))
+        upper = bracket + example_part
+    return Symbol(text, latex_letter + (f"^{{{upper}}}" if upper else "") + lower)
+
+
+def _code(letter: str, layer: int | None, units: tuple[Unit, ...],
+          example: int | None) -> Symbol:
+    """CS231n's code names: ``W1[0,1]``, ``z2[0]``, ``dz1[1,0]`` (example first), from 0."""
+    index = ([str(example)] if example is not None else []) + [
+        u if isinstance(u, str) else str(u) for u in units]
+    text = f"{letter}{'' if layer is None else layer}" + (f"[{','.join(index)}]" if index
+                                                          else "")
+    return Symbol(text, r"\texttt{" + text.replace("_", r"\_") + "}")
+
+
+def loss_symbol() -> Symbol:
+    """E, or the loss's letter in the profile in force (C, J, L, loss)."""
+    from chainrule.explain.profiles import current
+
+    letter = current().loss
+    return Symbol(letter, r"\mathrm{loss}" if len(letter) > 1 else letter)
 
 
 def partial(top: Symbol | str, bottom: Symbol) -> Symbol:
-    """∂top/∂bottom."""
+    """∂top/∂bottom; the loss's gradient as the profile writes it (∂C/∂w, dw, dW1[0,1])."""
+    from chainrule.explain.profiles import current
+
+    if isinstance(top, str) and top == "E":
+        chosen = current()
+        if chosen.gradient == "d":
+            return Symbol(f"d{bottom.text}", f"d{bottom.latex}")
+        if chosen.gradient == "code":
+            text = f"d{bottom.text}"
+            return Symbol(text, r"\texttt{" + text.replace("_", r"\_") + "}")
+        top = loss_symbol()
     top = Symbol(top, top) if isinstance(top, str) else top
     return Symbol(f"∂{top.text}/∂{bottom.text}",
                   rf"\frac{{\partial {top.latex}}}{{\partial {bottom.latex}}}")
@@ -88,7 +129,7 @@ def element_symbol(name: str, index: tuple[int, ...], batched: bool = False,
     b²₁ (updated), ``forward.loss`` → E; None for a quantity without one (``loss_after``)."""
     section, _, what = name.partition(".")
     if name == "forward.loss":
-        return Symbol("E", "E")
+        return loss_symbol()
     if section in ("forward", "backward"):
         letter = "delta" if what.startswith("delta") else what[:1]
         if letter not in ("z", "a", "delta"):

@@ -24,6 +24,35 @@ class Significant(NamedTuple):
         return f"{self.digits} significant digits"
 
 
+class AsGiven(int):
+    """``digits`` decimals, except that a number the exercise gave (or 0, ±1) is written as
+    it was given: ``0.4``, not ``0.400000``. Only exact float equality counts, so a computed
+    value is never passed off as a short one."""
+
+    given: frozenset[float]
+
+    def __new__(cls, digits: int, given=()) -> "AsGiven":
+        made = super().__new__(cls, digits)
+        made.given = frozenset(float(v) for v in given) | {0.0, 1.0, -1.0}
+        return made
+
+    def __reduce__(self):
+        return AsGiven, (int(self), tuple(self.given))
+
+
+def given_numbers(data) -> list[float]:
+    """Every number in a spec (weights, inputs, targets, the learning rate): what was given."""
+    if isinstance(data, bool):
+        return []
+    if isinstance(data, (int, float)):
+        return [float(data)]
+    if isinstance(data, dict):
+        return [v for item in data.values() for v in given_numbers(item)]
+    if isinstance(data, (list, tuple)):
+        return [v for item in data for v in given_numbers(item)]
+    return []
+
+
 Precision = int | Significant
 DEFAULT_SIGNIFICANT = Significant(4)  # what the command line shows unless told otherwise
 
@@ -41,6 +70,8 @@ def number(value: float, precision: Precision = DEFAULT_PRECISION) -> str:
     value = float(value)
     if not np.isfinite(value):
         return {True: "inf", False: "-inf"}[value > 0] if np.isinf(value) else "nan"
+    if isinstance(precision, AsGiven) and value in precision.given:
+        return f"{value + 0.0:g}"  # + 0.0: -0.0 is written 0
     if isinstance(precision, Significant):
         if value == 0:
             return "0." + "0" * max(precision.digits - 1, 1)

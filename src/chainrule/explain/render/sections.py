@@ -3,11 +3,13 @@ and data, the forward pass and the loss here, the backward ones in ``sections_ba
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from chainrule.tables.activations import ACTIVATION_TABLE
 from chainrule.tables.losses import LOSS_TABLE
-from chainrule.explain.notation import Symbol, quantity
+from chainrule.explain.notation import Symbol, loss_symbol, quantity
 from chainrule.explain.render.blocks import Equation, Heading, Matrix, Paragraph
 from chainrule.explain.numfmt import number
 from chainrule.explain.trace import Step
@@ -190,12 +192,13 @@ def loss(w, step: Step) -> None:
     spec = w.spec
     w.blocks.append(Heading("Loss"))
     entry = LOSS_TABLE[spec.loss]
-    text, latex = entry.definition, entry.definition_latex
+    E = loss_symbol()  # E, or the notation profile's letter for the loss
+    text = re.sub(r"^E\b", lambda _: E.text, entry.definition)
+    latex = re.sub(r"^E\b", lambda _: E.latex, entry.definition_latex)
     mean = " averaged over the batch" if spec.batched else ""
     w.blocks.append(Paragraph(f"{text}{mean}, with a = a{w.depth} the output and t the target.",
                               f"${latex}${mean}, with $a = a^{{{w.depth}}}$ the output and $t$ "
                               "the target."))
-    E = Symbol("E", "E")
     if spec.batched:
         losses = step.example_losses
         w.blocks.append(Matrix(Symbol("E per example", r"E^{(n)}"), losses))

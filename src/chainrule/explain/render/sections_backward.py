@@ -9,6 +9,7 @@ from chainrule.explain.notation import (
     Symbol, element_key, parameter_symbol, parse_element_key, partial, quantity,
 )
 from chainrule.explain.numfmt import number
+from chainrule.explain.profiles import current
 from chainrule.explain.render.blocks import Equation, Heading, Paragraph
 from chainrule.explain.render.sections import (
     LARGEST, MAX_ELEMENTS, MAX_LISTED, _examples, _rows, _upper_symbol, largest, matrix,
@@ -19,10 +20,16 @@ from chainrule.explain.trace import Step
 
 def backward(w, step: Step) -> None:
     w.blocks.append(Heading("Backward pass"))
+    delta, rate = Symbol("δˡⱼ", r"\delta^{l}_{j}"), Symbol("∂E/∂zˡⱼ",
+                                                          r"\partial E / \partial z^{l}_{j}")
+    if current().name != "chainrule":  # the profile's letters, its layer left out
+        delta = quantity("delta", None, "j")
+        rate = partial("E", quantity("z", None, "j"))
     w.blocks.append(Paragraph(
-        "Each delta δˡⱼ = ∂E/∂zˡⱼ is the local derivative of the unit times what flows back "
-        "into it: from the loss at the output, from every unit of the next layer elsewhere.",
-        r"Each delta $\delta^{l}_{j} = \partial E / \partial z^{l}_{j}$ is the local derivative "
+        f"Each delta {delta.text} = {rate.text} is the local derivative of the unit times what "
+        "flows back into it: from the loss at the output, from every unit of the next layer "
+        "elsewhere.",
+        rf"Each delta ${delta.latex} = {rate.latex}$ is the local derivative "
         "of the unit times what flows back into it: from the loss at the output, from every "
         "unit of the next layer elsewhere."))
     if w.spec.batched:
