@@ -34,6 +34,8 @@ PREAMBLE = r"""\documentclass[11pt]{article}
 \setcounter{MaxMatrixCols}{20}
 \setlength{\parindent}{0pt}
 \setlength{\parskip}{0.6ex}
+\newcommand{\workbox}[1]{\noindent\fbox{\parbox[t][#1][t]{\dimexpr\linewidth-2\fboxsep
+-2\fboxrule\relax}{\small Working}}}
 """
 LONG_KEY = 16  # questions beyond which an exercise's key table may break across pages
 PDFLATEX_TIMEOUT = 300  # seconds for one document: a key of many exercises is long
@@ -65,10 +67,11 @@ def worksheet_body(problem_set: ProblemSet) -> list[str]:
     return body
 
 
-# What is left of the page after the questions: a ruled box to work in.
-WORKING_SPACE = [r"\par\vspace{1ex}\noindent\fbox{\parbox[t][\dimexpr\pagegoal-\pagetotal"
-                 r"-4\baselineskip\relax][t]{\dimexpr\linewidth-2\fboxsep-2\fboxrule\relax}"
-                 r"{\small Working}}", ""]
+# What is left of the page after the questions, a ruled box to work in; under 8 cm left, a
+# page of its own.
+WORKING_SPACE = [r"\par\vspace{1ex}\ifdim\dimexpr\pagegoal-\pagetotal\relax<8cm\clearpage"
+                 r"\workbox{\dimexpr\textheight-3\baselineskip\relax}\else"
+                 r"\workbox{\dimexpr\pagegoal-\pagetotal-3\baselineskip\relax}\fi", ""]
 
 
 def name_boxes(problem_set: ProblemSet) -> list[str]:

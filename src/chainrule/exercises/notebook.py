@@ -36,8 +36,11 @@ def _code(cell_id: str, text: str, tags: list[str]) -> dict:
 
 
 def notebook(problem_set: ProblemSet) -> str:
+    from chainrule.exercises.markdown import name_line
+
     intro = "\n".join([
-        f"# {markdown_text(problem_set.title)}", "", f"*{sheet.set_summary(problem_set)}*", "",
+        f"# {markdown_text(problem_set.title)}", "", name_line(problem_set), "",
+        f"*{sheet.set_summary(problem_set)}*", "",
         sheet.instructions(problem_set), "",
         "**How to work:** run the first code cell once. Write each answer in place of `...` "
         "in its answer cell, then run the exercise's checking cell: it says *correct*, "
@@ -54,9 +57,12 @@ def notebook(problem_set: ProblemSet) -> str:
         cells += _exercise_cells(exercise, problem_set.precision)
     cells += [_markdown("summary", "## All exercises\n\nYour answers so far, checked together."),
               _code("check-all", "check(answers)", ["check"])]
-    document = {"cells": cells, "metadata": {
+    metadata = {
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 5}
+        "language_info": {"name": "python"}}
+    if problem_set.student:  # a student's own variant: grading finds it by this id
+        metadata["chainrule"] = {"student": problem_set.student}
+    document = {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 5}
     return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
 
 

@@ -75,7 +75,8 @@ def _read(path: Path, problem_set: ProblemSet) -> Submissions:
     if suffix == ".csv":
         return _csv(text, path, problem_set)
     if suffix == ".ipynb":
-        return {path.stem: (str(path), _notebook(text, path))}
+        student, answers = _notebook(text, path)
+        return {student or path.stem: (str(path), answers)}
     if suffix in (".yaml", ".yml"):
         data = parse_yaml(text, path, ExerciseError)
     elif suffix == ".json":
@@ -96,7 +97,8 @@ def _read(path: Path, problem_set: ProblemSet) -> Submissions:
     return {path.stem: (str(path), flatten(data))}
 
 
-def _notebook(text: str, path: Path) -> dict[str, Any]:
+def _notebook(text: str, path: Path) -> tuple[str, dict[str, Any]]:
+    """(the student its metadata names, or "", the answers in its cells)."""
     notebook = inputs.parse_json(text, path, ExerciseError)
     cells = notebook.get("cells") if isinstance(notebook, dict) else None
     if not isinstance(cells, list):
@@ -113,7 +115,9 @@ def _notebook(text: str, path: Path) -> dict[str, Any]:
             if match:
                 value = match["value"].strip().strip("'\"")
                 answers[match["ref"]] = None if value in ("", "...", "None") else value
-    return answers
+    owner = (notebook.get("metadata") or {}).get("chainrule") or {}
+    student = owner.get("student") if isinstance(owner, dict) else None
+    return (student if isinstance(student, str) and student.isprintable() else ""), answers
 
 
 def _csv(text: str, path: Path, problem_set: ProblemSet) -> Submissions:

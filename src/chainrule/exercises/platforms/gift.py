@@ -17,7 +17,7 @@ backslash; numbers are fixed-point (Moodle's reader takes any non-number for ``*
 from __future__ import annotations
 
 from chainrule.exercises.model import ProblemSet
-from chainrule.exercises.platforms.answers import fixed, items
+from chainrule.exercises.platforms.answers import fixed
 from chainrule.exercises.platforms.moodle import _by_exercise
 from chainrule.exercises.platforms.text import prompt_html, statement
 
