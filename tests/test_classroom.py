@@ -75,9 +75,26 @@ def test_a_class_key_round_trips_and_finds_a_student_by_id_or_name():
     assert own.student == "student-002" and own.exercises == made.variants[1].exercises
     assert key.for_student("nobody") is None
     damaged = json.loads(made.to_json())
-    damaged["variants"][1]["exercises"][0]["questions"].pop()
-    with pytest.raises(ExerciseError, match=r"variants\[1\]: asks other questions"):
+    assert "questions" not in damaged["variants"][0]["exercises"][0]  # the set's, not repeated
+    damaged["variants"][1]["exercises"][0]["answers"].pop()
+    with pytest.raises(ExerciseError, match=r"variants\[1\]: exercises\[0\]: answers: "
+                                            r"expected 4 numbers"):
         key_from_dict(damaged)
+    edited = json.loads(made.to_json())
+    edited["variants"][2]["exercises"][0]["answers"][0] += 0.01
+    from chainrule.exercises.grade import Grader
+
+    with pytest.raises(ExerciseError, match="was the key edited"):
+        Grader(key_from_dict(edited).student_sets()[2]).truth(1)
+
+
+def test_a_key_too_large_to_read_back_is_never_written(tmp_path, monkeypatch):
+    from chainrule.exercises import writers
+
+    monkeypatch.setattr(writers, "MAX_KEY_BYTES", 1_000)
+    with pytest.raises(ExerciseError, match="above the 1,000 a key may have"):
+        write_worksheets(generate_class(numbered(5), "output", count=1), tmp_path / "k")
+    assert not (tmp_path / "k").exists()
 
 
 def test_grading_matches_each_student_to_their_variant(tmp_path, capsys):

@@ -25,6 +25,9 @@ from chainrule.expr.program import is_expression_spec
 from chainrule.fileset import finish_interrupted
 
 SCHEMA = "chainrule.exercises/1"
+# A class's key holds every student's networks: 5,000 students of three 2-2-1 exercises are
+# about 25 MB. Checked when a key is written as when it is read.
+MAX_KEY_BYTES = 64 * 2**20
 
 
 class ExerciseError(ChainruleError, ValueError):
@@ -137,10 +140,11 @@ class ProblemSet(Frozen):
         }
         if self.student:
             data["student"] = {"id": self.student, "name": self.name}
-        if self.variants:
-            data["variants"] = [{"student": v.student, "name": v.name,
-                                 "exercises": _exercises_dict(v.exercises, self.precision)}
-                                for v in self.variants]
+        if self.variants:  # each variant's networks and answers; its questions are the set's
+            data["variants"] = [{"student": v.student, "name": v.name, "exercises": [
+                {"number": e.number, "spec": e.spec,
+                 "answers": [q.answer for q in e.questions]} for e in v.exercises]}
+                for v in self.variants]
         return data
 
     def to_json(self) -> str:
@@ -173,8 +177,8 @@ def load_key(path: str | Path) -> ProblemSet:
     finish_interrupted(path.parent)  # a set a killed `exercise new` left half written
     if not path.exists():
         raise ExerciseError(f"{path}: no such key file (chainrule exercise new writes key.json)")
-    data = inputs.parse_json(inputs.read_text(path, ExerciseError, "key file"), path,
-                             ExerciseError)
+    data = inputs.parse_json(inputs.read_text(path, ExerciseError, "key file",
+                                              MAX_KEY_BYTES), path, ExerciseError)
     return key_from_dict(data, str(path))
 
 
@@ -211,7 +215,6 @@ def _variants(items: Any, base: tuple[Exercise, ...], where: str) -> tuple[Varia
     if not isinstance(items, list) or len(items) > MAX_VARIANTS:
         raise ExerciseError(f"{where}: variants: expected a list of at most {MAX_VARIANTS:,} "
                             f"students")
-    ids = [q.id for e in base for q in e.questions]
     out, seen = [], set()
     for i, item in enumerate(items):
         at = f"{where}: variants[{i}]"
@@ -221,11 +224,36 @@ def _variants(items: Any, base: tuple[Exercise, ...], where: str) -> tuple[Varia
         if item["student"].casefold() in seen:
             raise ExerciseError(f"{at}: student {item['student']!r} has two variants")
         seen.add(item["student"].casefold())
-        exercises = _exercises(item.get("exercises"), f"{at}: exercises")
-        if [q.id for e in exercises for q in e.questions] != ids:
-            raise ExerciseError(f"{at}: asks other questions than the set's exercises")
+        exercises = _variant_exercises(item.get("exercises"), base, f"{at}: exercises")
         out.append(Variant(item["student"], str(item.get("name", "")), exercises))
     return tuple(out)
+
+
+def _variant_exercises(items: Any, base: tuple[Exercise, ...],
+                       where: str) -> tuple[Exercise, ...]:
+    """A variant's exercises: the set's questions with the variant's spec and answers."""
+    if not isinstance(items, list) or len(items) != len(base):
+        raise ExerciseError(f"{where}: expected {len(base)} exercises, as the set has")
+    out = []
+    for i, (item, own) in enumerate(zip(items, base)):
+        at = f"{where}[{i}]"
+        answers = item.get("answers") if isinstance(item, dict) else None
+        if not isinstance(answers, list) or len(answers) != len(own.questions):
+            raise ExerciseError(f"{at}: answers: expected {len(own.questions)} numbers, one per "
+                                f"question of exercise {own.number}")
+        if item.get("number") != own.number:
+            raise ExerciseError(f"{at}: number: expected {own.number}, got "
+                                f"{item.get('number')!r}")
+        checked = _exercise({"number": own.number, "spec": item.get("spec"), "questions": [
+            {**_question_dict(q), "answer": a} for q, a in zip(own.questions, answers)]},
+            at, own.number)
+        out.append(checked)
+    return tuple(out)
+
+
+def _question_dict(q: Question) -> dict[str, Any]:
+    return {"id": q.id, "label": q.label, "quantity": q.quantity, "symbol": q.symbol,
+            "latex": q.latex, "prompt": q.prompt, "prompt_latex": q.prompt_latex}
 
 
 def evaluate_circuit(spec: dict[str, Any], where: str = "circuit"):

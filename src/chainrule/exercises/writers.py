@@ -39,7 +39,7 @@ from pathlib import Path
 
 from chainrule.exercises import latex, markdown
 from chainrule.exercises.diagram import svg
-from chainrule.exercises.model import ExerciseError, ProblemSet
+from chainrule.exercises.model import MAX_KEY_BYTES, ExerciseError, ProblemSet
 from chainrule.escape import csv_text, file_stem
 from chainrule.exercises.keys import answers_csv
 from chainrule.fileset import finish_interrupted, write_set
@@ -65,6 +65,10 @@ def write_worksheets(problem_set: ProblemSet, folder: str | Path, format: str = 
     if folder.exists() and not folder.is_dir():
         raise ExerciseError(f"{folder}: exists and is not a folder")
     key_json = problem_set.to_json()
+    size = len(key_json.encode("utf-8"))
+    if size > MAX_KEY_BYTES:
+        raise ExerciseError(f"key.json: {size:,} bytes, above the {MAX_KEY_BYTES:,} a key may "
+                            f"have; ask fewer exercises or split the class")
     key_path = folder / "key.json"
     if folder.is_dir():
         finish_interrupted(folder)  # a killed run's set first, so the key compared is whole

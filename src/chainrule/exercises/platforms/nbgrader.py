@@ -23,6 +23,7 @@ from chainrule.exercises.diagram import svg
 from chainrule.exercises.keys import given_math
 from chainrule.exercises.kinds import special_sheet
 from chainrule.exercises.model import ProblemSet
+from chainrule.exercises.notebook import _lines
 from chainrule.exercises.platforms.answers import items
 
 SCHEMA_VERSION = 3
@@ -56,11 +57,6 @@ def _meta(grade_id: str, *, grade=False, solution=False, locked=False, points=No
     if points is not None:
         data["points"] = points
     return {"nbgrader": data}
-
-
-def _lines(text: str) -> list[str]:
-    parts = text.split("\n")
-    return [line + "\n" for line in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
 
 
 def _markdown(grade_id: str, text: str, attachments: dict | None = None) -> dict:
