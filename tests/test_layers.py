@@ -31,7 +31,7 @@ SRC = Path(chainrule.__file__).parent
 BASE = ("errors", "frozen", "files", "fileset", "escape", "inputs", "finite", "version",
         "display", "words", "tables")
 LAYERS = [BASE, ("autodiff",), ("nn",), ("optim",), ("spec",), ("expr",), ("explain",),
-          ("verify", "train"), ("exercises",), ("cli", "__init__", "__main__")]
+          ("verify", "train", "interop"), ("exercises",), ("cli", "__init__", "__main__")]
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
 EXCEPTIONS: set[tuple[str, str]] = set()  # (importer, imported): none
 
