@@ -38,6 +38,7 @@ _EXPORTS = {
                     "chainrule.explain.graph"),
     **dict.fromkeys(["Trace", "explain"], "chainrule.explain.trace"),
     "render": "chainrule.explain.render",
+    **dict.fromkeys(["from_torch", "torch_spec"], "chainrule.interop.torch_in"),
     **dict.fromkeys(["GradcheckReport", "GradcheckWarning", "gradcheck", "gradcheck_spec"],
                     "chainrule.verify.gradcheck"),
 }

@@ -1,157 +1,104 @@
-"""A live ``torch.nn.Sequential`` as a chainrule network of typed layers, with its weights.
+"""A live ``torch.nn`` model as a chainrule network of typed layers, with its weights.
 
+>>> network = from_torch(model)                            # doctest: +SKIP
 >>> spec = torch_spec(model, input_shape=(1, 8, 8))        # doctest: +SKIP
->>> network = from_torch(model, input_shape=(1, 8, 8))     # doctest: +SKIP
 
-The spec is what a spec file holds (:mod:`chainrule.spec.layered`): each module's type, its
+The spec is what a spec file holds (:mod:`chainrule.spec.layered`): each part's type, its
 options and its arrays in PyTorch's own layouts and names, except ``Linear``'s weight, which
-chainrule keeps as (in, out) (z = x·W + b) and is transposed here. Nested ``Sequential``\\ s
-are flattened (:func:`torch_names` maps the names back). A part chainrule has no layer for, or an option it does not model (a padding
-mode, ``ceil_mode``, an affine-less norm), is one :class:`TorchImportError` naming it and its
-place in the model: never a silently different network.
+chainrule keeps as (in, out) (z = x·W + b) and is transposed here.
+
+Two ways in, one result:
+
+* a ``Sequential`` (nested ones flattened) of the supported parts is read part by part;
+* any other module is traced with ``torch.fx`` (the supported parts kept whole) and its
+  graph read node by node: modules, the functional forms (``F.relu``, ``torch.flatten``,
+  ``x.view(x.size(0), -1)``, ``F.max_pool2d``), ``x + f(x)`` as a residual block, and a
+  recurrent module's ``out, _ = rnn(x)`` with ``out[:, -1]`` or ``h_n[-1]`` as its last step.
+
+:func:`torch_names` maps chainrule's parameter names back to the module's (``3.weight`` →
+``fc1.weight``). A part chainrule has no layer for, or an option it does not model (a padding
+mode, ``ceil_mode``, a bidirectional LSTM, an attention mask other than the causal one), is
+one :class:`TorchImportError` naming it and its place in the model: never a silently
+different network.
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-from chainrule.errors import ChainruleError
+from chainrule.interop.torch_layers import (SUPPORTED, TorchImportError, direct, flat,
+                                            input_shape_of, layer, owners)
+
+__all__ = ["SUPPORTED", "TorchImportError", "from_torch", "torch_names", "torch_spec"]
 
 
-class TorchImportError(ChainruleError, ValueError):
-    """A torch module chainrule cannot represent as it is."""
-
-
-def _array(tensor) -> list:
-    return tensor.detach().to("cpu").double().numpy().tolist()
-
-
-def _pair(value) -> Any:
-    if isinstance(value, tuple):
-        return list(value) if len(set(value)) > 1 else value[0]
-    return value
-
-
-def _layer(module, where: str) -> dict[str, Any]:
+def _read(module, input_shape) -> tuple[list[dict], list[tuple[str, Any]], tuple[int, ...]]:
+    """(the layers; for each layer in the order of chainrule's flat layers, the torch module
+    it came from and its name, or None for a functional form; the shape of one example)."""
     import torch.nn as tnn
 
-    kind = type(module).__name__
-    if isinstance(module, tnn.Linear):
-        layer = {"type": "Linear", "out_features": module.out_features,
-                 "in_features": module.in_features, "weight": _array(module.weight.T)}
-        layer["bias"] = _array(module.bias) if module.bias is not None else False
-        return layer
-    if isinstance(module, (tnn.Conv1d, tnn.Conv2d)):
-        if module.padding_mode != "zeros" or isinstance(module.padding, str):
-            raise TorchImportError(f"{where} ({kind}): padding {module.padding!r} with mode "
-                                   f"{module.padding_mode!r}; chainrule pads with zeros by a "
-                                   f"number")
-        return {"type": kind, "out_channels": module.out_channels,
-                "in_channels": module.in_channels, "kernel_size": _pair(module.kernel_size),
-                "stride": _pair(module.stride), "padding": _pair(module.padding),
-                "dilation": _pair(module.dilation), "groups": module.groups,
-                "weight": _array(module.weight),
-                "bias": _array(module.bias) if module.bias is not None else False}
-    if isinstance(module, (tnn.MaxPool1d, tnn.MaxPool2d, tnn.AvgPool1d, tnn.AvgPool2d)):
-        extra = [name for name in ("ceil_mode", "return_indices") if getattr(module, name, False)]
-        if getattr(module, "dilation", 1) not in (1, (1, 1)):
-            extra.append("dilation")
-        if isinstance(module, (tnn.AvgPool1d, tnn.AvgPool2d)) and (
-                not module.count_include_pad or getattr(module, "divisor_override", None)):
-            extra.append("count_include_pad=False or divisor_override")
-        if extra:
-            raise TorchImportError(f"{where} ({kind}): {', '.join(extra)} is not modelled")
-        return {"type": kind, "kernel_size": _pair(module.kernel_size),
-                "stride": _pair(module.stride), "padding": _pair(module.padding)}
-    if isinstance(module, (tnn.BatchNorm1d, tnn.BatchNorm2d)):
-        if not module.affine or not module.track_running_stats:
-            raise TorchImportError(f"{where} ({kind}): affine=False or "
-                                   f"track_running_stats=False is not modelled")
-        return {"type": kind, "num_features": module.num_features, "eps": module.eps,
-                "momentum": module.momentum, "weight": _array(module.weight),
-                "bias": _array(module.bias), "running_mean": _array(module.running_mean),
-                "running_var": _array(module.running_var)}
-    if isinstance(module, tnn.LayerNorm):
-        if len(module.normalized_shape) != 1 or not module.elementwise_affine:
-            raise TorchImportError(f"{where} (LayerNorm): chainrule normalises the last axis "
-                                   f"with a weight; got normalized_shape "
-                                   f"{tuple(module.normalized_shape)}")
-        return {"type": "LayerNorm", "normalized_shape": module.normalized_shape[0],
-                "eps": module.eps, "weight": _array(module.weight),
-                "bias": _array(module.bias) if module.bias is not None else False}
-    if isinstance(module, tnn.Embedding):
-        if module.max_norm is not None or module.sparse:
-            raise TorchImportError(f"{where} (Embedding): max_norm or sparse is not modelled")
-        return {"type": "Embedding", "num_embeddings": module.num_embeddings,
-                "embedding_dim": module.embedding_dim, "padding_idx": module.padding_idx,
-                "weight": _array(module.weight)}
-    if isinstance(module, tnn.Dropout):
-        return {"type": "Dropout", "p": module.p}
-    if isinstance(module, tnn.Flatten):
-        return {"type": "Flatten", "start_dim": module.start_dim, "end_dim": module.end_dim}
-    if isinstance(module, tnn.LeakyReLU):
-        return {"type": "LeakyReLU", "negative_slope": module.negative_slope}
-    if isinstance(module, tnn.Softmax):
-        if module.dim not in (-1, 1, None):
-            raise TorchImportError(f"{where} (Softmax): dim {module.dim}; chainrule's softmax "
-                                   f"is over the features")
-        return {"type": "Softmax"}
-    if isinstance(module, (tnn.ReLU, tnn.Tanh, tnn.Sigmoid)):
-        return {"type": kind}
-    supported = ("Linear, Conv1d, Conv2d, MaxPool1d/2d, AvgPool1d/2d, BatchNorm1d/2d, "
-                 "LayerNorm, Embedding, Dropout, Flatten, ReLU, Tanh, Sigmoid, LeakyReLU, "
-                 "Softmax, Sequential")
-    raise TorchImportError(f"{where} ({kind}): not a part chainrule has a layer for "
-                           f"(it has {supported})")
+    if isinstance(module, tnn.Sequential) and direct(module):
+        parts = flat(module)
+        if not parts:
+            raise TorchImportError("model: the Sequential has no layers")
+        shape = input_shape_of(parts[0][1], input_shape, f"model[{parts[0][0]}]")
+        layers = [layer(part, f"model[{name}]") for name, part in parts]
+        return layers, owners(parts), shape
+    if isinstance(module, tnn.Sequential):  # a torch part it has no layer for: named here
+        for name, part in flat(module):
+            if type(part).__module__.startswith("torch.nn.") and not direct(part):
+                layer(part, f"model[{name}]")
+    if direct(module):  # one supported module on its own
+        shape = input_shape_of(module, input_shape, "model")
+        return [layer(module, "model")], owners([("", module)]), shape
+    from chainrule.interop.torch_fx import trace_layers
+
+    return trace_layers(module, input_shape)
 
 
-def _flat(module, prefix: str = "") -> list[tuple[str, Any]]:
-    import torch.nn as tnn
-
-    if isinstance(module, tnn.Sequential):
-        out = []
-        for name, child in module.named_children():
-            out += _flat(child, f"{prefix}{name}.")
-        return out
-    return [(prefix.rstrip(".") or type(module).__name__, module)]
+def torch_spec(module, input_shape: Sequence[int] | None = None, *,
+               name: str = "torch-model", **step: Any) -> dict[str, Any]:
+    """The spec of ``module`` (a ``torch.nn.Module``) for inputs of ``input_shape`` per
+    example (inferred when the first part is a ``Linear``); ``step`` adds the spec's other
+    fields (``loss``, ``input``/``target`` or ``inputs``/``targets``, ``learning_rate``)."""
+    layers, _, shape = _read(module, input_shape)
+    return {"name": name, "input_shape": list(shape), "layers": layers, **step}
 
 
-def torch_spec(module, input_shape: Sequence[int], *, name: str = "torch-model",
-               **step: Any) -> dict[str, Any]:
-    """The spec of ``module`` (a ``torch.nn.Sequential`` or one supported module) for inputs
-    of ``input_shape`` per example; ``step`` adds the spec's other fields (``loss``,
-    ``input``/``target`` or ``inputs``/``targets``, ``learning_rate``)."""
-    parts = _flat(module)
-    if not parts:
-        raise TorchImportError("the model has no layers")
-    layers = [_layer(part, f"model[{where}]") for where, part in parts]
-    return {"name": name, "input_shape": [int(n) for n in input_shape], "layers": layers,
-            **step}
+def torch_names(module, input_shape: Sequence[int] | None = None) -> dict[str, str]:
+    """chainrule's parameter and buffer names → the module's (``4.weight`` → ``4.0.weight``
+    where a nested Sequential was flattened, ``0.weight`` → ``conv1.weight`` where traced)."""
+    from chainrule.nn import torch_parts
+    from chainrule.spec.layered import flat_layers, module_path
 
-
-def torch_names(module) -> dict[str, str]:
-    """chainrule's parameter name → the module's (``4.weight`` → ``4.0.weight`` where a
-    nested Sequential was flattened)."""
+    layers, parts, shape = _read(module, input_shape)
     out = {}
-    for i, (where, part) in enumerate(_flat(module)):
-        for name, _ in part.named_parameters(recurse=False):
-            out[f"{i}.{name}"] = f"{where}.{name}"
+    for spec, (prefix, part) in zip(flat_layers(_parse(layers, shape)), parts):
+        if part is None or isinstance(part, torch_parts.Residual):
+            continue
+        for local, _ in [*part.named_parameters(), *part.named_buffers()]:
+            out[f"{module_path(spec.path)}.{local}"] = f"{prefix}.{local}" if prefix else local
     return out
 
 
-def from_torch(module, input_shape: Sequence[int]):
-    """A chainrule network with ``module``'s layers and weights (float64), checked as a spec's
-    layers are (shapes, sizes); a bad one is a :class:`TorchImportError`."""
+def _parse(layers: list[dict], shape: tuple[int, ...]):
     from chainrule.errors import SpecError
-    from chainrule.spec.layered import parse_layers
-    from chainrule.spec.layered_build import build_network
     from chainrule.spec.common import MAX_LAYERS, MAX_PARAMETERS
+    from chainrule.spec.layered import parse_layers
 
-    spec = torch_spec(module, input_shape)
-    shape = tuple(spec["input_shape"])
     try:
-        layers = parse_layers(spec["layers"], shape, max_layers=MAX_LAYERS,
-                              max_parameters=MAX_PARAMETERS)
+        return parse_layers(layers, shape, max_layers=MAX_LAYERS,
+                            max_parameters=MAX_PARAMETERS)
     except SpecError as error:
         raise TorchImportError(f"the model as chainrule layers: {error}") from None
-    return build_network(layers, shape)
+
+
+def from_torch(module, input_shape: Sequence[int] | None = None):
+    """A chainrule :class:`~chainrule.nn.network.Network` with ``module``'s layers and
+    weights (float64), checked as a spec's layers are (shapes, sizes); a part it cannot hold
+    is a :class:`TorchImportError`. The module is left as it was (its mode, its statistics);
+    the network is in training mode, as a new torch module is."""
+    from chainrule.spec.layered_build import build_network
+
+    layers, _, shape = _read(module, input_shape)
+    return build_network(_parse(layers, shape), shape)

@@ -34,6 +34,11 @@ def __getattr__(name: str):
         return getattr(import_module("chainrule.nn.attention"), name)
     if name in _TRANSFORMER:
         return getattr(import_module("chainrule.nn.transformer"), name)
+    if name == "from_torch":
+        # cr.nn.from_torch, where PyTorch users look for it: it is chainrule.interop's, above
+        # nn (it validates through chainrule.spec), so it is looked up by name when asked for
+        # and nn imports nothing of interop
+        return getattr(import_module("chainrule.interop.torch_in"), name)
     raise AttributeError(f"module 'chainrule.nn' has no attribute {name!r}")
 from chainrule.nn.losses import (
     LOSSES,

@@ -63,6 +63,13 @@ class Module:
         """Evaluation mode: running statistics, no dropout."""
         return self.train(False)
 
+    def to_torch(self, dtype: Any = None) -> Any:
+        """This model as a ``torch.nn.Module`` with copies of its weights, names and mode
+        (:mod:`chainrule.nn.torch_export`); an MLP's W1 is ``0.weight``, transposed."""
+        from chainrule.nn.torch_export import to_torch
+
+        return to_torch(self, dtype)
+
     def forward(self, x: Any) -> Tensor:
         raise NotImplementedError
 
