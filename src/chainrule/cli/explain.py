@@ -125,6 +125,27 @@ def _numbers(text: str | None, option: str) -> list[float]:
     return values
 
 
+def _npy(path: str) -> list[float]:
+    """The numbers of a .npy file (never pickled objects), at most MAX_OPTION_NUMBERS."""
+    import io
+
+    import numpy as np
+
+    from chainrule.inputs import read_bytes
+
+    data = read_bytes(path, ChainruleError, "--input", limit=MAX_OPTION_NUMBERS * 8 + 4096)
+    try:
+        values = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise ChainruleError(f"--input: {path}: not a NumPy .npy file of numbers "
+                             f"({str(error)[:100]})") from None
+    if values.dtype.kind not in "iuf" or not np.isfinite(values).all():
+        raise ChainruleError(f"--input: {path}: expected finite numbers, got "
+                             f"{values.dtype} values" + ("" if values.dtype.kind not in "f"
+                                                          else " with NaN or infinity"))
+    return values.astype(float).ravel().tolist() if values.ndim else [float(values)]
+
+
 def _trained_step(args: argparse.Namespace):
     """One step of a saved network on one example; inputs are standardised as in training."""
     import numpy as np
@@ -159,10 +180,46 @@ def _trained_step(args: argparse.Namespace):
         classes = " (or one class index)" if takes_classes else ""
         raise ChainruleError(f"--target: expected {model.sizes[-1]} numbers for the network's "
                              f"{model.sizes[-1]} outputs{classes}, got {len(target)}")
-    if not args.lr > 0:
-        raise ChainruleError(f"--lr: expected a positive number, got {args.lr}")
-    return explain(model, input=x, target=target, loss=loss, learning_rate=args.lr,
+    lr = 0.1 if args.lr is None else args.lr
+    if not lr > 0:
+        raise ChainruleError(f"--lr: expected a positive number, got {lr}")
+    return explain(model, input=x, target=target, loss=loss, learning_rate=lr,
                    steps=args.steps)
+
+
+def _torch_step(args: argparse.Namespace):
+    """The spec of one step of a saved PyTorch model (chainrule.interop.torch_files)."""
+    from chainrule.interop.torch_files import torch_step_spec
+    from chainrule.spec.network import parse_spec
+
+    if args.arch is None:
+        raise ChainruleError("--torch: also give --arch, the architecture (a spec file or "
+                             "FILE.py:FUNCTION)")
+    shape = None
+    if args.input_shape is not None:
+        shape = [int(n) if float(n) == int(n) and n > 0 else -1
+                 for n in _numbers(args.input_shape, "--input-shape")]
+        if not 1 <= len(shape) <= 3 or min(shape) < 1:
+            raise ChainruleError(f"--input-shape: expected 1 to 3 positive integers like "
+                                 f"3,32,32, got {args.input_shape!r}")
+    values = None
+    if args.input is not None:
+        if args.input.endswith(".npy"):
+            values = _npy(args.input)
+        else:
+            values = _numbers(args.input, "--input")
+    target: Any = None
+    if args.target is not None:
+        target = _numbers(args.target, "--target")
+        from chainrule.tables.losses import LOSS_TABLE
+
+        classes = args.loss is None or (args.loss in LOSS_TABLE
+                                        and LOSS_TABLE[args.loss].target == "classes")
+        if len(target) == 1 and classes and target[0] == int(target[0]):
+            target = int(target[0])
+    spec = torch_step_spec(args.torch, args.arch, input_shape=shape, loss=args.loss,
+                           learning_rate=args.lr, input=values, target=target)
+    return parse_spec(spec, default_name=spec["name"])
 
 
 def run_explain(args: argparse.Namespace) -> int:
@@ -193,6 +250,16 @@ def _run_explain(args: argparse.Namespace) -> int:
         raise ChainruleError("--fragment: only for --format latex or html")
     if args.graph:
         _refuse_layer_options(args, "--graph shows one step's graph, not its layers")
+    if args.torch is None:
+        for flag, value in (("--arch", args.arch), ("--input-shape", args.input_shape),
+                            ("--loss", args.loss)):
+            if value is not None:
+                raise ChainruleError(f"{flag}: only with --torch WEIGHTS")
+    else:
+        if args.model or args.expr is not None or args.spec is not None:
+            raise ChainruleError("--torch: explains a saved PyTorch model; give no spec, "
+                                 "--model or --expr")
+        return _explain_layers(_torch_step(args), args)
     if args.model:
         if args.expr is not None or args.spec is not None:
             raise ChainruleError("--model: explains a saved network; give no spec or --expr")

@@ -28,6 +28,7 @@ COMMANDS = {
     "verify": "check gradients three independent ways, or diagnose someone's numbers",
     "train": "train an MLP on real small data, with progress, plots and checkpoints",
     "exercise": "backprop worksheets with answer keys, and grading that names the mistake",
+    "export": "a network as PyTorch code with safetensors weights, or as ONNX",
 }
 
 
@@ -66,6 +67,10 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
         from chainrule.cli.train import add_train_parser
 
         add_train_parser(commands)
+    elif command == "export":
+        from chainrule.cli.export import add_export_parser
+
+        add_export_parser(commands, COMMANDS["export"], _HelpFormatter)
     else:
         from chainrule.cli.exercise import add_exercise_parser
 
@@ -106,11 +111,27 @@ def _explain_parser(commands) -> None:
                          help="latex/html: a snippet to include rather than a whole document")
     explain.add_argument("--model", metavar="FILE.npz",
                          help="explain a step of a trained network (chainrule train --save)")
-    explain.add_argument("--input", metavar="X1,X2,...", help="with --model: the input")
+    explain.add_argument("--input", metavar="X1,X2,...",
+                         help="with --model or --torch: the input (a .npy file too)")
     explain.add_argument("--target", metavar="T1,... | CLASS",
-                         help="with --model: the target (values, or a class index)")
-    explain.add_argument("--lr", type=float, default=0.1,
-                         help="with --model: the learning rate of the step (default 0.1)")
+                         help="with --model or --torch: the target (values, or a class index)")
+    explain.add_argument("--lr", type=float, default=None,
+                         help="with --model or --torch: the learning rate of the step "
+                              "(default 0.1)")
+    explain.add_argument("--torch", metavar="WEIGHTS",
+                         help="explain a step of a PyTorch model: its state_dict (.pt/.pth "
+                              "read with torch.load(weights_only=True), or .safetensors); "
+                              "with --arch, --input and --target (docs/pytorch.md)")
+    explain.add_argument("--arch", metavar="ARCH",
+                         help="with --torch: the architecture, a spec file of layers or "
+                              "FILE.py:FUNCTION, a function of your own code that returns "
+                              "the torch.nn.Module")
+    explain.add_argument("--input-shape", metavar="C,H,W",
+                         help="with --torch: the shape of one example, where the model does "
+                              "not say it (a Conv2d first)")
+    explain.add_argument("--loss", metavar="NAME",
+                         help="with --torch: the loss (default: the spec's; else "
+                              "cross_entropy for a class index, mse for values)")
     explain.add_argument("--expr", metavar="PROGRAM",
                          help='explain any computation\'s graph instead of a network: '
                               '"q = x + y; f = q * z" (see docs/expressions.md)')
@@ -197,6 +218,12 @@ def _exercise(args: argparse.Namespace) -> int:
     return run_exercise(args)
 
 
+def _export(args: argparse.Namespace) -> int:
+    from chainrule.cli.export import run_export
+
+    return run_export(args)
+
+
 def _train(args: argparse.Namespace) -> int:
     from chainrule.cli.train import run_train
 
@@ -218,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return {"explain": _explain, "verify": _verify, "train": _train,
-                "exercise": _exercise}[args.command](args)
+                "exercise": _exercise, "export": _export}[args.command](args)
     except ChainruleError as error:
         print(f"chainrule: error: {_one_line(str(error))}", file=sys.stderr)
         return 2

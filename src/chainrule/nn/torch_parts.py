@@ -104,3 +104,17 @@ class PositionalEncoding(nn.Module):
         table[:, 0::2] = torch.sin(position * rates)
         table[:, 1::2] = torch.cos(position * rates)[:, :width // 2]
         return x + table
+
+
+class Standardized(nn.Module):
+    """A network trained on standardised features, taking the features as the data has
+    them: ``net((x − mean) / scale)``, the training split's mean and scale as buffers."""
+
+    def __init__(self, net, mean, scale):
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.as_tensor(mean))
+        self.register_buffer("scale", torch.as_tensor(scale))
+
+    def forward(self, x):
+        return self.net((x - self.mean) / self.scale)

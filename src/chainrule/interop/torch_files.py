@@ -1,0 +1,223 @@
+"""A saved PyTorch model as a spec: ``chainrule explain --torch WEIGHTS --arch ARCH``.
+
+The weights are a ``state_dict``: a ``torch.save`` file (``.pt``, ``.pth``, ``.bin``) read
+with ``torch.load(weights_only=True)``, which unpickles tensors and plain containers only,
+never arbitrary objects; or a ``.safetensors`` file. A training checkpoint that holds the
+state_dict under ``state_dict``, ``model_state_dict`` or ``model`` is read there.
+``torch.export`` files (``.pt2``) are refused: ``torch.export.load`` unpickles, and PyTorch
+itself warns never to load one from an untrusted source.
+
+The architecture is a spec file (its ``layers`` and ``input_shape``; any weights in it are
+replaced) or ``FILE.py:FUNCTION``, a function of no arguments that returns the module. That
+file runs as Python, as ``python FILE.py`` would: it is for your own model code, never for a
+file someone sent you (give a spec instead; a spec is data, and nothing in it runs).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+from chainrule.errors import ChainruleError, MissingDependency
+from chainrule.interop.torch_layers import TorchImportError
+
+MAX_WEIGHTS_BYTES = 256 << 20  # a state_dict file read at most (docs/limits.md)
+_NESTED = ("state_dict", "model_state_dict", "model")
+
+
+def load_state(path: str | Path) -> dict[str, Any]:
+    """The tensors of a state_dict file, by name; one line for anything else."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise ChainruleError(f"--torch: {path}: no such file") from None
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise ChainruleError(f"--torch: {path}: not a regular file")
+    if size > MAX_WEIGHTS_BYTES:
+        raise ChainruleError(f"--torch: {path}: {size:,} bytes; a weights file may have at "
+                             f"most {MAX_WEIGHTS_BYTES:,}")
+    suffix = path.suffix.lower()
+    if suffix == ".pt2":
+        raise ChainruleError(f"--torch: {path}: a torch.export file, which torch.export.load "
+                             f"unpickles (PyTorch warns never to load one from an untrusted "
+                             f"source); save torch.save(model.state_dict(), 'model.pt') or "
+                             f"a .safetensors file")
+    try:
+        import torch
+    except ImportError:
+        raise MissingDependency("PyTorch is not installed: pip install 'chainrule[torch]'") \
+            from None
+    try:
+        if suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state: Any = load_file(str(path))
+        else:
+            import warnings
+
+            with warnings.catch_warnings():  # its advice is to unpickle: not taken
+                warnings.simplefilter("ignore")
+                state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except ImportError:
+        raise MissingDependency("safetensors is not installed: pip install safetensors") \
+            from None
+    except Exception as error:  # pickle's, zipfile's, safetensors' many errors: one line
+        first = (str(error).strip().splitlines() or [""])[0][:200]
+        raise ChainruleError(f"--torch: {path}: not a state_dict PyTorch can load with "
+                             f"weights_only=True ({type(error).__name__}: {first})") from None
+    if isinstance(state, dict):
+        for key in _NESTED:
+            if isinstance(state.get(key), dict):
+                state = state[key]
+                break
+    if not isinstance(state, dict) or not state:
+        raise ChainruleError(f"--torch: {path}: expected a state_dict (names → tensors), got "
+                             f"{type(state).__name__}")
+    for key, value in state.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise ChainruleError(f"--torch: {path}: {str(key)[:60]!r} is a "
+                                 f"{type(value).__name__}, not a tensor")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise ChainruleError(f"--torch: {path}: {key} holds NaN or infinity")
+    return state
+
+
+def arch_module(arch: str) -> tuple[Any, tuple[int, ...] | None, dict[str, Any]]:
+    """(the torch module of ``arch``, the spec's input shape or None, the spec's step
+    fields: loss, learning_rate, input, target where it gives them)."""
+    path, _, function = arch.rpartition(":") if ".py:" in arch else (arch, "", "")
+    if function:
+        return _from_python(Path(path), function), None, {}
+    from chainrule.spec.network import parse_spec, read_spec_file
+
+    file = Path(arch)
+    if not file.exists():
+        raise ChainruleError(f"--arch: {arch}: no such file (a spec file, or FILE.py:FUNCTION)")
+    data = read_spec_file(file)
+    if not isinstance(data, dict):
+        raise ChainruleError(f"--arch: {arch}: expected a spec (an object with layers)")
+    step = {key: data[key] for key in ("loss", "learning_rate", "input", "target", "inputs",
+                                       "targets", "name") if key in data}
+    layers = data.get("layers")
+    if isinstance(layers, list) and layers and all(isinstance(x, dict) for x in layers):
+        # typed layers: only the architecture is needed, the step comes from the options
+        from chainrule.spec.common import MAX_LAYERS, MAX_PARAMETERS
+        from chainrule.spec.layered import parse_layers
+        from chainrule.spec.layered_build import build_network
+        from chainrule.spec.layered_spec import check_input_shape
+
+        shape = check_input_shape(data.get("input_shape"))
+        model = build_network(parse_layers(layers, shape, max_layers=MAX_LAYERS,
+                                           max_parameters=MAX_PARAMETERS), shape)
+    else:
+        model = parse_spec(data, default_name=file.stem).build_model()
+    return model.to_torch(), tuple(model.input_shape), step
+
+
+def _from_python(path: Path, function: str):
+    import torch
+
+    if not path.is_file():
+        raise ChainruleError(f"--arch: {path}: no such file")
+    name = f"_chainrule_arch_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ChainruleError(f"--arch: {path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look modules up by name
+    try:
+        spec.loader.exec_module(module)
+        build = getattr(module, function, None)
+        if not callable(build):
+            raise ChainruleError(f"--arch: {path} has no function {function!r}")
+        made = build()
+    except ChainruleError:
+        raise
+    except Exception as error:  # the user's code: its error in one line, with the place
+        first = (str(error).strip().splitlines() or [""])[0][:200]
+        raise ChainruleError(f"--arch: {path}:{function}() failed: {type(error).__name__}: "
+                             f"{first}") from None
+    finally:
+        sys.modules.pop(name, None)
+    if not isinstance(made, torch.nn.Module):
+        raise ChainruleError(f"--arch: {path}:{function}() returned a "
+                             f"{type(made).__name__}, not a torch.nn.Module")
+    return made
+
+
+def load_weights(module, state: dict[str, Any], where: str) -> None:
+    """``module.load_state_dict(state)``, strict, every name and shape checked first and the
+    first mismatch named in one line."""
+    import torch
+
+    own = module.state_dict()
+    missing = [key for key in own if key not in state]
+    extra = [key for key in state if key not in own]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"no {', '.join(missing[:3])}{' …' if len(missing) > 3 else ''}")
+        if extra:
+            parts.append(f"{', '.join(extra[:3])}{' …' if len(extra) > 3 else ''} not in "
+                         f"the architecture")
+        hint = ""
+        if all(key.split(".")[0].isdigit() for key in own) and \
+                not any(key.split(".")[0].isdigit() for key in state):
+            hint = (" (a spec's layers are named by position, 0.weight; for your module's "
+                    "own names give --arch FILE.py:FUNCTION)")
+        raise TorchImportError(f"{where}: the weights do not fit the architecture: "
+                               f"{'; '.join(parts)}{hint}")
+    for key, value in own.items():
+        if tuple(state[key].shape) != tuple(value.shape):
+            raise TorchImportError(f"{where}: {key}: the architecture has shape "
+                                   f"{tuple(value.shape)}, the weights {tuple(state[key].shape)}")
+    with torch.no_grad():
+        module.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+
+
+def torch_step_spec(weights: str, arch: str, *, input_shape=None, loss: str | None = None,
+                    learning_rate: float | None = None, input: Any = None,
+                    target: Any = None) -> dict[str, Any]:
+    """The spec of one step of the saved model: the architecture with the weights, and the
+    example (``input``, ``target``: numbers, reshaped to the input's shape; or the spec's)."""
+    import numpy as np
+
+    from chainrule.interop.torch_in import torch_spec
+
+    module, spec_shape, step = arch_module(arch)
+    load_weights(module, load_state(weights), f"--torch {Path(weights).name}")
+    module = module.double()
+    shape = tuple(input_shape) if input_shape is not None else spec_shape
+    fields: dict[str, Any] = {"loss": loss or step.get("loss"),
+                              "learning_rate": learning_rate or step.get("learning_rate", 0.1),
+                              "name": step.get("name") or Path(weights).stem}
+    spec = torch_spec(module, shape, **{k: v for k, v in fields.items() if k != "name"},
+                      name=str(fields["name"]))
+    size = int(np.prod(spec["input_shape"]))
+    if input is not None:
+        values = np.asarray(input, dtype=float)
+        if values.size == size:
+            values = values.reshape(spec["input_shape"])
+        elif values.size % size == 0:
+            values = values.reshape(-1, *spec["input_shape"])
+        else:
+            raise ChainruleError(f"--input: {values.size} numbers, but one example of shape "
+                                 f"{tuple(spec['input_shape'])} has {size}")
+        key = "inputs" if values.ndim > len(spec["input_shape"]) else "input"
+        spec[key] = values.tolist()
+    else:
+        spec.update({k: step[k] for k in ("input", "inputs") if k in step})
+    if target is not None:
+        spec["targets" if "inputs" in spec else "target"] = target
+    else:
+        spec.update({k: step[k] for k in ("target", "targets") if k in step})
+    if spec.get("loss") is None:
+        spec["loss"] = "cross_entropy" if isinstance(spec.get("target"), int) else "mse"
+    for need in ("input", "target"):
+        if need not in spec and f"{need}s" not in spec:
+            raise ChainruleError(f"--torch: give --{need} (the example whose step is "
+                                 f"explained)")
+    return spec
