@@ -253,7 +253,7 @@ class _Evil:
 
 @pytest.mark.parametrize("weights, message", [
     ("evil.pt", "not a state_dict PyTorch can load with weights_only=True"),
-    ("net.pt2", "a torch.export file, which torch.export.load unpickles"),
+    ("net.pt2", "not a torch.export archive"),
     ("wrong.pt", "0.weight... no"),
     ("shape.pt", "conv.weight: the architecture has shape (2, 1, 3, 3), the weights (2, 1, 2, 2)"),
     ("nan.pt", "conv.bias holds NaN or infinity"),
@@ -277,3 +277,101 @@ def test_bad_weights_are_one_line(saved, weights, message):
         assert message in result.stderr, result.stderr
     assert "unpickled!" not in result.stdout + result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_trained_models_onnx_takes_the_features_as_they_are(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    trained = cli(tmp_path, "train", "--data", "iris", "--arch", "4-5-3", "--epochs", "3",
+                  "--quiet", "--save", "iris.npz")
+    assert trained.returncode == 0, trained.stderr
+    result = cli(tmp_path, "export", "iris.npz", "--to", "onnx", "--dtype", "float64", "-o",
+                 "iris.onnx")
+    assert result.returncode == 0, result.stderr
+    from chainrule.train.checkpoint import load_model, standardized_input
+    from chainrule.train.datasets.shipped import iris
+
+    ours, state = load_model(tmp_path / "iris.npz")
+    raw = np.asarray(iris().x[:7], dtype=float)
+    expected = ours(np.stack([standardized_input(state, row) for row in raw])).data
+    session = ort.InferenceSession(str(tmp_path / "iris.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    (y,) = session.run(None, {"input": raw})
+    np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-15)
+
+
+def test_a_value_with_a_minus_sign_is_a_value(tmp_path):
+    """``--input -0.5,1`` is the input, not an option (argparse's rule for "-0.5,1")."""
+    result = cli(tmp_path, "explain", "--expr", "f = x * y", "--at", "-2.5,y=3")
+    assert result.returncode == 2 and "--at" in result.stderr  # read as the value
+    good = cli(tmp_path, "explain", "--expr", "f = x * y", "--at", "x=-2.5,y=3")
+    assert good.returncode == 0, good.stderr
+    from chainrule.cli.main import _join_signed
+
+    assert _join_signed(["explain", "--input", "-0.5,1", "--target", "-.2", "-o", "-x"]) == \
+        ["explain", "--input=-0.5,1", "--target=-.2", "-o", "-x"]
+
+
+def test_a_torch_export_archive_gives_its_weights_without_unpickling(saved, monkeypatch):
+    folder, model = saved
+    bn = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2)).double().eval()
+    bn[1].running_mean.uniform_(-1, 1)
+    program = torch.export.export(bn, (torch.zeros(2, 3, dtype=torch.float64),))
+    torch.export.save(program, folder / "bn.pt2")
+    from chainrule.interop.torch_files import load_state
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("unpickled")
+
+    with monkeypatch.context() as patched:  # nothing of the archive goes through pickle
+        patched.setattr(pickle, "load", refuse)
+        patched.setattr(pickle, "loads", refuse)
+        patched.setattr(torch, "load", refuse)
+        state = load_state(folder / "bn.pt2")
+    assert sorted(state) == sorted(bn.state_dict())
+    for key, value in bn.state_dict().items():
+        assert torch.equal(state[key], value), key
+    # the same weights explained with the architecture as a spec
+    arch = torch_spec(bn, (3,))
+    for layer in arch["layers"]:
+        for key in ("weight", "bias", "running_mean", "running_var"):
+            layer.pop(key, None)
+    (folder / "bn.json").write_text(json.dumps(arch))
+    result = cli(folder, "explain", "--torch", "bn.pt2", "--arch", "bn.json", "--input",
+                 "0.5,-1,2,1,0,-0.5", "--target", "0.1,0.2,0.3,0.4", "--format", "json")
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_hostile_torch_export_archive_is_one_line(tmp_path):
+    import zipfile
+
+    from chainrule.errors import ChainruleError
+    from chainrule.interop.torch_files import load_state
+
+    def archive(name: str, entry: dict, data: bytes = b"\0" * 8) -> Path:
+        path = tmp_path / name
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("m/data/weights/model_weights_config.json",
+                       json.dumps({"config": {"w": entry}}))
+            z.writestr("m/data/weights/weight_0", data)
+            z.writestr("m/byteorder", "little")
+        return path
+
+    meta = {"dtype": 8, "sizes": [{"as_int": 1}], "strides": [{"as_int": 1}],
+            "storage_offset": {"as_int": 0}, "layout": 7}
+    plain = {"path_name": "weight_0", "use_pickle": False, "tensor_meta": meta}
+    assert float(load_state(archive("ok.pt2", plain))["w"]) == 0.0
+    for name, entry, message in [
+        ("pickled.pt2", {**plain, "use_pickle": True}, "stored pickled; chainrule never"),
+        ("far.pt2", {**plain, "tensor_meta": {**meta, "sizes": [{"as_int": 10**6}]}},
+         "reaches past its 8 bytes"),
+        ("offset.pt2", {**plain, "tensor_meta": {**meta, "sizes": [],
+                                                 "strides": [], "storage_offset":
+                                                     {"as_int": 5}}}, "reaches past"),
+        ("complex.pt2", {**plain, "tensor_meta": {**meta, "dtype": 10}}, "not plain"),
+        ("odd.pt2", {"path_name": "weight_0"}, "an index entry not as torch.export writes"),
+    ]:
+        with pytest.raises(ChainruleError, match=message):
+            load_state(archive(name, entry))
+    (tmp_path / "zip.pt2").write_bytes(b"not a zip")
+    with pytest.raises(ChainruleError, match="not a torch.export archive"):
+        load_state(tmp_path / "zip.pt2")

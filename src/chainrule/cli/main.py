@@ -120,8 +120,9 @@ def _explain_parser(commands) -> None:
                               "(default 0.1)")
     explain.add_argument("--torch", metavar="WEIGHTS",
                          help="explain a step of a PyTorch model: its state_dict (.pt/.pth "
-                              "read with torch.load(weights_only=True), or .safetensors); "
-                              "with --arch, --input and --target (docs/pytorch.md)")
+                              "read with torch.load(weights_only=True), .safetensors, or a "
+                              "torch.export .pt2's weights); with --arch, --input and "
+                              "--target (docs/pytorch.md)")
     explain.add_argument("--arch", metavar="ARCH",
                          help="with --torch: the architecture, a spec file of layers or "
                               "FILE.py:FUNCTION, a function of your own code that returns "
@@ -236,8 +237,27 @@ def _one_line(message: str, limit: int = 1000) -> str:
     return message if len(message) <= limit else message[:limit - 1] + "…"
 
 
+# Options whose value may start with a minus sign (--input -0.9,1.0): argparse would take
+# "-0.9,1.0" for an option, so such a value is joined to its option (--input=-0.9,1.0).
+_SIGNED = ("--input", "--target", "--at")
+
+
+def _join_signed(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in _SIGNED and i + 1 < len(argv) and len(argv[i + 1]) > 1 \
+                and argv[i + 1][0] == "-" and (argv[i + 1][1].isdigit() or argv[i + 1][1] == "."):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = _join_signed(sys.argv[1:] if argv is None else list(argv))
     parser = _parser(_chosen(argv))
     args = parser.parse_args(argv)
     if args.command is None:

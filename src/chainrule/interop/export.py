@@ -239,12 +239,15 @@ def onnx_bytes(item: Exportable, dtype: str = "float32") -> bytes:
     import logging
     import warnings
 
+    import importlib.util
+
     try:
         import onnx
-        import onnxscript  # noqa: F401 - torch.onnx's exporter needs it
         import torch
     except ImportError:
         raise MissingDependency(ONNX_HINT) from None
+    if importlib.util.find_spec("onnxscript") is None:  # torch.onnx's exporter needs it
+        raise MissingDependency(ONNX_HINT)
     from chainrule.nn import torch_parts
 
     net = item.model.to_torch(dtype=dtype).eval()

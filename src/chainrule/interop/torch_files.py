@@ -4,8 +4,10 @@ The weights are a ``state_dict``: a ``torch.save`` file (``.pt``, ``.pth``, ``.b
 with ``torch.load(weights_only=True)``, which unpickles tensors and plain containers only,
 never arbitrary objects; or a ``.safetensors`` file. A training checkpoint that holds the
 state_dict under ``state_dict``, ``model_state_dict`` or ``model`` is read there.
-``torch.export`` files (``.pt2``) are refused: ``torch.export.load`` unpickles, and PyTorch
-itself warns never to load one from an untrusted source.
+A ``torch.export`` archive (``.pt2``) gives its weights too, read from its raw tensor files
+and JSON index (:func:`pt2_weights`), never with ``torch.export.load``, which unpickles and
+which PyTorch itself warns never to use on a file from an untrusted source; its graph is not
+read, so the architecture is still ``--arch``.
 
 The architecture is a spec file (its ``layers`` and ``input_shape``; any weights in it are
 replaced) or ``FILE.py:FUNCTION``, a function of no arguments that returns the module. That
@@ -19,6 +21,8 @@ import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from chainrule.errors import ChainruleError, MissingDependency
 from chainrule.interop.torch_layers import TorchImportError
@@ -40,16 +44,13 @@ def load_state(path: str | Path) -> dict[str, Any]:
         raise ChainruleError(f"--torch: {path}: {size:,} bytes; a weights file may have at "
                              f"most {MAX_WEIGHTS_BYTES:,}")
     suffix = path.suffix.lower()
-    if suffix == ".pt2":
-        raise ChainruleError(f"--torch: {path}: a torch.export file, which torch.export.load "
-                             f"unpickles (PyTorch warns never to load one from an untrusted "
-                             f"source); save torch.save(model.state_dict(), 'model.pt') or "
-                             f"a .safetensors file")
     try:
         import torch
     except ImportError:
         raise MissingDependency("PyTorch is not installed: pip install 'chainrule[torch]'") \
             from None
+    if suffix == ".pt2":
+        return _checked(path, {k: torch.from_numpy(v) for k, v in pt2_weights(path).items()})
     try:
         if suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -68,6 +69,12 @@ def load_state(path: str | Path) -> dict[str, Any]:
         first = (str(error).strip().splitlines() or [""])[0][:200]
         raise ChainruleError(f"--torch: {path}: not a state_dict PyTorch can load with "
                              f"weights_only=True ({type(error).__name__}: {first})") from None
+    return _checked(path, state)
+
+
+def _checked(path: Path, state: Any) -> dict[str, Any]:
+    import torch
+
     if isinstance(state, dict):
         for key in _NESTED:
             if isinstance(state.get(key), dict):
@@ -83,6 +90,88 @@ def load_state(path: str | Path) -> dict[str, Any]:
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise ChainruleError(f"--torch: {path}: {key} holds NaN or infinity")
     return state
+
+
+# torch.export's serialised dtypes (torch._export.serde.schema.ScalarType) read here
+_PT2_DTYPES = {4: "<i4", 5: "<i8", 6: "<f2", 7: "<f4", 8: "<f8", 13: "bfloat16"}
+MAX_PT2_ENTRIES = 10_000
+
+
+def pt2_weights(path: Path) -> dict[str, np.ndarray]:
+    """The parameters and buffers of a ``torch.export`` archive (``torch.export.save``),
+    read from its raw tensor files and its JSON index, never through pickle: an entry the
+    archive pickled, a dtype or a layout not plain, or a size beyond the file is refused.
+    The graph itself is not read (the architecture comes from --arch)."""
+    import json
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise ChainruleError(f"--torch: {path}: not a torch.export archive ({error})") from None
+    with archive:
+        infos = archive.infolist()
+        total = sum(info.file_size for info in infos)
+        if total > MAX_WEIGHTS_BYTES or len(infos) > MAX_PT2_ENTRIES:
+            raise ChainruleError(f"--torch: {path}: {total:,} bytes in {len(infos):,} files "
+                                 f"unpacked; at most {MAX_WEIGHTS_BYTES:,}")
+        names = {info.filename: info for info in infos}
+        index = next((n for n in names if n.endswith("data/weights/model_weights_config.json")),
+                     None)
+        if index is None:
+            raise ChainruleError(f"--torch: {path}: no data/weights/model_weights_config.json "
+                                 f"(not a torch.export archive of PyTorch 2.6 or later)")
+        folder = index[:-len("model_weights_config.json")]
+        order = archive.read(index.replace("data/weights/model_weights_config.json",
+                                           "byteorder")) if index.replace(
+            "data/weights/model_weights_config.json", "byteorder") in names else b"little"
+        if order.strip() != b"little":
+            raise ChainruleError(f"--torch: {path}: byte order {order!r}; expected little")
+        try:
+            config = json.loads(archive.read(index))["config"]
+        except (ValueError, KeyError, TypeError):
+            raise ChainruleError(f"--torch: {path}: {index} is not the weights' index") \
+                from None
+        out = {}
+        for key, entry in config.items():
+            out[str(key)] = _pt2_tensor(archive, names, folder, str(key), entry, path)
+        return out
+
+
+def _pt2_tensor(archive, names, folder: str, key: str, entry: Any, path: Path) -> np.ndarray:
+    where = f"--torch: {path}: {key[:60]}"
+    try:
+        meta = entry["tensor_meta"]
+        pickled, file = bool(entry["use_pickle"]), folder + str(entry["path_name"])
+        dtype, layout = meta["dtype"], meta["layout"]
+        sizes = [int(d["as_int"]) for d in meta["sizes"]]
+        strides = [int(d["as_int"]) for d in meta["strides"]]
+        offset = int(meta["storage_offset"]["as_int"])
+    except (KeyError, TypeError, ValueError):
+        raise ChainruleError(f"{where}: an index entry not as torch.export writes it") from None
+    if pickled:
+        raise ChainruleError(f"{where}: stored pickled; chainrule never unpickles")
+    if dtype not in _PT2_DTYPES or layout != 7 or file not in names:  # 7: strided
+        raise ChainruleError(f"{where}: dtype {dtype} or layout {layout} not plain, or no "
+                             f"data file")
+    raw = archive.read(file)
+    kind = _PT2_DTYPES[dtype]
+    item = 2 if kind == "bfloat16" else np.dtype(kind).itemsize
+    if any(n < 0 for n in sizes + strides) or offset < 0 or len(sizes) != len(strides):
+        raise ChainruleError(f"{where}: negative sizes or strides")
+    if min(sizes, default=1) > 0:  # a 0-d tensor too: one value at the offset
+        last = offset + sum((n - 1) * st for n, st in zip(sizes, strides))
+        if (last + 1) * item > len(raw):
+            raise ChainruleError(f"{where}: shape {tuple(sizes)} reaches past its "
+                                 f"{len(raw):,} bytes")
+    flat = np.frombuffer(raw, dtype="<u2" if kind == "bfloat16" else kind)
+    if kind == "bfloat16":  # the top half of a float32
+        flat = (flat.astype(np.uint32) << 16).view(np.float32)
+    if min(sizes, default=1) == 0:
+        return np.zeros(sizes, dtype=flat.dtype)
+    view = np.lib.stride_tricks.as_strided(flat[offset:], shape=sizes,
+                                           strides=[st * flat.itemsize for st in strides])
+    return np.array(view, copy=True)
 
 
 def arch_module(arch: str) -> tuple[Any, tuple[int, ...] | None, dict[str, Any]]:
@@ -211,6 +300,18 @@ def torch_step_spec(weights: str, arch: str, *, input_shape=None, loss: str | No
     else:
         spec.update({k: step[k] for k in ("input", "inputs") if k in step})
     if target is not None:
+        from chainrule.tables.losses import LOSS_TABLE
+
+        loss_name = spec.get("loss")
+        classes = loss_name is None or (loss_name in LOSS_TABLE
+                                        and LOSS_TABLE[loss_name].target == "classes")
+        if "inputs" in spec and isinstance(target, list):
+            n = len(spec["inputs"])
+            if classes and len(target) == n and all(float(v).is_integer() for v in target):
+                target = [int(v) for v in target]  # a class index per example
+                spec["loss"] = loss_name or "cross_entropy"
+            elif len(target) % n == 0:  # one row of values per example
+                target = np.reshape(target, (n, -1)).tolist()
         spec["targets" if "inputs" in spec else "target"] = target
     else:
         spec.update({k: step[k] for k in ("target", "targets") if k in step})

@@ -149,6 +149,7 @@ class _Reader:
     def __init__(self, gm) -> None:
         self.gm = gm
         self.used: dict[int, str] = {}  # id(torch module) → its name: each used once
+        self.made: dict[tuple[int, str], _Path] = {}
 
     def run(self, nodes) -> _Path:
         needed = self._needed(nodes)
@@ -191,7 +192,7 @@ class _Reader:
         if isinstance(value, _Path):
             return value
         if isinstance(value, _Pending) and value.what == "sequence":
-            return value.path.then(self._own(value, "sequence"))
+            return self._made(value, "sequence")
         if isinstance(value, _Pending):
             return self._refuse_pending(value, where)
         raise TorchImportError(f"model: {where} is a constant, not computed from the input")
@@ -203,6 +204,14 @@ class _Reader:
                  "attention": "the tuple (output, weights); take [0]",
                  "cell": "the LSTM's cell state c_n, which is not a layer's output"}
         raise TorchImportError(f"model.{value.name}: {where} uses {texts[value.what]}")
+
+    def _made(self, value: _Pending, output: str) -> _Path:
+        """The path through the layer of ``value``'s module giving ``output``: one layer,
+        however many nodes use it (out and h_n[-1] both; out in two places)."""
+        key = (id(value.module), output)
+        if key not in self.made:
+            self.made[key] = value.path.then(self._own(value, output))
+        return self.made[key]
 
     def _own(self, value: _Pending, output: str) -> _Entry:
         self._once(value.module, value.name)
@@ -306,31 +315,37 @@ class _Reader:
         return path.then(_Entry(built, [(None, None)]))
 
     def _getitem(self, source: Any, index: Any, where: str) -> Any:
-        if isinstance(source, _Pending):
-            if source.what == "rnn":
-                if index == 0:
-                    return _Pending("sequence", source.name, source.module, source.path)
-                if index == 1:
-                    lstm = type(source.module).__name__.endswith("LSTM")
-                    return _Pending("hidden" if lstm else "state", source.name,
-                                    source.module, source.path)
-            if source.what == "hidden" and index in (0, 1):
-                return _Pending("state" if index == 0 else "cell", source.name,
-                                source.module, source.path)
-            if source.what == "state" and index == -1:
-                return source.path.then(self._own(source, "last"))
-            if source.what == "sequence" and _last_step(index):
-                return source.path.then(self._own(source, "last"))
-            if source.what == "attention" and index == 0:
-                return source.path.then(self._own(source, "sequence"))
-            if source.what == "attention" and index == 1:
-                raise TorchImportError(f"model.{source.name}: the attention weights are not "
-                                       f"a layer's output")
-            raise TorchImportError(f"model.{source.name}: [{_index_text(index)}] of "
-                                   f"{source.what} is not modelled (out[:, -1] and h_n[-1] "
-                                   f"are the last step)")
+        if isinstance(source, _Pending):  # the same item of one call, however often taken
+            key = ("item", repr(index))
+            if key not in source.extra:
+                source.extra[key] = self._item(source, index)
+            return source.extra[key]
         raise TorchImportError(f"{where}: indexing a tensor [{_index_text(index)}] is not a "
                                f"layer chainrule has")
+
+    def _item(self, source: "_Pending", index: Any) -> Any:
+        if source.what == "rnn":
+            if index == 0:
+                return _Pending("sequence", source.name, source.module, source.path)
+            if index == 1:
+                lstm = type(source.module).__name__.endswith("LSTM")
+                return _Pending("hidden" if lstm else "state", source.name,
+                                source.module, source.path)
+        if source.what == "hidden" and index in (0, 1):
+            return _Pending("state" if index == 0 else "cell", source.name,
+                            source.module, source.path)
+        if source.what == "state" and index == -1:
+            return self._made(source, "last")
+        if source.what == "sequence" and _last_step(index):
+            return self._made(source, "last")
+        if source.what == "attention" and index == 0:
+            return self._made(source, "sequence")
+        if source.what == "attention" and index == 1:
+            raise TorchImportError(f"model.{source.name}: the attention weights are not "
+                                   f"a layer's output")
+        raise TorchImportError(f"model.{source.name}: [{_index_text(index)}] of "
+                               f"{source.what} is not modelled (out[:, -1] and h_n[-1] "
+                               f"are the last step)")
 
     def _add(self, node, values, where: str) -> _Path:
         if len(node.args) != 2 or node.kwargs:
