@@ -51,13 +51,23 @@ def test_the_cause_is_named(setup, how, cause):
     assert any(cause in line for line in report.causes), report.causes
 
 
-def test_a_frozen_parameter_is_named(setup):
+def test_a_parameter_without_its_gradient_is_named(setup):
     model, x, t = setup
     model[4].weight.requires_grad_(False)
     backward(model, x, t)
+    model[4].weight.requires_grad_(True)  # set after the backward pass: no .grad
     report = check_torch_grads(model, x, t, loss="cross_entropy")
     assert not report.ok and report.missing == ["4.weight"]
-    assert "4.weight: no .grad (requires_grad is False" in str(report)
+    assert "4.weight: no .grad, though it requires one" in str(report)
+
+
+def test_a_frozen_parameter_is_not_compared(setup):
+    model, x, t = setup
+    model[0].weight.requires_grad_(False)
+    backward(model, x, t)
+    report = check_torch_grads(model, x, t, loss="cross_entropy")
+    assert report.ok, str(report)
+    assert report.frozen == ["0.weight"] and "requires_grad=False, not compared" in str(report)
 
 
 def test_a_wrong_mse_target_layout_is_not_silently_passed():

@@ -140,3 +140,16 @@ def test_what_pytorch_cannot_hold_is_one_line():
         mlp.to_torch()
     with pytest.raises(TorchExportError, match="dtype: expected float64, float32 or float16"):
         cr.nn.MLP([2, 1]).to_torch(dtype="int32")
+
+
+def test_a_frozen_parameter_stays_frozen_both_ways():
+    model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh(),
+                                torch.nn.Linear(3, 1)).double()
+    model[0].bias.requires_grad_(False)
+    network = from_torch(model)
+    assert [n for n, p in network.named_parameters() if p.frozen] == ["0.bias"]
+    back = network.to_torch()
+    assert [n for n, p in back.named_parameters() if not p.requires_grad] == ["0.bias"]
+    from chainrule.interop.torch_in import torch_spec
+
+    assert torch_spec(model)["frozen"] == ["0.bias"]

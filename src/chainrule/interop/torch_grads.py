@@ -10,7 +10,8 @@ parameter's gradient in the order backpropagation computes them, the first one o
 layer mistake that gives the numbers. On top of it, what goes wrong in PyTorch code rather
 than in a layer's rule, read from how the gradients differ:
 
-* a parameter with no ``.grad`` (frozen, detached, unused, or no ``backward()`` run);
+* a parameter that requires a gradient but has no ``.grad`` (detached, unused, or no
+  ``backward()`` run); one with ``requires_grad=False`` is frozen, and not compared;
 * every gradient k times chainrule's: k backward passes without ``zero_grad()``, a loss
   summed where the loss is a mean (k = the batch size, or the number of values), its
   negative (k = −1), or a loss scaled by k.
@@ -39,6 +40,7 @@ class TorchGradReport:
     missing: list[str] = field(default_factory=list)
     causes: list[str] = field(default_factory=list)
     transposed: list[str] = field(default_factory=list)  # Linear weights, shown as (in, out)
+    frozen: list[str] = field(default_factory=list)  # requires_grad=False: not compared
 
     @property
     def ok(self) -> bool:
@@ -47,8 +49,11 @@ class TorchGradReport:
     def __str__(self) -> str:
         lines = [str(self.report)]
         for name in self.missing:
-            lines.append(f"{name}: no .grad (requires_grad is False, it took no part in the "
-                         f"loss, its input was detached, or backward() was not run)")
+            lines.append(f"{name}: no .grad, though it requires one (it took no part in the "
+                         f"loss, its input was detached, requires_grad was set after the "
+                         f"backward pass, or backward() was not run)")
+        if self.frozen:
+            lines.append(f"({', '.join(self.frozen)}: requires_grad=False, not compared)")
         lines += self.causes
         if self.transposed:
             lines.append(f"({', '.join(self.transposed)}: compared as chainrule's W, (in, "
@@ -57,7 +62,7 @@ class TorchGradReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.report.to_dict(), "ok": self.ok, "missing": list(self.missing),
-                "causes": list(self.causes)}
+                "frozen": list(self.frozen), "causes": list(self.causes)}
 
 
 def _array(value: Any) -> np.ndarray:
@@ -87,10 +92,13 @@ def check_torch_grads(module, input: Any, target: Any, *, loss: str = "mse",
     spec = parse_spec(torch_spec(module, shape, loss=loss, inputs=x.tolist(), targets=targets,
                                  learning_rate=0.1, name=type(module).__name__))
     params = dict(module.named_parameters())
-    tensors, missing, yours, transposed = {}, [], {}, []
+    tensors, missing, yours, transposed, frozen = {}, [], {}, [], []
     for ours, theirs in torch_names(module, shape).items():
         if theirs not in params:
             continue  # a buffer
+        if not params[theirs].requires_grad:
+            frozen.append(theirs)  # no gradient by design: nothing to compare
+            continue
         grad = params[theirs].grad
         if grad is None:
             missing.append(theirs)
@@ -109,7 +117,7 @@ def check_torch_grads(module, input: Any, target: Any, *, loss: str = "mse",
     report = check_layered_tensors(spec, tensors, source=f"{type(module).__name__}'s .grad")
     for row in report.rows:  # each row under the module's own name (fc1.weight)
         row.name = yours.get(row.name, row.name)
-    out = TorchGradReport(report, missing, transposed=transposed)
+    out = TorchGradReport(report, missing, transposed=transposed, frozen=frozen)
     if not report.ok:
         from chainrule.verify.layered import EngineStep
 

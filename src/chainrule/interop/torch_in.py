@@ -62,7 +62,19 @@ def torch_spec(module, input_shape: Sequence[int] | None = None, *,
     example (inferred when the first part is a ``Linear``); ``step`` adds the spec's other
     fields (``loss``, ``input``/``target`` or ``inputs``/``targets``, ``learning_rate``)."""
     layers, _, shape = _read(module, input_shape)
-    return {"name": name, "input_shape": list(shape), "layers": layers, **step}
+    spec = {"name": name, "input_shape": list(shape), "layers": layers, **step}
+    frozen = _frozen(module, shape)
+    if frozen and "frozen" not in step:  # requires_grad=False: kept fixed, as PyTorch keeps it
+        spec["frozen"] = frozen
+    return spec
+
+
+def _frozen(module, shape) -> list[str]:
+    if all(p.requires_grad for p in module.parameters()):
+        return []
+    params = dict(module.named_parameters())
+    return [ours for ours, theirs in torch_names(module, shape).items()
+            if theirs in params and not params[theirs].requires_grad]
 
 
 def torch_names(module, input_shape: Sequence[int] | None = None) -> dict[str, str]:
@@ -97,8 +109,11 @@ def from_torch(module, input_shape: Sequence[int] | None = None):
     """A chainrule :class:`~chainrule.nn.network.Network` with ``module``'s layers and
     weights (float64), checked as a spec's layers are (shapes, sizes); a part it cannot hold
     is a :class:`TorchImportError`. The module is left as it was (its mode, its statistics);
-    the network is in training mode, as a new torch module is."""
+    the network is in training mode, as a new torch module is. A parameter with
+    ``requires_grad=False`` is frozen: its gradient is shown, never applied."""
     from chainrule.spec.layered_build import build_network
 
     layers, _, shape = _read(module, input_shape)
-    return build_network(_parse(layers, shape), shape)
+    network = build_network(_parse(layers, shape), shape)
+    network.freeze(*_frozen(module, shape))
+    return network

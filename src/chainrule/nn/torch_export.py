@@ -127,6 +127,8 @@ def _convert(m, nn, parts, pairs: list, where: str):
                                f"{[n for n, _ in ours]} but torch's {sorted(own)}")
     for name, p in ours:
         pairs.append((p.data, own[name], _is(m, "Linear") and name == "weight"))
+        if getattr(p, "frozen", False):  # kept fixed: PyTorch's way is no gradient at all
+            own[name].requires_grad_(False)
     buffers = dict(made.named_buffers())
     for name, values in m.named_buffers():
         if name not in buffers:
