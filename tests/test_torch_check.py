@@ -75,7 +75,10 @@ def test_report_renders_and_serialises():
     data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
     assert data["ok"] is True
     first = data["comparisons"][0]
-    assert first["quantity"] == "forward.z1" and first["chainrule"] == first["torch"]
+    # the same sums in another order (OpenBLAS's kernels differ by CPU): equal to the last
+    # bits, not bit for bit
+    assert first["quantity"] == "forward.z1"
+    assert first["chainrule"] == pytest.approx(first["torch"], rel=4e-16, abs=0)
 
 
 @needs_torch

@@ -115,6 +115,11 @@ def torch_code(item: Exportable, module, weights_name: str) -> str:
         "computes",
         "x·W + b; nn.Linear holds Wᵀ, and so do these weights.",
     ]
+    last = type(module[-1]).__name__ if len(module) else ""
+    if last in ("Softmax", "Sigmoid"):
+        loss = "nn.CrossEntropyLoss" if last == "Softmax" else "nn.BCEWithLogitsLoss"
+        lines += ["", f"It ends in {last}, as chainrule's output does; a loss that takes "
+                  f"the logits", f"({loss}) takes model[:-1](x)."]
     if item.standardizer is not None:
         lines += ["", "The network was trained on standardised features: give it "
                   "standardize(x), (x − MEAN) / SCALE", "with the training split's mean "

@@ -379,7 +379,8 @@ class _Reader:
         if kind in ("ReLU", "Tanh", "Sigmoid"):
             return {"type": kind}
         if kind == "LeakyReLU":
-            return {"type": "LeakyReLU", "negative_slope": arg(1, "negative_slope", 0.01)}
+            return {"type": "LeakyReLU", "negative_slope": arg(1, "negative_slope",
+                                                               _torch_default_slope())}
         if kind == "Softmax":
             dim = arg(1, "dim")
             if dim is None or kwargs.get("dtype") is not None:
@@ -421,6 +422,15 @@ _FUNCTIONS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "leaky_relu"
               "view": "Reshape", "reshape": "Reshape", "add": "add", "iadd": "add",
               "max_pool1d": "MaxPool1d", "max_pool2d": "MaxPool2d",
               "avg_pool1d": "AvgPool1d", "avg_pool2d": "AvgPool2d"}
+
+
+def _torch_default_slope() -> float:
+    """F.leaky_relu's own default negative_slope (PyTorch's, read from its signature)."""
+    import inspect
+
+    import torch.nn.functional as F
+
+    return float(inspect.signature(F.leaky_relu).parameters["negative_slope"].default)
 
 
 def _function_kind(target) -> str | None:
