@@ -107,12 +107,18 @@ class CausalBlock(tnn.Module):
 @pytest.mark.parametrize("name, shape, model", list(_models()), ids=lambda v: v
                          if isinstance(v, str) else "")
 def test_one_step_equals_pytorch(name, shape, model):
-    torch.manual_seed(7)
+    one_step_equals(shape, model, seed=7)
+
+
+def one_step_equals(shape, model, seed: int) -> None:
+    """One training step of ``model`` read by chainrule, its loss and every parameter's
+    gradient against PyTorch's autograd: random weights, batch and target (MSE against it:
+    a random cotangent)."""
+    torch.manual_seed(seed)
     model = model.double()
     for p in model.parameters():  # away from PyTorch's init: numbers that mean something
         p.data.uniform_(-0.8, 0.8)
-    batch = 3
-    x = torch.randn(batch, *shape, dtype=torch.float64)
+    x = torch.randn(3, *shape, dtype=torch.float64)
     with torch.no_grad():
         t = torch.randn_like(model(x))
     spec = torch_spec(model, shape, loss="mse", inputs=x.numpy().tolist(),
@@ -122,13 +128,12 @@ def test_one_step_equals_pytorch(name, shape, model):
     loss = tnn.functional.mse_loss(model(x), t)
     loss.backward()
     assert abs(float(step.values["loss"]) - loss.item()) <= 1e-10 * max(1.0, loss.item())
-    names = {k: v for k, v in torch_names(model, shape).items()
-             if v in dict(model.named_parameters())}
-    assert sorted(names.values()) == sorted(k for k, _ in model.named_parameters())
+    params = dict(model.named_parameters())
+    names = {k: v for k, v in torch_names(model, shape).items() if v in params}
+    assert sorted(names.values()) == sorted(params)
     for ours_key, key in names.items():
-        p = model.get_parameter(key)
         ours = step.values[f"gradients.{ours_key}"]
-        theirs = p.grad.numpy()
+        theirs = params[key].grad.numpy()
         owner = model.get_submodule(key.rpartition(".")[0])
         if type(owner) is tnn.Linear and key.endswith("weight"):
             theirs = theirs.T  # chainrule's W is (in, out), PyTorch's (out, in), square too

@@ -5,7 +5,6 @@ the MSE against a random target, so the cotangent is random, never all ones."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,9 +12,7 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 tnn = torch.nn
 
-from chainrule.interop.torch_in import torch_names, torch_spec  # noqa: E402
-from chainrule.spec.network import parse_spec  # noqa: E402
-from chainrule.verify.layered import EngineStep  # noqa: E402
+from tests.test_torch_in import one_step_equals  # noqa: E402
 
 ACTIVATIONS = [tnn.ReLU, tnn.Tanh, tnn.Sigmoid, lambda: tnn.LeakyReLU(0.07)]
 
@@ -81,33 +78,6 @@ def sequence_models(draw):
     last = not (norm or attention) and draw(st.booleans())
     model = _Sequence(rnn, norm, attention, draw(st.sampled_from([1, 2])), last)
     return (draw(st.integers(2, 5)), features), model
-
-
-def one_step_equals(shape, model, seed):
-    torch.manual_seed(seed)
-    model = model.double()
-    for p in model.parameters():
-        p.data.uniform_(-0.9, 0.9)
-    x = torch.randn(3, *shape, dtype=torch.float64)
-    with torch.no_grad():
-        target = torch.randn_like(model(x))
-    spec = torch_spec(model, shape, loss="mse", inputs=x.numpy().tolist(),
-                      targets=target.numpy().tolist(), learning_rate=0.1)
-    step = EngineStep(parse_spec(spec))
-    model.train()
-    loss = tnn.functional.mse_loss(model(x), target)
-    loss.backward()
-    assert abs(float(step.values["loss"]) - loss.item()) <= 1e-10 * max(1.0, loss.item())
-    params = dict(model.named_parameters())
-    names = {k: v for k, v in torch_names(model, shape).items() if v in params}
-    assert sorted(names.values()) == sorted(params)
-    for ours, theirs in names.items():
-        grad = params[theirs].grad.numpy()
-        got = step.values[f"gradients.{ours}"]
-        owner = model.get_submodule(theirs.rpartition(".")[0])
-        if type(owner) is tnn.Linear and theirs.endswith("weight"):
-            grad = grad.T  # chainrule's W is (in, out): transposed whatever its shape
-        np.testing.assert_allclose(got, grad, rtol=1e-10, atol=1e-12, err_msg=theirs)
 
 
 SETTINGS = settings(max_examples=25, deadline=None,
