@@ -244,6 +244,8 @@ def test_a_saved_model_is_explained_with_pytorchs_gradients(saved):
                      "--input", text, "--target", "2")
         assert result.returncode == 0, result.stderr
         assert f"E = {loss.item():.4g}" in result.stdout
+        named = "its layers as the module names them: 0 is conv, 4 is fc." in result.stdout
+        assert named == bool(extra)  # a traced module's names; a spec's are by position
 
 
 class _Evil:

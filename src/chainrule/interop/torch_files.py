@@ -267,6 +267,23 @@ def load_weights(module, state: dict[str, Any], where: str) -> None:
         module.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
 
 
+def _torch_layer_names(module, shape: tuple[int, ...]) -> str:
+    """"Layers as PyTorch names them: 0 conv1, 4 fc1", where they are named otherwise than
+    by position (a traced module): what the explanation says above its layers."""
+    from chainrule.interop.torch_in import torch_names
+
+    pairs: dict[str, str] = {}
+    for ours, theirs in torch_names(module, shape).items():
+        layer, rest = ours.rsplit(".", 1)[0], theirs.rsplit(".", 1)[0]
+        if layer != rest:
+            pairs.setdefault(layer, rest)
+    if not pairs:
+        return ""
+    shown = ", ".join(f"{layer} is {name}" for layer, name in list(pairs.items())[:20])
+    more = " …" if len(pairs) > 20 else ""
+    return f"From PyTorch; its layers as the module names them: {shown}{more}."
+
+
 def torch_step_spec(weights: str, arch: str, *, input_shape=None, loss: str | None = None,
                     learning_rate: float | None = None, input: Any = None,
                     target: Any = None) -> dict[str, Any]:
@@ -285,6 +302,9 @@ def torch_step_spec(weights: str, arch: str, *, input_shape=None, loss: str | No
                               "name": step.get("name") or Path(weights).stem}
     spec = torch_spec(module, shape, **{k: v for k, v in fields.items() if k != "name"},
                       name=str(fields["name"]))
+    described = _torch_layer_names(module, tuple(spec["input_shape"]))
+    if described:
+        spec["description"] = described
     size = int(np.prod(spec["input_shape"]))
     if input is not None:
         values = np.asarray(input, dtype=float)
