@@ -16,8 +16,8 @@ def add_export_parser(commands, summary: str, formatter) -> None:
         "export", help=summary, formatter_class=formatter,
         description="Write a network as readable PyTorch code with its weights as "
                     "safetensors (--to torch), or as an ONNX model (--to onnx). A model "
-                    "trained on standardised features takes the features as the data has "
-                    "them (see docs/pytorch.md).")
+                    "trained on standardised features carries its standardiser: the code's "
+                    "standardize(x), the ONNX graph's first step (see docs/pytorch.md).")
     export.add_argument("model", nargs="?", default=None,
                         help="a model file (chainrule train --save FILE.npz), a spec file or "
                              "a built-in network (default: seed)")
