@@ -34,6 +34,28 @@ def _models():
     yield "rnn-relu-sequence", (4, 3), Tagger()
     yield "residual", (2, 5, 5), ResidualNet()
     yield "causal-attention", (5, 4), CausalBlock(length=5)
+    yield "encoder-layer", (5, 3), tnn.Sequential(
+        tnn.Linear(3, 4), tnn.TransformerEncoderLayer(4, 2, 6, dropout=0.0, batch_first=True),
+        tnn.Linear(4, 2))
+    yield "encoder-stack-causal", (5, 3), Encoder(length=5)
+
+
+class Encoder(tnn.Module):
+    """A pre-norm causal Transformer encoder of two layers and a final norm."""
+
+    def __init__(self, length):
+        super().__init__()
+        self.embed = tnn.Linear(3, 4)
+        block = tnn.TransformerEncoderLayer(4, 2, 8, dropout=0.0, batch_first=True,
+                                            norm_first=True)
+        self.encoder = tnn.TransformerEncoder(block, 2, norm=tnn.LayerNorm(4),
+                                              enable_nested_tensor=False)
+        self.head = tnn.Linear(4, 2)
+        self.register_buffer("mask", torch.triu(torch.ones(length, length, dtype=torch.bool),
+                                                1))
+
+    def forward(self, x):
+        return self.head(self.encoder(self.embed(x), mask=self.mask))
 
 
 class TutorialNet(tnn.Module):
@@ -210,6 +232,16 @@ def _branchy(self, x):
     (_Forward(lambda s, x: torch.cat([s.fc(x), x], 1), fc=tnn.Linear(3, 3)), (3,),
      r"cat\(\) in forward: not a layer"),
     (_Forward(lambda s, x: s.fc(x) + 1.0, fc=tnn.Linear(3, 3)), (3,), r"adds a constant"),
+    (_Forward(lambda s, x: s.enc(x), enc=tnn.TransformerEncoderLayer(4, 2, 8,
+                                                                       batch_first=True)),
+     (3, 4), r"model.enc \(TransformerEncoderLayer\): dropout 0.1, which acts inside its "
+             r"attention, is not modelled; build it with dropout=0.0"),
+    (_Forward(lambda s, x: s.enc(x), enc=tnn.TransformerEncoderLayer(
+        4, 2, 8, dropout=0.0, activation="gelu", batch_first=True)), (3, 4),
+     r"activation gelu"),
+    (_Forward(lambda s, x: s.enc(x, src_key_padding_mask=s.pad), enc=tnn.TransformerEncoderLayer(
+        4, 2, 8, dropout=0.0, batch_first=True), pad=torch.zeros(2, 3, dtype=torch.bool)),
+     (3, 4), r"src_key_padding_mask is not modelled"),
     (_Forward(lambda s, x: s.fc(x)[:, -1:], fc=tnn.Linear(3, 3)), (3,),
      r"indexing a tensor \[:, -1:\]"),
     (_Forward(_branchy, fc=tnn.Linear(3, 3)), (3,), r"torch.fx cannot trace its forward"),
@@ -231,6 +263,17 @@ def test_reading_a_model_leaves_it_as_it_was():
     assert model.training and all(m.training for m in model.modules())
     for key, value in model.state_dict().items():  # BatchNorm's statistics untouched
         assert torch.equal(value, before[key]), key
+
+
+def test_an_encoders_parameters_keep_their_names():
+    names = torch_names(Encoder(length=5), (5, 3))
+    assert names["1.block.0.weight"] == "encoder.layers.0.norm1.weight"
+    assert names["1.block.1.in_proj_weight"] == "encoder.layers.0.self_attn.in_proj_weight"
+    assert names["2.block.1.weight"] == "encoder.layers.0.linear1.weight"
+    assert names["2.block.3.bias"] == "encoder.layers.0.linear2.bias"
+    assert names["5.weight"] == "encoder.norm.weight"
+    spec = torch_spec(Encoder(length=5), (5, 3))
+    assert spec["layers"][1]["layers"][1]["is_causal"] is True
 
 
 def test_the_names_of_a_traced_model_are_its_own():

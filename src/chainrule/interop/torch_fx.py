@@ -22,8 +22,8 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any
 
-from chainrule.interop.torch_layers import (TorchImportError, attention, input_shape_of,
-                                            layer, owners, pool, recurrent)
+from chainrule.interop.torch_layers import (TorchImportError, attention, entries, expands,
+                                            input_shape_of, layer, owners, pool, recurrent)
 
 
 @dataclass(eq=False)
@@ -64,7 +64,8 @@ def _leaves() -> tuple:
             tnn.AvgPool2d, tnn.BatchNorm1d, tnn.BatchNorm2d, tnn.LayerNorm, tnn.Embedding,
             tnn.Dropout, tnn.Flatten, tnn.LeakyReLU, tnn.Softmax, tnn.ReLU, tnn.Tanh,
             tnn.Sigmoid, tnn.RNNBase, tnn.MultiheadAttention, torch_parts.Residual,
-            torch_parts.PositionalEncoding)
+            torch_parts.PositionalEncoding, tnn.TransformerEncoderLayer,
+            tnn.TransformerEncoder)
 
 
 def _trace(module):
@@ -98,9 +99,12 @@ def _shapes(gm, module, shape: tuple[int, ...], first) -> None:
     indices = isinstance(first, tnn.Embedding)
     x = torch.zeros((2, *shape), dtype=torch.long if indices else dtype)
     modes = {m: m.training for m in module.modules()}
+    import warnings
+
     try:
         module.eval()
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():  # PyTorch's fast-path notices
+            warnings.simplefilter("ignore")
             ShapeProp(gm).propagate(x)
     except Exception as error:  # the model's own error on this input: one line
         first_line = (str(error).strip().splitlines() or [""])[0][:160]
@@ -131,7 +135,7 @@ def trace_layers(module, input_shape) -> tuple[list[dict], list, tuple[int, ...]
     for node in nodes:  # a part it has no layer for is named before anything runs
         part = gm.get_submodule(node.target) if node.op == "call_module" else None
         if part is not None and not isinstance(part, (tnn.RNNBase, tnn.MultiheadAttention)):
-            layer(part, f"model.{node.target}")
+            entries(part, str(node.target), f"model.{node.target}")
     _shapes(gm, module, shape, first)
     path = _Reader(gm).run(nodes)
     if not path.entries:
@@ -247,6 +251,8 @@ class _Reader:
             return _Pending("rnn", name, module, self._tensor(values[tensors[0]], where))
         if isinstance(module, tnn.MultiheadAttention) and not isinstance(module, ours):
             return self._attention_call(node, module, name, values)
+        if expands(module):
+            return self._encoder_call(node, module, name, values)
         if len(tensors) != 1 or node.kwargs:
             raise TorchImportError(f"{where} ({type(module).__name__}): called with "
                                    f"{len(tensors)} arguments; a layer takes one tensor")
@@ -254,6 +260,33 @@ class _Reader:
         self._once(module, name)
         built = layer(module, where)
         return path.then(_Entry(built, owners([(name, module)])))
+
+    def _encoder_call(self, node, module, name: str, values) -> _Path:
+        """An encoder layer or stack, ``enc(x)`` or with the causal mask (``src_mask=`` or
+        ``mask=``, a constant upper triangle)."""
+        where = f"model.{name}"
+        kind = type(module).__name__
+        if len(node.args) > 1:
+            raise TorchImportError(f"{where} ({kind}): give its mask by name (mask=...)")
+        extra = set(node.kwargs) - {"src_mask", "mask", "is_causal"}
+        if extra or any(node.kwargs.get(k) is not None for k in ("src_key_padding_mask",)):
+            raise TorchImportError(f"{where} ({kind}): {', '.join(sorted(extra))} is not "
+                                   f"modelled")
+        path = self._tensor(values[node.args[0]], where)
+        mask = node.kwargs.get("src_mask", node.kwargs.get("mask"))
+        causal = False
+        if mask is not None:
+            constant = values.get(mask)
+            length = _meta_shape(node.args[0])[1]
+            if not (isinstance(constant, tuple) and _is_causal(constant[1], length)):
+                raise TorchImportError(f"{where} ({kind}): a mask other than the causal one "
+                                       f"(a constant upper triangle, registered as a buffer) "
+                                       f"is not modelled")
+            causal = True
+        self._once(module, name)
+        for built, parts in entries(module, name, where, causal):
+            path = path.then(_Entry(built, parts))
+        return path
 
     def _attention_call(self, node, module, name: str, values) -> _Pending:
         where = f"model.{name}"

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from chainrule.interop.torch_layers import (SUPPORTED, TorchImportError, direct, flat,
-                                            input_shape_of, layer, owners)
+from chainrule.interop.torch_layers import (SUPPORTED, TorchImportError, direct, entries,
+                                            flat, input_shape_of, layer)
 
 __all__ = ["SUPPORTED", "TorchImportError", "from_torch", "torch_names", "torch_spec"]
 
@@ -42,15 +42,16 @@ def _read(module, input_shape) -> tuple[list[dict], list[tuple[str, Any]], tuple
         if not parts:
             raise TorchImportError("model: the Sequential has no layers")
         shape = input_shape_of(parts[0][1], input_shape, f"model[{parts[0][0]}]")
-        layers = [layer(part, f"model[{name}]") for name, part in parts]
-        return layers, owners(parts), shape
+        read = [e for name, part in parts for e in entries(part, name, f"model[{name}]")]
+        return [built for built, _ in read], [o for _, os in read for o in os], shape
     if isinstance(module, tnn.Sequential):  # a torch part it has no layer for: named here
         for name, part in flat(module):
             if type(part).__module__.startswith("torch.nn.") and not direct(part):
                 layer(part, f"model[{name}]")
     if direct(module):  # one supported module on its own
         shape = input_shape_of(module, input_shape, "model")
-        return [layer(module, "model")], owners([("", module)]), shape
+        read = entries(module, "", "model")
+        return [built for built, _ in read], [o for _, os in read for o in os], shape
     from chainrule.interop.torch_fx import trace_layers
 
     return trace_layers(module, input_shape)

@@ -10,7 +10,8 @@ from chainrule.errors import ChainruleError
 
 SUPPORTED = ("Linear, Conv1d, Conv2d, MaxPool1d/2d, AvgPool1d/2d, BatchNorm1d/2d, LayerNorm, "
              "Embedding, Dropout, Flatten, ReLU, Tanh, Sigmoid, LeakyReLU, Softmax, RNN, LSTM, "
-             "GRU, MultiheadAttention, Sequential, and modules whose forward uses them")
+             "GRU, MultiheadAttention, TransformerEncoder(Layer), Sequential, and modules "
+             "whose forward uses them")
 
 
 class TorchImportError(ChainruleError, ValueError):
@@ -196,13 +197,81 @@ def direct(module) -> bool:
              tnn.AvgPool2d, tnn.BatchNorm1d, tnn.BatchNorm2d, tnn.LayerNorm, tnn.Embedding,
              tnn.Dropout, tnn.Flatten, tnn.LeakyReLU, tnn.Softmax, tnn.ReLU, tnn.Tanh,
              tnn.Sigmoid, torch_parts.RNNLayer, torch_parts.LSTMLayer, torch_parts.GRULayer,
-             torch_parts.SelfAttention, torch_parts.PositionalEncoding, torch_parts.Residual)
+             torch_parts.SelfAttention, torch_parts.PositionalEncoding, torch_parts.Residual,
+             tnn.TransformerEncoderLayer, tnn.TransformerEncoder)
     return all(isinstance(part, whole) for _, part in flat(module))
 
 
 def sequence(module, where: str) -> list[dict[str, Any]]:
-    return [layer(part, f"{where}[{name}]" if name else where)
-            for name, part in flat(module)]
+    return [built for name, part in flat(module)
+            for built, _ in entries(part, name, f"{where}[{name}]" if name else where)]
+
+
+def expands(part) -> bool:
+    """Whether ``part`` is several chainrule layers (a Transformer encoder layer, a stack)."""
+    import torch.nn as tnn
+
+    return isinstance(part, (tnn.TransformerEncoderLayer, tnn.TransformerEncoder))
+
+
+def entries(part, name: str, where: str, causal: bool = False) -> list[tuple[dict, list]]:
+    """(layer, the torch parts behind it in flat-layer order) for each chainrule layer that
+    ``part`` is: one, or an encoder layer's residual blocks and norms."""
+    if expands(part):
+        return encoder_entries(part, name, where, causal)
+    return [(layer(part, where), owners([(name, part)]))]
+
+
+def _joined(*names: str) -> str:
+    return ".".join(n for n in names if n)
+
+
+def encoder_entries(module, name: str, where: str, causal: bool = False) -> list[tuple]:
+    """``nn.TransformerEncoderLayer`` as the layers it computes, its parameters under their
+    own names: post-norm, LayerNorm(x + SA(x)) then LayerNorm(x + FF(x)); pre-norm
+    (``norm_first``), x + SA(LayerNorm(x)) then x + FF(LayerNorm(x)); FF = linear2(relu(
+    linear1)). ``nn.TransformerEncoder`` is its layers in turn, then its norm."""
+    import torch.nn as tnn
+    import torch.nn.functional as F
+
+    if isinstance(module, tnn.TransformerEncoder):
+        out = []
+        for i, inner in enumerate(module.layers):
+            out += encoder_entries(inner, _joined(name, f"layers.{i}"),
+                                   f"{where}.layers[{i}]", causal)
+        if module.norm is not None:
+            out.append((layer(module.norm, f"{where}.norm"),
+                        [(_joined(name, "norm"), module.norm)]))
+        return out
+    kind = "TransformerEncoderLayer"
+    drops = [p for p in (module.dropout.p, module.dropout1.p, module.dropout2.p,
+                         module.self_attn.dropout) if p]
+    if drops:
+        raise TorchImportError(f"{where} ({kind}): dropout {drops[0]:g}, which acts inside its "
+                               f"attention, is not modelled; build it with dropout=0.0 (the "
+                               f"weights load the same)")
+    relu = getattr(module, "activation_relu_or_gelu", 0) == 1 or module.activation is F.relu
+    if not relu:
+        shown = getattr(module.activation, "__name__", type(module.activation).__name__)
+        raise TorchImportError(f"{where} ({kind}): activation {shown}; chainrule's encoder "
+                               f"layer is read with relu")
+    attn = attention(module.self_attn, f"{where}.self_attn", causal)
+    sa = (attn, [(_joined(name, "self_attn"), module.self_attn)])
+    norms = [(layer(n, f"{where}.{key}"), [(_joined(name, key), n)])
+             for key, n in (("norm1", module.norm1), ("norm2", module.norm2))]
+    ff = [(layer(module.linear1, f"{where}.linear1"),
+           [(_joined(name, "linear1"), module.linear1)]),
+          ({"type": "ReLU"}, [(None, None)]),
+          (layer(module.linear2, f"{where}.linear2"),
+           [(_joined(name, "linear2"), module.linear2)])]
+
+    def residual(block: list[tuple]) -> tuple:
+        return ({"type": "Residual", "layers": [b for b, _ in block], "shortcut": None},
+                [(None, None)] + [o for _, os in block for o in os])
+
+    if module.norm_first:
+        return [residual([norms[0], sa]), residual([norms[1], *ff])]
+    return [residual([sa]), norms[0], residual(ff), norms[1]]
 
 
 def owners(parts) -> list[tuple[str, Any]]:
@@ -212,6 +281,9 @@ def owners(parts) -> list[tuple[str, Any]]:
 
     out = []
     for name, part in parts:
+        if expands(part):
+            out += [o for _, os in encoder_entries(part, name, name) for o in os]
+            continue
         out.append((name, part))
         if isinstance(part, torch_parts.Residual):
             for side in ("block", "shortcut"):
