@@ -208,15 +208,7 @@ def _torch_step(args: argparse.Namespace):
             values = _npy(args.input)
         else:
             values = _numbers(args.input, "--input")
-    target: Any = None
-    if args.target is not None:
-        target = _numbers(args.target, "--target")
-        from chainrule.tables.losses import LOSS_TABLE
-
-        classes = args.loss is None or (args.loss in LOSS_TABLE
-                                        and LOSS_TABLE[args.loss].target == "classes")
-        if len(target) == 1 and classes and target[0] == int(target[0]):
-            target = int(target[0])
+    target = None if args.target is None else _numbers(args.target, "--target")
     spec = torch_step_spec(args.torch, args.arch, input_shape=shape, loss=args.loss,
                            learning_rate=args.lr, input=values, target=target)
     return parse_spec(spec, default_name=spec["name"])

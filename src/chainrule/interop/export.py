@@ -257,7 +257,7 @@ def onnx_bytes(item: Exportable, dtype: str = "float32") -> bytes:
 
     net = item.model.to_torch(dtype=dtype).eval()
     if item.standardizer is not None:
-        net = torch_parts.Standardized(net, *item.standardizer).to(net_dtype(net))
+        net = torch_parts.Standardized(net, *item.standardizer).to(next(net.parameters()).dtype)
     shape = (2, *item.input_shape)  # 2: torch.export fixes a size-1 axis to 1
     example = torch.zeros(shape, dtype=torch.long) if item.indices else \
         torch.zeros(shape, dtype=getattr(torch, dtype))
@@ -288,6 +288,3 @@ def onnx_bytes(item: Exportable, dtype: str = "float32") -> bytes:
     onnx.checker.check_model(proto, full_check=True)
     return proto.SerializeToString()
 
-
-def net_dtype(net) -> Any:
-    return next(net.parameters()).dtype

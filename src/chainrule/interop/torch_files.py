@@ -26,6 +26,7 @@ import numpy as np
 
 from chainrule.errors import ChainruleError, MissingDependency
 from chainrule.interop.torch_layers import TorchImportError
+from chainrule.nn.torch_export import INSTALL_HINT
 
 MAX_WEIGHTS_BYTES = 256 << 20  # a state_dict file read at most (docs/limits.md)
 _NESTED = ("state_dict", "model_state_dict", "model")
@@ -47,8 +48,7 @@ def load_state(path: str | Path) -> dict[str, Any]:
     try:
         import torch
     except ImportError:
-        raise MissingDependency("PyTorch is not installed: pip install 'chainrule[torch]'") \
-            from None
+        raise MissingDependency(INSTALL_HINT) from None
     if suffix == ".pt2":
         return _checked(path, {k: torch.from_numpy(v) for k, v in pt2_weights(path).items()})
     try:
@@ -267,13 +267,12 @@ def load_weights(module, state: dict[str, Any], where: str) -> None:
         module.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
 
 
-def _torch_layer_names(module, shape: tuple[int, ...]) -> str:
-    """"Layers as PyTorch names them: 0 conv1, 4 fc1", where they are named otherwise than
-    by position (a traced module): what the explanation says above its layers."""
-    from chainrule.interop.torch_in import torch_names
-
+def _torch_layer_names(names: dict[str, str]) -> str:
+    """"From PyTorch; its layers as the module names them: 0 is conv1, 4 is fc1", where they
+    are named otherwise than by position (a traced module): what the explanation says above
+    its layers."""
     pairs: dict[str, str] = {}
-    for ours, theirs in torch_names(module, shape).items():
+    for ours, theirs in names.items():
         layer, rest = ours.rsplit(".", 1)[0], theirs.rsplit(".", 1)[0]
         if layer != rest:
             pairs.setdefault(layer, rest)
@@ -288,57 +287,58 @@ def torch_step_spec(weights: str, arch: str, *, input_shape=None, loss: str | No
                     learning_rate: float | None = None, input: Any = None,
                     target: Any = None) -> dict[str, Any]:
     """The spec of one step of the saved model: the architecture with the weights, and the
-    example (``input``, ``target``: numbers, reshaped to the input's shape; or the spec's)."""
-    import numpy as np
-
-    from chainrule.interop.torch_in import torch_spec
+    example (``input``, ``target``: numbers, reshaped to the input's shape, a single whole
+    number or one per example a class index for a loss of classes; or the spec's)."""
+    from chainrule.interop.torch_in import spec_and_names
 
     module, spec_shape, step = arch_module(arch)
     load_weights(module, load_state(weights), f"--torch {Path(weights).name}")
-    module = module.double()
     shape = tuple(input_shape) if input_shape is not None else spec_shape
-    fields: dict[str, Any] = {"loss": loss or step.get("loss"),
-                              "learning_rate": learning_rate or step.get("learning_rate", 0.1),
-                              "name": step.get("name") or Path(weights).stem}
-    spec = torch_spec(module, shape, **{k: v for k, v in fields.items() if k != "name"},
-                      name=str(fields["name"]))
-    described = _torch_layer_names(module, tuple(spec["input_shape"]))
+    spec, names = spec_and_names(module.double(), shape, loss=loss or step.get("loss"),
+                                 learning_rate=learning_rate or step.get("learning_rate", 0.1),
+                                 name=str(step.get("name") or Path(weights).stem))
+    described = _torch_layer_names(names)
     if described:
         spec["description"] = described
-    size = int(np.prod(spec["input_shape"]))
+    _example(spec, step, input, target)
+    return spec
+
+
+def _example(spec: dict[str, Any], step: dict[str, Any], input: Any, target: Any) -> None:
+    """The spec's example: the numbers given, shaped, or the architecture spec's own."""
+    from chainrule.tables.losses import LOSS_TABLE
+
+    shape = tuple(spec["input_shape"])
+    size = int(np.prod(shape))
     if input is not None:
         values = np.asarray(input, dtype=float)
         if values.size == size:
-            values = values.reshape(spec["input_shape"])
+            values = values.reshape(shape)
         elif values.size % size == 0:
-            values = values.reshape(-1, *spec["input_shape"])
+            values = values.reshape(-1, *shape)
         else:
             raise ChainruleError(f"--input: {values.size} numbers, but one example of shape "
-                                 f"{tuple(spec['input_shape'])} has {size}")
-        key = "inputs" if values.ndim > len(spec["input_shape"]) else "input"
-        spec[key] = values.tolist()
+                                 f"{shape} has {size}")
+        spec["inputs" if values.ndim > len(shape) else "input"] = values.tolist()
     else:
         spec.update({k: step[k] for k in ("input", "inputs") if k in step})
     if target is not None:
-        from chainrule.tables.losses import LOSS_TABLE
-
-        loss_name = spec.get("loss")
-        classes = loss_name is None or (loss_name in LOSS_TABLE
-                                        and LOSS_TABLE[loss_name].target == "classes")
-        if "inputs" in spec and isinstance(target, list):
-            n = len(spec["inputs"])
-            if classes and len(target) == n and all(float(v).is_integer() for v in target):
-                target = [int(v) for v in target]  # a class index per example
-                spec["loss"] = loss_name or "cross_entropy"
-            elif len(target) % n == 0:  # one row of values per example
-                target = np.reshape(target, (n, -1)).tolist()
+        target = np.ravel(np.asarray(target, dtype=float)).tolist()  # one number or many
+        loss = spec.get("loss")
+        classes = loss is None or (loss in LOSS_TABLE and LOSS_TABLE[loss].target == "classes")
+        n = len(spec["inputs"]) if "inputs" in spec else 1
+        if classes and len(target) == n and all(float(v).is_integer() for v in target):
+            target = [int(v) for v in target]  # a class index per example
+            spec["loss"] = loss or "cross_entropy"
+            target = target if "inputs" in spec else target[0]
+        elif "inputs" in spec and len(target) % n == 0:  # one row of values per example
+            target = np.reshape(target, (n, -1)).tolist()
         spec["targets" if "inputs" in spec else "target"] = target
     else:
         spec.update({k: step[k] for k in ("target", "targets") if k in step})
     if spec.get("loss") is None:
-        spec["loss"] = "cross_entropy" if isinstance(spec.get("target"), int) else "mse"
+        spec["loss"] = "mse"
     for need in ("input", "target"):
         if need not in spec and f"{need}s" not in spec:
             raise ChainruleError(f"--torch: give --{need} (the example whose step is "
                                  f"explained)")
-    return spec

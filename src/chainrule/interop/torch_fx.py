@@ -22,8 +22,11 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any
 
+from chainrule.interop.torch_fx_forms import (FUNCTIONS, functional, index_text, is_causal,
+                                              last_step, meta_shape)
 from chainrule.interop.torch_layers import (TorchImportError, attention, entries, expands,
-                                            input_shape_of, layer, owners, pool, recurrent)
+                                            input_shape_of, layer, owners, recurrent,
+                                            whole_parts)
 
 
 @dataclass(eq=False)
@@ -56,16 +59,11 @@ class _Pending:
 
 
 def _leaves() -> tuple:
+    """What the tracer keeps whole: the parts read as they are, and the raw recurrent and
+    attention modules whose tuple the reader takes apart."""
     import torch.nn as tnn
 
-    from chainrule.nn import torch_parts
-
-    return (tnn.Linear, tnn.Conv1d, tnn.Conv2d, tnn.MaxPool1d, tnn.MaxPool2d, tnn.AvgPool1d,
-            tnn.AvgPool2d, tnn.BatchNorm1d, tnn.BatchNorm2d, tnn.LayerNorm, tnn.Embedding,
-            tnn.Dropout, tnn.Flatten, tnn.LeakyReLU, tnn.Softmax, tnn.ReLU, tnn.Tanh,
-            tnn.Sigmoid, tnn.RNNBase, tnn.MultiheadAttention, torch_parts.Residual,
-            torch_parts.PositionalEncoding, tnn.TransformerEncoderLayer,
-            tnn.TransformerEncoder)
+    return (*whole_parts(), tnn.RNNBase, tnn.MultiheadAttention)
 
 
 def _trace(module):
@@ -90,6 +88,8 @@ def _trace(module):
 def _shapes(gm, module, shape: tuple[int, ...], first) -> None:
     """Each node's shape (``node.meta["tensor_meta"]``) from one run on zeros, the module in
     eval mode and without gradients, so nothing of it changes (its modes are put back)."""
+    import warnings
+
     import torch
     import torch.nn as tnn
     from torch.fx.passes.shape_prop import ShapeProp
@@ -99,8 +99,6 @@ def _shapes(gm, module, shape: tuple[int, ...], first) -> None:
     indices = isinstance(first, tnn.Embedding)
     x = torch.zeros((2, *shape), dtype=torch.long if indices else dtype)
     modes = {m: m.training for m in module.modules()}
-    import warnings
-
     try:
         module.eval()
         with torch.no_grad(), warnings.catch_warnings():  # PyTorch's fast-path notices
@@ -144,9 +142,20 @@ def trace_layers(module, input_shape) -> tuple[list[dict], list, tuple[int, ...]
         [o for e in path.entries for o in e.owners], shape
 
 
-def _meta_shape(node) -> tuple[int, ...] | None:
-    meta = node.meta.get("tensor_meta")
-    return tuple(meta.shape) if meta is not None and hasattr(meta, "shape") else None
+def _causal(node, mask, query, values, where: str, what: str = "a mask") -> bool:
+    """Whether an attention call is causal: its mask the causal one of the query's length (a
+    constant: a buffer), or no mask; any other mask, or is_causal=True without one (a hint
+    PyTorch does not act on alone), is refused."""
+    if mask is None:
+        if node.kwargs.get("is_causal"):
+            raise TorchImportError(f"{where}: is_causal=True without its mask, which PyTorch "
+                                   f"takes as a hint only; give the causal mask")
+        return False
+    constant = values.get(mask)
+    if not (isinstance(constant, tuple) and is_causal(constant[1], meta_shape(query)[1])):
+        raise TorchImportError(f"{where}: {what} other than the causal one (a constant upper "
+                               f"triangle, registered as a buffer) is not modelled")
+    return True
 
 
 class _Reader:
@@ -164,7 +173,7 @@ class _Reader:
             if node.op == "placeholder":
                 values[node] = _Path()
             elif node.op == "get_attr":
-                values[node] = ("constant", _attribute(self.gm, node.target))
+                values[node] = ("constant", operator.attrgetter(node.target)(self.gm))
             elif node.op == "output":
                 out = node.args[0]
                 if not hasattr(out, "op"):
@@ -268,21 +277,14 @@ class _Reader:
         kind = type(module).__name__
         if len(node.args) > 1:
             raise TorchImportError(f"{where} ({kind}): give its mask by name (mask=...)")
-        extra = set(node.kwargs) - {"src_mask", "mask", "is_causal"}
-        if extra or any(node.kwargs.get(k) is not None for k in ("src_key_padding_mask",)):
+        extra = {k for k, v in node.kwargs.items() if v is not None} - {
+            "src_mask", "mask", "is_causal"}
+        if extra:
             raise TorchImportError(f"{where} ({kind}): {', '.join(sorted(extra))} is not "
                                    f"modelled")
         path = self._tensor(values[node.args[0]], where)
-        mask = node.kwargs.get("src_mask", node.kwargs.get("mask"))
-        causal = False
-        if mask is not None:
-            constant = values.get(mask)
-            length = _meta_shape(node.args[0])[1]
-            if not (isinstance(constant, tuple) and _is_causal(constant[1], length)):
-                raise TorchImportError(f"{where} ({kind}): a mask other than the causal one "
-                                       f"(a constant upper triangle, registered as a buffer) "
-                                       f"is not modelled")
-            causal = True
+        causal = _causal(node, node.kwargs.get("src_mask", node.kwargs.get("mask")),
+                         node.args[0], values, f"{where} ({kind})")
         self._once(module, name)
         for built, parts in entries(module, name, where, causal):
             path = path.then(_Entry(built, parts))
@@ -307,19 +309,8 @@ class _Reader:
                                    f"{', '.join(sorted(extra)) or 'key_padding_mask'} is not "
                                    f"modelled")
         path = self._tensor(values[query], where)
-        mask = node.kwargs.get("attn_mask")
-        causal = False
-        if mask is not None:
-            constant = values.get(mask)
-            length = _meta_shape(query)[1]
-            if not (isinstance(constant, tuple) and _is_causal(constant[1], length)):
-                raise TorchImportError(f"{where} (MultiheadAttention): an attn_mask other "
-                                       f"than the causal one (a constant upper triangle, "
-                                       f"registered as a buffer) is not modelled")
-            causal = True
-        elif node.kwargs.get("is_causal"):
-            raise TorchImportError(f"{where} (MultiheadAttention): is_causal=True without "
-                                   f"attn_mask, which PyTorch ignores; give the causal mask")
+        causal = _causal(node, node.kwargs.get("attn_mask"), query, values,
+                         f"{where} (MultiheadAttention)", "an attn_mask")
         return _Pending("attention", name, module, path, {"causal": causal})
 
     def _function(self, node, values) -> Any:
@@ -336,7 +327,7 @@ class _Reader:
             return self._getitem(source, args[1] if len(args) > 1 else None, where)
         if label in ("size", "dim") or (label == "getattr" and args[1:] == ["shape"]):
             return ("constant", None)  # what a reshape reads; only a reshape may use it
-        kind = _FUNCTIONS.get(label) or _function_kind(target)
+        kind = FUNCTIONS.get(label)
         if kind is None:
             raise TorchImportError(f"{where}: not a layer chainrule has (it reads modules of "
                                    f"the supported parts, F.relu, torch.flatten, x.view(N, "
@@ -344,7 +335,7 @@ class _Reader:
         if kind == "add":
             return self._add(node, values, where)
         path = self._tensor(source, where)
-        built = self._functional(kind, node, where)
+        built = functional(kind, node, where)
         return path.then(_Entry(built, [(None, None)]))
 
     def _getitem(self, source: Any, index: Any, where: str) -> Any:
@@ -353,7 +344,7 @@ class _Reader:
             if key not in source.extra:
                 source.extra[key] = self._item(source, index)
             return source.extra[key]
-        raise TorchImportError(f"{where}: indexing a tensor [{_index_text(index)}] is not a "
+        raise TorchImportError(f"{where}: indexing a tensor [{index_text(index)}] is not a "
                                f"layer chainrule has")
 
     def _item(self, source: "_Pending", index: Any) -> Any:
@@ -369,14 +360,14 @@ class _Reader:
                             source.module, source.path)
         if source.what == "state" and index == -1:
             return self._made(source, "last")
-        if source.what == "sequence" and _last_step(index):
+        if source.what == "sequence" and last_step(index):
             return self._made(source, "last")
         if source.what == "attention" and index == 0:
             return self._made(source, "sequence")
         if source.what == "attention" and index == 1:
             raise TorchImportError(f"model.{source.name}: the attention weights are not "
                                    f"a layer's output")
-        raise TorchImportError(f"model.{source.name}: [{_index_text(index)}] of "
+        raise TorchImportError(f"model.{source.name}: [{index_text(index)}] of "
                                f"{source.what} is not modelled (out[:, -1] and h_n[-1] "
                                f"are the last step)")
 
@@ -402,108 +393,3 @@ class _Reader:
                  "shortcut": [e.layer for e in shortcut] if shortcut else None}
         inner = [o for e in block for o in e.owners] + [o for e in shortcut for o in e.owners]
         return _Path(a.entries[:common] + (_Entry(built, [(None, None)] + inner),))
-
-    def _functional(self, kind: str, node, where: str) -> dict[str, Any]:
-        args, kwargs = list(node.args), dict(node.kwargs)
-
-        def arg(position: int, name: str, default: Any = None) -> Any:
-            return kwargs.get(name, args[position] if len(args) > position else default)
-
-        if kind in ("ReLU", "Tanh", "Sigmoid"):
-            return {"type": kind}
-        if kind == "LeakyReLU":
-            return {"type": "LeakyReLU", "negative_slope": arg(1, "negative_slope",
-                                                               _torch_default_slope())}
-        if kind == "Softmax":
-            dim = arg(1, "dim")
-            if dim is None or kwargs.get("dtype") is not None:
-                raise TorchImportError(f"{where}: give softmax its dim (and no dtype)")
-            return {"type": "Softmax", "dim": dim}
-        if kind == "Dropout":
-            p = arg(1, "p", 0.5)
-            return {"type": "Dropout", "p": p}
-        if kind == "Flatten":
-            start, end = arg(1, "start_dim", 0), arg(2, "end_dim", -1)
-            if start == 0:
-                raise TorchImportError(f"{where}: flattens the batch axis too (start_dim 0); "
-                                       f"torch.flatten(x, 1) keeps one row per example")
-            return {"type": "Flatten", "start_dim": start, "end_dim": end}
-        if kind == "Reshape":
-            before, after = _meta_shape(node.args[0]), _meta_shape(node)
-            size = 1
-            for n in (before or ())[1:]:
-                size *= n
-            if before is None or after != (before[0], size):
-                raise TorchImportError(f"{where}: a reshape from {before} to {after}; "
-                                       f"chainrule's is a Flatten, (N, ...) to (N, values)")
-            return {"type": "Flatten"}
-        names = _POOL_ARGS[kind.startswith("Avg")]
-        options = {name: arg(i + 1, name, default) for i, (name, default) in enumerate(names)}
-        return pool(kind, options, where)
-
-
-_POOL_ARGS = {
-    False: (("kernel_size", None), ("stride", None), ("padding", 0), ("dilation", 1),
-            ("ceil_mode", False), ("return_indices", False)),
-    True: (("kernel_size", None), ("stride", None), ("padding", 0), ("ceil_mode", False),
-           ("count_include_pad", True), ("divisor_override", None)),
-}
-
-# method names (x.relu()) and function names (F.relu, torch.relu) → what they are
-_FUNCTIONS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "leaky_relu": "LeakyReLU",
-              "softmax": "Softmax", "dropout": "Dropout", "flatten": "Flatten",
-              "view": "Reshape", "reshape": "Reshape", "add": "add", "iadd": "add",
-              "max_pool1d": "MaxPool1d", "max_pool2d": "MaxPool2d",
-              "avg_pool1d": "AvgPool1d", "avg_pool2d": "AvgPool2d"}
-
-
-def _torch_default_slope() -> float:
-    """F.leaky_relu's own default negative_slope (PyTorch's, read from its signature)."""
-    import inspect
-
-    import torch.nn.functional as F
-
-    return float(inspect.signature(F.leaky_relu).parameters["negative_slope"].default)
-
-
-def _function_kind(target) -> str | None:
-    if target in (operator.add, operator.iadd):
-        return "add"
-    return None
-
-
-def _last_step(index: Any) -> bool:
-    if not isinstance(index, tuple) or len(index) not in (2, 3) or index[1] != -1:
-        return False
-    whole = slice(None, None, None)
-    return index[0] == whole and (len(index) == 2 or index[2] == whole)
-
-
-def _index_text(index: Any) -> str:
-    def one(i):
-        if isinstance(i, slice):
-            return ":" if i == slice(None) else f"{i.start or ''}:{i.stop or ''}"
-        return str(i)
-    return ", ".join(map(one, index)) if isinstance(index, tuple) else one(index)
-
-
-def _attribute(gm, target: str) -> Any:
-    value = gm
-    for part in target.split("."):
-        value = getattr(value, part)
-    return value
-
-
-def _is_causal(mask, length: int) -> bool:
-    """Whether ``mask`` is the causal mask of ``length`` positions: True (boolean) or −inf
-    (float) exactly above the diagonal."""
-    import torch
-
-    if not isinstance(mask, torch.Tensor) or tuple(mask.shape) != (length, length):
-        return False
-    above = torch.triu(torch.ones(length, length, dtype=torch.bool), 1)
-    if mask.dtype == torch.bool:
-        return bool(torch.equal(mask.cpu(), above))
-    m = mask.detach().cpu()
-    return bool(torch.all(torch.isneginf(m[above])) and torch.all(m[~above] == 0))
-

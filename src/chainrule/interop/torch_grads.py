@@ -79,7 +79,7 @@ def check_torch_grads(module, input: Any, target: Any, *, loss: str = "mse",
     (batch first) and ``target`` (class indices for ``cross_entropy``)."""
     import torch
 
-    from chainrule.interop.torch_in import torch_names, torch_spec
+    from chainrule.interop.torch_in import spec_and_names
     from chainrule.spec.network import parse_spec
     from chainrule.verify.layered_tensors import check_layered_tensors
 
@@ -89,11 +89,12 @@ def check_torch_grads(module, input: Any, target: Any, *, loss: str = "mse",
     t = _array(target)
     targets: Any = t.astype(int).tolist() if t.ndim == 1 and loss == "cross_entropy" \
         else t.tolist()
-    spec = parse_spec(torch_spec(module, shape, loss=loss, inputs=x.tolist(), targets=targets,
-                                 learning_rate=0.1, name=type(module).__name__))
+    data, names = spec_and_names(module, shape, loss=loss, inputs=x.tolist(), targets=targets,
+                                 learning_rate=0.1, name=type(module).__name__)
+    spec = parse_spec(data)
     params = dict(module.named_parameters())
     tensors, missing, yours, transposed, frozen = {}, [], {}, [], []
-    for ours, theirs in torch_names(module, shape).items():
+    for ours, theirs in names.items():
         if theirs not in params:
             continue  # a buffer
         if not params[theirs].requires_grad:

@@ -62,29 +62,35 @@ def torch_spec(module, input_shape: Sequence[int] | None = None, *,
     """The spec of ``module`` (a ``torch.nn.Module``) for inputs of ``input_shape`` per
     example (inferred when the first part is a ``Linear``); ``step`` adds the spec's other
     fields (``loss``, ``input``/``target`` or ``inputs``/``targets``, ``learning_rate``)."""
-    layers, _, shape = _read(module, input_shape)
+    return spec_and_names(module, input_shape, name=name, **step)[0]
+
+
+def spec_and_names(module, input_shape: Sequence[int] | None = None, *,
+                   name: str = "torch-model", **step: Any) -> tuple[dict, dict[str, str]]:
+    """:func:`torch_spec` and :func:`torch_names` of ``module``, from one reading of it."""
+    read = _read(module, input_shape)
+    layers, _, shape = read
+    names = _names(module, read)
     spec = {"name": name, "input_shape": list(shape), "layers": layers, **step}
-    frozen = _frozen(module, shape)
+    params = dict(module.named_parameters())
+    frozen = [ours for ours, theirs in names.items()
+              if theirs in params and not params[theirs].requires_grad]
     if frozen and "frozen" not in step:  # requires_grad=False: kept fixed, as PyTorch keeps it
         spec["frozen"] = frozen
-    return spec
-
-
-def _frozen(module, shape) -> list[str]:
-    if all(p.requires_grad for p in module.parameters()):
-        return []
-    params = dict(module.named_parameters())
-    return [ours for ours, theirs in torch_names(module, shape).items()
-            if theirs in params and not params[theirs].requires_grad]
+    return spec, names
 
 
 def torch_names(module, input_shape: Sequence[int] | None = None) -> dict[str, str]:
     """chainrule's parameter and buffer names → the module's (``4.weight`` → ``4.0.weight``
     where a nested Sequential was flattened, ``0.weight`` → ``conv1.weight`` where traced)."""
+    return _names(module, _read(module, input_shape))
+
+
+def _names(module, read) -> dict[str, str]:
     from chainrule.nn import torch_parts
     from chainrule.spec.layered import flat_layers, module_path
 
-    layers, parts, shape = _read(module, input_shape)
+    layers, parts, shape = read
     out = {}
     for spec, (prefix, part) in zip(flat_layers(_parse(layers, shape)), parts):
         if part is None or isinstance(part, torch_parts.Residual):
@@ -114,7 +120,8 @@ def from_torch(module, input_shape: Sequence[int] | None = None):
     ``requires_grad=False`` is frozen: its gradient is shown, never applied."""
     from chainrule.spec.layered_build import build_network
 
-    layers, _, shape = _read(module, input_shape)
-    network = build_network(_parse(layers, shape), shape)
-    network.freeze(*_frozen(module, shape))
+    spec, _ = spec_and_names(module, input_shape)
+    shape = tuple(spec["input_shape"])
+    network = build_network(_parse(spec["layers"], shape), shape)
+    network.freeze(*spec.get("frozen", ()))
     return network

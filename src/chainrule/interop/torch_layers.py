@@ -186,19 +186,25 @@ def flat(module, prefix: str = "") -> list[tuple[str, Any]]:
     return [(prefix.rstrip("."), module)]
 
 
-def direct(module) -> bool:
-    """Whether ``module`` is read part by part: a Sequential, nested or not, of parts that
-    need no tracing."""
+def whole_parts() -> tuple:
+    """The torch modules read as they are (:func:`entries`): the one list of them, which
+    the Sequential reader and the tracer's leaves both use."""
     import torch.nn as tnn
 
     from chainrule.nn import torch_parts
 
-    whole = (tnn.Linear, tnn.Conv1d, tnn.Conv2d, tnn.MaxPool1d, tnn.MaxPool2d, tnn.AvgPool1d,
-             tnn.AvgPool2d, tnn.BatchNorm1d, tnn.BatchNorm2d, tnn.LayerNorm, tnn.Embedding,
-             tnn.Dropout, tnn.Flatten, tnn.LeakyReLU, tnn.Softmax, tnn.ReLU, tnn.Tanh,
-             tnn.Sigmoid, torch_parts.RNNLayer, torch_parts.LSTMLayer, torch_parts.GRULayer,
-             torch_parts.SelfAttention, torch_parts.PositionalEncoding, torch_parts.Residual,
-             tnn.TransformerEncoderLayer, tnn.TransformerEncoder)
+    return (tnn.Linear, tnn.Conv1d, tnn.Conv2d, tnn.MaxPool1d, tnn.MaxPool2d, tnn.AvgPool1d,
+            tnn.AvgPool2d, tnn.BatchNorm1d, tnn.BatchNorm2d, tnn.LayerNorm, tnn.Embedding,
+            tnn.Dropout, tnn.Flatten, tnn.LeakyReLU, tnn.Softmax, tnn.ReLU, tnn.Tanh,
+            tnn.Sigmoid, torch_parts.RNNLayer, torch_parts.LSTMLayer, torch_parts.GRULayer,
+            torch_parts.SelfAttention, torch_parts.PositionalEncoding, torch_parts.Residual,
+            tnn.TransformerEncoderLayer, tnn.TransformerEncoder)
+
+
+def direct(module) -> bool:
+    """Whether ``module`` is read part by part: a Sequential, nested or not, of parts that
+    need no tracing."""
+    whole = whole_parts()
     return all(isinstance(part, whole) for _, part in flat(module))
 
 

@@ -23,8 +23,7 @@ from chainrule.nn.losses import from_logits
 from chainrule.explain.numfmt import number
 from chainrule.spec.network import Spec, load_spec, parse_spec
 from chainrule.explain.trace import Step, explain
-
-INSTALL_HINT = "PyTorch is not installed: pip install 'chainrule[torch]'"
+from chainrule.nn.torch_export import INSTALL_HINT  # the one hint for a missing PyTorch
 
 
 @dataclass
