@@ -247,6 +247,8 @@ def _branchy(self, x):
     (_Forward(_branchy, fc=tnn.Linear(3, 3)), (3,), r"torch.fx cannot trace its forward"),
     (_Forward(lambda s, x: s.fc(x), fc=tnn.Linear(3, 3)), (4,),
      r"a forward pass on one example of shape \(4,\) failed"),
+    (_Forward(lambda s, x: s.conv(x), conv=tnn.Conv2d(1, 1, 3)), (1000, 1000, 1000),
+     r"input_shape: \[1000, 1000, 1000\] is 1,000,000,000 values per example; at most"),
     (_Forward(lambda s, x: s.conv(x), conv=tnn.Conv2d(1, 1, 3)), None,
      r"model \(Conv2d\): the model does not say the size of one example; give input_shape"),
 ], ids=lambda v: "" if not isinstance(v, str) else v[:30])
@@ -254,6 +256,14 @@ def test_a_traced_forward_chainrule_cannot_hold_is_one_line_naming_it(model, sha
     with pytest.raises(TorchImportError, match=message) as raised:
         from_torch(model.double(), shape)
     assert "\n" not in str(raised.value)
+
+
+def test_a_failing_forward_is_one_line_with_the_modules_own_error(capfd):
+    with pytest.raises(TorchImportError, match=r"failed \(RuntimeError: Given groups=1, "
+                                               r"weight of size \[1, 1, 3, 3\]"):
+        from_torch(_Forward(lambda s, x: s.conv(x), conv=tnn.Conv2d(1, 1, 3)).double(),
+                   (2, 4, 4))
+    assert capfd.readouterr().err == ""  # ShapeProp's own traceback print is kept quiet
 
 
 def test_reading_a_model_leaves_it_as_it_was():

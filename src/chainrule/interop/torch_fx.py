@@ -88,6 +88,8 @@ def _trace(module):
 def _shapes(gm, module, shape: tuple[int, ...], first) -> None:
     """Each node's shape (``node.meta["tensor_meta"]``) from one run on zeros, the module in
     eval mode and without gradients, so nothing of it changes (its modes are put back)."""
+    import contextlib
+    import io
     import warnings
 
     import torch
@@ -101,10 +103,13 @@ def _shapes(gm, module, shape: tuple[int, ...], first) -> None:
     modes = {m: m.training for m in module.modules()}
     try:
         module.eval()
-        with torch.no_grad(), warnings.catch_warnings():  # PyTorch's fast-path notices
+        # quiet: PyTorch's fast-path notices, and the traceback ShapeProp prints itself
+        with torch.no_grad(), warnings.catch_warnings(), \
+                contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             ShapeProp(gm).propagate(x)
     except Exception as error:  # the model's own error on this input: one line
+        error = error.__cause__ or error  # ShapeProp wraps the module's own error
         first_line = (str(error).strip().splitlines() or [""])[0][:160]
         raise TorchImportError(f"model: a forward pass on one example of shape {shape} "
                                f"failed ({type(error).__name__}: {first_line})") from None

@@ -310,9 +310,13 @@ def input_shape_of(first, given, where: str) -> tuple[int, ...]:
         except (TypeError, ValueError):
             raise TorchImportError(f"input_shape: expected sizes like (1, 28, 28), got "
                                    f"{given!r}") from None
-        if not shape or any(n < 1 for n in shape):
-            raise TorchImportError(f"input_shape: expected sizes ≥ 1, got {given!r}")
-        return shape
+        from chainrule.errors import SpecError
+        from chainrule.spec.layered_spec import check_input_shape
+
+        try:  # a spec's limits, before anything of that shape is allocated
+            return check_input_shape(list(shape))
+        except SpecError as error:
+            raise TorchImportError(str(error)) from None
     if isinstance(first, tnn.Linear):
         return (first.in_features,)
     if isinstance(first, tnn.BatchNorm1d):
